@@ -1,0 +1,277 @@
+"""Decoders from Smartcar v2 response bodies to our models, normalising units on the way.
+
+Each decoder takes the parsed JSON body and the unit system it was sent in; a body
+that lacks a documented key or has the wrong type raises SmartcarProtocolError
+(naming the key, never echoing values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from clients.smartcar.errors import SmartcarProtocolError
+from clients.smartcar.models import (
+    ActionResult,
+    Attributes,
+    Battery,
+    Closure,
+    Connection,
+    EngineOil,
+    Fuel,
+    Location,
+    LockStatus,
+    Odometer,
+    PermissionPage,
+    TirePressure,
+    TokenPair,
+    VehiclePage,
+)
+from clients.smartcar.secret import Secret
+from clients.smartcar.units import UnitSystem, kilometres, kilopascals, litres, percent
+
+Decoder = Callable[[object, UnitSystem], Any]
+
+
+class _Body:
+    """A JSON object whose fields are read with type checks and named failures."""
+
+    def __init__(self, raw: object, what: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise SmartcarProtocolError(f"{what}: expected a JSON object")
+        self._raw = raw
+        self._what = what
+
+    def _fail(self, key: str, expected: str) -> SmartcarProtocolError:
+        return SmartcarProtocolError(f"{self._what}: '{key}' must be {expected}")
+
+    def number(self, key: str) -> float:
+        value = self.optional_number(key)
+        if value is None:
+            raise self._fail(key, "a number")
+        return value
+
+    def optional_number(self, key: str) -> float | None:
+        value = self._raw.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._fail(key, "a number or null")
+        return float(value)
+
+    def integer(self, key: str) -> int:
+        value = self._raw.get(key)
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(key, "an integer")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self._raw.get(key)
+        if not isinstance(value, str):
+            raise self._fail(key, "a string")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._raw.get(key)
+        if not isinstance(value, bool):
+            raise self._fail(key, "a boolean")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._raw.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "a list of strings")
+        return tuple(value)
+
+    def objects(self, key: str, *, required: bool = True) -> tuple[_Body, ...]:
+        value = self._raw.get(key)
+        if value is None and not required:
+            return ()
+        if not isinstance(value, list):
+            raise self._fail(key, "a list of objects")
+        return tuple(_Body(item, f"{self._what}.{key}[]") for item in value)
+
+    def object(self, key: str) -> _Body:
+        return _Body(self._raw.get(key), f"{self._what}.{key}")
+
+
+def _maybe(
+    convert: Callable[[float, UnitSystem], float], value: float | None, units: UnitSystem
+) -> float | None:
+    """Apply a unit conversion to a value that may be null."""
+    return None if value is None else convert(value, units)
+
+
+def _percent(fraction: float | None) -> float | None:
+    """Turn a fraction that may be null into a percentage."""
+    return None if fraction is None else percent(fraction)
+
+
+def user_id(raw: object, units: UnitSystem) -> str:
+    """Decode ``GET /user`` into the Smartcar user id."""
+    return _Body(raw, "user").string("id")
+
+
+def vehicle_page(raw: object, units: UnitSystem) -> VehiclePage:
+    """Decode ``GET /vehicles``."""
+    body = _Body(raw, "vehicles")
+    paging = body.object("paging")
+    return VehiclePage(
+        vehicle_ids=body.strings("vehicles"),
+        count=paging.integer("count"),
+        offset=paging.integer("offset"),
+    )
+
+
+def permission_page(raw: object, units: UnitSystem) -> PermissionPage:
+    """Decode ``GET /vehicles/{id}/permissions``."""
+    body = _Body(raw, "permissions")
+    paging = body.object("paging")
+    return PermissionPage(
+        permissions=body.strings("permissions"),
+        count=paging.integer("count"),
+        offset=paging.integer("offset"),
+    )
+
+
+def attributes(raw: object, units: UnitSystem) -> Attributes:
+    """Decode ``GET /vehicles/{id}``."""
+    body = _Body(raw, "attributes")
+    return Attributes(
+        id=body.string("id"),
+        make=body.string("make"),
+        model=body.string("model"),
+        year=body.integer("year"),
+    )
+
+
+def vin(raw: object, units: UnitSystem) -> str:
+    """Decode ``GET /vehicles/{id}/vin``."""
+    return _Body(raw, "vin").string("vin")
+
+
+def location(raw: object, units: UnitSystem) -> Location:
+    """Decode ``GET /vehicles/{id}/location``."""
+    body = _Body(raw, "location")
+    return Location(latitude=body.number("latitude"), longitude=body.number("longitude"))
+
+
+def odometer(raw: object, units: UnitSystem) -> Odometer:
+    """Decode ``GET /vehicles/{id}/odometer`` into kilometres."""
+    return Odometer(distance_km=kilometres(_Body(raw, "odometer").number("distance"), units))
+
+
+def fuel(raw: object, units: UnitSystem) -> Fuel:
+    """Decode ``GET /vehicles/{id}/fuel`` into percent, litres and kilometres."""
+    body = _Body(raw, "fuel")
+    return Fuel(
+        percent_remaining=_percent(body.optional_number("percentRemaining")),
+        amount_remaining_l=_maybe(litres, body.optional_number("amountRemaining"), units),
+        range_km=_maybe(kilometres, body.optional_number("range"), units),
+    )
+
+
+def battery(raw: object, units: UnitSystem) -> Battery:
+    """Decode ``GET /vehicles/{id}/battery`` into percent and kilometres."""
+    body = _Body(raw, "battery")
+    return Battery(
+        percent_remaining=_percent(body.optional_number("percentRemaining")),
+        range_km=_maybe(kilometres, body.optional_number("range"), units),
+    )
+
+
+def tire_pressure(raw: object, units: UnitSystem) -> TirePressure:
+    """Decode ``GET /vehicles/{id}/tires/pressure`` into kPa."""
+    body = _Body(raw, "tires/pressure")
+    return TirePressure(
+        front_left_kpa=_maybe(kilopascals, body.optional_number("frontLeft"), units),
+        front_right_kpa=_maybe(kilopascals, body.optional_number("frontRight"), units),
+        back_left_kpa=_maybe(kilopascals, body.optional_number("backLeft"), units),
+        back_right_kpa=_maybe(kilopascals, body.optional_number("backRight"), units),
+    )
+
+
+def engine_oil(raw: object, units: UnitSystem) -> EngineOil:
+    """Decode ``GET /vehicles/{id}/engine/oil`` into percent."""
+    life = _Body(raw, "engine/oil").optional_number("lifeRemaining")
+    return EngineOil(life_remaining_percent=_percent(life))
+
+
+def lock_status(raw: object, units: UnitSystem) -> LockStatus:
+    """Decode ``GET /vehicles/{id}/security``; missing closure lists become empty."""
+    body = _Body(raw, "security")
+
+    def closures(key: str) -> tuple[Closure, ...]:
+        items = body.objects(key, required=False)
+        return tuple(Closure(type=i.string("type"), status=i.string("status")) for i in items)
+
+    return LockStatus(
+        is_locked=body.boolean("isLocked"),
+        doors=closures("doors"),
+        windows=closures("windows"),
+        sunroof=closures("sunroof"),
+        storage=closures("storage"),
+        charging_port=closures("chargingPort"),
+    )
+
+
+def action_result(raw: object, units: UnitSystem) -> ActionResult:
+    """Decode the answer to a command such as ``POST /security``."""
+    body = _Body(raw, "command")
+    return ActionResult(status=body.string("status"), message=body.string("message"))
+
+
+def status(raw: object, units: UnitSystem) -> str:
+    """Decode a bare ``{"status": …}`` answer, e.g. of a disconnect."""
+    return _Body(raw, "status").string("status")
+
+
+def connections(raw: object, units: UnitSystem) -> tuple[Connection, ...]:
+    """Decode the management API's ``{"connections": [{userId, vehicleId}]}``."""
+    items = _Body(raw, "connections").objects("connections")
+    return tuple(
+        Connection(user_id=i.string("userId"), vehicle_id=i.string("vehicleId")) for i in items
+    )
+
+
+REFRESH_TOKEN_LIFETIME = timedelta(days=60)
+"""Smartcar's documented refresh-token lifetime, used when the answer does not state one."""
+
+
+def token_pair(raw: object, *, issued_at: datetime) -> TokenPair:
+    """Decode a token-endpoint answer; expiries count from ``issued_at``, the request time."""
+    body = _Body(raw, "token")
+    expires_in = body.number("expires_in")
+    if expires_in <= 0:
+        raise SmartcarProtocolError("token: 'expires_in' must be positive")
+    refresh_expires_in = body.optional_number("refresh_expires_in")
+    refresh_lifetime = (
+        timedelta(seconds=refresh_expires_in)
+        if refresh_expires_in is not None
+        else REFRESH_TOKEN_LIFETIME
+    )
+    return TokenPair(
+        access_token=Secret(body.string("access_token")),
+        refresh_token=Secret(body.string("refresh_token")),
+        token_type=body.string("token_type"),
+        access_expires_at=issued_at + timedelta(seconds=expires_in),
+        refresh_expires_at=issued_at + refresh_lifetime,
+    )
+
+
+BY_VEHICLE_PATH: dict[str, Decoder] = {
+    "/": attributes,
+    "/vin": vin,
+    "/permissions": permission_page,
+    "/location": location,
+    "/odometer": odometer,
+    "/fuel": fuel,
+    "/battery": battery,
+    "/security": lock_status,
+    "/tires/pressure": tire_pressure,
+    "/engine/oil": engine_oil,
+}
+"""Decoders of the vehicle GET endpoints, by the path a batch request names them with."""

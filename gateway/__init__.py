@@ -1,0 +1,1 @@
+"""vehicle-gateway: the gRPC service in front of Smartcar (server, policies, CLI)."""

@@ -1,0 +1,1 @@
+"""Persistence for the gateway (SQLAlchemy models, repositories, token encryption)."""
