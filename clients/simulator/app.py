@@ -1,0 +1,123 @@
+"""The simulator's aiohttp application: routes of every surface, and one error boundary.
+
+Surfaces and their error formats:
+
+- `/oauth/…` (Connect and the token endpoint): OAuth 2.0 `{"error", "error_description"}`;
+- `/v2.0/…` (Vehicle and Management APIs) and anything else: Smartcar v2 error bodies, with
+  `SC-Request-Id` on every response (its value is also the body's `requestId`). A path that
+  does not exist is 404 RESOURCE_NOT_FOUND:PATH, one under another version (`/v1.0/…`,
+  `/v3/…`) is 404 RESOURCE_NOT_FOUND:VERSION;
+- `/sim/…` (the control API): `{"error", "field"?, "message"}`.
+
+Whatever a client sends, the answer is JSON: unexpected exceptions are logged and become
+500 SERVER:INTERNAL (or OAuth `server_error`), never a traceback or a text/plain page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from clients.simulator import control_routes, management_routes, oauth_routes, vehicle_routes
+from clients.simulator.delivery import WORLD, json_response, new_request_id, request_id
+from clients.simulator.errors import (
+    RESOURCE_NOT_FOUND_PATH,
+    RESOURCE_NOT_FOUND_VERSION,
+    SERVER_INTERNAL,
+    VALIDATION,
+    ApiError,
+    OAuthError,
+)
+from clients.simulator.world import World
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_log = logging.getLogger(__name__)
+_OTHER_VERSION = re.compile(r"^/v\d+(\.\d+)?(/|$)")
+
+
+def create_app(world: World) -> web.Application:
+    """Return the application serving every surface of `world`."""
+    app = web.Application(middlewares=[_error_boundary])
+    app[WORLD] = world
+    oauth_routes.add_routes(app.router)
+    vehicle_routes.add_routes(app.router)
+    management_routes.add_routes(app.router)
+    control_routes.add_routes(app.router)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+    app.on_shutdown.append(_wake_sleepers)
+    return app
+
+
+async def _wake_sleepers(app: web.Application) -> None:
+    """Tell handlers sleeping for latency or a hang that the server is stopping."""
+    app[WORLD].stopping.set()
+
+
+async def _not_found(request: web.Request) -> web.StreamResponse:
+    """Answer a path no route serves."""
+    if request.path.startswith("/oauth/"):
+        raise OAuthError("invalid_request", "Unknown OAuth endpoint.", status=404)
+    if request.path.startswith("/sim/"):
+        return json_response(
+            {"error": "not_found", "message": "Unknown control endpoint."}, status=404
+        )
+    if _OTHER_VERSION.match(request.path) and not request.path.startswith("/v2.0/"):
+        raise ApiError(RESOURCE_NOT_FOUND_VERSION)
+    raise ApiError(RESOURCE_NOT_FOUND_PATH)
+
+
+@web.middleware
+async def _error_boundary(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every response a request id and turn every failure into the surface's JSON."""
+    current_id = new_request_id()
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = _api_error(request, exc)
+    except OAuthError as exc:
+        response = _oauth_error(exc)
+    except web.HTTPException as exc:  # raised by aiohttp itself, e.g. a body over the size cap
+        response = _http_error(request, exc)
+    except Exception:  # noqa: BLE001 - the boundary: clients must never see a traceback
+        _log.exception("unexpected error serving %s %s", request.method, request.path)
+        response = _internal_error(request)
+    if not request.path.startswith(("/oauth/", "/sim/")):
+        response.headers["SC-Request-Id"] = current_id
+    return response
+
+
+def _api_error(request: web.Request, exc: ApiError) -> web.Response:
+    """Render a Smartcar v2 error and count it."""
+    request.app[WORLD].stats.errors[exc.kind.label] += 1
+    body = exc.kind.body(request_id())
+    return json_response(body, status=exc.kind.status, headers=exc.headers)
+
+
+def _oauth_error(exc: OAuthError) -> web.Response:
+    """Render an OAuth 2.0 error (`WWW-Authenticate` on 401, as RFC 6749 asks)."""
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="smartcar"'
+    return json_response(exc.body(), status=exc.status, headers=headers)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """Render an aiohttp HTTP exception in the surface's format."""
+    if request.path.startswith("/oauth/"):
+        return _oauth_error(OAuthError("invalid_request", exc.reason, status=400))
+    if request.path.startswith("/sim/"):
+        return json_response({"error": "invalid_request", "message": exc.reason}, status=400)
+    return _api_error(request, ApiError(VALIDATION))
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """Render an unexpected failure as JSON."""
+    if request.path.startswith("/oauth/"):
+        return _oauth_error(OAuthError("server_error", "Unexpected server error.", status=500))
+    if request.path.startswith("/sim/"):
+        return json_response({"error": "internal", "message": "Unexpected error."}, status=500)
+    return _api_error(request, ApiError(SERVER_INTERNAL))

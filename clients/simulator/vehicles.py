@@ -1,0 +1,118 @@
+"""The vehicles in the simulated world: their changing state, and the garage that holds them.
+
+A vehicle's slow-moving data (odometer, fuel, charge, oil, position) is a pure function of
+simulated time (see `readings`); what this module keeps is the state that only changes when
+something happens: the lock (commands), doors and motion (`/sim/vehicles/{id}/state`), and
+sleep (`/sim/vehicles/{id}/sleep`; a command wakes the car).
+
+The garage starts with the seed's catalog. It grows in two deterministic ways: a VIN it
+does not know gets the vehicle `fleet.vehicle_for_vin` makes for it, and when every catalog
+vehicle has an owner, Connect draws the next catalog index (`fleet.catalog_vehicle`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clients.simulator.fleet import VehicleSpec, catalog_vehicle, vehicle_for_vin
+
+
+@dataclass(kw_only=True)
+class VehicleState:
+    """One vehicle: its catalog entry and the state commands and the control API change."""
+
+    spec: VehicleSpec
+    born_s: float
+    locked: bool
+    security_changed_s: float | None = None
+    door_open: bool = False
+    in_motion: bool = False
+    asleep: bool = False
+
+    @property
+    def id(self) -> str:
+        """Return the Smartcar vehicle id."""
+        return self.spec.id
+
+    def set_lock(self, *, locked: bool, now_s: float) -> None:
+        """Lock or unlock, and note when the lock status changed."""
+        self.locked = locked
+        self.security_changed_s = now_s
+
+    def set_state(self, *, door_open: bool | None, in_motion: bool | None, now_s: float) -> None:
+        """Open/close the front-left door or start/stop driving (None leaves it as is)."""
+        if door_open is not None:
+            self.door_open = door_open
+        if in_motion is not None:
+            self.in_motion = in_motion
+        self.security_changed_s = now_s
+
+    def to_json(
+        self, *, owner_user_id: str | None, connected_user_ids: list[str]
+    ) -> dict[str, Any]:
+        """Return the vehicle as `GET /sim/vehicles` lists it."""
+        spec = self.spec
+        return {
+            "id": spec.id,
+            "vin": spec.vin,
+            "make": spec.make,
+            "model": spec.model,
+            "year": spec.year,
+            "powertrain": str(spec.powertrain),
+            "owner_user_id": owner_user_id,
+            "connected_user_ids": connected_user_ids,
+            "asleep": self.asleep,
+            "locked": self.locked,
+            "door_open": self.door_open,
+            "in_motion": self.in_motion,
+        }
+
+
+class Garage:
+    """Every vehicle of one simulator, by id and by VIN, catalog vehicles first."""
+
+    def __init__(self, *, seed: int, catalog_size: int, now_s: float) -> None:
+        self._seed = seed
+        self._catalog: list[VehicleState] = []
+        self._by_id: dict[str, VehicleState] = {}
+        self._by_vin: dict[str, VehicleState] = {}
+        for _ in range(catalog_size):
+            self.extend_catalog(now_s=now_s)
+
+    def get(self, vehicle_id: str) -> VehicleState | None:
+        """Return the vehicle with this id, if there is one."""
+        return self._by_id.get(vehicle_id)
+
+    def by_vin(self, vin: str) -> VehicleState | None:
+        """Return the vehicle with this VIN, if there is one."""
+        return self._by_vin.get(vin.upper())
+
+    def add_vin(self, vin: str, *, now_s: float) -> VehicleState:
+        """Return the vehicle with this VIN, creating the seed's vehicle for it if needed."""
+        known = self.by_vin(vin)
+        if known is not None:
+            return known
+        return self._add(vehicle_for_vin(seed=self._seed, vin=vin), now_s=now_s)
+
+    def catalog(self) -> list[VehicleState]:
+        """Return the catalog vehicles in catalog order."""
+        return list(self._catalog)
+
+    def extend_catalog(self, *, now_s: float) -> VehicleState:
+        """Add the next catalog vehicle and return it."""
+        index = len(self._catalog)
+        vehicle = self._add(catalog_vehicle(seed=self._seed, index=index), now_s=now_s)
+        self._catalog.append(vehicle)
+        return vehicle
+
+    def all(self) -> list[VehicleState]:
+        """Return every vehicle, catalog vehicles first, then those added by VIN."""
+        return list(self._by_id.values())
+
+    def _add(self, spec: VehicleSpec, *, now_s: float) -> VehicleState:
+        """Register a vehicle made from `spec`."""
+        state = VehicleState(spec=spec, born_s=now_s, locked=spec.locked)
+        self._by_id[spec.id] = state
+        self._by_vin[spec.vin] = state
+        return state
