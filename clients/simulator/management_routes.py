@@ -34,13 +34,21 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(_PATH, list_connections)
 
 
-async def delete_connections(request: web.Request) -> web.StreamResponse:
-    """Delete connections by vehicle, by user, or both."""
+def _authorized_filters(request: web.Request) -> tuple[World, str | None, str | None]:
+    """Count the request, check the management token, and return the world and the filters."""
     world = request.app[WORLD]
     vehicle_id = request.query.get("vehicle_id") or None
     user_id = request.query.get("user_id") or None
-    world.stats.count_request("management/connections", method="DELETE", vehicle_id=vehicle_id)
+    world.stats.count_request(
+        "management/connections", method=request.method, vehicle_id=vehicle_id
+    )
     _authenticate(world, request)
+    return world, vehicle_id, user_id
+
+
+async def delete_connections(request: web.Request) -> web.StreamResponse:
+    """Delete connections by vehicle, by user, or both."""
+    world, vehicle_id, user_id = _authorized_filters(request)
     if vehicle_id is None and user_id is None:
         raise ApiError(VALIDATION_PARAMETER)
     deleted = world.accounts.delete_connections(vehicle_id=vehicle_id, user_id=user_id)
@@ -51,11 +59,7 @@ async def delete_connections(request: web.Request) -> web.StreamResponse:
 
 async def list_connections(request: web.Request) -> web.StreamResponse:
     """List connections, optionally filtered by vehicle and/or user."""
-    world = request.app[WORLD]
-    vehicle_id = request.query.get("vehicle_id") or None
-    user_id = request.query.get("user_id") or None
-    world.stats.count_request("management/connections", method="GET", vehicle_id=vehicle_id)
-    _authenticate(world, request)
+    world, vehicle_id, user_id = _authorized_filters(request)
     connections = [
         {
             "vehicleId": c.vehicle_id,

@@ -17,24 +17,13 @@ import pytest
 import requests
 
 from clients.simulator import SimulatorConfig, SimulatorThread
+from clients.simulator.connect import DEFAULT_SCOPES as SCOPES
 
 pytestmark = pytest.mark.conformance
 
 CLIENT_ID = "conformance-client"
 CLIENT_SECRET = "conformance-secret"
 REDIRECT_URI = "https://fleet.example/smartcar/callback"
-SCOPES = [
-    "read_vehicle_info",
-    "read_vin",
-    "read_location",
-    "read_odometer",
-    "read_battery",
-    "read_fuel",
-    "read_security",
-    "control_security",
-    "read_tires",
-    "read_engine_oil",
-]
 
 
 @dataclass(frozen=True)
@@ -86,7 +75,7 @@ def _vehicle_with(sdk: Sdk, powertrain: str) -> dict[str, Any]:
 
 def _connect(sdk: Sdk, auth: Any, vin: str, state: str) -> Any:
     """Walk simulated Connect for one VIN and exchange the code through the SDK."""
-    url = auth.get_auth_url(SCOPES, {"state": state, "single_select": {"vin": vin}})
+    url = auth.get_auth_url(list(SCOPES), {"state": state, "single_select": {"vin": vin}})
     redirect = requests.get(url, allow_redirects=False, timeout=5)
     assert redirect.status_code == 302
     location = urllib.parse.urlsplit(redirect.headers["Location"])

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from clients.simulator import SimulatorConfig, serve_simulator
+from clients.simulator.connect import DEFAULT_SCOPES as SCOPES
 from clients.smartcar import (
     AppRateLimited,
     AuthenticationError,
@@ -38,18 +39,6 @@ from clients.smartcar import (
     VehicleStateError,
 )
 
-SCOPES = (
-    "read_vehicle_info",
-    "read_vin",
-    "read_location",
-    "read_odometer",
-    "read_battery",
-    "read_fuel",
-    "read_security",
-    "control_security",
-    "read_tires",
-    "read_engine_oil",
-)
 CREDENTIALS = ClientCredentials(
     client_id="integration-client",
     client_secret=Secret("integration-secret"),
