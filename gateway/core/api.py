@@ -1,0 +1,68 @@
+"""What the gateway offers its callers, in domain terms: the use cases the servicer calls.
+
+`gateway.core.service.Gateway` implements it; the gRPC servicer depends only on this
+Protocol, so it can be tested against a fake.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Protocol
+
+from gateway.core.model import (
+    CommandResult,
+    ConnectionStatus,
+    ConnectUrl,
+    LockAction,
+    Rental,
+    Telemetry,
+    TelemetryField,
+    VehiclePage,
+    VehiclePanel,
+)
+
+
+class GatewayAPI(Protocol):
+    """The use cases behind `vehiclegateway.v1.VehicleGateway`. Inputs are already validated."""
+
+    async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
+        """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
+        ...
+
+    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
+        """Exchange the code, store the tokens, read info and permissions; status ACTIVE."""
+        ...
+
+    async def get_telemetry(
+        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+    ) -> Telemetry:
+        """Serve `fields` (all when empty) no older than `max_age` (None: the default)."""
+        ...
+
+    async def command(
+        self, vehicle_id: str, *, action: LockAction, request_id: str
+    ) -> CommandResult:
+        """Lock or unlock, idempotently per `request_id` (empty: a new id is generated)."""
+        ...
+
+    async def disconnect(self, vehicle_id: str) -> VehiclePanel:
+        """Revoke at Smartcar and erase the tokens unless a rental is active."""
+        ...
+
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+        ...
+
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Release the rental hold (idempotent for an already ended rental)."""
+        ...
+
+    async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:
+        """Return the connection panel of one vehicle."""
+        ...
+
+    async def list_vehicles(
+        self, *, status: ConnectionStatus | None, page_size: int, page_token: str
+    ) -> VehiclePage:
+        """Return one page of connection panels ordered by vehicle id."""
+        ...

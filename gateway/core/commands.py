@@ -1,0 +1,237 @@
+"""Lock and Unlock, idempotent per `request_id`.
+
+The request id is recorded (PENDING) before anything is sent, under a unique key, so two
+workers cannot both send a command for one id. How each outcome is kept:
+
+- success: SUCCEEDED; the vehicle's last command and lock state are updated;
+- a refusal by Smartcar or the car that happened there (door open, not capable, …):
+  FAILED with the error, which a retry gets again without a second upstream command;
+- sent but unanswered (timeout after sending, Smartcar 5xx): OUTCOME_UNKNOWN, answered as
+  UNAVAILABLE with `may_have_succeeded=true` now and on every retry;
+- anything that proves nothing reached the car (our rate limits, Smartcar 429/430, asleep,
+  a connection that never opened, an expired authorization): the record is dropped, so a
+  retry with the same id runs the command afresh.
+
+The same id with another vehicle or action is INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import datetime, timedelta
+
+from gateway.core import errors
+from gateway.core.errors import (
+    CommandInProgress,
+    CommandOutcomeUnknown,
+    GatewayError,
+    InvalidArgument,
+)
+from gateway.core.model import (
+    Availability,
+    CommandError,
+    CommandRecord,
+    CommandResult,
+    CommandState,
+    FieldReading,
+    LastCommand,
+    LockAction,
+    LockStatus,
+    TelemetryField,
+    Vehicle,
+)
+from gateway.core.ports import Clock, Conflict, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ratelimit import CallKind
+from gateway.core.secret import Secret
+from gateway.core.status import ensure_connected, ensure_permission
+from gateway.core.telemetry import TelemetryCache
+from gateway.core.upstream import Upstream
+from gateway.core.vehicles import require_vehicle
+
+DEFINITIVE_FAILURES: tuple[type[GatewayError], ...] = (
+    errors.VehicleStateBlocks,
+    errors.VehicleNotCapable,
+    errors.PermissionMissing,
+    errors.OwnerAccountIssue,
+    errors.UpstreamRejected,
+)
+"""Refusals that happened at Smartcar or the car: kept, and replayed to retries."""
+
+PENDING_TIMEOUT = timedelta(minutes=5)
+"""A PENDING record older than this belongs to a worker that died: outcome unknown."""
+
+
+class CommandService:
+    """The Lock and Unlock use cases."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        smartcar: SmartcarAPI,
+        upstream: Upstream,
+        cache: TelemetryCache,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._smartcar = smartcar
+        self._upstream = upstream
+        self._cache = cache
+        self._clock = clock
+        self._in_flight: dict[str, asyncio.Lock] = {}
+
+    async def run(self, vehicle_id: str, *, action: LockAction, request_id: str) -> CommandResult:
+        """Send the command once per request id and return (or replay) its outcome."""
+        request_id = request_id or f"gw-{uuid.uuid4()}"
+        lock = self._in_flight.setdefault(request_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._run_once(vehicle_id, action, request_id)
+        finally:
+            if not lock.locked():
+                self._in_flight.pop(request_id, None)
+
+    async def _run_once(
+        self, vehicle_id: str, action: LockAction, request_id: str
+    ) -> CommandResult:
+        async with self._uow() as uow:
+            existing = await uow.commands.get(request_id)
+            vehicle = await require_vehicle(uow, vehicle_id)
+        if existing is not None:
+            return self._replay(existing, vehicle_id, action)
+        ensure_connected(vehicle)
+        ensure_permission(vehicle, "control_security")
+        record = CommandRecord(
+            request_id=request_id,
+            vehicle_id=vehicle_id,
+            action=action,
+            state=CommandState.PENDING,
+            created_at=self._clock.now(),
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.commands.add(record)
+                await uow.commit()
+        except Conflict:
+            return await self._replay_stored(request_id, vehicle_id, action)
+        return await self._execute(vehicle, record)
+
+    async def _execute(self, vehicle: Vehicle, record: CommandRecord) -> CommandResult:
+        async def send(token: Secret, smartcar_id: str) -> None:
+            await self._smartcar.command(token, smartcar_id, record.action)
+
+        try:
+            await self._upstream.call(vehicle, CallKind.COMMAND, send)
+        except CommandOutcomeUnknown as unknown:
+            await self._finish(record, CommandState.OUTCOME_UNKNOWN, _error_of(unknown))
+            raise
+        except DEFINITIVE_FAILURES as refused:
+            await self._finish(record, CommandState.FAILED, _error_of(refused))
+            raise
+        except GatewayError:
+            await self._forget(record)
+            raise
+        done = await self._finish(record, CommandState.SUCCEEDED, None)
+        await self._record_success(vehicle.id, done)
+        return _result(done, replayed=False)
+
+    async def _finish(
+        self, record: CommandRecord, state: CommandState, error: CommandError | None
+    ) -> CommandRecord:
+        done = dataclasses.replace(record, state=state, completed_at=self._clock.now(), error=error)
+        async with self._uow() as uow:
+            await uow.commands.update(done)
+            await uow.commit()
+        return done
+
+    async def _forget(self, record: CommandRecord) -> None:
+        async with self._uow() as uow:
+            await uow.commands.delete(record.request_id)
+            await uow.commit()
+
+    async def _record_success(self, vehicle_id: str, done: CommandRecord) -> None:
+        """Keep the vehicle's last command and its new lock state."""
+        at = done.completed_at or self._clock.now()
+        previous = (await self._cache.readings(vehicle_id)).get(TelemetryField.LOCK_STATUS)
+        doors = previous.value.doors if previous and isinstance(previous.value, LockStatus) else ()
+        reading = FieldReading(
+            field=TelemetryField.LOCK_STATUS,
+            availability=Availability.AVAILABLE,
+            value=LockStatus(is_locked=done.action is LockAction.LOCK, doors=doors),
+            recorded_at=at,
+            fetched_at=at,
+        )
+        last = LastCommand(action=done.action, request_id=done.request_id, at=at)
+        async with self._uow() as uow:
+            current = await require_vehicle(uow, vehicle_id, for_update=True)
+            await uow.vehicles.update(dataclasses.replace(current, last_command=last))
+            await uow.telemetry.store(vehicle_id, [reading])
+            await uow.commit()
+        self._cache.put(vehicle_id, [reading])
+
+    async def _replay_stored(
+        self, request_id: str, vehicle_id: str, action: LockAction
+    ) -> CommandResult:
+        async with self._uow() as uow:
+            existing = await uow.commands.get(request_id)
+        if existing is None:  # the other worker freed the key again: the caller may retry
+            message = "a command with this request_id just ran; retry"
+            raise CommandInProgress(message, retry_after_s=1.0)
+        return self._replay(existing, vehicle_id, action)
+
+    def _replay(self, record: CommandRecord, vehicle_id: str, action: LockAction) -> CommandResult:
+        """Answer a repeated request id with the first outcome."""
+        if record.vehicle_id != vehicle_id or record.action is not action:
+            raise InvalidArgument.of(
+                "request_id",
+                f"was already used for {record.action} of vehicle {record.vehicle_id}",
+            )
+        if record.state is CommandState.SUCCEEDED:
+            return _result(record, replayed=True)
+        if record.state is CommandState.PENDING and not self._abandoned(record.created_at):
+            raise CommandInProgress(
+                f"command {record.request_id} is still running; retry to get its outcome",
+                retry_after_s=1.0,
+            )
+        raise _replayed_error(record)
+
+    def _abandoned(self, created_at: datetime) -> bool:
+        return self._clock.now() - created_at > PENDING_TIMEOUT
+
+
+def _result(record: CommandRecord, *, replayed: bool) -> CommandResult:
+    return CommandResult(
+        request_id=record.request_id,
+        vehicle_id=record.vehicle_id,
+        action=record.action,
+        state=record.state,
+        completed_at=record.completed_at,
+        replayed=replayed,
+    )
+
+
+def _error_of(error: GatewayError) -> CommandError:
+    upstream = error.upstream
+    return CommandError(
+        kind=type(error).__name__,
+        message=error.message,
+        smartcar_type=upstream.type if upstream else None,
+        smartcar_code=upstream.code if upstream else None,
+        smartcar_request_id=upstream.request_id if upstream else None,
+    )
+
+
+def _replayed_error(record: CommandRecord) -> GatewayError:
+    """Rebuild the error a command ended with (or an unknown outcome for a lost worker)."""
+    stored = record.error
+    prefix = f"command {record.request_id} (replayed): "
+    if record.state is not CommandState.FAILED or stored is None:
+        message = stored.message if stored else "the worker sending it stopped"
+        return CommandOutcomeUnknown(prefix + message)
+    kind = next((k for k in DEFINITIVE_FAILURES if k.__name__ == stored.kind), None)
+    error_class = kind or errors.UpstreamRejected
+    error = error_class(prefix + stored.message)
+    error.metadata["replayed"] = "true"
+    return error

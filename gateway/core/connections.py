@@ -1,0 +1,260 @@
+"""Connecting and disconnecting vehicles: Connect URLs, code exchange, revocation.
+
+Tokens are stored per *grant*: one Smartcar user's token pair, shared by every fleet
+vehicle it covers, never copied per vehicle. When a user connects again, every fleet
+vehicle of that user which the new pair covers moves onto it, and pairs no vehicle uses
+any more are erased. So all vehicles of one owner rotate one pair, while a pair scoped to
+a single car (Smartcar single-select) never cuts off the owner's other cars.
+
+Which Smartcar vehicle a Connect is for: the one already linked to this fleet vehicle, else
+the one whose VIN the fleet vehicle records, else the only one the authorization covers
+that no other fleet vehicle uses. Anything else is AuthorizationMismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.core.errors import (
+    AuthorizationMismatch,
+    ConnectionDisconnected,
+    ConnectionExpired,
+    GatewayError,
+    InvalidArgument,
+    RentalActive,
+)
+from gateway.core.model import (
+    ConnectionStatus,
+    ConnectUrl,
+    Grant,
+    OAuthState,
+    TokenPair,
+    Vehicle,
+    VehicleInfo,
+    VehiclePanel,
+)
+from gateway.core.ports import (
+    Clock,
+    CodeRejected,
+    SmartcarAPI,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from gateway.core.ratelimit import CallKind
+from gateway.core.secret import Secret
+from gateway.core.status import with_status
+from gateway.core.upstream import Upstream
+from gateway.core.vehicles import panel, require_vehicle
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectPolicy:
+    """How long a Connect `state` stays usable."""
+
+    state_ttl: timedelta = timedelta(minutes=15)
+
+
+class ConnectionService:
+    """GetConnectUrl, Connect and Disconnect."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        smartcar: SmartcarAPI,
+        upstream: Upstream,
+        clock: Clock,
+        policy: ConnectPolicy = ConnectPolicy(),
+        new_state: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+    ) -> None:
+        self._uow = uow
+        self._smartcar = smartcar
+        self._upstream = upstream
+        self._clock = clock
+        self._policy = policy
+        self._new_state = new_state
+
+    async def connect_url(self, vehicle_id: str, *, vin: str | None) -> ConnectUrl:
+        """Register the vehicle if new, issue a single-use state bound to it, return the URL."""
+        now = self._clock.now()
+        state = OAuthState(
+            state=self._new_state(), vehicle_id=vehicle_id, expires_at=now + self._policy.state_ttl
+        )
+        async with self._uow() as uow:
+            vehicle = await uow.vehicles.get(vehicle_id, for_update=True)
+            if vehicle is None:
+                vehicle = Vehicle(
+                    id=vehicle_id, status=ConnectionStatus.NOT_CONNECTED, created_at=now, vin=vin
+                )
+                await uow.vehicles.add(vehicle)
+            elif vin and vehicle.vin != vin and vehicle.smartcar_vehicle_id is None:
+                await uow.vehicles.update(dataclasses.replace(vehicle, vin=vin))
+            await uow.states.add(state)
+            await uow.commit()
+        url = self._smartcar.connect_url(state=state.state, vin=vin or vehicle.vin)
+        return ConnectUrl(url=url, state=state.state, expires_at=state.expires_at)
+
+    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
+        """Exchange the code, link the vehicle to its Smartcar car and store the tokens."""
+        await self._take_state(vehicle_id, state)
+        try:
+            tokens = await self._smartcar.exchange_code(code)
+        except CodeRejected:
+            raise InvalidArgument.of(
+                "code", "Smartcar rejected it (expired or already used); connect again"
+            ) from None
+        access = tokens.access_token
+        user_id = await self._smartcar.user_id(access)
+        covered = await self._smartcar.vehicle_ids(access)
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id)
+        smartcar_id = await self._choose(vehicle, covered, access)
+        info = await self._smartcar.vehicle_info(access, smartcar_id)
+        permissions = await self._smartcar.permissions(access, smartcar_id)
+        return await self._link(vehicle_id, user_id, tokens, covered, info, permissions)
+
+    async def _take_state(self, vehicle_id: str, state: str) -> None:
+        async with self._uow() as uow:
+            issued = await uow.states.take(state)
+            await uow.commit()
+        if issued is None or issued.expires_at <= self._clock.now():
+            raise InvalidArgument.of(
+                "state", "is unknown, expired or already used; get a new Connect URL"
+            )
+        if issued.vehicle_id != vehicle_id:
+            raise InvalidArgument.of("state", "was issued for another vehicle")
+
+    async def _choose(self, vehicle: Vehicle, covered: list[str], access: Secret) -> str:
+        """Pick the Smartcar vehicle this fleet vehicle is."""
+        if vehicle.smartcar_vehicle_id in covered:
+            return vehicle.smartcar_vehicle_id
+        if vehicle.vin:
+            for smartcar_id in covered:
+                if (await self._smartcar.vehicle_info(access, smartcar_id)).vin == vehicle.vin:
+                    return smartcar_id
+            raise AuthorizationMismatch(
+                f"the owner's authorization does not include the car with VIN {vehicle.vin}"
+            )
+        async with self._uow() as uow:
+            free = [s for s in covered if await _unclaimed(uow, s, vehicle.id)]
+        if len(free) == 1:
+            return free[0]
+        raise AuthorizationMismatch(
+            f"the authorization covers {len(free)} cars not linked to other fleet vehicles; "
+            "ask for a Connect URL with the car's VIN to pick one",
+            metadata={"vehicle_id": vehicle.id, "candidates": str(len(free))},
+        )
+
+    async def _link(
+        self,
+        vehicle_id: str,
+        user_id: str,
+        tokens: TokenPair,
+        covered: list[str],
+        info: VehicleInfo,
+        permissions: frozenset[str],
+    ) -> VehiclePanel:
+        now = self._clock.now()
+        grant = Grant(id=str(uuid.uuid4()), smartcar_user_id=user_id, tokens=tokens, version=1)
+        async with self._uow() as uow:
+            await uow.grants.add(grant)
+            old_grants = await self._move_users_vehicles(uow, grant, covered, exclude=vehicle_id)
+            vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
+            if vehicle.grant_id:
+                old_grants.add(vehicle.grant_id)
+            linked = dataclasses.replace(
+                with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
+                smartcar_vehicle_id=info.smartcar_vehicle_id,
+                grant_id=grant.id,
+                make=info.make,
+                model=info.model,
+                year=info.year,
+                vin=info.vin,
+                permissions=permissions,
+            )
+            await uow.vehicles.update(linked)
+            await _drop_unused(uow, old_grants)
+            rental = await uow.rentals.active(vehicle_id)
+            await uow.commit()
+        return panel(linked, rental)
+
+    async def _move_users_vehicles(
+        self, uow: UnitOfWork, grant: Grant, covered: list[str], *, exclude: str
+    ) -> set[str]:
+        """Move the user's other vehicles the new pair covers onto it; return their old grants."""
+        old: set[str] = set()
+        for previous in await uow.grants.by_user(grant.smartcar_user_id):
+            for vehicle in await uow.vehicles.by_grant(previous.id):
+                if vehicle.id != exclude and vehicle.smartcar_vehicle_id in covered:
+                    await uow.vehicles.update(dataclasses.replace(vehicle, grant_id=grant.id))
+                    old.add(previous.id)
+        return old
+
+    async def disconnect(self, vehicle_id: str) -> VehiclePanel:
+        """Revoke at Smartcar and erase the tokens; refused while a rental holds the car.
+
+        The status turns DISCONNECTED in the same transaction that checks for a rental (under
+        the vehicle's row lock), so a concurrent StartRental, which needs ACTIVE, cannot slip
+        in between. If Smartcar cannot be reached, the vehicle is restored and the call fails.
+        """
+        now = self._clock.now()
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
+            rental = await uow.rentals.active(vehicle_id)
+            if rental is not None:
+                raise RentalActive(
+                    f"vehicle {vehicle_id} has an active rental {rental.rental_id}; end it first",
+                    vehicle_id=vehicle_id,
+                    rental_id=rental.rental_id,
+                )
+            if vehicle.grant_id is None:
+                return panel(vehicle, None)
+            reason = "disconnected through the gateway"
+            parked = with_status(vehicle, ConnectionStatus.DISCONNECTED, reason=reason, now=now)
+            await uow.vehicles.update(parked)
+            await uow.commit()
+        await self._revoke(vehicle)
+        return await self._erase(vehicle_id)
+
+    async def _revoke(self, vehicle: Vehicle) -> None:
+        async def revoke(token: Secret, smartcar_id: str) -> None:
+            await self._smartcar.disconnect(token, smartcar_id)
+
+        try:
+            await self._upstream.call(vehicle, CallKind.COMMAND, revoke)
+        except (ConnectionDisconnected, ConnectionExpired):
+            return  # the owner or Smartcar removed the link already: nothing left to revoke
+        except GatewayError:
+            async with self._uow() as uow:
+                await uow.vehicles.update(vehicle)
+                await uow.commit()
+            raise
+
+    async def _erase(self, vehicle_id: str) -> VehiclePanel:
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
+            grant_id = vehicle.grant_id
+            detached = dataclasses.replace(vehicle, grant_id=None)
+            await uow.vehicles.update(detached)
+            if grant_id:
+                await _drop_unused(uow, {grant_id})
+            await uow.commit()
+        return panel(detached, None)
+
+
+async def _unclaimed(uow: UnitOfWork, smartcar_id: str, fleet_id: str) -> bool:
+    """Tell whether no other fleet vehicle is linked to this Smartcar vehicle."""
+    owner = await uow.vehicles.by_smartcar_id(smartcar_id)
+    return owner is None or owner.id == fleet_id
+
+
+async def _drop_unused(uow: UnitOfWork, grant_ids: set[str]) -> None:
+    """Erase the token pairs no vehicle uses any more."""
+    for grant_id in grant_ids:
+        if not await uow.vehicles.by_grant(grant_id):
+            await uow.grants.delete(grant_id)

@@ -1,0 +1,356 @@
+"""The gateway's domain values: vehicles, connections, token grants, telemetry, rentals, commands.
+
+All frozen dataclasses; times are timezone-aware UTC datetimes. Protobuf and SQL rows are
+converted to and from these at the edges (gateway.edge.convert, storage/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from gateway.core.secret import Secret
+
+
+class ConnectionStatus(StrEnum):
+    """The state of a fleet vehicle's link to Smartcar, as the connection panel shows it."""
+
+    NOT_CONNECTED = "NOT_CONNECTED"
+    """Known to the gateway (a Connect URL was issued) but never connected."""
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    """The refresh token was rejected or outlived: the owner must reconnect."""
+    DISCONNECTED = "DISCONNECTED"
+    """We disconnected it, or the owner revoked access."""
+    ERROR = "ERROR"
+
+
+class TelemetryField(StrEnum):
+    """A piece of telemetry the gateway can read; each maps to one Smartcar v2.0 path."""
+
+    LOCATION = "location"
+    ODOMETER = "odometer"
+    FUEL = "fuel"
+    BATTERY = "battery"
+    LOCK_STATUS = "lock_status"
+    """Locked or not, plus the doors' open/closed states."""
+    TIRE_PRESSURE = "tire_pressure"
+    ENGINE_OIL = "engine_oil"
+
+
+class Availability(StrEnum):
+    """Whether a telemetry field has a value, and why not when it has none."""
+
+    AVAILABLE = "AVAILABLE"
+    NOT_CAPABLE = "NOT_CAPABLE"
+    """The vehicle cannot report it (an EV's fuel, an ICE car's battery)."""
+    PERMISSION_MISSING = "PERMISSION_MISSING"
+    """The owner did not grant the scope it needs."""
+    UNAVAILABLE = "UNAVAILABLE"
+    """The vehicle or Smartcar could not answer this time (asleep, upstream error)."""
+
+
+class LockAction(StrEnum):
+    """A remote command on the doors."""
+
+    LOCK = "LOCK"
+    UNLOCK = "UNLOCK"
+
+
+class CommandState(StrEnum):
+    """Where a command stands; the outcome a retry with the same request id gets back."""
+
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    """Smartcar or the vehicle refused it; `CommandRecord.error` says why."""
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+    """Sent, but no answer came: it may have happened."""
+
+
+# --- telemetry values (already normalised: percent 0-100, km, litres, kPa) -----------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where the vehicle is."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Odometer:
+    """Total distance driven."""
+
+    distance_km: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fuel:
+    """The tank: percent 0-100; amount and range when the car reports them (EU cars may not)."""
+
+    percent_remaining: float | None
+    amount_remaining_l: float | None
+    range_km: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Battery:
+    """The traction battery: state of charge 0-100 and range (null when not reported)."""
+
+    percent_remaining: float | None
+    range_km: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoorState:
+    """One door (`front_left`, `back_right`, …) and its status (`OPEN`, `CLOSED`, `UNKNOWN`)."""
+
+    door: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockStatus:
+    """Whether the car is locked, and each door's state."""
+
+    is_locked: bool
+    doors: tuple[DoorState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TirePressure:
+    """The four tyres, in kPa (a tyre the car does not report is null)."""
+
+    front_left_kpa: float | None
+    front_right_kpa: float | None
+    back_left_kpa: float | None
+    back_right_kpa: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineOil:
+    """Oil life remaining, percent 0-100 (100: just changed)."""
+
+    life_remaining_percent: float | None
+
+
+TelemetryValue = Location | Odometer | Fuel | Battery | LockStatus | TirePressure | EngineOil
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldReading:
+    """One field's latest known state: its value (if any), why not, and how old it is."""
+
+    field: TelemetryField
+    availability: Availability
+    value: TelemetryValue | None = None
+    recorded_at: datetime | None = None
+    """When the vehicle recorded the value (Smartcar `sc-data-age`)."""
+    fetched_at: datetime | None = None
+    """When the gateway got this answer from Smartcar."""
+    reason: str | None = None
+    """For a field without a value: Smartcar's `TYPE:CODE` or the gateway's reason."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Telemetry:
+    """The answer to GetTelemetry: the fields asked for, and whether Smartcar was asked."""
+
+    vehicle_id: str
+    readings: Mapping[TelemetryField, FieldReading]
+    from_cache: bool
+    """True when every field came from the cache and no upstream request was made."""
+
+
+# --- tokens, vehicles, rentals, commands -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenPair:
+    """An access/refresh token pair with absolute expiry times."""
+
+    access_token: Secret
+    refresh_token: Secret
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """One Smartcar user's token pair, shared by every fleet vehicle it covers.
+
+    `version` increases with every change and is the compare-and-swap guard for rotation;
+    `refresh_claimed_until` is set while one worker (in any process) refreshes the pair.
+    """
+
+    id: str
+    smartcar_user_id: str
+    tokens: TokenPair
+    version: int
+    refresh_claimed_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastCommand:
+    """The most recent successful command on a vehicle."""
+
+    action: LockAction
+    request_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Vehicle:
+    """A fleet vehicle and its Smartcar connection: what the connection panel shows."""
+
+    id: str
+    """The fleet's own vehicle id (not Smartcar's)."""
+    status: ConnectionStatus
+    status_reason: str | None = None
+    status_changed_at: datetime | None = None
+    smartcar_vehicle_id: str | None = None
+    grant_id: str | None = None
+    make: str | None = None
+    model: str | None = None
+    year: int | None = None
+    vin: str | None = None
+    permissions: frozenset[str] = frozenset()
+    last_command: LastCommand | None = None
+    last_telemetry_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rental:
+    """A rental hold on a vehicle; active while `ended_at` is None."""
+
+    rental_id: str
+    vehicle_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Tell whether the rental still holds the vehicle."""
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandError:
+    """Why a command failed, kept so a retry with the same request id gets the same answer."""
+
+    kind: str
+    """The name of the gateway error class (`VehicleStateBlocks`, `UpstreamUnavailable`, …)."""
+    message: str
+    smartcar_type: str | None = None
+    smartcar_code: str | None = None
+    smartcar_request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRecord:
+    """A Lock/Unlock request: the idempotency key, what it asked, and how it ended."""
+
+    request_id: str
+    vehicle_id: str
+    action: LockAction
+    state: CommandState
+    created_at: datetime
+    completed_at: datetime | None = None
+    error: CommandError | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthState:
+    """A single-use Connect `state`, bound to the fleet vehicle it was issued for."""
+
+    state: str
+    vehicle_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectUrl:
+    """What GetConnectUrl answers."""
+
+    url: str
+    state: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehiclePanel:
+    """A vehicle as GetVehicle/ListVehicles show it: the record plus derived facts."""
+
+    vehicle: Vehicle
+    missing_permissions: frozenset[str]
+    active_rental: Rental | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehiclePage:
+    """One page of ListVehicles; `next_page_token` is empty on the last page."""
+
+    panels: tuple[VehiclePanel, ...]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandResult:
+    """What Lock/Unlock answer."""
+
+    request_id: str
+    vehicle_id: str
+    action: LockAction
+    state: CommandState
+    completed_at: datetime | None
+    replayed: bool = False
+    """True when this is the stored outcome of an earlier request with the same id."""
+
+
+# --- what Smartcar tells us, in domain terms (the SmartcarAPI port's results) ---------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehicleInfo:
+    """Identity of a Smartcar vehicle: its id, make, model, year and VIN."""
+
+    smartcar_vehicle_id: str
+    make: str
+    model: str
+    year: int
+    vin: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamFailure:
+    """Smartcar's account of why something failed (kept for error details and audit)."""
+
+    type: str | None = None
+    code: str | None = None
+    request_id: str | None = None
+    description: str | None = None
+    suggested_user_message: str | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldResult:
+    """One field's outcome inside a batch read: a value, or why there is none."""
+
+    field: TelemetryField
+    value: TelemetryValue | None = None
+    recorded_at: datetime | None = None
+    availability: Availability = Availability.AVAILABLE
+    failure: UpstreamFailure | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchReading:
+    """The outcome of one upstream batch: each requested field's own result."""
+
+    results: Mapping[TelemetryField, FieldResult] = field(default_factory=dict)

@@ -1,0 +1,273 @@
+"""The ports the core needs: a clock, Smartcar, and storage (a unit of work over repositories).
+
+Adapters implement these Protocols: `gateway.edge.smartcar_adapter` (SmartcarAPI on our
+httpx client), `storage.uow` (UnitOfWork on SQLAlchemy), `gateway.edge.clock`. Tests use the
+hand-written fakes in `tests/fakes.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from gateway.core.model import (
+    BatchReading,
+    CommandRecord,
+    ConnectionStatus,
+    FieldReading,
+    Grant,
+    LockAction,
+    OAuthState,
+    Rental,
+    TelemetryField,
+    TokenPair,
+    Vehicle,
+    VehicleInfo,
+)
+from gateway.core.secret import Secret
+
+
+class Clock(Protocol):
+    """Tells the time; the only source of `now` for policies and use cases."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+
+# --- Smartcar -------------------------------------------------------------------------------
+
+
+class TokenRejected(Exception):
+    """Smartcar refused an access token (401) on a vehicle call. Handled inside the core."""
+
+
+class RefreshRejected(Exception):
+    """Smartcar refused a refresh token (`invalid_grant`). Handled inside the core."""
+
+
+class CodeRejected(Exception):
+    """Smartcar refused an authorization code (`invalid_grant`). Handled inside the core."""
+
+
+class SmartcarAPI(Protocol):
+    """Everything the gateway asks of Smartcar, in domain terms.
+
+    Implementations raise `TokenRejected`, `RefreshRejected` and `CodeRejected` for the
+    three refusals the core handles itself, and `gateway.core.errors.GatewayError`
+    subclasses for everything else (rate limits with `retry_after_s`, asleep, 5xx, …).
+    A command whose request may have reached the car raises `CommandOutcomeUnknown`.
+    """
+
+    def connect_url(self, *, state: str, vin: str | None) -> str:
+        """Return the Smartcar Connect URL carrying `state` (and selecting `vin` if given)."""
+        ...
+
+    async def exchange_code(self, code: str) -> TokenPair:
+        """Exchange an authorization code for a token pair."""
+        ...
+
+    async def refresh(self, refresh_token: Secret) -> TokenPair:
+        """Exchange a refresh token for a new pair (the old refresh token is then spent)."""
+        ...
+
+    async def user_id(self, access_token: Secret) -> str:
+        """Return the Smartcar user id the token belongs to."""
+        ...
+
+    async def vehicle_ids(self, access_token: Secret) -> list[str]:
+        """Return the Smartcar vehicle ids the token covers."""
+        ...
+
+    async def vehicle_info(self, access_token: Secret, smartcar_vehicle_id: str) -> VehicleInfo:
+        """Return make, model, year and VIN."""
+        ...
+
+    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+        """Return the permissions the owner granted for this vehicle."""
+        ...
+
+    async def read(
+        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+    ) -> BatchReading:
+        """Read `fields` in ONE upstream round trip (a batch); each field gets its own result."""
+        ...
+
+    async def command(
+        self, access_token: Secret, smartcar_vehicle_id: str, action: LockAction
+    ) -> None:
+        """Send LOCK or UNLOCK and return once Smartcar confirms it."""
+        ...
+
+    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+        """Revoke the application's access to the vehicle at Smartcar."""
+        ...
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+
+class Conflict(Exception):
+    """A write collided with an existing row (a unique key such as a request id)."""
+
+
+class VehicleRepository(Protocol):
+    """Fleet vehicles and their connection panel."""
+
+    async def get(self, vehicle_id: str, *, for_update: bool = False) -> Vehicle | None:
+        """Return the vehicle; `for_update` locks its row until the unit of work ends."""
+        ...
+
+    async def by_smartcar_id(self, smartcar_vehicle_id: str) -> Vehicle | None:
+        """Return the fleet vehicle linked to a Smartcar vehicle id, if any."""
+        ...
+
+    async def by_grant(self, grant_id: str) -> list[Vehicle]:
+        """Return every vehicle using this grant's tokens."""
+        ...
+
+    async def add(self, vehicle: Vehicle) -> None:
+        """Insert a new vehicle; raises Conflict if the id exists."""
+        ...
+
+    async def update(self, vehicle: Vehicle) -> None:
+        """Write every field of an existing vehicle."""
+        ...
+
+    async def page(
+        self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
+    ) -> list[Vehicle]:
+        """Return up to `limit` vehicles ordered by id, after `after_id`, optionally by status."""
+        ...
+
+
+class GrantRepository(Protocol):
+    """Token pairs, one per Smartcar user authorization, stored encrypted."""
+
+    async def get(self, grant_id: str) -> Grant | None:
+        """Return the grant with its tokens decrypted (a failed decryption raises)."""
+        ...
+
+    async def by_user(self, smartcar_user_id: str) -> list[Grant]:
+        """Return every grant of one Smartcar user."""
+        ...
+
+    async def add(self, grant: Grant) -> None:
+        """Insert a new grant."""
+        ...
+
+    async def claim_refresh(
+        self, grant_id: str, *, expected_version: int, until: datetime, now: datetime
+    ) -> Grant | None:
+        """Mark the grant as being refreshed until `until`, if its version is still
+        `expected_version` and no unexpired claim exists; return the claimed grant (its
+        version bumped) or None when another worker got there first."""
+        ...
+
+    async def replace_tokens(
+        self, grant_id: str, *, expected_version: int, tokens: TokenPair
+    ) -> Grant | None:
+        """Store a new pair and clear the claim if the version still matches; return the
+        updated grant (version bumped) or None if the version moved on."""
+        ...
+
+    async def delete(self, grant_id: str) -> None:
+        """Remove the grant and its tokens."""
+        ...
+
+
+class TelemetryRepository(Protocol):
+    """The latest reading of each telemetry field per vehicle."""
+
+    async def latest(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
+        """Return the stored readings of a vehicle, by field."""
+        ...
+
+    async def store(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Insert or replace the readings of these fields."""
+        ...
+
+
+class RentalRepository(Protocol):
+    """Rental holds; at most one active rental per vehicle (enforced by the database)."""
+
+    async def get(self, rental_id: str) -> Rental | None:
+        """Return a rental by id."""
+        ...
+
+    async def active(self, vehicle_id: str) -> Rental | None:
+        """Return the vehicle's active rental, if any."""
+        ...
+
+    async def active_for(self, vehicle_ids: Sequence[str]) -> dict[str, Rental]:
+        """Return the active rentals of these vehicles, by vehicle id."""
+        ...
+
+    async def add(self, rental: Rental) -> None:
+        """Insert an active rental; raises Conflict if the id exists or the car is held."""
+        ...
+
+    async def end(self, rental_id: str, *, ended_at: datetime) -> None:
+        """Mark the rental as ended."""
+        ...
+
+
+class CommandRepository(Protocol):
+    """Lock/Unlock requests by idempotency key, with their outcome (also the audit trail)."""
+
+    async def get(self, request_id: str) -> CommandRecord | None:
+        """Return the command recorded under this request id."""
+        ...
+
+    async def add(self, record: CommandRecord) -> None:
+        """Insert a command; raises Conflict if the request id exists."""
+        ...
+
+    async def update(self, record: CommandRecord) -> None:
+        """Write the command's state, completion time and error."""
+        ...
+
+    async def delete(self, request_id: str) -> None:
+        """Forget a command that surely never reached the car, freeing its request id."""
+        ...
+
+
+class OAuthStateRepository(Protocol):
+    """Single-use Connect states."""
+
+    async def add(self, state: OAuthState) -> None:
+        """Store a newly issued state."""
+        ...
+
+    async def take(self, state: str) -> OAuthState | None:
+        """Delete and return the state (None if unknown or already used)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over all repositories; leaving without `commit()` rolls back."""
+
+    vehicles: VehicleRepository
+    grants: GrantRepository
+    telemetry: TelemetryRepository
+    rentals: RentalRepository
+    commands: CommandRepository
+    states: OAuthStateRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make the unit's writes durable."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,114 @@
+"""`Gateway`: the use cases behind the gRPC API, wired from their parts (implements GatewayAPI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from gateway.core.commands import CommandService
+from gateway.core.connections import ConnectionService, ConnectPolicy
+from gateway.core.model import (
+    CommandResult,
+    ConnectionStatus,
+    ConnectUrl,
+    LockAction,
+    Rental,
+    Telemetry,
+    TelemetryField,
+    VehiclePage,
+    VehiclePanel,
+)
+from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ratelimit import RateLimiter, RateLimits
+from gateway.core.rentals import RentalService
+from gateway.core.rotation import RotationPolicy, TokenRotator
+from gateway.core.telemetry import TelemetryCache, TelemetryPolicy, TelemetryService
+from gateway.core.upstream import Upstream
+from gateway.core.vehicles import VehicleQueries
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policies:
+    """Every tunable policy of the core, with production defaults."""
+
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    rotation: RotationPolicy = field(default_factory=RotationPolicy)
+    telemetry: TelemetryPolicy = field(default_factory=TelemetryPolicy)
+    connect: ConnectPolicy = field(default_factory=ConnectPolicy)
+
+
+class Gateway:
+    """The gateway's use cases over a unit of work, Smartcar and a clock."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        smartcar: SmartcarAPI,
+        clock: Clock,
+        policies: Policies = Policies(),
+    ) -> None:
+        self.rotator = TokenRotator(
+            uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation
+        )
+        self.limiter = RateLimiter(policies.rate_limits)
+        upstream = Upstream(uow=uow, rotator=self.rotator, limiter=self.limiter, clock=clock)
+        cache = TelemetryCache(uow)
+        self._telemetry = TelemetryService(
+            uow=uow,
+            smartcar=smartcar,
+            upstream=upstream,
+            cache=cache,
+            clock=clock,
+            policy=policies.telemetry,
+        )
+        self._commands = CommandService(
+            uow=uow, smartcar=smartcar, upstream=upstream, cache=cache, clock=clock
+        )
+        self._connections = ConnectionService(
+            uow=uow, smartcar=smartcar, upstream=upstream, clock=clock, policy=policies.connect
+        )
+        self._rentals = RentalService(uow=uow, clock=clock)
+        self._vehicles = VehicleQueries(uow=uow)
+
+    async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
+        """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
+        return await self._connections.connect_url(vehicle_id, vin=vin)
+
+    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
+        """Exchange the code, store the tokens, read info and permissions; status ACTIVE."""
+        return await self._connections.connect(vehicle_id, code=code, state=state)
+
+    async def get_telemetry(
+        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+    ) -> Telemetry:
+        """Serve `fields` (all when empty) no older than `max_age` (None: the default)."""
+        return await self._telemetry.get(vehicle_id, fields=fields, max_age=max_age)
+
+    async def command(
+        self, vehicle_id: str, *, action: LockAction, request_id: str
+    ) -> CommandResult:
+        """Lock or unlock, idempotently per `request_id` (empty: a new id is generated)."""
+        return await self._commands.run(vehicle_id, action=action, request_id=request_id)
+
+    async def disconnect(self, vehicle_id: str) -> VehiclePanel:
+        """Revoke at Smartcar and erase the tokens unless a rental is active."""
+        return await self._connections.disconnect(vehicle_id)
+
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+        return await self._rentals.start(vehicle_id, rental_id=rental_id)
+
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Release the rental hold (idempotent for an already ended rental)."""
+        return await self._rentals.end(vehicle_id, rental_id=rental_id)
+
+    async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:
+        """Return the connection panel of one vehicle."""
+        return await self._vehicles.get(vehicle_id)
+
+    async def list_vehicles(
+        self, *, status: ConnectionStatus | None, page_size: int, page_token: str
+    ) -> VehiclePage:
+        """Return one page of connection panels ordered by vehicle id."""
+        return await self._vehicles.page(status=status, page_size=page_size, page_token=page_token)

@@ -1,0 +1,83 @@
+"""Connection status rules: which statuses allow upstream calls, and how a status changes."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from gateway.core.errors import (
+    ConnectionDisconnected,
+    ConnectionExpired,
+    NotConnected,
+    PermissionMissing,
+    PreconditionFailed,
+)
+from gateway.core.model import ConnectionStatus, Vehicle
+from gateway.core.ports import UnitOfWork
+
+REQUIRED_PERMISSIONS = frozenset(
+    {
+        "read_vehicle_info",
+        "read_vin",
+        "read_location",
+        "read_odometer",
+        "read_battery",
+        "read_fuel",
+        "read_security",
+        "control_security",
+    }
+)
+"""What car sharing needs; `read_tires` and `read_engine_oil` are asked for where offered."""
+
+REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | {"read_tires", "read_engine_oil"}
+
+
+def ensure_connected(vehicle: Vehicle) -> None:
+    """Raise the precondition error explaining why this vehicle cannot reach Smartcar."""
+    failure: PreconditionFailed | None = None
+    reason = vehicle.status_reason or ""
+    if vehicle.status is ConnectionStatus.NOT_CONNECTED:
+        failure = NotConnected(f"vehicle {vehicle.id} has never been connected; use Connect")
+    elif vehicle.status is ConnectionStatus.EXPIRED:
+        failure = ConnectionExpired(f"vehicle {vehicle.id}: expired, reconnect it. {reason}")
+    elif vehicle.status is ConnectionStatus.DISCONNECTED:
+        failure = ConnectionDisconnected(
+            f"vehicle {vehicle.id} is disconnected; reconnect to use it. {reason}"
+        )
+    if failure is not None:
+        failure.metadata["vehicle_id"] = vehicle.id
+        raise failure
+
+
+def ensure_permission(vehicle: Vehicle, permission: str) -> None:
+    """Raise PermissionMissing unless the owner granted `permission`."""
+    if permission not in vehicle.permissions:
+        raise PermissionMissing(
+            f"vehicle {vehicle.id}: the owner did not grant '{permission}'; reconnect to grant it",
+            metadata={"vehicle_id": vehicle.id, "permission": permission},
+        )
+
+
+def with_status(
+    vehicle: Vehicle, status: ConnectionStatus, *, reason: str | None, now: datetime
+) -> Vehicle:
+    """Return the vehicle in `status`; the change time moves only when the status changes."""
+    changed_at = now if status is not vehicle.status else vehicle.status_changed_at
+    return dataclasses.replace(
+        vehicle, status=status, status_reason=reason, status_changed_at=changed_at
+    )
+
+
+async def set_grant_status(
+    uow: UnitOfWork, grant_id: str, status: ConnectionStatus, *, reason: str, now: datetime
+) -> None:
+    """Put every vehicle on a grant in `status`; EXPIRED and DISCONNECTED also drop the grant."""
+    vehicles = await uow.vehicles.by_grant(grant_id)
+    detach = status in (ConnectionStatus.EXPIRED, ConnectionStatus.DISCONNECTED)
+    for vehicle in vehicles:
+        updated = with_status(vehicle, status, reason=reason, now=now)
+        if detach:
+            updated = dataclasses.replace(updated, grant_id=None)
+        await uow.vehicles.update(updated)
+    if detach:
+        await uow.grants.delete(grant_id)

@@ -1,0 +1,249 @@
+"""GetTelemetry: serve from cache within `max_age`, else ONE batch asking only for what is stale.
+
+Freshness is judged against the request's arrival: a reading is fresh when it was fetched
+no earlier than `arrival - max_age`. Concurrent misses on one vehicle queue on a per-vehicle
+lock; the first fetches, and the others, re-checking after it, find its readings fresh
+(they were fetched after those requests arrived) and make no upstream call. So N concurrent
+reads of a stale vehicle cost one batch, even with `max_age` = 0.
+
+What a vehicle cannot report (NOT_CAPABLE) is remembered for a day; a field whose
+permission the owner did not grant is answered PERMISSION_MISSING without asking Smartcar;
+a field Smartcar could not read this time is UNAVAILABLE, carrying the last known value
+with its age. The rest still return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gateway.core.model import (
+    Availability,
+    BatchReading,
+    FieldReading,
+    FieldResult,
+    Telemetry,
+    TelemetryField,
+    Vehicle,
+)
+from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ratelimit import CallKind
+from gateway.core.secret import Secret
+from gateway.core.upstream import Upstream
+from gateway.core.vehicles import require_vehicle
+
+FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
+    TelemetryField.LOCATION: "read_location",
+    TelemetryField.ODOMETER: "read_odometer",
+    TelemetryField.FUEL: "read_fuel",
+    TelemetryField.BATTERY: "read_battery",
+    TelemetryField.LOCK_STATUS: "read_security",
+    TelemetryField.TIRE_PRESSURE: "read_tires",
+    TelemetryField.ENGINE_OIL: "read_engine_oil",
+}
+ALL_FIELDS = frozenset(TelemetryField)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryPolicy:
+    """How old a reading may be when the caller does not say, and how long capability
+    answers (NOT_CAPABLE) are trusted."""
+
+    default_max_age: timedelta = timedelta(minutes=5)
+    capability_ttl: timedelta = timedelta(days=1)
+
+
+class TelemetryCache:
+    """The latest readings per vehicle in memory, loaded from storage on first use."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+        self._by_vehicle: dict[str, dict[TelemetryField, FieldReading]] = {}
+
+    async def readings(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
+        """Return the vehicle's cached readings (from storage the first time)."""
+        cached = self._by_vehicle.get(vehicle_id)
+        if cached is None:
+            async with self._uow() as uow:
+                cached = await uow.telemetry.latest(vehicle_id)
+            cached = self._by_vehicle.setdefault(vehicle_id, cached)
+        return cached
+
+    def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Record readings already made durable in storage."""
+        cached = self._by_vehicle.setdefault(vehicle_id, {})
+        for reading in readings:
+            cached[reading.field] = reading
+
+
+class TelemetryService:
+    """The GetTelemetry use case."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        smartcar: SmartcarAPI,
+        upstream: Upstream,
+        cache: TelemetryCache,
+        clock: Clock,
+        policy: TelemetryPolicy = TelemetryPolicy(),
+    ) -> None:
+        self._uow = uow
+        self._smartcar = smartcar
+        self._upstream = upstream
+        self._cache = cache
+        self._clock = clock
+        self._policy = policy
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(
+        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+    ) -> Telemetry:
+        """Return `fields` (all when empty) of the vehicle, none older than `max_age`."""
+        arrival = self._clock.now()
+        oldest_ok = arrival - (self._policy.default_max_age if max_age is None else max_age)
+        wanted = fields or ALL_FIELDS
+        vehicle = await self._vehicle(vehicle_id)
+        readings = dict(await self._cache.readings(vehicle_id))
+        if not self._stale(vehicle, wanted, readings, oldest_ok):
+            return self._answer(vehicle, wanted, readings, from_cache=True)
+        lock = self._locks.setdefault(vehicle_id, asyncio.Lock())
+        async with lock:
+            readings = dict(await self._cache.readings(vehicle_id))
+            stale = self._stale(vehicle, wanted, readings, oldest_ok)
+            if not stale:
+                return self._answer(vehicle, wanted, readings, from_cache=True)
+            readings.update(await self._fetch(vehicle, stale, readings))
+        return self._answer(vehicle, wanted, readings, from_cache=False)
+
+    def _stale(
+        self,
+        vehicle: Vehicle,
+        wanted: frozenset[TelemetryField],
+        readings: Mapping[TelemetryField, FieldReading],
+        oldest_ok: datetime,
+    ) -> frozenset[TelemetryField]:
+        """Return the wanted fields Smartcar must be asked for."""
+        return frozenset(
+            f
+            for f in wanted
+            if FIELD_PERMISSIONS[f] in vehicle.permissions
+            and not self._fresh(readings.get(f), oldest_ok)
+        )
+
+    def _fresh(self, reading: FieldReading | None, oldest_ok: datetime) -> bool:
+        if reading is None or reading.fetched_at is None:
+            return False
+        if reading.availability is Availability.NOT_CAPABLE:
+            return reading.fetched_at >= self._clock.now() - self._policy.capability_ttl
+        return reading.availability is Availability.AVAILABLE and reading.fetched_at >= oldest_ok
+
+    async def _fetch(
+        self,
+        vehicle: Vehicle,
+        stale: frozenset[TelemetryField],
+        known: Mapping[TelemetryField, FieldReading],
+    ) -> dict[TelemetryField, FieldReading]:
+        """Ask Smartcar for the stale fields in one batch; store what it answered."""
+
+        async def read(token: Secret, smartcar_id: str) -> BatchReading:
+            return await self._smartcar.read(token, smartcar_id, stale)
+
+        batch = await self._upstream.call(vehicle, CallKind.READ, read)
+        fetched_at = self._clock.now()
+        fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
+        self._note_item_limits(vehicle, batch)
+        durable = [r for r in fresh.values() if _durable(r)]
+        if durable:
+            await self._store(vehicle.id, durable, fetched_at)
+        return fresh
+
+    def _reading(
+        self,
+        field: TelemetryField,
+        result: FieldResult | None,
+        last: FieldReading | None,
+        fetched_at: datetime,
+    ) -> FieldReading:
+        """Turn one batch item into the reading to answer (and maybe store)."""
+        if result is not None and result.availability is Availability.AVAILABLE:
+            return FieldReading(
+                field=field,
+                availability=Availability.AVAILABLE,
+                value=result.value,
+                recorded_at=result.recorded_at,
+                fetched_at=fetched_at,
+            )
+        reason = _reason(result)
+        availability = Availability.UNAVAILABLE if result is None else result.availability
+        if availability is Availability.UNAVAILABLE and last is not None:
+            return dataclasses.replace(last, availability=availability, reason=reason)
+        return FieldReading(
+            field=field, availability=availability, fetched_at=fetched_at, reason=reason
+        )
+
+    def _note_item_limits(self, vehicle: Vehicle, batch: BatchReading) -> None:
+        """A 429 inside a batch item still puts the vehicle in cooldown."""
+        for result in batch.results.values():
+            failure = result.failure
+            if failure is not None and failure.type == "RATE_LIMIT":
+                self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
+
+    async def _store(self, vehicle_id: str, readings: list[FieldReading], at: datetime) -> None:
+        async with self._uow() as uow:
+            await uow.telemetry.store(vehicle_id, readings)
+            current = await uow.vehicles.get(vehicle_id, for_update=True)
+            if current is not None:
+                await uow.vehicles.update(dataclasses.replace(current, last_telemetry_at=at))
+            await uow.commit()
+        self._cache.put(vehicle_id, readings)
+
+    def _answer(
+        self,
+        vehicle: Vehicle,
+        wanted: frozenset[TelemetryField],
+        readings: Mapping[TelemetryField, FieldReading],
+        *,
+        from_cache: bool,
+    ) -> Telemetry:
+        answer = {f: self._field(vehicle, f, readings.get(f)) for f in sorted(wanted)}
+        return Telemetry(vehicle_id=vehicle.id, readings=answer, from_cache=from_cache)
+
+    def _field(
+        self, vehicle: Vehicle, field: TelemetryField, reading: FieldReading | None
+    ) -> FieldReading:
+        permission = FIELD_PERMISSIONS[field]
+        if permission not in vehicle.permissions:
+            return FieldReading(
+                field=field,
+                availability=Availability.PERMISSION_MISSING,
+                reason=f"the owner did not grant {permission}",
+            )
+        if reading is None:
+            return FieldReading(
+                field=field, availability=Availability.UNAVAILABLE, reason="no reading yet"
+            )
+        return reading
+
+    async def _vehicle(self, vehicle_id: str) -> Vehicle:
+        async with self._uow() as uow:
+            return await require_vehicle(uow, vehicle_id)
+
+
+def _durable(reading: FieldReading) -> bool:
+    """Values and capability answers are worth keeping; passing failures are not."""
+    return reading.availability in (Availability.AVAILABLE, Availability.NOT_CAPABLE)
+
+
+def _reason(result: FieldResult | None) -> str:
+    if result is None:
+        return "missing from Smartcar's answer"
+    failure = result.failure
+    if failure is None:
+        return result.availability.value
+    parts = [p for p in (failure.type, failure.code) if p]
+    return ":".join(parts) or "upstream error"

@@ -1,0 +1,80 @@
+"""Vehicle lookups and the connection panel (GetVehicle, ListVehicles)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from gateway.core.errors import InvalidArgument, VehicleNotFound
+from gateway.core.model import ConnectionStatus, Rental, Vehicle, VehiclePage, VehiclePanel
+from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
+from gateway.core.status import REQUESTED_PERMISSIONS
+from gateway.core.validation import DEFAULT_PAGE_SIZE
+
+
+async def require_vehicle(uow: UnitOfWork, vehicle_id: str, *, for_update: bool = False) -> Vehicle:
+    """Return the vehicle or raise VehicleNotFound."""
+    vehicle = await uow.vehicles.get(vehicle_id, for_update=for_update)
+    if vehicle is None:
+        message = f"no vehicle with id {vehicle_id}"
+        raise VehicleNotFound(message, metadata={"vehicle_id": vehicle_id})
+    return vehicle
+
+
+def panel(vehicle: Vehicle, rental: Rental | None) -> VehiclePanel:
+    """Return what the connection panel shows for a vehicle."""
+    connected = vehicle.status is not ConnectionStatus.NOT_CONNECTED
+    missing = REQUESTED_PERMISSIONS - vehicle.permissions if connected else frozenset()
+    return VehiclePanel(vehicle=vehicle, missing_permissions=missing, active_rental=rental)
+
+
+class VehicleQueries:
+    """GetVehicle and ListVehicles."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def get(self, vehicle_id: str) -> VehiclePanel:
+        """Return one vehicle's panel."""
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id)
+            rental = await uow.rentals.active(vehicle_id)
+        return panel(vehicle, rental)
+
+    async def page(
+        self, *, status: ConnectionStatus | None, page_size: int, page_token: str
+    ) -> VehiclePage:
+        """Return one page ordered by vehicle id; the token resumes after its last id."""
+        after_id = decode_page_token(page_token, status)
+        size = page_size or DEFAULT_PAGE_SIZE
+        async with self._uow() as uow:
+            vehicles = await uow.vehicles.page(status=status, after_id=after_id, limit=size + 1)
+            shown = vehicles[:size]
+            rentals = await uow.rentals.active_for([v.id for v in shown])
+        more = len(vehicles) > size
+        token = encode_page_token(shown[-1].id, status) if more and shown else ""
+        panels = tuple(panel(v, rentals.get(v.id)) for v in shown)
+        return VehiclePage(panels=panels, next_page_token=token)
+
+
+def encode_page_token(after_id: str, status: ConnectionStatus | None) -> str:
+    """Return an opaque token for the page after `after_id` under this filter."""
+    raw = json.dumps({"after": after_id, "status": status.value if status else None})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, status: ConnectionStatus | None) -> str | None:
+    """Return the id a page token resumes after, or raise InvalidArgument naming it."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        after = data["after"]
+        filtered = data["status"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidArgument.of("page_token", "is not a token this service issued") from None
+    if not isinstance(after, str) or filtered != (status.value if status else None):
+        raise InvalidArgument.of("page_token", "belongs to a listing with another status filter")
+    return after

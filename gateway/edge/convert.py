@@ -1,0 +1,374 @@
+"""Converters between the protobuf contract and the domain: the only module that knows both.
+
+Requests become small frozen values after `gateway.core.validation` has checked every field
+(all violations are collected and raised together as one `InvalidArgument`, each naming its
+field path: `vehicle_id`, `fields[1]`, `max_age`, `page_size`). Domain values become
+response messages. Enum members map by name, so the tables below are bijections a test checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core import validation
+from gateway.core.errors import FieldViolation
+from gateway.core.model import (
+    Availability,
+    Battery,
+    CommandResult,
+    CommandState,
+    ConnectionStatus,
+    ConnectUrl,
+    EngineOil,
+    FieldReading,
+    Fuel,
+    LastCommand,
+    Location,
+    LockAction,
+    LockStatus,
+    Odometer,
+    Rental,
+    Telemetry,
+    TelemetryField,
+    TelemetryValue,
+    TirePressure,
+    VehiclePage,
+    VehiclePanel,
+)
+
+TELEMETRY_FIELDS: dict[pb.TelemetryField.ValueType, TelemetryField] = {
+    pb.TelemetryField.Value(f.name): f for f in TelemetryField
+}
+CONNECTION_STATUSES: dict[pb.ConnectionStatus.ValueType, ConnectionStatus] = {
+    pb.ConnectionStatus.Value(s.name): s for s in ConnectionStatus
+}
+_STATUS_TO_PB = {s: v for v, s in CONNECTION_STATUSES.items()}
+_FIELD_TO_PB = {f: v for v, f in TELEMETRY_FIELDS.items()}
+_AVAILABILITY_TO_PB = {a: pb.Availability.Value(a.name) for a in Availability}
+_ACTION_TO_PB = {a: pb.LockAction.Value(a.name) for a in LockAction}
+_COMMAND_STATE_TO_PB = {s: pb.CommandState.Value(s.name) for s in CommandState}
+
+# google.protobuf.Duration's documented range: about 10,000 years either way.
+_MAX_DURATION_SECONDS = 315_576_000_000
+_NANOS_PER_SECOND = 1_000_000_000
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectUrlQuery:
+    """A validated GetConnectUrl request."""
+
+    vehicle_id: str
+    vin: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectArgs:
+    """A validated Connect request."""
+
+    vehicle_id: str
+    code: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryQuery:
+    """A validated GetTelemetry request; empty `fields` means all, `max_age` None the default."""
+
+    vehicle_id: str
+    fields: frozenset[TelemetryField]
+    max_age: timedelta | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandArgs:
+    """A validated Lock or Unlock request; empty `request_id` lets the gateway pick one."""
+
+    vehicle_id: str
+    action: LockAction
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalArgs:
+    """A validated StartRental or EndRental request."""
+
+    vehicle_id: str
+    rental_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehicleListQuery:
+    """A validated ListVehicles request; `status` None means every status."""
+
+    status: ConnectionStatus | None
+    page_size: int
+    page_token: str
+
+
+def connect_url_query(request: pb.GetConnectUrlRequest) -> ConnectUrlQuery:
+    """Validate a GetConnectUrl request."""
+    validation.ensure(
+        [validation.identifier("vehicle_id", request.vehicle_id), validation.vin("vin", request.vin)]
+    )
+    return ConnectUrlQuery(vehicle_id=request.vehicle_id, vin=request.vin.upper() or None)
+
+
+def connect_args(request: pb.ConnectRequest) -> ConnectArgs:
+    """Validate a Connect request."""
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.opaque("code", request.code, max_length=validation.MAX_CODE_LENGTH),
+            validation.opaque("state", request.state, max_length=validation.MAX_STATE_LENGTH),
+        ]
+    )
+    return ConnectArgs(vehicle_id=request.vehicle_id, code=request.code, state=request.state)
+
+
+def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
+    """Validate a GetTelemetry request: known fields, and a max_age within bounds."""
+    fields, field_violations = _telemetry_fields("fields", request.fields)
+    max_age: timedelta | None = None
+    age_violation: FieldViolation | None = None
+    if request.HasField("max_age"):
+        max_age, age_violation = _timedelta("max_age", request.max_age)
+        if max_age is not None:
+            age_violation = validation.max_age("max_age", max_age)
+    validation.ensure(
+        [validation.identifier("vehicle_id", request.vehicle_id), *field_violations, age_violation]
+    )
+    return TelemetryQuery(vehicle_id=request.vehicle_id, fields=fields, max_age=max_age)
+
+
+def command_args(request: pb.LockRequest | pb.UnlockRequest, action: LockAction) -> CommandArgs:
+    """Validate a Lock or Unlock request; the request id is optional."""
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.identifier("request_id", request.request_id, required=False),
+        ]
+    )
+    return CommandArgs(vehicle_id=request.vehicle_id, action=action, request_id=request.request_id)
+
+
+def rental_args(request: pb.StartRentalRequest | pb.EndRentalRequest) -> RentalArgs:
+    """Validate a StartRental or EndRental request."""
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.identifier("rental_id", request.rental_id),
+        ]
+    )
+    return RentalArgs(vehicle_id=request.vehicle_id, rental_id=request.rental_id)
+
+
+def vehicle_id(request: pb.GetVehicleRequest | pb.DisconnectRequest) -> str:
+    """Validate a request that names only a vehicle, and return its id."""
+    validation.ensure([validation.identifier("vehicle_id", request.vehicle_id)])
+    return request.vehicle_id
+
+
+def vehicle_list_query(request: pb.ListVehiclesRequest) -> VehicleListQuery:
+    """Validate a ListVehicles request; page size 0 becomes the default."""
+    status: ConnectionStatus | None = None
+    status_violation: FieldViolation | None = None
+    if request.status != pb.CONNECTION_STATUS_UNSPECIFIED:
+        status = CONNECTION_STATUSES.get(request.status)
+        if status is None:
+            status_violation = FieldViolation("status", "must be a known connection status")
+    validation.ensure([status_violation, validation.page_size("page_size", request.page_size)])
+    return VehicleListQuery(
+        status=status,
+        page_size=request.page_size or validation.DEFAULT_PAGE_SIZE,
+        page_token=request.page_token,
+    )
+
+
+def _telemetry_fields(
+    path: str, values: Sequence[pb.TelemetryField.ValueType]
+) -> tuple[frozenset[TelemetryField], list[FieldViolation]]:
+    """Map requested field enums to domain fields, naming each unknown one by its index."""
+    fields: set[TelemetryField] = set()
+    violations: list[FieldViolation] = []
+    for index, value in enumerate(values):
+        field = TELEMETRY_FIELDS.get(value)
+        if field is None:
+            violations.append(FieldViolation(f"{path}[{index}]", "must be a known telemetry field"))
+        else:
+            fields.add(field)
+    return frozenset(fields), violations
+
+
+def _timedelta(path: str, duration: Duration) -> tuple[timedelta | None, FieldViolation | None]:
+    """Convert a Duration, refusing the ones protobuf itself calls invalid."""
+    seconds, nanos = duration.seconds, duration.nanos
+    if (
+        abs(seconds) > _MAX_DURATION_SECONDS
+        or abs(nanos) >= _NANOS_PER_SECOND
+        or (seconds > 0 > nanos)
+        or (seconds < 0 < nanos)
+    ):
+        return None, FieldViolation(path, "must be a valid duration")
+    return timedelta(seconds=seconds, microseconds=nanos // 1000), None
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def connect_url_message(value: ConnectUrl) -> pb.GetConnectUrlResponse:
+    """Build the GetConnectUrl response."""
+    return pb.GetConnectUrlResponse(
+        url=value.url, state=value.state, expires_at=_timestamp(value.expires_at)
+    )
+
+
+def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
+    """Build a connection panel message (Connect, Disconnect, GetVehicle, ListVehicles)."""
+    vehicle = panel.vehicle
+    return pb.Vehicle(
+        vehicle_id=vehicle.id,
+        status=_STATUS_TO_PB[vehicle.status],
+        status_reason=vehicle.status_reason or "",
+        status_changed_at=_timestamp(vehicle.status_changed_at),
+        smartcar_vehicle_id=vehicle.smartcar_vehicle_id or "",
+        make=vehicle.make or "",
+        model=vehicle.model or "",
+        year=vehicle.year or 0,
+        vin=vehicle.vin or "",
+        granted_permissions=sorted(vehicle.permissions),
+        missing_permissions=sorted(panel.missing_permissions),
+        last_command=_last_command_message(vehicle.last_command),
+        last_telemetry_at=_timestamp(vehicle.last_telemetry_at),
+        active_rental=rental_message(panel.active_rental) if panel.active_rental else None,
+    )
+
+
+def vehicle_page_message(page: VehiclePage) -> pb.ListVehiclesResponse:
+    """Build the ListVehicles response."""
+    return pb.ListVehiclesResponse(
+        vehicles=[vehicle_message(panel) for panel in page.panels],
+        next_page_token=page.next_page_token,
+    )
+
+
+def rental_message(rental: Rental) -> pb.Rental:
+    """Build a rental message (StartRental, EndRental, and a panel's active rental)."""
+    return pb.Rental(
+        rental_id=rental.rental_id,
+        vehicle_id=rental.vehicle_id,
+        started_at=_timestamp(rental.started_at),
+        ended_at=_timestamp(rental.ended_at),
+    )
+
+
+def command_result_message(result: CommandResult) -> pb.CommandResult:
+    """Build the Lock/Unlock response."""
+    return pb.CommandResult(
+        request_id=result.request_id,
+        vehicle_id=result.vehicle_id,
+        action=_ACTION_TO_PB[result.action],
+        state=_COMMAND_STATE_TO_PB[result.state],
+        completed_at=_timestamp(result.completed_at),
+        replayed=result.replayed,
+    )
+
+
+def telemetry_message(telemetry: Telemetry) -> pb.Telemetry:
+    """Build the GetTelemetry response, one reading per field in TelemetryField order."""
+    order = list(TelemetryField)
+    readings = sorted(telemetry.readings.values(), key=lambda r: order.index(r.field))
+    return pb.Telemetry(
+        vehicle_id=telemetry.vehicle_id,
+        from_cache=telemetry.from_cache,
+        readings=[field_reading_message(reading) for reading in readings],
+    )
+
+
+def field_reading_message(reading: FieldReading) -> pb.FieldReading:
+    """Build one field's reading: availability, times, reason, and its value if any."""
+    message = pb.FieldReading(
+        field=_FIELD_TO_PB[reading.field],
+        availability=_AVAILABILITY_TO_PB[reading.availability],
+        recorded_at=_timestamp(reading.recorded_at),
+        fetched_at=_timestamp(reading.fetched_at),
+        reason=reading.reason or "",
+    )
+    if reading.value is not None:
+        _set_value(message, reading.value)
+    return message
+
+
+def _set_value(message: pb.FieldReading, value: TelemetryValue) -> None:
+    """Fill the member of the `value` oneof that matches the value's type."""
+    match value:
+        case Location():
+            message.location.CopyFrom(
+                pb.Location(latitude=value.latitude, longitude=value.longitude)
+            )
+        case Odometer():
+            message.odometer.CopyFrom(pb.Odometer(distance_km=value.distance_km))
+        case Fuel():
+            message.fuel.CopyFrom(
+                pb.Fuel(
+                    percent_remaining=value.percent_remaining,
+                    amount_remaining_l=value.amount_remaining_l,
+                    range_km=value.range_km,
+                )
+            )
+        case Battery():
+            message.battery.CopyFrom(
+                pb.Battery(percent_remaining=value.percent_remaining, range_km=value.range_km)
+            )
+        case LockStatus():
+            message.lock_status.CopyFrom(
+                pb.LockStatus(
+                    locked=value.is_locked,
+                    doors=[pb.DoorState(door=d.door, status=d.status) for d in value.doors],
+                )
+            )
+        case TirePressure():
+            message.tire_pressure.CopyFrom(_tire_pressure_message(value))
+        case EngineOil():
+            message.engine_oil.CopyFrom(
+                pb.EngineOil(life_remaining_percent=value.life_remaining_percent)
+            )
+
+
+def _tire_pressure_message(value: TirePressure) -> pb.TirePressure:
+    """Build the four tyre pressures, kPa."""
+    return pb.TirePressure(
+        front_left_kpa=value.front_left_kpa,
+        front_right_kpa=value.front_right_kpa,
+        back_left_kpa=value.back_left_kpa,
+        back_right_kpa=value.back_right_kpa,
+    )
+
+
+def _last_command_message(command: LastCommand | None) -> pb.LastCommand | None:
+    """Build the panel's last command, or None when there was none."""
+    if command is None:
+        return None
+    return pb.LastCommand(
+        action=_ACTION_TO_PB[command.action],
+        request_id=command.request_id,
+        at=_timestamp(command.at),
+    )
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    """Convert an aware datetime to a Timestamp (None stays unset)."""
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+

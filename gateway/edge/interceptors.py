@@ -1,0 +1,125 @@
+"""The server interceptor that frames every unary call: request id, deadline, log line, errors.
+
+For each unary-unary call (the gateway's RPCs and health `Check`) it
+
+1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
+   `gateway.edge.context.request_id` and echoes it in the trailing metadata;
+2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
+   by it;
+3. maps a `GatewayError` to its status through `gateway.edge.errors`, and anything else to
+   INTERNAL, logging that one with its traceback;
+4. logs one line per call: method, status, duration, request id (never the messages).
+
+Streaming calls (health `Watch`, reflection) pass through untouched.
+
+An interceptor rather than a decorator on servicer methods: it wraps every method of every
+service registered on the server, so a new RPC cannot forget it, and the servicer holds
+nothing but conversion and the use-case call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+import grpc.aio
+
+from gateway.core import validation
+from gateway.core.errors import GatewayError
+from gateway.edge import context, errors
+
+REQUEST_ID_KEY = "x-request-id"
+"""The metadata key carrying the request id, in and out."""
+
+_log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    """Bind request id and deadline, map errors to status, and log every unary call."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wrap the unary-unary handler of the call; pass any other handler through."""
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_streaming or handler.response_streaming:
+            return handler
+        behavior = cast(UnaryBehavior | None, handler.unary_unary)
+        if behavior is None:
+            return handler
+        method = handler_call_details.method
+
+        async def framed(request: Any, servicer_context: Context) -> Any:
+            return await serve_call(behavior, request, servicer_context, method=method)
+
+        return grpc.unary_unary_rpc_method_handler(
+            framed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, method: str) -> Any:
+    """Run one unary call inside its request context; map and log how it ended."""
+    rid = _request_id(call)
+    # Each call runs in its own asyncio task, so these context variables end with it.
+    context.request_id.set(rid)
+    context.set_deadline(remaining_s=call.time_remaining())
+    call.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
+    started = time.perf_counter()
+    status = grpc.StatusCode.OK
+    try:
+        return await behavior(request, call)
+    except GatewayError as exc:
+        mapped = errors.status_for(exc, request_id=rid)
+        status = mapped.code
+        await _abort(call, mapped, rid)
+    except grpc.aio.AbortError:
+        status = call.code() or grpc.StatusCode.UNKNOWN
+        raise
+    except Exception:
+        status = grpc.StatusCode.INTERNAL
+        _log.exception("unexpected failure serving %s", method)
+        await _abort(call, errors.internal_status(request_id=rid), rid)
+    except asyncio.CancelledError:
+        status = grpc.StatusCode.CANCELLED
+        raise
+    finally:
+        _log.info(
+            "rpc %s %s",
+            method,
+            status.name,
+            extra={
+                "rpc_method": method,
+                "status": status.name,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
+
+
+def _request_id(call: Context) -> str:
+    """Return the caller's `x-request-id` when it is a valid id, else a fresh uuid4."""
+    for key, value in call.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            if validation.identifier(REQUEST_ID_KEY, value) is None:
+                return value
+            break
+    return str(uuid.uuid4())
+
+
+async def _abort(call: Context, status: grpc.Status, rid: str) -> None:
+    """End the call with `status`, keeping the request id beside its details."""
+    trailing = (*status.trailing_metadata, (REQUEST_ID_KEY, rid))
+    await call.abort(status.code, status.details, trailing)

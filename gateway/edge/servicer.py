@@ -1,0 +1,91 @@
+"""`VehicleGatewayServicer`: the gRPC methods of `vehiclegateway.v1.VehicleGateway`.
+
+Each method is three steps and no business logic: convert and validate the request
+(`gateway.edge.convert`), call the use case on `GatewayAPI`, convert the answer. Request ids,
+deadlines, logging and error mapping happen around it, in `gateway.edge.interceptors`.
+"""
+
+from __future__ import annotations
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
+from gateway.core.api import GatewayAPI
+from gateway.core.model import LockAction
+from gateway.edge import convert
+from gateway.edge.interceptors import Context
+
+
+class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
+    """Serve `vehiclegateway.v1.VehicleGateway` on top of the gateway's use cases."""
+
+    def __init__(self, api: GatewayAPI) -> None:
+        self._api = api
+
+    async def GetConnectUrl(
+        self, request: pb.GetConnectUrlRequest, context: Context
+    ) -> pb.GetConnectUrlResponse:
+        """Issue a Connect URL and its single-use state."""
+        query = convert.connect_url_query(request)
+        url = await self._api.get_connect_url(query.vehicle_id, vin=query.vin)
+        return convert.connect_url_message(url)
+
+    async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.Vehicle:
+        """Complete Connect with the code and state from the redirect."""
+        args = convert.connect_args(request)
+        panel = await self._api.connect(args.vehicle_id, code=args.code, state=args.state)
+        return convert.vehicle_message(panel)
+
+    async def GetTelemetry(self, request: pb.GetTelemetryRequest, context: Context) -> pb.Telemetry:
+        """Read telemetry within the requested max age."""
+        query = convert.telemetry_query(request)
+        telemetry = await self._api.get_telemetry(
+            query.vehicle_id, fields=query.fields, max_age=query.max_age
+        )
+        return convert.telemetry_message(telemetry)
+
+    async def Lock(self, request: pb.LockRequest, context: Context) -> pb.CommandResult:
+        """Lock the vehicle, idempotently per request id."""
+        return await self._command(convert.command_args(request, LockAction.LOCK))
+
+    async def Unlock(self, request: pb.UnlockRequest, context: Context) -> pb.CommandResult:
+        """Unlock the vehicle, idempotently per request id."""
+        return await self._command(convert.command_args(request, LockAction.UNLOCK))
+
+    async def Disconnect(self, request: pb.DisconnectRequest, context: Context) -> pb.Vehicle:
+        """Disconnect the vehicle from Smartcar."""
+        panel = await self._api.disconnect(convert.vehicle_id(request))
+        return convert.vehicle_message(panel)
+
+    async def StartRental(self, request: pb.StartRentalRequest, context: Context) -> pb.Rental:
+        """Hold the vehicle for a rental."""
+        args = convert.rental_args(request)
+        rental = await self._api.start_rental(args.vehicle_id, rental_id=args.rental_id)
+        return convert.rental_message(rental)
+
+    async def EndRental(self, request: pb.EndRentalRequest, context: Context) -> pb.Rental:
+        """Release a rental hold."""
+        args = convert.rental_args(request)
+        rental = await self._api.end_rental(args.vehicle_id, rental_id=args.rental_id)
+        return convert.rental_message(rental)
+
+    async def GetVehicle(self, request: pb.GetVehicleRequest, context: Context) -> pb.Vehicle:
+        """Show one vehicle's connection panel."""
+        panel = await self._api.get_vehicle(convert.vehicle_id(request))
+        return convert.vehicle_message(panel)
+
+    async def ListVehicles(
+        self, request: pb.ListVehiclesRequest, context: Context
+    ) -> pb.ListVehiclesResponse:
+        """List connection panels, one page at a time."""
+        query = convert.vehicle_list_query(request)
+        page = await self._api.list_vehicles(
+            status=query.status, page_size=query.page_size, page_token=query.page_token
+        )
+        return convert.vehicle_page_message(page)
+
+    async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
+        """Run a Lock or Unlock."""
+        result = await self._api.command(
+            args.vehicle_id, action=args.action, request_id=args.request_id
+        )
+        return convert.command_result_message(result)

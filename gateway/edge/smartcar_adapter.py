@@ -1,0 +1,239 @@
+"""`SmartcarV2`: the SmartcarAPI port on our async Smartcar client (API v2.0).
+
+Everything Smartcar-specific stays here and in `smartcar_errors`: paths, units, the token
+types of the client, error translation. Every upstream call is bounded by
+min(configured timeout, the caller's remaining deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from clients import smartcar as sc
+from gateway.core import model
+from gateway.core.model import Availability, BatchReading, FieldResult, TelemetryField
+from gateway.core.secret import Secret
+from gateway.core.status import REQUESTED_PERMISSIONS
+from gateway.edge.context import bounded_timeout_s
+from gateway.edge.smartcar_errors import failure_of, translate, translate_grant
+
+T = TypeVar("T")
+
+PATHS: Mapping[TelemetryField, str] = {
+    TelemetryField.LOCATION: "/location",
+    TelemetryField.ODOMETER: "/odometer",
+    TelemetryField.FUEL: "/fuel",
+    TelemetryField.BATTERY: "/battery",
+    TelemetryField.LOCK_STATUS: "/security",
+    TelemetryField.TIRE_PRESSURE: "/tires/pressure",
+    TelemetryField.ENGINE_OIL: "/engine/oil",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamTimeouts:
+    """Upper bounds on Smartcar calls (the caller's deadline may cut them shorter)."""
+
+    read_s: float = 15.0
+    command_s: float = 60.0
+    """Commands take seconds, sometimes tens of seconds, at the car."""
+
+
+class SmartcarV2:
+    """Implements `gateway.core.ports.SmartcarAPI` with Smartcar's v2.0 API."""
+
+    def __init__(
+        self,
+        *,
+        auth: sc.SmartcarAuth,
+        vehicles: sc.SmartcarVehicles,
+        mode: sc.ConnectMode = "live",
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+    ) -> None:
+        self._auth = auth
+        self._vehicles = vehicles
+        self._mode: sc.ConnectMode = mode
+        self._timeouts = timeouts
+
+    def connect_url(self, *, state: str, vin: str | None) -> str:
+        """Return the Connect URL for all requested scopes; a known VIN selects that car."""
+        return self._auth.connect_url(
+            scopes=sorted(REQUESTED_PERMISSIONS),
+            state=state,
+            mode=self._mode,
+            single_select_vin=vin or None,
+        )
+
+    async def exchange_code(self, code: str) -> model.TokenPair:
+        """Exchange an authorization code for a token pair."""
+        try:
+            pair = await self._auth.exchange_code(code, timeout_s=self._read_timeout())
+        except sc.SmartcarError as error:
+            raise translate_grant(error, refresh=False) from None
+        return _pair(pair)
+
+    async def refresh(self, refresh_token: Secret) -> model.TokenPair:
+        """Exchange a refresh token for a new pair."""
+        try:
+            pair = await self._auth.refresh(
+                sc.Secret(refresh_token.reveal()), timeout_s=self._read_timeout()
+            )
+        except sc.SmartcarError as error:
+            raise translate_grant(error, refresh=True) from None
+        return _pair(pair)
+
+    async def user_id(self, access_token: Secret) -> str:
+        """Return the Smartcar user id of the token."""
+        reading = await self._call(lambda t, s: self._vehicles.user(t, timeout_s=s), access_token)
+        return reading.value
+
+    async def vehicle_ids(self, access_token: Secret) -> list[str]:
+        """Return the Smartcar vehicle ids the token covers."""
+        reading = await self._call(
+            lambda t, s: self._vehicles.list_vehicles(t, limit=50, timeout_s=s), access_token
+        )
+        return list(reading.value.vehicle_ids)
+
+    async def vehicle_info(
+        self, access_token: Secret, smartcar_vehicle_id: str
+    ) -> model.VehicleInfo:
+        """Return make, model, year (attributes) and VIN, read concurrently."""
+        attributes, vin = await asyncio.gather(
+            self._call(
+                lambda t, s: self._vehicles.attributes(t, smartcar_vehicle_id, timeout_s=s),
+                access_token,
+            ),
+            self._call(
+                lambda t, s: self._vehicles.vin(t, smartcar_vehicle_id, timeout_s=s), access_token
+            ),
+        )
+        value = attributes.value
+        return model.VehicleInfo(
+            smartcar_vehicle_id=value.id,
+            make=value.make,
+            model=value.model,
+            year=value.year,
+            vin=vin.value,
+        )
+
+    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+        """Return the permissions granted for the vehicle."""
+        reading = await self._call(
+            lambda t, s: self._vehicles.permissions(t, smartcar_vehicle_id, limit=100, timeout_s=s),
+            access_token,
+        )
+        return frozenset(reading.value.permissions)
+
+    async def read(
+        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+    ) -> BatchReading:
+        """Read the fields in one batch; each item becomes its field's own result."""
+        wanted = sorted(fields)
+        batch = await self._call(
+            lambda t, s: self._vehicles.batch(
+                t, smartcar_vehicle_id, [PATHS[f] for f in wanted], timeout_s=s
+            ),
+            access_token,
+        )
+        results = {}
+        for field in wanted:
+            try:
+                item = batch.item(PATHS[field])
+            except KeyError:
+                continue
+            results[field] = _field_result(field, item)
+        return BatchReading(results=results)
+
+    async def command(
+        self, access_token: Secret, smartcar_vehicle_id: str, action: model.LockAction
+    ) -> None:
+        """Send LOCK or UNLOCK; an unconfirmed command is CommandOutcomeUnknown."""
+        send = self._vehicles.lock if action is model.LockAction.LOCK else self._vehicles.unlock
+        await self._call(
+            lambda t, s: send(t, smartcar_vehicle_id, timeout_s=s), access_token, command=True
+        )
+
+    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+        """Revoke the application's access to the vehicle."""
+        await self._call(
+            lambda t, s: self._vehicles.disconnect(t, smartcar_vehicle_id, timeout_s=s),
+            access_token,
+        )
+
+    async def _call(
+        self,
+        request: Callable[[sc.Secret, float], Awaitable[T]],
+        access_token: Secret,
+        *,
+        command: bool = False,
+    ) -> T:
+        timeout = bounded_timeout_s(self._timeouts.command_s if command else self._timeouts.read_s)
+        try:
+            return await request(sc.Secret(access_token.reveal()), timeout)
+        except sc.SmartcarError as error:
+            raise translate(error, command=command) from None
+
+    def _read_timeout(self) -> float:
+        return bounded_timeout_s(self._timeouts.read_s)
+
+
+def _pair(pair: sc.TokenPair) -> model.TokenPair:
+    return model.TokenPair(
+        access_token=Secret(pair.access_token.reveal()),
+        refresh_token=Secret(pair.refresh_token.reveal()),
+        access_expires_at=pair.access_expires_at,
+        refresh_expires_at=pair.refresh_expires_at,
+    )
+
+
+def _field_result(field: TelemetryField, item: sc.BatchItem) -> FieldResult:
+    if item.error is not None:
+        return FieldResult(
+            field=field, availability=_availability(item.error), failure=failure_of(item.error)
+        )
+    value = _value(item.value)
+    if value is None:
+        failure = model.UpstreamFailure(description=f"unexpected value for {item.path}")
+        return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
+    return FieldResult(field=field, value=value, recorded_at=item.meta.data_age)
+
+
+def _availability(error: sc.SmartcarError) -> Availability:
+    if isinstance(error, sc.CompatibilityError):
+        return Availability.NOT_CAPABLE
+    if isinstance(error, sc.PermissionDenied):
+        return Availability.PERMISSION_MISSING
+    return Availability.UNAVAILABLE
+
+
+def _value(value: object) -> model.TelemetryValue | None:
+    """Convert one client model into the core's value type."""
+    match value:
+        case sc.Location(latitude=lat, longitude=lon):
+            return model.Location(latitude=lat, longitude=lon)
+        case sc.Odometer(distance_km=km):
+            return model.Odometer(distance_km=km)
+        case sc.Fuel():
+            return model.Fuel(
+                percent_remaining=value.percent_remaining,
+                amount_remaining_l=value.amount_remaining_l,
+                range_km=value.range_km,
+            )
+        case sc.Battery():
+            return model.Battery(percent_remaining=value.percent_remaining, range_km=value.range_km)
+        case sc.LockStatus():
+            doors = tuple(model.DoorState(door=d.type, status=d.status) for d in value.doors)
+            return model.LockStatus(is_locked=value.is_locked, doors=doors)
+        case sc.TirePressure():
+            return model.TirePressure(
+                front_left_kpa=value.front_left_kpa,
+                front_right_kpa=value.front_right_kpa,
+                back_left_kpa=value.back_left_kpa,
+                back_right_kpa=value.back_right_kpa,
+            )
+        case sc.EngineOil(life_remaining_percent=oil):
+            return model.EngineOil(life_remaining_percent=oil)
+    return None

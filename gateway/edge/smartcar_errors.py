@@ -1,0 +1,121 @@
+"""Smartcar client errors → the core's terms: one translation, used by the Smartcar adapter.
+
+Three refusals become the port's signals the core handles itself (`TokenRejected`,
+`RefreshRejected`, `CodeRejected`); everything else becomes a `GatewayError` carrying
+Smartcar's type, code, request id, suggested user message and `retry-after`. For commands,
+anything that may have reached the car (a timeout or reset after sending, Smartcar 5xx)
+becomes `CommandOutcomeUnknown`: a lock must never be reported as failed when it may
+have happened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from clients import smartcar as sc
+from gateway.core import errors
+from gateway.core.model import UpstreamFailure
+from gateway.core.ports import CodeRejected, RefreshRejected, TokenRejected
+from gateway.core.upstream import SMARTCAR_APPLICATION_LIMIT, SMARTCAR_VEHICLE_LIMIT
+
+
+def failure_of(error: sc.SmartcarError) -> UpstreamFailure:
+    """Return what Smartcar said about a failure (nothing secret: the client scrubs it)."""
+    if isinstance(error, sc.SmartcarAPIError):
+        return UpstreamFailure(
+            type=error.type,
+            code=error.code,
+            request_id=error.request_id,
+            description=error.description,
+            suggested_user_message=error.suggested_user_message,
+            retry_after_s=error.retry_after_s,
+        )
+    return UpstreamFailure(type=type(error).__name__, description=str(error))
+
+
+def translate(error: sc.SmartcarError, *, command: bool = False) -> Exception:
+    """Return the exception the core expects for a Smartcar client error."""
+    if isinstance(error, sc.AuthenticationError):
+        return TokenRejected()
+    failure = failure_of(error)
+    if command and _may_have_reached_the_car(error):
+        return errors.CommandOutcomeUnknown(
+            f"Smartcar did not confirm the command: {_describe(error)}", upstream=failure
+        )
+    if isinstance(error, sc.SmartcarAPIError):
+        return _api_error(error, failure)
+    if isinstance(error, sc.OAuthError):
+        return errors.UpstreamRejected(
+            f"Smartcar refused the application's credentials ({error.error})", upstream=failure
+        )
+    return errors.UpstreamUnavailable(f"Smartcar unreachable: {_describe(error)}", upstream=failure)
+
+
+def translate_grant(error: sc.SmartcarError, *, refresh: bool) -> Exception:
+    """Translate an error of the token endpoint (code exchange or refresh)."""
+    if isinstance(error, sc.InvalidGrant):
+        return RefreshRejected() if refresh else CodeRejected()
+    return translate(error)
+
+
+def _may_have_reached_the_car(error: sc.SmartcarError) -> bool:
+    if isinstance(error, sc.SmartcarTransportError):
+        return error.request_sent
+    return isinstance(error, sc.ServerError | sc.UpstreamError)
+
+
+_BY_CLASS: tuple[tuple[type[sc.SmartcarAPIError], type[errors.GatewayError]], ...] = (
+    (sc.VehicleAsleep, errors.VehicleAsleep),
+    (sc.PermissionDenied, errors.PermissionMissing),
+    (sc.CompatibilityError, errors.VehicleNotCapable),
+    (sc.ConnectedServicesAccountError, errors.OwnerAccountIssue),
+    (sc.UpstreamError, errors.UpstreamUnavailable),
+    (sc.ServerError, errors.UpstreamUnavailable),
+    (sc.ValidationError, errors.UpstreamRejected),
+    (sc.ResourceNotFound, errors.UpstreamRejected),
+)
+
+
+def _api_error(error: sc.SmartcarAPIError, failure: UpstreamFailure) -> errors.GatewayError:
+    message = f"Smartcar: {_describe(error)}"
+    retry = error.retry_after_s
+    if isinstance(error, sc.RateLimited):
+        limit = (
+            SMARTCAR_APPLICATION_LIMIT
+            if isinstance(error, sc.AppRateLimited)
+            else SMARTCAR_VEHICLE_LIMIT
+        )
+        return errors.RateLimited(
+            message, metadata={"limit": limit}, upstream=failure, retry_after_s=retry or 60.0
+        )
+    if isinstance(error, sc.VehicleRequestLimitReached):
+        return errors.RequestAllowanceExhausted(
+            message,
+            metadata={"limit": "smartcar_monthly_allowance"},
+            upstream=failure,
+            retry_after_s=_until_next_month(),
+        )
+    if isinstance(error, sc.VehicleStateError) and not isinstance(error, sc.VehicleAsleep):
+        unreachable = error.code == "UNREACHABLE"
+        kind = errors.VehicleUnreachable if unreachable else errors.VehicleStateBlocks
+        return kind(message, metadata={"vehicle_state": error.code or ""}, upstream=failure)
+    for client_class, gateway_class in _BY_CLASS:
+        if isinstance(error, client_class):
+            return gateway_class(message, upstream=failure, retry_after_s=retry)
+    if error.status >= 500:
+        return errors.UpstreamUnavailable(message, upstream=failure, retry_after_s=retry)
+    return errors.UpstreamRejected(message, upstream=failure)
+
+
+def _describe(error: sc.SmartcarError) -> str:
+    if isinstance(error, sc.SmartcarAPIError):
+        label = ":".join(p for p in (error.type, error.code) if p)
+        return f"{label} {error.description or ''}".strip()
+    return str(error)
+
+
+def _until_next_month() -> float:
+    """Seconds until Smartcar's monthly allowance resets (the first of next month, UTC)."""
+    now = datetime.now(UTC)
+    first = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return (first - now).total_seconds()

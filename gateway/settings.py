@@ -1,0 +1,152 @@
+"""Settings, read once from the environment (`Settings.from_env(os.environ)`).
+
+With nothing set, the gateway runs self-contained: gRPC on 127.0.0.1:50051, an embedded
+Smartcar simulator as upstream, SQLite and a development encryption key under ./var.
+Setting SMARTCAR_API_ORIGIN (the official SDK's variable) points it at another Smartcar,
+real or simulated; SMARTCAR_CLIENT_ID / _SECRET / _REDIRECT_URI and the other
+SMARTCAR_*_ORIGIN variables mean what they mean to the SDK. The gateway's own knobs are
+VG_*; each is listed in `ENV_VARIABLES` with its default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.core.ratelimit import BucketSpec, RateLimits
+from gateway.core.rotation import RotationPolicy
+from gateway.core.service import Policies
+from gateway.core.telemetry import TelemetryPolicy
+
+ENV_VARIABLES: Mapping[str, str] = {
+    "VG_LISTEN": "127.0.0.1:50051 — gRPC listen address (port 0: pick one, logged)",
+    "VG_VAR_DIR": "./var — where SQLite and the development key live",
+    "VG_DATABASE_URL": "sqlite+aiosqlite:///<VG_VAR_DIR>/gateway.db",
+    "VG_TOKEN_KEYS": "unset: a development key under VG_VAR_DIR; else 'id:base64key,…' "
+    "(first one encrypts)",
+    "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
+    "VG_SIMULATOR_PORT": "0 — port of the embedded simulator (0: pick one, logged)",
+    "VG_SIMULATOR_COMMAND_LATENCY_S": "2.0 — how long the embedded simulator's commands take",
+    "VG_READ_TIMEOUT_S": "15 — upper bound of a Smartcar read (the caller's deadline may cut it)",
+    "VG_COMMAND_TIMEOUT_S": "60 — upper bound of a Smartcar command",
+    "VG_DEFAULT_MAX_AGE_S": "300 — GetTelemetry's max_age when the caller sets none",
+    "VG_VEHICLE_READS": "4/15 — per-vehicle read bucket: capacity/seconds per token",
+    "VG_VEHICLE_COMMANDS": "4/15 — per-vehicle command bucket: capacity/seconds per token",
+    "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
+    "VG_REFRESH_MARGIN_S": "300 — refresh access tokens this long before they expire",
+    "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
+    "VG_LOG_LEVEL": "INFO",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the process needs, validated."""
+
+    listen: str = "127.0.0.1:50051"
+    var_dir: Path = Path("var")
+    database_url: str | None = None
+    token_keys: str | None = field(default=None, repr=False)
+    smartcar: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The SMARTCAR_* variables as given (client secret included: never printed)."""
+    smartcar_mode: str | None = None
+    simulator_port: int = 0
+    simulator_command_latency_s: float = 2.0
+    read_timeout_s: float = 15.0
+    command_timeout_s: float = 60.0
+    policies: Policies = field(default_factory=Policies)
+    shutdown_grace_s: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def embedded_simulator(self) -> bool:
+        """True when no Smartcar origin is configured: the gateway brings its own."""
+        return not self.smartcar.get("SMARTCAR_API_ORIGIN")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under the var directory."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'gateway.db'}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate the settings from an environment mapping."""
+        read = _Reader(env)
+        policies = Policies(
+            rate_limits=RateLimits(
+                vehicle_reads=read.bucket("VG_VEHICLE_READS", "4/15"),
+                vehicle_commands=read.bucket("VG_VEHICLE_COMMANDS", "4/15"),
+                application=read.bucket("VG_APP_REQUESTS", "120/30"),
+            ),
+            rotation=RotationPolicy(
+                margin=timedelta(seconds=read.number("VG_REFRESH_MARGIN_S", 300.0))
+            ),
+            telemetry=TelemetryPolicy(
+                default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
+            ),
+        )
+        return cls(
+            listen=env.get("VG_LISTEN") or "127.0.0.1:50051",
+            var_dir=Path(env.get("VG_VAR_DIR") or "var"),
+            database_url=env.get("VG_DATABASE_URL") or None,
+            token_keys=env.get("VG_TOKEN_KEYS") or None,
+            smartcar={k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v},
+            smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
+            simulator_port=int(read.number("VG_SIMULATOR_PORT", 0, integer=True)),
+            simulator_command_latency_s=read.number("VG_SIMULATOR_COMMAND_LATENCY_S", 2.0),
+            read_timeout_s=read.number("VG_READ_TIMEOUT_S", 15.0, positive=True),
+            command_timeout_s=read.number("VG_COMMAND_TIMEOUT_S", 60.0, positive=True),
+            policies=policies,
+            shutdown_grace_s=read.number("VG_SHUTDOWN_GRACE_S", 10.0),
+            log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+class _Reader:
+    """Parses one environment variable at a time, naming it in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def number(
+        self, name: str, default: float, *, integer: bool = False, positive: bool = False
+    ) -> float:
+        raw = self._env.get(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise SettingsError(
+                f"{name} must be a {'positive' if positive else 'non-negative'} number"
+            )
+        return value
+
+    def bucket(self, name: str, default: str) -> BucketSpec:
+        raw = self._env.get(name) or default
+        try:
+            capacity_text, period_text = raw.split("/")
+            capacity, period_s = int(capacity_text), float(period_text)
+            return BucketSpec(capacity=capacity, refill_per_s=1 / period_s)
+        except (ValueError, ZeroDivisionError):
+            raise SettingsError(
+                f"{name} must be 'capacity/seconds per token' like {default!r}, got {raw!r}"
+            ) from None
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str | None:
+        raw = self._env.get(name)
+        if not raw:
+            return None
+        if raw not in options:
+            raise SettingsError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
+        return raw

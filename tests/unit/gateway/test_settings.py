@@ -1,0 +1,51 @@
+"""Settings from the environment: defaults, SDK variable names, and named errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.settings import Settings, SettingsError
+
+
+def test_no_configuration_means_the_embedded_defaults() -> None:
+    """An empty environment: 127.0.0.1:50051, embedded simulator, SQLite under ./var."""
+    settings = Settings.from_env({})
+    assert settings.listen == "127.0.0.1:50051"
+    assert settings.embedded_simulator
+    assert settings.resolved_database_url == "sqlite+aiosqlite:///var/gateway.db"
+    assert settings.policies.rate_limits.application.capacity == 120
+
+
+def test_the_sdk_origin_variable_points_the_gateway_elsewhere() -> None:
+    """SMARTCAR_API_ORIGIN turns the embedded simulator off; other knobs parse."""
+    settings = Settings.from_env(
+        {
+            "SMARTCAR_API_ORIGIN": "http://127.0.0.1:9000",
+            "SMARTCAR_CLIENT_SECRET": "very-secret",
+            "VG_DEFAULT_MAX_AGE_S": "30",
+            "VG_VEHICLE_READS": "10/6",
+        }
+    )
+    assert not settings.embedded_simulator
+    assert settings.policies.telemetry.default_max_age == timedelta(seconds=30)
+    assert settings.policies.rate_limits.vehicle_reads.capacity == 10
+    assert "very-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VG_READ_TIMEOUT_S", "0"),
+        ("VG_READ_TIMEOUT_S", "soon"),
+        ("VG_APP_REQUESTS", "120"),
+        ("VG_SMARTCAR_MODE", "turbo"),
+        ("VG_SIMULATOR_PORT", "1.5"),
+        ("VG_SHUTDOWN_GRACE_S", "-1"),
+    ],
+)
+def test_bad_values_name_their_variable(name: str, value: str) -> None:
+    """Every invalid setting fails at start-up with the variable's name."""
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
