@@ -1,1 +1,17 @@
-"""Persistence for the gateway (SQLAlchemy models, repositories, token encryption)."""
+"""Persistence for the gateway: the SQL adapter of the core's storage ports.
+
+    storage.database      create_engine(url), migrate(engine): SQLite (WAL) or PostgreSQL
+    storage.schema        the tables (SQLAlchemy Core) and the UTC datetime column type
+    storage.migrations    Alembic revisions, shipped with the package
+    storage.crypto        AES-256-GCM token encryption: Keyring, TokenCipher
+    storage.codec         JSON forms of telemetry values and command errors
+    storage.repositories  the six repositories, rows <-> gateway.core.model values
+    storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
+
+Wiring, in the composition root:
+
+    engine = create_engine(settings.resolved_database_url())
+    await migrate(engine)
+    cipher = TokenCipher(load_keyring(settings.token_keys, var_dir=settings.var_dir))
+    uow_factory = unit_of_work_factory(engine, cipher)
+"""

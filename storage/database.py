@@ -1,0 +1,86 @@
+"""The database engine and its schema migrations.
+
+`create_engine(url)` returns an AsyncEngine set up for the gateway: on SQLite, WAL mode,
+foreign keys, a busy timeout, and `BEGIN IMMEDIATE` for every transaction, so a unit of
+work takes the write lock before its first read and check-then-write sequences ("no active
+rental, so disconnect") are serialised across connections and processes. On PostgreSQL the
+same code relies on row locks (`SELECT … FOR UPDATE`) and compare-and-swap updates.
+
+`migrate(engine)` upgrades the schema to the newest Alembic revision; the migration scripts
+live in this package (storage/migrations) so they ship with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+DEFAULT_URL = "sqlite+aiosqlite:///var/gateway.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
+    """Return an AsyncEngine for `url`; for a SQLite file, create its directory first."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True)
+    _create_parent_directory(parsed)
+    engine = create_async_engine(parsed)
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def _create_parent_directory(url: URL) -> None:
+    """Create the directory of a SQLite database file (nothing for in-memory databases)."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    """Set up each new SQLite connection: our own BEGIN, WAL, foreign keys, busy timeout."""
+    # The driver must not emit BEGIN itself: `_begin_immediate` does, for every transaction.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Start SQLite transactions holding the write lock, so that they never interleave."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade the database behind `engine` to `revision` (the newest by default)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade, revision)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    """Run Alembic's upgrade on an open synchronous connection."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Return an Alembic configuration for our migrations (and `url`, for the alembic CLI)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config

@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway's schema (run through `storage.database.migrate`)."""

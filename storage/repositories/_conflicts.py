@@ -1,0 +1,44 @@
+"""Unique-key violations, turned into the core's `Conflict` without spoiling the transaction.
+
+Each write that may collide runs inside a SAVEPOINT: PostgreSQL aborts the whole
+transaction on a failed statement, and rolling back to the savepoint keeps the unit of
+work usable after a Conflict there just as on SQLite. Other integrity errors (a foreign
+key to a missing row) are bugs, and propagate unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.base import Executable
+
+from gateway.core.ports import Conflict
+
+_UNIQUE_SQLSTATE = "23505"
+_SQLITE_UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+
+
+async def execute_or_conflict(
+    connection: AsyncConnection, statement: Executable, *, conflict: str
+) -> CursorResult[Any]:
+    """Execute a write; a unique-key violation raises `Conflict(conflict)` instead."""
+    try:
+        async with connection.begin_nested():
+            return await connection.execute(statement)
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise Conflict(conflict) from exc
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Tell a unique or primary key violation from other integrity errors, on any driver."""
+    original = error.orig
+    if _UNIQUE_SQLSTATE in (getattr(original, "sqlstate", None), getattr(original, "pgcode", None)):
+        return True
+    if getattr(original, "sqlite_errorname", None) in _SQLITE_UNIQUE:
+        return True
+    return "UNIQUE constraint failed" in str(original)

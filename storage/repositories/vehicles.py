@@ -1,0 +1,125 @@
+"""Fleet vehicles in the `vehicles` table (VehicleRepository)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, RowMapping, Select, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.core.model import ConnectionStatus, LastCommand, LockAction, Vehicle
+from storage.repositories._conflicts import execute_or_conflict
+from storage.schema import vehicles
+
+
+class SqlVehicleRepository:
+    """Vehicles and their connection panel, on one unit of work's connection."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(self, vehicle_id: str, *, for_update: bool = False) -> Vehicle | None:
+        """Return the vehicle; `for_update` locks its row until the unit of work ends."""
+        query = select(vehicles).where(vehicles.c.id == vehicle_id)
+        if for_update:
+            query = query.with_for_update()
+        return await self._one(query)
+
+    async def by_smartcar_id(self, smartcar_vehicle_id: str) -> Vehicle | None:
+        """Return the fleet vehicle linked to a Smartcar vehicle id, if any."""
+        return await self._one(
+            select(vehicles).where(vehicles.c.smartcar_vehicle_id == smartcar_vehicle_id)
+        )
+
+    async def by_grant(self, grant_id: str) -> list[Vehicle]:
+        """Return every vehicle using this grant's tokens, ordered by id."""
+        query = select(vehicles).where(vehicles.c.grant_id == grant_id).order_by(vehicles.c.id)
+        return [_to_vehicle(row) for row in await self._connection.execute(query)]
+
+    async def add(self, vehicle: Vehicle) -> None:
+        """Insert a new vehicle; Conflict if its id or Smartcar id is taken."""
+        await execute_or_conflict(
+            self._connection,
+            insert(vehicles).values(id=vehicle.id, **_columns(vehicle)),
+            conflict=f"vehicle {vehicle.id!r} or its Smartcar vehicle already exists",
+        )
+
+    async def update(self, vehicle: Vehicle) -> None:
+        """Write every field of an existing vehicle; LookupError if there is none."""
+        result = await execute_or_conflict(
+            self._connection,
+            update(vehicles).where(vehicles.c.id == vehicle.id).values(**_columns(vehicle)),
+            conflict=f"another vehicle is linked to the Smartcar vehicle of {vehicle.id!r}",
+        )
+        if result.rowcount == 0:
+            raise LookupError(f"no vehicle {vehicle.id!r} to update")
+
+    async def page(
+        self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
+    ) -> list[Vehicle]:
+        """Return up to `limit` vehicles ordered by id, after `after_id`, optionally by status."""
+        query = select(vehicles).order_by(vehicles.c.id).limit(max(limit, 0))
+        if status is not None:
+            query = query.where(vehicles.c.status == status.value)
+        if after_id is not None:
+            query = query.where(vehicles.c.id > after_id)
+        return [_to_vehicle(row) for row in await self._connection.execute(query)]
+
+    async def _one(self, query: Select[Any]) -> Vehicle | None:
+        """Return the vehicle the query finds, if any."""
+        row = (await self._connection.execute(query)).one_or_none()
+        return None if row is None else _to_vehicle(row)
+
+
+def _columns(vehicle: Vehicle) -> dict[str, Any]:
+    """Return the columns of a vehicle's row, all but its id."""
+    last = vehicle.last_command
+    return {
+        "smartcar_vehicle_id": vehicle.smartcar_vehicle_id,
+        "grant_id": vehicle.grant_id,
+        "status": vehicle.status.value,
+        "status_reason": vehicle.status_reason,
+        "status_changed_at": vehicle.status_changed_at,
+        "make": vehicle.make,
+        "model": vehicle.model,
+        "year": vehicle.year,
+        "vin": vehicle.vin,
+        "permissions": sorted(vehicle.permissions),
+        "last_command_action": last.action.value if last else None,
+        "last_command_request_id": last.request_id if last else None,
+        "last_command_at": last.at if last else None,
+        "last_telemetry_at": vehicle.last_telemetry_at,
+        "created_at": vehicle.created_at,
+    }
+
+
+def _to_vehicle(row: Row[Any]) -> Vehicle:
+    """Return the vehicle a row holds."""
+    columns = row._mapping
+    return Vehicle(
+        id=columns["id"],
+        status=ConnectionStatus(columns["status"]),
+        status_reason=columns["status_reason"],
+        status_changed_at=columns["status_changed_at"],
+        smartcar_vehicle_id=columns["smartcar_vehicle_id"],
+        grant_id=columns["grant_id"],
+        make=columns["make"],
+        model=columns["model"],
+        year=columns["year"],
+        vin=columns["vin"],
+        permissions=frozenset(columns["permissions"]),
+        last_command=_last_command(columns),
+        last_telemetry_at=columns["last_telemetry_at"],
+        created_at=columns["created_at"],
+    )
+
+
+def _last_command(columns: RowMapping) -> LastCommand | None:
+    """Return the last command recorded in a vehicle row, if there is one."""
+    if columns["last_command_action"] is None:
+        return None
+    return LastCommand(
+        action=LockAction(columns["last_command_action"]),
+        request_id=columns["last_command_request_id"],
+        at=columns["last_command_at"],
+    )

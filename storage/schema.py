@@ -1,0 +1,187 @@
+"""The database schema: one SQLAlchemy Core table per stored concept.
+
+Written for SQLite and PostgreSQL alike: timezone-aware times through `UTCDateTime`,
+JSON through SQLAlchemy's portable `JSON`, a partial unique index both dialects
+understand. Alembic migrations (storage/migrations) create exactly this; a test compares
+the two.
+
+    smartcar_grants   one Smartcar user's token pair (one AES-GCM ciphertext for both tokens)
+    vehicles          fleet vehicles and their connection panel
+    telemetry         the latest reading per (vehicle, field)
+    rentals           rental holds; at most one active per vehicle
+    commands          Lock/Unlock requests by idempotency key, with their outcome
+    oauth_states      single-use Connect states, stored as SHA-256 hashes
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.types import TypeDecorator
+
+ID = 128
+"""Length of every id column (fleet, Smartcar, rental and request ids)."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC, read back as UTC even where SQLite drops tz."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store everything else converted to UTC."""
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetimes are not stored: give a timezone-aware time")
+        utc = value.astimezone(UTC)
+        # SQLite stores the text without an offset: drop it only after converting to UTC.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime (SQLite hands back naive UTC)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json() -> JSON:
+    """Return a JSON column type that stores Python None as SQL NULL."""
+    return JSON(none_as_null=True)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+smartcar_grants = Table(
+    "smartcar_grants",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("smartcar_user_id", String(ID), nullable=False, index=True),
+    # Both tokens in ONE AES-256-GCM ciphertext, so a pair is never half-written.
+    Column("tokens", LargeBinary, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("access_expires_at", UTCDateTime(), nullable=False),
+    Column("refresh_expires_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("refresh_claimed_until", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column(
+        "updated_at",
+        UTCDateTime(),
+        nullable=False,
+        server_default=func.now(),
+        onupdate=func.now(),
+    ),
+)
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("smartcar_vehicle_id", String(ID), unique=True),
+    Column(
+        "grant_id",
+        String(ID),
+        ForeignKey(smartcar_grants.c.id, ondelete="SET NULL"),
+        index=True,
+    ),
+    Column("status", String(32), nullable=False, index=True),
+    Column("status_reason", Text),
+    Column("status_changed_at", UTCDateTime()),
+    Column("make", String(128)),
+    Column("model", String(128)),
+    Column("year", Integer),
+    Column("vin", String(32)),
+    Column("permissions", _json(), nullable=False),
+    Column("last_command_action", String(16)),
+    Column("last_command_request_id", String(ID)),
+    Column("last_command_at", UTCDateTime()),
+    Column("last_telemetry_at", UTCDateTime()),
+    Column("created_at", UTCDateTime()),
+    Column(
+        "updated_at",
+        UTCDateTime(),
+        nullable=False,
+        server_default=func.now(),
+        onupdate=func.now(),
+    ),
+)
+
+telemetry = Table(
+    "telemetry",
+    metadata,
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("availability", String(32), nullable=False),
+    Column("value", _json()),
+    Column("recorded_at", UTCDateTime()),
+    Column("fetched_at", UTCDateTime()),
+    Column("reason", Text),
+)
+
+rentals = Table(
+    "rentals",
+    metadata,
+    Column("rental_id", String(ID), primary_key=True),
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+)
+Index(
+    "uq_rentals_active_vehicle",
+    rentals.c.vehicle_id,
+    unique=True,
+    sqlite_where=rentals.c.ended_at.is_(None),
+    postgresql_where=rentals.c.ended_at.is_(None),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("request_id", String(ID), primary_key=True),
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime()),
+    Column("error", _json()),
+    Index(None, "vehicle_id", "created_at"),
+)
+
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    # The hex SHA-256 of the state: a leaked table does not reveal usable states.
+    Column("state_hash", String(64), primary_key=True),
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,100 @@
+"""The SQL unit of work: one database transaction over all six repositories.
+
+A unit of work checks out one connection when entered; its first statement begins the
+transaction (on SQLite with BEGIN IMMEDIATE, see storage.database), `commit()` makes its
+writes durable, and leaving without committing rolls back. After a commit the unit of work
+can go on; its next statement begins a new transaction.
+
+Hold a unit of work only around database work, never across a Smartcar call, and never
+open one inside another: on SQLite the inner one would wait for the outer one's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.core.ports import (
+    CommandRepository,
+    GrantRepository,
+    OAuthStateRepository,
+    RentalRepository,
+    TelemetryRepository,
+    VehicleRepository,
+)
+from storage.crypto import TokenCipher
+from storage.repositories import (
+    SqlCommandRepository,
+    SqlGrantRepository,
+    SqlOAuthStateRepository,
+    SqlRentalRepository,
+    SqlTelemetryRepository,
+    SqlVehicleRepository,
+)
+
+
+class SqlUnitOfWork:
+    """One transaction on `engine`; tokens are encrypted with `cipher`. Use once."""
+
+    vehicles: VehicleRepository
+    grants: GrantRepository
+    telemetry: TelemetryRepository
+    rentals: RentalRepository
+    commands: CommandRepository
+    states: OAuthStateRepository
+
+    def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
+        self._engine = engine
+        self._cipher = cipher
+        self._connection: AsyncConnection | None = None
+        self._entered = False
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a unit of work is entered once; make a new one")
+        self._entered = True
+        connection = await self._engine.connect()
+        self._connection = connection
+        self.vehicles = SqlVehicleRepository(connection)
+        self.grants = SqlGrantRepository(connection, self._cipher)
+        self.telemetry = SqlTelemetryRepository(connection)
+        self.rentals = SqlRentalRepository(connection)
+        self.commands = SqlCommandRepository(connection)
+        self.states = SqlOAuthStateRepository(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._require_connection()
+        self._connection = None
+        try:
+            await connection.rollback()
+        finally:
+            await connection.close()
+
+    async def commit(self) -> None:
+        """Make the unit's writes durable."""
+        await self._require_connection().commit()
+
+    def _require_connection(self) -> AsyncConnection:
+        """Return the open connection, or fail when the unit of work is not entered."""
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not open: use it in `async with`")
+        return self._connection
+
+
+def unit_of_work_factory(engine: AsyncEngine, cipher: TokenCipher) -> Callable[[], SqlUnitOfWork]:
+    """Return a factory of units of work on `engine` (a `gateway.core.ports.UnitOfWorkFactory`)."""
+
+    def new_unit_of_work() -> SqlUnitOfWork:
+        """Return a fresh unit of work."""
+        return SqlUnitOfWork(engine, cipher)
+
+    return new_unit_of_work

@@ -1,0 +1,407 @@
+"""Hand-written in-memory fakes of the storage ports (gateway.core.ports), for unit tests.
+
+`FakeUnitOfWorkFactory` keeps one `FakeStore` shared by every unit of work it makes. A unit
+of work works on a copy of the store and writes the copy back on `commit()`: leaving
+without committing leaves no trace, and other units see its writes only once committed.
+Like the SQL adapter on SQLite (BEGIN IMMEDIATE), one unit of work at a time holds the
+store and a second one waits for it; opening a unit of work inside another in the same
+task raises instead of deadlocking.
+
+The fakes keep the adapter's rules: Conflict on duplicate keys (and on a second active
+rental of a car), compare-and-swap on grant versions, single-use OAuth states, times
+handed back in UTC (naive ones refused), LookupError when updating what does not exist,
+and `ForeignKeyViolation` where the database would refuse a row pointing at nothing.
+tests/integration/storage/test_repository_contract.py runs one set of repository tests
+against both, so the fakes provably behave like the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from gateway.core.model import (
+    CommandRecord,
+    ConnectionStatus,
+    FieldReading,
+    Grant,
+    OAuthState,
+    Rental,
+    TelemetryField,
+    TokenPair,
+    Vehicle,
+)
+from gateway.core.ports import (
+    CommandRepository,
+    Conflict,
+    GrantRepository,
+    OAuthStateRepository,
+    RentalRepository,
+    TelemetryRepository,
+    VehicleRepository,
+)
+
+T = TypeVar("T")
+
+
+class ForeignKeyViolation(Exception):
+    """A row referred to a vehicle or grant that does not exist (SQL: IntegrityError)."""
+
+
+@dataclass
+class FakeStore:
+    """Everything the fake database holds, by key; values are frozen domain objects."""
+
+    vehicles: dict[str, Vehicle] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    telemetry: dict[str, dict[TelemetryField, FieldReading]] = field(default_factory=dict)
+    rentals: dict[str, Rental] = field(default_factory=dict)
+    commands: dict[str, CommandRecord] = field(default_factory=dict)
+    states: dict[str, OAuthState] = field(default_factory=dict)
+
+    def copy(self) -> FakeStore:
+        """Return an independent copy (the values are immutable, the dicts are not)."""
+        copied = FakeStore()
+        copied.load(self)
+        return copied
+
+    def load(self, other: FakeStore) -> None:
+        """Replace this store's content with a copy of `other`'s."""
+        self.vehicles = dict(other.vehicles)
+        self.grants = dict(other.grants)
+        self.telemetry = {key: dict(value) for key, value in other.telemetry.items()}
+        self.rentals = dict(other.rentals)
+        self.commands = dict(other.commands)
+        self.states = dict(other.states)
+
+    def require_vehicle(self, vehicle_id: str) -> None:
+        """Refuse a row pointing at a vehicle that does not exist."""
+        if vehicle_id not in self.vehicles:
+            raise ForeignKeyViolation(f"no vehicle {vehicle_id!r}")
+
+
+def stored(value: T) -> T:
+    """Return `value` as the database hands it back: every time in UTC, naive ones refused."""
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError("naive datetimes are not stored: give a timezone-aware time")
+        return value.astimezone(UTC)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: stored(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+class FakeVehicleRepository:
+    """VehicleRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, vehicle_id: str, *, for_update: bool = False) -> Vehicle | None:
+        """Return the vehicle (the whole store is locked already, so `for_update` is moot)."""
+        return self._store.vehicles.get(vehicle_id)
+
+    async def by_smartcar_id(self, smartcar_vehicle_id: str) -> Vehicle | None:
+        """Return the fleet vehicle linked to a Smartcar vehicle id, if any."""
+        found = (
+            v for v in self._store.vehicles.values() if v.smartcar_vehicle_id == smartcar_vehicle_id
+        )
+        return next(found, None)
+
+    async def by_grant(self, grant_id: str) -> list[Vehicle]:
+        """Return every vehicle using this grant's tokens, ordered by id."""
+        return [v for v in self._sorted() if v.grant_id == grant_id]
+
+    async def add(self, vehicle: Vehicle) -> None:
+        """Insert a new vehicle; Conflict if its id or Smartcar id is taken."""
+        if vehicle.id in self._store.vehicles:
+            raise Conflict(f"vehicle {vehicle.id!r} already exists")
+        self._write(vehicle)
+
+    async def update(self, vehicle: Vehicle) -> None:
+        """Write every field of an existing vehicle; LookupError if there is none."""
+        if vehicle.id not in self._store.vehicles:
+            raise LookupError(f"no vehicle {vehicle.id!r} to update")
+        self._write(vehicle)
+
+    async def page(
+        self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
+    ) -> list[Vehicle]:
+        """Return up to `limit` vehicles ordered by id, after `after_id`, optionally by status."""
+        matching = [
+            v
+            for v in self._sorted()
+            if (status is None or v.status == status) and (after_id is None or v.id > after_id)
+        ]
+        return matching[: max(limit, 0)]
+
+    def _write(self, vehicle: Vehicle) -> None:
+        """Store a vehicle after the database's checks: unique Smartcar id, known grant."""
+        smartcar_id = vehicle.smartcar_vehicle_id
+        if smartcar_id is not None and any(
+            v.smartcar_vehicle_id == smartcar_id and v.id != vehicle.id
+            for v in self._store.vehicles.values()
+        ):
+            raise Conflict(f"Smartcar vehicle {smartcar_id!r} is linked to another vehicle")
+        if vehicle.grant_id is not None and vehicle.grant_id not in self._store.grants:
+            raise ForeignKeyViolation(f"no grant {vehicle.grant_id!r}")
+        self._store.vehicles[vehicle.id] = stored(vehicle)
+
+    def _sorted(self) -> list[Vehicle]:
+        """Return every vehicle, ordered by id."""
+        return sorted(self._store.vehicles.values(), key=lambda v: v.id)
+
+
+class FakeGrantRepository:
+    """GrantRepository over a FakeStore (the tokens are kept as they are: nothing to leak)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, grant_id: str) -> Grant | None:
+        """Return the grant."""
+        return self._store.grants.get(grant_id)
+
+    async def by_user(self, smartcar_user_id: str) -> list[Grant]:
+        """Return every grant of one Smartcar user, ordered by id."""
+        grants = sorted(self._store.grants.values(), key=lambda g: g.id)
+        return [g for g in grants if g.smartcar_user_id == smartcar_user_id]
+
+    async def add(self, grant: Grant) -> None:
+        """Insert a new grant; Conflict if its id exists."""
+        if grant.id in self._store.grants:
+            raise Conflict(f"grant {grant.id!r} already exists")
+        self._store.grants[grant.id] = stored(grant)
+
+    async def claim_refresh(
+        self, grant_id: str, *, expected_version: int, until: datetime, now: datetime
+    ) -> Grant | None:
+        """Claim the refresh if the version matches and no claim outlives `now`."""
+        grant = self._store.grants.get(grant_id)
+        if grant is None or grant.version != expected_version:
+            return None
+        claimed = grant.refresh_claimed_until
+        if claimed is not None and not claimed < stored(now):
+            return None
+        return self._swap(grant, refresh_claimed_until=until)
+
+    async def replace_tokens(
+        self, grant_id: str, *, expected_version: int, tokens: TokenPair
+    ) -> Grant | None:
+        """Store a new pair and clear the claim if the version still matches."""
+        grant = self._store.grants.get(grant_id)
+        if grant is None or grant.version != expected_version:
+            return None
+        return self._swap(grant, tokens=tokens, refresh_claimed_until=None)
+
+    async def delete(self, grant_id: str) -> None:
+        """Remove the grant; vehicles using it lose their link to it (ON DELETE SET NULL)."""
+        if self._store.grants.pop(grant_id, None) is None:
+            return
+        for vehicle in list(self._store.vehicles.values()):
+            if vehicle.grant_id == grant_id:
+                self._store.vehicles[vehicle.id] = dataclasses.replace(vehicle, grant_id=None)
+
+    def _swap(self, grant: Grant, **changes: Any) -> Grant:
+        """Store the grant changed and its version bumped; return it."""
+        swapped = stored(dataclasses.replace(grant, version=grant.version + 1, **changes))
+        self._store.grants[grant.id] = swapped
+        return swapped
+
+
+class FakeTelemetryRepository:
+    """TelemetryRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def latest(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
+        """Return the stored readings of a vehicle, by field."""
+        return dict(self._store.telemetry.get(vehicle_id, {}))
+
+    async def store(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Insert or replace the readings of these fields (the last one per field wins)."""
+        readings = list(readings)
+        if not readings:
+            return
+        self._store.require_vehicle(vehicle_id)
+        latest = self._store.telemetry.setdefault(vehicle_id, {})
+        for reading in readings:
+            latest[reading.field] = stored(reading)
+
+
+class FakeRentalRepository:
+    """RentalRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, rental_id: str) -> Rental | None:
+        """Return a rental by id."""
+        return self._store.rentals.get(rental_id)
+
+    async def active(self, vehicle_id: str) -> Rental | None:
+        """Return the vehicle's active rental, if any."""
+        return (await self.active_for([vehicle_id])).get(vehicle_id)
+
+    async def active_for(self, vehicle_ids: Sequence[str]) -> dict[str, Rental]:
+        """Return the active rentals of these vehicles, by vehicle id."""
+        wanted = set(vehicle_ids)
+        rentals = self._store.rentals.values()
+        return {r.vehicle_id: r for r in rentals if r.active and r.vehicle_id in wanted}
+
+    async def add(self, rental: Rental) -> None:
+        """Insert a rental; Conflict if the id exists or another rental holds the car."""
+        self._store.require_vehicle(rental.vehicle_id)
+        if rental.rental_id in self._store.rentals:
+            raise Conflict(f"rental {rental.rental_id!r} exists")
+        if rental.active and await self.active(rental.vehicle_id) is not None:
+            raise Conflict(f"vehicle {rental.vehicle_id!r} is held by another rental")
+        self._store.rentals[rental.rental_id] = stored(rental)
+
+    async def end(self, rental_id: str, *, ended_at: datetime) -> None:
+        """Mark the rental as ended (an ended one keeps its first end time)."""
+        rental = self._store.rentals.get(rental_id)
+        if rental is None:
+            raise LookupError(f"no rental {rental_id!r} to end")
+        if rental.active:
+            self._store.rentals[rental_id] = stored(dataclasses.replace(rental, ended_at=ended_at))
+
+
+class FakeCommandRepository:
+    """CommandRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, request_id: str) -> CommandRecord | None:
+        """Return the command recorded under this request id."""
+        return self._store.commands.get(request_id)
+
+    async def add(self, record: CommandRecord) -> None:
+        """Insert a command; Conflict if the request id exists."""
+        self._store.require_vehicle(record.vehicle_id)
+        if record.request_id in self._store.commands:
+            raise Conflict(f"request {record.request_id!r} exists")
+        self._store.commands[record.request_id] = stored(record)
+
+    async def update(self, record: CommandRecord) -> None:
+        """Write the command's state, completion time and error (nothing else)."""
+        current = self._store.commands.get(record.request_id)
+        if current is None:
+            raise LookupError(f"no command {record.request_id!r} to update")
+        self._store.commands[record.request_id] = stored(
+            dataclasses.replace(
+                current, state=record.state, completed_at=record.completed_at, error=record.error
+            )
+        )
+
+    async def delete(self, request_id: str) -> None:
+        """Forget a command, freeing its request id."""
+        self._store.commands.pop(request_id, None)
+
+
+class FakeOAuthStateRepository:
+    """OAuthStateRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, state: OAuthState) -> None:
+        """Store a newly issued state; Conflict if it was issued before."""
+        self._store.require_vehicle(state.vehicle_id)
+        if state.state in self._store.states:
+            raise Conflict("state issued twice")
+        self._store.states[state.state] = stored(state)
+
+    async def take(self, state: str) -> OAuthState | None:
+        """Delete and return the state (None if unknown or already used)."""
+        return self._store.states.pop(state, None)
+
+
+class FakeUnitOfWork:
+    """A UnitOfWork over a copy of its factory's store, written back on commit."""
+
+    vehicles: VehicleRepository
+    grants: GrantRepository
+    telemetry: TelemetryRepository
+    rentals: RentalRepository
+    commands: CommandRepository
+    states: OAuthStateRepository
+
+    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
+        self._factory = factory
+        self._working = FakeStore()
+        self._entered = False
+        self._open = False
+        self.committed = False
+        self._bind()
+
+    def _bind(self) -> None:
+        """Point the repositories at the working copy."""
+        self.vehicles = FakeVehicleRepository(self._working)
+        self.grants = FakeGrantRepository(self._working)
+        self.telemetry = FakeTelemetryRepository(self._working)
+        self.rentals = FakeRentalRepository(self._working)
+        self.commands = FakeCommandRepository(self._working)
+        self.states = FakeOAuthStateRepository(self._working)
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("a unit of work is entered once; make a new one")
+        self._entered = True
+        await self._factory.acquire()
+        self._working.load(self._factory.store)
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+        self._factory.release()
+
+    async def commit(self) -> None:
+        """Write the working copy back to the shared store."""
+        if not self._open:
+            raise RuntimeError("the unit of work is not open: use it in `async with`")
+        self._factory.store.load(self._working)
+        self._factory.commits += 1
+        self.committed = True
+
+
+class FakeUnitOfWorkFactory:
+    """Makes FakeUnitOfWorks over one shared FakeStore; `store` is there for assertions."""
+
+    def __init__(self, store: FakeStore | None = None) -> None:
+        self.store = store if store is not None else FakeStore()
+        self.commits = 0
+        self.opened = 0
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    def __call__(self) -> FakeUnitOfWork:
+        self.opened += 1
+        return FakeUnitOfWork(self)
+
+    async def acquire(self) -> None:
+        """Wait until no other unit of work holds the store, then hold it."""
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError("a unit of work was opened inside another in the same task")
+        await self._lock.acquire()
+        self._holder = task
+
+    def release(self) -> None:
+        """Let the next unit of work have the store."""
+        self._holder = None
+        self._lock.release()

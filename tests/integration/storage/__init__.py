@@ -1,0 +1,1 @@
+"""Storage tests against real SQLite files: repositories, units of work, crypto, migrations."""

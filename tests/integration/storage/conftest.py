@@ -1,0 +1,103 @@
+"""Fixtures: migrated SQLite databases in tmp_path, a test keyring, and the storage backends.
+
+The contract tests run against SQLite and the fake, and also against PostgreSQL when
+VG_TEST_POSTGRES_URL names a scratch database (`postgresql+asyncpg://…`, asyncpg
+installed): every such test drops and recreates that database's `public` schema.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.core.ports import UnitOfWork
+from storage.crypto import Keyring, TokenCipher
+from storage.database import create_engine, migrate
+from storage.uow import unit_of_work_factory
+from tests.fakes import FakeUnitOfWorkFactory, ForeignKeyViolation
+
+POSTGRES_URL = os.environ.get("VG_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    """Return a keyring with one random key, `k1`."""
+    return Keyring({"k1": secrets.token_bytes(32)}, active="k1")
+
+
+@pytest.fixture
+def cipher(keyring: Keyring) -> TokenCipher:
+    """Return a cipher over the test keyring."""
+    return TokenCipher(keyring)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Return where the test database file lives."""
+    return tmp_path / "db" / "gateway.db"
+
+
+@pytest.fixture
+async def engine(db_path: Path) -> AsyncIterator[AsyncEngine]:
+    """Return an engine on a freshly migrated SQLite file."""
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def postgres_engine() -> AsyncIterator[AsyncEngine]:
+    """Return an engine on a freshly migrated PostgreSQL scratch database, if one is given."""
+    if not POSTGRES_URL:
+        pytest.skip("VG_TEST_POSTGRES_URL names no scratch PostgreSQL database")
+    if importlib.util.find_spec("asyncpg") is None:
+        pytest.skip("asyncpg is not installed")
+    engine = create_engine(POSTGRES_URL)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", *(["postgres"] if POSTGRES_URL else [])])
+def migrated_engine(request: pytest.FixtureRequest) -> AsyncEngine:
+    """Return a migrated SQLite engine, then a PostgreSQL one when configured."""
+    name = "engine" if request.param == "sqlite" else "postgres_engine"
+    engine: AsyncEngine = request.getfixturevalue(name)
+    return engine
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One implementation of the storage ports, and the errors it raises for bugs."""
+
+    name: str
+    factory: Callable[[], UnitOfWork]
+    foreign_key_error: type[Exception]
+    naive_time_error: type[Exception]
+
+
+@pytest.fixture(params=["sql", "fake", *(["postgres"] if POSTGRES_URL else [])])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Return the SQL adapter on SQLite, the in-memory fake, and the SQL adapter on
+    PostgreSQL when configured: the contract holds for all of them."""
+    if request.param == "fake":
+        return Backend("fake", FakeUnitOfWorkFactory(), ForeignKeyViolation, ValueError)
+    engine = request.getfixturevalue("engine" if request.param == "sql" else "postgres_engine")
+    cipher = request.getfixturevalue("cipher")
+    # SQLAlchemy wraps the ValueError of the UTC column type in a StatementError.
+    return Backend(
+        request.param, unit_of_work_factory(engine, cipher), IntegrityError, StatementError
+    )

@@ -1,0 +1,84 @@
+"""Alembic migrations: they build the schema from nothing and match storage.schema exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.database import alembic_config, create_engine, migrate
+from storage.schema import metadata
+
+TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
+
+
+def _diff(connection: Connection) -> list[Any]:
+    """Return what autogenerate would change to turn the database into storage.schema."""
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+def _downgrade_to_base(connection: Connection) -> None:
+    """Run every downgrade."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, "base")
+
+
+async def test_upgrade_on_an_empty_database_creates_the_schema(tmp_path: Path) -> None:
+    """Migrating a new file creates every table and stamps the head revision."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        await migrate(engine)
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+            version = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert tables == TABLES | {"alembic_version"}
+    assert version == head
+
+
+async def test_the_migrated_schema_matches_the_metadata(migrated_engine: AsyncEngine) -> None:
+    """Autogenerate finds nothing to change between the head revision and storage.schema."""
+    async with migrated_engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_migrating_again_changes_nothing(engine: AsyncEngine) -> None:
+    """A second migrate() on an up-to-date database is a no-op."""
+    await migrate(engine)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_downgrade_removes_everything_and_upgrade_restores_it(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """The first revision's downgrade drops every table; upgrading again rebuilds them."""
+    async with migrated_engine.begin() as connection:
+        await connection.run_sync(_downgrade_to_base)
+    async with migrated_engine.connect() as connection:
+        left = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert left & TABLES == set()
+    await migrate(migrated_engine)
+    async with migrated_engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_active_rental_index_is_partial(engine: AsyncEngine) -> None:
+    """The unique index on rentals.vehicle_id only covers rentals that have not ended."""
+    query = text("SELECT sql FROM sqlite_master WHERE name = 'uq_rentals_active_vehicle'")
+    async with engine.connect() as connection:
+        ddl = (await connection.execute(query)).scalar_one()
+    assert "UNIQUE" in ddl
+    assert "WHERE ended_at IS NULL" in ddl

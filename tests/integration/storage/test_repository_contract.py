@@ -1,0 +1,461 @@
+"""The repository contract, proven once for both backends: the SQL adapter and the fake."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC
+
+import pytest
+
+from gateway.core.model import (
+    Availability,
+    CommandState,
+    ConnectionStatus,
+    FieldReading,
+    Grant,
+    TelemetryField,
+    Vehicle,
+)
+from gateway.core.ports import Conflict
+from tests.integration.storage.builders import (
+    BERLIN_SUMMER,
+    COMMAND_ERROR,
+    T0,
+    at,
+    bare_vehicle,
+    command,
+    grant,
+    reading,
+    rental,
+    state,
+    tokens,
+    vehicle,
+)
+from tests.integration.storage.conftest import Backend
+
+
+async def seed(backend: Backend, *rows: Vehicle | Grant) -> None:
+    """Commit grants and vehicles (grants first, as vehicles point at them)."""
+    async with backend.factory() as uow:
+        for row in rows:
+            if isinstance(row, Grant):
+                await uow.grants.add(row)
+        for row in rows:
+            if isinstance(row, Vehicle):
+                await uow.vehicles.add(row)
+        await uow.commit()
+
+
+# --- vehicles -------------------------------------------------------------------------------
+
+
+async def test_vehicle_round_trips_every_field(backend: Backend) -> None:
+    """A vehicle reads back equal to what was written, with its times in UTC."""
+    written = vehicle(grant_id="g1")
+    await seed(backend, grant("g1"), written)
+    async with backend.factory() as uow:
+        found = await uow.vehicles.get("v1")
+        locked = await uow.vehicles.get("v1", for_update=True)
+    assert found == written == locked
+    assert found is not None
+    assert found.status_changed_at is not None
+    assert found.status_changed_at.tzinfo == UTC
+
+
+async def test_vehicle_with_only_required_fields_round_trips(backend: Backend) -> None:
+    """A bare vehicle keeps its Nones, empty permissions and no last command."""
+    await seed(backend, bare_vehicle("v2"))
+    async with backend.factory() as uow:
+        assert await uow.vehicles.get("v2") == bare_vehicle("v2")
+        assert await uow.vehicles.get("missing") is None
+
+
+async def test_duplicate_vehicle_id_is_a_conflict_and_the_unit_goes_on(backend: Backend) -> None:
+    """Adding an existing id raises Conflict; the unit of work can still write and commit."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.vehicles.add(vehicle("v1", smartcar_vehicle_id="sc-other"))
+        await uow.vehicles.add(vehicle("v2"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert [v.id for v in await uow.vehicles.page(status=None, after_id=None, limit=9)] == [
+            "v1",
+            "v2",
+        ]
+
+
+async def test_a_smartcar_vehicle_links_to_one_fleet_vehicle(backend: Backend) -> None:
+    """Adding or updating a vehicle onto a linked Smartcar id raises Conflict."""
+    await seed(backend, vehicle("v1", smartcar_vehicle_id="sc-1"), bare_vehicle("v2"))
+    async with backend.factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.vehicles.add(vehicle("v3", smartcar_vehicle_id="sc-1"))
+        with pytest.raises(Conflict):
+            await uow.vehicles.update(bare_vehicle("v2", smartcar_vehicle_id="sc-1"))
+        assert (await uow.vehicles.by_smartcar_id("sc-1")) == vehicle(
+            "v1", smartcar_vehicle_id="sc-1"
+        )
+        assert await uow.vehicles.by_smartcar_id("sc-unknown") is None
+
+
+async def test_update_writes_every_field(backend: Backend) -> None:
+    """Update replaces the whole record, clearing fields set to None."""
+    await seed(backend, vehicle("v1"))
+    cleared = bare_vehicle("v1", status=ConnectionStatus.DISCONNECTED, vin="1HGCM82633A004352")
+    async with backend.factory() as uow:
+        await uow.vehicles.update(cleared)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.vehicles.get("v1") == cleared
+
+
+async def test_update_of_an_unknown_vehicle_is_a_lookup_error(backend: Backend) -> None:
+    """Updating a vehicle that was never added raises LookupError."""
+    async with backend.factory() as uow:
+        with pytest.raises(LookupError):
+            await uow.vehicles.update(vehicle("ghost"))
+
+
+async def test_vehicle_pointing_at_no_grant_is_refused(backend: Backend) -> None:
+    """A vehicle whose grant does not exist violates the foreign key."""
+    async with backend.factory() as uow:
+        with pytest.raises(backend.foreign_key_error):
+            await uow.vehicles.add(vehicle("v1", grant_id="no-such-grant"))
+
+
+async def test_by_grant_lists_the_grants_vehicles_by_id(backend: Backend) -> None:
+    """by_grant returns exactly the vehicles using that grant, ordered by id."""
+    await seed(
+        backend,
+        grant("g1"),
+        grant("g2"),
+        vehicle("v3", grant_id="g1"),
+        vehicle("v1", grant_id="g1"),
+        vehicle("v2", grant_id="g2"),
+    )
+    async with backend.factory() as uow:
+        assert [v.id for v in await uow.vehicles.by_grant("g1")] == ["v1", "v3"]
+        assert await uow.vehicles.by_grant("g3") == []
+
+
+async def test_page_orders_by_id_filters_by_status_and_resumes(backend: Backend) -> None:
+    """page() walks vehicles by id, after a cursor, up to a limit, optionally by status."""
+    expired = ConnectionStatus.EXPIRED
+    await seed(
+        backend,
+        *(
+            bare_vehicle(f"v{n}", status=expired if n % 2 else ConnectionStatus.ACTIVE)
+            for n in range(6)
+        ),
+    )
+    async with backend.factory() as uow:
+        first = await uow.vehicles.page(status=None, after_id=None, limit=4)
+        rest = await uow.vehicles.page(status=None, after_id=first[-1].id, limit=4)
+        odd = await uow.vehicles.page(status=expired, after_id="v1", limit=10)
+        none = await uow.vehicles.page(status=None, after_id=None, limit=0)
+    assert [v.id for v in first] == ["v0", "v1", "v2", "v3"]
+    assert [v.id for v in rest] == ["v4", "v5"]
+    assert [v.id for v in odd] == ["v3", "v5"]
+    assert none == []
+
+
+# --- grants ---------------------------------------------------------------------------------
+
+
+async def test_grant_round_trips_with_its_tokens(backend: Backend) -> None:
+    """A grant reads back with both tokens and UTC expiry times."""
+    written = grant("g1", refresh_claimed_until=at(30).astimezone(BERLIN_SUMMER))
+    await seed(backend, written)
+    async with backend.factory() as uow:
+        found = await uow.grants.get("g1")
+        assert await uow.grants.get("g0") is None
+    assert found == written
+    assert found is not None
+    assert found.tokens.access_token.reveal() == written.tokens.access_token.reveal()
+    assert found.tokens.refresh_expires_at.tzinfo == UTC
+
+
+async def test_by_user_lists_one_users_grants(backend: Backend) -> None:
+    """by_user returns the user's grants by id, and nobody else's."""
+    await seed(backend, grant("g2"), grant("g1"), grant("g3", smartcar_user_id="user-2"))
+    async with backend.factory() as uow:
+        assert [g.id for g in await uow.grants.by_user("user-1")] == ["g1", "g2"]
+        assert await uow.grants.by_user("user-9") == []
+
+
+async def test_duplicate_grant_is_a_conflict(backend: Backend) -> None:
+    """Adding an existing grant id raises Conflict."""
+    await seed(backend, grant("g1"))
+    async with backend.factory() as uow:
+        with pytest.raises(Conflict):
+            await uow.grants.add(grant("g1"))
+
+
+async def test_claim_refresh_at_the_expected_version_wins(backend: Backend) -> None:
+    """A claim on the current version bumps it, records the claim and is durable."""
+    await seed(backend, grant("g1", version=7))
+    async with backend.factory() as uow:
+        claimed = await uow.grants.claim_refresh("g1", expected_version=7, until=at(30), now=T0)
+        await uow.commit()
+    assert claimed == grant("g1", version=8, refresh_claimed_until=at(30))
+    async with backend.factory() as uow:
+        assert await uow.grants.get("g1") == claimed
+
+
+async def test_claim_refresh_on_a_stale_version_loses(backend: Backend) -> None:
+    """A claim naming an old version returns None and changes nothing."""
+    await seed(backend, grant("g1", version=7))
+    async with backend.factory() as uow:
+        assert (
+            await uow.grants.claim_refresh("g1", expected_version=6, until=at(30), now=T0) is None
+        )
+        assert (
+            await uow.grants.claim_refresh("gX", expected_version=7, until=at(30), now=T0) is None
+        )
+        assert await uow.grants.get("g1") == grant("g1", version=7)
+
+
+async def test_claim_refresh_respects_an_unexpired_claim(backend: Backend) -> None:
+    """A live claim blocks a new one until `now` has passed its end, even at the same version."""
+    await seed(backend, grant("g1", version=3, refresh_claimed_until=at(30)))
+    async with backend.factory() as uow:
+        grants = uow.grants
+        assert (
+            await grants.claim_refresh("g1", expected_version=3, until=at(60), now=at(29)) is None
+        )
+        assert (
+            await grants.claim_refresh("g1", expected_version=3, until=at(60), now=at(30)) is None
+        )
+        late = await grants.claim_refresh("g1", expected_version=3, until=at(90), now=at(31))
+    assert late == grant("g1", version=4, refresh_claimed_until=at(90))
+
+
+async def test_replace_tokens_stores_the_pair_and_clears_the_claim(backend: Backend) -> None:
+    """Replacing at the expected version stores the new pair, bumps it and ends the claim."""
+    await seed(backend, grant("g1", version=4, refresh_claimed_until=at(30)))
+    fresh = tokens("access-new", "refresh-new")
+    async with backend.factory() as uow:
+        replaced = await uow.grants.replace_tokens("g1", expected_version=4, tokens=fresh)
+        await uow.commit()
+    assert replaced == grant("g1", version=5, tokens=fresh, refresh_claimed_until=None)
+    async with backend.factory() as uow:
+        assert await uow.grants.get("g1") == replaced
+
+
+async def test_replace_tokens_on_a_stale_version_loses(backend: Backend) -> None:
+    """Replacing at an old version returns None and keeps the stored pair."""
+    await seed(backend, grant("g1", version=4))
+    async with backend.factory() as uow:
+        fresh = tokens("access-new", "refresh-new")
+        assert await uow.grants.replace_tokens("g1", expected_version=3, tokens=fresh) is None
+        assert await uow.grants.get("g1") == grant("g1", version=4)
+
+
+async def test_deleting_a_grant_unlinks_its_vehicles(backend: Backend) -> None:
+    """A deleted grant is gone and its vehicles keep everything but the link."""
+    await seed(backend, grant("g1"), vehicle("v1", grant_id="g1"))
+    async with backend.factory() as uow:
+        await uow.grants.delete("g1")
+        await uow.grants.delete("never-existed")
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.grants.get("g1") is None
+        assert await uow.vehicles.get("v1") == vehicle("v1", grant_id=None)
+
+
+# --- telemetry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", list(TelemetryField))
+async def test_every_telemetry_value_type_round_trips(
+    backend: Backend, field: TelemetryField
+) -> None:
+    """Each field's value, times and availability read back equal, times in UTC."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.telemetry.store("v1", [reading(field)])
+        await uow.commit()
+    async with backend.factory() as uow:
+        latest = await uow.telemetry.latest("v1")
+    assert latest == {field: reading(field)}
+    recorded_at = latest[field].recorded_at
+    assert recorded_at is not None
+    assert recorded_at.tzinfo == UTC
+
+
+async def test_a_reading_without_value_keeps_its_reason(backend: Backend) -> None:
+    """An unavailable reading stores no value, and its reason."""
+    missing = FieldReading(
+        field=TelemetryField.FUEL, availability=Availability.NOT_CAPABLE, reason="COMPATIBILITY:X"
+    )
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.telemetry.store("v1", [missing])
+        assert await uow.telemetry.latest("v1") == {TelemetryField.FUEL: missing}
+        assert await uow.telemetry.latest("v2") == {}
+
+
+async def test_store_replaces_only_the_fields_given(backend: Backend) -> None:
+    """Storing a field replaces its reading, leaves the others, and the last duplicate wins."""
+    odometer, fuel = TelemetryField.ODOMETER, TelemetryField.FUEL
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.telemetry.store("v1", [reading(odometer), reading(fuel)])
+        await uow.telemetry.store("v1", [])
+        newer = [reading(fuel, fetched_at=at(5)), reading(fuel, fetched_at=at(9))]
+        await uow.telemetry.store("v1", newer)
+        await uow.commit()
+    async with backend.factory() as uow:
+        latest = await uow.telemetry.latest("v1")
+    assert latest == {odometer: reading(odometer), fuel: reading(fuel, fetched_at=at(9))}
+
+
+async def test_telemetry_of_an_unknown_vehicle_is_refused(backend: Backend) -> None:
+    """Readings must belong to a known vehicle."""
+    async with backend.factory() as uow:
+        with pytest.raises(backend.foreign_key_error):
+            await uow.telemetry.store("ghost", [reading(TelemetryField.ODOMETER)])
+
+
+# --- rentals --------------------------------------------------------------------------------
+
+
+async def test_rental_round_trips_and_is_active(backend: Backend) -> None:
+    """A new rental reads back by id and as its vehicle's active rental."""
+    await seed(backend, vehicle("v1"), vehicle("v2"), vehicle("v3"))
+    async with backend.factory() as uow:
+        await uow.rentals.add(rental("r1", "v1"))
+        await uow.rentals.add(rental("r2", "v2", started_at=at(1).astimezone(BERLIN_SUMMER)))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.rentals.get("r1") == rental("r1", "v1")
+        assert await uow.rentals.active("v1") == rental("r1", "v1")
+        assert await uow.rentals.active("v3") is None
+        both = await uow.rentals.active_for(["v1", "v2", "v3", "ghost"])
+        assert await uow.rentals.active_for([]) == {}
+    assert both == {"v1": rental("r1", "v1"), "v2": rental("r2", "v2", started_at=at(1))}
+
+
+async def test_one_active_rental_per_vehicle(backend: Backend) -> None:
+    """A second active rental of a car is a Conflict until the first one ends."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.rentals.add(rental("r1"))
+        with pytest.raises(Conflict):
+            await uow.rentals.add(rental("r2"))
+        await uow.rentals.end("r1", ended_at=at(60))
+        await uow.rentals.add(rental("r2", started_at=at(61)))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.rentals.active("v1") == rental("r2", started_at=at(61))
+        assert await uow.rentals.get("r1") == rental("r1", ended_at=at(60))
+
+
+async def test_duplicate_rental_id_is_a_conflict(backend: Backend) -> None:
+    """A rental id is used once, even after the rental ended."""
+    await seed(backend, vehicle("v1"), vehicle("v2"))
+    async with backend.factory() as uow:
+        await uow.rentals.add(rental("r1", "v1", ended_at=at(5)))
+        with pytest.raises(Conflict):
+            await uow.rentals.add(rental("r1", "v2"))
+
+
+async def test_ending_a_rental_twice_keeps_the_first_end(backend: Backend) -> None:
+    """end() on an ended rental changes nothing; on an unknown one it is a LookupError."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.rentals.add(rental("r1"))
+        await uow.rentals.end("r1", ended_at=at(10))
+        await uow.rentals.end("r1", ended_at=at(20))
+        assert await uow.rentals.get("r1") == rental("r1", ended_at=at(10))
+        with pytest.raises(LookupError):
+            await uow.rentals.end("r404", ended_at=at(20))
+
+
+async def test_rental_of_an_unknown_vehicle_is_refused(backend: Backend) -> None:
+    """A rental must hold a known vehicle."""
+    async with backend.factory() as uow:
+        with pytest.raises(backend.foreign_key_error):
+            await uow.rentals.add(rental("r1", "ghost"))
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+async def test_command_round_trips_and_records_its_outcome(backend: Backend) -> None:
+    """A command reads back; update writes its state, completion and error only."""
+    await seed(backend, vehicle("v1"))
+    failed = command(
+        state=CommandState.FAILED, completed_at=at(4), error=COMMAND_ERROR, vehicle_id="other"
+    )
+    async with backend.factory() as uow:
+        await uow.commands.add(command())
+        assert await uow.commands.get("req-1") == command()
+        await uow.commands.update(failed)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.commands.get("req-1") == dataclasses.replace(failed, vehicle_id="v1")
+        assert await uow.commands.get("req-2") is None
+
+
+async def test_a_request_id_is_used_once(backend: Backend) -> None:
+    """Adding a known request id is a Conflict; updating an unknown one a LookupError."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.commands.add(command())
+        with pytest.raises(Conflict):
+            await uow.commands.add(command(state=CommandState.SUCCEEDED))
+        with pytest.raises(LookupError):
+            await uow.commands.update(command("req-404"))
+        with pytest.raises(backend.foreign_key_error):
+            await uow.commands.add(command("req-2", vehicle_id="ghost"))
+
+
+async def test_deleting_a_command_frees_its_request_id(backend: Backend) -> None:
+    """After delete() the request id is unknown and can be added again."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.commands.add(command())
+        await uow.commands.delete("req-1")
+        await uow.commands.delete("req-404")
+        assert await uow.commands.get("req-1") is None
+        await uow.commands.add(command())
+        await uow.commit()
+
+
+# --- OAuth states ---------------------------------------------------------------------------
+
+
+async def test_a_state_can_be_taken_once(backend: Backend) -> None:
+    """take() returns the issued state, then None; unknown states are None."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.states.add(state("s-1"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.states.take("s-1") == state("s-1")
+        assert await uow.states.take("s-1") is None
+        assert await uow.states.take("s-unknown") is None
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.states.take("s-1") is None
+
+
+async def test_a_state_issued_twice_is_a_conflict(backend: Backend) -> None:
+    """The same state cannot be stored twice, nor for an unknown vehicle."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.states.add(state("s-1"))
+        with pytest.raises(Conflict):
+            await uow.states.add(state("s-1"))
+        with pytest.raises(backend.foreign_key_error):
+            await uow.states.add(state("s-2", vehicle_id="ghost"))
+
+
+async def test_naive_times_are_refused(backend: Backend) -> None:
+    """Every stored time must be timezone-aware."""
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        with pytest.raises(backend.naive_time_error):
+            await uow.rentals.add(rental(started_at=T0.replace(tzinfo=None)))

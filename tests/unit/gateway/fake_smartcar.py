@@ -1,0 +1,189 @@
+"""A hand-written SmartcarAPI for core unit tests: single-use refresh tokens, counted calls,
+scripted failures, and a gate to hold calls in flight for concurrency tests."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from gateway.core.model import (
+    Availability,
+    BatchReading,
+    Battery,
+    FieldResult,
+    Fuel,
+    LockAction,
+    LockStatus,
+    Odometer,
+    TelemetryField,
+    TokenPair,
+    UpstreamFailure,
+    VehicleInfo,
+)
+from gateway.core.ports import Clock, CodeRejected, RefreshRejected, TokenRejected
+from gateway.core.secret import Secret
+from gateway.core.status import REQUESTED_PERMISSIONS
+
+
+@dataclass
+class FakeCar:
+    """One Smartcar vehicle in the fake."""
+
+    vin: str
+    electric: bool = False
+    locked: bool = True
+    odometer_km: float = 1000.0
+    permissions: frozenset[str] = REQUESTED_PERMISSIONS
+
+
+@dataclass
+class FakeSmartcar:
+    """Smartcar as the core sees it, in memory."""
+
+    clock: Clock
+    cars: dict[str, FakeCar] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, list[Exception]] = field(default_factory=dict)
+    gate: asyncio.Event | None = None
+    _codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _access: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _refresh: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add_car(self, smartcar_id: str, car: FakeCar) -> None:
+        """Put a car in the fake."""
+        self.cars[smartcar_id] = car
+
+    def issue_code(self, user_id: str, car_ids: list[str]) -> str:
+        """Return a code as Connect would, for an owner authorizing these cars."""
+        code = f"code-{next(self._counter)}"
+        self._codes[code] = (user_id, car_ids)
+        return code
+
+    def revoke_all_tokens(self) -> None:
+        """Forget every token: the owner revoked access."""
+        self._access.clear()
+        self._refresh.clear()
+
+    def fail(self, method: str, *errors: Exception) -> None:
+        """Make the next calls of `method` raise these errors, in order."""
+        self.failures.setdefault(method, []).extend(errors)
+
+    async def _enter(self, method: str) -> None:
+        self.calls[method] += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        queued = self.failures.get(method)
+        if queued:
+            raise queued.pop(0)
+
+    def _pair(self, grant: tuple[str, list[str]]) -> TokenPair:
+        n = next(self._counter)
+        access, refresh = f"access-{n}", f"refresh-{n}"
+        self._access[access] = grant
+        self._refresh[refresh] = grant
+        now = self.clock.now()
+        return TokenPair(
+            access_token=Secret(access),
+            refresh_token=Secret(refresh),
+            access_expires_at=now + timedelta(hours=2),
+            refresh_expires_at=now + timedelta(days=60),
+        )
+
+    def _grant(self, token: Secret, car_id: str | None = None) -> tuple[str, list[str]]:
+        grant = self._access.get(token.reveal())
+        if grant is None or (car_id is not None and car_id not in grant[1]):
+            raise TokenRejected()
+        return grant
+
+    def connect_url(self, *, state: str, vin: str | None) -> str:
+        """Return a recognisable Connect URL."""
+        return f"https://connect.invalid/oauth/authorize?state={state}&vin={vin or ''}"
+
+    async def exchange_code(self, code: str) -> TokenPair:
+        """Exchange a code issued by `issue_code` (single use)."""
+        await self._enter("exchange_code")
+        grant = self._codes.pop(code, None)
+        if grant is None:
+            raise CodeRejected()
+        return self._pair(grant)
+
+    async def refresh(self, refresh_token: Secret) -> TokenPair:
+        """Spend a refresh token (strictly single use: no grace window here)."""
+        await self._enter("refresh")
+        grant = self._refresh.pop(refresh_token.reveal(), None)
+        if grant is None:
+            raise RefreshRejected()
+        return self._pair(grant)
+
+    async def user_id(self, access_token: Secret) -> str:
+        """Return the owner of the token."""
+        await self._enter("user_id")
+        return self._grant(access_token)[0]
+
+    async def vehicle_ids(self, access_token: Secret) -> list[str]:
+        """Return the cars the token covers."""
+        await self._enter("vehicle_ids")
+        return list(self._grant(access_token)[1])
+
+    async def vehicle_info(self, access_token: Secret, smartcar_vehicle_id: str) -> VehicleInfo:
+        """Return the car's identity."""
+        await self._enter("vehicle_info")
+        self._grant(access_token, smartcar_vehicle_id)
+        car = self.cars[smartcar_vehicle_id]
+        return VehicleInfo(
+            smartcar_vehicle_id=smartcar_vehicle_id,
+            make="Fake",
+            model="Car",
+            year=2024,
+            vin=car.vin,
+        )
+
+    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+        """Return what the owner granted."""
+        await self._enter("permissions")
+        self._grant(access_token, smartcar_vehicle_id)
+        return self.cars[smartcar_vehicle_id].permissions
+
+    async def read(
+        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+    ) -> BatchReading:
+        """Answer a batch: odometer, lock status, fuel (ICE) or battery (EV); the rest fail."""
+        await self._enter("read")
+        self._grant(access_token, smartcar_vehicle_id)
+        car = self.cars[smartcar_vehicle_id]
+        return BatchReading(results={f: self._result(car, f) for f in fields})
+
+    def _result(self, car: FakeCar, field_: TelemetryField) -> FieldResult:
+        now = self.clock.now()
+        values = {
+            TelemetryField.ODOMETER: Odometer(distance_km=car.odometer_km),
+            TelemetryField.LOCK_STATUS: LockStatus(is_locked=car.locked),
+            TelemetryField.FUEL: None
+            if car.electric
+            else Fuel(percent_remaining=50.0, amount_remaining_l=20.0, range_km=300.0),
+            TelemetryField.BATTERY: Battery(percent_remaining=80.0, range_km=400.0)
+            if car.electric
+            else None,
+        }
+        value = values.get(field_)
+        if value is None:
+            failure = UpstreamFailure(type="COMPATIBILITY", code="VEHICLE_NOT_CAPABLE")
+            return FieldResult(field=field_, availability=Availability.NOT_CAPABLE, failure=failure)
+        return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
+
+    async def command(
+        self, access_token: Secret, smartcar_vehicle_id: str, action: LockAction
+    ) -> None:
+        """Lock or unlock the fake car."""
+        await self._enter("command")
+        self._grant(access_token, smartcar_vehicle_id)
+        self.cars[smartcar_vehicle_id].locked = action is LockAction.LOCK
+
+    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+        """Remove the car from the token's grant."""
+        await self._enter("disconnect")
+        self._grant(access_token, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
