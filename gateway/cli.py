@@ -12,7 +12,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vehicle-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     from clients.simulator.cli import register as register_simulator
+    from gateway.serve import register as register_serve
 
+    register_serve(sub)
     register_simulator(sub)
     return parser
 

@@ -29,8 +29,19 @@ def remaining_s() -> float | None:
     return max(0.0, deadline - time.monotonic())
 
 
+ANSWER_RESERVE_S = 0.05
+ANSWER_RESERVE_SHARE = 0.05
+
+
 def bounded_timeout_s(configured_s: float) -> float:
-    """Return min(configured timeout, time left to the caller's deadline), at least 1 ms."""
+    """Return min(configured timeout, time left to the caller's deadline less a reserve).
+
+    The reserve (50 ms plus 5 % of what is left) is the time needed to answer: an upstream
+    call cut at exactly the caller's deadline would leave the caller a bare
+    DEADLINE_EXCEEDED instead of the precise error (e.g. "the command may have succeeded").
+    """
     left = remaining_s()
-    bound = configured_s if left is None else min(configured_s, left)
-    return max(bound, 0.001)
+    if left is None:
+        return configured_s
+    usable = left - ANSWER_RESERVE_S - ANSWER_RESERVE_SHARE * left
+    return max(min(configured_s, usable), 0.001)

@@ -117,7 +117,10 @@ class VehicleListQuery:
 def connect_url_query(request: pb.GetConnectUrlRequest) -> ConnectUrlQuery:
     """Validate a GetConnectUrl request."""
     validation.ensure(
-        [validation.identifier("vehicle_id", request.vehicle_id), validation.vin("vin", request.vin)]
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.vin("vin", request.vin),
+        ]
     )
     return ConnectUrlQuery(vehicle_id=request.vehicle_id, vin=request.vin.upper() or None)
 
@@ -371,4 +374,3 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
-

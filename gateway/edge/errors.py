@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import google.rpc.error_details_pb2 as error_details_pb2
+import google.rpc.status_pb2 as status_pb2
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway.core import errors
@@ -78,7 +79,10 @@ def code_for(error: errors.GatewayError) -> grpc.StatusCode:
 def status_for(error: errors.GatewayError, *, request_id: str) -> grpc.Status:
     """Build the gRPC status (code, message, rich details) that reports `error`."""
     code = code_for(error)
-    details: list[Message] = [_error_info(error), error_details_pb2.RequestInfo(request_id=request_id)]
+    details: list[Message] = [
+        _error_info(error),
+        error_details_pb2.RequestInfo(request_id=request_id),
+    ]
     details.extend(_specific_details(error))
     retry_after_s = _retry_after_s(error)
     if retry_after_s is None and code in _ALWAYS_RETRY:

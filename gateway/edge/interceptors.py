@@ -8,7 +8,8 @@ For each unary-unary call (the gateway's RPCs and health `Check`) it
    by it;
 3. maps a `GatewayError` to its status through `gateway.edge.errors`, and anything else to
    INTERNAL, logging that one with its traceback;
-4. logs one line per call: method, status, duration, request id (never the messages).
+4. logs one line per call: method, status, duration, request id (never the messages),
+   at INFO, or DEBUG for health checks.
 
 Streaming calls (health `Watch`, reflection) pass through untouched.
 
@@ -35,6 +36,9 @@ from gateway.edge import context, errors
 
 REQUEST_ID_KEY = "x-request-id"
 """The metadata key carrying the request id, in and out."""
+
+_QUIET_PREFIX = "/grpc.health.v1.Health/"
+"""Calls logged at DEBUG: health probes every few seconds would drown the INFO log."""
 
 _log = logging.getLogger(__name__)
 
@@ -87,9 +91,9 @@ async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, me
         status = mapped.code
         await _abort(call, mapped, rid)
     except grpc.aio.AbortError:
-        status = call.code() or grpc.StatusCode.UNKNOWN
+        status = call.code()
         raise
-    except Exception:
+    except Exception:  # noqa: BLE001 - the last resort at the edge: a bug becomes INTERNAL
         status = grpc.StatusCode.INTERNAL
         _log.exception("unexpected failure serving %s", method)
         await _abort(call, errors.internal_status(request_id=rid), rid)
@@ -97,7 +101,8 @@ async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, me
         status = grpc.StatusCode.CANCELLED
         raise
     finally:
-        _log.info(
+        _log.log(
+            logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO,
             "rpc %s %s",
             method,
             status.name,

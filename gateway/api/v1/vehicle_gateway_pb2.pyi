@@ -832,21 +832,26 @@ class Battery(_message.Message):
     PERCENT_REMAINING_FIELD_NUMBER: _builtins.int
     RANGE_KM_FIELD_NUMBER: _builtins.int
     percent_remaining: _builtins.float
-    """State of charge, percent 0-100."""
+    """State of charge, percent 0-100; absent when the vehicle does not report it."""
     range_km: _builtins.float
     """Estimated range, kilometres; absent when the vehicle does not report it."""
     def __init__(
         self,
         *,
-        percent_remaining: _builtins.float = ...,
+        percent_remaining: _builtins.float | None = ...,
         range_km: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_range_km", b"_range_km", "range_km", b"range_km"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_percent_remaining", b"_percent_remaining", "_range_km", b"_range_km", "percent_remaining", b"percent_remaining", "range_km", b"range_km"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_range_km", b"_range_km", "percent_remaining", b"percent_remaining", "range_km", b"range_km"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_percent_remaining", b"_percent_remaining", "_range_km", b"_range_km", "percent_remaining", b"percent_remaining", "range_km", b"range_km"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__percent_remaining: _TypeAlias = _typing.Literal["percent_remaining"]  # noqa: Y015
+    _WhichOneofArgType__percent_remaining: _TypeAlias = _typing.Literal["_percent_remaining", b"_percent_remaining"]  # noqa: Y015
     _WhichOneofReturnType__range_km: _TypeAlias = _typing.Literal["range_km"]  # noqa: Y015
     _WhichOneofArgType__range_km: _TypeAlias = _typing.Literal["_range_km", b"_range_km"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__percent_remaining) -> _WhichOneofReturnType__percent_remaining | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__range_km) -> _WhichOneofReturnType__range_km | None: ...
 
 Global___Battery: _TypeAlias = Battery  # noqa: Y015
@@ -907,7 +912,7 @@ Global___LockStatus: _TypeAlias = LockStatus  # noqa: Y015
 
 @_typing.final
 class TirePressure(_message.Message):
-    """The four tyre pressures."""
+    """The four tyre pressures. A tyre the vehicle does not report is absent."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -926,16 +931,31 @@ class TirePressure(_message.Message):
     def __init__(
         self,
         *,
-        front_left_kpa: _builtins.float = ...,
-        front_right_kpa: _builtins.float = ...,
-        back_left_kpa: _builtins.float = ...,
-        back_right_kpa: _builtins.float = ...,
+        front_left_kpa: _builtins.float | None = ...,
+        front_right_kpa: _builtins.float | None = ...,
+        back_left_kpa: _builtins.float | None = ...,
+        back_right_kpa: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_back_left_kpa", b"_back_left_kpa", "_back_right_kpa", b"_back_right_kpa", "_front_left_kpa", b"_front_left_kpa", "_front_right_kpa", b"_front_right_kpa", "back_left_kpa", b"back_left_kpa", "back_right_kpa", b"back_right_kpa", "front_left_kpa", b"front_left_kpa", "front_right_kpa", b"front_right_kpa"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["back_left_kpa", b"back_left_kpa", "back_right_kpa", b"back_right_kpa", "front_left_kpa", b"front_left_kpa", "front_right_kpa", b"front_right_kpa"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_back_left_kpa", b"_back_left_kpa", "_back_right_kpa", b"_back_right_kpa", "_front_left_kpa", b"_front_left_kpa", "_front_right_kpa", b"_front_right_kpa", "back_left_kpa", b"back_left_kpa", "back_right_kpa", b"back_right_kpa", "front_left_kpa", b"front_left_kpa", "front_right_kpa", b"front_right_kpa"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__back_left_kpa: _TypeAlias = _typing.Literal["back_left_kpa"]  # noqa: Y015
+    _WhichOneofArgType__back_left_kpa: _TypeAlias = _typing.Literal["_back_left_kpa", b"_back_left_kpa"]  # noqa: Y015
+    _WhichOneofReturnType__back_right_kpa: _TypeAlias = _typing.Literal["back_right_kpa"]  # noqa: Y015
+    _WhichOneofArgType__back_right_kpa: _TypeAlias = _typing.Literal["_back_right_kpa", b"_back_right_kpa"]  # noqa: Y015
+    _WhichOneofReturnType__front_left_kpa: _TypeAlias = _typing.Literal["front_left_kpa"]  # noqa: Y015
+    _WhichOneofArgType__front_left_kpa: _TypeAlias = _typing.Literal["_front_left_kpa", b"_front_left_kpa"]  # noqa: Y015
+    _WhichOneofReturnType__front_right_kpa: _TypeAlias = _typing.Literal["front_right_kpa"]  # noqa: Y015
+    _WhichOneofArgType__front_right_kpa: _TypeAlias = _typing.Literal["_front_right_kpa", b"_front_right_kpa"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__back_left_kpa) -> _WhichOneofReturnType__back_left_kpa | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__back_right_kpa) -> _WhichOneofReturnType__back_right_kpa | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__front_left_kpa) -> _WhichOneofReturnType__front_left_kpa | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__front_right_kpa) -> _WhichOneofReturnType__front_right_kpa | None: ...
 
 Global___TirePressure: _TypeAlias = TirePressure  # noqa: Y015
 
@@ -947,17 +967,19 @@ class EngineOil(_message.Message):
 
     LIFE_REMAINING_PERCENT_FIELD_NUMBER: _builtins.int
     life_remaining_percent: _builtins.float
-    """Oil life remaining, percent 0-100 (100: just changed)."""
+    """Oil life remaining, percent 0-100 (100: just changed); absent when not reported."""
     def __init__(
         self,
         *,
-        life_remaining_percent: _builtins.float = ...,
+        life_remaining_percent: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_life_remaining_percent", b"_life_remaining_percent", "life_remaining_percent", b"life_remaining_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["life_remaining_percent", b"life_remaining_percent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_life_remaining_percent", b"_life_remaining_percent", "life_remaining_percent", b"life_remaining_percent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__life_remaining_percent: _TypeAlias = _typing.Literal["life_remaining_percent"]  # noqa: Y015
+    _WhichOneofArgType__life_remaining_percent: _TypeAlias = _typing.Literal["_life_remaining_percent", b"_life_remaining_percent"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__life_remaining_percent) -> _WhichOneofReturnType__life_remaining_percent | None: ...
 
 Global___EngineOil: _TypeAlias = EngineOil  # noqa: Y015
 

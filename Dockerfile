@@ -1,0 +1,34 @@
+# vehicle-gateway: the gRPC gateway in front of Smartcar.
+#
+# The builder installs the project into a virtual environment with the same pip step the
+# Makefile runs (`python -m pip install .`, without the dev extras); the runtime stage copies
+# that environment into a slim image and runs it as an unprivileged user. The health check
+# asks the server's own grpc.health.v1.Health service through a probe shipped in the package.
+
+FROM python:3.11-slim AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY storage ./storage
+COPY clients ./clients
+RUN python -m pip install --no-cache-dir .
+
+FROM python:3.11-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN groupadd --system --gid 10001 gateway \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /app gateway
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+EXPOSE 50051
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-m", "gateway.edge.healthcheck", "127.0.0.1:50051"]
+STOPSIGNAL SIGTERM
+CMD ["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]

@@ -1,0 +1,146 @@
+"""The composition root: the one place that turns Settings into a running gateway.
+
+    async with running_gateway(Settings.from_env(os.environ)) as running:
+        await serve_until_stopped(running.server, running.health, grace_s=…)
+
+It opens, in order: the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN is set),
+the HTTP client for Smartcar, the database (migrated to head), the token keyring, the core
+`Gateway`, and the started gRPC server; leaving the block closes them in reverse.
+Tests use the same function with a ManualClock and listen on port 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import grpc.aio
+import httpx
+
+from clients import smartcar as sc
+from clients.simulator import SimulatorConfig, serve_simulator
+from gateway.core.ports import Clock
+from gateway.core.service import Gateway
+from gateway.edge.clock import SystemClock
+from gateway.edge.server import HealthServicer, create_server
+from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
+from gateway.settings import Settings
+from storage.crypto import TokenCipher, load_keyring
+from storage.database import create_engine, migrate
+from storage.uow import unit_of_work_factory
+
+DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
+"""Where the embedded simulator sends owners back; nothing needs to listen there, the
+`code` is in the redirect's query string (see the README walkthrough)."""
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningGateway:
+    """A started gateway: its server, health, port, core, and the embedded simulator's URL."""
+
+    server: grpc.aio.Server
+    health: HealthServicer
+    port: int
+    gateway: Gateway
+    simulator_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Upstream:
+    endpoints: sc.SmartcarEndpoints
+    credentials: sc.ClientCredentials
+    mode: sc.ConnectMode
+    simulator_url: str | None
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[RunningGateway]:
+    """Start everything the settings describe; stop it all when the block ends."""
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        upstream = await _upstream(settings, stack)
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=settings.read_timeout_s,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            )
+        )
+        engine = create_engine(settings.resolved_database_url)
+        stack.push_async_callback(engine.dispose)
+        await migrate(engine)
+        cipher = TokenCipher(load_keyring(settings.token_keys, var_dir=settings.var_dir))
+        smartcar = SmartcarV2(
+            auth=sc.SmartcarAuth(
+                http=http,
+                credentials=upstream.credentials,
+                endpoints=upstream.endpoints,
+                clock=clock.now,
+            ),
+            vehicles=sc.SmartcarVehicles(http=http, endpoints=upstream.endpoints, clock=clock.now),
+            mode=upstream.mode,
+            timeouts=UpstreamTimeouts(
+                read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
+            ),
+        )
+        gateway = Gateway(
+            uow=unit_of_work_factory(engine, cipher),
+            smartcar=smartcar,
+            clock=clock,
+            policies=settings.policies,
+        )
+        health = HealthServicer()
+        server, port = await create_server(gateway, listen=settings.listen, health_servicer=health)
+        await server.start()
+        stack.push_async_callback(server.stop, 0)
+        yield RunningGateway(
+            server=server,
+            health=health,
+            port=port,
+            gateway=gateway,
+            simulator_url=upstream.simulator_url,
+        )
+
+
+async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
+    """Return where Smartcar is: the configured one, or a freshly started embedded simulator."""
+    env = settings.smartcar
+    if not settings.embedded_simulator:
+        return _Upstream(
+            endpoints=sc.SmartcarEndpoints.from_env(env),
+            credentials=sc.ClientCredentials.from_env(env),
+            mode=_mode(settings.smartcar_mode or "live"),
+            simulator_url=None,
+        )
+    client_id = env.get("SMARTCAR_CLIENT_ID") or f"vehicle-gateway-{secrets.token_hex(4)}"
+    client_secret = env.get("SMARTCAR_CLIENT_SECRET") or secrets.token_urlsafe(24)
+    config = SimulatorConfig(
+        client_id=client_id,
+        client_secret=client_secret,
+        command_latency_s=settings.simulator_command_latency_s,
+    )
+    simulator = await stack.enter_async_context(
+        serve_simulator(config, port=settings.simulator_port)
+    )
+    return _Upstream(
+        endpoints=sc.SmartcarEndpoints.for_base_url(simulator.base_url),
+        credentials=sc.ClientCredentials(
+            client_id=client_id,
+            client_secret=sc.Secret(client_secret),
+            redirect_uri=env.get("SMARTCAR_REDIRECT_URI") or DEFAULT_REDIRECT_URI,
+        ),
+        mode=_mode(settings.smartcar_mode or "simulated"),
+        simulator_url=simulator.base_url,
+    )
+
+
+def _mode(value: str) -> sc.ConnectMode:
+    if value == "test":
+        return "test"
+    return "simulated" if value == "simulated" else "live"

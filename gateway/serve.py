@@ -1,0 +1,73 @@
+"""`vehicle-gateway serve`: run the gateway until SIGTERM/SIGINT, then drain and stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+from typing import Any
+
+from gateway.app import running_gateway
+from gateway.edge.logs import configure_logging
+from gateway.edge.server import serve_until_stopped
+from gateway.settings import ENV_VARIABLES, Settings, SettingsError
+
+_log = logging.getLogger("gateway.serve")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `serve` sub-command."""
+    epilog = "environment:\n" + "\n".join(f"  {k:32} {v}" for k, v in ENV_VARIABLES.items())
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the gateway (embedded simulator and SQLite unless configured otherwise)",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--listen", help="gRPC HOST:PORT (default 127.0.0.1:50051; port 0 picks)")
+    parser.add_argument(
+        "--simulator-port", type=int, help="port of the embedded simulator (default 0: pick one)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read settings, start the gateway, and serve until told to stop."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as error:
+        configure_logging(level="INFO")
+        _log.error("invalid configuration: %s", error)
+        return 2
+    overrides: dict[str, Any] = {}
+    if args.listen:
+        overrides["listen"] = args.listen
+    if args.simulator_port is not None:
+        overrides["simulator_port"] = args.simulator_port
+    settings = dataclasses.replace(settings, **overrides)
+    configure_logging(level=settings.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is optional
+        asyncio.run(_serve(settings))
+    else:
+        uvloop.run(_serve(settings))
+    return 0
+
+
+async def _serve(settings: Settings) -> None:
+    async with running_gateway(settings) as running:
+        _log.info(
+            "gateway serving",
+            extra={
+                "event": "gateway_started",
+                "listen": settings.listen,
+                "port": running.port,
+                "simulator_url": running.simulator_url,
+                "database": settings.resolved_database_url.split("://", 1)[0],
+            },
+        )
+        await serve_until_stopped(running.server, running.health, grace_s=settings.shutdown_grace_s)
+    _log.info("gateway stopped", extra={"event": "gateway_stopped"})

@@ -1,0 +1,226 @@
+"""The gateway end to end: real gRPC server on port 0, real SQLite, the simulator over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import pytest
+from google.rpc import error_details_pb2
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.edge.clock import ManualClock
+from storage.crypto import TokenCipher, load_keyring
+from storage.database import create_engine
+from storage.uow import unit_of_work_factory
+from tests.rpc.rig import Rig, gateway_against, gateway_settings, simulator, status_of
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A gateway on a fresh database, pointed at a fresh simulator."""
+    async with (
+        simulator() as url,
+        gateway_against(gateway_settings(tmp_path), url, ManualClock()) as running,
+    ):
+        yield running
+
+
+def detail(status: object, kind: type) -> object:
+    """Return the first rich-status detail of a type, or fail."""
+    for packed in status.details:  # type: ignore[attr-defined]
+        message = kind()
+        if packed.Unpack(message):
+            return message
+    raise AssertionError(f"no {kind.__name__} in the status details")
+
+
+async def test_the_whole_rental_flow(rig: Rig) -> None:
+    """Connect, read, lock, unlock, rent, refuse Disconnect, end the rental, disconnect."""
+    vehicle = await rig.connect("car-1")
+    assert vehicle.status == pb.ACTIVE
+    assert len(vehicle.vin) == 17
+    assert not vehicle.missing_permissions
+
+    telemetry = await rig.telemetry("car-1", max_age_s=0)
+    assert not telemetry.from_cache
+    by_field = {r.field: r for r in telemetry.readings}
+    assert by_field[pb.ODOMETER].availability == pb.AVAILABLE
+    assert by_field[pb.ODOMETER].odometer.distance_km > 0
+    assert by_field[pb.ODOMETER].HasField("recorded_at")
+
+    locked = await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="lock-1"))
+    assert locked.state == pb.SUCCEEDED
+    unlocked = await rig.stub.Unlock(pb.UnlockRequest(vehicle_id="car-1", request_id="unlock-1"))
+    assert unlocked.state == pb.SUCCEEDED
+
+    rental = await rig.stub.StartRental(pb.StartRentalRequest(vehicle_id="car-1", rental_id="r-1"))
+    assert rental.rental_id == "r-1"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    failure = detail(status_of(refused.value), error_details_pb2.PreconditionFailure)
+    assert failure.violations[0].subject == "rentals/r-1"  # type: ignore[attr-defined]
+
+    await rig.stub.EndRental(pb.EndRentalRequest(vehicle_id="car-1", rental_id="r-1"))
+    disconnected = await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    assert disconnected.status == pb.DISCONNECTED
+    assert disconnected.vin == vehicle.vin
+    assert disconnected.last_command.action == pb.UNLOCK
+    stats = await rig.stats()
+    assert stats["requests"]["by_endpoint"]["application"] == 1
+
+
+async def test_200_concurrent_reads_on_an_expired_token_make_one_refresh_and_one_batch(
+    rig: Rig,
+) -> None:
+    """At access-token expiry, 200 concurrent GetTelemetry cost one refresh grant, one batch."""
+    await rig.connect("car-1")
+    await rig.advance(2 * 3600 + 1)
+    before = await rig.stats()
+    answers = await asyncio.gather(*(rig.telemetry("car-1", max_age_s=0) for _ in range(200)))
+    after = await rig.stats()
+    assert len(answers) == 200
+    assert all(a.readings for a in answers)
+    grants = after["token_grants"]["refresh_token"] - before["token_grants"]["refresh_token"]
+    batches = after["requests"]["by_endpoint"].get("batch", 0) - before["requests"][
+        "by_endpoint"
+    ].get("batch", 0)
+    assert (grants, batches) == (1, 1)
+
+
+async def test_two_vehicles_of_one_owner_share_one_refresh(rig: Rig) -> None:
+    """An owner's two cars on one token pair, read concurrently at expiry: one refresh."""
+    await rig.connect("car-a", user="owner-1")
+    await rig.connect("car-b", user="owner-1", sim_vehicles="2")
+    await rig.advance(2 * 3600 + 1)
+    before = await rig.stats()
+    await asyncio.gather(rig.telemetry("car-a", max_age_s=0), rig.telemetry("car-b", max_age_s=0))
+    after = await rig.stats()
+    assert after["token_grants"]["refresh_token"] - before["token_grants"]["refresh_token"] == 1
+    assert after["refresh_token_reuses"] == 0
+
+
+async def test_a_smartcar_429_holds_the_vehicle_until_retry_after(rig: Rig) -> None:
+    """Smartcar's 429 → RESOURCE_EXHAUSTED with RetryInfo, and no upstream call until it passes."""
+    vehicle = await rig.connect("car-1")
+    smartcar_id = vehicle.smartcar_vehicle_id
+    fault = {"kind": "rate_limit", "vehicle_id": smartcar_id, "count": 1, "retry_after_s": 30}
+    await rig.sim("POST", "/sim/faults", fault)
+    with pytest.raises(grpc.aio.AioRpcError) as limited:
+        await rig.telemetry("car-1", max_age_s=0)
+    assert limited.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    retry = detail(status_of(limited.value), error_details_pb2.RetryInfo)
+    assert retry.retry_delay.seconds == 30  # type: ignore[attr-defined]
+    calls = (await rig.stats())["requests"]["by_vehicle"][smartcar_id]
+
+    await rig.advance(29)
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError) as held:
+            await rig.telemetry("car-1", max_age_s=0)
+        assert held.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await rig.stats())["requests"]["by_vehicle"][smartcar_id] == calls
+
+    await rig.advance(1)
+    await rig.telemetry("car-1", max_age_s=0)
+    assert (await rig.stats())["requests"]["by_vehicle"][smartcar_id] == calls + 1
+
+
+async def test_a_repeated_unlock_request_id_sends_one_command(rig: Rig) -> None:
+    """Three Unlocks with one request_id: one upstream command; the retries are replays."""
+    await rig.connect("car-1")
+    request = pb.UnlockRequest(vehicle_id="car-1", request_id="unlock-once")
+    results = [await rig.stub.Unlock(request) for _ in range(3)]
+    assert [r.replayed for r in results] == [False, True, True]
+    assert (await rig.stats())["commands"]["UNLOCK"] == 1
+
+
+async def test_a_command_that_times_out_after_sending_may_have_succeeded(rig: Rig) -> None:
+    """A Lock whose answer never comes: UNAVAILABLE with may_have_succeeded=true."""
+    vehicle = await rig.connect("car-1")
+    fault = {"kind": "hang", "vehicle_id": vehicle.smartcar_vehicle_id, "path": "security"}
+    await rig.sim("POST", "/sim/config", {"hang_s": 3})
+    await rig.sim("POST", "/sim/faults", fault)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="l-1"), timeout=0.5)
+    assert unknown.value.code() is grpc.StatusCode.UNAVAILABLE
+    info = detail(status_of(unknown.value), error_details_pb2.ErrorInfo)
+    assert info.metadata["may_have_succeeded"] == "true"  # type: ignore[attr-defined]
+
+
+BAD_INPUTS = [
+    ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id=""), "vehicle_id"),
+    ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="c", vin="SHORT"), "vin"),
+    ("Connect", pb.ConnectRequest(vehicle_id="c", code="", state="s"), "code"),
+    ("Connect", pb.ConnectRequest(vehicle_id="c", code="x", state=""), "state"),
+    ("GetTelemetry", pb.GetTelemetryRequest(vehicle_id="c", fields=[0]), "fields[0]"),
+    ("Lock", pb.LockRequest(vehicle_id="c", request_id="bad id"), "request_id"),
+    ("Unlock", pb.UnlockRequest(vehicle_id="c/../d"), "vehicle_id"),
+    ("Disconnect", pb.DisconnectRequest(vehicle_id="x" * 200), "vehicle_id"),
+    ("StartRental", pb.StartRentalRequest(vehicle_id="c", rental_id=""), "rental_id"),
+    ("EndRental", pb.EndRentalRequest(vehicle_id="", rental_id="r"), "vehicle_id"),
+    ("GetVehicle", pb.GetVehicleRequest(vehicle_id=" "), "vehicle_id"),
+    ("ListVehicles", pb.ListVehiclesRequest(page_size=501), "page_size"),
+    ("ListVehicles", pb.ListVehiclesRequest(page_token="garbage"), "page_token"),
+]
+
+
+@pytest.mark.parametrize(("method", "request_", "field"), BAD_INPUTS)
+async def test_bad_input_is_invalid_argument_naming_the_field(
+    rig: Rig, method: str, request_: object, field: str
+) -> None:
+    """Each malformed request gets INVALID_ARGUMENT with a BadRequest naming the field."""
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await getattr(rig.stub, method)(request_)
+    assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    violations = detail(status_of(bad.value), error_details_pb2.BadRequest)
+    assert field in [v.field for v in violations.field_violations]  # type: ignore[attr-defined]
+
+
+async def test_unknown_vehicles_are_not_found(rig: Rig) -> None:
+    """An id the gateway never saw is NOT_FOUND."""
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="ghost"))
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_restart_keeps_connections_rentals_and_tokens(tmp_path: Path) -> None:
+    """After a restart on the same database the vehicle is ACTIVE, rented, and its tokens work."""
+    settings = gateway_settings(tmp_path)
+    clock = ManualClock()
+    async with simulator() as url:
+        async with gateway_against(settings, url, clock) as first:
+            await first.connect("car-1")
+            await first.stub.StartRental(pb.StartRentalRequest(vehicle_id="car-1", rental_id="r-1"))
+        async with gateway_against(settings, url, clock) as second:
+            vehicle = await second.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+            assert vehicle.status == pb.ACTIVE
+            assert vehicle.active_rental.rental_id == "r-1"
+            await second.advance(2 * 3600 + 1)
+            telemetry = await second.telemetry("car-1", max_age_s=0)
+            assert not telemetry.from_cache
+            assert (await second.stats())["token_grants"]["refresh_token"] == 1
+
+
+async def test_the_database_never_holds_a_token_in_plaintext(tmp_path: Path) -> None:
+    """The SQLite files contain neither the access nor the refresh token, only ciphertext."""
+    settings = gateway_settings(tmp_path)
+    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+        await rig.connect("car-1")
+        await rig.telemetry("car-1", max_age_s=0)
+    engine = create_engine(settings.resolved_database_url)
+    cipher = TokenCipher(load_keyring(None, var_dir=settings.var_dir))
+    async with unit_of_work_factory(engine, cipher)() as uow:
+        vehicle = await uow.vehicles.get("car-1")
+        assert vehicle is not None
+        assert vehicle.grant_id is not None
+        grant = await uow.grants.get(vehicle.grant_id)
+    await engine.dispose()
+    assert grant is not None
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("gateway.db*"))
+    for token in (grant.tokens.access_token, grant.tokens.refresh_token):
+        assert token.reveal().encode() not in raw
+    assert len(raw) > 0

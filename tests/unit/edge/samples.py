@@ -1,0 +1,229 @@
+"""Domain values used by the edge tests: one of each response, with every field set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.model import (
+    Availability,
+    Battery,
+    CommandResult,
+    CommandState,
+    ConnectionStatus,
+    ConnectUrl,
+    DoorState,
+    EngineOil,
+    FieldReading,
+    Fuel,
+    LastCommand,
+    Location,
+    LockAction,
+    LockStatus,
+    Odometer,
+    Rental,
+    Telemetry,
+    TelemetryField,
+    TelemetryValue,
+    TirePressure,
+    Vehicle,
+    VehiclePage,
+    VehiclePanel,
+)
+
+NOW = datetime(2026, 11, 22, 9, 30, 15, 250000, tzinfo=UTC)
+VEHICLE_ID = "car-1"
+VIN = "5YJ3E1EA7KF317000"
+
+
+def rental(*, ended: bool = False) -> Rental:
+    """A rental of car-1, active unless `ended`."""
+    return Rental(
+        rental_id="rental-7",
+        vehicle_id=VEHICLE_ID,
+        started_at=NOW - timedelta(hours=2),
+        ended_at=NOW if ended else None,
+    )
+
+
+def full_panel(vehicle_id: str = VEHICLE_ID) -> VehiclePanel:
+    """A connected vehicle with every panel field set."""
+    vehicle = Vehicle(
+        id=vehicle_id,
+        status=ConnectionStatus.ACTIVE,
+        status_reason="connected",
+        status_changed_at=NOW - timedelta(days=1),
+        smartcar_vehicle_id="sc-0a1b2c",
+        grant_id="grant-1",
+        make="TESLA",
+        model="Model 3",
+        year=2019,
+        vin=VIN,
+        permissions=frozenset({"read_vin", "control_security", "read_odometer"}),
+        last_command=LastCommand(action=LockAction.LOCK, request_id="req-1", at=NOW),
+        last_telemetry_at=NOW - timedelta(minutes=5),
+        created_at=NOW - timedelta(days=30),
+    )
+    return VehiclePanel(
+        vehicle=vehicle,
+        missing_permissions=frozenset({"read_tires", "read_engine_oil"}),
+        active_rental=rental(),
+    )
+
+
+def minimal_panel(vehicle_id: str = "car-2") -> VehiclePanel:
+    """A vehicle known to the gateway but never connected: every optional field empty."""
+    return VehiclePanel(
+        vehicle=Vehicle(id=vehicle_id, status=ConnectionStatus.NOT_CONNECTED),
+        missing_permissions=frozenset(),
+        active_rental=None,
+    )
+
+
+def connect_url() -> ConnectUrl:
+    """A Connect URL with its state."""
+    return ConnectUrl(
+        url="https://connect.example/oauth/authorize?client_id=abc",
+        state="st-123",
+        expires_at=NOW + timedelta(minutes=10),
+    )
+
+
+def command_result(*, state: CommandState = CommandState.SUCCEEDED) -> CommandResult:
+    """A replayed, completed Unlock."""
+    return CommandResult(
+        request_id="req-9",
+        vehicle_id=VEHICLE_ID,
+        action=LockAction.UNLOCK,
+        state=state,
+        completed_at=NOW if state is CommandState.SUCCEEDED else None,
+        replayed=True,
+    )
+
+
+def _reading(field: TelemetryField, value: TelemetryValue) -> FieldReading:
+    """An available reading recorded a minute before it was fetched."""
+    return FieldReading(
+        field=field,
+        availability=Availability.AVAILABLE,
+        value=value,
+        recorded_at=NOW - timedelta(minutes=1),
+        fetched_at=NOW,
+    )
+
+
+def telemetry(*, from_cache: bool = False) -> Telemetry:
+    """Every telemetry field: six with values (some partial), battery not capable."""
+    readings = [
+        _reading(TelemetryField.ENGINE_OIL, EngineOil(life_remaining_percent=None)),
+        _reading(TelemetryField.LOCATION, Location(latitude=52.52, longitude=13.405)),
+        _reading(TelemetryField.ODOMETER, Odometer(distance_km=12345.6)),
+        _reading(
+            TelemetryField.FUEL,
+            Fuel(percent_remaining=61.5, amount_remaining_l=None, range_km=480.0),
+        ),
+        FieldReading(
+            field=TelemetryField.BATTERY,
+            availability=Availability.NOT_CAPABLE,
+            fetched_at=NOW,
+            reason="COMPATIBILITY:VEHICLE_NOT_CAPABLE",
+        ),
+        _reading(
+            TelemetryField.LOCK_STATUS,
+            LockStatus(
+                is_locked=True,
+                doors=(
+                    DoorState(door="front_left", status="CLOSED"),
+                    DoorState(door="back_right", status="OPEN"),
+                ),
+            ),
+        ),
+        _reading(
+            TelemetryField.TIRE_PRESSURE,
+            TirePressure(
+                front_left_kpa=230.0,
+                front_right_kpa=231.5,
+                back_left_kpa=228.0,
+                back_right_kpa=None,
+            ),
+        ),
+    ]
+    return Telemetry(
+        vehicle_id=VEHICLE_ID,
+        readings={r.field: r for r in readings},
+        from_cache=from_cache,
+    )
+
+
+def battery_reading() -> FieldReading:
+    """An EV's battery reading, range not reported."""
+    return _reading(TelemetryField.BATTERY, Battery(percent_remaining=80.0, range_km=None))
+
+
+def page() -> VehiclePage:
+    """A page of two panels with a next page."""
+    return VehiclePage(panels=(full_panel(), minimal_panel()), next_page_token="tok-2")
+
+
+# --- malformed requests: (rpc, request, the field paths BadRequest must name, in order) ------
+
+
+def _age(seconds: int, nanos: int = 0) -> Duration:
+    """A max_age of `seconds` (+ `nanos`)."""
+    return Duration(seconds=seconds, nanos=nanos)
+
+
+BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
+    ("GetConnectUrl", pb.GetConnectUrlRequest(), ("vehicle_id",)),
+    ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car 1"), ("vehicle_id",)),
+    ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car-1", vin="123"), ("vin",)),
+    (
+        "GetConnectUrl",
+        pb.GetConnectUrlRequest(vehicle_id="car-1", vin="5YJ3E1EA7KF31700I"),
+        ("vin",),
+    ),
+    ("Connect", pb.ConnectRequest(), ("vehicle_id", "code", "state")),
+    ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="a b", state="st"), ("code",)),
+    ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="c" * 513, state="st"), ("code",)),
+    ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="c", state="s" * 129), ("state",)),
+    ("Connect", pb.ConnectRequest(vehicle_id="-car", code="c", state="st"), ("vehicle_id",)),
+    ("GetTelemetry", pb.GetTelemetryRequest(vehicle_id="a" * 129), ("vehicle_id",)),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.ODOMETER, 0, pb.FUEL, 99]),
+        ("fields[1]", "fields[3]"),
+    ),
+    ("GetTelemetry", pb.GetTelemetryRequest(vehicle_id="car-1", max_age=_age(-1)), ("max_age",)),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", max_age=_age(7 * 86400 + 1)),
+        ("max_age",),
+    ),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", max_age=_age(1, -5)),
+        ("max_age",),
+    ),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(fields=[42], max_age=_age(-3)),
+        ("vehicle_id", "fields[0]", "max_age"),
+    ),
+    ("Lock", pb.LockRequest(request_id="r1"), ("vehicle_id",)),
+    ("Lock", pb.LockRequest(vehicle_id="car-1", request_id="bad id"), ("request_id",)),
+    ("Unlock", pb.UnlockRequest(vehicle_id="car-1", request_id="r" * 129), ("request_id",)),
+    ("Unlock", pb.UnlockRequest(vehicle_id="car/1"), ("vehicle_id",)),
+    ("Disconnect", pb.DisconnectRequest(), ("vehicle_id",)),
+    ("StartRental", pb.StartRentalRequest(vehicle_id="car-1"), ("rental_id",)),
+    ("StartRental", pb.StartRentalRequest(rental_id="r-1"), ("vehicle_id",)),
+    ("EndRental", pb.EndRentalRequest(vehicle_id="car-1", rental_id="r/1"), ("rental_id",)),
+    ("GetVehicle", pb.GetVehicleRequest(vehicle_id="cär"), ("vehicle_id",)),
+    ("ListVehicles", pb.ListVehiclesRequest(page_size=-1), ("page_size",)),
+    ("ListVehicles", pb.ListVehiclesRequest(page_size=501), ("page_size",)),
+    ("ListVehicles", pb.ListVehiclesRequest(status=42, page_size=-1), ("status", "page_size")),
+]
+"""Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to
+a live server."""

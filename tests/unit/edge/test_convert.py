@@ -1,0 +1,349 @@
+"""Converters: every request to validated values, every domain answer to its message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core import validation
+from gateway.core.errors import InvalidArgument
+from gateway.core.model import (
+    Availability,
+    CommandState,
+    ConnectionStatus,
+    LockAction,
+    TelemetryField,
+)
+from gateway.edge import convert
+from tests.unit.edge import samples
+
+CONVERTERS: dict[str, Callable[[Any], object]] = {
+    "GetConnectUrl": convert.connect_url_query,
+    "Connect": convert.connect_args,
+    "GetTelemetry": convert.telemetry_query,
+    "Lock": lambda request: convert.command_args(request, LockAction.LOCK),
+    "Unlock": lambda request: convert.command_args(request, LockAction.UNLOCK),
+    "Disconnect": convert.vehicle_id,
+    "StartRental": convert.rental_args,
+    "EndRental": convert.rental_args,
+    "GetVehicle": convert.vehicle_id,
+    "ListVehicles": convert.vehicle_list_query,
+}
+RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
+
+
+def ts(value: object) -> Timestamp:
+    """Return the Timestamp of an aware datetime."""
+    stamp = Timestamp()
+    stamp.FromDatetime(value)  # type: ignore[arg-type]
+    return stamp
+
+
+# --- enums ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "wire", "unspecified"),
+    [
+        (TelemetryField, pb.TelemetryField, "TELEMETRY_FIELD_UNSPECIFIED"),
+        (ConnectionStatus, pb.ConnectionStatus, "CONNECTION_STATUS_UNSPECIFIED"),
+        (Availability, pb.Availability, "AVAILABILITY_UNSPECIFIED"),
+        (LockAction, pb.LockAction, "LOCK_ACTION_UNSPECIFIED"),
+        (CommandState, pb.CommandState, "COMMAND_STATE_UNSPECIFIED"),
+    ],
+)
+def test_enums_match_the_domain_one_to_one(
+    domain: type[StrEnum], wire: EnumTypeWrapper, unspecified: str
+) -> None:
+    """Each proto enum is the domain enum by name, plus a zero UNSPECIFIED member."""
+    assert wire.Value(unspecified) == 0
+    assert set(wire.keys()) - {unspecified} == {member.name for member in domain}
+
+
+def test_every_rpc_has_a_converter_and_bad_inputs() -> None:
+    """The converter table and the malformed-request table cover every RPC of the service."""
+    assert set(CONVERTERS) == RPC_NAMES
+    assert {rpc for rpc, _, _ in samples.BAD_REQUESTS} == RPC_NAMES
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def test_connect_url_query_upper_cases_the_vin() -> None:
+    """GetConnectUrl keeps the vehicle id and normalises the optional VIN."""
+    query = convert.connect_url_query(
+        pb.GetConnectUrlRequest(vehicle_id="car-1", vin=samples.VIN.lower())
+    )
+    assert query == convert.ConnectUrlQuery(vehicle_id="car-1", vin=samples.VIN)
+
+
+def test_connect_url_query_without_vin_is_none() -> None:
+    """An empty VIN means no VIN."""
+    query = convert.connect_url_query(pb.GetConnectUrlRequest(vehicle_id="car-1"))
+    assert query.vin is None
+
+
+def test_connect_args() -> None:
+    """Connect carries vehicle id, code and state through unchanged."""
+    args = convert.connect_args(pb.ConnectRequest(vehicle_id="car-1", code="c-1", state="s-1"))
+    assert args == convert.ConnectArgs(vehicle_id="car-1", code="c-1", state="s-1")
+
+
+def test_telemetry_query_defaults() -> None:
+    """No fields means all fields (empty set) and no max_age means the server default."""
+    query = convert.telemetry_query(pb.GetTelemetryRequest(vehicle_id="car-1"))
+    assert query == convert.TelemetryQuery(vehicle_id="car-1", fields=frozenset(), max_age=None)
+
+
+def test_telemetry_query_fields_and_max_age() -> None:
+    """Requested fields map to domain fields (duplicates fold) and max_age to a timedelta."""
+    query = convert.telemetry_query(
+        pb.GetTelemetryRequest(
+            vehicle_id="car-1",
+            fields=[pb.ODOMETER, pb.LOCK_STATUS, pb.ODOMETER],
+            max_age=Duration(seconds=90, nanos=500_000_000),
+        )
+    )
+    assert query.fields == {TelemetryField.ODOMETER, TelemetryField.LOCK_STATUS}
+    assert query.max_age == timedelta(seconds=90.5)
+
+
+def test_zero_max_age_is_kept_apart_from_unset() -> None:
+    """max_age 0s (always ask Smartcar) is a zero timedelta, not the default."""
+    query = convert.telemetry_query(
+        pb.GetTelemetryRequest(vehicle_id="car-1", max_age=Duration(seconds=0))
+    )
+    assert query.max_age == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("request_type", "action"),
+    [(pb.LockRequest, LockAction.LOCK), (pb.UnlockRequest, LockAction.UNLOCK)],
+)
+def test_command_args(request_type: type[pb.LockRequest], action: LockAction) -> None:
+    """Lock/Unlock carry the vehicle, the action and the idempotency key."""
+    args = convert.command_args(request_type(vehicle_id="car-1", request_id="req-1"), action)
+    assert args == convert.CommandArgs(vehicle_id="car-1", action=action, request_id="req-1")
+
+
+def test_command_request_id_is_optional() -> None:
+    """An empty request id passes through for the gateway to fill in."""
+    args = convert.command_args(pb.LockRequest(vehicle_id="car-1"), LockAction.LOCK)
+    assert args.request_id == ""
+
+
+@pytest.mark.parametrize("request_type", [pb.StartRentalRequest, pb.EndRentalRequest])
+def test_rental_args(request_type: type[pb.StartRentalRequest]) -> None:
+    """StartRental/EndRental carry the vehicle and rental ids."""
+    args = convert.rental_args(request_type(vehicle_id="car-1", rental_id="rental-7"))
+    assert args == convert.RentalArgs(vehicle_id="car-1", rental_id="rental-7")
+
+
+@pytest.mark.parametrize("request_type", [pb.GetVehicleRequest, pb.DisconnectRequest])
+def test_vehicle_id(request_type: type[pb.GetVehicleRequest]) -> None:
+    """Requests naming only a vehicle give its id."""
+    assert convert.vehicle_id(request_type(vehicle_id="car-1")) == "car-1"
+
+
+def test_vehicle_list_query_defaults() -> None:
+    """No filter means every status; page size 0 means the default page size."""
+    query = convert.vehicle_list_query(pb.ListVehiclesRequest())
+    assert query == convert.VehicleListQuery(
+        status=None, page_size=validation.DEFAULT_PAGE_SIZE, page_token=""
+    )
+
+
+def test_vehicle_list_query_filter_and_paging() -> None:
+    """A status filter maps to the domain status; size and token pass through."""
+    query = convert.vehicle_list_query(
+        pb.ListVehiclesRequest(status=pb.EXPIRED, page_size=10, page_token="tok")
+    )
+    assert query == convert.VehicleListQuery(
+        status=ConnectionStatus.EXPIRED, page_size=10, page_token="tok"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rpc", "request_message", "paths"),
+    samples.BAD_REQUESTS,
+    ids=[f"{rpc}-{'+'.join(paths)}-{i}" for i, (rpc, _, paths) in enumerate(samples.BAD_REQUESTS)],
+)
+def test_malformed_requests_name_every_bad_field(
+    rpc: str, request_message: Message, paths: tuple[str, ...]
+) -> None:
+    """Each malformed request raises one InvalidArgument naming every bad field path."""
+    with pytest.raises(InvalidArgument) as caught:
+        CONVERTERS[rpc](request_message)
+    assert tuple(v.field for v in caught.value.violations) == paths
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+def test_connect_url_message() -> None:
+    """GetConnectUrl answers url, state and expiry."""
+    value = samples.connect_url()
+    assert convert.connect_url_message(value) == pb.GetConnectUrlResponse(
+        url=value.url, state=value.state, expires_at=ts(value.expires_at)
+    )
+
+
+def test_full_vehicle_message() -> None:
+    """A full panel maps every field; permissions are sorted; internal ids stay out."""
+    panel = samples.full_panel()
+    v = panel.vehicle
+    assert v.last_command is not None
+    assert panel.active_rental is not None
+    assert convert.vehicle_message(panel) == pb.Vehicle(
+        vehicle_id="car-1",
+        status=pb.ACTIVE,
+        status_reason="connected",
+        status_changed_at=ts(v.status_changed_at),
+        smartcar_vehicle_id="sc-0a1b2c",
+        make="TESLA",
+        model="Model 3",
+        year=2019,
+        vin=samples.VIN,
+        granted_permissions=["control_security", "read_odometer", "read_vin"],
+        missing_permissions=["read_engine_oil", "read_tires"],
+        last_command=pb.LastCommand(action=pb.LOCK, request_id="req-1", at=ts(v.last_command.at)),
+        last_telemetry_at=ts(v.last_telemetry_at),
+        active_rental=pb.Rental(
+            rental_id="rental-7",
+            vehicle_id="car-1",
+            started_at=ts(panel.active_rental.started_at),
+        ),
+    )
+
+
+def test_minimal_vehicle_message_leaves_unknowns_unset() -> None:
+    """A never-connected vehicle has empty strings, year 0 and no sub-messages set."""
+    message = convert.vehicle_message(samples.minimal_panel())
+    assert message == pb.Vehicle(vehicle_id="car-2", status=pb.NOT_CONNECTED)
+    for name in ("status_changed_at", "last_command", "last_telemetry_at", "active_rental"):
+        assert not message.HasField(name)  # type: ignore[arg-type]
+
+
+def test_vehicle_page_message() -> None:
+    """ListVehicles answers each panel in order and the next page token."""
+    page = samples.page()
+    message = convert.vehicle_page_message(page)
+    assert [v.vehicle_id for v in message.vehicles] == ["car-1", "car-2"]
+    assert message.vehicles[0] == convert.vehicle_message(page.panels[0])
+    assert message.next_page_token == "tok-2"
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_rental_message(ended: bool) -> None:
+    """A rental maps its ids and times; ended_at is set only once it ended."""
+    rental = samples.rental(ended=ended)
+    message = convert.rental_message(rental)
+    assert message.rental_id == "rental-7"
+    assert message.vehicle_id == "car-1"
+    assert message.started_at == ts(rental.started_at)
+    assert message.HasField("ended_at") is ended
+
+
+def test_command_result_message() -> None:
+    """A completed, replayed command maps every field."""
+    result = samples.command_result()
+    assert convert.command_result_message(result) == pb.CommandResult(
+        request_id="req-9",
+        vehicle_id="car-1",
+        action=pb.UNLOCK,
+        state=pb.SUCCEEDED,
+        completed_at=ts(result.completed_at),
+        replayed=True,
+    )
+
+
+def test_command_outcome_unknown_has_no_completion_time() -> None:
+    """A command whose outcome is unknown reports that state and no completed_at."""
+    message = convert.command_result_message(
+        samples.command_result(state=CommandState.OUTCOME_UNKNOWN)
+    )
+    assert message.state == pb.OUTCOME_UNKNOWN
+    assert not message.HasField("completed_at")
+
+
+def test_telemetry_message_orders_readings_by_field() -> None:
+    """Readings come in TelemetryField order, with the cache flag and the vehicle id."""
+    message = convert.telemetry_message(samples.telemetry(from_cache=True))
+    assert message.vehicle_id == "car-1"
+    assert message.from_cache is True
+    assert [r.field for r in message.readings] == [
+        pb.LOCATION,
+        pb.ODOMETER,
+        pb.FUEL,
+        pb.BATTERY,
+        pb.LOCK_STATUS,
+        pb.TIRE_PRESSURE,
+        pb.ENGINE_OIL,
+    ]
+
+
+def test_telemetry_values_fill_the_matching_oneof_member() -> None:
+    """Each value lands in the oneof member named after its field, units in the names."""
+    readings = {r.field: r for r in convert.telemetry_message(samples.telemetry()).readings}
+    assert readings[pb.LOCATION].location == pb.Location(latitude=52.52, longitude=13.405)
+    assert readings[pb.ODOMETER].odometer == pb.Odometer(distance_km=12345.6)
+    assert readings[pb.FUEL].fuel == pb.Fuel(percent_remaining=61.5, range_km=480.0)
+    assert readings[pb.LOCK_STATUS].lock_status == pb.LockStatus(
+        locked=True,
+        doors=[
+            pb.DoorState(door="front_left", status="CLOSED"),
+            pb.DoorState(door="back_right", status="OPEN"),
+        ],
+    )
+    assert readings[pb.TIRE_PRESSURE].tire_pressure == pb.TirePressure(
+        front_left_kpa=230.0, front_right_kpa=231.5, back_left_kpa=228.0
+    )
+    assert readings[pb.ENGINE_OIL].engine_oil == pb.EngineOil()
+    for field, reading in readings.items():
+        member = reading.WhichOneof("value")
+        assert member == (None if field == pb.BATTERY else pb.TelemetryField.Name(field).lower())
+
+
+def test_unreported_values_are_absent_not_zero() -> None:
+    """A value the car did not report is unset on the wire, telling null from zero."""
+    readings = {r.field: r for r in convert.telemetry_message(samples.telemetry()).readings}
+    assert not readings[pb.FUEL].fuel.HasField("amount_remaining_l")
+    assert readings[pb.FUEL].fuel.HasField("percent_remaining")
+    assert not readings[pb.TIRE_PRESSURE].tire_pressure.HasField("back_right_kpa")
+    assert not readings[pb.ENGINE_OIL].engine_oil.HasField("life_remaining_percent")
+
+
+def test_available_reading_carries_its_times() -> None:
+    """An available reading has recorded_at and fetched_at, and no reason."""
+    reading = samples.telemetry().readings[TelemetryField.ODOMETER]
+    message = convert.field_reading_message(reading)
+    assert message.availability == pb.AVAILABLE
+    assert message.recorded_at == ts(reading.recorded_at)
+    assert message.fetched_at == ts(reading.fetched_at)
+    assert message.reason == ""
+
+
+def test_unavailable_reading_says_why_and_has_no_value() -> None:
+    """A field the car cannot report is marked, with the reason, and carries no value."""
+    reading = samples.telemetry().readings[TelemetryField.BATTERY]
+    message = convert.field_reading_message(reading)
+    assert message.availability == pb.NOT_CAPABLE
+    assert message.reason == "COMPATIBILITY:VEHICLE_NOT_CAPABLE"
+    assert message.WhichOneof("value") is None
+    assert not message.HasField("recorded_at")
+
+
+def test_battery_reading() -> None:
+    """A battery reading maps percent and leaves an unreported range unset."""
+    message = convert.field_reading_message(samples.battery_reading())
+    assert message.battery == pb.Battery(percent_remaining=80.0)
+    assert not message.battery.HasField("range_km")

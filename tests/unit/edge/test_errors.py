@@ -1,0 +1,253 @@
+"""The error mapping: every domain error has a gRPC code and the rich details it promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from gateway.core import errors
+from gateway.core.model import UpstreamFailure
+from gateway.edge import errors as edge_errors
+
+RID = "req-42"
+
+
+def concrete_errors() -> Iterator[type[errors.GatewayError]]:
+    """Yield every subclass of GatewayError, however deep."""
+    pending = list(errors.GatewayError.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        yield cls
+
+
+@dataclass
+class FakeCall:
+    """The parts of a finished grpc.Call that rpc_status.from_call reads."""
+
+    status: grpc.Status
+
+    def code(self) -> grpc.StatusCode:
+        """Return the status code."""
+        return self.status.code
+
+    def details(self) -> str:
+        """Return the status message."""
+        return self.status.details
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """Return the trailing metadata (the packed google.rpc.Status)."""
+        return tuple(self.status.trailing_metadata)
+
+
+def decode(status: grpc.Status) -> tuple[status_pb2.Status, dict[type[Message], Message]]:
+    """Decode a status as a client would, returning it and its details by type."""
+    rich = rpc_status.from_call(FakeCall(status))
+    assert rich is not None
+    found: dict[type[Message], Message] = {}
+    for packed in rich.details:
+        for detail_type in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.RequestInfo,
+            error_details_pb2.RetryInfo,
+            error_details_pb2.BadRequest,
+            error_details_pb2.PreconditionFailure,
+            error_details_pb2.LocalizedMessage,
+        ):
+            if packed.Is(detail_type.DESCRIPTOR):
+                detail = detail_type()
+                packed.Unpack(detail)
+                found[detail_type] = detail
+    assert len(found) == len(rich.details), "an unexpected detail type"
+    return rich, found
+
+
+def make(cls: type[errors.GatewayError]) -> errors.GatewayError:
+    """Instantiate any error class with representative arguments."""
+    if cls is errors.InvalidArgument:
+        return errors.InvalidArgument.of("vehicle_id", "is required")
+    if cls is errors.RentalActive:
+        return errors.RentalActive("rental active", vehicle_id="car-1", rental_id="rental-7")
+    if cls is errors.CommandOutcomeUnknown:
+        return errors.CommandOutcomeUnknown("no answer")
+    return cls(f"{cls.__name__} happened")
+
+
+EXPECTED_FAMILY_CODES = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.VehicleNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.CommandInProgress: grpc.StatusCode.ABORTED,
+}
+
+
+@pytest.mark.parametrize("cls", sorted(concrete_errors(), key=lambda c: c.__name__))
+def test_every_error_class_has_its_own_row(cls: type[errors.GatewayError]) -> None:
+    """Every GatewayError subclass is in the table, never mapped to UNKNOWN or INTERNAL."""
+    assert cls in edge_errors.STATUS_CODES
+    code = edge_errors.code_for(make(cls))
+    assert code not in {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.OK}
+
+
+@pytest.mark.parametrize("cls", sorted(concrete_errors(), key=lambda c: c.__name__))
+def test_codes_follow_the_design_table(cls: type[errors.GatewayError]) -> None:
+    """Each class gets its family's code from the DESIGN.md errors table."""
+    family = next(f for f in cls.__mro__ if f in EXPECTED_FAMILY_CODES)
+    assert edge_errors.STATUS_CODES[cls] is EXPECTED_FAMILY_CODES[family]
+
+
+@pytest.mark.parametrize("cls", sorted(concrete_errors(), key=lambda c: c.__name__))
+def test_every_status_carries_error_info_and_request_info(cls: type[errors.GatewayError]) -> None:
+    """Every status names its reason in ErrorInfo (domain vehiclegateway) and the request id."""
+    error = make(cls)
+    rich, details = decode(edge_errors.status_for(error, request_id=RID))
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert (info.domain, info.reason) == ("vehiclegateway", error.reason)
+    assert details[error_details_pb2.RequestInfo] == error_details_pb2.RequestInfo(request_id=RID)
+    assert rich.message == error.message
+
+
+def test_class_missing_from_the_table_falls_back_to_its_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error class the table does not list gets its nearest listed ancestor's code."""
+    table = {k: v for k, v in edge_errors.STATUS_CODES.items() if k is not errors.VehicleAsleep}
+    monkeypatch.setattr(edge_errors, "STATUS_CODES", table)
+    assert edge_errors.code_for(errors.VehicleAsleep("zzz")) is grpc.StatusCode.UNAVAILABLE
+
+
+def test_invalid_argument_lists_every_violation() -> None:
+    """INVALID_ARGUMENT carries a BadRequest with each field path and description."""
+    error = errors.InvalidArgument(
+        [
+            errors.FieldViolation("vehicle_id", "is required"),
+            errors.FieldViolation("fields[1]", "must be a known telemetry field"),
+        ]
+    )
+    status = edge_errors.status_for(error, request_id=RID)
+    _, details = decode(status)
+    assert status.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details[error_details_pb2.BadRequest] == error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field="vehicle_id", description="is required"
+            ),
+            error_details_pb2.BadRequest.FieldViolation(
+                field="fields[1]", description="must be a known telemetry field"
+            ),
+        ]
+    )
+
+
+def test_rental_active_names_the_rental() -> None:
+    """Disconnect during a rental: FAILED_PRECONDITION with a PreconditionFailure on it."""
+    error = errors.RentalActive("vehicle is rented", vehicle_id="car-1", rental_id="rental-7")
+    status = edge_errors.status_for(error, request_id=RID)
+    _, details = decode(status)
+    assert status.code is grpc.StatusCode.FAILED_PRECONDITION
+    failure = details[error_details_pb2.PreconditionFailure]
+    assert isinstance(failure, error_details_pb2.PreconditionFailure)
+    [violation] = failure.violations
+    assert (violation.type, violation.subject) == ("RENTAL", "rentals/rental-7")
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.metadata["rental_id"] == "rental-7"
+
+
+@pytest.mark.parametrize(
+    ("error", "delay"),
+    [
+        (
+            errors.RateLimited("slow down", retry_after_s=2.5),
+            Duration(seconds=2, nanos=500_000_000),
+        ),
+        (
+            errors.RequestAllowanceExhausted("monthly cap", retry_after_s=86400),
+            Duration(seconds=86400),
+        ),
+        (errors.RateLimited("slow down"), Duration(seconds=1)),
+        (errors.CommandInProgress("still running"), Duration(seconds=1)),
+        (
+            errors.VehicleAsleep("asleep", upstream=UpstreamFailure(retry_after_s=30)),
+            Duration(seconds=30),
+        ),
+        (errors.UpstreamUnavailable("5xx", retry_after_s=0.0004), Duration(nanos=1_000_000)),
+    ],
+)
+def test_retry_info(error: errors.GatewayError, delay: Duration) -> None:
+    """Rate limits and busy commands always carry RetryInfo; others when a delay is known."""
+    _, details = decode(edge_errors.status_for(error, request_id=RID))
+    assert details[error_details_pb2.RetryInfo] == error_details_pb2.RetryInfo(retry_delay=delay)
+
+
+def test_unavailable_without_known_delay_has_no_retry_info() -> None:
+    """UNAVAILABLE carries RetryInfo only when someone said how long to wait."""
+    status = edge_errors.status_for(errors.VehicleUnreachable("offline"), request_id=RID)
+    _, details = decode(status)
+    assert status.code is grpc.StatusCode.UNAVAILABLE
+    assert error_details_pb2.RetryInfo not in details
+
+
+def test_command_outcome_unknown_may_have_succeeded() -> None:
+    """A command that timed out after sending: UNAVAILABLE, may_have_succeeded=true."""
+    status = edge_errors.status_for(errors.CommandOutcomeUnknown("no answer"), request_id=RID)
+    _, details = decode(status)
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert status.code is grpc.StatusCode.UNAVAILABLE
+    assert info.reason == "COMMAND_OUTCOME_UNKNOWN"
+    assert info.metadata["may_have_succeeded"] == "true"
+
+
+def test_upstream_failure_lands_in_metadata_and_localized_message() -> None:
+    """Smartcar's type, code and request id go to ErrorInfo; its user message to en-US."""
+    upstream = UpstreamFailure(
+        type="VEHICLE_STATE",
+        code="DOOR_OPEN",
+        request_id="sc-req-1",
+        description="A door is open.",
+        suggested_user_message="Close the doors and try again.",
+    )
+    error = errors.VehicleStateBlocks(
+        "door open", metadata={"vehicle_id": "car-1"}, upstream=upstream
+    )
+    _, details = decode(edge_errors.status_for(error, request_id=RID))
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert dict(info.metadata) == {
+        "vehicle_id": "car-1",
+        "smartcar_type": "VEHICLE_STATE",
+        "smartcar_code": "DOOR_OPEN",
+        "smartcar_request_id": "sc-req-1",
+    }
+    assert details[error_details_pb2.LocalizedMessage] == error_details_pb2.LocalizedMessage(
+        locale="en-US", message="Close the doors and try again."
+    )
+
+
+def test_no_localized_message_without_a_suggestion() -> None:
+    """Without Smartcar's suggested message there is no LocalizedMessage."""
+    error = errors.UpstreamUnavailable("5xx", upstream=UpstreamFailure(type="SERVER"))
+    _, details = decode(edge_errors.status_for(error, request_id=RID))
+    assert error_details_pb2.LocalizedMessage not in details
+
+
+def test_internal_status_is_generic() -> None:
+    """A bug becomes INTERNAL quoting the request id and nothing else."""
+    status = edge_errors.internal_status(request_id=RID)
+    rich, details = decode(status)
+    assert status.code is grpc.StatusCode.INTERNAL
+    assert RID in rich.message
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.reason == "INTERNAL"

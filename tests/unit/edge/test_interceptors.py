@@ -1,0 +1,151 @@
+"""The call frame around every unary RPC: request id, deadline, error mapping, one log line."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from gateway.core.errors import VehicleNotFound
+from gateway.edge import context
+from gateway.edge.interceptors import REQUEST_ID_KEY, serve_call
+
+METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
+
+
+class FakeContext:
+    """The parts of grpc.aio.ServicerContext the interceptor uses, recording what it did."""
+
+    def __init__(
+        self, metadata: tuple[tuple[str, str], ...] = (), time_remaining: float | None = None
+    ) -> None:
+        self._metadata = metadata
+        self._time_remaining = time_remaining
+        self.trailing: tuple[tuple[str, Any], ...] = ()
+        self.aborted: tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]] | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Return the caller's metadata."""
+        return self._metadata
+
+    def time_remaining(self) -> float | None:
+        """Return the time left before the caller's deadline."""
+        return self._time_remaining
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, Any], ...]) -> None:
+        """Record the trailing metadata."""
+        self.trailing = metadata
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str, trailing: tuple[tuple[str, Any], ...]
+    ) -> None:
+        """Record the status and end the call as grpc does."""
+        self.aborted = (code, details, tuple(trailing))
+        raise grpc.aio.AbortError
+
+    def code(self) -> grpc.StatusCode | None:
+        """Return the status the call was aborted with."""
+        return None if self.aborted is None else self.aborted[0]
+
+
+async def echo_context(request: object, call: object) -> dict[str, object]:
+    """A handler that reports the request context it sees."""
+    return {"request_id": context.request_id.get(), "remaining_s": context.remaining_s()}
+
+
+async def test_generates_a_request_id_and_echoes_it() -> None:
+    """Without x-request-id a uuid4 is bound for the call and sent back in trailing metadata."""
+    call = FakeContext()
+    seen = await serve_call(echo_context, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert uuid.UUID(seen["request_id"]).version == 4
+    assert call.trailing == ((REQUEST_ID_KEY, seen["request_id"]),)
+
+
+async def test_keeps_the_callers_request_id() -> None:
+    """A valid x-request-id from the caller is used and echoed."""
+    call = FakeContext(metadata=(("x-request-id", "rental-svc:abc-1"),))
+    seen = await serve_call(echo_context, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert seen["request_id"] == "rental-svc:abc-1"
+    assert call.trailing == ((REQUEST_ID_KEY, "rental-svc:abc-1"),)
+
+
+async def test_replaces_a_malformed_request_id() -> None:
+    """An x-request-id that is not a safe id (spaces, newlines) is replaced, not logged."""
+    call = FakeContext(metadata=(("x-request-id", "evil\nline"),))
+    seen = await serve_call(echo_context, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert seen["request_id"] != "evil\nline"
+    assert uuid.UUID(str(seen["request_id"]))
+
+
+async def test_binds_the_callers_deadline() -> None:
+    """The time the caller has left is visible to the use case through the context."""
+    call = FakeContext(time_remaining=2.0)
+    seen = await serve_call(echo_context, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert 0 < float(seen["remaining_s"]) <= 2.0  # type: ignore[arg-type]
+
+
+async def test_no_deadline_binds_none() -> None:
+    """A caller without a deadline leaves the remaining time unknown."""
+    call = FakeContext(time_remaining=None)
+    seen = await serve_call(echo_context, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert seen["remaining_s"] is None
+
+
+async def test_domain_error_becomes_its_status_with_the_request_id() -> None:
+    """A GatewayError aborts with its mapped code, the packed details and the request id."""
+
+    async def missing(request: object, call: object) -> None:
+        raise VehicleNotFound("no vehicle car-9")
+
+    call = FakeContext(metadata=(("x-request-id", "rid-1"),))
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(missing, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    code, details, trailing = call.aborted
+    assert (code, details) == (grpc.StatusCode.NOT_FOUND, "no vehicle car-9")
+    assert dict(trailing).keys() == {"grpc-status-details-bin", REQUEST_ID_KEY}
+    assert dict(trailing)[REQUEST_ID_KEY] == "rid-1"
+
+
+async def test_unexpected_exception_is_internal_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug becomes INTERNAL with a generic message; the traceback goes to the log only."""
+
+    async def broken(request: object, call: object) -> None:
+        raise KeyError("secret-internals")
+
+    call = FakeContext(metadata=(("x-request-id", "rid-2"),))
+    with caplog.at_level(logging.INFO), pytest.raises(grpc.aio.AbortError):
+        await serve_call(broken, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    code, details, _ = call.aborted
+    assert code is grpc.StatusCode.INTERNAL
+    assert "rid-2" in details
+    assert "secret-internals" not in details
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is KeyError
+
+
+async def test_logs_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
+    """Each call logs method, status and duration once, without the request itself."""
+
+    async def not_found(request: object, call: object) -> None:
+        raise VehicleNotFound("nope")
+
+    with caplog.at_level(logging.INFO, logger="gateway.edge.interceptors"):
+        await serve_call(echo_context, "REQUEST-BODY", FakeContext(), method=METHOD)  # type: ignore[arg-type]
+        with pytest.raises(grpc.aio.AbortError):
+            await serve_call(not_found, "REQUEST-BODY", FakeContext(), method=METHOD)  # type: ignore[arg-type]
+    lines = [r for r in caplog.records if r.name == "gateway.edge.interceptors"]
+    assert [(r.rpc_method, r.status) for r in lines] == [  # type: ignore[attr-defined]
+        (METHOD, "OK"),
+        (METHOD, "NOT_FOUND"),
+    ]
+    assert all(r.duration_ms >= 0 for r in lines)  # type: ignore[attr-defined]
+    assert "REQUEST-BODY" not in caplog.text
