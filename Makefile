@@ -8,14 +8,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run simulator test lint typecheck archcheck unit bench-simulator clean
 
+# The first pip step is the Dockerfile's install step, verbatim (tests/unit/test_dockerfile.py
+# keeps them equal), so every test run proves the image's install works; the dev extras are
+# then installed editable over it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --no-cache-dir .
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/vehicle-gateway simulator
+	$(BIN)/vehicle-gateway serve
 
 simulator: $(STAMP)
 	$(BIN)/vehicle-gateway simulator --port 8770

@@ -41,6 +41,7 @@ from gateway.core.model import (
 from gateway.core.ports import (
     Clock,
     CodeRejected,
+    Conflict,
     SmartcarAPI,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -81,23 +82,33 @@ class ConnectionService:
 
     async def connect_url(self, vehicle_id: str, *, vin: str | None) -> ConnectUrl:
         """Register the vehicle if new, issue a single-use state bound to it, return the URL."""
-        now = self._clock.now()
-        state = OAuthState(
-            state=self._new_state(), vehicle_id=vehicle_id, expires_at=now + self._policy.state_ttl
-        )
+        expires_at = self._clock.now() + self._policy.state_ttl
+        state = OAuthState(state=self._new_state(), vehicle_id=vehicle_id, expires_at=expires_at)
+        try:
+            vehicle = await self._register(vehicle_id, vin, state)
+        except Conflict:  # another caller registered the same new vehicle a moment ago
+            vehicle = await self._register(vehicle_id, vin, state)
+        url = self._smartcar.connect_url(state=state.state, vin=vin or vehicle.vin)
+        return ConnectUrl(url=url, state=state.state, expires_at=state.expires_at)
+
+    async def _register(self, vehicle_id: str, vin: str | None, state: OAuthState) -> Vehicle:
+        """Store the state, creating the vehicle (NOT_CONNECTED) on first sight."""
         async with self._uow() as uow:
             vehicle = await uow.vehicles.get(vehicle_id, for_update=True)
             if vehicle is None:
                 vehicle = Vehicle(
-                    id=vehicle_id, status=ConnectionStatus.NOT_CONNECTED, created_at=now, vin=vin
+                    id=vehicle_id,
+                    status=ConnectionStatus.NOT_CONNECTED,
+                    created_at=self._clock.now(),
+                    vin=vin,
                 )
                 await uow.vehicles.add(vehicle)
             elif vin and vehicle.vin != vin and vehicle.smartcar_vehicle_id is None:
-                await uow.vehicles.update(dataclasses.replace(vehicle, vin=vin))
+                vehicle = dataclasses.replace(vehicle, vin=vin)
+                await uow.vehicles.update(vehicle)
             await uow.states.add(state)
             await uow.commit()
-        url = self._smartcar.connect_url(state=state.state, vin=vin or vehicle.vin)
-        return ConnectUrl(url=url, state=state.state, expires_at=state.expires_at)
+        return vehicle
 
     async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
         """Exchange the code, link the vehicle to its Smartcar car and store the tokens."""
@@ -133,15 +144,17 @@ class ConnectionService:
         """Pick the Smartcar vehicle this fleet vehicle is."""
         if vehicle.smartcar_vehicle_id in covered:
             return vehicle.smartcar_vehicle_id
+        async with self._uow() as uow:
+            free = [s for s in covered if await _unclaimed(uow, s, vehicle.id)]
         if vehicle.vin:
-            for smartcar_id in covered:
+            for smartcar_id in free:
                 if (await self._smartcar.vehicle_info(access, smartcar_id)).vin == vehicle.vin:
                     return smartcar_id
             raise AuthorizationMismatch(
-                f"the owner's authorization does not include the car with VIN {vehicle.vin}"
+                f"the authorization includes no car with VIN {vehicle.vin} that is not already "
+                "connected as another fleet vehicle",
+                metadata={"vehicle_id": vehicle.id, "vin": vehicle.vin},
             )
-        async with self._uow() as uow:
-            free = [s for s in covered if await _unclaimed(uow, s, vehicle.id)]
         if len(free) == 1:
             return free[0]
         raise AuthorizationMismatch(
@@ -177,7 +190,13 @@ class ConnectionService:
                 vin=info.vin,
                 permissions=permissions,
             )
-            await uow.vehicles.update(linked)
+            try:
+                await uow.vehicles.update(linked)
+            except Conflict:  # the car got linked to another fleet vehicle meanwhile
+                raise AuthorizationMismatch(
+                    f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
+                    metadata={"vehicle_id": vehicle_id},
+                ) from None
             await _drop_unused(uow, old_grants)
             rental = await uow.rentals.active(vehicle_id)
             await uow.commit()

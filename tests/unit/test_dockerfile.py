@@ -63,3 +63,12 @@ def test_serves_and_health_checks_the_grpc_port() -> None:
     assert "127.0.0.1:50051" in pairs["HEALTHCHECK"]
     assert pairs["CMD"] == '["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]'
     assert importlib.util.find_spec("gateway.edge.healthcheck") is not None
+
+
+def test_the_image_installs_the_way_every_test_run_does() -> None:
+    """The Dockerfile's pip install line is one the Makefile runs before each test run."""
+    docker_pip = [args for name, args in instructions() if name == "RUN" and "pip install" in args]
+    makefile = (ROOT / "Makefile").read_text()
+    assert docker_pip, "the Dockerfile installs nothing with pip"
+    for args in docker_pip:
+        assert f"$(BIN)/{args}" in makefile, f"the Makefile does not run: {args}"

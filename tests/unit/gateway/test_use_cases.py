@@ -421,3 +421,21 @@ async def test_unknown_vehicles_are_not_found(world: World) -> None:
         await world.gateway.disconnect("ghost")
     with pytest.raises(errors.VehicleNotFound):
         await world.gateway.command("ghost", action=LockAction.LOCK, request_id="")
+
+
+async def test_a_car_already_linked_to_another_fleet_vehicle_is_refused(world: World) -> None:
+    """Connecting the same Smartcar car as a second fleet vehicle is AuthorizationMismatch."""
+    await world.connect("car-1", "sc-1")
+    with pytest.raises(errors.AuthorizationMismatch):
+        await world.connect("car-2", "sc-1")
+    panel = await world.gateway.get_vehicle("car-2")
+    assert panel.vehicle.status is ConnectionStatus.NOT_CONNECTED
+
+
+async def test_concurrent_first_connect_urls_register_the_vehicle_once(world: World) -> None:
+    """Two GetConnectUrl for a new vehicle at once both succeed with distinct states."""
+    first, second = await asyncio.gather(
+        world.gateway.get_connect_url("car-new"), world.gateway.get_connect_url("car-new")
+    )
+    assert first.state != second.state
+    assert list(world.uow.store.vehicles) == ["car-new"]
