@@ -36,7 +36,7 @@ def read_json_line(stream: IO[bytes], *, deadline: float) -> dict[str, object]:
 def test_cli_serves_on_a_chosen_port_and_stops_on_sigterm() -> None:
     """`vehicle-gateway simulator --port 0` logs its URL, serves, and exits 0 on SIGTERM."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SMARTCAR_")}
-    with subprocess.Popen(  # noqa: S603 - our own console script
+    with subprocess.Popen(
         [str(CLI), "simulator", "--port", "0"], stderr=subprocess.PIPE, env=env
     ) as process:
         try:
