@@ -11,6 +11,8 @@ Tests use the same function with a ManualClock and listen on port 0.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -22,8 +24,10 @@ import httpx
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, serve_simulator
-from gateway.core.ports import Clock
+from gateway.core.ports import Clock, UnitOfWorkFactory
+from gateway.core.renewal import TokenRenewal
 from gateway.core.service import Gateway
+from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
 from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
@@ -89,12 +93,14 @@ async def running_gateway(
                 read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
             ),
         )
+        uow_factory = unit_of_work_factory(engine, cipher)
         gateway = Gateway(
-            uow=unit_of_work_factory(engine, cipher),
+            uow=uow_factory,
             smartcar=smartcar,
             clock=clock,
             policies=settings.policies,
         )
+        await _start_background(stack, settings, gateway, uow_factory, clock)
         health = HealthServicer()
         server, port = await create_server(gateway, listen=settings.listen, health_servicer=health)
         await server.start()
@@ -106,6 +112,37 @@ async def running_gateway(
             gateway=gateway,
             simulator_url=upstream.simulator_url,
         )
+
+
+async def _start_background(
+    stack: AsyncExitStack,
+    settings: Settings,
+    gateway: Gateway,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+) -> None:
+    """Start the leased background jobs (refresh-token renewal); cancel them on exit."""
+    if not settings.renewal_interval_s:
+        return
+    renewal = TokenRenewal(uow=uow, rotator=gateway.rotator, clock=clock)
+    job = LeasedJob(
+        name="token-renewal",
+        holder=replica_id(),
+        work=renewal.run_once,
+        uow=uow,
+        clock=clock,
+        schedule=JobSchedule(
+            interval_s=settings.renewal_interval_s, lease_ttl_s=3 * settings.renewal_interval_s
+        ),
+    )
+    task = asyncio.create_task(job.run_forever(), name="token-renewal")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
 
 
 async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:

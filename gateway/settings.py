@@ -38,6 +38,7 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
     "VG_REFRESH_MARGIN_S": "300 — refresh access tokens this long before they expire",
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
+    "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -63,6 +64,7 @@ class Settings:
     command_timeout_s: float = 60.0
     policies: Policies = field(default_factory=Policies)
     shutdown_grace_s: float = 10.0
+    renewal_interval_s: float = 3600.0
     log_level: str = "INFO"
 
     @property
@@ -105,6 +107,7 @@ class Settings:
             command_timeout_s=read.number("VG_COMMAND_TIMEOUT_S", 60.0, positive=True),
             policies=policies,
             shutdown_grace_s=read.number("VG_SHUTDOWN_GRACE_S", 10.0),
+            renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
         )
 

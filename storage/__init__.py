@@ -5,7 +5,7 @@
     storage.migrations    Alembic revisions, shipped with the package
     storage.crypto        AES-256-GCM token encryption: Keyring, TokenCipher
     storage.codec         JSON forms of telemetry values and command errors
-    storage.repositories  the six repositories, rows <-> gateway.core.model values
+    storage.repositories  the ten repositories, rows <-> gateway.core.model values
     storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
 
 Wiring, in the composition root:

@@ -5,12 +5,16 @@ JSON through SQLAlchemy's portable `JSON`, a partial unique index both dialects
 understand. Alembic migrations (storage/migrations) create exactly this; a test compares
 the two.
 
-    smartcar_grants   one Smartcar user's token pair (one AES-GCM ciphertext for both tokens)
-    vehicles          fleet vehicles and their connection panel
-    telemetry         the latest reading per (vehicle, field)
-    rentals           rental holds; at most one active per vehicle
-    commands          Lock/Unlock requests by idempotency key, with their outcome
-    oauth_states      single-use Connect states, stored as SHA-256 hashes
+    smartcar_grants     one Smartcar user's token pair (one AES-GCM ciphertext for both tokens)
+    vehicles            fleet vehicles and their connection panel
+    telemetry           the latest reading per (vehicle, field)
+    rentals             rental holds; at most one active per vehicle
+    commands            Lock/Unlock requests by idempotency key, with their outcome
+    oauth_states        single-use Connect states, stored as SHA-256 hashes
+    status_transitions  every change of a vehicle's connection status (the audit trail)
+    request_budget      billed Smartcar requests per (vehicle, calendar month)
+    scheduler_leases    named leases: which replica runs a background job, and until when
+    webhook_events      Smartcar webhook deliveries, deduplicated by event id
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -31,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -90,7 +96,8 @@ smartcar_grants = Table(
     Column("tokens", LargeBinary, nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("access_expires_at", UTCDateTime(), nullable=False),
-    Column("refresh_expires_at", UTCDateTime(), nullable=False),
+    # Indexed for renewal: the scheduler walks grants by refresh-token expiry.
+    Column("refresh_expires_at", UTCDateTime(), nullable=False, index=True),
     Column("version", Integer, nullable=False),
     Column("refresh_claimed_until", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
@@ -127,6 +134,9 @@ vehicles = Table(
     Column("last_command_at", UTCDateTime()),
     Column("last_telemetry_at", UTCDateTime()),
     Column("created_at", UTCDateTime()),
+    Column("asleep_until", UTCDateTime()),
+    Column("failure_count", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
     Column(
         "updated_at",
         UTCDateTime(),
@@ -184,4 +194,47 @@ oauth_states = Table(
     Column("state_hash", String(64), primary_key=True),
     Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+status_transitions = Table(
+    "status_transitions",
+    metadata,
+    # An identity (SERIAL-like on PostgreSQL, the rowid on SQLite): watchers resume after it.
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), nullable=False),
+    Column("from_status", String(32), nullable=False),
+    Column("to_status", String(32), nullable=False),
+    Column("reason", Text),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "vehicle_id", "id"),
+)
+
+request_budget = Table(
+    "request_budget",
+    metadata,
+    Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("billed", Integer, nullable=False),
+)
+
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(ID), primary_key=True),
+    Column("holder", String(ID), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(ID), primary_key=True),
+    Column("event_type", String(128), nullable=False),
+    # No foreign key: an event about a vehicle we do not know is still kept.
+    Column("smartcar_vehicle_id", String(ID)),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("payload", _json(), nullable=False),
+    Column("applied_at", UTCDateTime()),
+    Column("error", Text),
+    Index(None, "applied_at", "received_at"),
 )

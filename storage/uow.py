@@ -1,4 +1,4 @@
-"""The SQL unit of work: one database transaction over all six repositories.
+"""The SQL unit of work: one database transaction over all ten repositories.
 
 A unit of work checks out one connection when entered; its first statement begins the
 transaction (on SQLite with BEGIN IMMEDIATE, see storage.database), `commit()` makes its
@@ -18,21 +18,29 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ports import (
+    BudgetRepository,
     CommandRepository,
     GrantRepository,
+    LeaseRepository,
     OAuthStateRepository,
     RentalRepository,
     TelemetryRepository,
+    TransitionRepository,
     VehicleRepository,
+    WebhookEventRepository,
 )
 from storage.crypto import TokenCipher
 from storage.repositories import (
+    SqlBudgetRepository,
     SqlCommandRepository,
     SqlGrantRepository,
+    SqlLeaseRepository,
     SqlOAuthStateRepository,
     SqlRentalRepository,
     SqlTelemetryRepository,
+    SqlTransitionRepository,
     SqlVehicleRepository,
+    SqlWebhookEventRepository,
 )
 
 
@@ -45,6 +53,10 @@ class SqlUnitOfWork:
     rentals: RentalRepository
     commands: CommandRepository
     states: OAuthStateRepository
+    transitions: TransitionRepository
+    budget: BudgetRepository
+    leases: LeaseRepository
+    webhook_events: WebhookEventRepository
 
     def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
         self._engine = engine
@@ -64,6 +76,10 @@ class SqlUnitOfWork:
         self.rentals = SqlRentalRepository(connection)
         self.commands = SqlCommandRepository(connection)
         self.states = SqlOAuthStateRepository(connection)
+        self.transitions = SqlTransitionRepository(connection)
+        self.budget = SqlBudgetRepository(connection)
+        self.leases = SqlLeaseRepository(connection)
+        self.webhook_events = SqlWebhookEventRepository(connection)
         return self
 
     async def __aexit__(

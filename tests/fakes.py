@@ -8,17 +8,21 @@ store and a second one waits for it; opening a unit of work inside another in th
 task raises instead of deadlocking.
 
 The fakes keep the adapter's rules: Conflict on duplicate keys (and on a second active
-rental of a car), compare-and-swap on grant versions, single-use OAuth states, times
-handed back in UTC (naive ones refused), LookupError when updating what does not exist,
-and `ForeignKeyViolation` where the database would refuse a row pointing at nothing.
-tests/integration/storage/test_repository_contract.py runs one set of repository tests
-against both, so the fakes provably behave like the real thing.
+rental of a car), compare-and-swap on grant versions, single-use OAuth states, increasing
+transition ids, leases taken only when free, expired or already the taker's, webhook
+events stored once (a repeat is False, not an error), payloads as JSON hands them back,
+times handed back in UTC (naive ones refused), LookupError when updating what does not
+exist, and `ForeignKeyViolation` where the database would refuse a row pointing at nothing.
+tests/integration/storage/test_repository_contract.py and
+test_lifecycle_repository_contract.py run one set of repository tests against both, so the
+fakes provably behave like the real thing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,18 +36,24 @@ from gateway.core.model import (
     Grant,
     OAuthState,
     Rental,
+    StatusTransition,
     TelemetryField,
     TokenPair,
     Vehicle,
+    WebhookEvent,
 )
 from gateway.core.ports import (
+    BudgetRepository,
     CommandRepository,
     Conflict,
     GrantRepository,
+    LeaseRepository,
     OAuthStateRepository,
     RentalRepository,
     TelemetryRepository,
+    TransitionRepository,
     VehicleRepository,
+    WebhookEventRepository,
 )
 
 T = TypeVar("T")
@@ -51,6 +61,14 @@ T = TypeVar("T")
 
 class ForeignKeyViolation(Exception):
     """A row referred to a vehicle or grant that does not exist (SQL: IntegrityError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FakeLease:
+    """Who holds a named lease, and until when (a row of `scheduler_leases`)."""
+
+    holder: str
+    expires_at: datetime
 
 
 @dataclass
@@ -63,6 +81,11 @@ class FakeStore:
     rentals: dict[str, Rental] = field(default_factory=dict)
     commands: dict[str, CommandRecord] = field(default_factory=dict)
     states: dict[str, OAuthState] = field(default_factory=dict)
+    transitions: dict[int, StatusTransition] = field(default_factory=dict)
+    budget: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Billed requests by (vehicle id, `YYYY-MM`)."""
+    leases: dict[str, FakeLease] = field(default_factory=dict)
+    webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
 
     def copy(self) -> FakeStore:
         """Return an independent copy (the values are immutable, the dicts are not)."""
@@ -78,6 +101,10 @@ class FakeStore:
         self.rentals = dict(other.rentals)
         self.commands = dict(other.commands)
         self.states = dict(other.states)
+        self.transitions = dict(other.transitions)
+        self.budget = dict(other.budget)
+        self.leases = dict(other.leases)
+        self.webhook_events = dict(other.webhook_events)
 
     def require_vehicle(self, vehicle_id: str) -> None:
         """Refuse a row pointing at a vehicle that does not exist."""
@@ -172,6 +199,14 @@ class FakeGrantRepository:
         """Return every grant of one Smartcar user, ordered by id."""
         grants = sorted(self._store.grants.values(), key=lambda g: g.id)
         return [g for g in grants if g.smartcar_user_id == smartcar_user_id]
+
+    async def due_for_renewal(self, *, refresh_expires_before: datetime, limit: int) -> list[Grant]:
+        """Return up to `limit` grants whose refresh token expires before the given time,
+        soonest first (then by id)."""
+        before = stored(refresh_expires_before)
+        due = [g for g in self._store.grants.values() if g.tokens.refresh_expires_at < before]
+        due.sort(key=lambda g: (g.tokens.refresh_expires_at, g.id))
+        return due[: max(limit, 0)]
 
     async def add(self, grant: Grant) -> None:
         """Insert a new grant; Conflict if its id exists."""
@@ -325,6 +360,107 @@ class FakeOAuthStateRepository:
         return self._store.states.pop(state, None)
 
 
+class FakeTransitionRepository:
+    """TransitionRepository over a FakeStore; ids count up from 1 like SQLite's rowid."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, transition: StatusTransition) -> StatusTransition:
+        """Append a transition (any id it carries is ignored); return it with its new id."""
+        self._store.require_vehicle(transition.vehicle_id)
+        new_id = max(self._store.transitions, default=0) + 1
+        added = stored(dataclasses.replace(transition, id=new_id))
+        self._store.transitions[new_id] = added
+        return added
+
+    async def for_vehicle(self, vehicle_id: str, *, limit: int) -> list[StatusTransition]:
+        """Return a vehicle's most recent transitions, newest first."""
+        newest_first = sorted(self._store.transitions.items(), reverse=True)
+        return [t for _, t in newest_first if t.vehicle_id == vehicle_id][: max(limit, 0)]
+
+    async def after(self, after_id: int, *, limit: int) -> list[StatusTransition]:
+        """Return transitions with an id above `after_id`, oldest first (for watchers)."""
+        oldest_first = sorted(self._store.transitions.items())
+        return [t for key, t in oldest_first if key > after_id][: max(limit, 0)]
+
+    async def latest_id(self) -> int:
+        """Return the highest transition id recorded (0 when there is none)."""
+        return max(self._store.transitions, default=0)
+
+
+class FakeBudgetRepository:
+    """BudgetRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, vehicle_id: str, month: str, requests: int) -> int:
+        """Add billed requests; return the month's new total."""
+        self._store.require_vehicle(vehicle_id)
+        total = self._store.budget.get((vehicle_id, month), 0) + requests
+        self._store.budget[(vehicle_id, month)] = total
+        return total
+
+    async def used(self, vehicle_id: str, month: str) -> int:
+        """Return the billed requests of the month so far (0 if none)."""
+        return self._store.budget.get((vehicle_id, month), 0)
+
+
+class FakeLeaseRepository:
+    """LeaseRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def acquire(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        """Take or renew the lease if it is free, expired at `now`, or already `holder`'s."""
+        current = self._store.leases.get(name)
+        if current is not None and current.holder != holder and current.expires_at > stored(now):
+            return False
+        self._store.leases[name] = FakeLease(holder=holder, expires_at=stored(until))
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        current = self._store.leases.get(name)
+        if current is not None and current.holder == holder:
+            del self._store.leases[name]
+
+
+class FakeWebhookEventRepository:
+    """WebhookEventRepository over a FakeStore."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, event: WebhookEvent) -> bool:
+        """Store a new event; False (and nothing written) if its id was seen before."""
+        if event.event_id in self._store.webhook_events:
+            return False
+        # What a JSON column gives back: a fresh dict, tuples as lists, non-JSON refused.
+        payload = json.loads(json.dumps(dict(event.payload)))
+        self._store.webhook_events[event.event_id] = stored(
+            dataclasses.replace(event, payload=payload)
+        )
+        return True
+
+    async def mark_applied(self, event_id: str, *, at: datetime, error: str | None) -> None:
+        """Record that the event was applied (or why not); LookupError if it is unknown."""
+        event = self._store.webhook_events.get(event_id)
+        if event is None:
+            raise LookupError(f"no webhook event {event_id!r} to mark")
+        self._store.webhook_events[event_id] = stored(
+            dataclasses.replace(event, applied_at=at, error=error)
+        )
+
+    async def pending(self, *, limit: int) -> list[WebhookEvent]:
+        """Return stored events not applied yet, oldest first (then by id)."""
+        waiting = [e for e in self._store.webhook_events.values() if e.applied_at is None]
+        waiting.sort(key=lambda e: (e.received_at, e.event_id))
+        return waiting[: max(limit, 0)]
+
+
 class FakeUnitOfWork:
     """A UnitOfWork over a copy of its factory's store, written back on commit."""
 
@@ -334,6 +470,10 @@ class FakeUnitOfWork:
     rentals: RentalRepository
     commands: CommandRepository
     states: OAuthStateRepository
+    transitions: TransitionRepository
+    budget: BudgetRepository
+    leases: LeaseRepository
+    webhook_events: WebhookEventRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -351,6 +491,10 @@ class FakeUnitOfWork:
         self.rentals = FakeRentalRepository(self._working)
         self.commands = FakeCommandRepository(self._working)
         self.states = FakeOAuthStateRepository(self._working)
+        self.transitions = FakeTransitionRepository(self._working)
+        self.budget = FakeBudgetRepository(self._working)
+        self.leases = FakeLeaseRepository(self._working)
+        self.webhook_events = FakeWebhookEventRepository(self._working)
 
     async def __aenter__(self) -> Self:
         if self._entered:

@@ -6,6 +6,7 @@ Protocol, so it can be tested against a fake.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Protocol
 
@@ -15,6 +16,7 @@ from gateway.core.model import (
     ConnectUrl,
     LockAction,
     Rental,
+    StatusTransition,
     Telemetry,
     TelemetryField,
     VehiclePage,
@@ -65,4 +67,10 @@ class GatewayAPI(Protocol):
         self, *, status: ConnectionStatus | None, page_size: int, page_token: str
     ) -> VehiclePage:
         """Return one page of connection panels ordered by vehicle id."""
+        ...
+
+    def watch_vehicles(
+        self, *, vehicle_ids: frozenset[str], after_id: int | None
+    ) -> AsyncIterator[StatusTransition]:
+        """Stream status changes after `after_id` (None: from now on), optionally filtered."""
         ...

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from gateway.core.budget import BudgetPolicy, month_of
 from gateway.core.errors import (
     AuthorizationMismatch,
     ConnectionDisconnected,
@@ -48,9 +49,11 @@ from gateway.core.ports import (
 )
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
-from gateway.core.status import with_status
+from gateway.core.status import save, with_status
 from gateway.core.upstream import Upstream
-from gateway.core.vehicles import panel, require_vehicle
+from gateway.core.vehicles import panel_of, require_vehicle
+
+CONNECT_BILLED_REQUESTS = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,9 +73,11 @@ class ConnectionService:
         smartcar: SmartcarAPI,
         upstream: Upstream,
         clock: Clock,
+        budget: BudgetPolicy,
         policy: ConnectPolicy = ConnectPolicy(),
         new_state: Callable[[], str] = lambda: secrets.token_urlsafe(32),
     ) -> None:
+        self._budget = budget
         self._uow = uow
         self._smartcar = smartcar
         self._upstream = upstream
@@ -191,16 +196,18 @@ class ConnectionService:
                 permissions=permissions,
             )
             try:
-                await uow.vehicles.update(linked)
+                await save(uow, vehicle, linked)
             except Conflict:  # the car got linked to another fleet vehicle meanwhile
                 raise AuthorizationMismatch(
                     f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
                     metadata={"vehicle_id": vehicle_id},
                 ) from None
             await _drop_unused(uow, old_grants)
-            rental = await uow.rentals.active(vehicle_id)
+            # Connect read the car's attributes, VIN and permissions: three billed requests.
+            await uow.budget.add(vehicle_id, month_of(now), CONNECT_BILLED_REQUESTS)
+            shown = await panel_of(uow, linked, at=now, policy=self._budget)
             await uow.commit()
-        return panel(linked, rental)
+        return shown
 
     async def _move_users_vehicles(
         self, uow: UnitOfWork, grant: Grant, covered: list[str], *, exclude: str
@@ -232,15 +239,15 @@ class ConnectionService:
                     rental_id=rental.rental_id,
                 )
             if vehicle.grant_id is None:
-                return panel(vehicle, None)
+                return await panel_of(uow, vehicle, at=now, policy=self._budget)
             reason = "disconnected through the gateway"
             parked = with_status(vehicle, ConnectionStatus.DISCONNECTED, reason=reason, now=now)
-            await uow.vehicles.update(parked)
+            await save(uow, vehicle, parked)
             await uow.commit()
-        await self._revoke(vehicle)
+        await self._revoke(vehicle, parked)
         return await self._erase(vehicle_id)
 
-    async def _revoke(self, vehicle: Vehicle) -> None:
+    async def _revoke(self, vehicle: Vehicle, parked: Vehicle) -> None:
         async def revoke(token: Secret, smartcar_id: str) -> None:
             await self._smartcar.disconnect(token, smartcar_id)
 
@@ -248,9 +255,14 @@ class ConnectionService:
             await self._upstream.call(vehicle, CallKind.COMMAND, revoke)
         except (ConnectionDisconnected, ConnectionExpired):
             return  # the owner or Smartcar removed the link already: nothing left to revoke
-        except GatewayError:
+        except GatewayError as failure:
+            restored = dataclasses.replace(
+                vehicle,
+                status_reason=f"disconnect failed, connection kept: {failure.reason}",
+                status_changed_at=self._clock.now(),
+            )
             async with self._uow() as uow:
-                await uow.vehicles.update(vehicle)
+                await save(uow, parked, restored)
                 await uow.commit()
             raise
 
@@ -262,8 +274,9 @@ class ConnectionService:
             await uow.vehicles.update(detached)
             if grant_id:
                 await _drop_unused(uow, {grant_id})
+            shown = await panel_of(uow, detached, at=self._clock.now(), policy=self._budget)
             await uow.commit()
-        return panel(detached, None)
+        return shown
 
 
 async def _unclaimed(uow: UnitOfWork, smartcar_id: str, fleet_id: str) -> bool:

@@ -222,6 +222,38 @@ class Vehicle:
     last_command: LastCommand | None = None
     last_telemetry_at: datetime | None = None
     created_at: datetime | None = None
+    asleep_until: datetime | None = None
+    """Not polled before this time: the car answered ASLEEP (cleared by a wake-up event)."""
+    failure_count: int = 0
+    """Consecutive upstream failures; enough of them put the connection in ERROR."""
+    last_error: str | None = None
+    """The most recent upstream failure, kept for the panel."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusTransition:
+    """One change of a vehicle's connection status, with why and when (the audit trail)."""
+
+    vehicle_id: str
+    from_status: ConnectionStatus
+    to_status: ConnectionStatus
+    reason: str | None
+    at: datetime
+    id: int | None = None
+    """Assigned by storage, increasing: watchers resume after the last id they saw."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookEvent:
+    """A Smartcar webhook delivery, stored before it is acknowledged."""
+
+    event_id: str
+    event_type: str
+    smartcar_vehicle_id: str | None
+    received_at: datetime
+    payload: Mapping[str, object]
+    applied_at: datetime | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,6 +321,10 @@ class VehiclePanel:
     vehicle: Vehicle
     missing_permissions: frozenset[str]
     active_rental: Rental | None
+    requests_this_month: int = 0
+    """Billed Smartcar requests for this vehicle in the current calendar month (UTC)."""
+    monthly_request_allowance: int = 0
+    """The plan's allowance per vehicle and month."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,10 +21,12 @@ from gateway.core.model import (
     LockAction,
     OAuthState,
     Rental,
+    StatusTransition,
     TelemetryField,
     TokenPair,
     Vehicle,
     VehicleInfo,
+    WebhookEvent,
 )
 from gateway.core.secret import Secret
 
@@ -177,6 +179,10 @@ class GrantRepository(Protocol):
         """Remove the grant and its tokens."""
         ...
 
+    async def due_for_renewal(self, *, refresh_expires_before: datetime, limit: int) -> list[Grant]:
+        """Return grants whose refresh token expires before the given time, soonest first."""
+        ...
+
 
 class TelemetryRepository(Protocol):
     """The latest reading of each telemetry field per vehicle."""
@@ -246,6 +252,66 @@ class OAuthStateRepository(Protocol):
         ...
 
 
+class TransitionRepository(Protocol):
+    """The history of connection status changes."""
+
+    async def add(self, transition: StatusTransition) -> StatusTransition:
+        """Append a transition; return it with its id."""
+        ...
+
+    async def for_vehicle(self, vehicle_id: str, *, limit: int) -> list[StatusTransition]:
+        """Return a vehicle's most recent transitions, newest first."""
+        ...
+
+    async def after(self, after_id: int, *, limit: int) -> list[StatusTransition]:
+        """Return transitions with an id above `after_id`, oldest first (for watchers)."""
+        ...
+
+    async def latest_id(self) -> int:
+        """Return the highest transition id recorded (0 when there is none)."""
+        ...
+
+
+class BudgetRepository(Protocol):
+    """Billed Smartcar requests per vehicle and calendar month (`YYYY-MM`, UTC)."""
+
+    async def add(self, vehicle_id: str, month: str, requests: int) -> int:
+        """Add billed requests atomically; return the month's new total."""
+        ...
+
+    async def used(self, vehicle_id: str, month: str) -> int:
+        """Return the billed requests of the month so far (0 if none)."""
+        ...
+
+
+class LeaseRepository(Protocol):
+    """Named leases, so exactly one replica runs a background job at a time."""
+
+    async def acquire(self, name: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        """Take or renew the lease if it is free, expired, or already `holder`'s."""
+        ...
+
+    async def release(self, name: str, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        ...
+
+
+class WebhookEventRepository(Protocol):
+    """Received webhook events, deduplicated by event id."""
+
+    async def add(self, event: WebhookEvent) -> bool:
+        """Store a new event; False (and nothing written) if its id was seen before."""
+        ...
+
+    async def mark_applied(self, event_id: str, *, at: datetime, error: str | None) -> None:
+        """Record that the event was applied (or why it could not be)."""
+        ...
+
+    async def pending(self, *, limit: int) -> list[WebhookEvent]:
+        """Return stored events not applied yet, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over all repositories; leaving without `commit()` rolls back."""
 
@@ -255,6 +321,10 @@ class UnitOfWork(Protocol):
     rentals: RentalRepository
     commands: CommandRepository
     states: OAuthStateRepository
+    transitions: TransitionRepository
+    budget: BudgetRepository
+    leases: LeaseRepository
+    webhook_events: WebhookEventRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -69,6 +69,15 @@ class TokenRotator:
         another caller already rotated to, or a newly refreshed one."""
         return await self._refresh(grant_id, rejected=rejected)
 
+    async def renew(self, grant_id: str, *, seen: Grant) -> None:
+        """Renew the pair ahead of its refresh token's expiry, unless someone already did."""
+        lock = self._locks.setdefault(grant_id, asyncio.Lock())
+        async with lock:
+            grant = await self._load(grant_id)
+            if grant.tokens.refresh_expires_at != seen.tokens.refresh_expires_at:
+                return
+            await self._rotate(grant)
+
     async def _refresh(self, grant_id: str, *, rejected: Secret | None) -> Secret:
         lock = self._locks.setdefault(grant_id, asyncio.Lock())
         async with lock:

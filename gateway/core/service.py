@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
 from gateway.core.model import (
@@ -13,6 +15,7 @@ from gateway.core.model import (
     ConnectUrl,
     LockAction,
     Rental,
+    StatusTransition,
     Telemetry,
     TelemetryField,
     VehiclePage,
@@ -23,8 +26,9 @@ from gateway.core.ratelimit import RateLimiter, RateLimits
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.telemetry import TelemetryCache, TelemetryPolicy, TelemetryService
-from gateway.core.upstream import Upstream
+from gateway.core.upstream import HealthPolicy, Upstream
 from gateway.core.vehicles import VehicleQueries
+from gateway.core.watch import StatusFeed, WatchPolicy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +39,9 @@ class Policies:
     rotation: RotationPolicy = field(default_factory=RotationPolicy)
     telemetry: TelemetryPolicy = field(default_factory=TelemetryPolicy)
     connect: ConnectPolicy = field(default_factory=ConnectPolicy)
+    budget: BudgetPolicy = field(default_factory=BudgetPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    watch: WatchPolicy = field(default_factory=WatchPolicy)
 
 
 class Gateway:
@@ -52,7 +59,15 @@ class Gateway:
             uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation
         )
         self.limiter = RateLimiter(policies.rate_limits)
-        upstream = Upstream(uow=uow, rotator=self.rotator, limiter=self.limiter, clock=clock)
+        self.ledger = BudgetLedger(uow=uow, policy=policies.budget)
+        upstream = Upstream(
+            uow=uow,
+            rotator=self.rotator,
+            limiter=self.limiter,
+            clock=clock,
+            ledger=self.ledger,
+            health=policies.health,
+        )
         cache = TelemetryCache(uow)
         self._telemetry = TelemetryService(
             uow=uow,
@@ -66,10 +81,16 @@ class Gateway:
             uow=uow, smartcar=smartcar, upstream=upstream, cache=cache, clock=clock
         )
         self._connections = ConnectionService(
-            uow=uow, smartcar=smartcar, upstream=upstream, clock=clock, policy=policies.connect
+            uow=uow,
+            smartcar=smartcar,
+            upstream=upstream,
+            clock=clock,
+            policy=policies.connect,
+            budget=policies.budget,
         )
         self._rentals = RentalService(uow=uow, clock=clock)
-        self._vehicles = VehicleQueries(uow=uow)
+        self._vehicles = VehicleQueries(uow=uow, clock=clock, budget=policies.budget)
+        self._feed = StatusFeed(uow=uow, policy=policies.watch)
 
     async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
         """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
@@ -112,3 +133,9 @@ class Gateway:
     ) -> VehiclePage:
         """Return one page of connection panels ordered by vehicle id."""
         return await self._vehicles.page(status=status, page_size=page_size, page_token=page_token)
+
+    def watch_vehicles(
+        self, *, vehicle_ids: frozenset[str], after_id: int | None
+    ) -> AsyncIterator[StatusTransition]:
+        """Stream status changes after `after_id` (None: from now on), optionally filtered."""
+        return self._feed.changes(vehicle_ids=vehicle_ids, after_id=after_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.core.errors import (
     ConnectionDisconnected,
@@ -12,7 +12,7 @@ from gateway.core.errors import (
     PermissionMissing,
     PreconditionFailed,
 )
-from gateway.core.model import ConnectionStatus, Vehicle
+from gateway.core.model import ConnectionStatus, StatusTransition, Vehicle
 from gateway.core.ports import UnitOfWork
 
 REQUIRED_PERMISSIONS = frozenset(
@@ -68,6 +68,28 @@ def with_status(
     )
 
 
+async def save(uow: UnitOfWork, before: Vehicle, after: Vehicle) -> None:
+    """Write `after`; if its status differs from `before`'s, append the transition too.
+
+    Every status change goes through here, so the history (and WatchVehicles) misses none.
+    """
+    await uow.vehicles.update(after)
+    if after.status is not before.status:
+        await uow.transitions.add(
+            StatusTransition(
+                vehicle_id=after.id,
+                from_status=before.status,
+                to_status=after.status,
+                reason=after.status_reason,
+                at=after.status_changed_at or after.created_at or _epoch(),
+            )
+        )
+
+
+def _epoch() -> datetime:
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
 async def set_grant_status(
     uow: UnitOfWork, grant_id: str, status: ConnectionStatus, *, reason: str, now: datetime
 ) -> None:
@@ -78,6 +100,6 @@ async def set_grant_status(
         updated = with_status(vehicle, status, reason=reason, now=now)
         if detach:
             updated = dataclasses.replace(updated, grant_id=None)
-        await uow.vehicles.update(updated)
+        await save(uow, vehicle, updated)
     if detach:
         await uow.grants.delete(grant_id)

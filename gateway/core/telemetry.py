@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gateway.core.errors import VehicleAsleep
 from gateway.core.model import (
     Availability,
     BatchReading,
@@ -27,6 +28,7 @@ from gateway.core.model import (
     FieldResult,
     Telemetry,
     TelemetryField,
+    UpstreamFailure,
     Vehicle,
 )
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
@@ -45,6 +47,7 @@ FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
     TelemetryField.ENGINE_OIL: "read_engine_oil",
 }
 ALL_FIELDS = frozenset(TelemetryField)
+ASLEEP_REASON = "VEHICLE_STATE:ASLEEP"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +57,8 @@ class TelemetryPolicy:
 
     default_max_age: timedelta = timedelta(minutes=5)
     capability_ttl: timedelta = timedelta(days=1)
+    sleep_backoff: timedelta = timedelta(minutes=15)
+    """After ASLEEP, the car is not asked again for this long (unless an event wakes it)."""
 
 
 class TelemetryCache:
@@ -117,7 +122,17 @@ class TelemetryService:
             stale = self._stale(vehicle, wanted, readings, oldest_ok)
             if not stale:
                 return self._answer(vehicle, wanted, readings, from_cache=True)
-            readings.update(await self._fetch(vehicle, stale, readings))
+            if vehicle.asleep_until is not None and vehicle.asleep_until > arrival:
+                readings.update(_asleep(stale, readings))
+                return self._answer(vehicle, wanted, readings, from_cache=True)
+            try:
+                readings.update(await self._fetch(vehicle, stale, readings))
+            except VehicleAsleep:
+                await self._note_asleep(vehicle.id)
+                if not any(readings.get(f) for f in stale):
+                    raise
+                readings.update(_asleep(stale, readings))
+                return self._answer(vehicle, wanted, readings, from_cache=True)
         return self._answer(vehicle, wanted, readings, from_cache=False)
 
     def _stale(
@@ -153,10 +168,12 @@ class TelemetryService:
         async def read(token: Secret, smartcar_id: str) -> BatchReading:
             return await self._smartcar.read(token, smartcar_id, stale)
 
-        batch = await self._upstream.call(vehicle, CallKind.READ, read)
+        batch = await self._upstream.call(vehicle, CallKind.READ, read, billed=len(stale))
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         self._note_item_limits(vehicle, batch)
+        if any(_is_asleep(r.failure) for r in batch.results.values()):
+            await self._note_asleep(vehicle.id)
         durable = [r for r in fresh.values() if _durable(r)]
         if durable:
             await self._store(vehicle.id, durable, fetched_at)
@@ -192,6 +209,15 @@ class TelemetryService:
             failure = result.failure
             if failure is not None and failure.type == "RATE_LIMIT":
                 self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
+
+    async def _note_asleep(self, vehicle_id: str) -> None:
+        """Leave a sleeping car alone for the backoff, so it is not woken again."""
+        until = self._clock.now() + self._policy.sleep_backoff
+        async with self._uow() as uow:
+            current = await uow.vehicles.get(vehicle_id, for_update=True)
+            if current is not None:
+                await uow.vehicles.update(dataclasses.replace(current, asleep_until=until))
+            await uow.commit()
 
     async def _store(self, vehicle_id: str, readings: list[FieldReading], at: datetime) -> None:
         async with self._uow() as uow:
@@ -232,6 +258,25 @@ class TelemetryService:
     async def _vehicle(self, vehicle_id: str) -> Vehicle:
         async with self._uow() as uow:
             return await require_vehicle(uow, vehicle_id)
+
+
+def _is_asleep(failure: UpstreamFailure | None) -> bool:
+    return failure is not None and (failure.type, failure.code) == ("VEHICLE_STATE", "ASLEEP")
+
+
+def _asleep(
+    fields: Iterable[TelemetryField], known: Mapping[TelemetryField, FieldReading]
+) -> dict[TelemetryField, FieldReading]:
+    """The answer for fields of a sleeping car: the last values, marked, with their age."""
+    marked = {}
+    for field in fields:
+        last = known.get(field)
+        if last is None:
+            last = FieldReading(field=field, availability=Availability.UNAVAILABLE)
+        marked[field] = dataclasses.replace(
+            last, availability=Availability.UNAVAILABLE, reason=ASLEEP_REASON
+        )
+    return marked
 
 
 def _durable(reading: FieldReading) -> bool:

@@ -9,16 +9,26 @@ app-wide bucket, the whole application) in cooldown until its `retry-after`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.core.errors import ConnectionDisconnected, RateLimited
+from gateway.core.budget import BudgetLedger
+from gateway.core.errors import (
+    CommandOutcomeUnknown,
+    ConnectionDisconnected,
+    GatewayError,
+    RateLimited,
+    UpstreamUnavailable,
+    VehicleUnreachable,
+)
 from gateway.core.model import ConnectionStatus, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind, RateLimiter
 from gateway.core.rotation import TokenRotator
 from gateway.core.secret import Secret
-from gateway.core.status import ensure_connected, set_grant_status
+from gateway.core.status import ensure_connected, save, set_grant_status, with_status
 
 T = TypeVar("T")
 UpstreamCall = Callable[[Secret, str], Awaitable[T]]
@@ -31,30 +41,54 @@ DEFAULT_COOLDOWN_S = 60.0
 REVOKED_REASON = "Smartcar refused freshly rotated credentials: the owner revoked access"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPolicy:
+    """How many consecutive upstream failures turn a connection to ERROR."""
+
+    error_after_failures: int = 5
+
+
 class Upstream:
-    """Runs calls to Smartcar for a vehicle under the gateway's limits and token rules."""
+    """Runs calls to Smartcar for a vehicle under the gateway's limits and token rules,
+    counting what Smartcar bills and tracking the connection's health."""
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, rotator: TokenRotator, limiter: RateLimiter, clock: Clock
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        rotator: TokenRotator,
+        limiter: RateLimiter,
+        clock: Clock,
+        ledger: BudgetLedger,
+        health: HealthPolicy = HealthPolicy(),
     ) -> None:
         self._uow = uow
         self._rotator = rotator
         self._limiter = limiter
         self._clock = clock
+        self._ledger = ledger
+        self._health = health
 
-    async def call(self, vehicle: Vehicle, kind: CallKind, call: UpstreamCall[T]) -> T:
-        """Run `call` for `vehicle`, or raise the domain error that explains why not."""
+    async def call(
+        self, vehicle: Vehicle, kind: CallKind, call: UpstreamCall[T], *, billed: int = 1
+    ) -> T:
+        """Run `call` for `vehicle`, or raise the domain error that explains why not.
+
+        `billed` is how many requests Smartcar bills for one attempt (a batch: its paths).
+        """
         ensure_connected(vehicle)
         if vehicle.grant_id is None or vehicle.smartcar_vehicle_id is None:
             raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
         self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
         token = await self._rotator.access_token(vehicle.grant_id)
         try:
-            return await self._attempt(vehicle, call, token)
+            result = await self._tracked(vehicle, call, token, billed)
         except TokenRejected:
             token = await self._rotator.after_rejection(vehicle.grant_id, token)
+        else:
+            return result
         try:
-            return await self._attempt(vehicle, call, token)
+            return await self._tracked(vehicle, call, token, billed)
         except TokenRejected:
             await self._revoked(vehicle.grant_id)
             raise ConnectionDisconnected(
@@ -62,13 +96,60 @@ class Upstream:
                 metadata={"vehicle_id": vehicle.id},
             ) from None
 
-    async def _attempt(self, vehicle: Vehicle, call: UpstreamCall[T], token: Secret) -> T:
+    async def _tracked(
+        self, vehicle: Vehicle, call: UpstreamCall[T], token: Secret, billed: int
+    ) -> T:
+        """One attempt: bill it, note rate limits, and keep the connection's health."""
         assert vehicle.smartcar_vehicle_id is not None
         try:
-            return await call(token, vehicle.smartcar_vehicle_id)
+            result = await call(token, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
+            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             self.note_rate_limit(vehicle.id, limited)
             raise
+        except (UpstreamUnavailable, CommandOutcomeUnknown, VehicleUnreachable) as failure:
+            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
+            await self._failed(vehicle.id, failure)
+            raise
+        except (GatewayError, TokenRejected):
+            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
+            raise
+        await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
+        if vehicle.failure_count or vehicle.status is ConnectionStatus.ERROR:
+            await self._recovered(vehicle.id)
+        return result
+
+    async def _failed(self, vehicle_id: str, failure: GatewayError) -> None:
+        """Count a failure; enough in a row turn an ACTIVE connection to ERROR."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.vehicles.get(vehicle_id, for_update=True)
+            if current is None:
+                return
+            count = current.failure_count + 1
+            updated = dataclasses.replace(current, failure_count=count, last_error=failure.message)
+            if (
+                count >= self._health.error_after_failures
+                and current.status is ConnectionStatus.ACTIVE
+            ):
+                reason = f"{count} upstream failures in a row; last: {failure.reason}"
+                updated = with_status(updated, ConnectionStatus.ERROR, reason=reason, now=now)
+            await save(uow, current, updated)
+            await uow.commit()
+
+    async def _recovered(self, vehicle_id: str) -> None:
+        """An answer after failures: reset the count; ERROR becomes ACTIVE again."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.vehicles.get(vehicle_id, for_update=True)
+            if current is None:
+                return
+            updated = dataclasses.replace(current, failure_count=0)
+            if current.status is ConnectionStatus.ERROR:
+                reason = "Smartcar answered again"
+                updated = with_status(updated, ConnectionStatus.ACTIVE, reason=reason, now=now)
+            await save(uow, current, updated)
+            await uow.commit()
 
     def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
         """Start the cooldown Smartcar asked for with a 429."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 
+from gateway.core.budget import BudgetPolicy, month_of
 from gateway.core.errors import InvalidArgument, VehicleNotFound
 from gateway.core.model import ConnectionStatus, Rental, Vehicle, VehiclePage, VehiclePanel
-from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
+from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE
 
@@ -22,25 +24,43 @@ async def require_vehicle(uow: UnitOfWork, vehicle_id: str, *, for_update: bool 
     return vehicle
 
 
-def panel(vehicle: Vehicle, rental: Rental | None) -> VehiclePanel:
+def panel(
+    vehicle: Vehicle, rental: Rental | None, *, used: int, policy: BudgetPolicy
+) -> VehiclePanel:
     """Return what the connection panel shows for a vehicle."""
     connected = vehicle.status is not ConnectionStatus.NOT_CONNECTED
     missing = REQUESTED_PERMISSIONS - vehicle.permissions if connected else frozenset()
-    return VehiclePanel(vehicle=vehicle, missing_permissions=missing, active_rental=rental)
+    return VehiclePanel(
+        vehicle=vehicle,
+        missing_permissions=missing,
+        active_rental=rental,
+        requests_this_month=used,
+        monthly_request_allowance=policy.monthly_allowance,
+    )
+
+
+async def panel_of(
+    uow: UnitOfWork, vehicle: Vehicle, *, at: datetime, policy: BudgetPolicy
+) -> VehiclePanel:
+    """Return the vehicle's panel, reading its rental and this month's budget in `uow`."""
+    rental = await uow.rentals.active(vehicle.id)
+    used = await uow.budget.used(vehicle.id, month_of(at))
+    return panel(vehicle, rental, used=used, policy=policy)
 
 
 class VehicleQueries:
     """GetVehicle and ListVehicles."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, budget: BudgetPolicy) -> None:
         self._uow = uow
+        self._clock = clock
+        self._budget = budget
 
     async def get(self, vehicle_id: str) -> VehiclePanel:
         """Return one vehicle's panel."""
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id)
-            rental = await uow.rentals.active(vehicle_id)
-        return panel(vehicle, rental)
+            return await panel_of(uow, vehicle, at=self._clock.now(), policy=self._budget)
 
     async def page(
         self, *, status: ConnectionStatus | None, page_size: int, page_token: str
@@ -48,13 +68,17 @@ class VehicleQueries:
         """Return one page ordered by vehicle id; the token resumes after its last id."""
         after_id = decode_page_token(page_token, status)
         size = page_size or DEFAULT_PAGE_SIZE
+        month = month_of(self._clock.now())
         async with self._uow() as uow:
             vehicles = await uow.vehicles.page(status=status, after_id=after_id, limit=size + 1)
             shown = vehicles[:size]
             rentals = await uow.rentals.active_for([v.id for v in shown])
+            used = {v.id: await uow.budget.used(v.id, month) for v in shown}
         more = len(vehicles) > size
         token = encode_page_token(shown[-1].id, status) if more and shown else ""
-        panels = tuple(panel(v, rentals.get(v.id)) for v in shown)
+        panels = tuple(
+            panel(v, rentals.get(v.id), used=used[v.id], policy=self._budget) for v in shown
+        )
         return VehiclePage(panels=panels, next_page_token=token)
 
 

@@ -34,6 +34,7 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     Rental,
+    StatusTransition,
     Telemetry,
     TelemetryField,
     TelemetryValue,
@@ -180,6 +181,26 @@ def vehicle_id(request: pb.GetVehicleRequest | pb.DisconnectRequest) -> str:
     return request.vehicle_id
 
 
+@dataclass(frozen=True, slots=True)
+class WatchQuery:
+    """WatchVehicles arguments, validated."""
+
+    vehicle_ids: frozenset[str]
+    after_id: int | None
+
+
+def watch_query(request: pb.WatchVehiclesRequest) -> WatchQuery:
+    """Validate a WatchVehicles request: each vehicle id, and a non-negative cursor."""
+    violations = [
+        validation.identifier(f"vehicle_ids[{i}]", vid) for i, vid in enumerate(request.vehicle_ids)
+    ]
+    after_id = request.after_id if request.HasField("after_id") else None
+    if after_id is not None and after_id < 0:
+        violations.append(FieldViolation("after_id", "must not be negative"))
+    validation.ensure(violations)
+    return WatchQuery(vehicle_ids=frozenset(request.vehicle_ids), after_id=after_id)
+
+
 def vehicle_list_query(request: pb.ListVehiclesRequest) -> VehicleListQuery:
     """Validate a ListVehicles request; page size 0 becomes the default."""
     status: ConnectionStatus | None = None
@@ -252,6 +273,23 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         last_command=_last_command_message(vehicle.last_command),
         last_telemetry_at=_timestamp(vehicle.last_telemetry_at),
         active_rental=rental_message(panel.active_rental) if panel.active_rental else None,
+        requests_this_month=panel.requests_this_month,
+        monthly_request_allowance=panel.monthly_request_allowance,
+        asleep_until=_timestamp(vehicle.asleep_until),
+        failure_count=vehicle.failure_count,
+        last_error=vehicle.last_error or "",
+    )
+
+
+def status_change_message(change: StatusTransition) -> pb.StatusChange:
+    """Build one WatchVehicles message."""
+    return pb.StatusChange(
+        id=change.id or 0,
+        vehicle_id=change.vehicle_id,
+        from_status=_STATUS_TO_PB[change.from_status],
+        to_status=_STATUS_TO_PB[change.to_status],
+        reason=change.reason or "",
+        at=_timestamp(change.at),
     )
 
 

@@ -11,7 +11,8 @@ For each unary-unary call (the gateway's RPCs and health `Check`) it
 4. logs one line per call: method, status, duration, request id (never the messages),
    at INFO, or DEBUG for health checks.
 
-Streaming calls (health `Watch`, reflection) pass through untouched.
+Server-streaming calls (WatchVehicles, health `Watch`) get the same frame around the whole
+stream; client-streaming calls (reflection) pass through untouched.
 
 An interceptor rather than a decorator on servicer methods: it wraps every method of every
 service registered on the server, so a new RPC cannot forget it, and the servicer holds
@@ -21,10 +22,12 @@ nothing but conversion and the use-case call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import grpc
@@ -44,10 +47,11 @@ _log = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[Any, Any]
 UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Bind request id and deadline, map errors to status, and log every unary call."""
+    """Bind request id and deadline, map errors to status, and log every call we frame."""
 
     async def intercept_service(
         self,
@@ -56,14 +60,16 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap the unary-unary handler of the call; pass any other handler through."""
+        """Wrap unary-unary and unary-stream handlers; pass any other handler through."""
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+        if handler is None or handler.request_streaming:
             return handler
+        method = handler_call_details.method
+        if handler.response_streaming:
+            return _framed_stream(handler, method)
         behavior = cast(UnaryBehavior | None, handler.unary_unary)
         if behavior is None:
             return handler
-        method = handler_call_details.method
 
         async def framed(request: Any, servicer_context: Context) -> Any:
             return await serve_call(behavior, request, servicer_context, method=method)
@@ -75,8 +81,50 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def _framed_stream(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """Wrap a server-streaming handler so the whole stream runs inside the call frame.
+
+    The wrapper keeps the handler's shape: an async generator yields the responses, a
+    coroutine (like health `Watch`) writes them with `context.write`.
+    """
+    behavior = handler.unary_stream
+    assert behavior is not None
+    if inspect.isasyncgenfunction(behavior):
+        streaming = cast(StreamBehavior, behavior)
+
+        async def framed_generator(request: Any, servicer_context: Context) -> AsyncIterator[Any]:
+            async with call_frame(servicer_context, method=method):
+                async for item in streaming(request, servicer_context):
+                    yield item
+
+        wrapped: Any = framed_generator
+    else:
+        writing = cast(UnaryBehavior, behavior)
+
+        async def framed_writer(request: Any, servicer_context: Context) -> None:
+            async with call_frame(servicer_context, method=method):
+                await writing(request, servicer_context)
+
+        wrapped = framed_writer
+    return grpc.unary_stream_rpc_method_handler(
+        wrapped,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, method: str) -> Any:
     """Run one unary call inside its request context; map and log how it ended."""
+    async with call_frame(call, method=method):
+        return await behavior(request, call)
+    raise AssertionError("unreachable: the frame either returns or aborts")  # pragma: no cover
+
+
+@contextlib.asynccontextmanager
+async def call_frame(call: Context, *, method: str) -> AsyncIterator[None]:
+    """Bind the request context of one call; map and log how it ended."""
     rid = _request_id(call)
     # Each call runs in its own asyncio task, so these context variables end with it.
     context.request_id.set(rid)
@@ -85,7 +133,7 @@ async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, me
     started = time.perf_counter()
     status = grpc.StatusCode.OK
     try:
-        return await behavior(request, call)
+        yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
         status = mapped.code

@@ -7,6 +7,8 @@ deadlines, logging and error mapping happen around it, in `gateway.edge.intercep
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
@@ -82,6 +84,15 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
             status=query.status, page_size=query.page_size, page_token=query.page_token
         )
         return convert.vehicle_page_message(page)
+
+    async def WatchVehicles(
+        self, request: pb.WatchVehiclesRequest, context: Context
+    ) -> AsyncIterator[pb.StatusChange]:
+        """Stream connection status changes until the caller hangs up."""
+        query = convert.watch_query(request)
+        changes = self._api.watch_vehicles(vehicle_ids=query.vehicle_ids, after_id=query.after_id)
+        async for change in changes:
+            yield convert.status_change_message(change)
 
     async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
         """Run a Lock or Unlock."""

@@ -5,18 +5,26 @@ rows into domain values (gateway.core.model) and back; unique-key violations sur
 the core's `Conflict`.
 """
 
+from storage.repositories.budget import SqlBudgetRepository
 from storage.repositories.commands import SqlCommandRepository
 from storage.repositories.grants import SqlGrantRepository
+from storage.repositories.leases import SqlLeaseRepository
 from storage.repositories.rentals import SqlRentalRepository
 from storage.repositories.states import SqlOAuthStateRepository
 from storage.repositories.telemetry import SqlTelemetryRepository
+from storage.repositories.transitions import SqlTransitionRepository
 from storage.repositories.vehicles import SqlVehicleRepository
+from storage.repositories.webhook_events import SqlWebhookEventRepository
 
 __all__ = [
+    "SqlBudgetRepository",
     "SqlCommandRepository",
     "SqlGrantRepository",
+    "SqlLeaseRepository",
     "SqlOAuthStateRepository",
     "SqlRentalRepository",
     "SqlTelemetryRepository",
+    "SqlTransitionRepository",
     "SqlVehicleRepository",
+    "SqlWebhookEventRepository",
 ]

@@ -61,6 +61,17 @@ class SqlGrantRepository:
         )
         return [self._to_grant(row) for row in await self._connection.execute(query)]
 
+    async def due_for_renewal(self, *, refresh_expires_before: datetime, limit: int) -> list[Grant]:
+        """Return up to `limit` grants whose refresh token expires before the given time,
+        soonest first (then by id)."""
+        query = (
+            select(smartcar_grants)
+            .where(_grants.refresh_expires_at < refresh_expires_before)
+            .order_by(_grants.refresh_expires_at, _grants.id)
+            .limit(max(limit, 0))
+        )
+        return [self._to_grant(row) for row in await self._connection.execute(query)]
+
     async def add(self, grant: Grant) -> None:
         """Insert a new grant; Conflict if its id exists."""
         statement = insert(smartcar_grants).values(

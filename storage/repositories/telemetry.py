@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Row, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from gateway.core.model import Availability, FieldReading, TelemetryField
 from storage.codec import telemetry_from_json, telemetry_to_json
+from storage.repositories._dialects import conflict_insert
 from storage.schema import telemetry
 
 _REPLACED = ("availability", "value", "recorded_at", "fetched_at", "reason")
@@ -37,20 +37,11 @@ class SqlTelemetryRepository:
 
     def _upsert(self, rows: list[dict[str, Any]]) -> Insert:
         """Return an INSERT … ON CONFLICT DO UPDATE of `rows` in this database's dialect."""
-        dialect = self._connection.dialect.name
-        if dialect == "sqlite":
-            sqlite_insert = sqlite.insert(telemetry).values(rows)
-            return sqlite_insert.on_conflict_do_update(
-                index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
-                set_={name: sqlite_insert.excluded[name] for name in _REPLACED},
-            )
-        if dialect == "postgresql":
-            pg_insert = postgresql.insert(telemetry).values(rows)
-            return pg_insert.on_conflict_do_update(
-                index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
-                set_={name: pg_insert.excluded[name] for name in _REPLACED},
-            )
-        raise NotImplementedError(f"no telemetry upsert for the {dialect} dialect")
+        statement = conflict_insert(self._connection, telemetry).values(rows)
+        return statement.on_conflict_do_update(
+            index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
+            set_={name: statement.excluded[name] for name in _REPLACED},
+        )
 
 
 def _to_row(vehicle_id: str, reading: FieldReading) -> dict[str, Any]:

@@ -90,6 +90,9 @@ def _columns(vehicle: Vehicle) -> dict[str, Any]:
         "last_command_at": last.at if last else None,
         "last_telemetry_at": vehicle.last_telemetry_at,
         "created_at": vehicle.created_at,
+        "asleep_until": vehicle.asleep_until,
+        "failure_count": vehicle.failure_count,
+        "last_error": vehicle.last_error,
     }
 
 
@@ -111,6 +114,9 @@ def _to_vehicle(row: Row[Any]) -> Vehicle:
         last_command=_last_command(columns),
         last_telemetry_at=columns["last_telemetry_at"],
         created_at=columns["created_at"],
+        asleep_until=columns["asleep_until"],
+        failure_count=columns["failure_count"],
+        last_error=columns["last_error"],
     )
 
 

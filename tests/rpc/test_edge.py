@@ -39,6 +39,7 @@ from gateway.core.model import (
     ConnectUrl,
     LockAction,
     Rental,
+    StatusTransition,
     Telemetry,
     TelemetryField,
     VehiclePage,
@@ -60,6 +61,11 @@ from tests.unit.edge import samples
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
 TIMEOUT_S = 10.0
+
+
+STREAMING = {
+    m.name: m.server_streaming for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods
+}
 
 
 class FakeGateway:
@@ -146,6 +152,16 @@ class FakeGateway:
             "get_vehicle", samples.full_panel(vehicle_id), vehicle_id=vehicle_id
         )
 
+    async def watch_vehicles(
+        self, *, vehicle_ids: frozenset[str], after_id: int | None
+    ) -> AsyncIterator[StatusTransition]:
+        """Stream one canned status change, then stay open until cancelled."""
+        change = await self._answer(
+            "watch_vehicles", samples.status_change(), vehicle_ids=vehicle_ids, after_id=after_id
+        )
+        yield change
+        await asyncio.Event().wait()
+
     async def list_vehicles(
         self, *, status: ConnectionStatus | None, page_size: int, page_token: str
     ) -> VehiclePage:
@@ -171,8 +187,15 @@ class Running:
     stub: pb_grpc.VehicleGatewayAsyncStub
 
     async def call(self, rpc: str, request: Message, **kwargs: Any) -> Any:
-        """Invoke an RPC by name with the test timeout."""
-        return await getattr(self.stub, rpc)(request, timeout=TIMEOUT_S, **kwargs)
+        """Invoke an RPC by name with the test timeout; a stream answers its first message."""
+        call = getattr(self.stub, rpc)(request, timeout=TIMEOUT_S, **kwargs)
+        if STREAMING.get(rpc, False):
+            first = await call.read()
+            if first is grpc.aio.EOF:
+                await call.code()  # raises the stream's error, if any
+            call.cancel()
+            return first
+        return await call
 
 
 @pytest.fixture
@@ -294,6 +317,12 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
         pb.GetVehicleRequest(vehicle_id="car-1"),
         ("get_vehicle", {"vehicle_id": "car-1"}),
         convert.vehicle_message(samples.full_panel()),
+    ),
+    (
+        "WatchVehicles",
+        pb.WatchVehiclesRequest(vehicle_ids=["car-1"], after_id=7),
+        ("watch_vehicles", {"vehicle_ids": frozenset({"car-1"}), "after_id": 7}),
+        convert.status_change_message(samples.status_change()),
     ),
     (
         "ListVehicles",

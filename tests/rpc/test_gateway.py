@@ -224,3 +224,28 @@ async def test_the_database_never_holds_a_token_in_plaintext(tmp_path: Path) -> 
     for token in (grant.tokens.access_token, grant.tokens.refresh_token):
         assert token.reveal().encode() not in raw
     assert len(raw) > 0
+
+
+async def test_watch_vehicles_streams_status_changes_as_they_happen(rig: Rig) -> None:
+    """A watcher sees car-1 turn ACTIVE and then DISCONNECTED, with reasons, in order."""
+    stream = rig.stub.WatchVehicles(pb.WatchVehiclesRequest(vehicle_ids=["car-1"]))
+    await rig.connect("car-1")
+    await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    first = await asyncio.wait_for(stream.read(), timeout=10)
+    second = await asyncio.wait_for(stream.read(), timeout=10)
+    stream.cancel()
+    assert (first.from_status, first.to_status) == (pb.NOT_CONNECTED, pb.ACTIVE)
+    assert (second.from_status, second.to_status) == (pb.ACTIVE, pb.DISCONNECTED)
+    assert second.reason == "disconnected through the gateway"
+    assert second.id > first.id
+
+
+async def test_the_panel_shows_the_months_billed_requests(rig: Rig) -> None:
+    """Connect (3) and a full read (7 paths) show as 10 billed requests of 500 this month."""
+    vehicle = await rig.connect("car-1")
+    await rig.telemetry("car-1", max_age_s=0)
+    panel = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+    assert (panel.requests_this_month, panel.monthly_request_allowance) == (10, 500)
+    billed = (await rig.stats())["billed_this_month"]
+    # The ledger counts Connect's /permissions read too; the simulator does not bill it.
+    assert billed[vehicle.smartcar_vehicle_id] == 10 - 1

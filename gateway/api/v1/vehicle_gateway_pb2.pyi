@@ -596,6 +596,11 @@ class Vehicle(_message.Message):
     LAST_COMMAND_FIELD_NUMBER: _builtins.int
     LAST_TELEMETRY_AT_FIELD_NUMBER: _builtins.int
     ACTIVE_RENTAL_FIELD_NUMBER: _builtins.int
+    REQUESTS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    MONTHLY_REQUEST_ALLOWANCE_FIELD_NUMBER: _builtins.int
+    ASLEEP_UNTIL_FIELD_NUMBER: _builtins.int
+    FAILURE_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet's own vehicle id."""
     status: Global___ConnectionStatus.ValueType
@@ -612,6 +617,16 @@ class Vehicle(_message.Message):
     """Model year; 0 when unknown."""
     vin: _builtins.str
     """Vehicle identification number; empty when unknown."""
+    requests_this_month: _builtins.int
+    """Billed Smartcar requests for this vehicle in the current calendar month (UTC); each
+    path of a batch counts.
+    """
+    monthly_request_allowance: _builtins.int
+    """The plan's monthly request allowance per vehicle."""
+    failure_count: _builtins.int
+    """Consecutive upstream failures; enough of them put the connection in ERROR."""
+    last_error: _builtins.str
+    """The most recent upstream failure, for operators."""
     @_builtins.property
     def status_changed_at(self) -> _timestamp_pb2.Timestamp:
         """When the status last changed."""
@@ -636,6 +651,10 @@ class Vehicle(_message.Message):
     def active_rental(self) -> Global___Rental:
         """The rental holding the vehicle; unset when none."""
 
+    @_builtins.property
+    def asleep_until(self) -> _timestamp_pb2.Timestamp:
+        """Until when the vehicle is left alone because it answered ASLEEP; unset when awake."""
+
     def __init__(
         self,
         *,
@@ -653,14 +672,95 @@ class Vehicle(_message.Message):
         last_command: Global___LastCommand | None = ...,
         last_telemetry_at: _timestamp_pb2.Timestamp | None = ...,
         active_rental: Global___Rental | None = ...,
+        requests_this_month: _builtins.int = ...,
+        monthly_request_allowance: _builtins.int = ...,
+        asleep_until: _timestamp_pb2.Timestamp | None = ...,
+        failure_count: _builtins.int = ...,
+        last_error: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "requests_this_month", b"requests_this_month", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Vehicle: _TypeAlias = Vehicle  # noqa: Y015
+
+@_typing.final
+class WatchVehiclesRequest(_message.Message):
+    """Which status changes to stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_IDS_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
+    after_id: _builtins.int
+    """Resume after this change id (0: from the first recorded change). Unset: only changes
+    recorded from now on.
+    """
+    @_builtins.property
+    def vehicle_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these vehicles; empty: every vehicle."""
+
+    def __init__(
+        self,
+        *,
+        vehicle_ids: _abc.Iterable[_builtins.str] | None = ...,
+        after_id: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after_id", b"_after_id", "after_id", b"after_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_id", b"_after_id", "after_id", b"after_id", "vehicle_ids", b"vehicle_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__after_id: _TypeAlias = _typing.Literal["after_id"]  # noqa: Y015
+    _WhichOneofArgType__after_id: _TypeAlias = _typing.Literal["_after_id", b"_after_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after_id) -> _WhichOneofReturnType__after_id | None: ...
+
+Global___WatchVehiclesRequest: _TypeAlias = WatchVehiclesRequest  # noqa: Y015
+
+@_typing.final
+class StatusChange(_message.Message):
+    """One change of a vehicle's connection status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Increasing id of the change; pass the last one seen as `after_id` to resume."""
+    vehicle_id: _builtins.str
+    """The fleet vehicle id."""
+    from_status: Global___ConnectionStatus.ValueType
+    """The status before the change."""
+    to_status: Global___ConnectionStatus.ValueType
+    """The status after the change."""
+    reason: _builtins.str
+    """Why it changed (e.g. "Smartcar rejected the refresh token (invalid_grant)")."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When it changed."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        vehicle_id: _builtins.str = ...,
+        from_status: Global___ConnectionStatus.ValueType = ...,
+        to_status: Global___ConnectionStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_status", b"from_status", "id", b"id", "reason", b"reason", "to_status", b"to_status", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusChange: _TypeAlias = StatusChange  # noqa: Y015
 
 @_typing.final
 class ListVehiclesResponse(_message.Message):

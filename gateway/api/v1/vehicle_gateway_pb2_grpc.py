@@ -86,6 +86,11 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesResponse.FromString,
                 _registered_method=True)
+        self.WatchVehicles = channel.unary_stream(
+                '/vehiclegateway.v1.VehicleGateway/WatchVehicles',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
@@ -168,6 +173,14 @@ class VehicleGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchVehicles(self, request, context):
+        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+        recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +233,11 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     servicer.ListVehicles,
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesResponse.SerializeToString,
+            ),
+            'WatchVehicles': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchVehicles,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +512,33 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/ListVehicles',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListVehiclesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchVehicles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/WatchVehicles',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,6 +75,10 @@ class VehicleGatewayStub:
     """Return one vehicle's connection panel."""
     ListVehicles: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]
     """Return one page of connection panels ordered by vehicle id."""
+    WatchVehicles: _grpc.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]
+    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+    recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
@@ -112,6 +116,10 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     """Return one vehicle's connection panel."""
     ListVehicles: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]  # type: ignore[assignment]
     """Return one page of connection panels ordered by vehicle id."""
+    WatchVehicles: _aio.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]  # type: ignore[assignment]
+    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+    recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+    """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
@@ -206,5 +214,15 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_vehicle_gateway_pb2.ListVehiclesResponse, _abc.Awaitable[_vehicle_gateway_pb2.ListVehiclesResponse]]:
         """Return one page of connection panels ordered by vehicle id."""
+
+    @_abc_1.abstractmethod
+    def WatchVehicles(
+        self,
+        request: _vehicle_gateway_pb2.WatchVehiclesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_vehicle_gateway_pb2.StatusChange], _abc.AsyncIterator[_vehicle_gateway_pb2.StatusChange]]:
+        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+        recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+        """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,11 +25,13 @@ from gateway.core.model import (
     OAuthState,
     Odometer,
     Rental,
+    StatusTransition,
     TelemetryField,
     TelemetryValue,
     TirePressure,
     TokenPair,
     Vehicle,
+    WebhookEvent,
 )
 from gateway.core.secret import Secret
 
@@ -79,6 +81,9 @@ def vehicle(vehicle_id: str = "v1", **changes: Any) -> Vehicle:
         last_command=LastCommand(action=LockAction.LOCK, request_id="req-0", at=at(2)),
         last_telemetry_at=at(3),
         created_at=T0,
+        asleep_until=at(900).astimezone(BERLIN_SUMMER),
+        failure_count=2,
+        last_error="UPSTREAM:RATE_LIMIT",
     )
     return dataclasses.replace(base, **changes)
 
@@ -151,5 +156,33 @@ def reading(field: TelemetryField, **changes: Any) -> FieldReading:
         value=VALUES[field],
         recorded_at=at(-30).astimezone(BERLIN_SUMMER),
         fetched_at=T0,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def transition(vehicle_id: str = "v1", **changes: Any) -> StatusTransition:
+    """Return an ACTIVE -> EXPIRED transition at T0, without an id."""
+    base = StatusTransition(
+        vehicle_id=vehicle_id,
+        from_status=ConnectionStatus.ACTIVE,
+        to_status=ConnectionStatus.EXPIRED,
+        reason="refresh token rejected",
+        at=T0,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def event(event_id: str = "evt-1", **changes: Any) -> WebhookEvent:
+    """Return an unapplied VEHICLE_STATE event received at T0, with a nested JSON payload."""
+    base = WebhookEvent(
+        event_id=event_id,
+        event_type="VEHICLE_STATE",
+        smartcar_vehicle_id="sc-v1",
+        received_at=T0,
+        payload={
+            "eventId": event_id,
+            "data": {"vehicle": {"id": "sc-v1"}, "signals": [{"code": "odometer", "value": 1.5}]},
+            "meta": {"version": "4.0", "deliveredAt": None},
+        },
     )
     return dataclasses.replace(base, **changes)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.core.model import Grant, Vehicle
 from gateway.core.ports import UnitOfWork
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine, migrate
@@ -101,3 +102,15 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return Backend(
         request.param, unit_of_work_factory(engine, cipher), IntegrityError, StatementError
     )
+
+
+async def seed(backend: Backend, *rows: Vehicle | Grant) -> None:
+    """Commit grants and vehicles (grants first, as vehicles point at them)."""
+    async with backend.factory() as uow:
+        for row in rows:
+            if isinstance(row, Grant):
+                await uow.grants.add(row)
+        for row in rows:
+            if isinstance(row, Vehicle):
+                await uow.vehicles.add(row)
+        await uow.commit()

@@ -12,10 +12,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.crypto import TokenCipher
 from storage.database import alembic_config, create_engine, migrate
 from storage.schema import metadata
+from storage.uow import unit_of_work_factory
+from tests.integration.storage.builders import bare_vehicle
 
-TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
+FIRST_TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
+LIFECYCLE_TABLES = {"status_transitions", "request_budget", "scheduler_leases", "webhook_events"}
+TABLES = FIRST_TABLES | LIFECYCLE_TABLES
+LIFECYCLE_COLUMNS = {"asleep_until", "failure_count", "last_error"}
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -24,11 +30,21 @@ def _diff(connection: Connection) -> list[Any]:
     return list(compare_metadata(context, metadata))
 
 
-def _downgrade_to_base(connection: Connection) -> None:
-    """Run every downgrade."""
+def _downgrade(connection: Connection, revision: str) -> None:
+    """Run the downgrades down to `revision` ("base": all of them)."""
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.downgrade(config, "base")
+    command.downgrade(config, revision)
+
+
+def _layout(connection: Connection) -> tuple[set[str], set[str], set[str]]:
+    """Return the tables, the vehicle columns and the grant indexes the database has."""
+    inspector = inspect(connection)
+    return (
+        set(inspector.get_table_names()),
+        {column["name"] for column in inspector.get_columns("vehicles")},
+        {str(index["name"]) for index in inspector.get_indexes("smartcar_grants")},
+    )
 
 
 async def test_upgrade_on_an_empty_database_creates_the_schema(tmp_path: Path) -> None:
@@ -64,15 +80,52 @@ async def test_migrating_again_changes_nothing(engine: AsyncEngine) -> None:
 async def test_downgrade_removes_everything_and_upgrade_restores_it(
     migrated_engine: AsyncEngine,
 ) -> None:
-    """The first revision's downgrade drops every table; upgrading again rebuilds them."""
+    """Downgrading to base drops every table; upgrading again rebuilds them."""
     async with migrated_engine.begin() as connection:
-        await connection.run_sync(_downgrade_to_base)
+        await connection.run_sync(_downgrade, "base")
     async with migrated_engine.connect() as connection:
         left = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
     assert left & TABLES == set()
     await migrate(migrated_engine)
     async with migrated_engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
+
+
+async def test_downgrade_to_the_first_revision_removes_the_lifecycle_schema(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """Going back to 0001 drops the lifecycle tables, columns and index; upgrading restores."""
+    async with migrated_engine.begin() as connection:
+        await connection.run_sync(_downgrade, "0001")
+    async with migrated_engine.connect() as connection:
+        tables, vehicle_columns, grant_indexes = await connection.run_sync(_layout)
+    assert tables & TABLES == FIRST_TABLES
+    assert vehicle_columns & LIFECYCLE_COLUMNS == set()
+    assert "ix_smartcar_grants_refresh_expires_at" not in grant_indexes
+    await migrate(migrated_engine)
+    async with migrated_engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_upgrading_keeps_existing_vehicles_with_no_failures(
+    tmp_path: Path, cipher: TokenCipher
+) -> None:
+    """A vehicle written under 0001 reads back after the upgrade: not asleep, no failures."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0001")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO vehicles (id, status, permissions) "
+                    "VALUES ('v1', 'NOT_CONNECTED', '[]')"
+                )
+            )
+        await migrate(engine)
+        async with unit_of_work_factory(engine, cipher)() as uow:
+            assert await uow.vehicles.get("v1") == bare_vehicle("v1")
+    finally:
+        await engine.dispose()
 
 
 async def test_active_rental_index_is_partial(engine: AsyncEngine) -> None:

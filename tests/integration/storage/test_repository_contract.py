@@ -14,7 +14,6 @@ from gateway.core.model import (
     FieldReading,
     Grant,
     TelemetryField,
-    Vehicle,
 )
 from gateway.core.ports import Conflict
 from tests.integration.storage.builders import (
@@ -31,20 +30,7 @@ from tests.integration.storage.builders import (
     tokens,
     vehicle,
 )
-from tests.integration.storage.conftest import Backend
-
-
-async def seed(backend: Backend, *rows: Vehicle | Grant) -> None:
-    """Commit grants and vehicles (grants first, as vehicles point at them)."""
-    async with backend.factory() as uow:
-        for row in rows:
-            if isinstance(row, Grant):
-                await uow.grants.add(row)
-        for row in rows:
-            if isinstance(row, Vehicle):
-                await uow.vehicles.add(row)
-        await uow.commit()
-
+from tests.integration.storage.conftest import Backend, seed
 
 # --- vehicles -------------------------------------------------------------------------------
 
@@ -108,6 +94,22 @@ async def test_update_writes_every_field(backend: Backend) -> None:
         await uow.commit()
     async with backend.factory() as uow:
         assert await uow.vehicles.get("v1") == cleared
+
+
+async def test_update_records_sleep_and_failures(backend: Backend) -> None:
+    """The polling fields (asleep until, failure count, last error) are written and cleared."""
+    await seed(backend, bare_vehicle("v1"))
+    failing = bare_vehicle(
+        "v1", asleep_until=at(60).astimezone(BERLIN_SUMMER), failure_count=5, last_error="ASLEEP"
+    )
+    async with backend.factory() as uow:
+        await uow.vehicles.update(failing)
+        await uow.commit()
+    async with backend.factory() as uow:
+        found = await uow.vehicles.get("v1")
+        await uow.vehicles.update(bare_vehicle("v1"))
+        assert await uow.vehicles.get("v1") == bare_vehicle("v1")
+    assert found == bare_vehicle("v1", asleep_until=at(60), failure_count=5, last_error="ASLEEP")
 
 
 async def test_update_of_an_unknown_vehicle_is_a_lookup_error(backend: Backend) -> None:
@@ -250,6 +252,35 @@ async def test_replace_tokens_on_a_stale_version_loses(backend: Backend) -> None
         fresh = tokens("access-new", "refresh-new")
         assert await uow.grants.replace_tokens("g1", expected_version=3, tokens=fresh) is None
         assert await uow.grants.get("g1") == grant("g1", version=4)
+
+
+def expiring(grant_id: str, days: float) -> Grant:
+    """Return a grant whose refresh token expires `days` after T0."""
+    pair = dataclasses.replace(tokens(), refresh_expires_at=at(days * 86_400))
+    return grant(grant_id, tokens=pair)
+
+
+async def test_due_for_renewal_lists_grants_expiring_before_soonest_first(
+    backend: Backend,
+) -> None:
+    """Grants expiring strictly before the cut-off come back soonest first, ties by id."""
+    await seed(
+        backend,
+        expiring("g-late", 30),
+        expiring("g-b", 5),
+        expiring("g-a", 5),
+        expiring("g-first", 1),
+        expiring("g-at-cutoff", 10),
+    )
+    cutoff = at(10 * 86_400).astimezone(BERLIN_SUMMER)
+    async with backend.factory() as uow:
+        due = await uow.grants.due_for_renewal(refresh_expires_before=cutoff, limit=10)
+        first_two = await uow.grants.due_for_renewal(refresh_expires_before=cutoff, limit=2)
+        none = await uow.grants.due_for_renewal(refresh_expires_before=cutoff, limit=0)
+    assert [g.id for g in due] == ["g-first", "g-a", "g-b"]
+    assert due[0] == expiring("g-first", 1)
+    assert [g.id for g in first_two] == ["g-first", "g-a"]
+    assert none == []
 
 
 async def test_deleting_a_grant_unlinks_its_vehicles(backend: Backend) -> None:

@@ -25,6 +25,7 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     Rental,
+    StatusTransition,
     Telemetry,
     TelemetryField,
     TelemetryValue,
@@ -176,7 +177,21 @@ def _age(seconds: int, nanos: int = 0) -> Duration:
     return Duration(seconds=seconds, nanos=nanos)
 
 
+def status_change() -> StatusTransition:
+    """A recorded transition: car-1 went from ACTIVE to EXPIRED."""
+    return StatusTransition(
+        id=8,
+        vehicle_id="car-1",
+        from_status=ConnectionStatus.ACTIVE,
+        to_status=ConnectionStatus.EXPIRED,
+        reason="Smartcar rejected the refresh token (invalid_grant)",
+        at=NOW,
+    )
+
+
 BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
+    ("WatchVehicles", pb.WatchVehiclesRequest(vehicle_ids=["ok", "bad id"]), ("vehicle_ids[1]",)),
+    ("WatchVehicles", pb.WatchVehiclesRequest(after_id=-1), ("after_id",)),
     ("GetConnectUrl", pb.GetConnectUrlRequest(), ("vehicle_id",)),
     ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car 1"), ("vehicle_id",)),
     ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car-1", vin="123"), ("vin",)),

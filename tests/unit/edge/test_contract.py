@@ -23,11 +23,12 @@ FIXED_REQUEST_FIELDS = {
     "EndRental": {"vehicle_id", "rental_id"},
     "GetVehicle": {"vehicle_id"},
     "ListVehicles": set(),
+    "WatchVehicles": set(),
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
-    """vehiclegateway.v1.VehicleGateway has exactly the ten RPCs of the design."""
+    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, and WatchVehicles."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

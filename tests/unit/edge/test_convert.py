@@ -37,6 +37,7 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "EndRental": convert.rental_args,
     "GetVehicle": convert.vehicle_id,
     "ListVehicles": convert.vehicle_list_query,
+    "WatchVehicles": convert.watch_query,
 }
 RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
 

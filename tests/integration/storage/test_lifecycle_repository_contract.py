@@ -1,0 +1,256 @@
+"""Lifecycle repository contract, on every backend: transitions, budget, leases, webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC
+
+import pytest
+
+from gateway.core.model import ConnectionStatus
+from tests.integration.storage.builders import (
+    BERLIN_SUMMER,
+    T0,
+    at,
+    bare_vehicle,
+    event,
+    transition,
+)
+from tests.integration.storage.conftest import Backend, seed
+
+JUNE, JULY = "2026-06", "2026-07"
+
+# --- status transitions ---------------------------------------------------------------------
+
+
+async def test_an_added_transition_comes_back_with_an_id_and_utc_time(backend: Backend) -> None:
+    """add() returns the transition as stored: a fresh id (any given one ignored), UTC time."""
+    await seed(backend, bare_vehicle("v1"))
+    async with backend.factory() as uow:
+        added = await uow.transitions.add(
+            transition(id=999, at=at(5).astimezone(BERLIN_SUMMER), reason=None)
+        )
+        await uow.commit()
+    assert added.id is not None
+    assert added.id != 999
+    assert added == transition(id=added.id, at=at(5), reason=None)
+    assert added.at.tzinfo == UTC
+    async with backend.factory() as uow:
+        assert await uow.transitions.for_vehicle("v1", limit=5) == [added]
+
+
+async def test_transitions_read_newest_first_per_vehicle_and_oldest_first_after_an_id(
+    backend: Backend,
+) -> None:
+    """for_vehicle() walks one car's history backwards; after() resumes a watcher forwards."""
+    await seed(backend, bare_vehicle("v1"), bare_vehicle("v2"))
+    connected = ConnectionStatus.NOT_CONNECTED, ConnectionStatus.ACTIVE
+    async with backend.factory() as uow:
+        first = await uow.transitions.add(
+            transition("v1", from_status=connected[0], to_status=connected[1])
+        )
+        other = await uow.transitions.add(transition("v2", at=at(1)))
+        last = await uow.transitions.add(transition("v1", at=at(2)))
+        await uow.commit()
+    assert first.id is not None
+    assert first.id < (other.id or 0) < (last.id or 0)
+    async with backend.factory() as uow:
+        assert await uow.transitions.for_vehicle("v1", limit=9) == [last, first]
+        assert await uow.transitions.for_vehicle("v1", limit=1) == [last]
+        assert await uow.transitions.for_vehicle("v3", limit=9) == []
+        assert await uow.transitions.after(0, limit=9) == [first, other, last]
+        assert await uow.transitions.after(first.id, limit=1) == [other]
+        assert await uow.transitions.after(first.id, limit=0) == []
+        assert await uow.transitions.latest_id() == last.id
+
+
+async def test_transition_ids_keep_increasing_across_units(backend: Backend) -> None:
+    """A later unit's transition gets a higher id; a rolled-back one leaves no trace."""
+    await seed(backend, bare_vehicle("v1"))
+    async with backend.factory() as uow:
+        assert await uow.transitions.latest_id() == 0
+        first = await uow.transitions.add(transition())
+        await uow.commit()
+    async with backend.factory() as uow:
+        await uow.transitions.add(transition(at=at(1)))
+    async with backend.factory() as uow:
+        assert await uow.transitions.latest_id() == first.id
+        second = await uow.transitions.add(transition(at=at(2)))
+        await uow.commit()
+    assert (second.id or 0) > (first.id or 0)
+    async with backend.factory() as uow:
+        assert await uow.transitions.after(0, limit=9) == [first, second]
+
+
+async def test_a_transition_of_an_unknown_vehicle_is_refused(backend: Backend) -> None:
+    """Transitions must belong to a known vehicle."""
+    async with backend.factory() as uow:
+        with pytest.raises(backend.foreign_key_error):
+            await uow.transitions.add(transition("ghost"))
+
+
+# --- request budget -------------------------------------------------------------------------
+
+
+async def test_the_budget_adds_up_per_vehicle_and_month(backend: Backend) -> None:
+    """add() returns the running total of its (vehicle, month); used() reads it, 0 if none."""
+    await seed(backend, bare_vehicle("v1"), bare_vehicle("v2"))
+    async with backend.factory() as uow:
+        assert await uow.budget.used("v1", JUNE) == 0
+        assert await uow.budget.add("v1", JUNE, 3) == 3
+        assert await uow.budget.add("v1", JUNE, 4) == 7
+        assert await uow.budget.add("v1", JULY, 1) == 1
+        assert await uow.budget.add("v2", JUNE, 2) == 2
+        await uow.commit()
+    async with backend.factory() as uow:
+        used = [await uow.budget.used(v, m) for v, m in (("v1", JUNE), ("v1", JULY), ("v2", JUNE))]
+        assert used == [7, 1, 2]
+        assert await uow.budget.used("v2", JULY) == 0
+
+
+async def test_racing_budget_increments_lose_nothing(backend: Backend) -> None:
+    """Ten concurrent units each adding requests to one month: every request is counted."""
+    await seed(backend, bare_vehicle("v1"))
+
+    async def bill(requests: int) -> int:
+        async with backend.factory() as uow:
+            total = await uow.budget.add("v1", JUNE, requests)
+            await uow.commit()
+            return total
+
+    totals = await asyncio.gather(*(bill(n) for n in range(1, 11)))
+    async with backend.factory() as uow:
+        assert await uow.budget.used("v1", JUNE) == 55
+    assert max(totals) == 55
+    assert len(set(totals)) == 10
+
+
+async def test_the_budget_of_an_unknown_vehicle_is_refused(backend: Backend) -> None:
+    """Billed requests must belong to a known vehicle."""
+    async with backend.factory() as uow:
+        with pytest.raises(backend.foreign_key_error):
+            await uow.budget.add("ghost", JUNE, 1)
+
+
+# --- scheduler leases -----------------------------------------------------------------------
+
+
+async def test_a_lease_is_held_until_it_expires_and_renewed_by_its_holder(
+    backend: Backend,
+) -> None:
+    """A free lease is taken; others fail until `now` reaches its expiry; the holder renews."""
+    async with backend.factory() as uow:
+        leases = uow.leases
+        assert await leases.acquire("renewals", "a", until=at(30), now=T0)
+        assert not await leases.acquire("renewals", "b", until=at(60), now=at(29))
+        assert await leases.acquire("renewals", "a", until=at(60), now=at(29))
+        assert not await leases.acquire("renewals", "b", until=at(90), now=at(59))
+        assert await leases.acquire("other-job", "b", until=at(60), now=at(29))
+        assert await leases.acquire(
+            "renewals", "b", until=at(90), now=at(60).astimezone(BERLIN_SUMMER)
+        )
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert not await uow.leases.acquire("renewals", "a", until=at(120), now=at(89))
+
+
+async def test_release_frees_only_the_holders_lease(backend: Backend) -> None:
+    """release() by someone else changes nothing; by the holder it frees the lease at once."""
+    async with backend.factory() as uow:
+        assert await uow.leases.acquire("poller", "a", until=at(30), now=T0)
+        await uow.leases.release("poller", "b")
+        await uow.leases.release("never-taken", "a")
+        assert not await uow.leases.acquire("poller", "b", until=at(30), now=at(1))
+        await uow.leases.release("poller", "a")
+        assert await uow.leases.acquire("poller", "b", until=at(30), now=at(1))
+
+
+async def test_racing_acquirers_of_a_free_lease_have_one_winner(backend: Backend) -> None:
+    """Two units taking the same free lease concurrently: exactly one gets it, and keeps it."""
+
+    async def take(holder: str) -> bool:
+        async with backend.factory() as uow:
+            taken = await uow.leases.acquire("poller", holder, until=at(30), now=T0)
+            await uow.commit()
+            return taken
+
+    results = await asyncio.gather(take("a"), take("b"))
+    assert sorted(results) == [False, True]
+    winner, loser = ("a", "b") if results[0] else ("b", "a")
+    async with backend.factory() as uow:
+        assert await uow.leases.acquire("poller", winner, until=at(40), now=at(1))
+        assert not await uow.leases.acquire("poller", loser, until=at(40), now=at(1))
+
+
+# --- webhook events -------------------------------------------------------------------------
+
+
+async def test_a_new_webhook_event_is_stored_and_pending(backend: Backend) -> None:
+    """add() is True for a new id; the event reads back equal, payload intact, time in UTC."""
+    received = at(7).astimezone(BERLIN_SUMMER)
+    anonymous = event("evt-2", smartcar_vehicle_id=None, received_at=at(8), payload={})
+    async with backend.factory() as uow:
+        assert await uow.webhook_events.add(event(received_at=received))
+        assert await uow.webhook_events.add(anonymous)
+        await uow.commit()
+    async with backend.factory() as uow:
+        pending = await uow.webhook_events.pending(limit=9)
+    assert pending == [event(received_at=at(7)), anonymous]
+    assert pending[0].received_at.tzinfo == UTC
+
+
+async def test_a_redelivered_event_is_refused_quietly(backend: Backend) -> None:
+    """A known event id gives False, writes nothing, and the unit of work goes on."""
+    async with backend.factory() as uow:
+        assert await uow.webhook_events.add(event("evt-1"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert not await uow.webhook_events.add(
+            event("evt-1", event_type="VEHICLE_ERROR", payload={"changed": True})
+        )
+        assert await uow.webhook_events.add(event("evt-2", received_at=at(1)))
+        await uow.commit()
+    async with backend.factory() as uow:
+        pending = await uow.webhook_events.pending(limit=9)
+    assert pending == [event("evt-1"), event("evt-2", received_at=at(1))]
+
+
+async def test_pending_lists_unapplied_events_oldest_first(backend: Backend) -> None:
+    """pending() skips applied events (with or without an error), orders by receipt then id."""
+    async with backend.factory() as uow:
+        for event_id, received in (("e-c", 2), ("e-b", 1), ("e-a", 1), ("e-d", 3), ("e-e", 4)):
+            assert await uow.webhook_events.add(event(event_id, received_at=at(received)))
+        await uow.webhook_events.mark_applied("e-c", at=at(5), error=None)
+        await uow.webhook_events.mark_applied("e-d", at=at(5), error="unknown vehicle")
+        await uow.commit()
+    async with backend.factory() as uow:
+        pending = [e.event_id for e in await uow.webhook_events.pending(limit=9)]
+        first = [e.event_id for e in await uow.webhook_events.pending(limit=2)]
+        assert await uow.webhook_events.pending(limit=0) == []
+    assert pending == ["e-a", "e-b", "e-e"]
+    assert first == ["e-a", "e-b"]
+
+
+async def test_marking_an_unknown_event_is_a_lookup_error(backend: Backend) -> None:
+    """mark_applied() on an id never stored raises LookupError."""
+    async with backend.factory() as uow:
+        with pytest.raises(LookupError):
+            await uow.webhook_events.mark_applied("evt-404", at=T0, error=None)
+
+
+# --- one unit of work over all four ---------------------------------------------------------
+
+
+async def test_lifecycle_writes_without_commit_leave_no_trace(backend: Backend) -> None:
+    """A unit that writes to all four stores and does not commit changes none of them."""
+    await seed(backend, bare_vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.transitions.add(transition())
+        await uow.budget.add("v1", JUNE, 5)
+        assert await uow.leases.acquire("poller", "a", until=at(30), now=T0)
+        assert await uow.webhook_events.add(event())
+    async with backend.factory() as uow:
+        assert await uow.transitions.latest_id() == 0
+        assert await uow.budget.used("v1", JUNE) == 0
+        assert await uow.leases.acquire("poller", "b", until=at(30), now=T0)
+        assert await uow.webhook_events.pending(limit=9) == []

@@ -1,0 +1,174 @@
+"""Connection lifecycle on fakes: recorded transitions, ERROR and recovery, the request
+budget, sleeping cars, refresh-token renewal, the status feed and leased jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from gateway.core import errors
+from gateway.core.model import Availability, ConnectionStatus, LockAction, TelemetryField
+from gateway.core.model import UpstreamFailure as Failure
+from gateway.core.ports import RefreshRejected
+from gateway.core.renewal import RenewalPolicy, TokenRenewal
+from gateway.core.watch import StatusFeed, WatchPolicy
+from gateway.edge.background import JobSchedule, LeasedJob
+from tests.unit.gateway.test_use_cases import World, build
+
+ODOMETER = frozenset({TelemetryField.ODOMETER})
+
+
+@pytest.fixture
+def world() -> World:
+    """A fresh gateway over fakes."""
+    return build()
+
+
+async def statuses(world: World, vehicle_id: str) -> list[tuple[str, str]]:
+    """Return the vehicle's recorded transitions, oldest first, as (from, to) pairs."""
+    async with world.uow() as uow:
+        history = await uow.transitions.for_vehicle(vehicle_id, limit=100)
+    return [(t.from_status.value, t.to_status.value) for t in reversed(history)]
+
+
+async def test_every_status_change_is_recorded_with_its_reason(world: World) -> None:
+    """Connect, expire on invalid_grant: two transitions, each with a reason and time."""
+    await world.connect("car-1", "sc-1")
+    world.clock.advance(3 * 3600)
+    world.smartcar.fail("refresh", RefreshRejected())
+    with pytest.raises(errors.ConnectionExpired):
+        await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=None)
+    assert await statuses(world, "car-1") == [
+        ("NOT_CONNECTED", "ACTIVE"),
+        ("ACTIVE", "EXPIRED"),
+    ]
+    async with world.uow() as uow:
+        latest = (await uow.transitions.for_vehicle("car-1", limit=1))[0]
+    assert "invalid_grant" in (latest.reason or "")
+    assert latest.at == world.clock.now()
+
+
+async def test_repeated_upstream_failures_mean_error_and_an_answer_recovers(
+    world: World,
+) -> None:
+    """Five failures in a row turn ACTIVE to ERROR, keeping the last error; success heals."""
+    await world.connect("car-1", "sc-1")
+    for n in range(5):
+        world.smartcar.fail("read", errors.UpstreamUnavailable(f"502 number {n}"))
+        world.clock.advance(60)
+        with pytest.raises(errors.UpstreamUnavailable):
+            await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+    panel = await world.gateway.get_vehicle("car-1")
+    assert panel.vehicle.status is ConnectionStatus.ERROR
+    assert panel.vehicle.last_error == "502 number 4"
+    world.clock.advance(60)
+    await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+    panel = await world.gateway.get_vehicle("car-1")
+    assert panel.vehicle.status is ConnectionStatus.ACTIVE
+    assert panel.vehicle.failure_count == 0
+    assert (await statuses(world, "car-1"))[-2:] == [("ACTIVE", "ERROR"), ("ERROR", "ACTIVE")]
+
+
+async def test_every_billed_request_is_counted_per_vehicle_and_month(world: World) -> None:
+    """Connect bills 3, a 2-path batch 2, a command 1: the panel shows 6 of 500."""
+    await world.connect("car-1", "sc-1")
+    both = ODOMETER | {TelemetryField.LOCK_STATUS}
+    await world.gateway.get_telemetry("car-1", fields=both, max_age=None)
+    await world.gateway.command("car-1", action=LockAction.LOCK, request_id="r-1")
+    panel = await world.gateway.get_vehicle("car-1")
+    assert (panel.requests_this_month, panel.monthly_request_allowance) == (6, 500)
+    page = await world.gateway.list_vehicles(status=None, page_size=0, page_token="")
+    assert page.panels[0].requests_this_month == 6
+
+
+async def test_a_sleeping_car_is_left_alone_and_served_from_its_last_values(
+    world: World,
+) -> None:
+    """After ASLEEP, reads within the backoff make no upstream call and carry the last value."""
+    await world.connect("car-1", "sc-1")
+    await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=None)
+    world.clock.advance(600)
+    asleep = errors.VehicleAsleep("asleep", upstream=Failure(type="VEHICLE_STATE", code="ASLEEP"))
+    world.smartcar.fail("read", asleep)
+    reads = world.smartcar.calls["read"]
+    for _ in range(3):
+        answer = await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+        reading = answer.readings[TelemetryField.ODOMETER]
+        assert reading.availability is Availability.UNAVAILABLE
+        assert reading.reason == "VEHICLE_STATE:ASLEEP"
+        assert reading.value is not None
+    assert world.smartcar.calls["read"] == reads + 1
+    world.clock.advance(15 * 60)
+    answer = await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+    assert answer.readings[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
+
+
+async def test_refresh_tokens_are_renewed_by_day_45_and_only_once(world: World) -> None:
+    """Not before day 40; by day 45 every pair is due, whatever its jitter; renewed once."""
+    await world.connect("car-1", "sc-1")
+    renewal = TokenRenewal(
+        uow=world.uow, rotator=world.gateway.rotator, clock=world.clock, policy=RenewalPolicy()
+    )
+    world.clock.advance(timedelta(days=39).total_seconds())
+    assert (await renewal.run_once()).renewed == 0
+    world.clock.advance(timedelta(days=6, hours=1).total_seconds())
+    report = await renewal.run_once()
+    assert report.renewed == 1
+    assert world.smartcar.calls["refresh"] == 1
+    assert (await renewal.run_once()).renewed == 0
+    panel = await world.gateway.get_vehicle("car-1")
+    assert panel.vehicle.status is ConnectionStatus.ACTIVE
+
+
+async def test_the_status_feed_streams_changes_after_a_cursor(world: World) -> None:
+    """A watcher from now sees a later change; one from 0 sees the whole history."""
+    await world.connect("car-1", "sc-1")
+    naps: list[float] = []
+
+    async def nap(seconds: float) -> None:
+        naps.append(seconds)
+        await asyncio.sleep(0)
+
+    feed = StatusFeed(uow=world.uow, policy=WatchPolicy(poll_interval_s=0.25), sleep=nap)
+    history = feed.changes(vehicle_ids=frozenset(), after_id=0)
+    first = await anext(history)
+    assert (first.vehicle_id, first.to_status) == ("car-1", ConnectionStatus.ACTIVE)
+
+    live = feed.changes(vehicle_ids=frozenset({"car-1"}), after_id=None)
+    pending = asyncio.ensure_future(anext(live))
+    await asyncio.sleep(0)
+    await world.gateway.disconnect("car-1")
+    change = await asyncio.wait_for(pending, timeout=5)
+    assert change.to_status is ConnectionStatus.DISCONNECTED
+    assert naps
+    assert set(naps) == {0.25}
+    await history.aclose()
+    await live.aclose()
+
+
+async def test_only_the_lease_holder_runs_a_background_job(world: World) -> None:
+    """Two replicas tick: one runs the job; after its lease lapses the other takes over."""
+    runs: list[str] = []
+
+    def job(name: str) -> LeasedJob:
+        async def work() -> None:
+            runs.append(name)
+
+        return LeasedJob(
+            name="token-renewal",
+            holder=name,
+            work=work,
+            uow=world.uow,
+            clock=world.clock,
+            schedule=JobSchedule(interval_s=60, lease_ttl_s=180),
+        )
+
+    first, second = job("replica-a"), job("replica-b")
+    assert await first.tick()
+    assert not await second.tick()
+    world.clock.advance(181)
+    assert await second.tick()
+    assert not await first.tick()
+    assert runs == ["replica-a", "replica-b"]
