@@ -121,28 +121,32 @@ async def _start_background(
     uow: UnitOfWorkFactory,
     clock: Clock,
 ) -> None:
-    """Start the leased background jobs (refresh-token renewal); cancel them on exit."""
-    if not settings.renewal_interval_s:
-        return
+    """Start the leased background jobs (token renewal, telemetry scheduler); cancel on exit."""
+    holder = replica_id()
     renewal = TokenRenewal(uow=uow, rotator=gateway.rotator, clock=clock)
-    job = LeasedJob(
-        name="token-renewal",
-        holder=replica_id(),
-        work=renewal.run_once,
-        uow=uow,
-        clock=clock,
-        schedule=JobSchedule(
-            interval_s=settings.renewal_interval_s, lease_ttl_s=3 * settings.renewal_interval_s
-        ),
+    jobs = (
+        ("token-renewal", renewal.run_once, settings.renewal_interval_s),
+        ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),
     )
-    task = asyncio.create_task(job.run_forever(), name="token-renewal")
+    for name, work, interval_s in jobs:
+        if not interval_s:
+            continue
+        job = LeasedJob(
+            name=name,
+            holder=holder,
+            work=work,
+            uow=uow,
+            clock=clock,
+            schedule=JobSchedule(interval_s=interval_s, lease_ttl_s=3 * interval_s),
+        )
+        task = asyncio.create_task(job.run_forever(), name=name)
+        stack.push_async_callback(_cancel, task)
 
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
-    stack.push_async_callback(stop)
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:

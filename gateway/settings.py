@@ -39,6 +39,7 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_REFRESH_MARGIN_S": "300 — refresh access tokens this long before they expire",
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
+    "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -65,6 +66,7 @@ class Settings:
     policies: Policies = field(default_factory=Policies)
     shutdown_grace_s: float = 10.0
     renewal_interval_s: float = 3600.0
+    scheduler_interval_s: float = 60.0
     log_level: str = "INFO"
 
     @property
@@ -108,6 +110,7 @@ class Settings:
             policies=policies,
             shutdown_grace_s=read.number("VG_SHUTDOWN_GRACE_S", 10.0),
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
+            scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -44,10 +44,11 @@ class TokenBucket:
         self._tokens = min(self._spec.capacity, self._tokens + elapsed * self._spec.refill_per_s)
         self._updated_s = max(self._updated_s, now_s)
 
-    def wait_s(self, now_s: float) -> float:
-        """Return 0 if a token is available now, else the seconds until one will be."""
+    def wait_s(self, now_s: float, *, keep: float = 0.0) -> float:
+        """Return 0 if a token is available now (leaving `keep` behind), else the seconds
+        until one will be."""
         self._refill(now_s)
-        missing = 1.0 - self._tokens
+        missing = 1.0 + keep - self._tokens
         return 0.0 if missing <= 1e-9 else missing / self._spec.refill_per_s
 
     def take(self, now_s: float) -> None:
@@ -57,10 +58,16 @@ class TokenBucket:
 
 
 class CallKind(StrEnum):
-    """What an upstream call is for; reads and commands have separate per-vehicle buckets."""
+    """What an upstream call is for; reads and commands have separate per-vehicle buckets.
+
+    POLL is a scheduler read: it shares the read bucket but is the lowest priority for the
+    app-wide bucket, admitted only while the bucket keeps `poll_reserve` tokens for commands
+    and interactive reads.
+    """
 
     READ = "read"
     COMMAND = "command"
+    POLL = "poll"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +77,8 @@ class RateLimits:
     vehicle_reads: BucketSpec = BucketSpec(capacity=4, refill_per_s=1 / 15)
     vehicle_commands: BucketSpec = BucketSpec(capacity=4, refill_per_s=1 / 15)
     application: BucketSpec = BucketSpec(capacity=120, refill_per_s=2 / 60)
+    poll_reserve: float = 0.25
+    """The share of the app-wide bucket polls may never take (kept for commands and reads)."""
 
 
 class RateLimiter:
@@ -95,8 +104,10 @@ class RateLimiter:
         app = self._application(now_s)
         vehicle_wait = vehicle.wait_s(now_s)
         if vehicle_wait > 0:
-            raise _refused(f"vehicle_{kind}s", vehicle_wait, vehicle_id)
-        app_wait = app.wait_s(now_s)
+            bucket = "reads" if kind is CallKind.POLL else f"{kind}s"
+            raise _refused(f"vehicle_{bucket}", vehicle_wait, vehicle_id)
+        keep = self._limits.poll_reserve * self._limits.application.capacity
+        app_wait = app.wait_s(now_s, keep=keep if kind is CallKind.POLL else 0.0)
         if app_wait > 0:
             raise _refused("application", app_wait, vehicle_id)
         vehicle.take(now_s)
@@ -112,11 +123,11 @@ class RateLimiter:
         self._app_cooldown_until_s = max(self._app_cooldown_until_s, until_s)
 
     def _bucket(self, vehicle_id: str, kind: CallKind, now_s: float) -> TokenBucket:
-        key = (vehicle_id, kind)
+        key = (vehicle_id, CallKind.COMMAND if kind is CallKind.COMMAND else CallKind.READ)
         bucket = self._buckets.get(key)
         if bucket is None:
             limits = self._limits
-            spec = limits.vehicle_reads if kind is CallKind.READ else limits.vehicle_commands
+            spec = limits.vehicle_commands if kind is CallKind.COMMAND else limits.vehicle_reads
             bucket = self._buckets[key] = TokenBucket(spec, now_s=now_s)
         return bucket
 

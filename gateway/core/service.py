@@ -25,6 +25,7 @@ from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import RateLimiter, RateLimits
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
+from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryCache, TelemetryPolicy, TelemetryService
 from gateway.core.upstream import HealthPolicy, Upstream
 from gateway.core.vehicles import VehicleQueries
@@ -42,6 +43,7 @@ class Policies:
     budget: BudgetPolicy = field(default_factory=BudgetPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
     watch: WatchPolicy = field(default_factory=WatchPolicy)
+    scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
 
 
 class Gateway:
@@ -91,6 +93,14 @@ class Gateway:
         self._rentals = RentalService(uow=uow, clock=clock)
         self._vehicles = VehicleQueries(uow=uow, clock=clock, budget=policies.budget)
         self._feed = StatusFeed(uow=uow, policy=policies.watch)
+        self.scheduler = TelemetryScheduler(
+            uow=uow,
+            telemetry=self._telemetry,
+            cache=cache,
+            clock=clock,
+            budget=policies.budget,
+            policy=policies.scheduler,
+        )
 
     async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
         """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""

@@ -106,9 +106,17 @@ class TelemetryService:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def get(
-        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+        self,
+        vehicle_id: str,
+        *,
+        fields: frozenset[TelemetryField],
+        max_age: timedelta | None,
+        kind: CallKind = CallKind.READ,
     ) -> Telemetry:
-        """Return `fields` (all when empty) of the vehicle, none older than `max_age`."""
+        """Return `fields` (all when empty) of the vehicle, none older than `max_age`.
+
+        `kind` is POLL for the scheduler (lowest priority for the app-wide bucket).
+        """
         arrival = self._clock.now()
         oldest_ok = arrival - (self._policy.default_max_age if max_age is None else max_age)
         wanted = fields or ALL_FIELDS
@@ -126,7 +134,7 @@ class TelemetryService:
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle, wanted, readings, from_cache=True)
             try:
-                readings.update(await self._fetch(vehicle, stale, readings))
+                readings.update(await self._fetch(vehicle, stale, readings, kind))
             except VehicleAsleep:
                 await self._note_asleep(vehicle.id)
                 if not any(readings.get(f) for f in stale):
@@ -162,13 +170,14 @@ class TelemetryService:
         vehicle: Vehicle,
         stale: frozenset[TelemetryField],
         known: Mapping[TelemetryField, FieldReading],
+        kind: CallKind,
     ) -> dict[TelemetryField, FieldReading]:
         """Ask Smartcar for the stale fields in one batch; store what it answered."""
 
         async def read(token: Secret, smartcar_id: str) -> BatchReading:
             return await self._smartcar.read(token, smartcar_id, stale)
 
-        batch = await self._upstream.call(vehicle, CallKind.READ, read, billed=len(stale))
+        batch = await self._upstream.call(vehicle, kind, read, billed=len(stale))
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         self._note_item_limits(vehicle, batch)

@@ -99,3 +99,30 @@ def test_impossible_buckets_are_rejected(capacity: int, refill: float) -> None:
     """A bucket that could never admit a call is a configuration error."""
     with pytest.raises(ValueError, match=r"capacity|refill"):
         BucketSpec(capacity=capacity, refill_per_s=refill)
+
+
+def test_polls_leave_the_app_bucket_reserve_to_commands_and_reads() -> None:
+    """With a reserve of a quarter of 4 tokens, polls stop at 1 left; a command still runs."""
+    limits = RateLimits(
+        vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
+        vehicle_commands=BucketSpec(capacity=100, refill_per_s=1.0),
+        application=BucketSpec(capacity=4, refill_per_s=0.001),
+        poll_reserve=0.25,
+    )
+    limiter = RateLimiter(limits)
+    for car in ("car-1", "car-2", "car-3"):
+        limiter.admit(car, CallKind.POLL, now_s=0.0)
+    with pytest.raises(RateLimited) as refused:
+        limiter.admit("car-4", CallKind.POLL, now_s=0.0)
+    assert refused.value.metadata["limit"] == "application"
+    limiter.admit("car-4", CallKind.COMMAND, now_s=0.0)
+
+
+def test_polls_share_the_vehicle_read_bucket() -> None:
+    """A poll and a read of one car draw on the same per-vehicle bucket."""
+    limiter = RateLimiter(TIGHT)
+    limiter.admit("car-1", CallKind.POLL, now_s=0.0)
+    limiter.admit("car-1", CallKind.READ, now_s=0.0)
+    with pytest.raises(RateLimited) as refused:
+        limiter.admit("car-1", CallKind.POLL, now_s=0.0)
+    assert refused.value.metadata["limit"] == "vehicle_reads"

@@ -1,0 +1,237 @@
+"""The telemetry scheduler: keeps fields fresh without anyone asking, inside the budget.
+
+Each tick looks at every ACTIVE vehicle and polls, in one batch, the fields its plan says
+are due: often during a rental, rarely when idle (`PollPlan`). It spends only what the
+month can afford:
+
+- a reserve of each vehicle's monthly allowance is never touched by polls, so commands
+  and rental-time reads are never refused for lack of budget;
+- what is left is spread evenly over the days left in the month, so an early burst cannot
+  starve the end of the month;
+- when the day's share is short, the most important due fields go first.
+
+Sleeping cars are not polled (their backoff comes from `asleep_until`), and polls are the
+lowest priority for the app-wide Smartcar bucket (`CallKind.POLL`). A refused poll costs
+nothing and is tried again at a later tick.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gateway.core.budget import BudgetPolicy, month_of
+from gateway.core.errors import GatewayError
+from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
+from gateway.core.ports import Clock, UnitOfWorkFactory
+from gateway.core.ratelimit import CallKind
+from gateway.core.telemetry import FIELD_PERMISSIONS, TelemetryCache, TelemetryService
+
+_log = logging.getLogger(__name__)
+
+F = TelemetryField
+IMPORTANCE: Sequence[TelemetryField] = (
+    F.LOCK_STATUS,
+    F.LOCATION,
+    F.ODOMETER,
+    F.FUEL,
+    F.BATTERY,
+    F.TIRE_PRESSURE,
+    F.ENGINE_OIL,
+)
+"""Which due fields go first when the day's budget cannot pay for all of them."""
+
+
+def _hours(n: float) -> timedelta:
+    return timedelta(hours=n)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollPlan:
+    """How old each field may get before the scheduler refreshes it."""
+
+    rental: Mapping[TelemetryField, timedelta] = field(
+        default_factory=lambda: {
+            F.LOCATION: timedelta(minutes=15),
+            F.LOCK_STATUS: timedelta(minutes=15),
+            F.FUEL: _hours(1),
+            F.BATTERY: _hours(1),
+            F.ODOMETER: _hours(6),
+            F.TIRE_PRESSURE: _hours(24),
+            F.ENGINE_OIL: _hours(24),
+        }
+    )
+    idle: Mapping[TelemetryField, timedelta] = field(
+        default_factory=lambda: {
+            F.LOCATION: _hours(12),
+            F.LOCK_STATUS: _hours(12),
+            F.FUEL: _hours(24),
+            F.BATTERY: _hours(24),
+            F.ODOMETER: _hours(24),
+            F.TIRE_PRESSURE: _hours(24),
+            F.ENGINE_OIL: _hours(24),
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerPolicy:
+    """The plan, and the share of each vehicle's monthly allowance polls may never use."""
+
+    plan: PollPlan = field(default_factory=PollPlan)
+    reserve: float = 0.3
+
+
+def due_fields(
+    vehicle: Vehicle,
+    readings: Mapping[TelemetryField, FieldReading],
+    *,
+    rented_since: datetime | None,
+    plan: PollPlan,
+    now: datetime,
+) -> list[TelemetryField]:
+    """Return the fields the plan wants refreshed now, most important first.
+
+    A rental's start makes the odometer due at once (the billing service's start reading).
+    """
+    intervals = plan.rental if rented_since is not None else plan.idle
+    due = []
+    for name in IMPORTANCE:
+        interval = intervals.get(name)
+        if interval is None or FIELD_PERMISSIONS[name] not in vehicle.permissions:
+            continue
+        reading = readings.get(name)
+        if reading is not None and reading.availability is Availability.NOT_CAPABLE:
+            continue
+        fetched = reading.fetched_at if reading is not None else None
+        stale = fetched is None or fetched + interval <= now
+        before_rental = rented_since is not None and fetched is not None and fetched < rented_since
+        if stale or (name is F.ODOMETER and before_rental):
+            due.append(name)
+    return due
+
+
+def daily_share(
+    *, used: int, spent_today: int, allowance: int, reserve: float, now: datetime
+) -> int:
+    """Return how many billed requests polls may still spend today for one vehicle.
+
+    What the month has left for polls (allowance less the reserve less what was used
+    before today) is split evenly over the days left, today included.
+    """
+    days_in_month = calendar.monthrange(now.year, now.month)[1]
+    days_left = days_in_month - now.day + 1
+    for_polls = int(allowance * (1 - reserve))
+    left_at_dawn = for_polls - (used - spent_today)
+    today = left_at_dawn // days_left
+    # The hard cap: polls never take the month's usage past allowance less the reserve.
+    return max(0, min(today - spent_today, for_polls - used))
+
+
+@dataclass(slots=True)
+class TickReport:
+    """What one scheduler tick did."""
+
+    vehicles_seen: int = 0
+    polls: int = 0
+    paths: int = 0
+    skipped_asleep: int = 0
+    skipped_budget: int = 0
+    refused: int = 0
+
+
+class TelemetryScheduler:
+    """Polls due fields of every ACTIVE vehicle, inside the budget."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        telemetry: TelemetryService,
+        cache: TelemetryCache,
+        clock: Clock,
+        budget: BudgetPolicy,
+        policy: SchedulerPolicy = SchedulerPolicy(),
+        page_size: int = 500,
+    ) -> None:
+        self._uow = uow
+        self._telemetry = telemetry
+        self._cache = cache
+        self._clock = clock
+        self._budget = budget
+        self._policy = policy
+        self._page_size = page_size
+        self._spent: dict[str, tuple[str, int]] = {}
+        """Per vehicle: (day, billed requests the scheduler spent that day)."""
+
+    async def tick(self) -> TickReport:
+        """Look at every ACTIVE vehicle once and poll what is due and affordable."""
+        report = TickReport()
+        after: str | None = None
+        while True:
+            async with self._uow() as uow:
+                page = await uow.vehicles.page(
+                    status=ConnectionStatus.ACTIVE, after_id=after, limit=self._page_size
+                )
+                rentals = await uow.rentals.active_for([v.id for v in page])
+            for vehicle in page:
+                rental = rentals.get(vehicle.id)
+                await self._consider(vehicle, rental.started_at if rental else None, report)
+            if len(page) < self._page_size:
+                return report
+            after = page[-1].id
+
+    async def _consider(
+        self, vehicle: Vehicle, rented_since: datetime | None, report: TickReport
+    ) -> None:
+        now = self._clock.now()
+        report.vehicles_seen += 1
+        if vehicle.asleep_until is not None and vehicle.asleep_until > now:
+            report.skipped_asleep += 1
+            return
+        readings = await self._cache.readings(vehicle.id)
+        due = due_fields(
+            vehicle, readings, rented_since=rented_since, plan=self._policy.plan, now=now
+        )
+        if not due:
+            return
+        affordable = await self._affordable(vehicle.id, now)
+        if affordable <= 0:
+            report.skipped_budget += 1
+            return
+        chosen = frozenset(due[:affordable])
+        try:
+            answer = await self._telemetry.get(
+                vehicle.id, fields=chosen, max_age=timedelta(0), kind=CallKind.POLL
+            )
+        except GatewayError as refused:
+            report.refused += 1
+            _log.debug("poll refused: %s", refused.reason, extra={"vehicle_id": vehicle.id})
+            return
+        if answer.from_cache:  # another caller refreshed it a moment ago: nothing spent
+            return
+        self._note_spent(vehicle.id, len(chosen), now)
+        report.polls += 1
+        report.paths += len(chosen)
+
+    async def _affordable(self, vehicle_id: str, now: datetime) -> int:
+        async with self._uow() as uow:
+            used = await uow.budget.used(vehicle_id, month_of(now))
+        return daily_share(
+            used=used,
+            spent_today=self._spent_today(vehicle_id, now),
+            allowance=self._budget.monthly_allowance,
+            reserve=self._policy.reserve,
+            now=now,
+        )
+
+    def _spent_today(self, vehicle_id: str, now: datetime) -> int:
+        day, spent = self._spent.get(vehicle_id, ("", 0))
+        return spent if day == now.date().isoformat() else 0
+
+    def _note_spent(self, vehicle_id: str, paths: int, now: datetime) -> None:
+        today = now.date().isoformat()
+        self._spent[vehicle_id] = (today, self._spent_today(vehicle_id, now) + paths)

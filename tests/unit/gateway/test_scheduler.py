@@ -1,0 +1,133 @@
+"""The telemetry scheduler on fakes: plans, the budget's even spread and reserve, sleep."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.core.model import (
+    Availability,
+    ConnectionStatus,
+    FieldReading,
+    TelemetryField,
+    Vehicle,
+)
+from gateway.core.scheduler import PollPlan, daily_share, due_fields
+from gateway.core.status import REQUESTED_PERMISSIONS
+from tests.unit.gateway.test_use_cases import World, build
+
+F = TelemetryField
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CAR = Vehicle(id="car-1", status=ConnectionStatus.ACTIVE, permissions=REQUESTED_PERMISSIONS)
+
+
+def reading(field: TelemetryField, age: timedelta) -> FieldReading:
+    """A value fetched `age` before NOW."""
+    return FieldReading(field=field, availability=Availability.AVAILABLE, fetched_at=NOW - age)
+
+
+def test_an_idle_car_is_due_only_when_its_idle_intervals_pass() -> None:
+    """Idle: location after 12 h; the other fields after a day; nothing sooner."""
+    fresh = {f: reading(f, timedelta(hours=11)) for f in F}
+    assert due_fields(CAR, fresh, rented_since=None, plan=PollPlan(), now=NOW) == []
+    aged = {f: reading(f, timedelta(hours=13)) for f in F}
+    assert due_fields(CAR, aged, rented_since=None, plan=PollPlan(), now=NOW) == [
+        F.LOCK_STATUS,
+        F.LOCATION,
+    ]
+
+
+def test_a_rented_car_is_polled_often_and_its_odometer_at_rental_start() -> None:
+    """During a rental, 20-minute-old location is due, and an odometer older than the start."""
+    readings = {f: reading(f, timedelta(minutes=20)) for f in F}
+    due = due_fields(
+        CAR, readings, rented_since=NOW - timedelta(minutes=5), plan=PollPlan(), now=NOW
+    )
+    assert due == [F.LOCK_STATUS, F.LOCATION, F.ODOMETER]
+
+
+def test_fields_a_car_cannot_report_or_was_not_granted_are_never_polled() -> None:
+    """NOT_CAPABLE fields and fields without permission are left out."""
+    no_fuel = FieldReading(field=F.FUEL, availability=Availability.NOT_CAPABLE, fetched_at=NOW)
+    car = Vehicle(
+        id="car-1",
+        status=ConnectionStatus.ACTIVE,
+        permissions=REQUESTED_PERMISSIONS - {"read_location"},
+    )
+    due = due_fields(car, {F.FUEL: no_fuel}, rented_since=None, plan=PollPlan(), now=NOW)
+    assert F.FUEL not in due
+    assert F.LOCATION not in due
+    assert F.LOCK_STATUS in due
+
+
+@pytest.mark.parametrize(
+    ("used", "spent_today", "day", "expected"),
+    [
+        (0, 0, 1, 11),  # 350 for polls over 30 days: 11 a day
+        (11, 11, 1, 0),  # today's share spent
+        (300, 0, 30, 50),  # the last day may use what is left, 50
+        (340, 0, 30, 10),
+        (350, 0, 15, 0),  # the reserve (150 of 500) is never touched
+        (400, 0, 15, 0),
+    ],
+)
+def test_the_budget_spreads_evenly_and_keeps_the_reserve(
+    used: int, spent_today: int, day: int, expected: int
+) -> None:
+    """Polls get (allowance - reserve - used) split over the days left, never the reserve."""
+    now = datetime(2026, 11, day, 12, tzinfo=UTC)
+    share = daily_share(used=used, spent_today=spent_today, allowance=500, reserve=0.3, now=now)
+    assert share == expected
+
+
+@pytest.fixture
+def world() -> World:
+    """A fresh gateway over fakes."""
+    return build()
+
+
+async def test_a_tick_polls_due_fields_in_one_batch_and_then_rests(world: World) -> None:
+    """The first tick polls a new car once; the next tick finds nothing due."""
+    await world.connect("car-1", "sc-1")
+    first = await world.gateway.scheduler.tick()
+    assert (first.vehicles_seen, first.polls) == (1, 1)
+    assert world.smartcar.calls["read"] == 1
+    world.clock.advance(600)
+    second = await world.gateway.scheduler.tick()
+    assert second.polls == 0
+    assert world.smartcar.calls["read"] == 1
+
+
+async def test_sleeping_and_disconnected_cars_are_not_polled(world: World) -> None:
+    """A car in its sleep backoff, and a disconnected car, cost nothing."""
+    await world.connect("car-1", "sc-1")
+    await world.connect("car-2", "sc-2")
+    await world.gateway.disconnect("car-2")
+    async with world.uow() as uow:
+        car = await uow.vehicles.get("car-1")
+        assert car is not None
+        import dataclasses
+
+        until = world.clock.now() + timedelta(minutes=15)
+        await uow.vehicles.update(dataclasses.replace(car, asleep_until=until))
+        await uow.commit()
+    report = await world.gateway.scheduler.tick()
+    assert (report.vehicles_seen, report.skipped_asleep, report.polls) == (1, 1, 0)
+    assert world.smartcar.calls["read"] == 0
+
+
+async def test_polls_never_eat_the_reserve_so_commands_still_run(world: World) -> None:
+    """With the month's poll share used up, ticks poll nothing and a command still succeeds."""
+    await world.connect("car-1", "sc-1")
+    async with world.uow() as uow:
+        month = world.clock.now().strftime("%Y-%m")
+        await uow.budget.add("car-1", month, 350)
+        await uow.commit()
+    world.clock.advance(2 * 86400)
+    report = await world.gateway.scheduler.tick()
+    assert (report.polls, report.skipped_budget) == (0, 1)
+    from gateway.core.model import CommandState, LockAction
+
+    result = await world.gateway.command("car-1", action=LockAction.UNLOCK, request_id="r-1")
+    assert result.state is CommandState.SUCCEEDED
