@@ -123,7 +123,7 @@ async def _start_background(
 ) -> None:
     """Start the leased background jobs (token renewal, telemetry scheduler); cancel on exit."""
     holder = replica_id()
-    renewal = TokenRenewal(uow=uow, rotator=gateway.rotator, clock=clock)
+    renewal = TokenRenewal(uow=uow, rotator=gateway.rotator, clock=clock, metrics=gateway.metrics)
     jobs = (
         ("token-renewal", renewal.run_once, settings.renewal_interval_s),
         ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.ports import UnitOfWorkFactory
 
 
@@ -25,15 +26,21 @@ def month_of(at: datetime) -> str:
 class BudgetLedger:
     """Records billed requests and tells how many a vehicle used this month."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, policy: BudgetPolicy) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, policy: BudgetPolicy, metrics: Metrics = NO_METRICS
+    ) -> None:
         self._uow = uow
         self.policy = policy
+        self._metrics = metrics
 
     async def spend(self, vehicle_id: str, requests: int, *, at: datetime) -> int:
         """Count `requests` billed requests; return the month's total."""
         async with self._uow() as uow:
             total = await uow.budget.add(vehicle_id, month_of(at), requests)
             await uow.commit()
+        self._metrics.budget_spent(
+            requests=requests, month_total=total, allowance=self.policy.monthly_allowance
+        )
         return total
 
     async def used(self, vehicle_id: str, *, at: datetime) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gateway.core.errors import GatewayError
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Grant
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.rotation import TokenRotator
@@ -49,7 +50,9 @@ class TokenRenewal:
         rotator: TokenRotator,
         clock: Clock,
         policy: RenewalPolicy = RenewalPolicy(),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._rotator = rotator
         self._clock = clock
@@ -78,6 +81,7 @@ class TokenRenewal:
                 _log.warning("token renewal failed: %s", error.reason, extra={"grant": grant.id})
             else:
                 renewed += 1
+        self._metrics.renewal(renewed=renewed, failed=failed)
         return RenewalReport(renewed=renewed, failed=failed)
 
     def _jitter(self, grant_id: str) -> timedelta:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetPolicy, month_of
 from gateway.core.errors import GatewayError
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
@@ -114,6 +115,23 @@ def due_fields(
     return due
 
 
+def overdue_s(
+    readings: Mapping[TelemetryField, FieldReading],
+    due: Sequence[TelemetryField],
+    intervals: Mapping[TelemetryField, timedelta],
+    now: datetime,
+) -> float:
+    """Return how long past its plan the most overdue of `due` is (0 if never read yet)."""
+    worst = 0.0
+    for name in due:
+        reading = readings.get(name)
+        interval = intervals.get(name)
+        if reading is None or reading.fetched_at is None or interval is None:
+            continue
+        worst = max(worst, (now - reading.fetched_at - interval).total_seconds())
+    return worst
+
+
 def daily_share(
     *, used: int, spent_today: int, allowance: int, reserve: float, now: datetime
 ) -> int:
@@ -141,6 +159,8 @@ class TickReport:
     skipped_asleep: int = 0
     skipped_budget: int = 0
     refused: int = 0
+    lag_s: float = 0.0
+    """How overdue the most overdue due field was when the tick looked at it."""
 
 
 class TelemetryScheduler:
@@ -156,7 +176,9 @@ class TelemetryScheduler:
         budget: BudgetPolicy,
         policy: SchedulerPolicy = SchedulerPolicy(),
         page_size: int = 500,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._telemetry = telemetry
         self._cache = cache
@@ -181,6 +203,9 @@ class TelemetryScheduler:
                 rental = rentals.get(vehicle.id)
                 await self._consider(vehicle, rental.started_at if rental else None, report)
             if len(page) < self._page_size:
+                self._metrics.scheduler_tick(
+                    polls=report.polls, paths=report.paths, lag_s=report.lag_s
+                )
                 return report
             after = page[-1].id
 
@@ -198,6 +223,8 @@ class TelemetryScheduler:
         )
         if not due:
             return
+        intervals = self._policy.plan.rental if rented_since else self._policy.plan.idle
+        report.lag_s = max(report.lag_s, overdue_s(readings, due, intervals, now))
         affordable = await self._affordable(vehicle.id, now)
         if affordable <= 0:
             report.skipped_budget += 1

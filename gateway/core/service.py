@@ -9,6 +9,7 @@ from datetime import timedelta
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     CommandResult,
     ConnectionStatus,
@@ -56,12 +57,14 @@ class Gateway:
         smartcar: SmartcarAPI,
         clock: Clock,
         policies: Policies = Policies(),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self.metrics = metrics
         self.rotator = TokenRotator(
             uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation
         )
         self.limiter = RateLimiter(policies.rate_limits)
-        self.ledger = BudgetLedger(uow=uow, policy=policies.budget)
+        self.ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
         upstream = Upstream(
             uow=uow,
             rotator=self.rotator,
@@ -100,6 +103,7 @@ class Gateway:
             clock=clock,
             budget=policies.budget,
             policy=policies.scheduler,
+            metrics=metrics,
         )
 
     async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:

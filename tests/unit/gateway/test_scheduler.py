@@ -131,3 +131,35 @@ async def test_polls_never_eat_the_reserve_so_commands_still_run(world: World) -
 
     result = await world.gateway.command("car-1", action=LockAction.UNLOCK, request_id="r-1")
     assert result.state is CommandState.SUCCEEDED
+
+
+async def test_metrics_hooks_see_spend_ticks_lag_and_renewals() -> None:
+    """Budget spends, scheduler ticks with their lag, and renewal passes reach the hooks."""
+    from gateway.core.metrics import RecordingMetrics
+    from gateway.core.renewal import TokenRenewal
+    from gateway.core.service import Gateway, Policies
+    from tests.unit.gateway.test_use_cases import GENEROUS
+
+    base = build()
+    metrics = RecordingMetrics()
+    gateway = Gateway(
+        uow=base.uow,
+        smartcar=base.smartcar,
+        clock=base.clock,
+        policies=Policies(rate_limits=GENEROUS),
+        metrics=metrics,
+    )
+    world = World(gateway=gateway, smartcar=base.smartcar, uow=base.uow, clock=base.clock)
+    await world.connect("car-1", "sc-1")
+    await gateway.scheduler.tick()
+    assert metrics.spends[-1] == (7, 10, 500)  # a 7-path batch; the month has Connect's 3 too
+    world.clock.advance(13 * 3600)  # one hour past the idle plan for the lock status
+    await gateway.scheduler.tick()
+    polls, paths, lag_s = metrics.ticks[-1]
+    assert (polls, paths) == (1, 1)  # the fake car reports no location: only the lock is due
+    assert lag_s == pytest.approx(3600)
+    renewal = TokenRenewal(
+        uow=world.uow, rotator=gateway.rotator, clock=world.clock, metrics=metrics
+    )
+    await renewal.run_once()
+    assert metrics.renewals == [(0, 0)]

@@ -1,0 +1,59 @@
+"""Metrics hooks: what the core reports for operators. The metrics endpoint (an adapter)
+implements `Metrics`; until one is wired, `NoMetrics` discards everything.
+
+Status changes need no hook: every one is a recorded transition, which the metrics adapter
+(like any watcher) reads from `gateway.core.watch.StatusFeed`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Metrics(Protocol):
+    """Observations the core makes; every method must be cheap and never raise."""
+
+    def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
+        """A scheduler tick ended; `lag_s` is how overdue the most overdue field was."""
+
+    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
+        """Billed requests were spent for one vehicle; its month total and allowance."""
+
+    def renewal(self, *, renewed: int, failed: int) -> None:
+        """A refresh-token renewal pass ended."""
+
+
+class NoMetrics:
+    """Discards every observation."""
+
+    def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
+        """Discard."""
+
+    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
+        """Discard."""
+
+    def renewal(self, *, renewed: int, failed: int) -> None:
+        """Discard."""
+
+
+NO_METRICS: Metrics = NoMetrics()
+
+
+class RecordingMetrics:
+    """Keeps every observation in lists; a testing hook that ships with the code."""
+
+    def __init__(self) -> None:
+        self.ticks: list[tuple[int, int, float]] = []
+        self.spends: list[tuple[int, int, int]] = []
+        self.renewals: list[tuple[int, int]] = []
+
+    def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
+        """Record a tick."""
+        self.ticks.append((polls, paths, lag_s))
+
+    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
+        """Record a spend."""
+        self.spends.append((requests, month_total, allowance))
+
+    def renewal(self, *, renewed: int, failed: int) -> None:
+        """Record a renewal pass."""
+        self.renewals.append((renewed, failed))
