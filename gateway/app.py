@@ -25,13 +25,15 @@ import httpx
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, serve_simulator
 from gateway.core.ports import Clock, UnitOfWorkFactory
-from gateway.core.renewal import TokenRenewal
+from gateway.core.secret import Secret
 from gateway.core.service import Gateway
+from gateway.core.webhooks import WebhookInbox
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
 from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
-from gateway.settings import Settings
+from gateway.edge.webhooks import serve_webhooks
+from gateway.settings import Settings, SettingsError
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory
@@ -45,13 +47,15 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RunningGateway:
-    """A started gateway: its server, health, port, core, and the embedded simulator's URL."""
+    """A started gateway: its server, health, port, core, the embedded simulator's URL and
+    the webhook receiver's port (None when off)."""
 
     server: grpc.aio.Server
     health: HealthServicer
     port: int
     gateway: Gateway
     simulator_url: str | None
+    webhook_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class _Upstream:
     credentials: sc.ClientCredentials
     mode: sc.ConnectMode
     simulator_url: str | None
+    management_token: str | None
 
 
 @asynccontextmanager
@@ -101,6 +106,7 @@ async def running_gateway(
             policies=settings.policies,
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
+        webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
         server, port = await create_server(gateway, listen=settings.listen, health_servicer=health)
         await server.start()
@@ -111,7 +117,41 @@ async def running_gateway(
             port=port,
             gateway=gateway,
             simulator_url=upstream.simulator_url,
+            webhook_port=webhook_port,
         )
+
+
+async def _start_webhooks(
+    stack: AsyncExitStack,
+    settings: Settings,
+    gateway: Gateway,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    upstream: _Upstream,
+) -> int | None:
+    """Start the webhook receiver when VG_WEBHOOK_LISTEN is set; with the embedded
+    simulator, also subscribe it there so lock, unlock and wake events flow in."""
+    if settings.webhook_listen is None:
+        return None
+    if not upstream.management_token:
+        raise SettingsError("VG_WEBHOOK_LISTEN needs SMARTCAR_MANAGEMENT_TOKEN to verify events")
+    host, _, port = settings.webhook_listen.rpartition(":")
+    inbox = WebhookInbox(uow=uow, cache=gateway.cache, clock=clock)
+    receiver = await stack.enter_async_context(
+        serve_webhooks(
+            inbox,
+            management_token=Secret(upstream.management_token),
+            host=host or "127.0.0.1",
+            port=int(port or 0),
+        )
+    )
+    if upstream.simulator_url is not None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(
+                upstream.simulator_url + "/sim/webhooks", json={"callback_url": receiver.url}
+            )
+            response.raise_for_status()
+    return receiver.port
 
 
 async def _start_background(
@@ -123,9 +163,8 @@ async def _start_background(
 ) -> None:
     """Start the leased background jobs (token renewal, telemetry scheduler); cancel on exit."""
     holder = replica_id()
-    renewal = TokenRenewal(uow=uow, rotator=gateway.rotator, clock=clock, metrics=gateway.metrics)
     jobs = (
-        ("token-renewal", renewal.run_once, settings.renewal_interval_s),
+        ("token-renewal", gateway.renewal.run_once, settings.renewal_interval_s),
         ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),
     )
     for name, work, interval_s in jobs:
@@ -158,12 +197,15 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
             credentials=sc.ClientCredentials.from_env(env),
             mode=_mode(settings.smartcar_mode or "live"),
             simulator_url=None,
+            management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
         )
     client_id = env.get("SMARTCAR_CLIENT_ID") or f"vehicle-gateway-{secrets.token_hex(4)}"
     client_secret = env.get("SMARTCAR_CLIENT_SECRET") or secrets.token_urlsafe(24)
+    management_token = env.get("SMARTCAR_MANAGEMENT_TOKEN") or secrets.token_urlsafe(24)
     config = SimulatorConfig(
         client_id=client_id,
         client_secret=client_secret,
+        management_token=management_token,
         command_latency_s=settings.simulator_command_latency_s,
     )
     simulator = await stack.enter_async_context(
@@ -178,6 +220,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         ),
         mode=_mode(settings.smartcar_mode or "simulated"),
         simulator_url=simulator.base_url,
+        management_token=management_token,
     )
 
 

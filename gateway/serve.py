@@ -66,6 +66,7 @@ async def _serve(settings: Settings) -> None:
                 "listen": settings.listen,
                 "port": running.port,
                 "simulator_url": running.simulator_url,
+                "webhook_port": running.webhook_port,
                 "database": settings.resolved_database_url.split("://", 1)[0],
             },
         )

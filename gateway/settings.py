@@ -40,6 +40,7 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
     "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
+    "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -67,6 +68,7 @@ class Settings:
     shutdown_grace_s: float = 10.0
     renewal_interval_s: float = 3600.0
     scheduler_interval_s: float = 60.0
+    webhook_listen: str | None = None
     log_level: str = "INFO"
 
     @property
@@ -111,6 +113,7 @@ class Settings:
             shutdown_grace_s=read.number("VG_SHUTDOWN_GRACE_S", 10.0),
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
+            webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
             log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -2,9 +2,11 @@
 
 It serves simulated Connect (`/oauth/authorize`), the token endpoint (`/oauth/token`),
 the Vehicle API v2.0 (`/v2.0/…`), the Management API, and a control API (`/sim/…`) for
-tests. The official `smartcar` SDK works against it through its origin variables
-(`SMARTCAR_API_ORIGIN`, `SMARTCAR_AUTH_ORIGIN` = `<base_url>/oauth/token`,
-`SMARTCAR_CONNECT_ORIGIN`, `SMARTCAR_MANAGEMENT_API_ORIGIN`, all `<base_url>` otherwise).
+tests, and delivers Smartcar's v4 webhooks (signed, with Smartcar's retry schedule) to the
+callbacks registered under `/sim/webhooks`. The official `smartcar` SDK works against it
+through its origin variables (`SMARTCAR_API_ORIGIN`, `SMARTCAR_AUTH_ORIGIN` =
+`<base_url>/oauth/token`, `SMARTCAR_CONNECT_ORIGIN`, `SMARTCAR_MANAGEMENT_API_ORIGIN`, all
+`<base_url>` otherwise).
 
     async with serve_simulator(SimulatorConfig.fast()) as sim:
         ...  # httpx against sim.base_url
@@ -15,9 +17,10 @@ tests. The official `smartcar` SDK works against it through its origin variables
 Modules: `config` (settings), `clock` (simulated time), `fleet` (the seeded catalog),
 `vehicles` (vehicle state), `readings` (what cars report), `accounts` (users, connections,
 tokens), `connect` (simulated Connect), `limits`, `faults`, `errors`, `stats`, `admission`
-(the checks before serving), `delivery` (responses, transport faults), the routes
-(`oauth_routes`, `vehicle_routes`, `batch`, `management_routes`, `control_routes`), `app`,
-`runner` and `cli`.
+(the checks before serving), `delivery` (responses, transport faults), `webhooks` and
+`webhook_payloads` (Smartcar v4 webhook events delivered to registered callbacks), the
+routes (`oauth_routes`, `vehicle_routes`, `batch`, `management_routes`, `control_routes`,
+`webhook_routes`), `app`, `runner` and `cli`.
 """
 
 from clients.simulator.config import BucketLimit, SimulatorConfig

@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from clients.simulator import control_routes, management_routes, oauth_routes, vehicle_routes
+from clients.simulator import (
+    control_routes,
+    management_routes,
+    oauth_routes,
+    vehicle_routes,
+    webhook_routes,
+)
 from clients.simulator.delivery import WORLD, json_response, new_request_id, request_id
 from clients.simulator.errors import (
     RESOURCE_NOT_FOUND_PATH,
@@ -47,14 +53,21 @@ def create_app(world: World) -> web.Application:
     vehicle_routes.add_routes(app.router)
     management_routes.add_routes(app.router)
     control_routes.add_routes(app.router)
+    webhook_routes.add_routes(app.router)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     app.on_shutdown.append(_wake_sleepers)
+    app.on_cleanup.append(_stop_webhooks)
     return app
 
 
 async def _wake_sleepers(app: web.Application) -> None:
     """Tell handlers sleeping for latency or a hang that the server is stopping."""
     app[WORLD].stopping.set()
+
+
+async def _stop_webhooks(app: web.Application) -> None:
+    """Cancel webhook deliveries in flight and close their HTTP session."""
+    await app[WORLD].webhooks.close()
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:

@@ -16,6 +16,11 @@ client with its own per-vehicle bucket to never see.
 
 Commands take 2 seconds by default (real ones take seconds to tens of seconds); reads answer
 at once. `SimulatorConfig.fast()` zeroes both latencies for tests.
+
+Webhook deliveries follow Smartcar's delivery behaviour: a callback has 15 s to answer
+(`webhook_timeout_s`), and a failed delivery is retried after 25, 50 and 100 s. Those waits
+are real time multiplied by `webhook_retry_scale` (1.0: Smartcar's schedule; tests use
+0.001, so the whole schedule takes 175 ms).
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ class SimulatorConfig:
     vehicle_rate_limit: BucketLimit | None = DEFAULT_VEHICLE_RATE_LIMIT
     app_rate_limit: BucketLimit | None = SMARTCAR_APP_RATE_LIMIT
     monthly_request_limit: int | None = 500
+    webhook_timeout_s: float = 15.0
+    webhook_retry_scale: float = 1.0
 
     def __post_init__(self) -> None:
         """Reject values the simulator cannot honour."""
@@ -111,6 +118,9 @@ class SimulatorConfig:
             value = getattr(self, name)
             if not _is_number(value) or value < 0 or math.isinf(value):
                 raise ConfigError(name, "must be a finite number of seconds, not negative")
+        scale = self.webhook_retry_scale
+        if not _is_number(scale) or scale < 0 or math.isinf(scale):
+            raise ConfigError("webhook_retry_scale", "must be a finite number, not negative")
         limit = self.monthly_request_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ConfigError("monthly_request_limit", "must be an integer or null")
@@ -151,8 +161,15 @@ _DURATIONS = (
     "read_latency_s",
     "command_latency_s",
     "hang_s",
+    "webhook_timeout_s",
 )
-RUNTIME_FIELDS = (*_DURATIONS, "vehicle_rate_limit", "app_rate_limit", "monthly_request_limit")
+RUNTIME_FIELDS = (
+    *_DURATIONS,
+    "vehicle_rate_limit",
+    "app_rate_limit",
+    "monthly_request_limit",
+    "webhook_retry_scale",
+)
 
 
 def _parse_runtime_value(name: str, value: object) -> object:
@@ -163,6 +180,8 @@ def _parse_runtime_value(name: str, value: object) -> object:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(name, "must be an integer or null")
         return value
+    if not _is_number(value) and name == "webhook_retry_scale":
+        raise ConfigError(name, "must be a number (1.0: Smartcar's retry schedule)")
     if not _is_number(value):
         raise ConfigError(name, "must be a number of seconds")
     return float(value)  # type: ignore[arg-type]

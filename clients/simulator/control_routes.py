@@ -12,7 +12,8 @@ No authentication; JSON in and out. Invalid input is 400
   `app_rate_limit` as `{"capacity", "refill_per_s"}` or null, `monthly_request_limit` or
   null) applies them and answers the new settings.
 - `GET /sim/vehicles` -> `{"vehicles": [...]}`; `GET /sim/vehicles/{id}` -> one vehicle.
-- `POST /sim/vehicles/{id}/sleep` with `{"asleep": bool}` -> the vehicle.
+- `POST /sim/vehicles/{id}/sleep` with `{"asleep": bool}` -> the vehicle; waking a car
+  sends a VEHICLE_STATE webhook event (see `webhooks`).
 - `POST /sim/vehicles/{id}/state` with `{"door_open"?, "in_motion"?, "locked"?}` (bools)
   -> the vehicle.
 - `POST /sim/vehicles/{id}/revoke` with `{"user_id"?}` (default: every user) ->
@@ -20,6 +21,8 @@ No authentication; JSON in and out. Invalid input is 400
 - `GET /sim/faults` -> `{"faults": [...]}`; `POST /sim/faults` with `{"kind",
   "vehicle_id"?, "path"?, "count"?, "retry_after_s"?}` -> 201 and the armed fault (see
   `faults`); `DELETE /sim/faults` -> `{"cleared": n}`.
+
+Webhooks (`/sim/webhooks…`) have their own routes: see `webhook_routes`.
 
 `revoke` is the owner revoking access out of band (in the OEM's app): the vehicle's
 connections disappear, its tokens get 401 AUTHENTICATION on it, and a refresh of a grant
@@ -57,26 +60,26 @@ class ControlError(Exception):
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the control routes."""
-    router.add_get("/sim/stats", _guarded(get_stats))
-    router.add_post("/sim/reset-stats", _guarded(reset_stats))
-    router.add_get("/sim/clock", _guarded(get_clock))
-    router.add_post("/sim/clock", _guarded(advance_clock))
-    router.add_get("/sim/config", _guarded(get_config))
-    router.add_post("/sim/config", _guarded(update_config))
-    router.add_get("/sim/vehicles", _guarded(list_vehicles))
-    router.add_get("/sim/vehicles/{vehicle_id}", _guarded(get_vehicle))
-    router.add_post("/sim/vehicles/{vehicle_id}/sleep", _guarded(set_asleep))
-    router.add_post("/sim/vehicles/{vehicle_id}/state", _guarded(set_state))
-    router.add_post("/sim/vehicles/{vehicle_id}/revoke", _guarded(revoke))
-    router.add_get("/sim/faults", _guarded(list_faults))
-    router.add_post("/sim/faults", _guarded(arm_fault))
-    router.add_delete("/sim/faults", _guarded(clear_faults))
+    router.add_get("/sim/stats", guarded(get_stats))
+    router.add_post("/sim/reset-stats", guarded(reset_stats))
+    router.add_get("/sim/clock", guarded(get_clock))
+    router.add_post("/sim/clock", guarded(advance_clock))
+    router.add_get("/sim/config", guarded(get_config))
+    router.add_post("/sim/config", guarded(update_config))
+    router.add_get("/sim/vehicles", guarded(list_vehicles))
+    router.add_get("/sim/vehicles/{vehicle_id}", guarded(get_vehicle))
+    router.add_post("/sim/vehicles/{vehicle_id}/sleep", guarded(set_asleep))
+    router.add_post("/sim/vehicles/{vehicle_id}/state", guarded(set_state))
+    router.add_post("/sim/vehicles/{vehicle_id}/revoke", guarded(revoke))
+    router.add_get("/sim/faults", guarded(list_faults))
+    router.add_post("/sim/faults", guarded(arm_fault))
+    router.add_delete("/sim/faults", guarded(clear_faults))
 
 
-def _guarded(handler: _Handler) -> _Handler:
+def guarded(handler: _Handler) -> _Handler:
     """Wrap a control handler so ControlError becomes its JSON answer."""
 
-    async def guarded(request: web.Request) -> web.StreamResponse:
+    async def run(request: web.Request) -> web.StreamResponse:
         """Run the handler, rendering ControlError."""
         try:
             return await handler(request)
@@ -85,7 +88,7 @@ def _guarded(handler: _Handler) -> _Handler:
             body = {"error": error, "field": exc.field, "message": exc.message}
             return json_response(body, status=exc.status)
 
-    return guarded
+    return run
 
 
 async def get_stats(request: web.Request) -> web.StreamResponse:
@@ -107,7 +110,7 @@ async def get_clock(request: web.Request) -> web.StreamResponse:
 async def advance_clock(request: web.Request) -> web.StreamResponse:
     """Move simulated time forward by `advance_seconds`."""
     world = request.app[WORLD]
-    body = await _body(request)
+    body = await json_body(request)
     seconds = body.get("advance_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
         raise ControlError("advance_seconds", "must be a number of seconds, not negative")
@@ -124,7 +127,7 @@ async def update_config(request: web.Request) -> web.StreamResponse:
     """Apply a partial settings update."""
     world = request.app[WORLD]
     try:
-        config = world.reconfigure(await _body(request))
+        config = world.reconfigure(await json_body(request))
     except ConfigError as exc:
         raise ControlError(exc.field, exc.message) from None
     return json_response(config.to_json())
@@ -145,10 +148,13 @@ async def set_asleep(request: web.Request) -> web.StreamResponse:
     """Put a vehicle to sleep or wake it."""
     world = request.app[WORLD]
     vehicle = _vehicle(world, request)
-    asleep = _optional_bool(await _body(request), "asleep")
+    asleep = _optional_bool(await json_body(request), "asleep")
     if asleep is None:
         raise ControlError("asleep", "must be true or false")
+    woke = vehicle.asleep and not asleep
     vehicle.asleep = asleep
+    if woke:
+        world.webhooks.vehicle_changed(vehicle, triggers=["connectivitystatus-isasleep"])
     return json_response(_vehicle_json(world, vehicle))
 
 
@@ -156,7 +162,7 @@ async def set_state(request: web.Request) -> web.StreamResponse:
     """Open or close the door, start or stop driving, or set the lock directly."""
     world = request.app[WORLD]
     vehicle = _vehicle(world, request)
-    body = await _body(request)
+    body = await json_body(request)
     unknown = set(body) - {"door_open", "in_motion", "locked"}
     if unknown:
         raise ControlError(sorted(unknown)[0], "unknown field")
@@ -173,7 +179,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     """Revoke the vehicle's connections out of band (one user's, or everyone's)."""
     world = request.app[WORLD]
     vehicle = _vehicle(world, request)
-    user_id = (await _body(request)).get("user_id")
+    user_id = (await json_body(request)).get("user_id")
     if user_id is not None and not isinstance(user_id, str):
         raise ControlError("user_id", "must be a string")
     revoked = world.accounts.delete_connections(vehicle_id=vehicle.id, user_id=user_id)
@@ -191,7 +197,7 @@ async def list_faults(request: web.Request) -> web.StreamResponse:
 async def arm_fault(request: web.Request) -> web.StreamResponse:
     """Arm a fault."""
     world = request.app[WORLD]
-    body = await _body(request)
+    body = await json_body(request)
     vehicle_id = body.get("vehicle_id")
     if isinstance(vehicle_id, str) and world.garage.get(vehicle_id) is None:
         raise ControlError("vehicle_id", "no such vehicle", status=404)
@@ -207,7 +213,7 @@ async def clear_faults(request: web.Request) -> web.StreamResponse:
     return json_response({"cleared": request.app[WORLD].faults.clear()})
 
 
-async def _body(request: web.Request) -> dict[str, object]:
+async def json_body(request: web.Request) -> dict[str, object]:
     """Return the JSON object body (an empty body is `{}`), or raise ControlError."""
     raw = await request.read()
     if not raw.strip():

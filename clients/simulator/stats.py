@@ -14,6 +14,7 @@
      "authorizations": {"granted": 1, "denied": 0, "rejected": 0},
      "errors": {"RATE_LIMIT:VEHICLE": 1, "VEHICLE_STATE:ASLEEP": 2, …},
      "faults_injected": {"hang": 1, …},
+     "webhooks": {"delivered": 1, "failed_attempts": 3, "dropped": 0},
      "billed_this_month": {"<vehicle id>": 5, …}}
 
 Every Vehicle and Management API request that names a known endpoint is counted once under
@@ -23,7 +24,9 @@ counts once under `batch` and once per path under `batch_paths`; it is billed pe
 `by_method` and `commands` tell them apart. `errors` counts every Smartcar v2 error the
 simulator answered, batch items included, by `TYPE:CODE`. `refresh_token_reuses` counts
 refresh grants that presented an already-used refresh token inside the grace window (each
-such grant also counts under `token_grants.refresh_token`).
+such grant also counts under `token_grants.refresh_token`). `webhooks` counts events
+delivered (a 2xx on some attempt), attempts that failed, and events dropped after the last
+retry (VERIFY is not counted).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Stats:
         self.authorizations: Counter[str] = Counter(granted=0, denied=0, rejected=0)
         self.errors: Counter[str] = Counter()
         self.faults_injected: Counter[str] = Counter()
+        self.webhooks: Counter[str] = Counter(delivered=0, failed_attempts=0, dropped=0)
 
     def count_request(self, endpoint: str, *, method: str, vehicle_id: str | None) -> None:
         """Count one API request at `endpoint`, on `vehicle_id` when it names one."""
@@ -80,5 +84,6 @@ class Stats:
             "authorizations": dict(self.authorizations),
             "errors": dict(self.errors),
             "faults_injected": dict(self.faults_injected),
+            "webhooks": dict(self.webhooks),
             "billed_this_month": billed_this_month,
         }

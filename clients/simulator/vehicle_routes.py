@@ -8,8 +8,10 @@ Successful data reads carry `SC-Data-Age` (when the car recorded the data), `SC-
 Commands (`POST /security` with `{"action": "LOCK" | "UNLOCK"}`) wait `command_latency_s`,
 wake a sleeping car (as a real wake-up does: commands are not refused with ASLEEP), and are
 refused with 409 IN_MOTION while the car drives (LOCK and UNLOCK) and 409 DOOR_OPEN when
-LOCK meets an open door. Reads of a sleeping car are 409 ASLEEP, except attributes, VIN and
-permissions, which Smartcar answers without the car.
+LOCK meets an open door. A command that succeeds sends a VEHICLE_STATE webhook event
+(trigger `closure-islocked`) to the vehicle's verified webhooks. Reads of a sleeping car
+are 409 ASLEEP, except attributes, VIN and permissions, which Smartcar answers without the
+car.
 
 `DELETE /vehicles/{id}/application` removes the connection between the token's user and the
 vehicle; the user's tokens then get 401 on that vehicle.
@@ -136,6 +138,7 @@ async def _command(world: World, request: web.Request, vehicle_id: str) -> web.R
     if action == "LOCK" and vehicle.door_open:
         raise ApiError(DOOR_OPEN)
     vehicle.set_lock(locked=action == "LOCK", now_s=world.clock.now_s())
+    world.webhooks.vehicle_changed(vehicle, triggers=["closure-islocked"])
     return await deliver(world, request, json_response(COMMAND_SUCCESS), fault)
 
 

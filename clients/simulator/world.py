@@ -1,9 +1,10 @@
 """The whole simulated world of one simulator: the one object every HTTP handler works on.
 
 It owns the settings (replaced whole by `/sim/config`), the simulated clock, the garage of
-vehicles, the accounts (users, connections, tokens), the limits, the armed faults and the
-stats, plus the event that tells sleeping handlers (latency, hangs) the server is stopping.
-All of it lives on the server's event loop; handlers never share it across threads.
+vehicles, the accounts (users, connections, tokens), the limits, the armed faults, the
+webhooks and the stats, plus the event that tells sleeping handlers (latency, hangs) the
+server is stopping. All of it lives on the server's event loop; handlers never share it
+across threads.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from clients.simulator.faults import FaultBook
 from clients.simulator.limits import Limits
 from clients.simulator.stats import Stats
 from clients.simulator.vehicles import Garage, VehicleState
+from clients.simulator.webhooks import Webhooks
 
 
 class World:
-    """Settings, time, vehicles, accounts, limits, faults and stats of one simulator."""
+    """Settings, time, vehicles, accounts, limits, faults, webhooks and stats of a simulator."""
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
@@ -38,6 +40,7 @@ class World:
         self.faults = FaultBook()
         self.stats = Stats()
         self.stopping = asyncio.Event()
+        self.webhooks = Webhooks(self)
 
     @property
     def lifetimes(self) -> TokenLifetimes:

@@ -24,6 +24,7 @@ from gateway.core.model import (
 )
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import RateLimiter, RateLimits
+from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
@@ -45,6 +46,7 @@ class Policies:
     health: HealthPolicy = field(default_factory=HealthPolicy)
     watch: WatchPolicy = field(default_factory=WatchPolicy)
     scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
+    renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
 
 
 class Gateway:
@@ -73,7 +75,7 @@ class Gateway:
             ledger=self.ledger,
             health=policies.health,
         )
-        cache = TelemetryCache(uow)
+        cache = self.cache = TelemetryCache(uow)
         self._telemetry = TelemetryService(
             uow=uow,
             smartcar=smartcar,
@@ -96,6 +98,9 @@ class Gateway:
         self._rentals = RentalService(uow=uow, clock=clock)
         self._vehicles = VehicleQueries(uow=uow, clock=clock, budget=policies.budget)
         self._feed = StatusFeed(uow=uow, policy=policies.watch)
+        self.renewal = TokenRenewal(
+            uow=uow, rotator=self.rotator, clock=clock, policy=policies.renewal, metrics=metrics
+        )
         self.scheduler = TelemetryScheduler(
             uow=uow,
             telemetry=self._telemetry,

@@ -58,7 +58,9 @@ class TelemetryPolicy:
     default_max_age: timedelta = timedelta(minutes=5)
     capability_ttl: timedelta = timedelta(days=1)
     sleep_backoff: timedelta = timedelta(minutes=15)
-    """After ASLEEP, the car is not asked again for this long (unless an event wakes it)."""
+    """After ASLEEP, the car is not asked again for at least this long (unless an event
+    wakes it); the wait grows with how long the car has been silent, up to the cap."""
+    sleep_backoff_cap: timedelta = timedelta(hours=6)
 
 
 class TelemetryCache:
@@ -220,12 +222,19 @@ class TelemetryService:
                 self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
 
     async def _note_asleep(self, vehicle_id: str) -> None:
-        """Leave a sleeping car alone for the backoff, so it is not woken again."""
-        until = self._clock.now() + self._policy.sleep_backoff
+        """Leave a sleeping car alone, so it is not woken again.
+
+        The wait is as long as the car has already been silent (since its last reading),
+        between `sleep_backoff` and `sleep_backoff_cap`: a car that sleeps all night is
+        asked a handful of times, not every quarter of an hour.
+        """
+        now = self._clock.now()
         async with self._uow() as uow:
             current = await uow.vehicles.get(vehicle_id, for_update=True)
             if current is not None:
-                await uow.vehicles.update(dataclasses.replace(current, asleep_until=until))
+                silent = now - (current.last_telemetry_at or now)
+                wait = min(max(silent, self._policy.sleep_backoff), self._policy.sleep_backoff_cap)
+                await uow.vehicles.update(dataclasses.replace(current, asleep_until=now + wait))
             await uow.commit()
 
     async def _store(self, vehicle_id: str, readings: list[FieldReading], at: datetime) -> None:

@@ -91,6 +91,7 @@ async def gateway_against(
 ) -> AsyncIterator[Rig]:
     """Run a gateway pointed at a simulator through the SDK's SMARTCAR_* variables."""
     smartcar = {
+        **settings.smartcar,
         "SMARTCAR_API_ORIGIN": simulator_url,
         "SMARTCAR_AUTH_ORIGIN": simulator_url + "/oauth/token",
         "SMARTCAR_CONNECT_ORIGIN": simulator_url,

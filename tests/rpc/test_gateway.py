@@ -11,6 +11,7 @@ import grpc.aio
 import pytest
 from google.rpc import error_details_pb2
 
+from clients.simulator import SimulatorConfig
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.edge.clock import ManualClock
 from storage.crypto import TokenCipher, load_keyring
@@ -249,3 +250,32 @@ async def test_the_panel_shows_the_months_billed_requests(rig: Rig) -> None:
     billed = (await rig.stats())["billed_this_month"]
     # The ledger counts Connect's /permissions read too; the simulator does not bill it.
     assert billed[vehicle.smartcar_vehicle_id] == 10 - 1
+
+
+async def test_a_webhook_from_smartcar_updates_what_the_gateway_serves(tmp_path: Path) -> None:
+    """With the receiver on, a VEHICLE_STATE delivered by the simulator reaches GetTelemetry."""
+    settings = gateway_settings(
+        tmp_path,
+        VG_WEBHOOK_LISTEN="127.0.0.1:0",
+        SMARTCAR_MANAGEMENT_TOKEN=SimulatorConfig().management_token or "",
+    )
+    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+        vehicle = await rig.connect("car-1")
+        port = rig.running.webhook_port
+        assert port is not None
+        callback = f"http://127.0.0.1:{port}/webhooks/smartcar"
+        hook = await rig.sim("POST", "/sim/webhooks", {"callback_url": callback})
+        assert hook["verified"] is True
+        signals = {"odometer-traveleddistance": {"unit": "kilometers", "value": 4321.5}}
+        event = {"vehicle_id": vehicle.smartcar_vehicle_id, "type": "VEHICLE_STATE"}
+        await rig.sim(
+            "POST", f"/sim/webhooks/{hook['webhookId']}/events", {**event, "signals": signals}
+        )
+        async with asyncio.timeout(10):
+            while True:  # the receiver applies events after acknowledging them
+                reading = (await rig.telemetry("car-1", max_age_s=86400)).readings
+                odometer = next(r for r in reading if r.field == pb.ODOMETER)
+                if odometer.odometer.distance_km == 4321.5:
+                    break
+                await asyncio.sleep(0.01)
+        assert (await rig.stats())["webhooks"]["delivered"] >= 1

@@ -172,3 +172,18 @@ async def test_only_the_lease_holder_runs_a_background_job(world: World) -> None
     assert await second.tick()
     assert not await first.tick()
     assert runs == ["replica-a", "replica-b"]
+
+
+async def test_the_sleep_backoff_grows_with_how_long_the_car_has_been_silent(
+    world: World,
+) -> None:
+    """Asleep 10 min after a reading: wait the 15 min minimum; silent 2 h 10 min: wait that."""
+    await world.connect("car-1", "sc-1")
+    await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=None)
+    asleep = errors.VehicleAsleep("asleep", upstream=Failure(type="VEHICLE_STATE", code="ASLEEP"))
+    for step_s, expected in ((600, timedelta(minutes=15)), (7200, timedelta(seconds=7800))):
+        world.clock.advance(step_s)
+        world.smartcar.fail("read", asleep)
+        await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+        panel = await world.gateway.get_vehicle("car-1")
+        assert panel.vehicle.asleep_until == world.clock.now() + expected

@@ -1,0 +1,394 @@
+"""Thirty simulated days of a fleet under the scheduler, the budget and token renewal.
+
+The real gateway (core, SQLite storage, Smartcar adapter) runs against the real simulator
+over loopback HTTP; both clocks move together in steps of `--tick-min` simulated minutes.
+The fleet is a mix: cars rented a few times a week (unlock at the start, lock at the end,
+an odometer read at each end by "billing"), idle cars, sleepy cars (asleep most nights),
+EVs and ICE cars (the simulator's catalog). Before the measured month the fleet sits idle
+for `--pre-age-days`, so refresh tokens approach their 60 days during the month and renewal
+has to work. Reports: vehicles over budget, refresh tokens expired, commands refused for
+budget, polls of sleeping cars, and field freshness percentiles.
+
+    .venv/bin/python bench/fleet_month.py --vehicles 1000 --days 30
+
+Not a test: it prints a table (and JSON with --json) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from clients.simulator import BucketLimit, SimulatorConfig, serve_simulator
+from gateway.app import running_gateway
+from gateway.core.errors import GatewayError, RequestAllowanceExhausted
+from gateway.core.model import ConnectionStatus, LockAction, TelemetryField
+from gateway.core.ratelimit import BucketSpec, RateLimits
+from gateway.core.service import Gateway
+from gateway.edge.clock import ManualClock
+from gateway.settings import Settings
+
+CLIENT_ID, CLIENT_SECRET = "fleet-month", "fleet-month-secret"
+
+
+@dataclass
+class Car:
+    """One fleet car and its role in the simulation."""
+
+    fleet_id: str
+    smartcar_id: str
+    renter: bool
+    sleepy: bool
+    rental_ends: datetime | None = None
+    rental_id: str = ""
+
+
+@dataclass
+class Tally:
+    """What the month produced."""
+
+    rentals: int = 0
+    commands: int = 0
+    commands_refused: Counter[str] = field(default_factory=Counter)
+    billing_reads: int = 0
+    billing_reads_failed: Counter[str] = field(default_factory=Counter)
+    ages: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    ticks: int = 0
+    polls: int = 0
+    polls_of_sleeping_cars: int = 0
+    scheduler_s: float = 0.0
+
+
+def parse() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--vehicles", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--tick-min", type=int, default=30)
+    parser.add_argument("--pre-age-days", type=int, default=35)
+    parser.add_argument("--renters", type=float, default=0.3, help="share of cars rented")
+    parser.add_argument("--sleepy", type=float, default=0.15, help="share asleep most nights")
+    parser.add_argument(
+        "--app-bucket",
+        default="120/30",
+        help="app-wide Smartcar bucket 'capacity/seconds per token' (Smartcar default 120/30)",
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    # The database lives on tmpfs when there is one: this measures policy, not disk fsyncs.
+    shm = Path("/dev/shm")  # noqa: S108 - a private temporary directory is made inside it
+    args.db_dir = shm if shm.is_dir() else None
+    return args
+
+
+async def connect_fleet(
+    gateway: Gateway, http: httpx.AsyncClient, args: argparse.Namespace
+) -> list[Car]:
+    """Connect every car through GetConnectUrl → simulated Connect → Connect."""
+    rng = random.Random(args.seed)
+    cars = []
+    for n in range(args.vehicles):
+        fleet_id = f"car-{n:05d}"
+        issued = await gateway.get_connect_url(fleet_id)
+        redirect = await http.get(issued.url)
+        code = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)[
+            "code"
+        ][0]
+        panel = await gateway.connect(fleet_id, code=code, state=issued.state)
+        roll = rng.random()
+        cars.append(
+            Car(
+                fleet_id=fleet_id,
+                smartcar_id=panel.vehicle.smartcar_vehicle_id or "",
+                renter=roll < args.renters,
+                sleepy=args.renters <= roll < args.renters + args.sleepy,
+            )
+        )
+    return cars
+
+
+async def rental_step(
+    gateway: Gateway, car: Car, now: datetime, rng: random.Random, tally: Tally
+) -> None:
+    """Start or end a rental: unlock at the start, lock and read the odometer at the end."""
+    if car.rental_ends is None:
+        if not (8 <= now.hour < 20) or rng.random() > 0.02:
+            return
+        tally.rentals += 1
+        car.rental_id = f"{car.fleet_id}-r{tally.rentals}"
+        car.rental_ends = now + timedelta(hours=rng.choice((1, 2, 3, 4, 6)))
+        await gateway.start_rental(car.fleet_id, rental_id=car.rental_id)
+        await command(gateway, car, LockAction.UNLOCK, tally)
+        await billing_read(gateway, car, tally)
+    elif now >= car.rental_ends:
+        await command(gateway, car, LockAction.LOCK, tally)
+        await billing_read(gateway, car, tally)
+        await gateway.end_rental(car.fleet_id, rental_id=car.rental_id)
+        car.rental_ends = None
+
+
+async def command(gateway: Gateway, car: Car, action: LockAction, tally: Tally) -> None:
+    """Send a command as the rental service would; count refusals by reason."""
+    tally.commands += 1
+    try:
+        await gateway.command(car.fleet_id, action=action, request_id=f"{car.rental_id}-{action}")
+    except RequestAllowanceExhausted:
+        tally.commands_refused["budget"] += 1
+    except GatewayError as error:
+        tally.commands_refused[error.reason] += 1
+
+
+async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
+    """The billing service reads the odometer (at most 10 minutes old)."""
+    tally.billing_reads += 1
+    try:
+        await gateway.get_telemetry(
+            car.fleet_id, fields=frozenset({TelemetryField.ODOMETER}), max_age=timedelta(minutes=10)
+        )
+    except GatewayError as error:
+        tally.billing_reads_failed[error.reason] += 1
+
+
+def set_sleep(world: Any, cars: list[Car], now: datetime) -> None:
+    """Sleepy cars sleep from 20:00 to 08:00; the others stay awake."""
+    night = now.hour >= 20 or now.hour < 8
+    for car in cars:
+        if car.sleepy:
+            vehicle = world.garage.get(car.smartcar_id)
+            if vehicle is not None and car.rental_ends is None:
+                vehicle.asleep = night
+
+
+async def sample_freshness(gateway: Gateway, cars: list[Car], now: datetime, tally: Tally) -> None:
+    """Record each car's field ages (from the gateway's cache) by role."""
+    for car in cars:
+        role = "rented" if car.rental_ends else ("sleepy" if car.sleepy else "idle")
+        for name, reading in (await gateway.cache.readings(car.fleet_id)).items():
+            if reading.fetched_at is not None and reading.value is not None:
+                tally.ages[(role, name.value)].append((now - reading.fetched_at).total_seconds())
+
+
+def month_start_after(moment: datetime) -> datetime:
+    """Return 00:00 UTC on the first day of the month after `moment`."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+async def simulate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the month and return the report."""
+    capacity, period = args.app_bucket.split("/")
+    app = BucketSpec(capacity=int(capacity), refill_per_s=1 / float(period))
+    sim_config = SimulatorConfig(
+        seed=args.seed,
+        vehicles=args.vehicles,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        read_latency_s=0.0,
+        command_latency_s=0.0,
+        app_rate_limit=BucketLimit(capacity=app.capacity, refill_per_s=app.refill_per_s),
+    )
+    with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
+        async with serve_simulator(sim_config) as sim:
+            world = sim.world
+            clock = ManualClock(world.clock.now())
+            settings = Settings.from_env(
+                {
+                    "VG_VAR_DIR": str(Path(tmp) / "var"),
+                    "VG_LISTEN": "127.0.0.1:0",
+                    "VG_SCHEDULER_INTERVAL_S": "0",
+                    "VG_RENEWAL_INTERVAL_S": "0",
+                    "SMARTCAR_API_ORIGIN": sim.base_url,
+                    "SMARTCAR_AUTH_ORIGIN": sim.base_url + "/oauth/token",
+                    "SMARTCAR_CONNECT_ORIGIN": sim.base_url,
+                    "SMARTCAR_CLIENT_ID": CLIENT_ID,
+                    "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
+                    "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
+                    "VG_SMARTCAR_MODE": "simulated",
+                }
+            )
+            policies = replace(settings.policies, rate_limits=RateLimits(application=app))
+            settings = replace(settings, policies=policies)
+            async with (
+                running_gateway(settings, clock=clock) as running,
+                httpx.AsyncClient(timeout=30) as http,
+            ):
+                return await run_month(args, running.gateway, world, clock, http)
+
+
+def advance(world: Any, clock: ManualClock, seconds: float) -> None:
+    """Move both clocks."""
+    clock.advance(seconds)
+    world.clock.advance(seconds)
+
+
+async def run_month(
+    args: argparse.Namespace,
+    gateway: Gateway,
+    world: Any,
+    clock: ManualClock,
+    http: httpx.AsyncClient,
+) -> dict[str, Any]:
+    """Connect, pre-age, then step through the measured days."""
+    started = time.perf_counter()
+    # While connecting, the app bucket must not be the bottleneck of the set-up itself.
+    configured = world.config.app_rate_limit
+    world.reconfigure({"app_rate_limit": None})
+    cars = await connect_fleet(gateway, http, args)
+    connect_s = time.perf_counter() - started
+    world.reconfigure({"app_rate_limit": configured.to_json() if configured else None})
+    target = month_start_after(clock.now() + timedelta(days=args.pre_age_days))
+    advance(world, clock, (target - clock.now()).total_seconds())
+    errors_before = Counter(world.stats_json().get("errors", {}))
+    rng = random.Random(args.seed + 1)
+    tally = Tally()
+    step_s = args.tick_min * 60
+    loop_started = time.perf_counter()
+    for tick in range(args.days * 24 * 60 // args.tick_min):
+        advance(world, clock, step_s)
+        now = clock.now()
+        set_sleep(world, cars, now)
+        for car in cars:
+            if car.renter:
+                await rental_step(gateway, car, now, rng, tally)
+        asleep = [
+            c.smartcar_id for c in cars if c.sleepy and world.garage.get(c.smartcar_id).asleep
+        ]
+        before = dict(world.stats_json()["requests"]["by_vehicle"])
+        tick_started = time.perf_counter()
+        report = await gateway.scheduler.tick()
+        tally.scheduler_s += time.perf_counter() - tick_started
+        after = world.stats_json()["requests"]["by_vehicle"]
+        tally.polls_of_sleeping_cars += sum(after.get(i, 0) - before.get(i, 0) for i in asleep)
+        tally.ticks += 1
+        tally.polls += report.polls
+        if tick % max(1, 60 // args.tick_min) == 0:
+            await gateway.renewal.run_once()
+        if tick % max(1, 6 * 60 // args.tick_min) == 0:
+            await sample_freshness(gateway, cars, now, tally)
+    loop_s = time.perf_counter() - loop_started
+    return await summarise(args, gateway, world, cars, tally, errors_before, connect_s, loop_s)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the q-th percentile (0-100) of `values` (0 for none)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def summarise(
+    args: argparse.Namespace,
+    gateway: Gateway,
+    world: Any,
+    cars: list[Car],
+    tally: Tally,
+    errors_before: Counter[str],
+    connect_s: float,
+    loop_s: float,
+) -> dict[str, Any]:
+    """Collect the month's figures."""
+    stats = world.stats_json()
+    billed = stats.get("billed_this_month", {})
+    over_budget = sum(1 for n in billed.values() if n > 500)
+    statuses: Counter[str] = Counter()
+    for car in cars:
+        panel = await gateway.get_vehicle(car.fleet_id)
+        statuses[panel.vehicle.status.value] += 1
+    errors = Counter(stats.get("errors", {})) - errors_before
+    freshness = {
+        f"{role}/{name}": {
+            "p50_h": round(percentile(ages, 50) / 3600, 2),
+            "p90_h": round(percentile(ages, 90) / 3600, 2),
+            "p99_h": round(percentile(ages, 99) / 3600, 2),
+        }
+        for (role, name), ages in sorted(tally.ages.items())
+    }
+    billed_values = list(billed.values()) or [0]
+    return {
+        "vehicles": len(cars),
+        "days": args.days,
+        "app_bucket": args.app_bucket,
+        "connect_s": round(connect_s, 1),
+        "simulation_s": round(loop_s, 1),
+        "scheduler_s": round(tally.scheduler_s, 1),
+        "vehicles_over_budget": over_budget,
+        "billed_per_vehicle": {
+            "median": statistics.median(billed_values),
+            "max": max(billed_values),
+        },
+        "refresh_tokens_expired": statuses.get(ConnectionStatus.EXPIRED.value, 0),
+        "statuses": dict(statuses),
+        "commands": tally.commands,
+        "commands_refused": dict(tally.commands_refused),
+        "commands_refused_for_budget": tally.commands_refused.get("budget", 0),
+        "billing_reads": tally.billing_reads,
+        "billing_reads_failed": dict(tally.billing_reads_failed),
+        "rentals": tally.rentals,
+        "polls": tally.polls,
+        "polls_of_sleeping_cars": tally.polls_of_sleeping_cars,
+        "asleep_item_errors": errors.get("VEHICLE_STATE:ASLEEP", 0),
+        "upstream_errors": dict(errors),
+        "token_grants": stats.get("token_grants", {}),
+        "freshness": freshness,
+    }
+
+
+def main() -> int:
+    """Run and print."""
+    args = parse()
+    report = asyncio.run(simulate(args))
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    width = 34
+    for key in (
+        "vehicles",
+        "days",
+        "app_bucket",
+        "connect_s",
+        "simulation_s",
+        "scheduler_s",
+        "vehicles_over_budget",
+        "billed_per_vehicle",
+        "refresh_tokens_expired",
+        "statuses",
+        "commands",
+        "commands_refused_for_budget",
+        "commands_refused",
+        "billing_reads",
+        "billing_reads_failed",
+        "rentals",
+        "polls",
+        "polls_of_sleeping_cars",
+        "token_grants",
+    ):
+        print(f"  {key:<{width}} {report[key]}")
+    print("  field freshness (hours since fetched, sampled every 6 h):")
+    for name, figures in report["freshness"].items():
+        print(
+            f"    {name:<{width - 2}} p50 {figures['p50_h']:>7}  p90 {figures['p90_h']:>7}  "
+            f"p99 {figures['p99_h']:>7}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
