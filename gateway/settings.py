@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from gateway.core.model import TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
+from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.service import Policies
 from gateway.core.telemetry import TelemetryPolicy
 
@@ -40,6 +42,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
     "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
+    "VG_POLL_PLAN_RENTAL": "location=900,lock_status=900,fuel=3600,… — seconds per field "
+    "during a rental (fields left out are not polled; unset: the built-in plan)",
+    "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
     "VG_LOG_LEVEL": "INFO",
 }
@@ -97,6 +102,7 @@ class Settings:
             telemetry=TelemetryPolicy(
                 default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
             ),
+            scheduler=SchedulerPolicy(plan=read.plan()),
         )
         return cls(
             listen=env.get("VG_LISTEN") or "127.0.0.1:50051",
@@ -151,6 +157,36 @@ class _Reader:
             raise SettingsError(
                 f"{name} must be 'capacity/seconds per token' like {default!r}, got {raw!r}"
             ) from None
+
+    def plan(self) -> PollPlan:
+        """Read the scheduler's plan: `field=seconds` pairs for rental and idle times."""
+        default = PollPlan()
+        return PollPlan(
+            rental=self._intervals("VG_POLL_PLAN_RENTAL", default.rental),
+            idle=self._intervals("VG_POLL_PLAN_IDLE", default.idle),
+        )
+
+    def _intervals(
+        self, name: str, default: Mapping[TelemetryField, timedelta]
+    ) -> Mapping[TelemetryField, timedelta]:
+        raw = self._env.get(name)
+        if not raw:
+            return default
+        intervals = {}
+        for item in raw.split(","):
+            field_name, _, seconds = item.strip().partition("=")
+            try:
+                telemetry_field = TelemetryField(field_name.strip())
+                interval = timedelta(seconds=float(seconds))
+            except ValueError:
+                known = ", ".join(f.value for f in TelemetryField)
+                raise SettingsError(
+                    f"{name}: {item.strip()!r} is not field=seconds (fields: {known})"
+                ) from None
+            if interval <= timedelta(0):
+                raise SettingsError(f"{name}: the interval of {field_name} must be positive")
+            intervals[telemetry_field] = interval
+        return intervals
 
     def choice(self, name: str, options: tuple[str, ...]) -> str | None:
         raw = self._env.get(name)

@@ -49,3 +49,23 @@ def test_bad_values_name_their_variable(name: str, value: str) -> None:
     """Every invalid setting fails at start-up with the variable's name."""
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_poll_plan_is_configuration() -> None:
+    """VG_POLL_PLAN_IDLE replaces the idle plan; the rental plan keeps its default."""
+    from gateway.core.model import TelemetryField
+
+    settings = Settings.from_env({"VG_POLL_PLAN_IDLE": "odometer=3600, lock_status=600"})
+    plan = settings.policies.scheduler.plan
+    assert plan.idle == {
+        TelemetryField.ODOMETER: timedelta(hours=1),
+        TelemetryField.LOCK_STATUS: timedelta(minutes=10),
+    }
+    assert plan.rental[TelemetryField.LOCATION] == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize("value", ["odometer", "speed=60", "odometer=-5", "odometer=soon"])
+def test_a_bad_poll_plan_names_its_variable(value: str) -> None:
+    """An unknown field, a missing or non-positive interval fails at start-up."""
+    with pytest.raises(SettingsError, match="VG_POLL_PLAN_RENTAL"):
+        Settings.from_env({"VG_POLL_PLAN_RENTAL": value})
