@@ -280,6 +280,9 @@ async def run_month(
             await gateway.renewal.run_once()
         if tick % max(1, 6 * 60 // args.tick_min) == 0:
             await sample_freshness(gateway, cars, now, tally)
+        if tick % max(1, 24 * 60 // args.tick_min) == 0:
+            elapsed = time.perf_counter() - loop_started
+            print(f"day {tick * args.tick_min // 1440 + 1}: {elapsed:.0f} s", file=sys.stderr)
     loop_s = time.perf_counter() - loop_started
     return await summarise(args, gateway, world, cars, tally, errors_before, connect_s, loop_s)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetPolicy, month_of
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, RateLimited
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory
@@ -120,13 +120,17 @@ def overdue_s(
     due: Sequence[TelemetryField],
     intervals: Mapping[TelemetryField, timedelta],
     now: datetime,
+    *,
+    never_read_s: float = 0.0,
 ) -> float:
-    """Return how long past its plan the most overdue of `due` is (0 if never read yet)."""
+    """Return how long past its plan the most overdue of `due` is (`never_read_s` for a
+    field never read)."""
     worst = 0.0
     for name in due:
         reading = readings.get(name)
         interval = intervals.get(name)
         if reading is None or reading.fetched_at is None or interval is None:
+            worst = max(worst, never_read_s)
             continue
         worst = max(worst, (now - reading.fetched_at - interval).total_seconds())
     return worst
@@ -147,6 +151,18 @@ def daily_share(
     today = left_at_dawn // days_left
     # The hard cap: polls never take the month's usage past allowance less the reserve.
     return max(0, min(today - spent_today, for_polls - used))
+
+
+NEVER_READ_LAG_S = 365 * 86400.0
+"""A car never read yet counts as the most overdue of all."""
+APP_WIDE_LIMITS = frozenset({"application", "application_cooldown", "smartcar_application"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    vehicle_id: str
+    due: list[TelemetryField]
+    lag_s: float
 
 
 @dataclass(slots=True)
@@ -190,8 +206,24 @@ class TelemetryScheduler:
         """Per vehicle: (day, billed requests the scheduler spent that day)."""
 
     async def tick(self) -> TickReport:
-        """Look at every ACTIVE vehicle once and poll what is due and affordable."""
+        """Poll what is due and affordable, most overdue cars first.
+
+        The app-wide bucket is shared by the whole fleet: ordering by lag keeps it fair (no
+        car starves behind cars that come first by id), and the first app-wide refusal ends
+        the tick, since every later poll would be refused too.
+        """
         report = TickReport()
+        candidates = await self._candidates(report)
+        candidates.sort(key=lambda c: c.lag_s, reverse=True)
+        for candidate in candidates:
+            if not await self._poll(candidate, report):
+                break
+        self._metrics.scheduler_tick(polls=report.polls, paths=report.paths, lag_s=report.lag_s)
+        return report
+
+    async def _candidates(self, report: TickReport) -> list[_Candidate]:
+        """Return every ACTIVE, awake vehicle with due fields, and how overdue it is."""
+        candidates: list[_Candidate] = []
         after: str | None = None
         while True:
             async with self._uow() as uow:
@@ -201,48 +233,57 @@ class TelemetryScheduler:
                 rentals = await uow.rentals.active_for([v.id for v in page])
             for vehicle in page:
                 rental = rentals.get(vehicle.id)
-                await self._consider(vehicle, rental.started_at if rental else None, report)
-            if len(page) < self._page_size:
-                self._metrics.scheduler_tick(
-                    polls=report.polls, paths=report.paths, lag_s=report.lag_s
+                found = await self._candidate(
+                    vehicle, rental.started_at if rental else None, report
                 )
-                return report
+                if found is not None:
+                    candidates.append(found)
+            if len(page) < self._page_size:
+                return candidates
             after = page[-1].id
 
-    async def _consider(
+    async def _candidate(
         self, vehicle: Vehicle, rented_since: datetime | None, report: TickReport
-    ) -> None:
+    ) -> _Candidate | None:
         now = self._clock.now()
         report.vehicles_seen += 1
         if vehicle.asleep_until is not None and vehicle.asleep_until > now:
             report.skipped_asleep += 1
-            return
+            return None
         readings = await self._cache.readings(vehicle.id)
-        due = due_fields(
-            vehicle, readings, rented_since=rented_since, plan=self._policy.plan, now=now
-        )
+        plan = self._policy.plan
+        due = due_fields(vehicle, readings, rented_since=rented_since, plan=plan, now=now)
         if not due:
-            return
-        intervals = self._policy.plan.rental if rented_since else self._policy.plan.idle
-        report.lag_s = max(report.lag_s, overdue_s(readings, due, intervals, now))
-        affordable = await self._affordable(vehicle.id, now)
+            return None
+        intervals = plan.rental if rented_since else plan.idle
+        lag_s = overdue_s(readings, due, intervals, now, never_read_s=NEVER_READ_LAG_S)
+        report.lag_s = max(report.lag_s, lag_s)
+        return _Candidate(vehicle_id=vehicle.id, due=due, lag_s=lag_s)
+
+    async def _poll(self, candidate: _Candidate, report: TickReport) -> bool:
+        """Poll one car within its budget; return False when the app-wide bucket is empty."""
+        now = self._clock.now()
+        affordable = await self._affordable(candidate.vehicle_id, now)
         if affordable <= 0:
             report.skipped_budget += 1
-            return
-        chosen = frozenset(due[:affordable])
+            return True
+        chosen = frozenset(candidate.due[:affordable])
         try:
             answer = await self._telemetry.get(
-                vehicle.id, fields=chosen, max_age=timedelta(0), kind=CallKind.POLL
+                candidate.vehicle_id, fields=chosen, max_age=timedelta(0), kind=CallKind.POLL
             )
+        except RateLimited as refused:
+            report.refused += 1
+            return refused.metadata.get("limit") not in APP_WIDE_LIMITS
         except GatewayError as refused:
             report.refused += 1
-            _log.debug("poll refused: %s", refused.reason, extra={"vehicle_id": vehicle.id})
-            return
-        if answer.from_cache:  # another caller refreshed it a moment ago: nothing spent
-            return
-        self._note_spent(vehicle.id, len(chosen), now)
-        report.polls += 1
-        report.paths += len(chosen)
+            _log.debug("poll refused: %s", refused.reason, extra={"vehicle": candidate.vehicle_id})
+            return True
+        if not answer.from_cache:  # from cache: another caller refreshed it, nothing spent
+            self._note_spent(candidate.vehicle_id, len(chosen), now)
+            report.polls += 1
+            report.paths += len(chosen)
+        return True
 
     async def _affordable(self, vehicle_id: str, now: datetime) -> int:
         async with self._uow() as uow:

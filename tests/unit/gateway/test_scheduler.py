@@ -163,3 +163,31 @@ async def test_metrics_hooks_see_spend_ticks_lag_and_renewals() -> None:
     )
     await renewal.run_once()
     assert metrics.renewals == [(0, 0)]
+
+
+async def test_the_most_overdue_car_is_polled_first_and_an_empty_app_bucket_ends_the_tick() -> None:
+    """With room for one poll, the car overdue longest gets it, whatever its id; then stop."""
+    from gateway.core.ratelimit import BucketSpec, RateLimits
+    from gateway.core.service import Policies
+
+    world = build(
+        Policies(
+            rate_limits=RateLimits(
+                vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
+                vehicle_commands=BucketSpec(capacity=100, refill_per_s=1.0),
+                application=BucketSpec(capacity=3, refill_per_s=1 / 3600),
+                poll_reserve=0.5,  # polls keep 1.5 of 3 tokens: room for exactly one poll
+            )
+        )
+    )
+    await world.connect("a-car", "sc-1")
+    await world.connect("z-car", "sc-2")
+    await world.gateway.get_telemetry("z-car", fields=frozenset(), max_age=None)
+    world.clock.advance(4 * 3600)  # refill the app bucket; z-car was read 4 h earlier
+    await world.gateway.get_telemetry("a-car", fields=frozenset(), max_age=None)
+    world.clock.advance(3 * 86400)  # both overdue; z-car by 4 h more, though last by id
+    report = await world.gateway.scheduler.tick()
+    assert report.polls == 1
+    polled = world.clock.now()
+    assert world.uow.store.telemetry["z-car"][TelemetryField.ODOMETER].fetched_at == polled
+    assert world.uow.store.telemetry["a-car"][TelemetryField.ODOMETER].fetched_at != polled
