@@ -42,6 +42,7 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
     "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
+    "VG_SCHEDULER_CONCURRENCY": "4 — polls in flight at once",
     "VG_POLL_PLAN_RENTAL": "location=900,lock_status=900,fuel=3600,… — seconds per field "
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
@@ -102,7 +103,12 @@ class Settings:
             telemetry=TelemetryPolicy(
                 default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
             ),
-            scheduler=SchedulerPolicy(plan=read.plan()),
+            scheduler=SchedulerPolicy(
+                plan=read.plan(),
+                concurrency=int(
+                    read.number("VG_SCHEDULER_CONCURRENCY", 4, integer=True, positive=True)
+                ),
+            ),
         )
         return cls(
             listen=env.get("VG_LISTEN") or "127.0.0.1:50051",

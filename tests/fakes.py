@@ -157,6 +157,15 @@ class FakeVehicleRepository:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
         self._write(vehicle)
 
+    async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
+        """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
+        current = self._store.vehicles.get(vehicle_id)
+        if current is not None:
+            changes: dict[str, Any] = {"last_telemetry_at": at}
+            if awake:
+                changes["asleep_until"] = None
+            self._write(dataclasses.replace(current, **changes))
+
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
     ) -> list[Vehicle]:
@@ -405,6 +414,10 @@ class FakeBudgetRepository:
     async def used(self, vehicle_id: str, month: str) -> int:
         """Return the billed requests of the month so far (0 if none)."""
         return self._store.budget.get((vehicle_id, month), 0)
+
+    async def used_by(self, vehicle_ids: Sequence[str], month: str) -> dict[str, int]:
+        """Return the month's billed requests of each of `vehicle_ids` (0 if none)."""
+        return {v: self._store.budget.get((v, month), 0) for v in vehicle_ids}
 
 
 class FakeLeaseRepository:

@@ -138,6 +138,13 @@ class VehicleRepository(Protocol):
         """Write every field of an existing vehicle."""
         ...
 
+    async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
+        """Record that the vehicle reported at `at`; `awake` also clears its sleep mark.
+
+        One statement, without reading the row: the hot path of every poll.
+        """
+        ...
+
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
     ) -> list[Vehicle]:
@@ -281,6 +288,10 @@ class BudgetRepository(Protocol):
 
     async def used(self, vehicle_id: str, month: str) -> int:
         """Return the billed requests of the month so far (0 if none)."""
+        ...
+
+    async def used_by(self, vehicle_ids: Sequence[str], month: str) -> dict[str, int]:
+        """Return the month's billed requests of each of `vehicle_ids` (0 if none)."""
         ...
 
 

@@ -10,14 +10,18 @@ month can afford:
   starve the end of the month;
 - when the day's share is short, the most important due fields go first.
 
-Sleeping cars are not polled (their backoff comes from `asleep_until`), and polls are the
-lowest priority for the app-wide Smartcar bucket (`CallKind.POLL`). A refused poll costs
-nothing and is tried again at a later tick.
+Sleeping cars are not polled (their backoff comes from `asleep_until`); once the backoff
+passes, a car that answered ASLEEP is probed with one field before it gets a whole batch
+(a sleeping car's 409 is billed per path). Polls are the lowest priority for the app-wide
+Smartcar bucket (`CallKind.POLL`); a refused poll costs nothing and is tried again at a
+later tick. A few polls are in flight at once (`SchedulerPolicy.concurrency`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +88,9 @@ class SchedulerPolicy:
 
     plan: PollPlan = field(default_factory=PollPlan)
     reserve: float = 0.3
+    concurrency: int = 4
+    """Polls in flight at once: Smartcar answers in seconds, so one at a time would let a
+    large fleet fall behind whenever the app-wide bucket has room."""
 
 
 def due_fields(
@@ -163,6 +170,7 @@ class _Candidate:
     vehicle_id: str
     due: list[TelemetryField]
     lag_s: float
+    affordable: int = 0
 
 
 @dataclass(slots=True)
@@ -215,37 +223,58 @@ class TelemetryScheduler:
         report = TickReport()
         candidates = await self._candidates(report)
         candidates.sort(key=lambda c: c.lag_s, reverse=True)
-        for candidate in candidates:
-            if not await self._poll(candidate, report):
-                break
+        app_bucket_empty = asyncio.Event()
+        slots = asyncio.Semaphore(max(1, self._policy.concurrency))
+
+        async def poll(candidate: _Candidate) -> None:
+            try:
+                if not app_bucket_empty.is_set() and not await self._poll(candidate, report):
+                    app_bucket_empty.set()
+            finally:
+                slots.release()
+
+        async with asyncio.TaskGroup() as polls:
+            for candidate in candidates:
+                await slots.acquire()
+                if app_bucket_empty.is_set():
+                    slots.release()
+                    break
+                polls.create_task(poll(candidate))
         self._metrics.scheduler_tick(polls=report.polls, paths=report.paths, lag_s=report.lag_s)
         return report
 
     async def _candidates(self, report: TickReport) -> list[_Candidate]:
-        """Return every ACTIVE, awake vehicle with due fields, and how overdue it is."""
+        """Return every ACTIVE, awake vehicle with due fields it can afford today."""
         candidates: list[_Candidate] = []
         after: str | None = None
+        now = self._clock.now()
         while True:
             async with self._uow() as uow:
                 page = await uow.vehicles.page(
                     status=ConnectionStatus.ACTIVE, after_id=after, limit=self._page_size
                 )
-                rentals = await uow.rentals.active_for([v.id for v in page])
+                ids = [v.id for v in page]
+                rentals = await uow.rentals.active_for(ids)
+                used = await uow.budget.used_by(ids, month_of(now))
             for vehicle in page:
                 rental = rentals.get(vehicle.id)
                 found = await self._candidate(
-                    vehicle, rental.started_at if rental else None, report
+                    vehicle, rental.started_at if rental else None, report, now
                 )
-                if found is not None:
-                    candidates.append(found)
+                if found is None:
+                    continue
+                affordable = self._share(vehicle.id, used[vehicle.id], now)
+                if affordable <= 0:
+                    report.skipped_budget += 1
+                    continue
+                candidates.append(dataclasses.replace(found, affordable=affordable))
             if len(page) < self._page_size:
                 return candidates
             after = page[-1].id
 
     async def _candidate(
-        self, vehicle: Vehicle, rented_since: datetime | None, report: TickReport
+        self, vehicle: Vehicle, rented_since: datetime | None, report: TickReport, now: datetime
     ) -> _Candidate | None:
-        now = self._clock.now()
         report.vehicles_seen += 1
         if vehicle.asleep_until is not None and vehicle.asleep_until > now:
             report.skipped_asleep += 1
@@ -258,16 +287,15 @@ class TelemetryScheduler:
         intervals = plan.rental if rented_since else plan.idle
         lag_s = overdue_s(readings, due, intervals, now, never_read_s=NEVER_READ_LAG_S)
         report.lag_s = max(report.lag_s, lag_s)
-        return _Candidate(vehicle_id=vehicle.id, due=due, lag_s=lag_s)
+        # A car that answered ASLEEP last time is asked for one field first: if it still
+        # sleeps, that costs one billed request, not a whole batch.
+        probe = vehicle.asleep_until is not None
+        return _Candidate(vehicle_id=vehicle.id, due=due[:1] if probe else due, lag_s=lag_s)
 
     async def _poll(self, candidate: _Candidate, report: TickReport) -> bool:
         """Poll one car within its budget; return False when the app-wide bucket is empty."""
         now = self._clock.now()
-        affordable = await self._affordable(candidate.vehicle_id, now)
-        if affordable <= 0:
-            report.skipped_budget += 1
-            return True
-        chosen = frozenset(candidate.due[:affordable])
+        chosen = frozenset(candidate.due[: candidate.affordable])
         try:
             answer = await self._telemetry.get(
                 candidate.vehicle_id, fields=chosen, max_age=timedelta(0), kind=CallKind.POLL
@@ -285,9 +313,10 @@ class TelemetryScheduler:
             report.paths += len(chosen)
         return True
 
-    async def _affordable(self, vehicle_id: str, now: datetime) -> int:
-        async with self._uow() as uow:
-            used = await uow.budget.used(vehicle_id, month_of(now))
+    def _share(self, vehicle_id: str, used: int, now: datetime) -> int:
+        """Today's share for polls. `used` is read once per tick for a page of cars: a
+        command billed between that read and the poll comes out of the reserve, which is
+        there for commands."""
         return daily_share(
             used=used,
             spent_today=self._spent_today(vehicle_id, now),

@@ -183,11 +183,12 @@ class TelemetryService:
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         self._note_item_limits(vehicle, batch)
-        if any(_is_asleep(r.failure) for r in batch.results.values()):
+        asleep = any(_is_asleep(r.failure) for r in batch.results.values())
+        if asleep:
             await self._note_asleep(vehicle.id)
         durable = [r for r in fresh.values() if _durable(r)]
         if durable:
-            await self._store(vehicle.id, durable, fetched_at)
+            await self._store(vehicle.id, durable, fetched_at, awake=not asleep)
         return fresh
 
     def _reading(
@@ -237,12 +238,13 @@ class TelemetryService:
                 await uow.vehicles.update(dataclasses.replace(current, asleep_until=now + wait))
             await uow.commit()
 
-    async def _store(self, vehicle_id: str, readings: list[FieldReading], at: datetime) -> None:
+    async def _store(
+        self, vehicle_id: str, readings: list[FieldReading], at: datetime, *, awake: bool
+    ) -> None:
+        """Keep the readings; a car that answered is awake, so its sleep mark goes."""
         async with self._uow() as uow:
             await uow.telemetry.store(vehicle_id, readings)
-            current = await uow.vehicles.get(vehicle_id, for_update=True)
-            if current is not None:
-                await uow.vehicles.update(dataclasses.replace(current, last_telemetry_at=at))
+            await uow.vehicles.note_telemetry(vehicle_id, at=at, awake=awake)
             await uow.commit()
         self._cache.put(vehicle_id, readings)
 

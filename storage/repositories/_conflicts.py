@@ -1,9 +1,11 @@
 """Unique-key violations, turned into the core's `Conflict` without spoiling the transaction.
 
-Each write that may collide runs inside a SAVEPOINT: PostgreSQL aborts the whole
-transaction on a failed statement, and rolling back to the savepoint keeps the unit of
-work usable after a Conflict there just as on SQLite. Other integrity errors (a foreign
-key to a missing row) are bugs, and propagate unchanged.
+On PostgreSQL each write that may collide runs inside a SAVEPOINT: PostgreSQL aborts the
+whole transaction on a failed statement, and rolling back to the savepoint keeps the unit
+of work usable after a Conflict. SQLite undoes only the failed statement by itself (its
+default ON CONFLICT ABORT), so there the write runs bare and saves two round trips to
+the database thread. Other integrity errors (a foreign key to a missing row) are bugs,
+and propagate unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ async def execute_or_conflict(
 ) -> CursorResult[Any]:
     """Execute a write; a unique-key violation raises `Conflict(conflict)` instead."""
     try:
+        if connection.dialect.name == "sqlite":
+            return await connection.execute(statement)
         async with connection.begin_nested():
             return await connection.execute(statement)
     except IntegrityError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,3 +40,15 @@ class SqlBudgetRepository:
         )
         billed: int | None = (await self._connection.execute(query)).scalar_one_or_none()
         return billed or 0
+
+    async def used_by(self, vehicle_ids: Sequence[str], month: str) -> dict[str, int]:
+        """Return the month's billed requests of each of `vehicle_ids` (0 if none)."""
+        used = dict.fromkeys(vehicle_ids, 0)
+        if not used:
+            return used
+        query = select(_budget.vehicle_id, _budget.billed).where(
+            _budget.vehicle_id.in_(list(used)), _budget.month == month
+        )
+        for vehicle_id, billed in await self._connection.execute(query):
+            used[vehicle_id] = billed
+        return used

@@ -33,11 +33,15 @@ class SqlTelemetryRepository:
         """Insert or replace the readings of these fields (the last one per field wins)."""
         rows = {reading.field: _to_row(vehicle_id, reading) for reading in readings}
         if rows:
-            await self._connection.execute(self._upsert(list(rows.values())))
+            await self._connection.execute(self._upsert(), list(rows.values()))
 
-    def _upsert(self, rows: list[dict[str, Any]]) -> Insert:
-        """Return an INSERT … ON CONFLICT DO UPDATE of `rows` in this database's dialect."""
-        statement = conflict_insert(self._connection, telemetry).values(rows)
+    def _upsert(self) -> Insert:
+        """Return an INSERT … ON CONFLICT DO UPDATE of one row in this database's dialect.
+
+        Executed with a list of rows (executemany), its compiled form is cached once; a
+        multi-row VALUES would be compiled anew for every number of rows.
+        """
+        statement = conflict_insert(self._connection, telemetry)
         return statement.on_conflict_do_update(
             index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
             set_={name: statement.excluded[name] for name in _REPLACED},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, RowMapping, Select, insert, select, update
@@ -53,6 +54,15 @@ class SqlVehicleRepository:
         )
         if result.rowcount == 0:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
+
+    async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
+        """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
+        changes: dict[str, Any] = {"last_telemetry_at": at}
+        if awake:
+            changes["asleep_until"] = None
+        await self._connection.execute(
+            update(vehicles).where(vehicles.c.id == vehicle_id).values(**changes)
+        )
 
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int

@@ -106,6 +106,9 @@ async def test_the_budget_adds_up_per_vehicle_and_month(backend: Backend) -> Non
         used = [await uow.budget.used(v, m) for v, m in (("v1", JUNE), ("v1", JULY), ("v2", JUNE))]
         assert used == [7, 1, 2]
         assert await uow.budget.used("v2", JULY) == 0
+        assert await uow.budget.used_by(["v1", "v2", "v3"], JUNE) == {"v1": 7, "v2": 2, "v3": 0}
+        assert await uow.budget.used_by(["v2"], JULY) == {"v2": 0}
+        assert await uow.budget.used_by([], JUNE) == {}
 
 
 async def test_racing_budget_increments_lose_nothing(backend: Backend) -> None:

@@ -112,6 +112,26 @@ async def test_update_records_sleep_and_failures(backend: Backend) -> None:
     assert found == bare_vehicle("v1", asleep_until=at(60), failure_count=5, last_error="ASLEEP")
 
 
+async def test_note_telemetry_stamps_the_report_and_may_clear_the_sleep_mark(
+    backend: Backend,
+) -> None:
+    """note_telemetry sets last_telemetry_at; with awake=True it also clears asleep_until."""
+    await seed(backend, bare_vehicle("v1", asleep_until=at(60)), bare_vehicle("v2"))
+    async with backend.factory() as uow:
+        await uow.vehicles.note_telemetry("v1", at=at(10), awake=False)
+        await uow.commit()
+    async with backend.factory() as uow:
+        still_asleep = await uow.vehicles.get("v1")
+        await uow.vehicles.note_telemetry("v1", at=at(20), awake=True)
+        await uow.commit()
+    async with backend.factory() as uow:
+        awake = await uow.vehicles.get("v1")
+        untouched = await uow.vehicles.get("v2")
+    assert still_asleep == bare_vehicle("v1", asleep_until=at(60), last_telemetry_at=at(10))
+    assert awake == bare_vehicle("v1", last_telemetry_at=at(20))
+    assert untouched == bare_vehicle("v2")
+
+
 async def test_update_of_an_unknown_vehicle_is_a_lookup_error(backend: Backend) -> None:
     """Updating a vehicle that was never added raises LookupError."""
     async with backend.factory() as uow:

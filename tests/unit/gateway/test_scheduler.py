@@ -191,3 +191,25 @@ async def test_the_most_overdue_car_is_polled_first_and_an_empty_app_bucket_ends
     polled = world.clock.now()
     assert world.uow.store.telemetry["z-car"][TelemetryField.ODOMETER].fetched_at == polled
     assert world.uow.store.telemetry["a-car"][TelemetryField.ODOMETER].fetched_at != polled
+
+
+async def test_a_car_that_slept_last_time_is_probed_with_one_field_first(world: World) -> None:
+    """After its backoff, a car that answered ASLEEP is asked for one field, not a batch;
+    once it answers it is awake again (the mark goes) and the rest come at the next tick."""
+    import dataclasses
+
+    await world.connect("car-1", "sc-1")
+    async with world.uow() as uow:
+        car = await uow.vehicles.get("car-1")
+        assert car is not None
+        passed = world.clock.now() - timedelta(minutes=1)
+        await uow.vehicles.update(dataclasses.replace(car, asleep_until=passed))
+        await uow.commit()
+    probe = await world.gateway.scheduler.tick()
+    assert (probe.polls, probe.paths) == (1, 1)
+    async with world.uow() as uow:
+        awake = await uow.vehicles.get("car-1")
+    assert awake is not None
+    assert awake.asleep_until is None
+    rest = await world.gateway.scheduler.tick()
+    assert (rest.polls, rest.paths) == (1, 6)
