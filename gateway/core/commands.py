@@ -45,7 +45,7 @@ from gateway.core.model import (
 from gateway.core.ports import Clock, Conflict, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
-from gateway.core.status import ensure_connected, ensure_permission
+from gateway.core.status import ensure_connected, ensure_permission, withdraw_permissions
 from gateway.core.telemetry import TelemetryCache
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import require_vehicle
@@ -129,6 +129,12 @@ class CommandService:
             raise
         except DEFINITIVE_FAILURES as refused:
             await self._finish(record, CommandState.FAILED, _error_of(refused))
+            if isinstance(refused, errors.PermissionMissing):
+                async with self._uow() as uow:
+                    await withdraw_permissions(
+                        uow, vehicle.id, {"control_security"}, now=self._clock.now()
+                    )
+                    await uow.commit()
             raise
         except GatewayError:
             await self._forget(record)

@@ -34,6 +34,7 @@ from gateway.core.model import (
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
+from gateway.core.status import withdraw_permissions
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import require_vehicle
 
@@ -183,6 +184,15 @@ class TelemetryService:
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         self._note_item_limits(vehicle, batch)
+        refused = {
+            FIELD_PERMISSIONS[f]
+            for f, reading in fresh.items()
+            if reading.availability is Availability.PERMISSION_MISSING
+        }
+        if refused:
+            async with self._uow() as uow:
+                await withdraw_permissions(uow, vehicle.id, refused, now=fetched_at)
+                await uow.commit()
         asleep = any(_is_asleep(r.failure) for r in batch.results.values())
         if asleep:
             await self._note_asleep(vehicle.id)

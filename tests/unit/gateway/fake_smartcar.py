@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gateway.core.errors import PermissionMissing
 from gateway.core.model import (
     Availability,
     BatchReading,
@@ -26,6 +27,7 @@ from gateway.core.model import (
 from gateway.core.ports import Clock, CodeRejected, RefreshRejected, TokenRejected
 from gateway.core.secret import Secret
 from gateway.core.status import REQUESTED_PERMISSIONS
+from gateway.core.telemetry import FIELD_PERMISSIONS
 
 
 @dataclass
@@ -159,6 +161,11 @@ class FakeSmartcar:
 
     def _result(self, car: FakeCar, field_: TelemetryField) -> FieldResult:
         now = self.clock.now()
+        if FIELD_PERMISSIONS[field_] not in car.permissions:
+            failure = UpstreamFailure(type="PERMISSION", code=None)
+            return FieldResult(
+                field=field_, availability=Availability.PERMISSION_MISSING, failure=failure
+            )
         values = {
             TelemetryField.ODOMETER: Odometer(distance_km=car.odometer_km),
             TelemetryField.LOCK_STATUS: LockStatus(is_locked=car.locked),
@@ -181,6 +188,8 @@ class FakeSmartcar:
         """Lock or unlock the fake car."""
         await self._enter("command")
         self._grant(access_token, smartcar_vehicle_id)
+        if "control_security" not in self.cars[smartcar_vehicle_id].permissions:
+            raise PermissionMissing("PERMISSION: control_security was not granted")
         self.cars[smartcar_vehicle_id].locked = action is LockAction.LOCK
 
     async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:

@@ -187,3 +187,33 @@ async def test_the_sleep_backoff_grows_with_how_long_the_car_has_been_silent(
         await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
         panel = await world.gateway.get_vehicle("car-1")
         assert panel.vehicle.asleep_until == world.clock.now() + expected
+
+
+async def test_a_permission_the_owner_takes_back_is_forgotten_and_losing_all_disconnects(
+    world: World,
+) -> None:
+    """Smartcar's 403 PERMISSION for a scope the owner had granted: the field answers
+    PERMISSION_MISSING, the panel lists the scope as missing, polls stop asking for it;
+    once nothing the gateway operates with is left, the vehicle is DISCONNECTED."""
+    await world.connect("car-1", "sc-1")
+    car = world.smartcar.cars["sc-1"]
+    car.permissions = car.permissions - {"read_odometer"}
+    answer = await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+    assert answer.readings[TelemetryField.ODOMETER].availability is Availability.PERMISSION_MISSING
+    panel = await world.gateway.get_vehicle("car-1")
+    assert "read_odometer" in panel.missing_permissions
+    assert panel.vehicle.status is ConnectionStatus.ACTIVE
+    reads = world.smartcar.calls["read"]
+    await world.gateway.get_telemetry("car-1", fields=ODOMETER, max_age=timedelta(0))
+    assert world.smartcar.calls["read"] == reads  # known missing: Smartcar is not asked
+
+    car.permissions = frozenset({"read_vehicle_info", "read_vin"})
+    with pytest.raises(errors.PermissionMissing):
+        await world.gateway.command("car-1", action=LockAction.UNLOCK, request_id="r-1")
+    assert (await world.gateway.get_vehicle("car-1")).vehicle.status is ConnectionStatus.ACTIVE
+    everything = frozenset(TelemetryField)
+    await world.gateway.get_telemetry("car-1", fields=everything, max_age=timedelta(0))
+    panel = await world.gateway.get_vehicle("car-1")
+    assert panel.vehicle.status is ConnectionStatus.DISCONNECTED
+    assert "revoked" in (panel.vehicle.status_reason or "")
+    assert (await statuses(world, "car-1"))[-1] == ("ACTIVE", "DISCONNECTED")
