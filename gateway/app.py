@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import grpc
 import grpc.aio
 import httpx
 
@@ -28,6 +29,13 @@ from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.service import Gateway
 from gateway.core.webhooks import WebhookInbox
+from gateway.edge.access import (
+    AccessConfigError,
+    AccessGuard,
+    is_loopback,
+    load_policy,
+    server_credentials,
+)
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
 from gateway.edge.server import HealthServicer, create_server
@@ -73,6 +81,7 @@ async def running_gateway(
 ) -> AsyncIterator[RunningGateway]:
     """Start everything the settings describe; stop it all when the block ends."""
     clock = clock or SystemClock()
+    access, credentials = _security(settings)  # first: a bad policy fails before anything runs
     async with AsyncExitStack() as stack:
         upstream = await _upstream(settings, stack)
         http = await stack.enter_async_context(
@@ -108,7 +117,13 @@ async def running_gateway(
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
-        server, port = await create_server(gateway, listen=settings.listen, health_servicer=health)
+        server, port = await create_server(
+            gateway,
+            listen=settings.listen,
+            health_servicer=health,
+            access=access,
+            credentials=credentials,
+        )
         await server.start()
         stack.push_async_callback(server.stop, 0)
         yield RunningGateway(
@@ -228,3 +243,34 @@ def _mode(value: str) -> sc.ConnectMode:
     if value == "test":
         return "test"
     return "simulated" if value == "simulated" else "live"
+
+
+def _security(settings: Settings) -> tuple[AccessGuard, grpc.ServerCredentials | None]:
+    """Return the access guard and TLS credentials of the gRPC port.
+
+    Without an access policy the gateway runs in development mode, which is allowed only
+    on a loopback address, and says so loudly.
+    """
+    credentials = None
+    try:
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            credentials = server_credentials(
+                certificate=settings.tls_cert,
+                key=settings.tls_key,
+                client_ca=settings.tls_client_ca,
+            )
+        if settings.access_policy is not None:
+            return AccessGuard(load_policy(settings.access_policy)), credentials
+    except AccessConfigError as error:
+        raise SettingsError(str(error)) from None
+    if not is_loopback(settings.listen):
+        raise SettingsError(
+            f"VG_ACCESS_POLICY is required to listen on {settings.listen}: without a policy "
+            "every caller may unlock any car, which is allowed on loopback only"
+        )
+    _log.warning(
+        "DEVELOPMENT MODE: no access policy (VG_ACCESS_POLICY), every caller may call "
+        "everything; serving on loopback only",
+        extra={"event": "development_mode", "listen": settings.listen},
+    )
+    return AccessGuard(None), credentials

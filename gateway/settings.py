@@ -47,6 +47,12 @@ ENV_VARIABLES: Mapping[str, str] = {
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
+    "VG_ACCESS_POLICY": "unset: development mode (loopback only, every caller allowed) — "
+    "path of the TOML access policy (callers, roles)",
+    "VG_TLS_CERT": "unset: plaintext — PEM certificate chain of the gRPC port",
+    "VG_TLS_KEY": "PEM private key of VG_TLS_CERT",
+    "VG_TLS_CLIENT_CA": "unset: no client certificates — PEM CA bundle; set: every caller "
+    "must present a certificate it signed (mTLS)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -75,6 +81,10 @@ class Settings:
     renewal_interval_s: float = 3600.0
     scheduler_interval_s: float = 60.0
     webhook_listen: str | None = None
+    access_policy: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     log_level: str = "INFO"
 
     @property
@@ -110,6 +120,10 @@ class Settings:
                 ),
             ),
         )
+        if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):
+            raise SettingsError("VG_TLS_CERT and VG_TLS_KEY must be set together")
+        if env.get("VG_TLS_CLIENT_CA") and not env.get("VG_TLS_CERT"):
+            raise SettingsError("VG_TLS_CLIENT_CA needs VG_TLS_CERT and VG_TLS_KEY (mTLS is TLS)")
         return cls(
             listen=env.get("VG_LISTEN") or "127.0.0.1:50051",
             var_dir=Path(env.get("VG_VAR_DIR") or "var"),
@@ -126,6 +140,10 @@ class Settings:
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
+            access_policy=read.path("VG_ACCESS_POLICY"),
+            tls_cert=read.path("VG_TLS_CERT"),
+            tls_key=read.path("VG_TLS_KEY"),
+            tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
             log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
         )
 
@@ -152,6 +170,10 @@ class _Reader:
                 f"{name} must be a {'positive' if positive else 'non-negative'} number"
             )
         return value
+
+    def path(self, name: str) -> Path | None:
+        raw = self._env.get(name)
+        return Path(raw) if raw else None
 
     def bucket(self, name: str, default: str) -> BucketSpec:
         raw = self._env.get(name) or default

@@ -28,7 +28,9 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── VehicleUnreachable
     │   ├── UpstreamUnavailable         Smartcar 5xx, timeouts, broken answers
     │   └── CommandOutcomeUnknown       sent, no answer: may have succeeded
-    └── CommandInProgress               the same request id is still being executed
+    ├── CommandInProgress               the same request id is still being executed
+    ├── Unauthenticated                 the caller proved no identity the policy knows
+    └── AccessDenied                    the caller may not call this (or read these fields)
 """
 
 from __future__ import annotations
@@ -230,3 +232,15 @@ class CommandInProgress(GatewayError):
     """A command with the same request id is still running; retry to get its outcome."""
 
     reason = "COMMAND_IN_PROGRESS"
+
+
+class Unauthenticated(GatewayError):
+    """The caller presented no certificate or token the access policy knows."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class AccessDenied(GatewayError):
+    """The access policy does not allow this caller this method (or these fields)."""
+
+    reason = "ACCESS_DENIED"

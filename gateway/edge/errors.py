@@ -61,6 +61,8 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.UpstreamUnavailable: _C.UNAVAILABLE,
     errors.CommandOutcomeUnknown: _C.UNAVAILABLE,
     errors.CommandInProgress: _C.ABORTED,
+    errors.Unauthenticated: _C.UNAUTHENTICATED,
+    errors.AccessDenied: _C.PERMISSION_DENIED,
 }
 """gRPC code per error class, after the DESIGN.md errors table. Subclasses defined elsewhere
 fall back to their nearest listed ancestor; the hierarchy test wants each listed anyway."""

@@ -1,7 +1,9 @@
-"""The server interceptor that frames every unary call: request id, deadline, log line, errors.
+"""The server interceptor that frames every call: caller, request id, deadline, log, errors.
 
-For each unary-unary call (the gateway's RPCs and health `Check`) it
+For each call (the gateway's RPCs, health and reflection) it
 
+0. authenticates the caller and applies the access policy (`gateway.edge.access`), before
+   anything else looks at the request;
 1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
@@ -11,8 +13,8 @@ For each unary-unary call (the gateway's RPCs and health `Check`) it
 4. logs one line per call: method, status, duration, request id (never the messages),
    at INFO, or DEBUG for health checks.
 
-Server-streaming calls (WatchVehicles, health `Watch`) get the same frame around the whole
-stream; client-streaming calls (reflection) pass through untouched.
+Streaming calls (WatchVehicles, health `Watch`, reflection) get the same frame around the
+whole stream.
 
 An interceptor rather than a decorator on servicer methods: it wraps every method of every
 service registered on the server, so a new RPC cannot forget it, and the servicer holds
@@ -36,6 +38,7 @@ import grpc.aio
 from gateway.core import validation
 from gateway.core.errors import GatewayError
 from gateway.edge import context, errors
+from gateway.edge.access import AccessGuard, caller
 
 REQUEST_ID_KEY = "x-request-id"
 """The metadata key carrying the request id, in and out."""
@@ -45,13 +48,20 @@ _QUIET_PREFIX = "/grpc.health.v1.Health/"
 
 _log = logging.getLogger(__name__)
 
+DEVELOPMENT = AccessGuard(None)
+"""No access policy: every caller is anonymous and allowed."""
+
 Context = grpc.aio.ServicerContext[Any, Any]
 UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
 StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Bind request id and deadline, map errors to status, and log every call we frame."""
+    """Admit the caller, bind request id and deadline, map errors to status, and log every
+    call. Without an `access` guard every caller is anonymous and allowed (development)."""
+
+    def __init__(self, access: AccessGuard = DEVELOPMENT) -> None:
+        self._access = access
 
     async def intercept_service(
         self,
@@ -62,17 +72,22 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         """Wrap unary-unary and unary-stream handlers; pass any other handler through."""
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
+        if handler is None:
             return handler
         method = handler_call_details.method
+        if handler.request_streaming:
+            return _framed_bidirectional(handler, method, self._access)
         if handler.response_streaming:
-            return _framed_stream(handler, method)
+            return _framed_stream(handler, method, self._access)
         behavior = cast(UnaryBehavior | None, handler.unary_unary)
         if behavior is None:
             return handler
+        access = self._access
 
         async def framed(request: Any, servicer_context: Context) -> Any:
-            return await serve_call(behavior, request, servicer_context, method=method)
+            return await serve_call(
+                behavior, request, servicer_context, method=method, access=access
+            )
 
         return grpc.unary_unary_rpc_method_handler(
             framed,
@@ -81,8 +96,30 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
+def _framed_bidirectional(
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, access: AccessGuard
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """Wrap a request-streaming handler (reflection) in the call frame; the caller is
+    admitted on the method alone, before the first request is read."""
+    behavior = handler.stream_stream
+    if behavior is None:  # no client-streaming unary methods are served
+        return handler
+    streaming = cast(Callable[[Any, Context], AsyncIterator[Any]], behavior)
+
+    async def framed(requests: Any, servicer_context: Context) -> AsyncIterator[Any]:
+        async with call_frame(servicer_context, method=method, access=access, request=None):
+            async for item in streaming(requests, servicer_context):
+                yield item
+
+    return grpc.stream_stream_rpc_method_handler(
+        framed,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 def _framed_stream(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, access: AccessGuard
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """Wrap a server-streaming handler so the whole stream runs inside the call frame.
 
@@ -95,7 +132,7 @@ def _framed_stream(
         streaming = cast(StreamBehavior, behavior)
 
         async def framed_generator(request: Any, servicer_context: Context) -> AsyncIterator[Any]:
-            async with call_frame(servicer_context, method=method):
+            async with call_frame(servicer_context, method=method, access=access, request=request):
                 async for item in streaming(request, servicer_context):
                     yield item
 
@@ -104,7 +141,7 @@ def _framed_stream(
         writing = cast(UnaryBehavior, behavior)
 
         async def framed_writer(request: Any, servicer_context: Context) -> None:
-            async with call_frame(servicer_context, method=method):
+            async with call_frame(servicer_context, method=method, access=access, request=request):
                 await writing(request, servicer_context)
 
         wrapped = framed_writer
@@ -115,16 +152,25 @@ def _framed_stream(
     )
 
 
-async def serve_call(behavior: UnaryBehavior, request: Any, call: Context, *, method: str) -> Any:
-    """Run one unary call inside its request context; map and log how it ended."""
-    async with call_frame(call, method=method):
+async def serve_call(
+    behavior: UnaryBehavior,
+    request: Any,
+    call: Context,
+    *,
+    method: str,
+    access: AccessGuard = DEVELOPMENT,
+) -> Any:
+    """Run one unary call inside its frame; map and log how it ended."""
+    async with call_frame(call, method=method, access=access, request=request):
         return await behavior(request, call)
     raise AssertionError("unreachable: the frame either returns or aborts")  # pragma: no cover
 
 
 @contextlib.asynccontextmanager
-async def call_frame(call: Context, *, method: str) -> AsyncIterator[None]:
-    """Bind the request context of one call; map and log how it ended."""
+async def call_frame(
+    call: Context, *, method: str, access: AccessGuard, request: Any
+) -> AsyncIterator[None]:
+    """Admit the caller and bind the request context of one call; map and log how it ended."""
     rid = _request_id(call)
     # Each call runs in its own asyncio task, so these context variables end with it.
     context.request_id.set(rid)
@@ -133,6 +179,7 @@ async def call_frame(call: Context, *, method: str) -> AsyncIterator[None]:
     started = time.perf_counter()
     status = grpc.StatusCode.OK
     try:
+        access.admit(call, method, request)
         yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
@@ -157,6 +204,7 @@ async def call_frame(call: Context, *, method: str) -> AsyncIterator[None]:
             extra={
                 "rpc_method": method,
                 "status": status.name,
+                "caller": caller.get(),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )

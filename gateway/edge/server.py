@@ -26,7 +26,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
-from gateway.edge.interceptors import EdgeInterceptor
+from gateway.edge.access import AccessGuard
+from gateway.edge.interceptors import DEVELOPMENT, EdgeInterceptor
 from gateway.edge.reflection import enable_reflection
 from gateway.edge.servicer import VehicleGatewayServicer
 
@@ -45,15 +46,18 @@ async def create_server(
     *,
     listen: str = DEFAULT_LISTEN,
     health_servicer: HealthServicer | None = None,
+    access: AccessGuard = DEVELOPMENT,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Build the server (gateway, health, reflection) bound to `listen`; return it and its port.
 
     Port 0 picks a free port, returned here. Pass `health_servicer` to keep a handle on the
     health statuses (needed by `GracefulShutdown`); both the overall status "" and the
-    service's own are set SERVING. The server is not started.
+    service's own are set SERVING. `access` admits callers (default: development mode,
+    everyone allowed); `credentials` make the port TLS (or mTLS). The server is not started.
     """
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor()],
+        interceptors=[EdgeInterceptor(access)],
         # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would bind
         # silently and share its traffic. Fail instead.
         options=[("grpc.so_reuseport", 0)],
@@ -65,7 +69,10 @@ async def create_server(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
-    port = server.add_insecure_port(listen)
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
     if port == 0:
         raise OSError(f"could not bind the gRPC server to {listen}")
     return server, port

@@ -14,6 +14,7 @@ import grpc
 import grpc.aio
 import httpx
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from clients.simulator import SimulatorConfig, serve_simulator
@@ -85,11 +86,8 @@ def gateway_settings(tmp_path: Path, **environment: str) -> Settings:
     return Settings.from_env(env)
 
 
-@asynccontextmanager
-async def gateway_against(
-    settings: Settings, simulator_url: str, clock: ManualClock
-) -> AsyncIterator[Rig]:
-    """Run a gateway pointed at a simulator through the SDK's SMARTCAR_* variables."""
+def pointed_at(settings: Settings, simulator_url: str) -> Settings:
+    """Return `settings` with Smartcar set to the simulator at `simulator_url`."""
     smartcar = {
         **settings.smartcar,
         "SMARTCAR_API_ORIGIN": simulator_url,
@@ -100,9 +98,16 @@ async def gateway_against(
         "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
         "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
     }
-    settings = replace(settings, smartcar=smartcar, smartcar_mode="simulated")
+    return replace(settings, smartcar=smartcar, smartcar_mode="simulated")
+
+
+@asynccontextmanager
+async def gateway_against(
+    settings: Settings, simulator_url: str, clock: ManualClock
+) -> AsyncIterator[Rig]:
+    """Run a gateway pointed at a simulator through the SDK's SMARTCAR_* variables."""
     async with (
-        running_gateway(settings, clock=clock) as running,
+        running_gateway(pointed_at(settings, simulator_url), clock=clock) as running,
         grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel,
         httpx.AsyncClient(timeout=10) as http,
     ):
@@ -129,3 +134,11 @@ def status_of(error: grpc.aio.AioRpcError) -> Any:
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     assert status is not None, "the error carries no rich status"
     return status
+
+
+def error_info_of(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """Return the ErrorInfo detail of a failed call."""
+    for packed in status_of(error).details:
+        if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            return error_details_pb2.ErrorInfo.FromString(packed.value)
+    raise AssertionError("the error carries no ErrorInfo")

@@ -1,0 +1,161 @@
+"""The caller of a gRPC call: who it is (client certificate or bearer token) and whether the
+access policy lets it make this call.
+
+`AccessGuard.admit` runs first in every call frame (gateway.edge.interceptors), before the
+request is looked at by anything else:
+
+1. a client certificate verified by the TLS handshake (mTLS) names the caller by its subject
+   common name or subject alternative names;
+2. otherwise `authorization: Bearer <token>` metadata names it, accepted only over TLS or
+   from a loopback peer (a token sent in clear over a network is as good as published);
+3. no identity the policy knows → Unauthenticated; a method (or, for GetTelemetry, a
+   field) the caller's roles do not allow → AccessDenied.
+
+Without a policy the gateway runs in development mode: every caller is `anonymous` and may
+do anything. `gateway.app` allows that only on a loopback address and says so loudly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.access import GATEWAY_SERVICE, AccessPolicy, Caller, PolicyError, Role
+from gateway.core.errors import AccessDenied, Unauthenticated
+from gateway.core.model import TelemetryField
+from gateway.edge.convert import TELEMETRY_FIELDS
+
+AUTHORIZATION_KEY = "authorization"
+ANONYMOUS = Caller(name="anonymous", roles=(Role(methods=frozenset({"*"})),))
+"""The caller of every call in development mode (no policy)."""
+
+_GET_TELEMETRY = f"/{GATEWAY_SERVICE}/GetTelemetry"
+_CERTIFICATE_NAME_KEYS = ("x509_common_name", "x509_subject_alternative_name")
+_LOOPBACK_PEERS = ("ipv4:127.", "ipv6:[::1]", "unix:")
+
+caller: ContextVar[str | None] = ContextVar("caller", default=None)
+"""The name of the caller of the gRPC call being served, for logs and the audit trail."""
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class AccessGuard:
+    """Authenticates each call's caller and applies the access policy to it."""
+
+    def __init__(self, policy: AccessPolicy | None) -> None:
+        self._policy = policy
+
+    @property
+    def development(self) -> bool:
+        """Tell whether there is no policy: every caller is anonymous and allowed."""
+        return self._policy is None
+
+    def admit(self, call: Context, method: str, request: Any) -> Caller:
+        """Return the call's caller if the policy allows the call; raise otherwise."""
+        who = ANONYMOUS if self._policy is None else self._identify(self._policy, call)
+        caller.set(who.name)
+        if not who.allows(method):
+            raise AccessDenied(
+                f"caller {who.name!r} may not call {method}",
+                metadata={"caller": who.name, "method": method},
+            )
+        if method == _GET_TELEMETRY and isinstance(request, pb.GetTelemetryRequest):
+            self._check_fields(who, method, request)
+        return who
+
+    def _identify(self, policy: AccessPolicy, call: Context) -> Caller:
+        context = call.auth_context() or {}
+        secure = list(context.get("transport_security_type", ())) == [b"ssl"]
+        names = _certificate_names(context)
+        if names:
+            found = policy.by_certificate(names)
+            if found is not None:
+                return found
+        token = _bearer_token(call.invocation_metadata() or ())
+        if token is not None:
+            if not secure and not call.peer().startswith(_LOOPBACK_PEERS):
+                raise Unauthenticated("a bearer token is accepted only over TLS or loopback")
+            found = policy.by_token(token)
+            if found is not None:
+                return found
+            raise Unauthenticated("the bearer token is not known to the access policy")
+        if names:
+            raise Unauthenticated("the client certificate names no caller of the access policy")
+        raise Unauthenticated("present a client certificate or an 'authorization: Bearer' token")
+
+    @staticmethod
+    def _check_fields(who: Caller, method: str, request: pb.GetTelemetryRequest) -> None:
+        wanted = {TELEMETRY_FIELDS[v] for v in request.fields if v in TELEMETRY_FIELDS}
+        if not request.fields:
+            wanted = set(TelemetryField)
+        refused = sorted(f.name for f in wanted - who.readable_fields(method))
+        if refused:
+            raise AccessDenied(
+                f"caller {who.name!r} may not read {', '.join(refused)}",
+                metadata={"caller": who.name, "fields": ",".join(refused)},
+            )
+
+
+def _certificate_names(context: Mapping[str, Iterable[bytes]]) -> list[str]:
+    names: list[str] = []
+    for key in _CERTIFICATE_NAME_KEYS:
+        names.extend(value.decode(errors="replace") for value in context.get(key, ()))
+    return names
+
+
+def _bearer_token(metadata: Iterable[tuple[str, Any]]) -> str | None:
+    for key, value in metadata:
+        if key == AUTHORIZATION_KEY and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class AccessConfigError(ValueError):
+    """The access policy or TLS files cannot be used; the message names the file."""
+
+
+def load_policy(path: Path) -> AccessPolicy:
+    """Read the TOML access policy at `path`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return AccessPolicy.from_mapping(data)
+    except OSError as exc:
+        raise AccessConfigError(f"access policy {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, PolicyError) as exc:
+        raise AccessConfigError(f"access policy {path}: {exc}") from None
+
+
+def server_credentials(
+    *, certificate: Path, key: Path, client_ca: Path | None
+) -> grpc.ServerCredentials:
+    """Return TLS credentials for the gRPC port; with `client_ca`, mTLS: every caller must
+    present a certificate that CA signed (grpc cannot ask for one without requiring it)."""
+    try:
+        chain, private_key = certificate.read_bytes(), key.read_bytes()
+        roots = client_ca.read_bytes() if client_ca is not None else None
+    except OSError as exc:
+        raise AccessConfigError(f"TLS file {exc.filename}: {exc.strerror or exc}") from None
+    return grpc.ssl_server_credentials(
+        [(private_key, chain)], root_certificates=roots, require_client_auth=roots is not None
+    )
+
+
+def is_loopback(listen: str) -> bool:
+    """Tell whether a HOST:PORT listen address binds only the loopback interface."""
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

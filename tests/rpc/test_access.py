@@ -1,0 +1,253 @@
+"""Caller authentication and per-method access over real sockets: mTLS with certificates
+from a throwaway CA, bearer tokens over TLS and on loopback, development mode's limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
+from gateway.app import running_gateway
+from gateway.core.access import token_digest
+from gateway.edge.clock import ManualClock
+from gateway.settings import SettingsError
+from tests.pki import CertificateAuthority, Issued
+from tests.rpc.rig import (
+    error_info_of,
+    gateway_against,
+    gateway_settings,
+    pointed_at,
+    simulator,
+)
+
+BILLING_TOKEN = "billing-token-for-tests-0123456789"
+RENTAL_TOKEN = "rental-token-for-tests-0123456789"
+
+POLICY = f"""
+[roles.rental]
+methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
+           "Lock", "Unlock", "StartRental", "EndRental", "Disconnect", "WatchVehicles",
+           "grpc.health.v1.Health/*"]
+
+[roles.billing]
+methods = ["GetTelemetry"]
+telemetry_fields = ["ODOMETER"]
+
+[roles.debug]
+methods = ["grpc.reflection.v1alpha.ServerReflection/*", "grpc.health.v1.Health/*"]
+
+[[callers]]
+name = "rental-service"
+roles = ["rental"]
+certificate_names = ["rental.fleet.internal"]
+token_sha256 = ["{token_digest(RENTAL_TOKEN)}"]
+
+[[callers]]
+name = "billing-service"
+roles = ["billing"]
+certificate_names = ["billing.fleet.internal"]
+token_sha256 = ["{token_digest(BILLING_TOKEN)}"]
+
+[[callers]]
+name = "engineer"
+roles = ["debug"]
+certificate_names = ["engineer.fleet.internal"]
+"""
+
+ODOMETER_ONLY = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
+
+
+@dataclass
+class Secured:
+    """A gateway on a TLS port, with its CA and where it listens."""
+
+    ca: CertificateAuthority
+    port: int
+    simulator_url: str
+
+    def channel(self, client: Issued | None = None) -> grpc.aio.Channel:
+        """A TLS channel trusting the CA, presenting `client`'s certificate when given."""
+        credentials = grpc.ssl_channel_credentials(
+            self.ca.certificate,
+            client.key if client else None,
+            client.certificate if client else None,
+        )
+        return grpc.aio.secure_channel(f"localhost:{self.port}", credentials)
+
+
+def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
+    """Write the policy, the server's certificate and key and the CA; return the VG_ env."""
+    server = ca.server("localhost")
+    files = {
+        "policy.toml": POLICY.encode(),
+        "server.pem": server.certificate,
+        "server.key": server.key,
+        "ca.pem": ca.certificate,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    return {
+        "VG_ACCESS_POLICY": str(tmp_path / "policy.toml"),
+        "VG_TLS_CERT": str(tmp_path / "server.pem"),
+        "VG_TLS_KEY": str(tmp_path / "server.key"),
+    }
+
+
+@asynccontextmanager
+async def secured(tmp_path: Path, *, mtls: bool) -> AsyncIterator[Secured]:
+    """Run a gateway with the policy on TLS (mTLS when asked) against a simulator."""
+    ca = CertificateAuthority()
+    env = write_files(tmp_path, ca)
+    if mtls:
+        env["VG_TLS_CLIENT_CA"] = str(tmp_path / "ca.pem")
+    settings = gateway_settings(tmp_path, **env)
+    async with (
+        simulator() as url,
+        running_gateway(pointed_at(settings, url), clock=ManualClock()) as running,
+    ):
+        yield Secured(ca=ca, port=running.port, simulator_url=url)
+
+
+async def code_of(call: object) -> grpc.StatusCode:
+    """Await a call and return the status code it failed with."""
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await call  # type: ignore[misc]
+    return failure.value.code()
+
+
+async def test_mtls_callers_get_their_roles_and_nothing_more(tmp_path: Path) -> None:
+    """Over mTLS the certificate names the caller: rental works the flow; billing reads the
+    odometer and is refused every other field and method, before any work is done."""
+    async with secured(tmp_path, mtls=True) as gateway:
+        rental = gateway.channel(gateway.ca.client("rental.fleet.internal"))
+        billing = gateway.channel(gateway.ca.client("billing.fleet.internal"))
+        async with rental, billing:
+            as_rental = pb_grpc.VehicleGatewayStub(rental)
+            as_billing = pb_grpc.VehicleGatewayStub(billing)
+            issued = await as_rental.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-1"))
+            assert issued.state
+            odometer = await as_billing.GetTelemetry(ODOMETER_ONLY)
+            assert [r.field for r in odometer.readings] == [pb.TelemetryField.ODOMETER]
+            everything = pb.GetTelemetryRequest(vehicle_id="car-1")
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await as_billing.GetTelemetry(everything)
+            assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert "LOCATION" in (denied.value.details() or "")
+            assert error_info_of(denied.value).metadata["caller"] == "billing-service"
+            # Checked before any work: an unknown vehicle is PERMISSION_DENIED, not NOT_FOUND.
+            unlock = pb.UnlockRequest(vehicle_id="no-such-car", request_id="r-1")
+            assert await code_of(as_billing.Unlock(unlock)) is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_mtls_refuses_unknown_and_missing_certificates(tmp_path: Path) -> None:
+    """A certificate the CA signed for a name the policy lacks is UNAUTHENTICATED; no
+    certificate, or one from another CA, does not get past the handshake."""
+    async with secured(tmp_path, mtls=True) as gateway:
+        stranger = gateway.channel(gateway.ca.client("stranger.fleet.internal"))
+        async with stranger:
+            call = pb_grpc.VehicleGatewayStub(stranger).GetVehicle(
+                pb.GetVehicleRequest(vehicle_id="car-1"), timeout=5
+            )
+            assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+        forged = CertificateAuthority("another CA").client("rental.fleet.internal")
+        for channel in (gateway.channel(), gateway.channel(forged)):
+            async with channel:
+                call = pb_grpc.VehicleGatewayStub(channel).GetVehicle(
+                    pb.GetVehicleRequest(vehicle_id="car-1"), timeout=5
+                )
+                assert await code_of(call) is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_bearer_tokens_over_tls_name_the_caller(tmp_path: Path) -> None:
+    """Without client certificates, the bearer token names the caller; an unknown token or
+    none is UNAUTHENTICATED."""
+    async with secured(tmp_path, mtls=False) as gateway, gateway.channel() as channel:
+        stub = pb_grpc.VehicleGatewayStub(channel)
+
+        def bearer(token: str) -> tuple[tuple[str, str], ...]:
+            return (("authorization", f"Bearer {token}"),)
+
+        request = pb.GetConnectUrlRequest(vehicle_id="car-1")
+        issued = await stub.GetConnectUrl(request, metadata=bearer(RENTAL_TOKEN))
+        assert issued.url
+        odometer = await stub.GetTelemetry(ODOMETER_ONLY, metadata=bearer(BILLING_TOKEN))
+        assert len(odometer.readings) == 1
+        call = stub.Lock(pb.LockRequest(vehicle_id="car-1"), metadata=bearer(BILLING_TOKEN))
+        assert await code_of(call) is grpc.StatusCode.PERMISSION_DENIED
+        call = stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"), metadata=bearer("nope"))
+        assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+        call = stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+        assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_health_and_reflection_follow_the_policy(tmp_path: Path) -> None:
+    """Health is open to roles that list it; reflection only to the debug role."""
+    async with secured(tmp_path, mtls=True) as gateway:
+        engineer = gateway.channel(gateway.ca.client("engineer.fleet.internal"))
+        billing = gateway.channel(gateway.ca.client("billing.fleet.internal"))
+        async with engineer, billing:
+            check = health_pb2.HealthCheckRequest()
+            answer = await health_pb2_grpc.HealthStub(engineer).Check(check)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            call = health_pb2_grpc.HealthStub(billing).Check(check)
+            assert await code_of(call) is grpc.StatusCode.PERMISSION_DENIED
+
+            async def list_services(channel: grpc.aio.Channel) -> list[str]:
+                stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+                request = reflection_pb2.ServerReflectionRequest(list_services="")
+                async for response in stub.ServerReflectionInfo(iter([request])):
+                    return [s.name for s in response.list_services_response.service]
+                return []
+
+            assert "vehiclegateway.v1.VehicleGateway" in await list_services(engineer)
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await list_services(billing)
+            assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_bearer_token_in_clear_is_accepted_on_loopback_only(tmp_path: Path) -> None:
+    """With a policy and no TLS, a loopback caller's bearer token still names it."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    settings = gateway_settings(tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"))
+    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+        call = rig.stub.Unlock(
+            pb.UnlockRequest(vehicle_id="car-1"),
+            metadata=(("authorization", f"Bearer {BILLING_TOKEN}"),),
+        )
+        assert await code_of(call) is grpc.StatusCode.PERMISSION_DENIED
+        anonymous = rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+        assert await code_of(anonymous) is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_development_mode_is_loopback_only_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a policy the gateway refuses a non-loopback address, and on loopback it
+    warns at start-up that every caller may do anything."""
+    exposed = gateway_settings(tmp_path, VG_LISTEN="0.0.0.0:0")
+    with pytest.raises(SettingsError, match="VG_ACCESS_POLICY"):
+        async with running_gateway(exposed, clock=ManualClock()):
+            pass
+    caplog.set_level(logging.WARNING)
+    async with simulator() as url, gateway_against(gateway_settings(tmp_path), url, ManualClock()):
+        pass
+    assert any("DEVELOPMENT MODE" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_broken_policy_stops_start_up_naming_the_entry(tmp_path: Path) -> None:
+    """A policy with an undefined role is refused at start-up with the entry's path."""
+    (tmp_path / "policy.toml").write_text('[[callers]]\nname = "x"\nroles = ["ghost"]\n')
+    settings = gateway_settings(tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"))
+    with pytest.raises(SettingsError, match=r"callers\[0\]\.roles: no role 'ghost'"):
+        async with running_gateway(settings, clock=ManualClock()):
+            pass
