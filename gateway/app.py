@@ -123,6 +123,7 @@ async def running_gateway(
             health_servicer=health,
             access=access,
             credentials=credentials,
+            audit=gateway.audit,
         )
         await server.start()
         stack.push_async_callback(server.stop, 0)

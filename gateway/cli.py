@@ -12,10 +12,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vehicle-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     from clients.simulator.cli import register as register_simulator
+    from gateway.audit_cli import register as register_audit
     from gateway.serve import register as register_serve
 
     register_serve(sub)
     register_simulator(sub)
+    register_audit(sub)
     return parser
 
 

@@ -51,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
-        asyncio.run(_serve(settings))
+        runner = asyncio.run
     else:
-        uvloop.run(_serve(settings))
+        runner = uvloop.run
+    try:
+        runner(_serve(settings))
+    except SettingsError as error:  # found at start-up: the access policy, TLS files
+        _log.error("invalid configuration: %s", error)
+        return 2
     return 0
 
 

@@ -15,6 +15,7 @@ the two.
     request_budget      billed Smartcar requests per (vehicle, calendar month)
     scheduler_leases    named leases: which replica runs a background job, and until when
     webhook_events      Smartcar webhook deliveries, deduplicated by event id
+    audit_log           every action on a car: caller, method, vehicle, request, outcome
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -237,4 +239,21 @@ webhook_events = Table(
     Column("applied_at", UTCDateTime()),
     Column("error", Text),
     Index(None, "applied_at", "received_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("caller", String(ID), nullable=False),
+    Column("method", String(64), nullable=False),
+    # No foreign key: the trail keeps actions on ids that never existed or were removed.
+    Column("vehicle_id", String(ID), nullable=False),
+    Column("request_id", String(ID), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("reason", String(64)),
+    Index(None, "vehicle_id", "id"),
+    Index(None, "caller", "id"),
 )

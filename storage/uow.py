@@ -1,4 +1,4 @@
-"""The SQL unit of work: one database transaction over all ten repositories.
+"""The SQL unit of work: one database transaction over all eleven repositories.
 
 A unit of work checks out one connection when entered; its first statement begins the
 transaction (on SQLite with BEGIN IMMEDIATE, see storage.database), `commit()` makes its
@@ -18,6 +18,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ports import (
+    AuditRepository,
     BudgetRepository,
     CommandRepository,
     GrantRepository,
@@ -31,6 +32,7 @@ from gateway.core.ports import (
 )
 from storage.crypto import TokenCipher
 from storage.repositories import (
+    SqlAuditRepository,
     SqlBudgetRepository,
     SqlCommandRepository,
     SqlGrantRepository,
@@ -57,6 +59,7 @@ class SqlUnitOfWork:
     budget: BudgetRepository
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
+    audit: AuditRepository
 
     def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
         self._engine = engine
@@ -80,6 +83,7 @@ class SqlUnitOfWork:
         self.budget = SqlBudgetRepository(connection)
         self.leases = SqlLeaseRepository(connection)
         self.webhook_events = SqlWebhookEventRepository(connection)
+        self.audit = SqlAuditRepository(connection)
         return self
 
     async def __aexit__(

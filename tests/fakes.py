@@ -30,6 +30,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from gateway.core.model import (
+    AuditEntry,
+    AuditQuery,
     CommandRecord,
     ConnectionStatus,
     FieldReading,
@@ -43,6 +45,7 @@ from gateway.core.model import (
     WebhookEvent,
 )
 from gateway.core.ports import (
+    AuditRepository,
     BudgetRepository,
     CommandRepository,
     Conflict,
@@ -86,6 +89,7 @@ class FakeStore:
     """Billed requests by (vehicle id, `YYYY-MM`)."""
     leases: dict[str, FakeLease] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
+    audit: dict[int, AuditEntry] = field(default_factory=dict)
 
     def copy(self) -> FakeStore:
         """Return an independent copy (the values are immutable, the dicts are not)."""
@@ -105,6 +109,7 @@ class FakeStore:
         self.budget = dict(other.budget)
         self.leases = dict(other.leases)
         self.webhook_events = dict(other.webhook_events)
+        self.audit = dict(other.audit)
 
     def require_vehicle(self, vehicle_id: str) -> None:
         """Refuse a row pointing at a vehicle that does not exist."""
@@ -474,6 +479,33 @@ class FakeWebhookEventRepository:
         return waiting[: max(limit, 0)]
 
 
+class FakeAuditRepository:
+    """AuditRepository over a FakeStore; ids count up from 1."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        """Append an entry (any id it carries is ignored); return it with its id."""
+        new_id = max(self._store.audit, default=0) + 1
+        added = stored(dataclasses.replace(entry, id=new_id))
+        self._store.audit[new_id] = added
+        return added
+
+    async def find(self, query: AuditQuery) -> list[AuditEntry]:
+        """Return the entries matching `query`, newest first."""
+        found = [
+            entry
+            for key, entry in sorted(self._store.audit.items(), reverse=True)
+            if (query.vehicle_id is None or entry.vehicle_id == query.vehicle_id)
+            and (query.caller is None or entry.caller == query.caller)
+            and (query.method is None or entry.method == query.method)
+            and (query.since is None or entry.at >= query.since)
+            and (query.before_id is None or key < query.before_id)
+        ]
+        return found[: max(query.limit, 0)]
+
+
 class FakeUnitOfWork:
     """A UnitOfWork over a copy of its factory's store, written back on commit."""
 
@@ -487,6 +519,7 @@ class FakeUnitOfWork:
     budget: BudgetRepository
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
+    audit: AuditRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
         self._factory = factory
@@ -508,6 +541,7 @@ class FakeUnitOfWork:
         self.budget = FakeBudgetRepository(self._working)
         self.leases = FakeLeaseRepository(self._working)
         self.webhook_events = FakeWebhookEventRepository(self._working)
+        self.audit = FakeAuditRepository(self._working)
 
     async def __aenter__(self) -> Self:
         if self._entered:

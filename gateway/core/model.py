@@ -244,6 +244,37 @@ class StatusTransition:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One action on a car, as the audit trail keeps it: who, what, which car, how it ended."""
+
+    at: datetime
+    caller: str
+    method: str
+    """The RPC's short name: Connect, Lock, Unlock, Disconnect, StartRental, EndRental."""
+    vehicle_id: str
+    request_id: str
+    outcome: str
+    """The gRPC status code name: OK, FAILED_PRECONDITION, …"""
+    duration_ms: float
+    reason: str | None = None
+    """The error's ErrorInfo reason when it failed."""
+    id: int | None = None
+    """Assigned by storage, increasing."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditQuery:
+    """Which audit entries to list: all filters optional, newest first, `before_id` pages."""
+
+    vehicle_id: str | None = None
+    caller: str | None = None
+    method: str | None = None
+    since: datetime | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookEvent:
     """A Smartcar webhook delivery, stored before it is acknowledged."""
 

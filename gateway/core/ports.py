@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from gateway.core.model import (
+    AuditEntry,
+    AuditQuery,
     BatchReading,
     CommandRecord,
     ConnectionStatus,
@@ -279,6 +281,18 @@ class TransitionRepository(Protocol):
         ...
 
 
+class AuditRepository(Protocol):
+    """The audit trail of actions on cars, append-only."""
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        """Append an entry (any id it carries is ignored); return it with its id."""
+        ...
+
+    async def find(self, query: AuditQuery) -> list[AuditEntry]:
+        """Return the entries matching `query`, newest first."""
+        ...
+
+
 class BudgetRepository(Protocol):
     """Billed Smartcar requests per vehicle and calendar month (`YYYY-MM`, UTC)."""
 
@@ -336,6 +350,7 @@ class UnitOfWork(Protocol):
     budget: BudgetRepository
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
+    audit: AuditRepository
 
     async def __aenter__(self) -> Self: ...
 

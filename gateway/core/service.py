@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gateway.core.audit import AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
@@ -101,6 +102,7 @@ class Gateway:
         self.renewal = TokenRenewal(
             uow=uow, rotator=self.rotator, clock=clock, policy=policies.renewal, metrics=metrics
         )
+        self.audit = AuditTrail(uow=uow, clock=clock)
         self.scheduler = TelemetryScheduler(
             uow=uow,
             telemetry=self._telemetry,

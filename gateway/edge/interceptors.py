@@ -36,6 +36,7 @@ import grpc
 import grpc.aio
 
 from gateway.core import validation
+from gateway.core.audit import AUDITED_METHODS, AuditTrail
 from gateway.core.errors import GatewayError
 from gateway.edge import context, errors
 from gateway.edge.access import AccessGuard, caller
@@ -60,8 +61,9 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
     """Admit the caller, bind request id and deadline, map errors to status, and log every
     call. Without an `access` guard every caller is anonymous and allowed (development)."""
 
-    def __init__(self, access: AccessGuard = DEVELOPMENT) -> None:
+    def __init__(self, access: AccessGuard = DEVELOPMENT, audit: AuditTrail | None = None) -> None:
         self._access = access
+        self._audit = audit
 
     async def intercept_service(
         self,
@@ -84,9 +86,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             return handler
         access = self._access
 
+        audit = self._audit if _short_name(method) in AUDITED_METHODS else None
+
         async def framed(request: Any, servicer_context: Context) -> Any:
             return await serve_call(
-                behavior, request, servicer_context, method=method, access=access
+                behavior, request, servicer_context, method=method, access=access, audit=audit
             )
 
         return grpc.unary_unary_rpc_method_handler(
@@ -159,18 +163,27 @@ async def serve_call(
     *,
     method: str,
     access: AccessGuard = DEVELOPMENT,
+    audit: AuditTrail | None = None,
 ) -> Any:
-    """Run one unary call inside its frame; map and log how it ended."""
-    async with call_frame(call, method=method, access=access, request=request):
+    """Run one unary call inside its frame; map and log how it ended (and audit it when
+    `audit` is given)."""
+    async with call_frame(call, method=method, access=access, request=request, audit=audit):
         return await behavior(request, call)
     raise AssertionError("unreachable: the frame either returns or aborts")  # pragma: no cover
 
 
 @contextlib.asynccontextmanager
 async def call_frame(
-    call: Context, *, method: str, access: AccessGuard, request: Any
+    call: Context,
+    *,
+    method: str,
+    access: AccessGuard,
+    request: Any,
+    audit: AuditTrail | None = None,
 ) -> AsyncIterator[None]:
-    """Admit the caller and bind the request context of one call; map and log how it ended."""
+    """Admit the caller and bind the request context of one call; map and log how it ended.
+
+    With `audit`, the call's entry is stored before its answer (or error) leaves."""
     rid = _request_id(call)
     # Each call runs in its own asyncio task, so these context variables end with it.
     context.request_id.set(rid)
@@ -178,12 +191,18 @@ async def call_frame(
     call.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
     started = time.perf_counter()
     status = grpc.StatusCode.OK
+
+    async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
+        if audit is not None:
+            await _record(audit, method, request, rid, outcome, reason, started)
+
     try:
         access.admit(call, method, request)
         yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
         status = mapped.code
+        await audited(status, exc.reason)
         await _abort(call, mapped, rid)
     except grpc.aio.AbortError:
         status = call.code()
@@ -191,10 +210,14 @@ async def call_frame(
     except Exception:  # noqa: BLE001 - the last resort at the edge: a bug becomes INTERNAL
         status = grpc.StatusCode.INTERNAL
         _log.exception("unexpected failure serving %s", method)
+        await audited(status, "INTERNAL")
         await _abort(call, errors.internal_status(request_id=rid), rid)
     except asyncio.CancelledError:
         status = grpc.StatusCode.CANCELLED
+        await audited(status, None)
         raise
+    else:
+        await audited(status, None)
     finally:
         _log.log(
             logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO,
@@ -208,6 +231,35 @@ async def call_frame(
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             },
         )
+
+
+async def _record(
+    audit: AuditTrail,
+    method: str,
+    request: Any,
+    rid: str,
+    outcome: grpc.StatusCode,
+    reason: str | None,
+    started: float,
+) -> None:
+    """Store the audit entry of a call; a failure to store is logged, never the caller's."""
+    try:
+        await audit.record(
+            caller=caller.get() or "unauthenticated",
+            method=_short_name(method),
+            vehicle_id=str(getattr(request, "vehicle_id", "")),
+            request_id=rid,
+            outcome=outcome.name,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            reason=reason,
+        )
+    except Exception:  # noqa: BLE001 - the action happened; losing its entry must be loud
+        _log.exception("could not store the audit entry of %s", method)
+
+
+def _short_name(method: str) -> str:
+    """Return `Unlock` for `/vehiclegateway.v1.VehicleGateway/Unlock`."""
+    return method.rsplit("/", 1)[-1]
 
 
 def _request_id(call: Context) -> str:

@@ -5,6 +5,7 @@ rows into domain values (gateway.core.model) and back; unique-key violations sur
 the core's `Conflict`.
 """
 
+from storage.repositories.audit import SqlAuditRepository
 from storage.repositories.budget import SqlBudgetRepository
 from storage.repositories.commands import SqlCommandRepository
 from storage.repositories.grants import SqlGrantRepository
@@ -17,6 +18,7 @@ from storage.repositories.vehicles import SqlVehicleRepository
 from storage.repositories.webhook_events import SqlWebhookEventRepository
 
 __all__ = [
+    "SqlAuditRepository",
     "SqlBudgetRepository",
     "SqlCommandRepository",
     "SqlGrantRepository",

@@ -3,11 +3,14 @@ from a throwaway CA, bearer tokens over TLS and on loopback, development mode's 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -18,7 +21,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import running_gateway
+from gateway.cli import main as cli_main
 from gateway.core.access import token_digest
+from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
 from gateway.settings import SettingsError
 from tests.pki import CertificateAuthority, Issued
@@ -251,3 +256,65 @@ async def test_a_broken_policy_stops_start_up_naming_the_entry(tmp_path: Path) -
     with pytest.raises(SettingsError, match=r"callers\[0\]\.roles: no role 'ghost'"):
         async with running_gateway(settings, clock=ManualClock()):
             pass
+
+
+class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds `authorization: Bearer <token>` to every unary call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        """Call on with the token added to the metadata."""
+        metadata = tuple(details.metadata or ()) + self._metadata
+        return await continuation(details._replace(metadata=metadata), request)
+
+
+async def test_every_action_on_a_car_is_audited_and_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Connect, Unlock and Lock by the rental service and a refused Unlock by billing are
+    in the trail with caller, request id, outcome and duration; reads are not; the CLI
+    lists them newest first with filters."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    env = {"VG_ACCESS_POLICY": str(tmp_path / "policy.toml")}
+    settings = gateway_settings(tmp_path, **env)
+    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+        target = f"127.0.0.1:{rig.running.port}"
+        rental = grpc.aio.insecure_channel(target, interceptors=[Bearer(RENTAL_TOKEN)])
+        billing = grpc.aio.insecure_channel(target, interceptors=[Bearer(BILLING_TOKEN)])
+        async with rental, billing:
+            rig.stub = pb_grpc.VehicleGatewayStub(rental)
+            await rig.connect("car-1")
+            await rig.stub.Unlock(
+                pb.UnlockRequest(vehicle_id="car-1", request_id="u-1"),
+                metadata=(("x-request-id", "unlock-call-1"),),
+            )
+            await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="l-1"))
+            await pb_grpc.VehicleGatewayStub(billing).GetTelemetry(
+                pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
+            )
+            refused = pb_grpc.VehicleGatewayStub(billing).Unlock(
+                pb.UnlockRequest(vehicle_id="car-1", request_id="u-2")
+            )
+            assert await code_of(refused) is grpc.StatusCode.PERMISSION_DENIED
+        trail = await rig.running.gateway.audit.find(AuditQuery(vehicle_id="car-1"))
+    assert [(e.caller, e.method, e.outcome) for e in trail] == [
+        ("billing-service", "Unlock", "PERMISSION_DENIED"),
+        ("rental-service", "Lock", "OK"),
+        ("rental-service", "Unlock", "OK"),
+        ("rental-service", "Connect", "OK"),
+    ]
+    assert trail[0].reason == "ACCESS_DENIED"
+    assert trail[2].request_id == "unlock-call-1"
+    assert all(e.duration_ms >= 0 for e in trail)
+
+    monkeypatch.setenv("VG_VAR_DIR", str(tmp_path / "var"))
+    arguments = ["audit", "--vehicle", "car-1", "--caller", "rental-service"]
+    assert await asyncio.to_thread(cli_main, arguments) == 0  # the CLI runs its own loop
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["method"], e["outcome"]) for e in listed] == [
+        ("Lock", "OK"),
+        ("Unlock", "OK"),
+        ("Connect", "OK"),
+    ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC
+from typing import Any
 
 import pytest
 
-from gateway.core.model import ConnectionStatus
+from gateway.core.model import AuditEntry, AuditQuery, ConnectionStatus
 from tests.integration.storage.builders import (
     BERLIN_SUMMER,
     T0,
@@ -257,3 +259,55 @@ async def test_lifecycle_writes_without_commit_leave_no_trace(backend: Backend) 
         assert await uow.budget.used("v1", JUNE) == 0
         assert await uow.leases.acquire("poller", "b", until=at(30), now=T0)
         assert await uow.webhook_events.pending(limit=9) == []
+
+
+# --- audit trail ----------------------------------------------------------------------------
+
+
+def entry(n: int, **changes: Any) -> AuditEntry:
+    """An audit entry `n` seconds after T0; Unlock of v1 by rental, OK, unless changed."""
+    base = AuditEntry(
+        at=at(n),
+        caller="rental",
+        method="Unlock",
+        vehicle_id="v1",
+        request_id=f"req-{n}",
+        outcome="OK",
+        duration_ms=12.5,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+async def test_audit_entries_come_back_newest_first_and_filtered(backend: Backend) -> None:
+    """add() assigns increasing ids and keeps times in UTC; find() filters by vehicle,
+    caller, method and time, pages with before_id, and lists newest first."""
+    written = [
+        entry(1, at=at(1).astimezone(BERLIN_SUMMER), id=77),
+        entry(
+            2, caller="billing", method="Lock", outcome="PERMISSION_DENIED", reason="ACCESS_DENIED"
+        ),
+        entry(3, vehicle_id="ghost-car"),  # no foreign key: unknown vehicles are audited too
+        entry(4, method="Connect"),
+    ]
+    async with backend.factory() as uow:
+        added = [await uow.audit.add(e) for e in written]
+        await uow.commit()
+    ids = [a.id for a in added]
+    assert ids == sorted(ids)
+    assert 77 not in ids
+    assert added[0].at == at(1)
+    assert added[0].at.tzinfo == UTC
+    async with backend.factory() as uow:
+        newest_first = await uow.audit.find(AuditQuery())
+        by_vehicle = await uow.audit.find(AuditQuery(vehicle_id="v1"))
+        by_caller = await uow.audit.find(AuditQuery(caller="billing"))
+        by_method = await uow.audit.find(AuditQuery(method="Unlock", vehicle_id="v1"))
+        recent = await uow.audit.find(AuditQuery(since=at(3)))
+        page = await uow.audit.find(AuditQuery(before_id=ids[2], limit=1))
+    assert newest_first == list(reversed(added))
+    assert [e.request_id for e in by_vehicle] == ["req-4", "req-2", "req-1"]
+    assert by_caller == [added[1]]
+    assert by_caller[0].reason == "ACCESS_DENIED"
+    assert [e.request_id for e in by_method] == ["req-1"]
+    assert [e.request_id for e in recent] == ["req-4", "req-3"]
+    assert page == [added[1]]

@@ -20,7 +20,8 @@ from tests.integration.storage.builders import bare_vehicle
 
 FIRST_TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
 LIFECYCLE_TABLES = {"status_transitions", "request_budget", "scheduler_leases", "webhook_events"}
-TABLES = FIRST_TABLES | LIFECYCLE_TABLES
+AUDIT_TABLES = {"audit_log"}
+TABLES = FIRST_TABLES | LIFECYCLE_TABLES | AUDIT_TABLES
 LIFECYCLE_COLUMNS = {"asleep_until", "failure_count", "last_error"}
 
 
@@ -102,6 +103,20 @@ async def test_downgrade_to_the_first_revision_removes_the_lifecycle_schema(
     assert tables & TABLES == FIRST_TABLES
     assert vehicle_columns & LIFECYCLE_COLUMNS == set()
     assert "ix_smartcar_grants_refresh_expires_at" not in grant_indexes
+    await migrate(migrated_engine)
+    async with migrated_engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_downgrade_to_the_lifecycle_revision_removes_the_audit_log(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """Going back to 0002 drops audit_log and nothing else; upgrading restores it."""
+    async with migrated_engine.begin() as connection:
+        await connection.run_sync(_downgrade, "0002")
+    async with migrated_engine.connect() as connection:
+        tables, _, _ = await connection.run_sync(_layout)
+    assert tables & TABLES == FIRST_TABLES | LIFECYCLE_TABLES
     await migrate(migrated_engine)
     async with migrated_engine.connect() as connection:
         assert await connection.run_sync(_diff) == []

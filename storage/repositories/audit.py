@@ -1,0 +1,69 @@
+"""The audit trail of actions on cars, in the `audit_log` table (append-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.core.model import AuditEntry, AuditQuery
+from storage.schema import audit_log
+
+_audit = audit_log.c
+
+
+class SqlAuditRepository:
+    """Audit entries, appended and listed newest first with optional filters."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        """Append an entry (any id it carries is ignored); return it with its id."""
+        statement = (
+            insert(audit_log)
+            .values(
+                at=entry.at,
+                caller=entry.caller,
+                method=entry.method,
+                vehicle_id=entry.vehicle_id,
+                request_id=entry.request_id,
+                outcome=entry.outcome,
+                duration_ms=entry.duration_ms,
+                reason=entry.reason,
+            )
+            .returning(audit_log)
+        )
+        return _to_entry((await self._connection.execute(statement)).one())
+
+    async def find(self, query: AuditQuery) -> list[AuditEntry]:
+        """Return the entries matching `query`, newest first."""
+        statement = select(audit_log).order_by(_audit.id.desc()).limit(max(query.limit, 0))
+        if query.vehicle_id is not None:
+            statement = statement.where(_audit.vehicle_id == query.vehicle_id)
+        if query.caller is not None:
+            statement = statement.where(_audit.caller == query.caller)
+        if query.method is not None:
+            statement = statement.where(_audit.method == query.method)
+        if query.since is not None:
+            statement = statement.where(_audit.at >= query.since)
+        if query.before_id is not None:
+            statement = statement.where(_audit.id < query.before_id)
+        return [_to_entry(row) for row in await self._connection.execute(statement)]
+
+
+def _to_entry(row: Row[Any]) -> AuditEntry:
+    """Return the entry a row holds."""
+    columns = row._mapping
+    return AuditEntry(
+        id=columns["id"],
+        at=columns["at"],
+        caller=columns["caller"],
+        method=columns["method"],
+        vehicle_id=columns["vehicle_id"],
+        request_id=columns["request_id"],
+        outcome=columns["outcome"],
+        duration_ms=columns["duration_ms"],
+        reason=columns["reason"],
+    )
