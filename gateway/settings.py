@@ -129,7 +129,7 @@ class Settings:
             var_dir=Path(env.get("VG_VAR_DIR") or "var"),
             database_url=env.get("VG_DATABASE_URL") or None,
             token_keys=env.get("VG_TOKEN_KEYS") or None,
-            smartcar={k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v},
+            smartcar=_smartcar(env),
             smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
             simulator_port=int(read.number("VG_SIMULATOR_PORT", 0, integer=True)),
             simulator_command_latency_s=read.number("VG_SIMULATOR_COMMAND_LATENCY_S", 2.0),
@@ -146,6 +146,33 @@ class Settings:
             tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
             log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
         )
+
+
+SECRET_FILES = ("SMARTCAR_CLIENT_SECRET", "SMARTCAR_MANAGEMENT_TOKEN")
+"""Secrets that may come from a file instead (`<NAME>_FILE`, e.g. a mounted secret)."""
+
+
+def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
+    """Return the SMARTCAR_* variables, with secrets given as `<NAME>_FILE` read in."""
+    smartcar = {
+        k: v
+        for k, v in env.items()
+        if k.startswith("SMARTCAR_") and v and k.removesuffix("_FILE") not in SECRET_FILES
+    }
+    for name in SECRET_FILES:
+        path = env.get(f"{name}_FILE")
+        if not path:
+            continue
+        if env.get(name):
+            raise SettingsError(f"set {name} or {name}_FILE, not both")
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise SettingsError(f"{name}_FILE: {path} is empty")
+        smartcar[name] = value
+    return smartcar
 
 
 class _Reader:

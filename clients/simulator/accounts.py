@@ -136,6 +136,12 @@ class Accounts:
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, _Refresh] = {}
         self._access: dict[str, _Access] = {}
+        self._issued: list[str] = []
+
+    def issued_secrets(self) -> list[str]:
+        """Return every code, access and refresh token ever issued (a testing hook: leak
+        scans look for them in a client's logs, database and answers)."""
+        return list(self._issued)
 
     def user_for(self, key: str | None, *, owner_of: str | None = None) -> str:
         """Return the user id for a Connect `user` key (or the vehicle's owner, or a new one)."""
@@ -184,6 +190,7 @@ class Accounts:
     def issue_code(self, grant: Grant, *, redirect_uri: str | None, expires_at_s: float) -> str:
         """Return a new single-use authorization code for `grant`."""
         code = str(uuid.uuid4())
+        self._issued.append(code)
         self._codes[code] = _Code(grant=grant, redirect_uri=redirect_uri, expires_at_s=expires_at_s)
         return code
 
@@ -271,6 +278,7 @@ class Accounts:
     def _mint(self, grant: Grant, *, now_s: float, lifetimes: TokenLifetimes) -> IssuedTokens:
         """Create and remember a new access/refresh pair for `grant`."""
         access, refresh = str(uuid.uuid4()), str(uuid.uuid4())
+        self._issued += (access, refresh)
         self._access[access] = _Access(grant=grant, expires_at_s=now_s + lifetimes.access_ttl_s)
         self._refresh[refresh] = _Refresh(grant=grant, expires_at_s=now_s + lifetimes.refresh_ttl_s)
         return IssuedTokens(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +70,41 @@ def test_a_bad_poll_plan_names_its_variable(value: str) -> None:
     """An unknown field, a missing or non-positive interval fails at start-up."""
     with pytest.raises(SettingsError, match="VG_POLL_PLAN_RENTAL"):
         Settings.from_env({"VG_POLL_PLAN_RENTAL": value})
+
+
+def test_secrets_may_come_from_files(tmp_path: Path) -> None:
+    """`<NAME>_FILE` reads the client secret and management token from a file (trimmed);
+    the settings' repr shows neither."""
+    (tmp_path / "secret").write_text("s3cret-from-file\n")
+    (tmp_path / "token").write_text("mgmt-from-file")
+    settings = Settings.from_env(
+        {
+            "SMARTCAR_CLIENT_SECRET_FILE": str(tmp_path / "secret"),
+            "SMARTCAR_MANAGEMENT_TOKEN_FILE": str(tmp_path / "token"),
+        }
+    )
+    assert settings.smartcar["SMARTCAR_CLIENT_SECRET"] == "s3cret-from-file"
+    assert settings.smartcar["SMARTCAR_MANAGEMENT_TOKEN"] == "mgmt-from-file"
+    assert "SMARTCAR_CLIENT_SECRET_FILE" not in settings.smartcar
+    assert "from-file" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SMARTCAR_CLIENT_SECRET": "x", "SMARTCAR_CLIENT_SECRET_FILE": "f"}, "not both"),
+        ({"SMARTCAR_MANAGEMENT_TOKEN_FILE": "/no/such/file"}, "cannot read /no/such/file"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_used_is_named(env: dict[str, str], message: str) -> None:
+    """Both a value and a file, or an unreadable file: SettingsError naming the variable."""
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_tls_files_come_in_pairs() -> None:
+    """A certificate without its key, or a client CA without TLS, is refused by name."""
+    with pytest.raises(SettingsError, match="VG_TLS_CERT and VG_TLS_KEY"):
+        Settings.from_env({"VG_TLS_CERT": "server.pem"})
+    with pytest.raises(SettingsError, match="VG_TLS_CLIENT_CA needs"):
+        Settings.from_env({"VG_TLS_CLIENT_CA": "ca.pem"})
