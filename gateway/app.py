@@ -25,6 +25,7 @@ import httpx
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, serve_simulator
+from gateway.core.model import ConnectionStatus
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.service import Gateway
@@ -38,6 +39,8 @@ from gateway.edge.access import (
 )
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
+from gateway.edge.interceptors import EdgeHooks
+from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
@@ -64,6 +67,7 @@ class RunningGateway:
     gateway: Gateway
     simulator_url: str | None
     webhook_port: int | None = None
+    metrics_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +88,12 @@ async def running_gateway(
     access, credentials = _security(settings)  # first: a bad policy fails before anything runs
     async with AsyncExitStack() as stack:
         upstream = await _upstream(settings, stack)
+        metrics = PrometheusMetrics()
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         http = await stack.enter_async_context(
             httpx.AsyncClient(
                 timeout=settings.read_timeout_s,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                transport=MeteredTransport(httpx.AsyncHTTPTransport(limits=limits), metrics),
             )
         )
         engine = create_engine(settings.resolved_database_url)
@@ -113,6 +119,7 @@ async def running_gateway(
             smartcar=smartcar,
             clock=clock,
             policies=settings.policies,
+            metrics=metrics,
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
@@ -121,10 +128,10 @@ async def running_gateway(
             gateway,
             listen=settings.listen,
             health_servicer=health,
-            access=access,
+            hooks=EdgeHooks(access=access, audit=gateway.audit, observer=metrics),
             credentials=credentials,
-            audit=gateway.audit,
         )
+        metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)
         await server.start()
         stack.push_async_callback(server.stop, 0)
         yield RunningGateway(
@@ -134,7 +141,31 @@ async def running_gateway(
             gateway=gateway,
             simulator_url=upstream.simulator_url,
             webhook_port=webhook_port,
+            metrics_port=metrics_port,
         )
+
+
+async def _start_metrics(
+    stack: AsyncExitStack,
+    settings: Settings,
+    metrics: PrometheusMetrics,
+    uow: UnitOfWorkFactory,
+) -> int | None:
+    """Serve Prometheus metrics when VG_METRICS_LISTEN is set; return the bound port."""
+    if settings.metrics_listen is None:
+        return None
+
+    async def status_counts() -> dict[ConnectionStatus, int]:
+        async with uow() as unit:
+            return await unit.vehicles.count_by_status()
+
+    host, _, port = settings.metrics_listen.rpartition(":")
+    runner, bound = await serve_metrics(
+        metrics, status_counts, host=host or "127.0.0.1", port=int(port or 0)
+    )
+    stack.push_async_callback(runner.cleanup)
+    _log.info("metrics serving", extra={"event": "metrics_started", "metrics_port": bound})
+    return bound
 
 
 async def _start_webhooks(

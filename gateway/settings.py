@@ -47,6 +47,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
+    "VG_METRICS_LISTEN": "unset: off — HOST:PORT of the Prometheus endpoint GET /metrics "
+    "(port 0: pick, logged)",
     "VG_ACCESS_POLICY": "unset: development mode (loopback only, every caller allowed) — "
     "path of the TOML access policy (callers, roles)",
     "VG_TLS_CERT": "unset: plaintext — PEM certificate chain of the gRPC port",
@@ -81,6 +83,7 @@ class Settings:
     renewal_interval_s: float = 3600.0
     scheduler_interval_s: float = 60.0
     webhook_listen: str | None = None
+    metrics_listen: str | None = None
     access_policy: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -140,6 +143,7 @@ class Settings:
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
+            metrics_listen=env.get("VG_METRICS_LISTEN") or None,
             access_policy=read.path("VG_ACCESS_POLICY"),
             tls_cert=read.path("VG_TLS_CERT"),
             tls_key=read.path("VG_TLS_KEY"),

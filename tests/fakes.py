@@ -162,6 +162,13 @@ class FakeVehicleRepository:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
         self._write(vehicle)
 
+    async def count_by_status(self) -> dict[ConnectionStatus, int]:
+        """Return how many vehicles are in each connection status (absent: none)."""
+        counts: dict[ConnectionStatus, int] = {}
+        for vehicle in self._store.vehicles.values():
+            counts[vehicle.status] = counts.get(vehicle.status, 0) + 1
+        return counts
+
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
         current = self._store.vehicles.get(vehicle_id)

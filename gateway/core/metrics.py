@@ -21,6 +21,17 @@ class Metrics(Protocol):
     def renewal(self, *, renewed: int, failed: int) -> None:
         """A refresh-token renewal pass ended."""
 
+    def telemetry_read(self, *, cached: bool, coalesced: bool) -> None:
+        """A telemetry read was answered from cache (`cached`), or needed Smartcar;
+        `coalesced`: it waited for another caller's fetch and used its answer."""
+
+    def rate_limited(self, *, limit: str) -> None:
+        """An upstream call was refused by a rate limit (ours, or Smartcar's 429)."""
+
+    def token_refresh(self, *, result: str) -> None:
+        """A token refresh ended: ok, rejected (invalid_grant), failed, or lost (another
+        worker rotated first)."""
+
 
 class NoMetrics:
     """Discards every observation."""
@@ -34,6 +45,15 @@ class NoMetrics:
     def renewal(self, *, renewed: int, failed: int) -> None:
         """Discard."""
 
+    def telemetry_read(self, *, cached: bool, coalesced: bool) -> None:
+        """Discard."""
+
+    def rate_limited(self, *, limit: str) -> None:
+        """Discard."""
+
+    def token_refresh(self, *, result: str) -> None:
+        """Discard."""
+
 
 NO_METRICS: Metrics = NoMetrics()
 
@@ -45,6 +65,9 @@ class RecordingMetrics:
         self.ticks: list[tuple[int, int, float]] = []
         self.spends: list[tuple[int, int, int]] = []
         self.renewals: list[tuple[int, int]] = []
+        self.reads: list[tuple[bool, bool]] = []
+        self.refusals: list[str] = []
+        self.refreshes: list[str] = []
 
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """Record a tick."""
@@ -57,3 +80,15 @@ class RecordingMetrics:
     def renewal(self, *, renewed: int, failed: int) -> None:
         """Record a renewal pass."""
         self.renewals.append((renewed, failed))
+
+    def telemetry_read(self, *, cached: bool, coalesced: bool) -> None:
+        """Record a read."""
+        self.reads.append((cached, coalesced))
+
+    def rate_limited(self, *, limit: str) -> None:
+        """Record a refusal."""
+        self.refusals.append(limit)
+
+    def token_refresh(self, *, result: str) -> None:
+        """Record a refresh."""
+        self.refreshes.append(result)

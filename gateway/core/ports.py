@@ -140,6 +140,10 @@ class VehicleRepository(Protocol):
         """Write every field of an existing vehicle."""
         ...
 
+    async def count_by_status(self) -> dict[ConnectionStatus, int]:
+        """Return how many vehicles are in each connection status (absent: none)."""
+        ...
+
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark.
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gateway.core.errors import ConnectionDisconnected, ConnectionExpired, GatewayError
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, Grant
 from gateway.core.ports import Clock, RefreshRejected, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.secret import Secret
@@ -49,7 +50,9 @@ class TokenRotator:
         clock: Clock,
         policy: RotationPolicy = RotationPolicy(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._smartcar = smartcar
         self._clock = clock
@@ -108,8 +111,10 @@ class TokenRotator:
         try:
             pair = await self._smartcar.refresh(claimed.tokens.refresh_token)
         except RefreshRejected:
+            self._metrics.token_refresh(result="rejected")
             return await self._recheck_rejection(claimed)
         except GatewayError:
+            self._metrics.token_refresh(result="failed")
             await self._release_claim(claimed)
             raise
         async with self._uow() as uow:
@@ -118,7 +123,9 @@ class TokenRotator:
             )
             await uow.commit()
         if saved is None:  # our claim lapsed and another worker rotated: use theirs
+            self._metrics.token_refresh(result="lost")
             return (await self._load(claimed.id)).tokens.access_token
+        self._metrics.token_refresh(result="ok")
         return saved.tokens.access_token
 
     async def _release_claim(self, claimed: Grant) -> None:

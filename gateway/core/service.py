@@ -64,7 +64,7 @@ class Gateway:
     ) -> None:
         self.metrics = metrics
         self.rotator = TokenRotator(
-            uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation
+            uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
         )
         self.limiter = RateLimiter(policies.rate_limits)
         self.ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
@@ -75,6 +75,7 @@ class Gateway:
             clock=clock,
             ledger=self.ledger,
             health=policies.health,
+            metrics=metrics,
         )
         cache = self.cache = TelemetryCache(uow)
         self._telemetry = TelemetryService(
@@ -84,6 +85,7 @@ class Gateway:
             cache=cache,
             clock=clock,
             policy=policies.telemetry,
+            metrics=metrics,
         )
         self._commands = CommandService(
             uow=uow, smartcar=smartcar, upstream=upstream, cache=cache, clock=clock

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.core.errors import VehicleAsleep
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     Availability,
     BatchReading,
@@ -99,7 +100,9 @@ class TelemetryService:
         cache: TelemetryCache,
         clock: Clock,
         policy: TelemetryPolicy = TelemetryPolicy(),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._smartcar = smartcar
         self._upstream = upstream
@@ -126,16 +129,20 @@ class TelemetryService:
         vehicle = await self._vehicle(vehicle_id)
         readings = dict(await self._cache.readings(vehicle_id))
         if not self._stale(vehicle, wanted, readings, oldest_ok):
+            self._metrics.telemetry_read(cached=True, coalesced=False)
             return self._answer(vehicle, wanted, readings, from_cache=True)
         lock = self._locks.setdefault(vehicle_id, asyncio.Lock())
         async with lock:
             readings = dict(await self._cache.readings(vehicle_id))
             stale = self._stale(vehicle, wanted, readings, oldest_ok)
-            if not stale:
+            if not stale:  # another caller fetched while this one waited for the lock
+                self._metrics.telemetry_read(cached=True, coalesced=True)
                 return self._answer(vehicle, wanted, readings, from_cache=True)
             if vehicle.asleep_until is not None and vehicle.asleep_until > arrival:
+                self._metrics.telemetry_read(cached=True, coalesced=False)
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle, wanted, readings, from_cache=True)
+            self._metrics.telemetry_read(cached=False, coalesced=False)
             try:
                 readings.update(await self._fetch(vehicle, stale, readings, kind))
             except VehicleAsleep:

@@ -23,6 +23,7 @@ from gateway.core.errors import (
     UpstreamUnavailable,
     VehicleUnreachable,
 )
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind, RateLimiter
@@ -61,7 +62,9 @@ class Upstream:
         clock: Clock,
         ledger: BudgetLedger,
         health: HealthPolicy = HealthPolicy(),
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._metrics = metrics
         self._uow = uow
         self._rotator = rotator
         self._limiter = limiter
@@ -79,7 +82,11 @@ class Upstream:
         ensure_connected(vehicle)
         if vehicle.grant_id is None or vehicle.smartcar_vehicle_id is None:
             raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
-        self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
+        try:
+            self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
+        except RateLimited as refused:
+            self._metrics.rate_limited(limit=str(refused.metadata.get("limit", "unknown")))
+            raise
         token = await self._rotator.access_token(vehicle.grant_id)
         try:
             result = await self._tracked(vehicle, call, token, billed)
@@ -153,6 +160,7 @@ class Upstream:
 
     def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
         """Start the cooldown Smartcar asked for with a 429."""
+        self._metrics.rate_limited(limit=str(limited.metadata.get("limit", "smartcar")))
         if limited.metadata.get("limit") == SMARTCAR_APPLICATION_LIMIT:
             until_s = self._clock.now().timestamp() + (limited.retry_after_s or DEFAULT_COOLDOWN_S)
             self._limiter.cool_down_application(until_s=until_s)

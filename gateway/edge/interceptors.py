@@ -30,7 +30,8 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import grpc
 import grpc.aio
@@ -57,13 +58,29 @@ UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
 StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Admit the caller, bind request id and deadline, map errors to status, and log every
-    call. Without an `access` guard every caller is anonymous and allowed (development)."""
+class RpcObserver(Protocol):
+    """Where each call's method, status code and duration go (the metrics endpoint)."""
 
-    def __init__(self, access: AccessGuard = DEVELOPMENT, audit: AuditTrail | None = None) -> None:
-        self._access = access
-        self._audit = audit
+    def rpc(self, *, method: str, code: str, seconds: float) -> None:
+        """Observe one finished call."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeHooks:
+    """What the frame consults: the access guard (default: development mode, everyone
+    allowed), the audit trail (actions on cars), and the RPC observer (metrics)."""
+
+    access: AccessGuard = DEVELOPMENT
+    audit: AuditTrail | None = None
+    observer: RpcObserver | None = None
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    """Admit the caller, bind request id and deadline, map errors to status, audit actions
+    on cars, and log and measure every call."""
+
+    def __init__(self, hooks: EdgeHooks | None = None) -> None:
+        self._hooks = hooks or EdgeHooks()
 
     async def intercept_service(
         self,
@@ -77,21 +94,17 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        hooks = self._hooks
         if handler.request_streaming:
-            return _framed_bidirectional(handler, method, self._access)
+            return _framed_bidirectional(handler, method, hooks)
         if handler.response_streaming:
-            return _framed_stream(handler, method, self._access)
+            return _framed_stream(handler, method, hooks)
         behavior = cast(UnaryBehavior | None, handler.unary_unary)
         if behavior is None:
             return handler
-        access = self._access
-
-        audit = self._audit if _short_name(method) in AUDITED_METHODS else None
 
         async def framed(request: Any, servicer_context: Context) -> Any:
-            return await serve_call(
-                behavior, request, servicer_context, method=method, access=access, audit=audit
-            )
+            return await serve_call(behavior, request, servicer_context, method=method, hooks=hooks)
 
         return grpc.unary_unary_rpc_method_handler(
             framed,
@@ -101,7 +114,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _framed_bidirectional(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str, access: AccessGuard
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, hooks: EdgeHooks
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """Wrap a request-streaming handler (reflection) in the call frame; the caller is
     admitted on the method alone, before the first request is read."""
@@ -111,7 +124,7 @@ def _framed_bidirectional(
     streaming = cast(Callable[[Any, Context], AsyncIterator[Any]], behavior)
 
     async def framed(requests: Any, servicer_context: Context) -> AsyncIterator[Any]:
-        async with call_frame(servicer_context, method=method, access=access, request=None):
+        async with call_frame(servicer_context, method=method, hooks=hooks, request=None):
             async for item in streaming(requests, servicer_context):
                 yield item
 
@@ -123,7 +136,7 @@ def _framed_bidirectional(
 
 
 def _framed_stream(
-    handler: grpc.RpcMethodHandler[Any, Any], method: str, access: AccessGuard
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, hooks: EdgeHooks
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """Wrap a server-streaming handler so the whole stream runs inside the call frame.
 
@@ -136,7 +149,7 @@ def _framed_stream(
         streaming = cast(StreamBehavior, behavior)
 
         async def framed_generator(request: Any, servicer_context: Context) -> AsyncIterator[Any]:
-            async with call_frame(servicer_context, method=method, access=access, request=request):
+            async with call_frame(servicer_context, method=method, hooks=hooks, request=request):
                 async for item in streaming(request, servicer_context):
                     yield item
 
@@ -145,7 +158,7 @@ def _framed_stream(
         writing = cast(UnaryBehavior, behavior)
 
         async def framed_writer(request: Any, servicer_context: Context) -> None:
-            async with call_frame(servicer_context, method=method, access=access, request=request):
+            async with call_frame(servicer_context, method=method, hooks=hooks, request=request):
                 await writing(request, servicer_context)
 
         wrapped = framed_writer
@@ -162,12 +175,10 @@ async def serve_call(
     call: Context,
     *,
     method: str,
-    access: AccessGuard = DEVELOPMENT,
-    audit: AuditTrail | None = None,
+    hooks: EdgeHooks | None = None,
 ) -> Any:
-    """Run one unary call inside its frame; map and log how it ended (and audit it when
-    `audit` is given)."""
-    async with call_frame(call, method=method, access=access, request=request, audit=audit):
+    """Run one unary call inside its frame; map, log, measure and audit how it ended."""
+    async with call_frame(call, method=method, hooks=hooks or EdgeHooks(), request=request):
         return await behavior(request, call)
     raise AssertionError("unreachable: the frame either returns or aborts")  # pragma: no cover
 
@@ -177,13 +188,11 @@ async def call_frame(
     call: Context,
     *,
     method: str,
-    access: AccessGuard,
+    hooks: EdgeHooks,
     request: Any,
-    audit: AuditTrail | None = None,
 ) -> AsyncIterator[None]:
-    """Admit the caller and bind the request context of one call; map and log how it ended.
-
-    With `audit`, the call's entry is stored before its answer (or error) leaves."""
+    """Admit the caller and bind the request context of one call; map, log and measure how
+    it ended. An action on a car is audited before its answer (or error) leaves."""
     rid = _request_id(call)
     # Each call runs in its own asyncio task, so these context variables end with it.
     context.request_id.set(rid)
@@ -192,12 +201,14 @@ async def call_frame(
     started = time.perf_counter()
     status = grpc.StatusCode.OK
 
+    audit = hooks.audit if _short_name(method) in AUDITED_METHODS else None
+
     async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
         if audit is not None:
             await _record(audit, method, request, rid, outcome, reason, started)
 
     try:
-        access.admit(call, method, request)
+        hooks.access.admit(call, method, request)
         yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
@@ -219,6 +230,9 @@ async def call_frame(
     else:
         await audited(status, None)
     finally:
+        elapsed_s = time.perf_counter() - started
+        if hooks.observer is not None:
+            hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
         _log.log(
             logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO,
             "rpc %s %s",
@@ -228,7 +242,7 @@ async def call_frame(
                 "rpc_method": method,
                 "status": status.name,
                 "caller": caller.get(),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "duration_ms": round(elapsed_s * 1000, 3),
             },
         )
 

@@ -26,9 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
-from gateway.core.audit import AuditTrail
-from gateway.edge.access import AccessGuard
-from gateway.edge.interceptors import DEVELOPMENT, EdgeInterceptor
+from gateway.edge.interceptors import EdgeHooks, EdgeInterceptor
 from gateway.edge.reflection import enable_reflection
 from gateway.edge.servicer import VehicleGatewayServicer
 
@@ -47,20 +45,19 @@ async def create_server(
     *,
     listen: str = DEFAULT_LISTEN,
     health_servicer: HealthServicer | None = None,
-    access: AccessGuard = DEVELOPMENT,
+    hooks: EdgeHooks | None = None,
     credentials: grpc.ServerCredentials | None = None,
-    audit: AuditTrail | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Build the server (gateway, health, reflection) bound to `listen`; return it and its port.
 
     Port 0 picks a free port, returned here. Pass `health_servicer` to keep a handle on the
     health statuses (needed by `GracefulShutdown`); both the overall status "" and the
-    service's own are set SERVING. `access` admits callers (default: development mode,
-    everyone allowed); `credentials` make the port TLS (or mTLS); `audit` keeps the trail
-    of actions on cars. The server is not started.
+    service's own are set SERVING. `hooks` admit callers (default: development mode,
+    everyone allowed), audit actions on cars and measure calls; `credentials` make the
+    port TLS (or mTLS). The server is not started.
     """
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor(access, audit)],
+        interceptors=[EdgeInterceptor(hooks)],
         # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would bind
         # silently and share its traffic. Fail instead.
         options=[("grpc.so_reuseport", 0)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, insert, select, update
+from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import ConnectionStatus, LastCommand, LockAction, Vehicle
@@ -54,6 +54,12 @@ class SqlVehicleRepository:
         )
         if result.rowcount == 0:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
+
+    async def count_by_status(self) -> dict[ConnectionStatus, int]:
+        """Return how many vehicles are in each connection status (absent: none)."""
+        query = select(vehicles.c.status, func.count()).group_by(vehicles.c.status)
+        rows = await self._connection.execute(query)
+        return {ConnectionStatus(status): count for status, count in rows}
 
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""

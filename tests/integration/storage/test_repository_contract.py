@@ -132,6 +132,19 @@ async def test_note_telemetry_stamps_the_report_and_may_clear_the_sleep_mark(
     assert untouched == bare_vehicle("v2")
 
 
+async def test_count_by_status_counts_every_vehicle_once(backend: Backend) -> None:
+    """Vehicles are counted per connection status; statuses with none are absent."""
+    await seed(
+        backend,
+        bare_vehicle("v1"),
+        bare_vehicle("v2"),
+        bare_vehicle("v3", status=ConnectionStatus.EXPIRED),
+    )
+    async with backend.factory() as uow:
+        counts = await uow.vehicles.count_by_status()
+    assert counts == {ConnectionStatus.NOT_CONNECTED: 2, ConnectionStatus.EXPIRED: 1}
+
+
 async def test_update_of_an_unknown_vehicle_is_a_lookup_error(backend: Backend) -> None:
     """Updating a vehicle that was never added raises LookupError."""
     async with backend.factory() as uow:

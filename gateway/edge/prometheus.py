@@ -1,0 +1,218 @@
+"""Prometheus metrics: the core's observations (`gateway.core.metrics.Metrics`) and the
+edge's (RPCs, upstream HTTP), in a registry of their own, served on their own port.
+
+    vehicle_gateway_rpcs_total{method,code}                     RPCs by method and status
+    vehicle_gateway_rpc_duration_seconds{method}                their latency (histogram)
+    vehicle_gateway_upstream_requests_total{endpoint,outcome}   Smartcar requests: HTTP status
+                                                                or transport_error / timeout
+    vehicle_gateway_upstream_request_duration_seconds{endpoint} their latency (histogram)
+    vehicle_gateway_telemetry_reads_total{result}               hit (cache) / miss (Smartcar)
+    vehicle_gateway_coalesced_waiters_total                     reads answered by another
+                                                                caller's fetch
+    vehicle_gateway_rate_limited_total{limit}                   refusals by limit (ours, 429s)
+    vehicle_gateway_token_refreshes_total{result}               ok / rejected / failed / lost
+    vehicle_gateway_vehicles{status}                            vehicles per connection status
+                                                                (counted at each scrape)
+    vehicle_gateway_scheduler_ticks_total, _polls_total, _paths_total, _lag_seconds
+    vehicle_gateway_billed_requests_total                       what Smartcar bills
+    vehicle_gateway_budget_used_ratio                           month usage / allowance at
+                                                                each spend (histogram)
+    vehicle_gateway_renewals_total{result}                      renewed / failed
+
+Endpoint labels are path templates (`/v2.0/vehicles/{id}/batch`): ids never become labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import httpx
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.core.model import ConnectionStatus
+
+_log = logging.getLogger(__name__)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_ID_AFTER = frozenset({"vehicles", "users", "connections", "webhooks"})
+_UUID = re.compile(r"^[0-9a-fA-F-]{16,}$")
+
+StatusCounts = Callable[[], Awaitable[Mapping[ConnectionStatus, int]]]
+
+
+class PrometheusMetrics:
+    """Every series the gateway exports, on `registry`."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(f"vehicle_gateway_{name}", doc, labels, registry=registry)
+
+        def histogram(name: str, doc: str, labels: tuple[str, ...] = ()) -> Histogram:
+            return Histogram(
+                f"vehicle_gateway_{name}", doc, labels, registry=registry, buckets=_LATENCY_BUCKETS
+            )
+
+        self._rpcs = counter("rpcs", "RPCs handled, by method and status code", ("method", "code"))
+        self._rpc_seconds = histogram("rpc_duration_seconds", "RPC latency", ("method",))
+        self._upstream = counter(
+            "upstream_requests",
+            "Smartcar requests by endpoint and outcome",
+            ("endpoint", "outcome"),
+        )
+        self._upstream_seconds = histogram(
+            "upstream_request_duration_seconds", "Smartcar request latency", ("endpoint",)
+        )
+        self._reads = counter("telemetry_reads", "Telemetry reads: cache hit or miss", ("result",))
+        self._coalesced = counter("coalesced_waiters", "Reads answered by another's fetch")
+        self._limited = counter("rate_limited", "Upstream calls refused by a limit", ("limit",))
+        self._refreshes = counter("token_refreshes", "Token refreshes by result", ("result",))
+        self._vehicles = Gauge(
+            "vehicle_gateway_vehicles",
+            "Vehicles per connection status",
+            ("status",),
+            registry=registry,
+        )
+        self._ticks = counter("scheduler_ticks", "Scheduler ticks")
+        self._polls = counter("scheduler_polls", "Batches the scheduler sent")
+        self._paths = counter("scheduler_paths", "Batch paths the scheduler asked for")
+        self._lag = Gauge(
+            "vehicle_gateway_scheduler_lag_seconds",
+            "How overdue the most overdue field was at the last tick",
+            registry=registry,
+        )
+        self._billed = counter("billed_requests", "Requests Smartcar bills")
+        self._budget = Histogram(
+            "vehicle_gateway_budget_used_ratio",
+            "A vehicle's month usage over its allowance, at each spend",
+            registry=registry,
+            buckets=(0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0),
+        )
+        self._renewals = counter("renewals", "Refresh-token renewals by result", ("result",))
+        for status in ConnectionStatus:
+            self._vehicles.labels(status=status.value)
+
+    # --- the core's observations (gateway.core.metrics.Metrics) ---
+
+    def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
+        """Count a tick, its polls and paths; keep its lag."""
+        self._ticks.inc()
+        self._polls.inc(polls)
+        self._paths.inc(paths)
+        self._lag.set(lag_s)
+
+    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
+        """Count billed requests; observe the vehicle's share of its allowance."""
+        self._billed.inc(requests)
+        if allowance > 0:
+            self._budget.observe(month_total / allowance)
+
+    def renewal(self, *, renewed: int, failed: int) -> None:
+        """Count a renewal pass's outcomes."""
+        self._renewals.labels(result="renewed").inc(renewed)
+        self._renewals.labels(result="failed").inc(failed)
+
+    def telemetry_read(self, *, cached: bool, coalesced: bool) -> None:
+        """Count a read as a hit or a miss (and a coalesced waiter)."""
+        self._reads.labels(result="hit" if cached else "miss").inc()
+        if coalesced:
+            self._coalesced.inc()
+
+    def rate_limited(self, *, limit: str) -> None:
+        """Count a refusal by its limit."""
+        self._limited.labels(limit=limit).inc()
+
+    def token_refresh(self, *, result: str) -> None:
+        """Count a refresh by its result."""
+        self._refreshes.labels(result=result).inc()
+
+    # --- the edge's observations ---
+
+    def rpc(self, *, method: str, code: str, seconds: float) -> None:
+        """Count an RPC by method and code; observe its latency."""
+        self._rpcs.labels(method=method, code=code).inc()
+        self._rpc_seconds.labels(method=method).observe(seconds)
+
+    def upstream_request(self, *, endpoint: str, outcome: str, seconds: float) -> None:
+        """Count a Smartcar request by endpoint and outcome; observe its latency."""
+        self._upstream.labels(endpoint=endpoint, outcome=outcome).inc()
+        self._upstream_seconds.labels(endpoint=endpoint).observe(seconds)
+
+    def vehicles(self, counts: Mapping[ConnectionStatus, int]) -> None:
+        """Set the vehicles-per-status gauge (every status, zero when absent)."""
+        for status in ConnectionStatus:
+            self._vehicles.labels(status=status.value).set(counts.get(status, 0))
+
+    def exposition(self) -> bytes:
+        """Return the registry in Prometheus' text format."""
+        return bytes(generate_latest(self.registry))
+
+
+def endpoint_of(url: httpx.URL) -> str:
+    """Return the path template of a Smartcar URL: ids after `vehicles/` etc. become `{id}`."""
+    parts = url.path.split("/")
+    templated = [
+        "{id}" if index > 0 and (parts[index - 1] in _ID_AFTER or _UUID.match(part)) else part
+        for index, part in enumerate(parts)
+    ]
+    return "/".join(templated) or "/"
+
+
+class MeteredTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that counts and times every request it sends."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, metrics: PrometheusMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` through the inner transport, recording the outcome."""
+        started = time.perf_counter()
+        outcome = "transport_error"
+        try:
+            response = await self._inner.handle_async_request(request)
+        except httpx.TimeoutException:
+            outcome = "timeout"
+            raise
+        else:
+            outcome = str(response.status_code)
+            return response
+        finally:
+            self._metrics.upstream_request(
+                endpoint=endpoint_of(request.url),
+                outcome=outcome,
+                seconds=time.perf_counter() - started,
+            )
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()
+
+
+async def serve_metrics(
+    metrics: PrometheusMetrics, status_counts: StatusCounts, *, host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    """Serve `GET /metrics` on host:port (0 picks); return the runner and the bound port."""
+
+    async def scrape(_: web.Request) -> web.Response:
+        try:
+            metrics.vehicles(await status_counts())
+        except Exception:  # noqa: BLE001 - a scrape still answers when the database does not
+            _log.exception("could not count vehicles per status for /metrics")
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, int(runner.addresses[0][1])

@@ -1,0 +1,111 @@
+"""The Prometheus endpoint over real sockets: scraped after real traffic, parsed with
+prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import pytest
+from google.protobuf import duration_pb2
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.edge.clock import ManualClock
+from tests.rpc.rig import Rig, gateway_against, gateway_settings, simulator
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(rig: Rig) -> Samples:
+    """GET /metrics and return every sample by (name, sorted labels)."""
+    port = rig.running.metrics_port
+    assert port is not None
+    response = await rig.http.get(f"http://127.0.0.1:{port}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def fresh(vehicle_id: str) -> pb.GetTelemetryRequest:
+    """A read of the odometer that must come from Smartcar."""
+    return pb.GetTelemetryRequest(
+        vehicle_id=vehicle_id,
+        fields=[pb.TelemetryField.ODOMETER],
+        max_age=duration_pb2.Duration(seconds=0),
+    )
+
+
+async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
+    tmp_path: Path,
+) -> None:
+    """After real traffic the scrape counts RPCs by method and code, Smartcar requests by
+    endpoint template and outcome, cache hits and misses, a coalesced waiter, rate-limit
+    refusals, token refreshes, and vehicles per connection status."""
+    settings = gateway_settings(tmp_path, VG_METRICS_LISTEN="127.0.0.1:0")
+    async with (
+        simulator(read_latency_s=0.2) as url,
+        gateway_against(settings, url, ManualClock()) as rig,
+    ):
+        await rig.connect("car-1")
+        await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-2"))
+        # Two concurrent fresh reads: one fetches, the other waits for its answer.
+        await asyncio.gather(
+            rig.stub.GetTelemetry(fresh("car-1")), rig.stub.GetTelemetry(fresh("car-1"))
+        )
+        cached = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
+        await rig.stub.GetTelemetry(cached)
+        await rig.advance(3 * 3600)  # the access token expires: the next read refreshes it
+        await rig.stub.GetTelemetry(fresh("car-1"))
+        codes = []
+        for _ in range(6):  # the per-vehicle read bucket holds 4 (refilling one per 15 s)
+            await rig.advance(1)  # max_age 0: a read in the same instant is served from cache
+            call = rig.stub.GetTelemetry(fresh("car-1"))
+            codes.append((await asyncio.gather(call, return_exceptions=True))[0])
+        refused = sum(
+            isinstance(c, grpc.aio.AioRpcError) and c.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            for c in codes
+        )
+        assert refused > 0
+        samples = await scrape(rig)
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    telemetry = "/vehiclegateway.v1.VehicleGateway/GetTelemetry"
+    assert value("vehicle_gateway_rpcs_total", method=telemetry, code="OK") == 10 - refused
+    assert value("vehicle_gateway_rpcs_total", method=telemetry, code="RESOURCE_EXHAUSTED") == (
+        refused
+    )
+    assert value("vehicle_gateway_rpc_duration_seconds_count", method=telemetry) == 10
+    batch = "/v2.0/vehicles/{id}/batch"
+    assert value("vehicle_gateway_upstream_requests_total", endpoint=batch, outcome="200") >= 3
+    assert value("vehicle_gateway_upstream_request_duration_seconds_count", endpoint=batch) >= 3
+    token = "/oauth/token"
+    assert value("vehicle_gateway_upstream_requests_total", endpoint=token, outcome="200") >= 2
+    assert value("vehicle_gateway_telemetry_reads_total", result="hit") >= 2
+    assert value("vehicle_gateway_telemetry_reads_total", result="miss") >= 2
+    assert value("vehicle_gateway_coalesced_waiters_total") == 1
+    assert value("vehicle_gateway_rate_limited_total", limit="vehicle_reads") == refused
+    assert value("vehicle_gateway_token_refreshes_total", result="ok") == 1
+    assert value("vehicle_gateway_vehicles", status="ACTIVE") == 1
+    assert value("vehicle_gateway_vehicles", status="NOT_CONNECTED") == 1
+    assert value("vehicle_gateway_vehicles", status="EXPIRED") == 0
+    assert value("vehicle_gateway_billed_requests_total") > 0
+    assert not any("car-1" in str(labels) for _, labels in samples)
+
+
+@pytest.mark.parametrize("listen", [None])
+async def test_metrics_are_off_unless_asked_for(tmp_path: Path, listen: str | None) -> None:
+    """Without VG_METRICS_LISTEN no metrics port is opened."""
+    async with (
+        simulator() as url,
+        gateway_against(gateway_settings(tmp_path), url, ManualClock()) as rig,
+    ):
+        assert rig.running.metrics_port is listen
