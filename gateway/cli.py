@@ -13,11 +13,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     from clients.simulator.cli import register as register_simulator
     from gateway.audit_cli import register as register_audit
+    from gateway.keys_cli import register as register_keys
     from gateway.serve import register as register_serve
 
     register_serve(sub)
     register_simulator(sub)
     register_audit(sub)
+    register_keys(sub)
     return parser
 
 

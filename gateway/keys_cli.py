@@ -1,0 +1,97 @@
+"""`vehicle-gateway keys`: token encryption keys — generate one, see which keys stored
+tokens are under, re-encrypt them under the active key (see storage.keys for the rolling
+procedure that rotates keys without downtime).
+
+    vehicle-gateway keys generate --id k2026-12      # prints a new VG_TOKEN_KEYS entry
+    vehicle-gateway keys status                      # {"active": …, "keys": {id: pairs}}
+    vehicle-gateway keys rotate --batch-size 100     # re-encrypt under the active key
+
+`status` lists as `retirable` the configured keys no stored pair uses any more: only those
+may be dropped from VG_TOKEN_KEYS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.settings import Settings, SettingsError
+from storage.crypto import KeyConfigError, Keyring, TokenCipher, generate_key_entry, load_keyring
+from storage.database import create_engine, migrate
+from storage.keys import key_usage, reencrypt
+
+
+def register(subparsers: Any) -> None:
+    """Add the `keys` sub-command and its actions."""
+    parser = subparsers.add_parser("keys", help="token encryption keys: generate, status, rotate")
+    actions = parser.add_subparsers(dest="action", required=True)
+    generate = actions.add_parser("generate", help="print a new key entry for VG_TOKEN_KEYS")
+    generate.add_argument("--id", default=f"k{datetime.now(UTC):%Y%m%d%H%M}", help="its key id")
+    generate.set_defaults(handler=_generate)
+    status = actions.add_parser("status", help="how many stored token pairs each key holds")
+    status.set_defaults(handler=_status)
+    rotate = actions.add_parser("rotate", help="re-encrypt stored tokens under the active key")
+    rotate.add_argument("--batch-size", type=int, default=100, help="rows per transaction")
+    rotate.set_defaults(handler=_rotate)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    try:
+        entry = generate_key_entry(args.id)
+        Keyring.from_config(entry)
+    except KeyConfigError as error:
+        sys.stderr.write(f"{error}\n")
+        return 2
+    sys.stdout.write(entry + "\n")
+    return 0
+
+
+def _status(_: argparse.Namespace) -> int:
+    return _run(lambda settings, keyring: _usage(settings, keyring))
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    async def rotate(settings: Settings, keyring: Keyring) -> dict[str, Any]:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            report = await reencrypt(engine, TokenCipher(keyring), batch_size=args.batch_size)
+        finally:
+            await engine.dispose()
+        usage = await _usage(settings, keyring)
+        return {
+            "reencrypted": report.reencrypted,
+            "skipped": report.skipped,
+            "batches": report.batches,
+            **usage,
+        }
+
+    return _run(rotate)
+
+
+async def _usage(settings: Settings, keyring: Keyring) -> dict[str, Any]:
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        usage = await key_usage(engine)
+    finally:
+        await engine.dispose()
+    unused = [k for k in keyring.key_ids if k != keyring.active_key_id and not usage.get(k)]
+    return {"active": keyring.active_key_id, "keys": usage, "retirable": unused}
+
+
+def _run(action: Any) -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+        keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir)
+    except (SettingsError, KeyConfigError) as error:
+        sys.stderr.write(f"invalid configuration: {error}\n")
+        return 2
+    result = asyncio.run(action(settings, keyring))
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    return 0

@@ -1,0 +1,96 @@
+"""Key rotation while the gateway serves: a new active key, re-encryption in batches racing
+reads that refresh tokens, and nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from google.protobuf import duration_pb2
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.cli import main as cli_main
+from gateway.edge.clock import ManualClock
+from storage.crypto import Keyring, TokenCipher
+from storage.database import create_engine
+from storage.keys import key_usage, reencrypt
+from tests.rpc.rig import gateway_against, gateway_settings, simulator
+
+OLD = "old:" + base64.urlsafe_b64encode(b"o" * 32).decode().rstrip("=")
+NEW = "new:" + base64.urlsafe_b64encode(b"n" * 32).decode().rstrip("=")
+CARS = [f"car-{n}" for n in range(6)]
+
+
+def fresh(vehicle_id: str) -> pb.GetTelemetryRequest:
+    """A read of the odometer that must come from Smartcar."""
+    return pb.GetTelemetryRequest(
+        vehicle_id=vehicle_id,
+        fields=[pb.TelemetryField.ODOMETER],
+        max_age=duration_pb2.Duration(seconds=0),
+    )
+
+
+async def test_rotating_keys_under_load_loses_no_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cars connected under `old`; the gateway restarts with `new` active (and `old` still
+    known); re-encryption one row at a time races reads that rotate tokens. Afterwards
+    every pair is under `new`, every car is ACTIVE and readable, no refresh was refused,
+    and `keys status` says `old` may be retired."""
+    clock = ManualClock()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'gateway.db'}"
+    async with simulator() as url:
+        old_only = gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD)
+        async with gateway_against(old_only, url, clock) as rig:
+            for car in CARS:
+                await rig.connect(car)
+        engine = create_engine(database)
+        try:
+            assert await key_usage(engine) == {"old": len(CARS)}
+            rolled = gateway_settings(tmp_path, VG_TOKEN_KEYS=f"{NEW},{OLD}")
+            async with gateway_against(rolled, url, clock) as rig:
+
+                async def load() -> int:
+                    reads = 0
+                    for _ in range(12):
+                        await rig.advance(50 * 60)  # tokens age past their 2 h now and then
+                        for car in CARS:
+                            await rig.stub.GetTelemetry(fresh(car))
+                            reads += 1
+                    return reads
+
+                async def rotate() -> int:
+                    cipher = TokenCipher(Keyring.from_config(f"{NEW},{OLD}"))
+                    report = await reencrypt(engine, cipher, batch_size=1)
+                    return report.reencrypted
+
+                reads, reencrypted = await asyncio.gather(load(), rotate())
+                assert reads == 12 * len(CARS)
+                assert reencrypted > 0
+                for car in CARS:
+                    vehicle = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id=car))
+                    assert vehicle.status == pb.ConnectionStatus.ACTIVE
+                    await rig.advance(20)
+                    await rig.stub.GetTelemetry(fresh(car))
+                stats = await rig.stats()
+            assert await key_usage(engine) == {"new": len(CARS)}
+        finally:
+            await engine.dispose()
+    assert stats["token_grants"]["refresh_token"] > 0
+    assert not any("invalid_grant" in key for key in stats.get("errors", {}))
+
+    monkeypatch.setenv("VG_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("VG_TOKEN_KEYS", f"{NEW},{OLD}")
+    assert await asyncio.to_thread(cli_main, ["keys", "status"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status == {"active": "new", "keys": {"new": len(CARS)}, "retirable": ["old"]}
+
+
+async def test_keys_generate_prints_a_usable_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    """`keys generate` prints an entry VG_TOKEN_KEYS accepts, with the id asked for."""
+    assert await asyncio.to_thread(cli_main, ["keys", "generate", "--id", "k2027"]) == 0
+    entry = capsys.readouterr().out.strip()
+    assert Keyring.from_config(entry).active_key_id == "k2027"
