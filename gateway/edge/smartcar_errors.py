@@ -33,6 +33,10 @@ def failure_of(error: sc.SmartcarError) -> UpstreamFailure:
     return UpstreamFailure(type=type(error).__name__, description=str(error))
 
 
+TRANSIENT_OAUTH_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+"""RFC 6749's errors for a token endpoint that is down: nothing was refused, retry later."""
+
+
 def translate(error: sc.SmartcarError, *, command: bool = False) -> Exception:
     """Return the exception the core expects for a Smartcar client error."""
     if isinstance(error, sc.AuthenticationError):
@@ -44,6 +48,10 @@ def translate(error: sc.SmartcarError, *, command: bool = False) -> Exception:
         )
     if isinstance(error, sc.SmartcarAPIError):
         return _api_error(error, failure)
+    if isinstance(error, sc.OAuthError) and error.error in TRANSIENT_OAUTH_ERRORS:
+        return errors.UpstreamUnavailable(
+            f"Smartcar's token endpoint is failing ({error.error}); try again", upstream=failure
+        )
     if isinstance(error, sc.OAuthError):
         return errors.UpstreamRejected(
             f"Smartcar refused the application's credentials ({error.error})", upstream=failure

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,105 +19,17 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import running_gateway
 from gateway.cli import main as cli_main
-from gateway.core.access import token_digest
 from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
 from gateway.settings import SettingsError
-from tests.pki import CertificateAuthority, Issued
+from tests.pki import CertificateAuthority
 from tests.rpc.rig import (
     error_info_of,
     gateway_against,
     gateway_settings,
-    pointed_at,
     simulator,
 )
-
-BILLING_TOKEN = "billing-token-for-tests-0123456789"
-RENTAL_TOKEN = "rental-token-for-tests-0123456789"
-
-POLICY = f"""
-[roles.rental]
-methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
-           "Lock", "Unlock", "StartRental", "EndRental", "Disconnect", "WatchVehicles",
-           "grpc.health.v1.Health/*"]
-
-[roles.billing]
-methods = ["GetTelemetry"]
-telemetry_fields = ["ODOMETER"]
-
-[roles.debug]
-methods = ["grpc.reflection.v1alpha.ServerReflection/*", "grpc.health.v1.Health/*"]
-
-[[callers]]
-name = "rental-service"
-roles = ["rental"]
-certificate_names = ["rental.fleet.internal"]
-token_sha256 = ["{token_digest(RENTAL_TOKEN)}"]
-
-[[callers]]
-name = "billing-service"
-roles = ["billing"]
-certificate_names = ["billing.fleet.internal"]
-token_sha256 = ["{token_digest(BILLING_TOKEN)}"]
-
-[[callers]]
-name = "engineer"
-roles = ["debug"]
-certificate_names = ["engineer.fleet.internal"]
-"""
-
-ODOMETER_ONLY = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
-
-
-@dataclass
-class Secured:
-    """A gateway on a TLS port, with its CA and where it listens."""
-
-    ca: CertificateAuthority
-    port: int
-    simulator_url: str
-
-    def channel(self, client: Issued | None = None) -> grpc.aio.Channel:
-        """A TLS channel trusting the CA, presenting `client`'s certificate when given."""
-        credentials = grpc.ssl_channel_credentials(
-            self.ca.certificate,
-            client.key if client else None,
-            client.certificate if client else None,
-        )
-        return grpc.aio.secure_channel(f"localhost:{self.port}", credentials)
-
-
-def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
-    """Write the policy, the server's certificate and key and the CA; return the VG_ env."""
-    server = ca.server("localhost")
-    files = {
-        "policy.toml": POLICY.encode(),
-        "server.pem": server.certificate,
-        "server.key": server.key,
-        "ca.pem": ca.certificate,
-    }
-    for name, content in files.items():
-        (tmp_path / name).write_bytes(content)
-    return {
-        "VG_ACCESS_POLICY": str(tmp_path / "policy.toml"),
-        "VG_TLS_CERT": str(tmp_path / "server.pem"),
-        "VG_TLS_KEY": str(tmp_path / "server.key"),
-    }
-
-
-@asynccontextmanager
-async def secured(tmp_path: Path, *, mtls: bool) -> AsyncIterator[Secured]:
-    """Run a gateway with the policy on TLS (mTLS when asked) against a simulator."""
-    ca = CertificateAuthority()
-    env = write_files(tmp_path, ca)
-    if mtls:
-        env["VG_TLS_CLIENT_CA"] = str(tmp_path / "ca.pem")
-    settings = gateway_settings(tmp_path, **env)
-    async with (
-        simulator() as url,
-        running_gateway(pointed_at(settings, url), clock=ManualClock()) as running,
-    ):
-        yield Secured(ca=ca, port=running.port, simulator_url=url)
+from tests.rpc.secure_rig import BILLING_TOKEN, ODOMETER_ONLY, POLICY, RENTAL_TOKEN, secured
 
 
 async def code_of(call: object) -> grpc.StatusCode:

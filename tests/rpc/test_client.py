@@ -1,0 +1,133 @@
+"""The internal client library against a real gateway on TLS with bearer tokens: typed
+exceptions from the rich status, retries only where safe, the sync client too."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clients.gateway import AsyncGatewayClient, CallerCredentials, GatewayClient, calls
+from clients.gateway import errors as client_errors
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.model import AuditQuery
+from tests.rpc.secure_rig import BILLING_TOKEN, RENTAL_TOKEN, Secured, secured
+
+
+def credentials(gateway: Secured, token: str) -> CallerCredentials:
+    """Bearer `token` over TLS, trusting the test CA."""
+    return CallerCredentials(bearer_token=token, root_certificates=gateway.ca.certificate)
+
+
+async def connect(client: AsyncGatewayClient, http: httpx.AsyncClient, vehicle_id: str) -> None:
+    """GetConnectUrl, follow the simulated Connect, Connect."""
+    issued = await client.call(calls.get_connect_url(vehicle_id))
+    redirect = await http.get(issued.url)
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)["code"]
+    await client.call(calls.connect(vehicle_id, code=code[0], state=issued.state))
+
+
+async def arm(http: httpx.AsyncClient, gateway: Secured, **fault: object) -> None:
+    """Arm a simulator fault."""
+    response = await http.post(gateway.simulator_url + "/sim/faults", json=fault)
+    assert response.status_code == 201, response.text
+
+
+async def test_errors_arrive_typed_with_their_details(tmp_path: Path) -> None:
+    """Unknown vehicle, bad field, rental hold, role and identity failures each raise their
+    own exception carrying the detail a caller acts on."""
+    async with (
+        secured(tmp_path, mtls=False) as gateway,
+        httpx.AsyncClient(timeout=10) as http,
+        AsyncGatewayClient(
+            f"localhost:{gateway.port}", credentials=credentials(gateway, RENTAL_TOKEN)
+        ) as rental,
+        AsyncGatewayClient(
+            f"localhost:{gateway.port}", credentials=credentials(gateway, BILLING_TOKEN)
+        ) as billing,
+        AsyncGatewayClient(
+            f"localhost:{gateway.port}", credentials=credentials(gateway, "not-a-token")
+        ) as stranger,
+    ):
+        with pytest.raises(client_errors.NotFound) as missing:
+            await rental.call(calls.get_vehicle("no-such-car"))
+        assert missing.value.reason == "VEHICLE_NOT_FOUND"
+        assert missing.value.request_id
+        with pytest.raises(client_errors.InvalidArgument) as invalid:
+            await rental.call(calls.get_vehicle("not ok!"))
+        assert "vehicle_id" in invalid.value.violations
+        await connect(rental, http, "car-1")
+        await rental.call(calls.start_rental("car-1", rental_id="r-9"))
+        with pytest.raises(client_errors.RentalActive) as held:
+            await rental.call(calls.disconnect("car-1"))
+        assert held.value.rental_id == "r-9"
+        assert held.value.violations[0][1] == "rentals/r-9"
+        with pytest.raises(client_errors.PermissionDenied):
+            await billing.call(calls.unlock("car-1"))
+        with pytest.raises(client_errors.Unauthenticated):
+            await stranger.call(calls.get_vehicle("car-1"))
+
+
+async def test_reads_and_commands_are_retried_only_where_safe(tmp_path: Path) -> None:
+    """A read refused once with UNAVAILABLE is retried and answers; a lock whose answer was
+    lost is retried with its one request_id and never sent twice; Connect is never
+    repeated."""
+    async with (
+        secured(tmp_path, mtls=False) as gateway,
+        httpx.AsyncClient(timeout=10) as http,
+        AsyncGatewayClient(
+            f"localhost:{gateway.port}", credentials=credentials(gateway, RENTAL_TOKEN)
+        ) as client,
+    ):
+        await connect(client, http, "car-1")
+        await arm(http, gateway, kind="server_error", path="batch", count=1)
+        telemetry = await client.call(
+            calls.get_telemetry("car-1", fields=[pb.TelemetryField.ODOMETER], max_age_s=0)
+        )
+        assert telemetry.readings[0].HasField("odometer")
+
+        before = (await http.get(gateway.simulator_url + "/sim/stats")).json()
+        await arm(http, gateway, kind="reset", path="security", count=1)
+        with pytest.raises(client_errors.CommandOutcomeUnknown):
+            await client.call(calls.lock("car-1", request_id="l-1"))
+        after = (await http.get(gateway.simulator_url + "/sim/stats")).json()
+        sent = after["requests"]["by_endpoint"].get("security", 0) - before["requests"][
+            "by_endpoint"
+        ].get("security", 0)
+        assert sent == 1  # three attempts, one command: the gateway replayed the outcome
+
+        trail = await gateway.running.gateway.audit.find(AuditQuery(method="Lock"))
+        assert len(trail) == 3  # three attempts of one call...
+        assert len({e.request_id for e in trail}) == 1  # ...sharing one request id
+
+        issued = await client.call(calls.get_connect_url("car-2"))
+        await arm(http, gateway, kind="server_error", path="token", count=1)
+        with pytest.raises(client_errors.Unavailable):
+            await client.call(calls.connect("car-2", code="whatever", state=issued.state))
+        connects = await gateway.running.gateway.audit.find(
+            AuditQuery(method="Connect", vehicle_id="car-2")
+        )
+        assert len(connects) == 1
+
+
+async def test_the_sync_client_speaks_the_same(tmp_path: Path) -> None:
+    """The sync client gets answers and typed errors over the same TLS port."""
+    async with secured(tmp_path, mtls=False) as gateway:
+
+        def use() -> tuple[str, str]:
+            with GatewayClient(
+                f"localhost:{gateway.port}", credentials=credentials(gateway, RENTAL_TOKEN)
+            ) as client:
+                issued = client.call(calls.get_connect_url("car-1"))
+                try:
+                    client.call(calls.get_vehicle("ghost"))
+                except client_errors.NotFound as missing:
+                    return issued.state, missing.reason
+                raise AssertionError("no NotFound")
+
+        state, reason = await asyncio.to_thread(use)
+    assert state
+    assert reason == "VEHICLE_NOT_FOUND"
