@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, serve_simulator
@@ -45,8 +46,9 @@ from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
 from gateway.settings import Settings, SettingsError
-from storage.crypto import TokenCipher, load_keyring
+from storage.crypto import Keyring, TokenCipher, load_keyring
 from storage.database import create_engine, migrate
+from storage.keys import key_usage
 from storage.uow import unit_of_work_factory
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
@@ -99,7 +101,9 @@ async def running_gateway(
         engine = create_engine(settings.resolved_database_url)
         stack.push_async_callback(engine.dispose)
         await migrate(engine)
-        cipher = TokenCipher(load_keyring(settings.token_keys, var_dir=settings.var_dir))
+        keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir)
+        await _check_keys_in_use(engine, keyring)
+        cipher = TokenCipher(keyring)
         smartcar = SmartcarV2(
             auth=sc.SmartcarAuth(
                 http=http,
@@ -269,6 +273,20 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         simulator_url=simulator.base_url,
         management_token=management_token,
     )
+
+
+async def _check_keys_in_use(engine: AsyncEngine, keyring: Keyring) -> None:
+    """Refuse to start without a key that stored tokens are still encrypted under: those
+    connections would be lost at their next use (retire a key only once `keys status`
+    lists it as retirable)."""
+    usage = await key_usage(engine)
+    missing = sorted(set(usage) - set(keyring.key_ids))
+    if missing:
+        pairs = sum(usage[k] for k in missing)
+        raise SettingsError(
+            f"VG_TOKEN_KEYS lacks key(s) {', '.join(missing)}, still used by {pairs} stored "
+            "token pair(s): add them back, run `vehicle-gateway keys rotate`, then retire them"
+        )
 
 
 def _mode(value: str) -> sc.ConnectMode:

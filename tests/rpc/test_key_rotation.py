@@ -14,6 +14,7 @@ from google.protobuf import duration_pb2
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.cli import main as cli_main
 from gateway.edge.clock import ManualClock
+from gateway.settings import SettingsError
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine
 from storage.keys import key_usage, reencrypt
@@ -94,3 +95,18 @@ async def test_keys_generate_prints_a_usable_entry(capsys: pytest.CaptureFixture
     assert await asyncio.to_thread(cli_main, ["keys", "generate", "--id", "k2027"]) == 0
     entry = capsys.readouterr().out.strip()
     assert Keyring.from_config(entry).active_key_id == "k2027"
+
+
+async def test_a_key_still_in_use_cannot_be_retired(tmp_path: Path) -> None:
+    """Pairs stored under `old`: a gateway configured with `new` alone refuses to start,
+    naming the missing key, instead of losing those connections at their next use."""
+    clock = ManualClock()
+    async with simulator() as url:
+        async with gateway_against(
+            gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD), url, clock
+        ) as rig:
+            await rig.connect("car-1")
+        retired_too_soon = gateway_settings(tmp_path, VG_TOKEN_KEYS=NEW)
+        with pytest.raises(SettingsError, match="lacks key\\(s\\) old, still used by 1"):
+            async with gateway_against(retired_too_soon, url, clock):
+                pass
