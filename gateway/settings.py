@@ -158,10 +158,9 @@ SECRET_FILES = ("SMARTCAR_CLIENT_SECRET", "SMARTCAR_MANAGEMENT_TOKEN")
 
 def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
     """Return the SMARTCAR_* variables, with secrets given as `<NAME>_FILE` read in."""
+    file_variables = {f"{name}_FILE" for name in SECRET_FILES}
     smartcar = {
-        k: v
-        for k, v in env.items()
-        if k.startswith("SMARTCAR_") and v and k.removesuffix("_FILE") not in SECRET_FILES
+        k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v and k not in file_variables
     }
     for name in SECRET_FILES:
         path = env.get(f"{name}_FILE")

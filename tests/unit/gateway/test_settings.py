@@ -72,6 +72,15 @@ def test_a_bad_poll_plan_names_its_variable(value: str) -> None:
         Settings.from_env({"VG_POLL_PLAN_RENTAL": value})
 
 
+def test_secrets_given_directly_are_kept() -> None:
+    """SMARTCAR_CLIENT_SECRET and SMARTCAR_MANAGEMENT_TOKEN set directly reach the settings."""
+    settings = Settings.from_env(
+        {"SMARTCAR_CLIENT_SECRET": "direct-secret", "SMARTCAR_MANAGEMENT_TOKEN": "direct-token"}
+    )
+    assert settings.smartcar["SMARTCAR_CLIENT_SECRET"] == "direct-secret"
+    assert settings.smartcar["SMARTCAR_MANAGEMENT_TOKEN"] == "direct-token"
+
+
 def test_secrets_may_come_from_files(tmp_path: Path) -> None:
     """`<NAME>_FILE` reads the client secret and management token from a file (trimmed);
     the settings' repr shows neither."""
