@@ -13,6 +13,7 @@ deadline allows; anything else raises at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -94,6 +95,26 @@ class _Base:
     def _metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
         return ((REQUEST_ID_KEY, request_id), *self._credentials.metadata())
 
+    def _retry_or_raise(
+        self, call: Call[Any], failure: grpc.RpcError, rid: str, attempt: int, deadline: float
+    ) -> float:
+        """Return how long to wait before the next attempt, or raise the typed error."""
+        error = from_rpc_error(failure, request_id=rid)
+        delay = retry_delay_s(
+            self._policy, call, error, attempt=attempt, left_s=deadline - time.monotonic()
+        )
+        if delay is None:
+            raise error from None
+        return delay
+
+
+def _codec(call: Call[Any]) -> dict[str, Any]:
+    """The serializers of a call's request and response messages."""
+    return {
+        "request_serializer": type(call.request).SerializeToString,  # type: ignore[attr-defined]
+        "response_deserializer": call.response.FromString,
+    }
+
 
 class AsyncGatewayClient(_Base):
     """The gateway over one grpc.aio channel."""
@@ -134,26 +155,17 @@ class AsyncGatewayClient(_Base):
         """Make `call`, repeating it when safe; raise the typed error otherwise."""
         rid = request_id or str(uuid.uuid4())
         deadline = time.monotonic() + self._budget_s(call, timeout_s)
-        method = self._channel.unary_unary(
-            _SERVICE + call.method,
-            request_serializer=type(call.request).SerializeToString,  # type: ignore[attr-defined]
-            response_deserializer=call.response.FromString,  # type: ignore[attr-defined]
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            left = deadline - time.monotonic()
+        method = self._channel.unary_unary(_SERVICE + call.method, **_codec(call))
+        for attempt in itertools.count(1):
             try:
-                answer: R = await method(call.request, timeout=left, metadata=self._metadata(rid))
+                answer: R = await method(
+                    call.request, timeout=deadline - time.monotonic(), metadata=self._metadata(rid)
+                )
                 return answer
             except grpc.aio.AioRpcError as failure:
-                error = from_rpc_error(failure, request_id=rid)
-            delay = retry_delay_s(
-                self._policy, call, error, attempt=attempt, left_s=deadline - time.monotonic()
-            )
-            if delay is None:
-                raise error
+                delay = self._retry_or_raise(call, failure, rid, attempt, deadline)
             await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class GatewayClient(_Base):
@@ -195,23 +207,14 @@ class GatewayClient(_Base):
         """Make `call`, repeating it when safe; raise the typed error otherwise."""
         rid = request_id or str(uuid.uuid4())
         deadline = time.monotonic() + self._budget_s(call, timeout_s)
-        method = self._channel.unary_unary(
-            _SERVICE + call.method,
-            request_serializer=type(call.request).SerializeToString,  # type: ignore[attr-defined]
-            response_deserializer=call.response.FromString,  # type: ignore[attr-defined]
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            left = deadline - time.monotonic()
+        method = self._channel.unary_unary(_SERVICE + call.method, **_codec(call))
+        for attempt in itertools.count(1):
             try:
-                answer: R = method(call.request, timeout=left, metadata=self._metadata(rid))
+                answer: R = method(
+                    call.request, timeout=deadline - time.monotonic(), metadata=self._metadata(rid)
+                )
                 return answer
             except grpc.RpcError as failure:
-                error = from_rpc_error(failure, request_id=rid)
-            delay = retry_delay_s(
-                self._policy, call, error, attempt=attempt, left_s=deadline - time.monotonic()
-            )
-            if delay is None:
-                raise error
+                delay = self._retry_or_raise(call, failure, rid, attempt, deadline)
             time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -142,3 +142,12 @@ def error_info_of(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
         if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             return error_details_pb2.ErrorInfo.FromString(packed.value)
     raise AssertionError("the error carries no ErrorInfo")
+
+
+def fresh_odometer(vehicle_id: str) -> pb.GetTelemetryRequest:
+    """A read of the odometer that must come from Smartcar (max_age 0)."""
+    return pb.GetTelemetryRequest(
+        vehicle_id=vehicle_id,
+        fields=[pb.TelemetryField.ODOMETER],
+        max_age=duration_pb2.Duration(seconds=0),
+    )

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-from google.protobuf import duration_pb2
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.cli import main as cli_main
@@ -18,20 +17,11 @@ from gateway.settings import SettingsError
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine
 from storage.keys import key_usage, reencrypt
-from tests.rpc.rig import gateway_against, gateway_settings, simulator
+from tests.rpc.rig import fresh_odometer, gateway_against, gateway_settings, simulator
 
 OLD = "old:" + base64.urlsafe_b64encode(b"o" * 32).decode().rstrip("=")
 NEW = "new:" + base64.urlsafe_b64encode(b"n" * 32).decode().rstrip("=")
 CARS = [f"car-{n}" for n in range(6)]
-
-
-def fresh(vehicle_id: str) -> pb.GetTelemetryRequest:
-    """A read of the odometer that must come from Smartcar."""
-    return pb.GetTelemetryRequest(
-        vehicle_id=vehicle_id,
-        fields=[pb.TelemetryField.ODOMETER],
-        max_age=duration_pb2.Duration(seconds=0),
-    )
 
 
 async def test_rotating_keys_under_load_loses_no_connection(
@@ -59,7 +49,7 @@ async def test_rotating_keys_under_load_loses_no_connection(
                     for _ in range(12):
                         await rig.advance(50 * 60)  # tokens age past their 2 h now and then
                         for car in CARS:
-                            await rig.stub.GetTelemetry(fresh(car))
+                            await rig.stub.GetTelemetry(fresh_odometer(car))
                             reads += 1
                     return reads
 
@@ -75,7 +65,7 @@ async def test_rotating_keys_under_load_loses_no_connection(
                     vehicle = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id=car))
                     assert vehicle.status == pb.ConnectionStatus.ACTIVE
                     await rig.advance(20)
-                    await rig.stub.GetTelemetry(fresh(car))
+                    await rig.stub.GetTelemetry(fresh_odometer(car))
                 stats = await rig.stats()
             assert await key_usage(engine) == {"new": len(CARS)}
         finally:

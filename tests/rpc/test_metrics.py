@@ -9,12 +9,11 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from google.protobuf import duration_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.edge.clock import ManualClock
-from tests.rpc.rig import Rig, gateway_against, gateway_settings, simulator
+from tests.rpc.rig import Rig, fresh_odometer, gateway_against, gateway_settings, simulator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -33,15 +32,6 @@ async def scrape(rig: Rig) -> Samples:
     return samples
 
 
-def fresh(vehicle_id: str) -> pb.GetTelemetryRequest:
-    """A read of the odometer that must come from Smartcar."""
-    return pb.GetTelemetryRequest(
-        vehicle_id=vehicle_id,
-        fields=[pb.TelemetryField.ODOMETER],
-        max_age=duration_pb2.Duration(seconds=0),
-    )
-
-
 async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
     tmp_path: Path,
 ) -> None:
@@ -57,16 +47,17 @@ async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
         await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-2"))
         # Two concurrent fresh reads: one fetches, the other waits for its answer.
         await asyncio.gather(
-            rig.stub.GetTelemetry(fresh("car-1")), rig.stub.GetTelemetry(fresh("car-1"))
+            rig.stub.GetTelemetry(fresh_odometer("car-1")),
+            rig.stub.GetTelemetry(fresh_odometer("car-1")),
         )
         cached = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
         await rig.stub.GetTelemetry(cached)
         await rig.advance(3 * 3600)  # the access token expires: the next read refreshes it
-        await rig.stub.GetTelemetry(fresh("car-1"))
+        await rig.stub.GetTelemetry(fresh_odometer("car-1"))
         codes = []
         for _ in range(6):  # the per-vehicle read bucket holds 4 (refilling one per 15 s)
             await rig.advance(1)  # max_age 0: a read in the same instant is served from cache
-            call = rig.stub.GetTelemetry(fresh("car-1"))
+            call = rig.stub.GetTelemetry(fresh_odometer("car-1"))
             codes.append((await asyncio.gather(call, return_exceptions=True))[0])
         refused = sum(
             isinstance(c, grpc.aio.AioRpcError) and c.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
