@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run simulator test lint typecheck archcheck unit bench-simulator clean
+.PHONY: run simulator test lint typecheck archcheck services unit bench-simulator clean
 
 # The first pip step is the Dockerfile's install step, verbatim (tests/unit/test_dockerfile.py
 # keeps them equal), so every test run proves the image's install works; the dev extras are
@@ -34,7 +34,10 @@ typecheck: $(STAMP)
 archcheck: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint typecheck archcheck
+services:
+	bash scripts/ensure_services.sh
+
+test: lint typecheck archcheck services
 	$(BIN)/pytest
 
 bench-simulator: $(STAMP)

@@ -110,10 +110,17 @@ class Rig:
         return vehicle
 
 
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
-    """Return units of work on a freshly migrated SQLite file, with a development key."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[UnitOfWorkFactory]:
+    """Return units of work on a freshly migrated SQLite file, then on a PostgreSQL
+    database of their own, with a development key."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres").new_database()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    engine = create_engine(url)
     await migrate(engine)
     yield unit_of_work_factory(engine, TokenCipher(load_keyring(None, var_dir=tmp_path)))
     await engine.dispose()

@@ -3,6 +3,7 @@ simulator over HTTP as Smartcar, a ManualClock advanced together with the simula
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,9 +75,11 @@ class Rig:
 
 
 def gateway_settings(tmp_path: Path, **environment: str) -> Settings:
-    """Settings for a gateway on port 0 with its state under `tmp_path`."""
+    """Settings for a gateway on port 0 with its state under `tmp_path`, on the test's
+    database (SQLite there, or the PostgreSQL database tests/rpc/conftest.py made)."""
     env = {
         "VG_VAR_DIR": str(tmp_path / "var"),
+        **({"VG_DATABASE_URL": url} if (url := os.environ.get("VG_DATABASE_URL")) else {}),
         "VG_LISTEN": "127.0.0.1:0",
         # Background jobs are tested directly; here they would race the upstream counts.
         "VG_SCHEDULER_INTERVAL_S": "0",

@@ -32,7 +32,7 @@ async def test_rotating_keys_under_load_loses_no_connection(
     every pair is under `new`, every car is ACTIVE and readable, no refresh was refused,
     and `keys status` says `old` may be retired."""
     clock = ManualClock()
-    database = f"sqlite+aiosqlite:///{tmp_path / 'var' / 'gateway.db'}"
+    database = gateway_settings(tmp_path).resolved_database_url
     async with simulator() as url:
         old_only = gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD)
         async with gateway_against(old_only, url, clock) as rig:

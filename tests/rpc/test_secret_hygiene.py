@@ -87,6 +87,7 @@ def test_the_scan_finds_what_it_looks_for() -> None:
     ]
 
 
+@pytest.mark.sqlite_only
 async def test_the_whole_flow_leaves_no_secret_anywhere(
     tmp_path: Path, captured_logs: io.StringIO
 ) -> None:

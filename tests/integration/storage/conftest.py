@@ -1,21 +1,18 @@
-"""Fixtures: migrated SQLite databases in tmp_path, a test keyring, and the storage backends.
+"""Fixtures: migrated databases (SQLite in tmp_path, PostgreSQL from the session's
+throwaway cluster, see tests/conftest.py), a test keyring, and the storage backends.
 
-The contract tests run against SQLite and the fake, and also against PostgreSQL when
-VG_TEST_POSTGRES_URL names a scratch database (`postgresql+asyncpg://…`, asyncpg
-installed): every such test drops and recreates that database's `public` schema.
+The contract tests run against SQLite, PostgreSQL and the fake; each PostgreSQL test gets
+a database of its own.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,9 +21,8 @@ from gateway.core.ports import UnitOfWork
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory
+from tests.conftest import Postgres
 from tests.fakes import FakeUnitOfWorkFactory, ForeignKeyViolation
-
-POSTGRES_URL = os.environ.get("VG_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
@@ -57,22 +53,15 @@ async def engine(db_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def postgres_engine() -> AsyncIterator[AsyncEngine]:
-    """Return an engine on a freshly migrated PostgreSQL scratch database, if one is given."""
-    if not POSTGRES_URL:
-        pytest.skip("VG_TEST_POSTGRES_URL names no scratch PostgreSQL database")
-    if importlib.util.find_spec("asyncpg") is None:
-        pytest.skip("asyncpg is not installed")
-    engine = create_engine(POSTGRES_URL)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
+async def postgres_engine(postgres: Postgres) -> AsyncIterator[AsyncEngine]:
+    """Return an engine on a freshly migrated PostgreSQL database of its own."""
+    engine = create_engine(postgres.new_database())
     await migrate(engine)
     yield engine
     await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", *(["postgres"] if POSTGRES_URL else [])])
+@pytest.fixture(params=["sqlite", "postgres"])
 def migrated_engine(request: pytest.FixtureRequest) -> AsyncEngine:
     """Return a migrated SQLite engine, then a PostgreSQL one when configured."""
     name = "engine" if request.param == "sqlite" else "postgres_engine"
@@ -90,10 +79,10 @@ class Backend:
     naive_time_error: type[Exception]
 
 
-@pytest.fixture(params=["sql", "fake", *(["postgres"] if POSTGRES_URL else [])])
+@pytest.fixture(params=["sql", "fake", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Return the SQL adapter on SQLite, the in-memory fake, and the SQL adapter on
-    PostgreSQL when configured: the contract holds for all of them."""
+    PostgreSQL: the contract holds for all of them."""
     if request.param == "fake":
         return Backend("fake", FakeUnitOfWorkFactory(), ForeignKeyViolation, ValueError)
     engine = request.getfixturevalue("engine" if request.param == "sql" else "postgres_engine")

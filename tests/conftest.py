@@ -1,0 +1,83 @@
+"""Session-wide fixtures: a throwaway PostgreSQL cluster for the tiers that run against
+both SQLite and PostgreSQL.
+
+`VG_TEST_POSTGRES_URL` points the tests at an existing server instead (a database there
+is created per test). Without either, PostgreSQL tests are skipped locally and fail in CI
+(`CI` set), where `make test` has installed PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.services import PostgresCluster, postgres_bin
+
+
+class Postgres:
+    """Where scratch databases come from."""
+
+    def __init__(self, cluster: PostgresCluster | None, url: str | None) -> None:
+        self._cluster = cluster
+        self._url = url
+
+    def new_database(self) -> str:
+        """Create a fresh, empty database; return its SQLAlchemy URL."""
+        name = f"t_{secrets.token_hex(6)}"
+        if self._cluster is not None:
+            return self._cluster.create_database(name)
+        assert self._url is not None
+        return _create_on(self._url, name)
+
+
+def _create_on(url: str, name: str) -> str:
+    """Create database `name` on the server of `url` (through asyncpg); return its URL."""
+    import asyncio
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    parsed = make_url(url)
+
+    async def create() -> None:
+        connection = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database or "postgres",
+        )
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server for the session: the configured one, or a throwaway cluster."""
+    configured = os.environ.get("VG_TEST_POSTGRES_URL")
+    if configured:
+        yield Postgres(None, configured)
+        return
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: `make test` installs it")
+        pytest.skip("PostgreSQL is not installed here (make test installs it)")
+    # Not under pytest's tmp dirs: they are private to this user, and the server runs as
+    # `postgres` when the tests run as root.
+    directory = Path(tempfile.mkdtemp(prefix="vg-postgres-"))
+    try:
+        with PostgresCluster.start(directory) as cluster:
+            yield Postgres(cluster, None)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
