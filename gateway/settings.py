@@ -39,6 +39,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_VEHICLE_COMMANDS": "4/15 — per-vehicle command bucket: capacity/seconds per token",
     "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
     "VG_REFRESH_MARGIN_S": "300 — refresh access tokens this long before they expire",
+    "VG_REFRESH_CLAIM_TTL_S": "30 — how long a replica's claim on a refresh holds; a replica "
+    "that dies mid-refresh delays the others this long at most",
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
     "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
@@ -111,7 +113,10 @@ class Settings:
                 application=read.bucket("VG_APP_REQUESTS", "120/30"),
             ),
             rotation=RotationPolicy(
-                margin=timedelta(seconds=read.number("VG_REFRESH_MARGIN_S", 300.0))
+                margin=timedelta(seconds=read.number("VG_REFRESH_MARGIN_S", 300.0)),
+                claim_ttl=timedelta(
+                    seconds=read.number("VG_REFRESH_CLAIM_TTL_S", 30.0, positive=True)
+                ),
             ),
             telemetry=TelemetryPolicy(
                 default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
