@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
@@ -42,6 +43,7 @@ from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
 from gateway.edge.interceptors import EdgeHooks
 from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
+from gateway.edge.redis_admission import RedisAdmission, RedisFailure
 from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
@@ -124,6 +126,7 @@ async def running_gateway(
             clock=clock,
             policies=settings.policies,
             metrics=metrics,
+            admission=await _admission(stack, settings),
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
@@ -147,6 +150,17 @@ async def running_gateway(
             webhook_port=webhook_port,
             metrics_port=metrics_port,
         )
+
+
+async def _admission(stack: AsyncExitStack, settings: Settings) -> RedisAdmission | None:
+    """Shared rate limits in Redis when VG_REDIS_URL is set (else each replica's own)."""
+    if settings.redis_url is None:
+        return None
+    redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    stack.push_async_callback(redis.aclose)
+    return RedisAdmission(
+        redis, settings.policies.rate_limits, failure=RedisFailure(settings.redis_failure)
+    )
 
 
 async def _start_metrics(

@@ -49,6 +49,10 @@ ENV_VARIABLES: Mapping[str, str] = {
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
+    "VG_REDIS_URL": "unset: limits per replica — redis://host:port/db shares rate limits and "
+    "cooldowns between replicas",
+    "VG_REDIS_FAILURE": "open — when Redis is unreachable: open (this replica's own limits) "
+    "or closed (refuse upstream calls)",
     "VG_METRICS_LISTEN": "unset: off — HOST:PORT of the Prometheus endpoint GET /metrics "
     "(port 0: pick, logged)",
     "VG_ACCESS_POLICY": "unset: development mode (loopback only, every caller allowed) — "
@@ -86,6 +90,8 @@ class Settings:
     scheduler_interval_s: float = 60.0
     webhook_listen: str | None = None
     metrics_listen: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    redis_failure: str = "open"
     access_policy: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -149,6 +155,8 @@ class Settings:
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
             metrics_listen=env.get("VG_METRICS_LISTEN") or None,
+            redis_url=env.get("VG_REDIS_URL") or None,
+            redis_failure=read.choice("VG_REDIS_FAILURE", ("open", "closed")) or "open",
             access_policy=read.path("VG_ACCESS_POLICY"),
             tls_cert=read.path("VG_TLS_CERT"),
             tls_key=read.path("VG_TLS_KEY"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the servers the test suite starts on loopback (PostgreSQL), from Debian's
+# Install the servers the test suite starts on loopback (PostgreSQL, Redis), from Debian's
 # packages, when they are missing. The tests start and stop their own throwaway instances;
 # nothing is left running and no system service is enabled.
 set -euo pipefail
@@ -10,6 +10,7 @@ have_postgres() {
 
 missing=()
 have_postgres || missing+=(postgresql)
+command -v redis-server > /dev/null || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,5 +1,5 @@
 """Session-wide fixtures: a throwaway PostgreSQL cluster for the tiers that run against
-both SQLite and PostgreSQL.
+both SQLite and PostgreSQL, and a throwaway Redis for the shared rate limits.
 
 `VG_TEST_POSTGRES_URL` points the tests at an existing server instead (a database there
 is created per test). Without either, PostgreSQL tests are skipped locally and fail in CI
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.services import PostgresCluster, postgres_bin
+from tests.services import PostgresCluster, RedisServer, postgres_bin
 
 
 class Postgres:
@@ -79,5 +79,20 @@ def postgres() -> Iterator[Postgres]:
     try:
         with PostgresCluster.start(directory) as cluster:
             yield Postgres(cluster, None)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server for the session (skipped locally when not installed)."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed: `make test` installs it")
+        pytest.skip("redis-server is not installed here (make test installs it)")
+    directory = Path(tempfile.mkdtemp(prefix="vg-redis-"))
+    try:
+        with RedisServer.start(directory) as server:
+            yield server
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from gateway.core.errors import RateLimited
 
@@ -94,22 +95,22 @@ class RateLimiter:
     def admit(self, vehicle_id: str, kind: CallKind, *, now_s: float) -> None:
         """Take one token for an upstream call, or raise RateLimited taking none."""
         if now_s < self._app_cooldown_until_s:
-            raise _refused("application_cooldown", self._app_cooldown_until_s - now_s, vehicle_id)
+            raise refused("application_cooldown", self._app_cooldown_until_s - now_s, vehicle_id)
         cooldown = self._cooldown_until_s.get(vehicle_id)
         if cooldown is not None:
             if now_s < cooldown:
-                raise _refused("vehicle_cooldown", cooldown - now_s, vehicle_id)
+                raise refused("vehicle_cooldown", cooldown - now_s, vehicle_id)
             del self._cooldown_until_s[vehicle_id]
         vehicle = self._bucket(vehicle_id, kind, now_s)
         app = self._application(now_s)
         vehicle_wait = vehicle.wait_s(now_s)
         if vehicle_wait > 0:
             bucket = "reads" if kind is CallKind.POLL else f"{kind}s"
-            raise _refused(f"vehicle_{bucket}", vehicle_wait, vehicle_id)
+            raise refused(f"vehicle_{bucket}", vehicle_wait, vehicle_id)
         keep = self._limits.poll_reserve * self._limits.application.capacity
         app_wait = app.wait_s(now_s, keep=keep if kind is CallKind.POLL else 0.0)
         if app_wait > 0:
-            raise _refused("application", app_wait, vehicle_id)
+            raise refused("application", app_wait, vehicle_id)
         vehicle.take(now_s)
         app.take(now_s)
 
@@ -137,7 +138,43 @@ class RateLimiter:
         return self._app
 
 
-def _refused(limit: str, wait_s: float, vehicle_id: str) -> RateLimited:
+class Admission(Protocol):
+    """Where rate-limit decisions are made: in this process (`LocalAdmission`), or shared by
+    every replica (the Redis adapter). Same semantics either way."""
+
+    async def admit(self, vehicle_id: str, kind: CallKind, *, now_s: float) -> None:
+        """Take one token for an upstream call, or raise RateLimited taking none."""
+        ...
+
+    async def cool_down(self, vehicle_id: str, *, until_s: float, now_s: float) -> None:
+        """Refuse upstream calls for this vehicle until `until_s`."""
+        ...
+
+    async def cool_down_application(self, *, until_s: float, now_s: float) -> None:
+        """Refuse every upstream call until `until_s`."""
+        ...
+
+
+class LocalAdmission:
+    """Admission by this process's own RateLimiter."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def admit(self, vehicle_id: str, kind: CallKind, *, now_s: float) -> None:
+        """Take one token, or raise RateLimited."""
+        self.limiter.admit(vehicle_id, kind, now_s=now_s)
+
+    async def cool_down(self, vehicle_id: str, *, until_s: float, now_s: float) -> None:
+        """Start or extend a vehicle's cooldown."""
+        self.limiter.cool_down(vehicle_id, until_s=until_s)
+
+    async def cool_down_application(self, *, until_s: float, now_s: float) -> None:
+        """Start or extend the application's cooldown."""
+        self.limiter.cool_down_application(until_s=until_s)
+
+
+def refused(limit: str, wait_s: float, vehicle_id: str) -> RateLimited:
     """Build the refusal for one limit, rounding the wait up to whole milliseconds."""
     wait = max(0.001, round(wait_s + 0.0005, 3))
     return RateLimited(

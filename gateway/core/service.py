@@ -24,7 +24,7 @@ from gateway.core.model import (
     VehiclePanel,
 )
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
-from gateway.core.ratelimit import RateLimiter, RateLimits
+from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
@@ -61,12 +61,15 @@ class Gateway:
         clock: Clock,
         policies: Policies = Policies(),
         metrics: Metrics = NO_METRICS,
+        admission: Admission | None = None,
     ) -> None:
+        """`admission` decides rate limits (default: this process's own buckets; the Redis
+        adapter shares them between replicas)."""
         self.metrics = metrics
         self.rotator = TokenRotator(
             uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
         )
-        self.limiter = RateLimiter(policies.rate_limits)
+        self.limiter = admission or LocalAdmission(RateLimiter(policies.rate_limits))
         self.ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
         upstream = Upstream(
             uow=uow,

@@ -190,7 +190,7 @@ class TelemetryService:
         batch = await self._upstream.call(vehicle, kind, read, billed=len(stale))
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
-        self._note_item_limits(vehicle, batch)
+        await self._note_item_limits(vehicle, batch)
         refused = {
             FIELD_PERMISSIONS[f]
             for f, reading in fresh.items()
@@ -232,12 +232,12 @@ class TelemetryService:
             field=field, availability=availability, fetched_at=fetched_at, reason=reason
         )
 
-    def _note_item_limits(self, vehicle: Vehicle, batch: BatchReading) -> None:
+    async def _note_item_limits(self, vehicle: Vehicle, batch: BatchReading) -> None:
         """A 429 inside a batch item still puts the vehicle in cooldown."""
         for result in batch.results.values():
             failure = result.failure
             if failure is not None and failure.type == "RATE_LIMIT":
-                self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
+                await self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
 
     async def _note_asleep(self, vehicle_id: str) -> None:
         """Leave a sleeping car alone, so it is not woken again.

@@ -26,7 +26,7 @@ from gateway.core.errors import (
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
-from gateway.core.ratelimit import CallKind, RateLimiter
+from gateway.core.ratelimit import Admission, CallKind
 from gateway.core.rotation import TokenRotator
 from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected, save, set_grant_status, with_status
@@ -58,7 +58,7 @@ class Upstream:
         *,
         uow: UnitOfWorkFactory,
         rotator: TokenRotator,
-        limiter: RateLimiter,
+        limiter: Admission,
         clock: Clock,
         ledger: BudgetLedger,
         health: HealthPolicy = HealthPolicy(),
@@ -83,7 +83,7 @@ class Upstream:
         if vehicle.grant_id is None or vehicle.smartcar_vehicle_id is None:
             raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
         try:
-            self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
+            await self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
         except RateLimited as refused:
             self._metrics.rate_limited(limit=str(refused.metadata.get("limit", "unknown")))
             raise
@@ -112,7 +112,7 @@ class Upstream:
             result = await call(token, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
-            self.note_rate_limit(vehicle.id, limited)
+            await self.note_rate_limit(vehicle.id, limited)
             raise
         except (UpstreamUnavailable, CommandOutcomeUnknown, VehicleUnreachable) as failure:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
@@ -158,19 +158,21 @@ class Upstream:
             await save(uow, current, updated)
             await uow.commit()
 
-    def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
+    async def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
         """Start the cooldown Smartcar asked for with a 429."""
         self._metrics.rate_limited(limit=str(limited.metadata.get("limit", "smartcar")))
         if limited.metadata.get("limit") == SMARTCAR_APPLICATION_LIMIT:
-            until_s = self._clock.now().timestamp() + (limited.retry_after_s or DEFAULT_COOLDOWN_S)
-            self._limiter.cool_down_application(until_s=until_s)
+            now_s = self._clock.now().timestamp()
+            until_s = now_s + (limited.retry_after_s or DEFAULT_COOLDOWN_S)
+            await self._limiter.cool_down_application(until_s=until_s, now_s=now_s)
         else:
-            self.cool_down(vehicle_id, retry_after_s=limited.retry_after_s)
+            await self.cool_down(vehicle_id, retry_after_s=limited.retry_after_s)
 
-    def cool_down(self, vehicle_id: str, *, retry_after_s: float | None) -> None:
+    async def cool_down(self, vehicle_id: str, *, retry_after_s: float | None) -> None:
         """Refuse upstream calls for the vehicle until `retry_after_s` (default: a minute)."""
-        until_s = self._clock.now().timestamp() + (retry_after_s or DEFAULT_COOLDOWN_S)
-        self._limiter.cool_down(vehicle_id, until_s=until_s)
+        now_s = self._clock.now().timestamp()
+        until_s = now_s + (retry_after_s or DEFAULT_COOLDOWN_S)
+        await self._limiter.cool_down(vehicle_id, until_s=until_s, now_s=now_s)
 
     async def _revoked(self, grant_id: str) -> None:
         async with self._uow() as uow:

@@ -13,10 +13,12 @@ import grpc
 import grpc.aio
 import pytest
 from google.protobuf import duration_pb2
+from redis.asyncio import Redis
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from tests.conftest import Postgres
 from tests.replicas.harness import Fleet, Replica, fleet
+from tests.services import RedisServer
 
 FRESH_WINDOW_S = 3
 """Access tokens are issued for the refresh margin plus this, so they are due soon."""
@@ -137,3 +139,28 @@ async def test_killing_a_replica_mid_rotation_loses_no_connection(
     # the survivor's refresh reused it inside the grace window; nothing was ever refused.
     assert stats["refresh_token_reuses"] >= KILL_TRIALS // 2
     assert stats["token_rejections"]["invalid_grant"] == 0
+
+
+async def test_a_vehicle_limit_holds_across_replicas_with_redis(
+    database: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With VG_REDIS_URL, the per-vehicle read bucket (4) is one bucket for both replicas:
+    reads alternating between them get 4 answers, then RESOURCE_EXHAUSTED on either."""
+    async with Redis.from_url(redis_server.url) as redis:
+        await redis.flushdb()
+    async with fleet(
+        database, tmp_path, VG_REDIS_URL=redis_server.url, VG_VEHICLE_READS="4/3600"
+    ) as running:
+        a = await running.start_replica("a")
+        b = await running.start_replica("b")
+        await running.connect(a, "car-1")
+        codes = []
+        for replica in (a, b) * 4:
+            try:
+                await replica.stub.GetTelemetry(fresh_read("car-1"))
+                codes.append(grpc.StatusCode.OK)
+            except grpc.aio.AioRpcError as error:
+                codes.append(error.code())
+    # Connect itself made no metered read; four reads pass in all, whichever replica.
+    assert codes.count(grpc.StatusCode.OK) == 4
+    assert codes[4:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 4
