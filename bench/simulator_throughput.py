@@ -69,7 +69,7 @@ def start_simulator(core: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start the simulator pinned to `core` and return it with its base URL."""
     command = [sys.executable, "-m", "gateway.cli", "simulator", "--port", "0", "--no-limits"]
     command += ["--read-latency-s", "0", "--command-latency-s", "0"]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE)  # noqa: S603 - our own CLI
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
     os.sched_setaffinity(process.pid, {core})
     assert process.stderr is not None
     ready, _, _ = select.select([process.stderr], [], [], START_DEADLINE_S)

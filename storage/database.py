@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/gateway.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "vehicle_gateway_read_only"
+"""The execution option of a reader unit of work's connection."""
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -60,8 +62,12 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediate(connection: Connection) -> None:
-    """Start SQLite transactions holding the write lock, so that they never interleave."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Start SQLite transactions holding the write lock, so that they never interleave;
+    a reader's (READ_ONLY_OPTION) starts deferred, reading a snapshot beside writers."""
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:

@@ -11,7 +11,6 @@ open one inside another: on SQLite the inner one would wait for the outer one's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -31,6 +30,7 @@ from gateway.core.ports import (
     WebhookEventRepository,
 )
 from storage.crypto import TokenCipher
+from storage.database import READ_ONLY_OPTION
 from storage.repositories import (
     SqlAuditRepository,
     SqlBudgetRepository,
@@ -61,9 +61,12 @@ class SqlUnitOfWork:
     webhook_events: WebhookEventRepository
     audit: AuditRepository
 
-    def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
+    def __init__(
+        self, engine: AsyncEngine, cipher: TokenCipher, *, read_only: bool = False
+    ) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._read_only = read_only
         self._connection: AsyncConnection | None = None
         self._entered = False
 
@@ -72,6 +75,8 @@ class SqlUnitOfWork:
             raise RuntimeError("a unit of work is entered once; make a new one")
         self._entered = True
         connection = await self._engine.connect()
+        if self._read_only:
+            await connection.execution_options(**{READ_ONLY_OPTION: True})
         self._connection = connection
         self.vehicles = SqlVehicleRepository(connection)
         self.grants = SqlGrantRepository(connection, self._cipher)
@@ -100,7 +105,9 @@ class SqlUnitOfWork:
             await connection.close()
 
     async def commit(self) -> None:
-        """Make the unit's writes durable."""
+        """Make the unit's writes durable (a reader has none: it refuses)."""
+        if self._read_only:
+            raise RuntimeError("a reader unit of work cannot commit: open a writing one")
         await self._require_connection().commit()
 
     def _require_connection(self) -> AsyncConnection:
@@ -110,11 +117,22 @@ class SqlUnitOfWork:
         return self._connection
 
 
-def unit_of_work_factory(engine: AsyncEngine, cipher: TokenCipher) -> Callable[[], SqlUnitOfWork]:
-    """Return a factory of units of work on `engine` (a `gateway.core.ports.UnitOfWorkFactory`)."""
+class SqlUnitOfWorkFactory:
+    """Units of work on one engine (a `gateway.core.ports.UnitOfWorkFactory`)."""
 
-    def new_unit_of_work() -> SqlUnitOfWork:
-        """Return a fresh unit of work."""
-        return SqlUnitOfWork(engine, cipher)
+    def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
+        self._engine = engine
+        self._cipher = cipher
 
-    return new_unit_of_work
+    def __call__(self) -> SqlUnitOfWork:
+        """Return a fresh unit of work that may write."""
+        return SqlUnitOfWork(self._engine, self._cipher)
+
+    def reader(self) -> SqlUnitOfWork:
+        """Return a fresh unit of work that only reads."""
+        return SqlUnitOfWork(self._engine, self._cipher, read_only=True)
+
+
+def unit_of_work_factory(engine: AsyncEngine, cipher: TokenCipher) -> SqlUnitOfWorkFactory:
+    """Return a factory of units of work on `engine`."""
+    return SqlUnitOfWorkFactory(engine, cipher)

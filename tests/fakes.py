@@ -528,7 +528,8 @@ class FakeUnitOfWork:
     webhook_events: WebhookEventRepository
     audit: AuditRepository
 
-    def __init__(self, factory: FakeUnitOfWorkFactory) -> None:
+    def __init__(self, factory: FakeUnitOfWorkFactory, *, read_only: bool = False) -> None:
+        self._read_only = read_only
         self._factory = factory
         self._working = FakeStore()
         self._entered = False
@@ -572,6 +573,8 @@ class FakeUnitOfWork:
         """Write the working copy back to the shared store."""
         if not self._open:
             raise RuntimeError("the unit of work is not open: use it in `async with`")
+        if self._read_only:
+            raise RuntimeError("a reader unit of work cannot commit: open a writing one")
         self._factory.store.load(self._working)
         self._factory.commits += 1
         self.committed = True
@@ -590,6 +593,11 @@ class FakeUnitOfWorkFactory:
     def __call__(self) -> FakeUnitOfWork:
         self.opened += 1
         return FakeUnitOfWork(self)
+
+    def reader(self) -> FakeUnitOfWork:
+        """A unit of work that only reads (its commit refuses)."""
+        self.opened += 1
+        return FakeUnitOfWork(self, read_only=True)
 
     async def acquire(self) -> None:
         """Wait until no other unit of work holds the store, then hold it."""

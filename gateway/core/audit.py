@@ -56,5 +56,5 @@ class AuditTrail:
         """Return the entries matching `query` (at most `MAX_PAGE`), newest first."""
         if query.limit > MAX_PAGE:
             query = dataclasses.replace(query, limit=MAX_PAGE)
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             return await uow.audit.find(query)

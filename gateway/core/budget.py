@@ -45,5 +45,5 @@ class BudgetLedger:
 
     async def used(self, vehicle_id: str, *, at: datetime) -> int:
         """Return how many billed requests the vehicle used in the month of `at`."""
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             return await uow.budget.used(vehicle_id, month_of(at))

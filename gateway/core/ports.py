@@ -7,7 +7,7 @@ hand-written fakes in `tests/fakes.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -370,4 +370,14 @@ class UnitOfWork(Protocol):
         ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    """Makes units of work: `()` for one that may write, `reader()` for one that only
+    reads (on SQLite it does not take the write lock, so it runs beside a writer)."""
+
+    def __call__(self) -> UnitOfWork:
+        """A unit of work that may write (and must `commit()` to keep its writes)."""
+        ...
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work that only reads; its `commit()` refuses."""
+        ...

@@ -162,7 +162,7 @@ class TokenRotator:
         return ConnectionExpired(f"connection expired: {reason}; the owner must reconnect")
 
     async def _load(self, grant_id: str) -> Grant:
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             grant = await uow.grants.get(grant_id)
         if grant is None:
             raise ConnectionDisconnected("the vehicle's Smartcar authorization no longer exists")

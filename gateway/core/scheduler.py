@@ -249,7 +249,7 @@ class TelemetryScheduler:
         after: str | None = None
         now = self._clock.now()
         while True:
-            async with self._uow() as uow:
+            async with self._uow.reader() as uow:
                 page = await uow.vehicles.page(
                     status=ConnectionStatus.ACTIVE, after_id=after, limit=self._page_size
                 )

@@ -63,6 +63,9 @@ class TelemetryPolicy:
     """After ASLEEP, the car is not asked again for at least this long (unless an event
     wakes it); the wait grows with how long the car has been silent, up to the cap."""
     sleep_backoff_cap: timedelta = timedelta(hours=6)
+    vehicle_snapshot_ttl: timedelta = timedelta(seconds=2)
+    """A read answered from cache may judge the vehicle (permissions, existence) by a copy
+    this old; anything that asks Smartcar re-reads the vehicle first."""
 
 
 class TelemetryCache:
@@ -76,7 +79,7 @@ class TelemetryCache:
         """Return the vehicle's cached readings (from storage the first time)."""
         cached = self._by_vehicle.get(vehicle_id)
         if cached is None:
-            async with self._uow() as uow:
+            async with self._uow.reader() as uow:
                 cached = await uow.telemetry.latest(vehicle_id)
             cached = self._by_vehicle.setdefault(vehicle_id, cached)
         return cached
@@ -110,6 +113,7 @@ class TelemetryService:
         self._clock = clock
         self._policy = policy
         self._locks: dict[str, asyncio.Lock] = {}
+        self._snapshots: dict[str, tuple[datetime, Vehicle]] = {}
 
     async def get(
         self,
@@ -133,6 +137,7 @@ class TelemetryService:
             return self._answer(vehicle, wanted, readings, from_cache=True)
         lock = self._locks.setdefault(vehicle_id, asyncio.Lock())
         async with lock:
+            vehicle = await self._vehicle(vehicle_id, fresh=True)
             readings = dict(await self._cache.readings(vehicle_id))
             stale = self._stale(vehicle, wanted, readings, oldest_ok)
             if not stale:  # another caller fetched while this one waited for the lock
@@ -292,9 +297,16 @@ class TelemetryService:
             )
         return reading
 
-    async def _vehicle(self, vehicle_id: str) -> Vehicle:
-        async with self._uow() as uow:
-            return await require_vehicle(uow, vehicle_id)
+    async def _vehicle(self, vehicle_id: str, *, fresh: bool = False) -> Vehicle:
+        """The vehicle: a snapshot younger than `vehicle_snapshot_ttl`, unless `fresh`."""
+        now = self._clock.now()
+        snapshot = self._snapshots.get(vehicle_id)
+        if not fresh and snapshot is not None and snapshot[0] > now:
+            return snapshot[1]
+        async with self._uow.reader() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id)
+        self._snapshots[vehicle_id] = (now + self._policy.vehicle_snapshot_ttl, vehicle)
+        return vehicle
 
 
 def _is_asleep(failure: UpstreamFailure | None) -> bool:

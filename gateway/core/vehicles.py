@@ -58,7 +58,7 @@ class VehicleQueries:
 
     async def get(self, vehicle_id: str) -> VehiclePanel:
         """Return one vehicle's panel."""
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             vehicle = await require_vehicle(uow, vehicle_id)
             return await panel_of(uow, vehicle, at=self._clock.now(), policy=self._budget)
 
@@ -69,7 +69,7 @@ class VehicleQueries:
         after_id = decode_page_token(page_token, status)
         size = page_size or DEFAULT_PAGE_SIZE
         month = month_of(self._clock.now())
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             vehicles = await uow.vehicles.page(status=status, after_id=after_id, limit=size + 1)
             shown = vehicles[:size]
             rentals = await uow.rentals.active_for([v.id for v in shown])

@@ -43,7 +43,7 @@ class StatusFeed:
         """Yield transitions after `after_id` (None: from now on), for the given vehicles."""
         cursor = after_id if after_id is not None else await self._latest_id()
         while True:
-            async with self._uow() as uow:
+            async with self._uow.reader() as uow:
                 batch = await uow.transitions.after(cursor, limit=self._policy.page_size)
             for transition in batch:
                 cursor = transition.id if transition.id is not None else cursor
@@ -53,5 +53,5 @@ class StatusFeed:
                 await self._sleep(self._policy.poll_interval_s)
 
     async def _latest_id(self) -> int:
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             return await uow.transitions.latest_id()

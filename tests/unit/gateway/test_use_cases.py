@@ -439,3 +439,18 @@ async def test_concurrent_first_connect_urls_register_the_vehicle_once(world: Wo
     )
     assert first.state != second.state
     assert list(world.uow.store.vehicles) == ["car-new"]
+
+
+async def test_cached_reads_judge_the_vehicle_by_a_short_lived_snapshot() -> None:
+    """Reads answered from cache within the snapshot's 2 s open no unit of work; once the
+    snapshot is older, or a read must ask Smartcar, the vehicle is read again."""
+    world = build()
+    await world.connect("car-1", "sc-1")
+    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    opened = world.uow.opened
+    for _ in range(5):
+        await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    assert world.uow.opened == opened
+    world.clock.advance(3)
+    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    assert world.uow.opened == opened + 1

@@ -1,0 +1,127 @@
+"""Benchmark: what a cached GetTelemetry costs the gateway, against a bare grpc.aio server
+answering the same message (bench/_echo_server.py), with the same load client in the
+same run.
+
+The gateway runs as `vehicle-gateway serve` (embedded simulator, SQLite, uvloop, INFO
+logs as by default) pinned to CPU 0; the echo server too, after it; the load client is
+pinned to CPU 1. One car is connected and read once, so every measured read is served from
+the gateway's cache (max_age 1 h). Reported: server CPU seconds per 1,000 calls (from
+/proc), the ratio gateway/echo (target ≤ 1.5), throughput and p50/p99 latency of each.
+
+    .venv/bin/python bench/grpc_overhead.py [--requests 20000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from typing import Any
+
+import grpc.aio
+from google.protobuf import duration_pb2
+
+from bench import _stack
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
+
+TARGET_CPU_RATIO = 1.5
+
+
+def parse() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--log-level", default="INFO", help="the gateway's VG_LOG_LEVEL")
+    return parser.parse_args()
+
+
+async def measure(
+    port: int, pid: int, request: pb.GetTelemetryRequest, args: Any
+) -> dict[str, float]:
+    """Warm up, then drive `requests` calls; return CPU per call, throughput, latencies."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.VehicleGatewayStub(channel)
+        await _stack.drive(
+            lambda: stub.GetTelemetry(request), requests=2_000, concurrency=args.concurrency
+        )
+        cpu_before = _stack.cpu_seconds(pid)
+        latencies, seconds, errors = await _stack.drive(
+            lambda: stub.GetTelemetry(request), requests=args.requests, concurrency=args.concurrency
+        )
+        cpu = _stack.cpu_seconds(pid) - cpu_before
+    return {
+        "cpu_ms_per_1000": cpu / args.requests * 1e6,
+        "rps": args.requests / seconds,
+        "p50_ms": _stack.percentile(latencies, 50) * 1000,
+        "p99_ms": _stack.percentile(latencies, 99) * 1000,
+        "errors": errors,
+        "rss_mb": _stack.rss_mb(pid),
+    }
+
+
+async def main() -> None:
+    """Measure the gateway, then the echo server, and print both and the ratios."""
+    args = parse()
+    _stack.pin(1)
+    request = pb.GetTelemetryRequest(
+        vehicle_id="car-1", max_age=duration_pb2.Duration(seconds=3600)
+    )
+    with tempfile.TemporaryDirectory() as var:
+        gateway, port = await _stack.gateway(
+            {
+                "VG_VAR_DIR": var,
+                "VG_LOG_LEVEL": args.log_level,
+                "VG_SCHEDULER_INTERVAL_S": "0",
+                "VG_SIMULATOR_COMMAND_LATENCY_S": "0",
+            }
+        )
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.VehicleGatewayStub(channel)
+                await _stack.connect(stub, "car-1")
+                answer = await stub.GetTelemetry(request)
+            ours = await measure(port, gateway.pid, request, args)
+        finally:
+            gateway.stop()
+    echo_port = _stack.free_port()
+    echo = _stack.start(
+        [
+            str(_stack.BIN / "python"),
+            "bench/_echo_server.py",
+            str(echo_port),
+            answer.SerializeToString().hex(),
+        ],
+        "echo_started",
+        {},
+        cpu=0,
+    )
+    try:
+        bare = await measure(echo_port, echo.pid, request, args)
+    finally:
+        echo.stop()
+    ratio = ours["cpu_ms_per_1000"] / bare["cpu_ms_per_1000"]
+    _stack.table(
+        f"cached GetTelemetry: {args.requests:,} calls, {args.concurrency} in flight, "
+        f"gateway logs at {args.log_level}",
+        [
+            (
+                "server CPU per 1,000 calls",
+                f"gateway {ours['cpu_ms_per_1000']:.0f} ms, echo {bare['cpu_ms_per_1000']:.0f} ms",
+            ),
+            ("CPU ratio gateway/echo", f"{ratio:.2f} (target ≤ {TARGET_CPU_RATIO})"),
+            ("throughput", f"gateway {ours['rps']:,.0f}/s, echo {bare['rps']:,.0f}/s"),
+            ("throughput ratio echo/gateway", f"{bare['rps'] / ours['rps']:.2f}"),
+            ("p50 latency", f"gateway {ours['p50_ms']:.2f} ms, echo {bare['p50_ms']:.2f} ms"),
+            ("p99 latency", f"gateway {ours['p99_ms']:.2f} ms, echo {bare['p99_ms']:.2f} ms"),
+            ("errors", f"gateway {ours['errors']:.0f}, echo {bare['errors']:.0f}"),
+            (
+                "server RSS after",
+                f"gateway {ours['rss_mb']:.0f} MiB, echo {bare['rss_mb']:.0f} MiB",
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    _stack.run(main)
