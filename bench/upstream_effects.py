@@ -1,0 +1,148 @@
+"""Benchmark: what reaches Smartcar, and what the gateway adds to a command.
+
+1. 1,000 concurrent GetTelemetry calls for one vehicle whose cached value is too old:
+   how many requests reach the simulator (target: 1; the rest wait for that one answer).
+2. Lock/Unlock through the gateway with the simulator's command latency set to
+   `--command-latency-s`: the latency the gateway adds on top (target p99 ≤ 5 ms),
+   sequential calls on a few cars (the per-car command bucket is opened up for this).
+
+The simulator runs as its own process (`vehicle-gateway simulator`), the gateway as
+`vehicle-gateway serve` pointed at it, both on loopback; this process is the client.
+
+    .venv/bin/python bench/upstream_effects.py [--readers 1000] [--commands 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+
+import grpc.aio
+import httpx
+from google.protobuf import duration_pb2
+
+from bench import _stack
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
+
+CLIENT_ID, CLIENT_SECRET = "bench", "bench-secret"
+
+
+def parse() -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--readers", type=int, default=1000)
+    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--command-latency-s", type=float, default=0.2)
+    parser.add_argument("--cars", type=int, default=4)
+    return parser.parse_args()
+
+
+async def main() -> None:
+    """Run both measurements and print their tables."""
+    args = parse()
+    env = {"SMARTCAR_CLIENT_ID": CLIENT_ID, "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET}
+    simulator = _stack.start(
+        [str(_stack.BIN / "vehicle-gateway"), "simulator", "--port", "0", "--no-limits"],
+        "simulator_started",
+        env,
+        cpu=1,
+    )
+    url = str(simulator.started["url"])
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            await http.post(
+                url + "/sim/config",
+                json={"read_latency_s": 0.05, "command_latency_s": args.command_latency_s},
+            )
+            with tempfile.TemporaryDirectory() as var:
+                gateway, port = await _stack.gateway(
+                    {
+                        **env,
+                        "VG_VAR_DIR": var,
+                        "VG_SCHEDULER_INTERVAL_S": "0",
+                        "VG_LOG_LEVEL": "WARNING",
+                        # The gateway's own buckets opened up: what is measured is the path.
+                        "VG_VEHICLE_COMMANDS": "100000/0.001",
+                        "VG_APP_REQUESTS": "100000/0.001",
+                        "VG_SMARTCAR_MODE": "simulated",
+                        "SMARTCAR_API_ORIGIN": url,
+                        "SMARTCAR_AUTH_ORIGIN": url + "/oauth/token",
+                        "SMARTCAR_CONNECT_ORIGIN": url,
+                        "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
+                    },
+                    cpu=0,
+                )
+                try:
+                    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                        stub = pb_grpc.VehicleGatewayStub(channel)
+                        await coalescing(stub, http, url, args)
+                        await commands(stub, args)
+                finally:
+                    gateway.stop()
+    finally:
+        simulator.stop()
+
+
+async def batches(http: httpx.AsyncClient, url: str) -> int:
+    """How many batch requests the simulator has served."""
+    stats = (await http.get(url + "/sim/stats")).json()
+    return int(stats["requests"]["by_endpoint"].get("batch", 0))
+
+
+async def coalescing(
+    stub: pb_grpc.VehicleGatewayStub, http: httpx.AsyncClient, url: str, args: argparse.Namespace
+) -> None:
+    """1,000 concurrent reads of one stale car → upstream requests."""
+    await _stack.connect(stub, "car-0")
+    await stub.GetTelemetry(pb.GetTelemetryRequest(vehicle_id="car-0"))
+    await asyncio.sleep(1.1)  # the cached values are now older than the readers accept
+    stale = pb.GetTelemetryRequest(vehicle_id="car-0", max_age=duration_pb2.Duration(seconds=1))
+    before = await batches(http, url)
+    answers = await asyncio.gather(
+        *(stub.GetTelemetry(stale) for _ in range(args.readers)), return_exceptions=True
+    )
+    upstream = await batches(http, url) - before
+    failed = sum(isinstance(a, BaseException) for a in answers)
+    _stack.table(
+        f"{args.readers:,} concurrent reads of one stale vehicle",
+        [
+            ("requests reaching Smartcar", f"{upstream} (target 1)"),
+            ("reads answered", f"{args.readers - failed:,} (failed {failed})"),
+        ],
+    )
+
+
+async def commands(stub: pb_grpc.VehicleGatewayStub, args: argparse.Namespace) -> None:
+    """Lock/Unlock latency over the simulator's command latency."""
+    cars = [f"car-{n}" for n in range(1, args.cars + 1)]
+    for car in cars:
+        await _stack.connect(stub, car)
+    added: list[float] = []
+    for n in range(args.commands):
+        car = cars[n % len(cars)]
+        request_id = f"bench-{uuid.uuid4()}"
+        call = (
+            stub.Lock(pb.LockRequest(vehicle_id=car, request_id=request_id))
+            if n % 2
+            else stub.Unlock(pb.UnlockRequest(vehicle_id=car, request_id=request_id))
+        )
+        began = time.perf_counter()
+        await call
+        added.append(time.perf_counter() - began - args.command_latency_s)
+    _stack.table(
+        f"Lock/Unlock: {args.commands} sequential commands, "
+        f"simulator latency {args.command_latency_s * 1000:.0f} ms",
+        [
+            ("added p50", f"{_stack.percentile(added, 50) * 1000:.2f} ms"),
+            ("added p99", f"{_stack.percentile(added, 99) * 1000:.2f} ms (target ≤ 5 ms)"),
+            ("added max", f"{max(added) * 1000:.2f} ms"),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    _stack.run(main)
