@@ -44,6 +44,7 @@ from gateway.edge.clock import SystemClock
 from gateway.edge.interceptors import EdgeHooks
 from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.redis_admission import RedisAdmission, RedisFailure
+from gateway.edge.redis_telemetry import RedisTelemetry
 from gateway.edge.server import HealthServicer, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
@@ -120,13 +121,15 @@ async def running_gateway(
             ),
         )
         uow_factory = unit_of_work_factory(engine, cipher)
+        admission, shared_telemetry = await _shared(stack, settings)
         gateway = Gateway(
             uow=uow_factory,
             smartcar=smartcar,
             clock=clock,
             policies=settings.policies,
             metrics=metrics,
-            admission=await _admission(stack, settings),
+            admission=admission,
+            shared_telemetry=shared_telemetry,
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
@@ -152,15 +155,20 @@ async def running_gateway(
         )
 
 
-async def _admission(stack: AsyncExitStack, settings: Settings) -> RedisAdmission | None:
-    """Shared rate limits in Redis when VG_REDIS_URL is set (else each replica's own)."""
+async def _shared(
+    stack: AsyncExitStack, settings: Settings
+) -> tuple[RedisAdmission | None, RedisTelemetry | None]:
+    """With VG_REDIS_URL, rate limits and the telemetry cache shared through Redis (else
+    each replica's own)."""
     if settings.redis_url is None:
-        return None
+        return None, None
     redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
     stack.push_async_callback(redis.aclose)
-    return RedisAdmission(
+    admission = RedisAdmission(
         redis, settings.policies.rate_limits, failure=RedisFailure(settings.redis_failure)
     )
+    ttl_s = settings.policies.telemetry.capability_ttl.total_seconds()
+    return admission, RedisTelemetry(redis, ttl_s=ttl_s)
 
 
 async def _start_metrics(

@@ -49,8 +49,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
-    "VG_REDIS_URL": "unset: limits per replica — redis://host:port/db shares rate limits and "
-    "cooldowns between replicas",
+    "VG_REDIS_URL": "unset: limits and cache per replica — redis://host:port/db shares rate "
+    "limits, cooldowns, the telemetry cache and fetch claims between replicas",
     "VG_REDIS_FAILURE": "open — when Redis is unreachable: open (this replica's own limits) "
     "or closed (refuse upstream calls)",
     "VG_METRICS_LISTEN": "unset: off — HOST:PORT of the Prometheus endpoint GET /metrics "

@@ -21,6 +21,7 @@ fakes provably behave like the real thing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
@@ -611,3 +612,49 @@ class FakeUnitOfWorkFactory:
         """Let the next unit of work have the store."""
         self._holder = None
         self._lock.release()
+
+
+class FakeSharedTelemetry:
+    """SharedTelemetry in memory: one instance given to several gateways plays Redis
+    between replicas. `claims` counts the claims granted."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, dict[TelemetryField, FieldReading]] = {}
+        self.holders: dict[str, str] = {}
+        self.claims = 0
+        self._released: dict[str, asyncio.Event] = {}
+
+    async def readings(self, vehicle_id: str) -> dict[TelemetryField, FieldReading] | None:
+        """The shared readings, or None."""
+        return dict(self.store[vehicle_id]) if vehicle_id in self.store else None
+
+    async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Keep each reading unless a newer one of its field is held."""
+        held = self.store.setdefault(vehicle_id, {})
+        oldest = datetime.min.replace(tzinfo=UTC)
+        for reading in readings:
+            current = held.get(reading.field)
+            if current is None or (reading.fetched_at or oldest) >= (current.fetched_at or oldest):
+                held[reading.field] = reading
+
+    async def claim(self, vehicle_id: str, *, ttl_s: float) -> str | None:
+        """A token when nobody holds the vehicle (ttl is not modelled)."""
+        if vehicle_id in self.holders:
+            return None
+        self.claims += 1
+        token = self.holders[vehicle_id] = f"claim-{self.claims}"
+        self._released[vehicle_id] = asyncio.Event()
+        return token
+
+    async def release(self, vehicle_id: str, token: str) -> None:
+        """Release the claim if `token` holds it."""
+        if self.holders.get(vehicle_id) == token:
+            del self.holders[vehicle_id]
+            self._released.pop(vehicle_id).set()
+
+    async def wait(self, vehicle_id: str, *, timeout_s: float) -> None:
+        """Until the claim is released, or `timeout_s`."""
+        released = self._released.get(vehicle_id)
+        if released is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), timeout_s)

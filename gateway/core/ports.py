@@ -381,3 +381,34 @@ class UnitOfWorkFactory(Protocol):
     def reader(self) -> UnitOfWork:
         """A unit of work that only reads; its `commit()` refuses."""
         ...
+
+
+class SharedTelemetry(Protocol):
+    """Telemetry every replica sees (the Redis adapter): the latest readings per vehicle,
+    and a claim saying which replica is asking Smartcar for a vehicle right now.
+
+    It is a cache in front of storage, never the record: an adapter that cannot reach its
+    store answers `None` from `readings`, grants every claim (each replica then fetches
+    for itself) and drops writes, so an outage costs duplicate reads, never wrong answers.
+    """
+
+    async def readings(self, vehicle_id: str) -> dict[TelemetryField, FieldReading] | None:
+        """The shared readings of a vehicle, or None when there are none (or no store)."""
+        ...
+
+    async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Share readings, field by field, unless a newer one (by `fetched_at`) is there."""
+        ...
+
+    async def claim(self, vehicle_id: str, *, ttl_s: float) -> str | None:
+        """Claim the right to fetch the vehicle for `ttl_s`; a token for `release`, or None
+        when another replica holds the claim."""
+        ...
+
+    async def release(self, vehicle_id: str, token: str) -> None:
+        """Give up the claim `token` (a claim that expired and was taken over is left)."""
+        ...
+
+    async def wait(self, vehicle_id: str, *, timeout_s: float) -> None:
+        """Return once nobody holds the vehicle's claim, or after `timeout_s`."""
+        ...

@@ -23,7 +23,7 @@ from gateway.core.model import (
     VehiclePage,
     VehiclePanel,
 )
-from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
@@ -62,9 +62,11 @@ class Gateway:
         policies: Policies = Policies(),
         metrics: Metrics = NO_METRICS,
         admission: Admission | None = None,
+        shared_telemetry: SharedTelemetry | None = None,
     ) -> None:
         """`admission` decides rate limits (default: this process's own buckets; the Redis
-        adapter shares them between replicas)."""
+        adapter shares them between replicas); `shared_telemetry` shares the telemetry
+        cache and who is fetching which vehicle (default: each replica on its own)."""
         self.metrics = metrics
         self.rotator = TokenRotator(
             uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
@@ -80,7 +82,7 @@ class Gateway:
             health=policies.health,
             metrics=metrics,
         )
-        cache = self.cache = TelemetryCache(uow)
+        cache = self.cache = TelemetryCache(uow, shared_telemetry)
         self._telemetry = TelemetryService(
             uow=uow,
             smartcar=smartcar,
@@ -103,7 +105,7 @@ class Gateway:
         )
         self._rentals = RentalService(uow=uow, clock=clock)
         self._vehicles = VehicleQueries(uow=uow, clock=clock, budget=policies.budget)
-        self._feed = StatusFeed(uow=uow, policy=policies.watch)
+        self._feed = StatusFeed(uow=uow, clock=clock, policy=policies.watch)
         self.renewal = TokenRenewal(
             uow=uow, rotator=self.rotator, clock=clock, policy=policies.renewal, metrics=metrics
         )

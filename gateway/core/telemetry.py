@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from gateway.core.errors import VehicleAsleep
 from gateway.core.metrics import NO_METRICS, Metrics
@@ -32,7 +32,7 @@ from gateway.core.model import (
     UpstreamFailure,
     Vehicle,
 )
-from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
 from gateway.core.status import withdraw_permissions
@@ -66,29 +66,62 @@ class TelemetryPolicy:
     vehicle_snapshot_ttl: timedelta = timedelta(seconds=2)
     """A read answered from cache may judge the vehicle (permissions, existence) by a copy
     this old; anything that asks Smartcar re-reads the vehicle first."""
+    fetch_claim_ttl: timedelta = timedelta(seconds=20)
+    """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
+    how long the others wait for its answer) before another may ask Smartcar itself."""
 
 
 class TelemetryCache:
-    """The latest readings per vehicle in memory, loaded from storage on first use."""
+    """The latest readings per vehicle in memory, loaded from storage on first use.
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    With `shared` (Redis), readings are also exchanged with the other replicas: what one
+    fetches, the others find by `refresh` instead of asking Smartcar again. Without it,
+    `refresh` reads storage, which every replica shares too.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, shared: SharedTelemetry | None = None) -> None:
         self._uow = uow
+        self.shared = shared
         self._by_vehicle: dict[str, dict[TelemetryField, FieldReading]] = {}
 
     async def readings(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
         """Return the vehicle's cached readings (from storage the first time)."""
         cached = self._by_vehicle.get(vehicle_id)
         if cached is None:
-            async with self._uow.reader() as uow:
-                cached = await uow.telemetry.latest(vehicle_id)
-            cached = self._by_vehicle.setdefault(vehicle_id, cached)
+            cached = self._by_vehicle.setdefault(vehicle_id, await self._stored(vehicle_id))
         return cached
 
-    def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
-        """Record readings already made durable in storage."""
+    async def refresh(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
+        """Take in what other replicas, the scheduler or webhooks have fetched since: the
+        shared readings (else storage's), each kept where newer than the one held here."""
+        found = await self.shared.readings(vehicle_id) if self.shared is not None else None
+        if found is None:
+            found = await self._stored(vehicle_id)
+        cached = self._by_vehicle.setdefault(vehicle_id, {})
+        for field, reading in found.items():
+            if _fetched(reading) > _fetched(cached.get(field)):
+                cached[field] = reading
+        return cached
+
+    async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Record readings already made durable in storage, and share them."""
+        readings = list(readings)
         cached = self._by_vehicle.setdefault(vehicle_id, {})
         for reading in readings:
             cached[reading.field] = reading
+        if self.shared is not None and readings:
+            await self.shared.put(vehicle_id, readings)
+
+    async def _stored(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
+        async with self._uow.reader() as uow:
+            return await uow.telemetry.latest(vehicle_id)
+
+
+def _fetched(reading: FieldReading | None) -> datetime:
+    """When a reading was fetched; the oldest possible time for none (or unknown)."""
+    if reading is None or reading.fetched_at is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return reading.fetched_at
 
 
 class TelemetryService:
@@ -140,13 +173,23 @@ class TelemetryService:
             vehicle = await self._vehicle(vehicle_id, fresh=True)
             readings = dict(await self._cache.readings(vehicle_id))
             stale = self._stale(vehicle, wanted, readings, oldest_ok)
-            if not stale:  # another caller fetched while this one waited for the lock
+            if stale:  # perhaps another replica, the scheduler or a webhook has it
+                readings = dict(await self._cache.refresh(vehicle_id))
+                stale = self._stale(vehicle, wanted, readings, oldest_ok)
+            if not stale:  # fetched by another caller while this one waited
                 self._metrics.telemetry_read(cached=True, coalesced=True)
                 return self._answer(vehicle, wanted, readings, from_cache=True)
             if vehicle.asleep_until is not None and vehicle.asleep_until > arrival:
                 self._metrics.telemetry_read(cached=True, coalesced=False)
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle, wanted, readings, from_cache=True)
+            claim = await self._claim(vehicle_id)
+            if claim is None:  # another replica was fetching: its answer may do
+                readings = dict(await self._cache.refresh(vehicle_id))
+                stale = self._stale(vehicle, wanted, readings, oldest_ok)
+                if not stale:
+                    self._metrics.telemetry_read(cached=True, coalesced=True)
+                    return self._answer(vehicle, wanted, readings, from_cache=True)
             self._metrics.telemetry_read(cached=False, coalesced=False)
             try:
                 readings.update(await self._fetch(vehicle, stale, readings, kind))
@@ -156,7 +199,23 @@ class TelemetryService:
                     raise
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle, wanted, readings, from_cache=True)
+            finally:
+                if claim is not None and self._cache.shared is not None:
+                    await self._cache.shared.release(vehicle_id, claim)
         return self._answer(vehicle, wanted, readings, from_cache=False)
+
+    async def _claim(self, vehicle_id: str) -> str | None:
+        """Claim this vehicle's fetch among the replicas. None when another replica held
+        it and has now answered (or given up): the caller looks at the shared readings
+        again, and fetches itself only if they still are too old."""
+        shared = self._cache.shared
+        if shared is None:
+            return ""
+        ttl_s = self._policy.fetch_claim_ttl.total_seconds()
+        token = await shared.claim(vehicle_id, ttl_s=ttl_s)
+        if token is None:
+            await shared.wait(vehicle_id, timeout_s=ttl_s)
+        return token
 
     def _stale(
         self,
@@ -268,7 +327,7 @@ class TelemetryService:
             await uow.telemetry.store(vehicle_id, readings)
             await uow.vehicles.note_telemetry(vehicle_id, at=at, awake=awake)
             await uow.commit()
-        self._cache.put(vehicle_id, readings)
+        await self._cache.put(vehicle_id, readings)
 
     def _answer(
         self,

@@ -126,7 +126,8 @@ class WebhookInbox:
     async def _cache_newer(self, vehicle_id: str, written: list[FieldReading]) -> None:
         """Put the readings in the cache, unless a poll cached newer ones meanwhile."""
         cached = await self._cache.readings(vehicle_id)
-        self._cache.put(vehicle_id, [r for r in written if not _older(r, cached.get(r.field))])
+        newer = [r for r in written if not _older(r, cached.get(r.field))]
+        await self._cache.put(vehicle_id, newer)
 
 
 def smartcar_vehicle_id(payload: Mapping[str, object]) -> str | None:

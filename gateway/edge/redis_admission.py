@@ -13,7 +13,6 @@ refuses the call as UNAVAILABLE.
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any
 
@@ -22,8 +21,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.errors import UpstreamUnavailable
 from gateway.core.ratelimit import CallKind, RateLimiter, RateLimits, refused
-
-_log = logging.getLogger(__name__)
+from gateway.edge.redis_outage import RedisOutage
 
 # KEYS: app cooldown, vehicle cooldown, vehicle bucket, app bucket
 # ARGV: now, vehicle capacity, vehicle refill/s, app capacity, app refill/s, app keep,
@@ -103,7 +101,12 @@ class RedisAdmission:
         self._fallback = RateLimiter(limits)
         self._admit = redis.register_script(_ADMIT)
         self._cool_down = redis.register_script(_COOL_DOWN)
-        self._down = False
+        self._outage = RedisOutage(
+            "rate limits",
+            "each replica's own buckets decide"
+            if failure is RedisFailure.OPEN
+            else "upstream calls are refused until it is back",
+        )
 
     async def admit(self, vehicle_id: str, kind: CallKind, *, now_s: float) -> None:
         """Take one token for an upstream call, or raise RateLimited taking none."""
@@ -159,15 +162,7 @@ class RedisAdmission:
 
     def _unreachable(self, error: RedisError) -> None:
         """Log the outage once; refuse the call when configured to fail closed."""
-        if not self._down:
-            self._down = True
-            _log.error(
-                "Redis unreachable: rate limits %s",
-                "fall back to this replica's own buckets"
-                if self._failure is RedisFailure.OPEN
-                else "refuse upstream calls until it is back",
-                extra={"event": "redis_down", "error": type(error).__name__},
-            )
+        self._outage.down(error)
         if self._failure is RedisFailure.CLOSED:
             raise UpstreamUnavailable(
                 "the shared rate limiter (Redis) is unreachable; try again shortly",
@@ -176,6 +171,4 @@ class RedisAdmission:
             )
 
     def _reachable(self) -> None:
-        if self._down:
-            self._down = False
-            _log.warning("Redis reachable again: shared rate limits resume")
+        self._outage.up()

@@ -72,6 +72,11 @@ class Simulator:
         stats = await self.control("GET", "/sim/stats")
         return int(stats["token_grants"].get("refresh_token", 0))
 
+    async def batches(self) -> int:
+        """How many batch (telemetry) requests the simulator has answered."""
+        stats = await self.control("GET", "/sim/stats")
+        return int(stats["requests"]["by_endpoint"].get("batch", 0))
+
 
 @dataclass
 class Replica:

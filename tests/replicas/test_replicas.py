@@ -164,3 +164,33 @@ async def test_a_vehicle_limit_holds_across_replicas_with_redis(
     # Connect itself made no metered read; four reads pass in all, whichever replica.
     assert codes.count(grpc.StatusCode.OK) == 4
     assert codes[4:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 4
+
+
+async def test_stale_reads_across_replicas_with_redis_reach_smartcar_once(
+    database: str, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With VG_REDIS_URL, 100 concurrent reads of one stale car, half on each replica,
+    make one batch request at Smartcar: one replica claims the fetch, the other waits for
+    its answer (the simulator takes 0.5 s, so the reads overlap), and both answer alike."""
+    async with Redis.from_url(redis_server.url) as redis:
+        await redis.flushdb()
+    async with fleet(database, tmp_path, VG_REDIS_URL=redis_server.url) as running:
+        a = await running.start_replica("a")
+        b = await running.start_replica("b")
+        await running.connect(a, "car-1")
+        await running.simulator.control("POST", "/sim/config", {"read_latency_s": 0.5})
+        stale = pb.GetTelemetryRequest(
+            vehicle_id="car-1",
+            fields=[pb.TelemetryField.ODOMETER],
+            max_age=duration_pb2.Duration(seconds=1),
+        )
+        await a.stub.GetTelemetry(stale)
+        await b.stub.GetTelemetry(stale)  # b's own cache now holds the reading too
+        await asyncio.sleep(1.2)
+        before = await running.simulator.batches()
+        answers = await asyncio.gather(
+            *(replica.stub.GetTelemetry(stale) for replica in (a, b) * 50)
+        )
+        assert await running.simulator.batches() - before == 1
+    fetches = {answer.readings[0].fetched_at.ToDatetime() for answer in answers}
+    assert len(fetches) == 1

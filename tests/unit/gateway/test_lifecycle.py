@@ -4,6 +4,7 @@ budget, sleeping cars, refresh-token renewal, the status feed and leased jobs.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -131,7 +132,8 @@ async def test_the_status_feed_streams_changes_after_a_cursor(world: World) -> N
         naps.append(seconds)
         await asyncio.sleep(0)
 
-    feed = StatusFeed(uow=world.uow, policy=WatchPolicy(poll_interval_s=0.25), sleep=nap)
+    policy = WatchPolicy(poll_interval_s=0.25)
+    feed = StatusFeed(uow=world.uow, clock=world.clock, policy=policy, sleep=nap)
     history = feed.changes(vehicle_ids=frozenset(), after_id=0)
     first = await anext(history)
     assert (first.vehicle_id, first.to_status) == ("car-1", ConnectionStatus.ACTIVE)
@@ -217,3 +219,50 @@ async def test_a_permission_the_owner_takes_back_is_forgotten_and_losing_all_dis
     assert panel.vehicle.status is ConnectionStatus.DISCONNECTED
     assert "revoked" in (panel.vehicle.status_reason or "")
     assert (await statuses(world, "car-1"))[-1] == ("ACTIVE", "DISCONNECTED")
+
+
+async def test_the_status_feed_waits_at_a_hole_in_the_ids(world: World) -> None:
+    """A transition whose id is past a hole waits until the hole fills (a transaction that
+    took the id before is still committing) and is then delivered in id order; a hole that
+    stays open is stepped over after the grace, and one in old history at once."""
+    await world.connect("car-1", "sc-1")
+    await world.connect("car-2", "sc-2")
+    store = world.uow.store.transitions
+    first, second = store.pop(1), store.pop(2)
+    store[1] = first
+    elapsed = [0.0]
+
+    async def nap(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    feed = StatusFeed(
+        uow=world.uow,
+        clock=world.clock,
+        policy=WatchPolicy(poll_interval_s=0.1, gap_grace_s=5),
+        sleep=nap,
+        monotonic=lambda: elapsed[0],
+    )
+    store[3] = dataclasses.replace(second, id=3)
+    watcher = feed.changes(vehicle_ids=frozenset(), after_id=1)
+    pending = asyncio.ensure_future(anext(watcher))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not pending.done()
+    store[2] = dataclasses.replace(first, id=2, vehicle_id="car-2")
+    assert (await asyncio.wait_for(pending, timeout=5)).id == 2
+    assert (await anext(watcher)).id == 3
+
+    store[5] = dataclasses.replace(second, id=5)
+    pending = asyncio.ensure_future(anext(watcher))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not pending.done()
+    elapsed[0] += 5
+    assert (await asyncio.wait_for(pending, timeout=5)).id == 5
+    await watcher.aclose()
+
+    old = dataclasses.replace(second, id=9, at=world.clock.now() - timedelta(hours=1))
+    store[9] = old
+    history = feed.changes(vehicle_ids=frozenset(), after_id=5)
+    assert (await asyncio.wait_for(anext(history), timeout=5)).id == 9
+    await history.aclose()

@@ -19,7 +19,7 @@ from gateway.core.model import (
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.service import Gateway, Policies
 from gateway.edge.clock import ManualClock
-from tests.fakes import FakeUnitOfWorkFactory
+from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
 
 GENEROUS = RateLimits(
@@ -454,3 +454,65 @@ async def test_cached_reads_judge_the_vehicle_by_a_short_lived_snapshot() -> Non
     world.clock.advance(3)
     await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
     assert world.uow.opened == opened + 1
+
+
+def replicas(shared: FakeSharedTelemetry | None) -> tuple[World, Gateway]:
+    """Two gateways on one storage and one Smartcar (two replicas), sharing `shared`."""
+    one = build()
+    other = Gateway(
+        uow=one.uow,
+        smartcar=one.smartcar,
+        clock=one.clock,
+        policies=Policies(rate_limits=GENEROUS),
+        shared_telemetry=shared,
+    )
+    one.gateway = Gateway(
+        uow=one.uow,
+        smartcar=one.smartcar,
+        clock=one.clock,
+        policies=Policies(rate_limits=GENEROUS),
+        shared_telemetry=shared,
+    )
+    return one, other
+
+
+async def test_a_replica_finds_what_another_fetched_before_asking_smartcar() -> None:
+    """Without shared telemetry, a replica whose own cache is too old reads storage (where
+    the other replica stored its answer) before it asks Smartcar."""
+    world, other = replicas(None)
+    await world.connect("car-1", "sc-1")
+    minute = timedelta(minutes=1)
+    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=minute)
+    await other.get_telemetry("car-1", fields=frozenset(), max_age=None)  # loads its cache
+    world.clock.advance(600)
+    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=minute)
+    assert world.smartcar.calls["read"] == 2
+    answer = await other.get_telemetry("car-1", fields=frozenset(), max_age=minute)
+    assert answer.from_cache
+    assert world.smartcar.calls["read"] == 2
+
+
+async def test_stale_reads_on_two_replicas_ask_smartcar_once() -> None:
+    """With shared telemetry, concurrent stale reads on both replicas make one batch: one
+    replica claims the vehicle, the other waits for its answer."""
+    shared = FakeSharedTelemetry()
+    world, other = replicas(shared)
+    await world.connect("car-1", "sc-1")
+    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    world.clock.advance(600)
+    world.smartcar.gate = asyncio.Event()
+    fresh = timedelta(minutes=1)
+    reads = [
+        gateway.get_telemetry("car-1", fields=frozenset(), max_age=fresh)
+        for _ in range(50)
+        for gateway in (world.gateway, other)
+    ]
+    pending = asyncio.gather(*reads)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    world.smartcar.gate.set()
+    answers = await pending
+    assert len(answers) == 100
+    assert world.smartcar.calls["read"] == 2
+    assert shared.claims == 2
+    assert shared.holders == {}

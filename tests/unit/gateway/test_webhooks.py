@@ -179,7 +179,7 @@ async def test_the_cache_keeps_a_newer_reading_a_poll_put_there(world: Inbox) ->
         fetched_at=now,
     )
     await world.cache.readings(VEHICLE_ID)
-    world.cache.put(VEHICLE_ID, [polled])
+    await world.cache.put(VEHICLE_ID, [polled])
     late = [signal("odometer-traveleddistance", {"value": 2500}, at=now - timedelta(minutes=5))]
     await world.deliver(state_event("evt-late", SMARTCAR_ID, late))
     assert (await world.cache.readings(VEHICLE_ID))[TelemetryField.ODOMETER] == polled
