@@ -96,7 +96,7 @@ class CommandService:
     async def _run_once(
         self, vehicle_id: str, action: LockAction, request_id: str
     ) -> CommandResult:
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             existing = await uow.commands.get(request_id)
             vehicle = await require_vehicle(uow, vehicle_id)
         if existing is not None:
@@ -139,9 +139,7 @@ class CommandService:
         except GatewayError:
             await self._forget(record)
             raise
-        done = await self._finish(record, CommandState.SUCCEEDED, None)
-        await self._record_success(vehicle.id, done)
-        return _result(done, replayed=False)
+        return _result(await self._succeeded(vehicle.id, record), replayed=False)
 
     async def _finish(
         self, record: CommandRecord, state: CommandState, error: CommandError | None
@@ -157,9 +155,11 @@ class CommandService:
             await uow.commands.delete(record.request_id)
             await uow.commit()
 
-    async def _record_success(self, vehicle_id: str, done: CommandRecord) -> None:
-        """Keep the vehicle's last command and its new lock state."""
-        at = done.completed_at or self._clock.now()
+    async def _succeeded(self, vehicle_id: str, record: CommandRecord) -> CommandRecord:
+        """In one transaction: the command's outcome, the vehicle's last command and its
+        new lock state."""
+        at = self._clock.now()
+        done = dataclasses.replace(record, state=CommandState.SUCCEEDED, completed_at=at)
         previous = (await self._cache.readings(vehicle_id)).get(TelemetryField.LOCK_STATUS)
         doors = previous.value.doors if previous and isinstance(previous.value, LockStatus) else ()
         reading = FieldReading(
@@ -171,11 +171,13 @@ class CommandService:
         )
         last = LastCommand(action=done.action, request_id=done.request_id, at=at)
         async with self._uow() as uow:
+            await uow.commands.update(done)
             current = await require_vehicle(uow, vehicle_id, for_update=True)
             await uow.vehicles.update(dataclasses.replace(current, last_command=last))
             await uow.telemetry.store(vehicle_id, [reading])
             await uow.commit()
-        self._cache.put(vehicle_id, [reading])
+        await self._cache.put(vehicle_id, [reading])
+        return done
 
     async def _replay_stored(
         self, request_id: str, vehicle_id: str, action: LockAction

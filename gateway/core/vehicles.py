@@ -73,7 +73,7 @@ class VehicleQueries:
             vehicles = await uow.vehicles.page(status=status, after_id=after_id, limit=size + 1)
             shown = vehicles[:size]
             rentals = await uow.rentals.active_for([v.id for v in shown])
-            used = {v.id: await uow.budget.used(v.id, month) for v in shown}
+            used = await uow.budget.used_by([v.id for v in shown], month)
         more = len(vehicles) > size
         token = encode_page_token(shown[-1].id, status) if more and shown else ""
         panels = tuple(
