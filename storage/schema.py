@@ -145,6 +145,7 @@ vehicles = Table(
         nullable=False,
         server_default=func.now(),
         onupdate=func.now(),
+        index=True,
     ),
 )
 

@@ -91,6 +91,8 @@ class FakeStore:
     leases: dict[str, FakeLease] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     audit: dict[int, AuditEntry] = field(default_factory=dict)
+    vehicle_changed_at: dict[str, datetime] = field(default_factory=dict)
+    """When each vehicle's row last changed (the `updated_at` of a real database)."""
 
     def copy(self) -> FakeStore:
         """Return an independent copy (the values are immutable, the dicts are not)."""
@@ -111,6 +113,7 @@ class FakeStore:
         self.leases = dict(other.leases)
         self.webhook_events = dict(other.webhook_events)
         self.audit = dict(other.audit)
+        self.vehicle_changed_at = dict(other.vehicle_changed_at)
 
     def require_vehicle(self, vehicle_id: str) -> None:
         """Refuse a row pointing at a vehicle that does not exist."""
@@ -156,12 +159,14 @@ class FakeVehicleRepository:
         if vehicle.id in self._store.vehicles:
             raise Conflict(f"vehicle {vehicle.id!r} already exists")
         self._write(vehicle)
+        self._store.vehicle_changed_at[vehicle.id] = datetime.now(UTC)
 
     async def update(self, vehicle: Vehicle) -> None:
         """Write every field of an existing vehicle; LookupError if there is none."""
         if vehicle.id not in self._store.vehicles:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
         self._write(vehicle)
+        self._store.vehicle_changed_at[vehicle.id] = datetime.now(UTC)
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
         """Return how many vehicles are in each connection status (absent: none)."""
@@ -178,6 +183,14 @@ class FakeVehicleRepository:
             if awake:
                 changes["asleep_until"] = None
             self._write(dataclasses.replace(current, **changes))
+
+    async def changed_since(self, since: datetime | None) -> tuple[datetime, list[Vehicle]]:
+        """The time now, and the vehicles changed at or after `since`."""
+        now = datetime.now(UTC)
+        if since is None:
+            return now, []
+        changed = self._store.vehicle_changed_at
+        return now, [v for v in self._sorted() if changed.get(v.id, now) >= since]
 
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int

@@ -151,6 +151,11 @@ class VehicleRepository(Protocol):
         """
         ...
 
+    async def changed_since(self, since: datetime | None) -> tuple[datetime, list[Vehicle]]:
+        """The database's time now, and the vehicles whose row changed at or after `since`
+        by that clock (none when `since` is None). Telemetry notes do not count as changes."""
+        ...
+
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
     ) -> list[Vehicle]:

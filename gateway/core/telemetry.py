@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import pickle
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,9 +37,9 @@ from gateway.core.model import (
 from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
+from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.status import withdraw_permissions
 from gateway.core.upstream import Upstream
-from gateway.core.vehicles import require_vehicle
 
 FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
     TelemetryField.LOCATION: "read_location",
@@ -63,9 +65,10 @@ class TelemetryPolicy:
     """After ASLEEP, the car is not asked again for at least this long (unless an event
     wakes it); the wait grows with how long the car has been silent, up to the cap."""
     sleep_backoff_cap: timedelta = timedelta(hours=6)
-    vehicle_snapshot_ttl: timedelta = timedelta(seconds=2)
-    """A read answered from cache may judge the vehicle (permissions, existence) by a copy
-    this old; anything that asks Smartcar re-reads the vehicle first."""
+    vehicle_sync_interval: timedelta = timedelta(seconds=2)
+    """A read answered from cache judges the vehicle (permissions, existence) by a copy
+    that is brought up to date with the database this often (see `VehicleSnapshots`);
+    anything that asks Smartcar re-reads the vehicle first."""
     fetch_claim_ttl: timedelta = timedelta(seconds=20)
     """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
     how long the others wait for its answer) before another may ask Smartcar itself."""
@@ -74,22 +77,51 @@ class TelemetryPolicy:
 class TelemetryCache:
     """The latest readings per vehicle in memory, loaded from storage on first use.
 
+    Held compactly: every vehicle's readings are kept pickled (about 0.8 KiB for five
+    fields, against some 3.5 KiB as objects), and only the `hot` most recently used are
+    also kept as objects, so 100,000 cached vehicles fit in about 100 MiB and a read of a
+    hot vehicle decodes nothing. A mapping handed out is never changed afterwards: a new
+    reading replaces the vehicle's mapping.
+
     With `shared` (Redis), readings are also exchanged with the other replicas: what one
     fetches, the others find by `refresh` instead of asking Smartcar again. Without it,
     `refresh` reads storage, which every replica shares too.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, shared: SharedTelemetry | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, shared: SharedTelemetry | None = None, *, hot: int = 1024
+    ) -> None:
         self._uow = uow
         self.shared = shared
-        self._by_vehicle: dict[str, dict[TelemetryField, FieldReading]] = {}
+        self._packed: dict[str, bytes] = {}
+        self._hot: OrderedDict[str, Mapping[TelemetryField, FieldReading]] = OrderedDict()
+        self._hot_size = max(1, hot)
 
     async def readings(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
         """Return the vehicle's cached readings (from storage the first time)."""
-        cached = self._by_vehicle.get(vehicle_id)
-        if cached is None:
-            cached = self._by_vehicle.setdefault(vehicle_id, await self._stored(vehicle_id))
-        return cached
+        cached = self.held(vehicle_id)
+        if cached is not None:
+            return cached
+        return self.keep(vehicle_id, await self._stored(vehicle_id))
+
+    def held(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading] | None:
+        """The vehicle's cached readings, None when they were never loaded."""
+        hot = self._hot.get(vehicle_id)
+        if hot is not None:
+            self._hot.move_to_end(vehicle_id)
+            return hot
+        packed = self._packed.get(vehicle_id)
+        if packed is None:
+            return None
+        # Bytes this process pickled itself (`_replace`), never anything from outside.
+        return self._warm(vehicle_id, pickle.loads(packed))  # noqa: S301
+
+    def keep(
+        self, vehicle_id: str, stored: dict[TelemetryField, FieldReading]
+    ) -> Mapping[TelemetryField, FieldReading]:
+        """Hold readings just loaded from storage, unless some are held already."""
+        held = self.held(vehicle_id)
+        return held if held is not None else self._replace(vehicle_id, stored)
 
     async def refresh(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
         """Take in what other replicas, the scheduler or webhooks have fetched since: the
@@ -97,20 +129,36 @@ class TelemetryCache:
         found = await self.shared.readings(vehicle_id) if self.shared is not None else None
         if found is None:
             found = await self._stored(vehicle_id)
-        cached = self._by_vehicle.setdefault(vehicle_id, {})
+        cached = dict(self.held(vehicle_id) or {})
         for field, reading in found.items():
             if _fetched(reading) > _fetched(cached.get(field)):
                 cached[field] = reading
-        return cached
+        return self._replace(vehicle_id, cached)
 
     async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
         """Record readings already made durable in storage, and share them."""
         readings = list(readings)
-        cached = self._by_vehicle.setdefault(vehicle_id, {})
+        cached = dict(self.held(vehicle_id) or {})
         for reading in readings:
             cached[reading.field] = reading
+        self._replace(vehicle_id, cached)
         if self.shared is not None and readings:
             await self.shared.put(vehicle_id, readings)
+
+    def _replace(
+        self, vehicle_id: str, readings: dict[TelemetryField, FieldReading]
+    ) -> Mapping[TelemetryField, FieldReading]:
+        self._packed[vehicle_id] = pickle.dumps(readings, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._warm(vehicle_id, readings)
+
+    def _warm(
+        self, vehicle_id: str, readings: Mapping[TelemetryField, FieldReading]
+    ) -> Mapping[TelemetryField, FieldReading]:
+        self._hot[vehicle_id] = readings
+        self._hot.move_to_end(vehicle_id)
+        if len(self._hot) > self._hot_size:
+            self._hot.popitem(last=False)
+        return readings
 
     async def _stored(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
         async with self._uow.reader() as uow:
@@ -146,7 +194,9 @@ class TelemetryService:
         self._clock = clock
         self._policy = policy
         self._locks: dict[str, asyncio.Lock] = {}
-        self._snapshots: dict[str, tuple[datetime, Vehicle]] = {}
+        self._vehicles = VehicleSnapshots(
+            uow=uow, clock=clock, sync_interval=policy.vehicle_sync_interval
+        )
 
     async def get(
         self,
@@ -163,33 +213,34 @@ class TelemetryService:
         arrival = self._clock.now()
         oldest_ok = arrival - (self._policy.default_max_age if max_age is None else max_age)
         wanted = fields or ALL_FIELDS
-        vehicle = await self._vehicle(vehicle_id)
-        readings = dict(await self._cache.readings(vehicle_id))
-        if not self._stale(vehicle, wanted, readings, oldest_ok):
+        granted, held = await self._held(vehicle_id)
+        readings = dict(held)
+        if not self._stale(granted, wanted, readings, oldest_ok):
             self._metrics.telemetry_read(cached=True, coalesced=False)
-            return self._answer(vehicle, wanted, readings, from_cache=True)
+            return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
         lock = self._locks.setdefault(vehicle_id, asyncio.Lock())
         async with lock:
-            vehicle = await self._vehicle(vehicle_id, fresh=True)
+            vehicle = await self._fresh_vehicle(vehicle_id)
+            granted = vehicle.permissions
             readings = dict(await self._cache.readings(vehicle_id))
-            stale = self._stale(vehicle, wanted, readings, oldest_ok)
+            stale = self._stale(granted, wanted, readings, oldest_ok)
             if stale:  # perhaps another replica, the scheduler or a webhook has it
                 readings = dict(await self._cache.refresh(vehicle_id))
-                stale = self._stale(vehicle, wanted, readings, oldest_ok)
+                stale = self._stale(granted, wanted, readings, oldest_ok)
             if not stale:  # fetched by another caller while this one waited
                 self._metrics.telemetry_read(cached=True, coalesced=True)
-                return self._answer(vehicle, wanted, readings, from_cache=True)
+                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             if vehicle.asleep_until is not None and vehicle.asleep_until > arrival:
                 self._metrics.telemetry_read(cached=True, coalesced=False)
                 readings.update(_asleep(stale, readings))
-                return self._answer(vehicle, wanted, readings, from_cache=True)
+                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             claim = await self._claim(vehicle_id)
             if claim is None:  # another replica was fetching: its answer may do
                 readings = dict(await self._cache.refresh(vehicle_id))
-                stale = self._stale(vehicle, wanted, readings, oldest_ok)
+                stale = self._stale(granted, wanted, readings, oldest_ok)
                 if not stale:
                     self._metrics.telemetry_read(cached=True, coalesced=True)
-                    return self._answer(vehicle, wanted, readings, from_cache=True)
+                    return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             self._metrics.telemetry_read(cached=False, coalesced=False)
             try:
                 readings.update(await self._fetch(vehicle, stale, readings, kind))
@@ -198,11 +249,11 @@ class TelemetryService:
                 if not any(readings.get(f) for f in stale):
                     raise
                 readings.update(_asleep(stale, readings))
-                return self._answer(vehicle, wanted, readings, from_cache=True)
+                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             finally:
                 if claim is not None and self._cache.shared is not None:
                     await self._cache.shared.release(vehicle_id, claim)
-        return self._answer(vehicle, wanted, readings, from_cache=False)
+        return self._answer(vehicle_id, granted, wanted, readings, from_cache=False)
 
     async def _claim(self, vehicle_id: str) -> str | None:
         """Claim this vehicle's fetch among the replicas. None when another replica held
@@ -219,7 +270,7 @@ class TelemetryService:
 
     def _stale(
         self,
-        vehicle: Vehicle,
+        granted: frozenset[str],
         wanted: frozenset[TelemetryField],
         readings: Mapping[TelemetryField, FieldReading],
         oldest_ok: datetime,
@@ -228,8 +279,7 @@ class TelemetryService:
         return frozenset(
             f
             for f in wanted
-            if FIELD_PERMISSIONS[f] in vehicle.permissions
-            and not self._fresh(readings.get(f), oldest_ok)
+            if FIELD_PERMISSIONS[f] in granted and not self._fresh(readings.get(f), oldest_ok)
         )
 
     def _fresh(self, reading: FieldReading | None, oldest_ok: datetime) -> bool:
@@ -331,20 +381,21 @@ class TelemetryService:
 
     def _answer(
         self,
-        vehicle: Vehicle,
+        vehicle_id: str,
+        granted: frozenset[str],
         wanted: frozenset[TelemetryField],
         readings: Mapping[TelemetryField, FieldReading],
         *,
         from_cache: bool,
     ) -> Telemetry:
-        answer = {f: self._field(vehicle, f, readings.get(f)) for f in sorted(wanted)}
-        return Telemetry(vehicle_id=vehicle.id, readings=answer, from_cache=from_cache)
+        answer = {f: self._field(granted, f, readings.get(f)) for f in sorted(wanted)}
+        return Telemetry(vehicle_id=vehicle_id, readings=answer, from_cache=from_cache)
 
     def _field(
-        self, vehicle: Vehicle, field: TelemetryField, reading: FieldReading | None
+        self, granted: frozenset[str], field: TelemetryField, reading: FieldReading | None
     ) -> FieldReading:
         permission = FIELD_PERMISSIONS[field]
-        if permission not in vehicle.permissions:
+        if permission not in granted:
             return FieldReading(
                 field=field,
                 availability=Availability.PERMISSION_MISSING,
@@ -356,16 +407,26 @@ class TelemetryService:
             )
         return reading
 
-    async def _vehicle(self, vehicle_id: str, *, fresh: bool = False) -> Vehicle:
-        """The vehicle: a snapshot younger than `vehicle_snapshot_ttl`, unless `fresh`."""
-        now = self._clock.now()
-        snapshot = self._snapshots.get(vehicle_id)
-        if not fresh and snapshot is not None and snapshot[0] > now:
-            return snapshot[1]
+    async def _held(
+        self, vehicle_id: str
+    ) -> tuple[frozenset[str], Mapping[TelemetryField, FieldReading]]:
+        """What the owner granted and the cached readings; what is not held yet is loaded
+        (NotFound for an unknown vehicle), both in one read of the database."""
+        await self._vehicles.sync()
+        granted = self._vehicles.permissions(vehicle_id)
+        readings = self._cache.held(vehicle_id)
+        if granted is None or readings is None:
+            async with self._uow.reader() as uow:
+                if granted is None:
+                    granted = (await self._vehicles.load(uow, vehicle_id)).permissions
+                if readings is None:
+                    readings = self._cache.keep(vehicle_id, await uow.telemetry.latest(vehicle_id))
+        return granted, readings
+
+    async def _fresh_vehicle(self, vehicle_id: str) -> Vehicle:
+        """The vehicle as the database has it now (kept as the copy too)."""
         async with self._uow.reader() as uow:
-            vehicle = await require_vehicle(uow, vehicle_id)
-        self._snapshots[vehicle_id] = (now + self._policy.vehicle_snapshot_ttl, vehicle)
-        return vehicle
+            return await self._vehicles.load(uow, vehicle_id)
 
 
 def _is_asleep(failure: UpstreamFailure | None) -> bool:

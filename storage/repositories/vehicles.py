@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
+from sqlalchemy import Row, RowMapping, Select, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import ConnectionStatus, LastCommand, LockAction, Vehicle
 from storage.repositories._conflicts import execute_or_conflict
-from storage.schema import vehicles
+from storage.schema import UTCDateTime, vehicles
 
 
 class SqlVehicleRepository:
@@ -63,12 +63,22 @@ class SqlVehicleRepository:
 
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
-        changes: dict[str, Any] = {"last_telemetry_at": at}
+        # Not a change of the vehicle for `changed_since`: its updated_at stays.
+        changes: dict[str, Any] = {"last_telemetry_at": at, "updated_at": vehicles.c.updated_at}
         if awake:
             changes["asleep_until"] = None
         await self._connection.execute(
             update(vehicles).where(vehicles.c.id == vehicle_id).values(**changes)
         )
+
+    async def changed_since(self, since: datetime | None) -> tuple[datetime, list[Vehicle]]:
+        """The database's time now, and the vehicles changed at or after `since` by it."""
+        clock = select(type_coerce(func.now(), UTCDateTime()))
+        now = (await self._connection.execute(clock)).scalar_one()
+        if since is None:
+            return now, []
+        query = select(vehicles).where(vehicles.c.updated_at >= since)
+        return now, [_to_vehicle(row) for row in await self._connection.execute(query)]
 
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -130,6 +131,36 @@ async def test_note_telemetry_stamps_the_report_and_may_clear_the_sleep_mark(
     assert still_asleep == bare_vehicle("v1", asleep_until=at(60), last_telemetry_at=at(10))
     assert awake == bare_vehicle("v1", last_telemetry_at=at(20))
     assert untouched == bare_vehicle("v2")
+
+
+async def test_changed_since_finds_the_vehicles_written_after_a_time_by_the_database(
+    backend: Backend,
+) -> None:
+    """changed_since(None) gives the database's time and nothing; after that time, only the
+    vehicles added or updated since come back, and a telemetry note is not a change."""
+    await seed(backend, bare_vehicle("v1"), bare_vehicle("v2"))
+    async with backend.factory() as uow:
+        now, none = await uow.vehicles.changed_since(None)
+    assert none == []
+    assert now.tzinfo == UTC
+    # SQLite stamps whole seconds (and says `now` in whole seconds): the writes come two
+    # seconds later, after `now + 1 s` whatever the fraction was.
+    since = now - timedelta(seconds=1)
+    await asyncio.sleep(2.1)
+    async with backend.factory() as uow:
+        _, before = await uow.vehicles.changed_since(now + timedelta(seconds=1))
+        await uow.vehicles.update(bare_vehicle("v2", failure_count=3))
+        await uow.vehicles.note_telemetry("v1", at=at(5), awake=True)
+        await uow.vehicles.add(bare_vehicle("v3"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        later, changed = await uow.vehicles.changed_since(now + timedelta(seconds=1))
+        _, everything = await uow.vehicles.changed_since(since)
+    assert before == []
+    assert later >= now
+    assert sorted(v.id for v in changed) == ["v2", "v3"]
+    assert [v for v in changed if v.id == "v2"] == [bare_vehicle("v2", failure_count=3)]
+    assert sorted(v.id for v in everything) == ["v1", "v2", "v3"]
 
 
 async def test_count_by_status_counts_every_vehicle_once(backend: Backend) -> None:

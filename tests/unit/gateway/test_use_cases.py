@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from gateway.core.model import (
 )
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.service import Gateway, Policies
+from gateway.core.telemetry import TelemetryCache
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
@@ -441,19 +443,57 @@ async def test_concurrent_first_connect_urls_register_the_vehicle_once(world: Wo
     assert list(world.uow.store.vehicles) == ["car-new"]
 
 
-async def test_cached_reads_judge_the_vehicle_by_a_short_lived_snapshot() -> None:
-    """Reads answered from cache within the snapshot's 2 s open no unit of work; once the
-    snapshot is older, or a read must ask Smartcar, the vehicle is read again."""
+async def test_cached_reads_follow_vehicle_changes_by_one_query_per_interval() -> None:
+    """Reads answered from cache open no unit of work; after the 2 s interval one query
+    asks which vehicles changed (not one per vehicle), and a permission withdrawn
+    elsewhere (another replica) shows in the next answers."""
     world = build()
     await world.connect("car-1", "sc-1")
-    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    await world.connect("car-2", "sc-2")
+    for car in ("car-1", "car-2"):
+        await world.gateway.get_telemetry(car, fields=frozenset(), max_age=None)
     opened = world.uow.opened
     for _ in range(5):
-        await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+        for car in ("car-1", "car-2"):
+            await world.gateway.get_telemetry(car, fields=frozenset(), max_age=None)
     assert world.uow.opened == opened
+    async with world.uow() as uow:
+        vehicle = await uow.vehicles.get("car-1")
+        assert vehicle is not None
+        fewer = vehicle.permissions - {"read_odometer"}
+        await uow.vehicles.update(dataclasses.replace(vehicle, permissions=fewer))
+        await uow.commit()
+    odometer = frozenset({TelemetryField.ODOMETER})
+    before = await world.gateway.get_telemetry("car-1", fields=odometer, max_age=None)
+    assert before.readings[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
     world.clock.advance(3)
-    await world.gateway.get_telemetry("car-1", fields=frozenset(), max_age=None)
+    opened = world.uow.opened
+    for car in ("car-1", "car-2"):
+        after = await world.gateway.get_telemetry(car, fields=odometer, max_age=None)
     assert world.uow.opened == opened + 1
+    answer = await world.gateway.get_telemetry("car-1", fields=odometer, max_age=None)
+    assert answer.readings[TelemetryField.ODOMETER].availability is (
+        Availability.PERMISSION_MISSING
+    )
+    assert after.readings[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
+
+
+async def test_the_cache_keeps_readings_packed_beyond_its_hot_set() -> None:
+    """With a hot set of 2, readings of 5 vehicles all stay cached and read back equal,
+    and none is read from storage again."""
+    world = build()
+    cars = [("car-1", "sc-1"), ("car-2", "sc-2"), ("ev-1", "sc-ev")]
+    for car, smartcar_id in cars:
+        await world.connect(car, smartcar_id)
+        await world.gateway.get_telemetry(car, fields=frozenset(), max_age=None)
+    cache = TelemetryCache(world.uow, hot=2)
+    first = {car: dict(await cache.readings(car)) for car, _ in cars}
+    opened = world.uow.opened
+    for _ in range(3):
+        for car, _ in cars:
+            assert dict(await cache.readings(car)) == first[car]
+    assert world.uow.opened == opened
+    assert all(first[car] for car, _ in cars)
 
 
 def replicas(shared: FakeSharedTelemetry | None) -> tuple[World, Gateway]:
