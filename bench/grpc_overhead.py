@@ -8,7 +8,7 @@ pinned to CPU 1. One car is connected and read once, so every measured read is s
 the gateway's cache (max_age 1 h). Reported: server CPU seconds per 1,000 calls (from
 /proc), the ratio gateway/echo (target ≤ 1.5), throughput and p50/p99 latency of each.
 
-    .venv/bin/python bench/grpc_overhead.py [--requests 20000] [--concurrency 32]
+    .venv/bin/python -m bench.grpc_overhead [--requests 20000] [--concurrency 32]
 """
 
 from __future__ import annotations

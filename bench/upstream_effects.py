@@ -9,7 +9,7 @@
 The simulator runs as its own process (`vehicle-gateway simulator`), the gateway as
 `vehicle-gateway serve` pointed at it, both on loopback; this process is the client.
 
-    .venv/bin/python bench/upstream_effects.py [--readers 1000] [--commands 200]
+    .venv/bin/python -m bench.upstream_effects [--readers 1000] [--commands 200]
 """
 
 from __future__ import annotations
