@@ -28,11 +28,20 @@ READ_ONLY_OPTION = "vehicle_gateway_read_only"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+POOL_SIZE = 20
+"""PostgreSQL connections an engine keeps open; up to POOL_OVERFLOW more are opened in a
+burst and closed again. A cached read uses no connection, so this bounds what is in flight
+on the database, not the calls a replica serves."""
+POOL_OVERFLOW = 10
+
+
 def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     """Return an AsyncEngine for `url`; for a SQLite file, create its directory first."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        return create_async_engine(
+            parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
     _create_parent_directory(parsed)
     engine = create_async_engine(parsed)
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)

@@ -96,13 +96,6 @@ class CommandService:
     async def _run_once(
         self, vehicle_id: str, action: LockAction, request_id: str
     ) -> CommandResult:
-        async with self._uow.reader() as uow:
-            existing = await uow.commands.get(request_id)
-            vehicle = await require_vehicle(uow, vehicle_id)
-        if existing is not None:
-            return self._replay(existing, vehicle_id, action)
-        ensure_connected(vehicle)
-        ensure_permission(vehicle, "control_security")
         record = CommandRecord(
             request_id=request_id,
             vehicle_id=vehicle_id,
@@ -110,12 +103,19 @@ class CommandService:
             state=CommandState.PENDING,
             created_at=self._clock.now(),
         )
-        try:
+        try:  # one transaction: the request id is free, the car may be commanded, claim it
             async with self._uow() as uow:
-                await uow.commands.add(record)
-                await uow.commit()
+                existing = await uow.commands.get(request_id)
+                vehicle = await require_vehicle(uow, vehicle_id)
+                if existing is None:
+                    ensure_connected(vehicle)
+                    ensure_permission(vehicle, "control_security")
+                    await uow.commands.add(record)
+                    await uow.commit()
         except Conflict:
             return await self._replay_stored(request_id, vehicle_id, action)
+        if existing is not None:
+            return self._replay(existing, vehicle_id, action)
         return await self._execute(vehicle, record)
 
     async def _execute(self, vehicle: Vehicle, record: CommandRecord) -> CommandResult:
