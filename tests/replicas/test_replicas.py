@@ -134,6 +134,12 @@ async def test_killing_a_replica_mid_rotation_loses_no_connection(
         # The replacement replica reads with the pair the survivor stored.
         await victim.stub.GetTelemetry(fresh_read("car-1"), timeout=30)
         stats = await running.simulator.control("GET", "/sim/stats")
+    print(  # noqa: T201 - the figures docs/benchmarks.md reports (pytest -s shows them)
+        f"{KILL_TRIALS} SIGKILLs mid-rotation: {outcomes.count('ACTIVE')} ACTIVE after, "
+        f"refresh reuses {stats['refresh_token_reuses']}, "
+        f"refresh grants {stats['token_grants'].get('refresh_token', 0)}, "
+        f"invalid_grant {stats['token_rejections']['invalid_grant']}"
+    )
     assert outcomes == ["ACTIVE"] * KILL_TRIALS
     # The dangerous half happened: Smartcar had spent the refresh token the victim held, and
     # the survivor's refresh reused it inside the grace window; nothing was ever refused.
