@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +20,6 @@ from gateway.core.ratelimit import (
     RateLimits,
 )
 from gateway.edge.redis_admission import RedisAdmission, RedisFailure
-from tests.services import RedisServer
 
 LIMITS = RateLimits(
     vehicle_reads=BucketSpec(capacity=2, refill_per_s=0.1),
@@ -30,14 +28,6 @@ LIMITS = RateLimits(
     poll_reserve=0.5,
 )
 _prefixes = itertools.count()
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    """A client of the session's Redis."""
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 def redis_admission(redis: Redis, **options: object) -> RedisAdmission:

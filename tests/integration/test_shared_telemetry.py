@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,18 +21,9 @@ from gateway.core.model import (
     TelemetryField,
 )
 from gateway.edge.redis_telemetry import RedisTelemetry
-from tests.services import RedisServer
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 _prefixes = itertools.count()
-
-
-@pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    """A client of the session's Redis."""
-    client = Redis.from_url(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 def shared(redis: Redis) -> RedisTelemetry:
