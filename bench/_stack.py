@@ -6,6 +6,7 @@ Not a benchmark itself (the leading underscore). Everything runs on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -42,6 +43,24 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of a process, its live children, and the children it has reaped
+    (PostgreSQL: the postmaster, its backends, and the backends of closed connections).
+    A child that exited but is not reaped yet is missed for a moment."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(entry.name) == root:  # utime, stime, cutime, cstime
+                total += sum(int(v) for v in stat[11:15]) / ticks
+            elif int(stat[1]) == root:
+                total += (int(stat[11]) + int(stat[12])) / ticks
+    return total
 
 
 def rss_mb(pid: int) -> float:

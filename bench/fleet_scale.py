@@ -248,9 +248,19 @@ async def check_seeded(engine: AsyncEngine, cipher: TokenCipher, vehicles: int) 
 # --- databases ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Databases:
+    """Makes empty databases of one backend; tells the CPU its server has used."""
+
+    new: Callable[[str], str]
+    """Make an empty database by name; return its URL."""
+    cpu_seconds: Callable[[], float]
+    """CPU seconds of the database server so far (0 for SQLite: it runs in the gateway)."""
+
+
 @contextlib.contextmanager
-def databases(backend: str) -> Iterator[Callable[[str], str]]:
-    """Yield a function making an empty database of `backend` by name and returning its URL.
+def databases(backend: str) -> Iterator[Databases]:
+    """Yield a way to make empty databases of `backend`.
 
     PostgreSQL: a throwaway cluster, started while this process is on CPU 0 so that its
     processes stay there with the gateway. Everything is removed at the end.
@@ -258,7 +268,10 @@ def databases(backend: str) -> Iterator[Callable[[str], str]]:
     directory = Path(tempfile.mkdtemp(prefix=f"vg-fleet-{backend}-"))
     try:
         if backend == "sqlite":
-            yield lambda name: f"sqlite+aiosqlite:///{directory / name}.db"
+            yield Databases(
+                new=lambda name: f"sqlite+aiosqlite:///{directory / name}.db",
+                cpu_seconds=lambda: 0.0,
+            )
             return
         with contextlib.ExitStack() as stack:
             _stack.pin(0)
@@ -266,7 +279,11 @@ def databases(backend: str) -> Iterator[Callable[[str], str]]:
                 cluster = stack.enter_context(PostgresCluster.start(directory))
             finally:
                 _stack.pin(1)
-            yield cluster.create_database
+            postmaster = int((cluster.data / "postmaster.pid").read_text().splitlines()[0])
+            yield Databases(
+                new=cluster.create_database,
+                cpu_seconds=lambda: _stack.tree_cpu_seconds(postmaster),
+            )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -386,15 +403,17 @@ class FleetResult:
     upstream: int
     rss_start_mb: float
     rss_mb: float
+    gateway_cpu_s: float
+    """The gateway's CPU seconds during the measured reads."""
+    database_cpu_s: float
+    """The database server's CPU seconds during the measured reads (0 for SQLite)."""
 
 
-async def measure_fleet(
-    new_database: Callable[[str], str], vehicles: int, args: argparse.Namespace
-) -> FleetResult:
+async def measure_fleet(dbs: Databases, vehicles: int, args: argparse.Namespace) -> FleetResult:
     """Seed a fleet of `vehicles`, start a gateway on it, list, read, and measure."""
     key_entry = generate_key_entry(KEY_ID)
     cipher = TokenCipher(Keyring.from_config(key_entry))
-    url = new_database(f"fleet_{vehicles}")
+    url = dbs.new(f"fleet_{vehicles}")
     began = time.perf_counter()
     await seed(url, vehicles, cipher)
     seed_s = time.perf_counter() - began
@@ -433,9 +452,12 @@ async def measure_fleet(
                     concurrency=args.concurrency,
                     every_vehicle_first=args.warm_fleet,
                 )
+                cpu_before = (_stack.cpu_seconds(gateway.pid), dbs.cpu_seconds())
                 reads = await read_spread(
                     stub, rng, fleet=vehicles, reads=args.reads, concurrency=args.concurrency
                 )
+                gateway_cpu_s = _stack.cpu_seconds(gateway.pid) - cpu_before[0]
+                database_cpu_s = dbs.cpu_seconds() - cpu_before[1]
                 reads_s = time.perf_counter() - began
             upstream = await upstream_requests(simulator_port)
             rss_mb = _stack.rss_mb(gateway.pid)
@@ -453,6 +475,8 @@ async def measure_fleet(
         upstream=upstream,
         rss_start_mb=rss_start_mb,
         rss_mb=rss_mb,
+        gateway_cpu_s=gateway_cpu_s,
+        database_cpu_s=database_cpu_s,
     )
 
 
@@ -499,6 +523,15 @@ def report(backend: str, small: FleetResult, large: FleetResult, args: argparse.
         ("GetTelemetry (cached)", both(lambda r: latency(r.reads.latencies))),
         ("  throughput", both(lambda r: f"{args.reads / r.reads.seconds:,.0f}/s")),
         (
+            "  CPU per 1,000 reads: gateway, database server",
+            both(
+                lambda r: (
+                    f"{r.gateway_cpu_s / args.reads * 1e6:.0f} ms, "
+                    f"{r.database_cpu_s / args.reads * 1e6:.0f} ms"
+                )
+            ),
+        ),
+        (
             f"  p99 ratio {large.vehicles:,}/{small.vehicles:,}",
             f"{ratio:.2f} (target ≤ {TARGET_P99_RATIO})",
         ),
@@ -543,9 +576,9 @@ async def main() -> None:
     args = parse()
     _stack.pin(1)
     for backend in args.backends:
-        with databases(backend) as new_database:
-            small = await measure_fleet(new_database, args.small, args)
-            large = await measure_fleet(new_database, args.vehicles, args)
+        with databases(backend) as dbs:
+            small = await measure_fleet(dbs, args.small, args)
+            large = await measure_fleet(dbs, args.vehicles, args)
         report(backend, small, large, args)
 
 

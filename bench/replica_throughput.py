@@ -140,7 +140,7 @@ class Stack:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used so far by each process of the stack, this client included."""
         used = {r.name: _stack.cpu_seconds(r.process.pid) for r in self.replicas}
-        used["PostgreSQL"] = tree_cpu_seconds(postmaster_pid(self.postgres.data))
+        used["PostgreSQL"] = _stack.tree_cpu_seconds(postmaster_pid(self.postgres.data))
         used["simulator"] = _stack.cpu_seconds(self.simulator.pid)
         used["client"] = time.process_time()
         used[MACHINE] = machine_busy_seconds()
@@ -244,24 +244,6 @@ def parse() -> argparse.Namespace:
         parser.error("--requests, --concurrency and --cars must be positive")
     args.workloads = chosen
     return args
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds of a process, its live children, and the children it has reaped
-    (PostgreSQL: the postmaster, its backends, and the backends of closed connections).
-    A child that exited but is not reaped yet is missed for a moment."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(entry.name) == root:  # utime, stime, cutime, cstime
-                total += sum(int(v) for v in stat[11:15]) / ticks
-            elif int(stat[1]) == root:
-                total += (int(stat[11]) + int(stat[12])) / ticks
-    return total
 
 
 def machine_busy_seconds() -> float:
