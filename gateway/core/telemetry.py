@@ -373,8 +373,10 @@ class TelemetryService:
     ) -> None:
         """Keep the readings; a car that answered is awake, so its sleep mark goes."""
         async with self._uow() as uow:
-            await uow.telemetry.store(vehicle_id, readings)
+            # The vehicle row first, then its readings: the order every writer keeps, so
+            # two writers of one car (two replicas, a poll and a command) cannot deadlock.
             await uow.vehicles.note_telemetry(vehicle_id, at=at, awake=awake)
+            await uow.telemetry.store(vehicle_id, readings)
             await uow.commit()
         await self._cache.put(vehicle_id, readings)
 

@@ -13,6 +13,9 @@ its own row (a test walks the hierarchy and proves it). `status_for` builds the 
 - `LocalizedMessage` (en-US) when Smartcar suggested a message for the user.
 
 `internal_status` is the answer to a genuine bug: INTERNAL with a generic message.
+`storage_unavailable_status` answers a database that is briefly not there or refused a
+transaction to break a deadlock: UNAVAILABLE, retry in a second (`is_transient_storage`
+tells those apart from bugs).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from gateway.core import errors
 
@@ -108,6 +113,40 @@ def internal_status(*, request_id: str) -> grpc.Status:
     message = f"internal error; quote request id {request_id} when reporting it"
     return _status(
         _C.INTERNAL, message, [info, error_details_pb2.RequestInfo(request_id=request_id)]
+    )
+
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P03"})
+"""PostgreSQL: serialization failure, deadlock detected, lock not available, the server
+shutting down or starting up: worth a retry, never a bug of the caller."""
+
+
+def is_transient_storage(exc: BaseException) -> bool:
+    """Tell whether a failure is the database being briefly unavailable (connection lost
+    or refused, SQLite busy past its timeout, PostgreSQL deadlock or serialization)."""
+    if isinstance(exc, OperationalError | InterfaceError | SATimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return state in TRANSIENT_SQLSTATES
+    return False
+
+
+def storage_unavailable_status(*, request_id: str) -> grpc.Status:
+    """Build the UNAVAILABLE status for a transient database failure (retry in 1 s)."""
+    info = error_details_pb2.ErrorInfo(
+        reason="STORAGE_UNAVAILABLE", domain=DOMAIN, metadata={"request_id": request_id}
+    )
+    message = "the gateway's database is briefly unavailable; retry shortly"
+    return _status(
+        _C.UNAVAILABLE,
+        message,
+        [
+            info,
+            error_details_pb2.RequestInfo(request_id=request_id),
+            error_details_pb2.RetryInfo(retry_delay=_duration(DEFAULT_RETRY_DELAY_S)),
+        ],
     )
 
 

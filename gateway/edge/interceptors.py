@@ -8,8 +8,9 @@ For each call (the gateway's RPCs, health and reflection) it
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
    by it;
-3. maps a `GatewayError` to its status through `gateway.edge.errors`, and anything else to
-   INTERNAL, logging that one with its traceback;
+3. maps a `GatewayError` to its status through `gateway.edge.errors`, a database briefly
+   unavailable (connection lost, deadlock broken, SQLite busy) to UNAVAILABLE with a retry
+   delay, and anything else to INTERNAL, logging that one with its traceback;
 4. logs one line per call: method, status, duration, request id (never the messages),
    at INFO, or DEBUG for health checks.
 
@@ -218,11 +219,22 @@ async def call_frame(
     except grpc.aio.AbortError:
         status = call.code()
         raise
-    except Exception:  # noqa: BLE001 - the last resort at the edge: a bug becomes INTERNAL
-        status = grpc.StatusCode.INTERNAL
-        _log.exception("unexpected failure serving %s", method)
-        await audited(status, "INTERNAL")
-        await _abort(call, errors.internal_status(request_id=rid), rid)
+    except Exception as exc:  # noqa: BLE001 - the last resort at the edge
+        if errors.is_transient_storage(exc):
+            status = grpc.StatusCode.UNAVAILABLE
+            _log.warning(
+                "database briefly unavailable serving %s: %s",
+                method,
+                type(exc).__name__,
+                extra={"event": "storage_unavailable"},
+            )
+            await audited(status, "STORAGE_UNAVAILABLE")
+            await _abort(call, errors.storage_unavailable_status(request_id=rid), rid)
+        else:  # a bug
+            status = grpc.StatusCode.INTERNAL
+            _log.exception("unexpected failure serving %s", method)
+            await audited(status, "INTERNAL")
+            await _abort(call, errors.internal_status(request_id=rid), rid)
     except asyncio.CancelledError:
         status = grpc.StatusCode.CANCELLED
         await audited(status, None)

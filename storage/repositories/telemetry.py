@@ -30,10 +30,14 @@ class SqlTelemetryRepository:
         return {reading.field: reading for reading in readings}
 
     async def store(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
-        """Insert or replace the readings of these fields (the last one per field wins)."""
+        """Insert or replace the readings of these fields (the last one per field wins).
+
+        Rows are written in field order, so two transactions storing readings of one car
+        lock its rows in the same order and never deadlock each other.
+        """
         rows = {reading.field: _to_row(vehicle_id, reading) for reading in readings}
         if rows:
-            await self._connection.execute(self._upsert(), list(rows.values()))
+            await self._connection.execute(self._upsert(), [rows[f] for f in sorted(rows)])
 
     def _upsert(self) -> Insert:
         """Return an INSERT … ON CONFLICT DO UPDATE of one row in this database's dialect.

@@ -9,6 +9,8 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
+from google.rpc import error_details_pb2, status_pb2
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from gateway.core.errors import VehicleNotFound
 from gateway.edge import context
@@ -149,3 +151,57 @@ async def test_logs_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
     ]
     assert all(r.duration_ms >= 0 for r in lines)  # type: ignore[attr-defined]
     assert "REQUEST-BODY" not in caplog.text
+
+
+class _Deadlock(Exception):
+    """What a PostgreSQL driver raises for a deadlock it broke (SQLSTATE 40P01)."""
+
+    sqlstate = "40P01"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OperationalError("UPDATE vehicles …", {}, Exception("database is locked")),
+        DBAPIError("UPDATE telemetry …", {}, _Deadlock("deadlock detected")),
+        InterfaceError("SELECT 1", {}, Exception("connection is closed")),
+    ],
+    ids=["sqlite-busy", "postgres-deadlock", "connection-lost"],
+)
+async def test_a_briefly_unavailable_database_is_unavailable_with_a_retry_delay(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a bug of anyone's: UNAVAILABLE, reason STORAGE_UNAVAILABLE, RetryInfo, the request
+    id; logged as a warning without the statement."""
+
+    async def busy(request: object, call: object) -> None:
+        raise failure
+
+    call = FakeContext(metadata=(("x-request-id", "rid-3"),))
+    with caplog.at_level(logging.INFO), pytest.raises(grpc.aio.AbortError):
+        await serve_call(busy, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    code, details, trailing = call.aborted
+    assert code is grpc.StatusCode.UNAVAILABLE
+    assert "UPDATE" not in details
+    status = status_pb2.Status.FromString(dict(trailing)["grpc-status-details-bin"])
+    kinds = {detail.type_url.rsplit(".", 1)[-1] for detail in status.details}
+    assert {"ErrorInfo", "RequestInfo", "RetryInfo"} <= kinds
+    info = error_details_pb2.ErrorInfo()
+    [packed] = [d for d in status.details if d.type_url.endswith("ErrorInfo")]
+    packed.Unpack(info)
+    assert info.reason == "STORAGE_UNAVAILABLE"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_database_error_that_is_no_outage_is_still_internal() -> None:
+    """A constraint the code should have kept (a bug) is not dressed up as UNAVAILABLE."""
+
+    async def broken(request: object, call: object) -> None:
+        raise IntegrityError("INSERT …", {}, Exception("NOT NULL constraint failed"))
+
+    call = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(broken, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    assert call.aborted[0] is grpc.StatusCode.INTERNAL
