@@ -255,9 +255,10 @@ class TelemetryService:
         return self._answer(vehicle_id, granted, wanted, readings, from_cache=False)
 
     async def _claim(self, vehicle_id: str) -> str | None:
-        """Claim this vehicle's fetch among the replicas. None when another replica held
-        it and has now answered (or given up): the caller looks at the shared readings
-        again, and fetches itself only if they still are too old."""
+        """Claim this vehicle's fetch among the replicas: the claim's token to release, ""
+        when nothing is shared (no claim to take), or None when another replica held it and
+        has now answered (or given up): the caller looks at the shared readings again, and
+        fetches itself only if they still are too old."""
         shared = self._cache.shared
         if shared is None:
             return ""
