@@ -8,37 +8,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.core.model import (
     Availability,
-    Battery,
-    DoorState,
-    EngineOil,
     FieldReading,
-    Fuel,
-    Location,
     LockStatus,
     Odometer,
     TelemetryField,
-    TirePressure,
 )
 from gateway.core.packing import pack, unpack
+from tests.integration.storage.builders import VALUES
 
 AT = datetime(2026, 11, 26, 12, 30, 15, 123456, tzinfo=UTC)
-VALUES = {
-    TelemetryField.LOCATION: Location(latitude=52.520008, longitude=13.404954),
-    TelemetryField.ODOMETER: Odometer(distance_km=104_532.7),
-    TelemetryField.FUEL: Fuel(percent_remaining=41.5, amount_remaining_l=None, range_km=310.0),
-    TelemetryField.BATTERY: Battery(percent_remaining=None, range_km=None),
-    TelemetryField.LOCK_STATUS: LockStatus(
-        is_locked=False,
-        doors=(
-            DoorState(door="front_left", status="OPEN"),
-            DoorState(door="back_right", status="CLOSED"),
-        ),
-    ),
-    TelemetryField.TIRE_PRESSURE: TirePressure(
-        front_left_kpa=230.0, front_right_kpa=231.5, back_left_kpa=None, back_right_kpa=229.0
-    ),
-    TelemetryField.ENGINE_OIL: EngineOil(life_remaining_percent=77.0),
-}
 
 
 def every_field_available() -> dict[TelemetryField, FieldReading]:

@@ -137,18 +137,11 @@ async def test_metrics_hooks_see_spend_ticks_lag_and_renewals() -> None:
     """Budget spends, scheduler ticks with their lag, and renewal passes reach the hooks."""
     from gateway.core.metrics import RecordingMetrics
     from gateway.core.renewal import TokenRenewal
-    from gateway.core.service import Gateway, Policies
-    from tests.unit.gateway.test_use_cases import GENEROUS
+    from tests.unit.gateway.test_use_cases import gateway_over
 
     base = build()
     metrics = RecordingMetrics()
-    gateway = Gateway(
-        uow=base.uow,
-        smartcar=base.smartcar,
-        clock=base.clock,
-        policies=Policies(rate_limits=GENEROUS),
-        metrics=metrics,
-    )
+    gateway = gateway_over(base, metrics=metrics)
     world = World(gateway=gateway, smartcar=base.smartcar, uow=base.uow, clock=base.clock)
     await world.connect("car-1", "sc-1")
     await gateway.scheduler.tick()

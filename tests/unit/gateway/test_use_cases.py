@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,18 @@ def build(policies: Policies | None = None) -> World:
         uow=uow, smartcar=smartcar, clock=clock, policies=policies or Policies(rate_limits=GENEROUS)
     )
     return World(gateway=gateway, smartcar=smartcar, uow=uow, clock=clock)
+
+
+def gateway_over(world: World, **options: Any) -> Gateway:
+    """Another gateway on the same fakes as `world` (another replica, or one with extra
+    ports such as metrics or shared telemetry)."""
+    return Gateway(
+        uow=world.uow,
+        smartcar=world.smartcar,
+        clock=world.clock,
+        policies=Policies(rate_limits=GENEROUS),
+        **options,
+    )
 
 
 @pytest.fixture
@@ -499,20 +512,8 @@ async def test_the_cache_keeps_readings_packed_beyond_its_hot_set() -> None:
 def replicas(shared: FakeSharedTelemetry | None) -> tuple[World, Gateway]:
     """Two gateways on one storage and one Smartcar (two replicas), sharing `shared`."""
     one = build()
-    other = Gateway(
-        uow=one.uow,
-        smartcar=one.smartcar,
-        clock=one.clock,
-        policies=Policies(rate_limits=GENEROUS),
-        shared_telemetry=shared,
-    )
-    one.gateway = Gateway(
-        uow=one.uow,
-        smartcar=one.smartcar,
-        clock=one.clock,
-        policies=Policies(rate_limits=GENEROUS),
-        shared_telemetry=shared,
-    )
+    other = gateway_over(one, shared_telemetry=shared)
+    one.gateway = gateway_over(one, shared_telemetry=shared)
     return one, other
 
 
