@@ -1,7 +1,8 @@
 # vehicle-gateway: the gRPC gateway in front of Smartcar.
 #
-# The builder installs the project into a virtual environment with the same pip step the
-# Makefile runs (`python -m pip install .`, without the dev extras); the runtime stage copies
+# The builder installs the locked dependencies (requirements/runtime.txt: exact versions,
+# hashes checked), then the project without resolving anything more — the same two pip steps
+# the Makefile runs before every test run; the runtime stage copies
 # that environment into a slim image and runs it as an unprivileged user. The health check
 # asks the server's own grpc.health.v1.Health service through a probe shipped in the package.
 
@@ -12,11 +13,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN python -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY storage ./storage
 COPY clients ./clients
-RUN python -m pip install --no-cache-dir .
+RUN python -m pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

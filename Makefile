@@ -1,21 +1,27 @@
 # Two commands do all set-up on a fresh machine (only Python needed):
 #   make run    runs the service with embedded defaults
-#   make test   runs the whole suite: lint, types, architecture, tests
+#   make test   runs the whole suite: lint, types, architecture, tests (and the unit tier
+#               again at fixed instants: month end, year end, leap day, a month's start)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip
 
-.PHONY: run simulator test lint typecheck archcheck services unit bench-simulator clean
+.PHONY: run simulator test lint typecheck archcheck services pytest timetravel soak lock \
+	bench-simulator clean clean-services
 
-# The first pip step is the Dockerfile's install step, verbatim (tests/unit/test_dockerfile.py
-# keeps them equal), so every test run proves the image's install works; the dev extras are
-# then installed editable over it.
-$(STAMP): pyproject.toml
+# Exact versions from the lock files (hashes checked). The first install line is the
+# Dockerfile's, verbatim (tests/unit/test_dockerfile.py keeps them equal), and so is the
+# wheel build of the project after it: every test run proves the image's install works.
+# The dev set (same versions, plus the tools) and an editable install go over it.
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --no-cache-dir .
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) install --quiet --upgrade pip
+	$(BIN)/python -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+	$(BIN)/python -m pip install --no-cache-dir --no-deps .
+	$(PIP) install --quiet --require-hashes -r requirements/dev.txt
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -34,14 +40,46 @@ typecheck: $(STAMP)
 archcheck: $(STAMP)
 	$(BIN)/lint-imports
 
+# PostgreSQL, Redis and libfaketime, unpacked into .services/ when the machine lacks them
+# (nothing outside the project is written; see the script).
 services:
 	bash scripts/ensure_services.sh
 
-test: lint typecheck archcheck services
+pytest: $(STAMP) services
 	$(BIN)/pytest
+
+# The unit tier at instants where date bugs live (libfaketime moves the process's clock).
+timetravel: $(STAMP) services
+	bash scripts/timetravel.sh
+
+test: lint typecheck archcheck pytest timetravel
+
+# The long soak: 50 SIGKILLs of a replica in the middle of a token rotation (the default
+# suite runs 4). About 3 minutes.
+soak: $(STAMP) services
+	VG_SOAK_TRIALS=50 $(BIN)/pytest -s tests/replicas -k killing_a_replica
+
+# Refresh the lock files from pyproject.toml (newest versions its ranges allow).
+lock: $(STAMP)
+	$(PIP) install --quiet pip-tools
+	printf '# %s\n' "The exact versions, with hashes, of what the gateway needs at run time (the" \
+		"image installs exactly these). Generated from pyproject.toml by \`make lock\`." \
+		> requirements/runtime.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+		--no-emit-index-url --no-emit-find-links --upgrade -o - pyproject.toml \
+		>> requirements/runtime.txt
+	printf '# %s\n' "The exact versions, with hashes, of everything \`make test\` installs: the" \
+		"run-time set (requirements/runtime.txt, same versions) plus the dev extras." \
+		> requirements/dev.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+		--no-emit-index-url --no-emit-find-links --extra dev -c requirements/runtime.txt \
+		-o - pyproject.toml >> requirements/dev.txt
 
 bench-simulator: $(STAMP)
 	$(BIN)/python bench/simulator_throughput.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+clean-services:
+	rm -rf .services

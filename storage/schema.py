@@ -40,6 +40,9 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 ID = 128
@@ -72,6 +75,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class db_now(FunctionElement[datetime]):
+    """The database's current time, to the microsecond on SQLite too.
+
+    SQLite's CURRENT_TIMESTAMP has whole seconds; its stamps would tie with a time read in
+    the same second. On SQLite this renders the time in exactly the text form SQLAlchemy
+    binds datetimes in, so stored stamps and bound times compare correctly as text.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(db_now)
+def _db_now(element: db_now, compiler: SQLCompiler, **kw: object) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: object) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
 
 
 def _json() -> JSON:
@@ -143,8 +168,11 @@ vehicles = Table(
         "updated_at",
         UTCDateTime(),
         nullable=False,
+        # Written by the database's clock (changed_since compares with it), finer than
+        # the server default's whole seconds on SQLite.
+        default=db_now(),
         server_default=func.now(),
-        onupdate=func.now(),
+        onupdate=db_now(),
         index=True,
     ),
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.services import PostgresCluster, RedisServer, postgres_bin
+from tests.services import PostgresCluster, RedisServer, postgres_bin, redis_binary
 
 
 class Postgres:
@@ -86,7 +86,7 @@ def postgres() -> Iterator[Postgres]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A throwaway redis-server for the session (skipped locally when not installed)."""
-    if shutil.which("redis-server") is None:
+    if redis_binary() is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed: `make test` installs it")
         pytest.skip("redis-server is not installed here (make test installs it)")

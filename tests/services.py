@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -20,11 +21,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-POSTGRES_ROOTS = (Path("/usr/lib/postgresql"),)
+# Where scripts/ensure_services.sh unpacks what the machine lacks (Debian packages, never
+# installed system-wide): its programs need its libraries on the loader's path.
+UNPACKED = Path(__file__).resolve().parents[1] / ".services" / "root"
+POSTGRES_ROOTS = (Path("/usr/lib/postgresql"), UNPACKED / "usr" / "lib" / "postgresql")
+
+
+def _unpacked_libraries() -> list[Path]:
+    return sorted(p for p in (UNPACKED / "usr" / "lib").glob("*-linux-gnu*") if p.is_dir())
+
+
+def program_environment(program: Path | str) -> dict[str, str]:
+    """The environment to run `program` in: the unpacked libraries first when it is unpacked."""
+    environment = dict(os.environ)
+    if str(program).startswith(str(UNPACKED)):
+        paths = [str(p) for p in _unpacked_libraries()]
+        if environment.get("LD_LIBRARY_PATH"):
+            paths.append(environment["LD_LIBRARY_PATH"])
+        environment["LD_LIBRARY_PATH"] = os.pathsep.join(paths)
+    return environment
 
 
 def postgres_bin() -> Path | None:
-    """Return the newest PostgreSQL bin directory installed, if any."""
+    """Return the newest PostgreSQL bin directory installed or unpacked, if any."""
     for root in POSTGRES_ROOTS:
         if root.is_dir():
             versions = sorted(
@@ -35,6 +54,24 @@ def postgres_bin() -> Path | None:
                 return versions[-1] / "bin"
     found = shutil.which("pg_ctl")
     return Path(found).parent if found else None
+
+
+def _unprivileged_user() -> str:
+    """The user a root test session runs PostgreSQL as (it refuses to run as root)."""
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "nobody"  # no system PostgreSQL: its user does not exist either
+    return "postgres"
+
+
+def redis_binary() -> Path | None:
+    """Return the redis-server installed or unpacked, if any."""
+    found = shutil.which("redis-server")
+    if found:
+        return Path(found)
+    unpacked = UNPACKED / "usr" / "bin" / "redis-server"
+    return unpacked if unpacked.exists() else None
 
 
 def free_port() -> int:
@@ -60,7 +97,7 @@ class PostgresCluster:
         binaries = postgres_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL is not installed (make test installs it)")
-        as_user = "postgres" if os.geteuid() == 0 else None
+        as_user = _unprivileged_user() if os.geteuid() == 0 else None
         directory.mkdir(parents=True, exist_ok=True)
         if as_user is not None:
             shutil.chown(directory, user=as_user)
@@ -115,7 +152,14 @@ class PostgresCluster:
         command = [str(self.bin / program), *args]
         if self.as_user is not None:
             command = ["runuser", "-u", self.as_user, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env=program_environment(self.bin),
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
 
@@ -131,13 +175,13 @@ class RedisServer:
     @contextlib.contextmanager
     def start(cls, directory: Path) -> Iterator[RedisServer]:
         """Start redis-server in `directory`; stop it at the end."""
-        binary = shutil.which("redis-server")
+        binary = redis_binary()
         if binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         port = free_port()
         process = subprocess.Popen(
             [
-                binary,
+                str(binary),
                 "--port",
                 str(port),
                 "--bind",
@@ -153,6 +197,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=program_environment(binary),
         )
         server = cls(process=process, port=port)
         try:

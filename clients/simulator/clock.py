@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 
 
 class SimClock:
-    """UTC time that runs at real speed from the moment it was made, plus an offset."""
+    """UTC time that runs at real speed from the moment it was made, plus an offset.
 
-    def __init__(self) -> None:
-        self._wall_start_s = time.time()
+    It starts at the real time, or at `start_s` (Unix seconds) when given.
+    """
+
+    def __init__(self, start_s: float | None = None) -> None:
+        self._wall_start_s = time.time() if start_s is None else start_s
         self._mono_start_s = time.monotonic()
         self._offset_s = 0.0
 

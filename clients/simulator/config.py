@@ -109,6 +109,9 @@ class SimulatorConfig:
     monthly_request_limit: int | None = 500
     webhook_timeout_s: float = 15.0
     webhook_retry_scale: float = 1.0
+    # Simulated time starts at this Unix time (seconds) instead of the real time: tests name
+    # their instant, so nothing they check depends on the day they run.
+    start_at_s: float | None = None
 
     def __post_init__(self) -> None:
         """Reject values the simulator cannot honour."""
@@ -121,6 +124,9 @@ class SimulatorConfig:
         scale = self.webhook_retry_scale
         if not _is_number(scale) or scale < 0 or math.isinf(scale):
             raise ConfigError("webhook_retry_scale", "must be a finite number, not negative")
+        start = self.start_at_s
+        if start is not None and (not _is_number(start) or not 0 <= start < 253402300800):
+            raise ConfigError("start_at_s", "must be a Unix time in seconds before the year 10000")
         limit = self.monthly_request_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ConfigError("monthly_request_limit", "must be an integer or null")

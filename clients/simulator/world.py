@@ -28,7 +28,7 @@ class World:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.clock = SimClock()
+        self.clock = SimClock(config.start_at_s)
         now_s = self.clock.now_s()
         self.garage = Garage(seed=config.seed, catalog_size=config.vehicles, now_s=now_s)
         self.accounts = Accounts(seed=config.seed)

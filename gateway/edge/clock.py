@@ -16,8 +16,10 @@ class SystemClock:
 class ManualClock:
     """A clock that moves only when told; tests advance it together with the simulator's."""
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC)
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a clock's start must be timezone-aware")
+        self._now = start
 
     def now(self) -> datetime:
         """Return the clock's current time."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, func, insert, select, type_coerce, update
+from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import ConnectionStatus, LastCommand, LockAction, Vehicle
 from storage.repositories._conflicts import execute_or_conflict
-from storage.schema import UTCDateTime, vehicles
+from storage.schema import db_now, vehicles
 
 
 class SqlVehicleRepository:
@@ -73,7 +73,7 @@ class SqlVehicleRepository:
 
     async def changed_since(self, since: datetime | None) -> tuple[datetime, list[Vehicle]]:
         """The database's time now, and the vehicles changed at or after `since` by it."""
-        clock = select(type_coerce(func.now(), UTCDateTime()))
+        clock = select(db_now())
         now = (await self._connection.execute(clock)).scalar_one()
         if since is None:
             return now, []

@@ -18,6 +18,7 @@ import requests
 
 from clients.simulator import SimulatorConfig, SimulatorThread
 from clients.simulator.connect import DEFAULT_SCOPES as SCOPES
+from tests.instants import START_S
 
 pytestmark = pytest.mark.conformance
 
@@ -44,7 +45,10 @@ class Sdk:
 def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sdk]:
     """Run a simulator and hand out the official SDK configured to reach only it."""
     config = SimulatorConfig.fast(
-        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, vehicle_rate_limit=None
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        vehicle_rate_limit=None,
+        start_at_s=START_S,
     )
     with SimulatorThread(config) as sim:
         base = sim.base_url

@@ -38,6 +38,7 @@ from clients.smartcar import (
     VehicleRequestLimitReached,
     VehicleStateError,
 )
+from tests.instants import START_S
 
 CREDENTIALS = ClientCredentials(
     client_id="integration-client",
@@ -95,6 +96,7 @@ class Rig:
 async def rig() -> AsyncIterator[Rig]:
     """Serve a fast simulator without a per-vehicle limit and wire our clients to it."""
     config = SimulatorConfig.fast(
+        start_at_s=START_S,
         client_id=CREDENTIALS.client_id,
         client_secret=CREDENTIALS.client_secret.reveal(),
         vehicle_rate_limit=None,

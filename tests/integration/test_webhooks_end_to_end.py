@@ -27,11 +27,12 @@ from gateway.core.ports import UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import WebhookInbox
-from gateway.edge.clock import SystemClock
+from gateway.edge.clock import ManualClock
 from gateway.edge.webhooks import RunningReceiver, serve_webhooks
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory
+from tests.instants import START
 from tests.integration.simulator.conftest import unlimited_config
 from tests.integration.simulator.flows import sim_client
 
@@ -131,7 +132,7 @@ async def rig(storage: UnitOfWorkFactory) -> AsyncIterator[Rig]:
     """Serve a simulator and a receiver; link a fleet vehicle to an ICE car; register."""
     config = unlimited_config(management_token=MANAGEMENT_TOKEN, webhook_retry_scale=0.001)
     cache = TelemetryCache(storage)
-    inbox = StallingInbox(uow=storage, cache=cache, clock=SystemClock())
+    inbox = StallingInbox(uow=storage, cache=cache, clock=ManualClock(START))
     token = Secret(MANAGEMENT_TOKEN)
     async with (
         serve_simulator(config) as simulator,
@@ -225,7 +226,7 @@ async def test_events_a_crash_left_unapplied_are_applied_at_start(
             Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
         )
         await uow.commit()
-    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=SystemClock())
+    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
     payload = {
         "eventId": "evt-left",
         "eventType": "VEHICLE_ERROR",

@@ -24,6 +24,7 @@ from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import RunningGateway, running_gateway
 from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
+from tests.instants import START_S
 
 CLIENT_ID = "rpc-tests"
 CLIENT_SECRET = "rpc-tests-secret"
@@ -127,7 +128,8 @@ async def gateway_against(
 @asynccontextmanager
 async def simulator(**overrides: Any) -> AsyncIterator[str]:
     """Serve a fast simulator for the gateway's credentials; yield its URL."""
-    config = SimulatorConfig.fast(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **overrides)
+    settings: dict[str, Any] = {"start_at_s": START_S, **overrides}
+    config = SimulatorConfig.fast(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **settings)
     async with serve_simulator(config) as sim:
         yield sim.base_url
 

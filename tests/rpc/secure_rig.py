@@ -15,6 +15,7 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.app import RunningGateway, running_gateway
 from gateway.core.access import token_digest
 from gateway.edge.clock import ManualClock
+from tests.instants import START
 from tests.pki import CertificateAuthority, Issued
 from tests.rpc.rig import gateway_settings, pointed_at, simulator
 
@@ -102,6 +103,6 @@ async def secured(tmp_path: Path, *, mtls: bool) -> AsyncIterator[Secured]:
     settings = gateway_settings(tmp_path, **env)
     async with (
         simulator() as url,
-        running_gateway(pointed_at(settings, url), clock=ManualClock()) as running,
+        running_gateway(pointed_at(settings, url), clock=ManualClock(START)) as running,
     ):
         yield Secured(ca=ca, port=running.port, simulator_url=url, running=running)

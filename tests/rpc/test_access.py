@@ -22,6 +22,7 @@ from gateway.cli import main as cli_main
 from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
 from gateway.settings import SettingsError
+from tests.instants import START
 from tests.pki import CertificateAuthority
 from tests.rpc.rig import (
     error_info_of,
@@ -133,7 +134,7 @@ async def test_a_bearer_token_in_clear_is_accepted_on_loopback_only(tmp_path: Pa
     """With a policy and no TLS, a loopback caller's bearer token still names it."""
     (tmp_path / "policy.toml").write_text(POLICY)
     settings = gateway_settings(tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"))
-    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
         call = rig.stub.Unlock(
             pb.UnlockRequest(vehicle_id="car-1"),
             metadata=(("authorization", f"Bearer {BILLING_TOKEN}"),),
@@ -150,10 +151,13 @@ async def test_development_mode_is_loopback_only_and_says_so(
     warns at start-up that every caller may do anything."""
     exposed = gateway_settings(tmp_path, VG_LISTEN="0.0.0.0:0")
     with pytest.raises(SettingsError, match="VG_ACCESS_POLICY"):
-        async with running_gateway(exposed, clock=ManualClock()):
+        async with running_gateway(exposed, clock=ManualClock(START)):
             pass
     caplog.set_level(logging.WARNING)
-    async with simulator() as url, gateway_against(gateway_settings(tmp_path), url, ManualClock()):
+    async with (
+        simulator() as url,
+        gateway_against(gateway_settings(tmp_path), url, ManualClock(START)),
+    ):
         pass
     assert any("DEVELOPMENT MODE" in r.getMessage() for r in caplog.records)
 
@@ -163,7 +167,7 @@ async def test_a_broken_policy_stops_start_up_naming_the_entry(tmp_path: Path) -
     (tmp_path / "policy.toml").write_text('[[callers]]\nname = "x"\nroles = ["ghost"]\n')
     settings = gateway_settings(tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"))
     with pytest.raises(SettingsError, match=r"callers\[0\]\.roles: no role 'ghost'"):
-        async with running_gateway(settings, clock=ManualClock()):
+        async with running_gateway(settings, clock=ManualClock(START)):
             pass
 
 
@@ -188,7 +192,7 @@ async def test_every_action_on_a_car_is_audited_and_listed(
     (tmp_path / "policy.toml").write_text(POLICY)
     env = {"VG_ACCESS_POLICY": str(tmp_path / "policy.toml")}
     settings = gateway_settings(tmp_path, **env)
-    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
         target = f"127.0.0.1:{rig.running.port}"
         rental = grpc.aio.insecure_channel(target, interceptors=[Bearer(RENTAL_TOKEN)])
         billing = grpc.aio.insecure_channel(target, interceptors=[Bearer(BILLING_TOKEN)])

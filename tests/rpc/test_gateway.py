@@ -17,6 +17,7 @@ from gateway.edge.clock import ManualClock
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine
 from storage.uow import unit_of_work_factory
+from tests.instants import START
 from tests.rpc.rig import Rig, gateway_against, gateway_settings, simulator, status_of
 
 
@@ -25,7 +26,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """A gateway on a fresh database, pointed at a fresh simulator."""
     async with (
         simulator() as url,
-        gateway_against(gateway_settings(tmp_path), url, ManualClock()) as running,
+        gateway_against(gateway_settings(tmp_path), url, ManualClock(START)) as running,
     ):
         yield running
 
@@ -191,7 +192,7 @@ async def test_unknown_vehicles_are_not_found(rig: Rig) -> None:
 async def test_a_restart_keeps_connections_rentals_and_tokens(tmp_path: Path) -> None:
     """After a restart on the same database the vehicle is ACTIVE, rented, and its tokens work."""
     settings = gateway_settings(tmp_path)
-    clock = ManualClock()
+    clock = ManualClock(START)
     async with simulator() as url:
         async with gateway_against(settings, url, clock) as first:
             await first.connect("car-1")
@@ -210,7 +211,7 @@ async def test_a_restart_keeps_connections_rentals_and_tokens(tmp_path: Path) ->
 async def test_the_database_never_holds_a_token_in_plaintext(tmp_path: Path) -> None:
     """The SQLite files contain neither the access nor the refresh token, only ciphertext."""
     settings = gateway_settings(tmp_path)
-    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
         await rig.connect("car-1")
         await rig.telemetry("car-1", max_age_s=0)
     engine = create_engine(settings.resolved_database_url)
@@ -260,7 +261,7 @@ async def test_a_webhook_from_smartcar_updates_what_the_gateway_serves(tmp_path:
         VG_WEBHOOK_LISTEN="127.0.0.1:0",
         SMARTCAR_MANAGEMENT_TOKEN=SimulatorConfig().management_token or "",
     )
-    async with simulator() as url, gateway_against(settings, url, ManualClock()) as rig:
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
         vehicle = await rig.connect("car-1")
         port = rig.running.webhook_port
         assert port is not None

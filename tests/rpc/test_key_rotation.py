@@ -17,6 +17,7 @@ from gateway.settings import SettingsError
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine
 from storage.keys import key_usage, reencrypt
+from tests.instants import START
 from tests.rpc.rig import fresh_odometer, gateway_against, gateway_settings, simulator
 
 OLD = "old:" + base64.urlsafe_b64encode(b"o" * 32).decode().rstrip("=")
@@ -31,7 +32,7 @@ async def test_rotating_keys_under_load_loses_no_connection(
     known); re-encryption one row at a time races reads that rotate tokens. Afterwards
     every pair is under `new`, every car is ACTIVE and readable, no refresh was refused,
     and `keys status` says `old` may be retired."""
-    clock = ManualClock()
+    clock = ManualClock(START)
     database = gateway_settings(tmp_path).resolved_database_url
     async with simulator() as url:
         old_only = gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD)
@@ -90,7 +91,7 @@ async def test_keys_generate_prints_a_usable_entry(capsys: pytest.CaptureFixture
 async def test_a_key_still_in_use_cannot_be_retired(tmp_path: Path) -> None:
     """Pairs stored under `old`: a gateway configured with `new` alone refuses to start,
     naming the missing key, instead of losing those connections at their next use."""
-    clock = ManualClock()
+    clock = ManualClock(START)
     async with simulator() as url:
         async with gateway_against(
             gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD), url, clock

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.edge.clock import ManualClock
+from tests.instants import START
 from tests.rpc.rig import Rig, fresh_odometer, gateway_against, gateway_settings, simulator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -41,7 +42,7 @@ async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
     settings = gateway_settings(tmp_path, VG_METRICS_LISTEN="127.0.0.1:0")
     async with (
         simulator(read_latency_s=0.2) as url,
-        gateway_against(settings, url, ManualClock()) as rig,
+        gateway_against(settings, url, ManualClock(START)) as rig,
     ):
         await rig.connect("car-1")
         await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-2"))
@@ -97,6 +98,6 @@ async def test_metrics_are_off_unless_asked_for(tmp_path: Path, listen: str | No
     """Without VG_METRICS_LISTEN no metrics port is opened."""
     async with (
         simulator() as url,
-        gateway_against(gateway_settings(tmp_path), url, ManualClock()) as rig,
+        gateway_against(gateway_settings(tmp_path), url, ManualClock(START)) as rig,
     ):
         assert rig.running.metrics_port is listen

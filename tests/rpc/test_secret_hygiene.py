@@ -25,6 +25,7 @@ from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import running_gateway
 from gateway.edge.clock import ManualClock
 from gateway.edge.logs import JsonFormatter
+from tests.instants import START, START_S
 from tests.rpc.rig import CLIENT_ID, CLIENT_SECRET, gateway_settings, pointed_at
 
 MANAGEMENT_TOKEN = "management-token-for-the-leak-scan"
@@ -93,10 +94,13 @@ async def test_the_whole_flow_leaves_no_secret_anywhere(
 ) -> None:
     """Logs, database files and every answer are free of every raw secret value."""
     config = SimulatorConfig.fast(
-        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, management_token=MANAGEMENT_TOKEN
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        management_token=MANAGEMENT_TOKEN,
+        start_at_s=START_S,
     )
     answers = Answers()
-    clock = ManualClock()
+    clock = ManualClock(START)
     async with serve_simulator(config) as sim:
         clock.advance((sim.world.clock.now() - clock.now()).total_seconds())
         env = {"VG_TOKEN_KEYS": TOKEN_KEY, "VG_WEBHOOK_LISTEN": "127.0.0.1:0"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,38 +105,47 @@ def served(tmp_path: Path) -> Iterator[Served]:
             process.stderr.close()
 
 
-def test_the_readme_walkthrough_drives_the_whole_flow(served: Served) -> None:
-    """list, describe, connect, read, lock, unlock, rent, refused and allowed Disconnect."""
-    listed = served.grpcurl("list")
-    assert SERVICE in listed.stdout.split()
-    described = served.grpcurl("describe", SERVICE)
-    assert "rpc GetTelemetry" in described.stdout
+README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH_HEADING = "## Walkthrough with grpcurl"
 
-    issued = served.call("GetConnectUrl", {"vehicle_id": "car-1"})
-    redirect = httpx.get(issued["url"], follow_redirects=False, timeout=10)
-    code = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)["code"][
-        0
-    ]
-    vehicle = served.call(
-        "Connect", {"vehicle_id": "car-1", "code": code, "state": issued["state"]}
+
+def readme_walkthrough() -> str:
+    """Return the shell block of the README's walkthrough section, as written there."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(WALKTHROUGH_HEADING) :]
+    start = section.index("```sh\n") + len("```sh\n")
+    return section[start : section.index("```\n", start)]
+
+
+def test_the_readme_walkthrough_runs_as_written(served: Served) -> None:
+    """The README's grpcurl block, run by bash against a live gateway (only its address and
+    the grpcurl path replaced), connects, reads, locks, unlocks, is refused Disconnect during
+    the rental and disconnects after it."""
+    script = readme_walkthrough()
+    for written in ("A=127.0.0.1:50051", ".venv/bin/grpcurl"):
+        assert written in script
+    script = script.replace("A=127.0.0.1:50051", f"A={served.address}")
+    script = script.replace(".venv/bin/grpcurl", str(GRPCURL))
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run(
+        [bash, "-u", "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
-    assert vehicle["status"] == "ACTIVE"
-
-    telemetry = served.call("GetTelemetry", {"vehicle_id": "car-1", "fields": ["ODOMETER"]})
-    assert telemetry["readings"][0]["odometer"]["distanceKm"] > 0
-    for method, request_id in (("Lock", "l-1"), ("Unlock", "u-1")):
-        result = served.call(method, {"vehicle_id": "car-1", "request_id": request_id})
-        assert result["state"] == "SUCCEEDED"
-    served.call("StartRental", {"vehicle_id": "car-1", "rental_id": "r-1"})
-
-    refused = served.grpcurl(f"{SERVICE}/Disconnect", data={"vehicle_id": "car-1"})
-    assert refused.returncode != 0
-    status = json.loads(refused.stderr)
-    assert status["code"] == 9  # FAILED_PRECONDITION
-    assert "rentals/r-1" in json.dumps(status["details"])
-
-    served.call("EndRental", {"vehicle_id": "car-1", "rental_id": "r-1"})
-    assert served.call("Disconnect", {"vehicle_id": "car-1"})["status"] == "DISCONNECTED"
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out  # the last step, Health/Check, succeeded
+    for step in (
+        SERVICE,  # list
+        "rpc GetTelemetry",  # describe
+        '"status": "ACTIVE"',  # Connect
+        '"distanceKm"',  # GetTelemetry
+        '"fromCache": true',  # the second read
+        '"code": 9',  # Disconnect during the rental: FAILED_PRECONDITION…
+        "rentals/rental-1",  # …names the rental
+        '"status": "DISCONNECTED"',  # Disconnect after it, ListVehicles
+        '"status": "SERVING"',  # Health/Check
+    ):
+        assert step in out, step
+    assert out.count('"state": "SUCCEEDED"') == 2  # Lock, Unlock
 
 
 def test_sigterm_drains_and_stops_cleanly_without_leaking_secrets(served: Served) -> None:

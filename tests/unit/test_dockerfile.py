@@ -42,7 +42,7 @@ def test_multi_stage_with_a_slim_runtime() -> None:
     stages = [args for keyword, args in instructions() if keyword == "FROM"]
     assert stages == ["python:3.11-slim AS builder", "python:3.11-slim AS runtime"]
     runs = [args for keyword, args in instructions() if keyword == "RUN"]
-    assert any(re.search(r"pip install (--no-cache-dir )?\.$", run) for run in runs)
+    assert any(re.search(r"pip install (--no-cache-dir )?--no-deps \.$", run) for run in runs)
     assert any(a.startswith("--from=builder ") for k, a in instructions() if k == "COPY")
 
 
@@ -63,6 +63,19 @@ def test_serves_and_health_checks_the_grpc_port() -> None:
     assert "127.0.0.1:50051" in pairs["HEALTHCHECK"]
     assert pairs["CMD"] == '["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]'
     assert importlib.util.find_spec("gateway.edge.healthcheck") is not None
+
+
+def test_the_image_installs_exactly_the_locked_versions() -> None:
+    """The builder installs requirements/runtime.txt with hashes checked, then only the
+    project (no resolution), and the lock pins every requirement with a hash."""
+    runs = [args for keyword, args in instructions() if keyword == "RUN" and "pip install" in args]
+    assert runs[0].endswith("--require-hashes -r requirements/runtime.txt")
+    assert runs[-1].endswith("--no-deps .")
+    lock = (ROOT / "requirements" / "runtime.txt").read_text()
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==\S+ \\$", lock, re.M)
+    assert pins
+    assert lock.count("--hash=sha256:") >= len(pins)
+    assert "grpcio" in pins
 
 
 def test_the_image_installs_the_way_every_test_run_does() -> None:

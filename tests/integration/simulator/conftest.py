@@ -8,12 +8,17 @@ import httpx
 import pytest
 
 from clients.simulator import RunningSimulator, SimulatorConfig, serve_simulator
+from tests.instants import START_S
 from tests.integration.simulator.flows import sim_client
 
 
 def unlimited_config(**overrides: object) -> SimulatorConfig:
     """Return a fast configuration without rate limits (tests of limits set their own)."""
-    settings: dict[str, object] = {"vehicle_rate_limit": None, "app_rate_limit": None}
+    settings: dict[str, object] = {
+        "vehicle_rate_limit": None,
+        "app_rate_limit": None,
+        "start_at_s": START_S,
+    }
     settings.update(overrides)
     return SimulatorConfig.fast(**settings)
 

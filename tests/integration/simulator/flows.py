@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from clients.simulator import SimulatorConfig, serve_simulator
+from tests.instants import START_S
 
 REDIRECT_URI = "http://localhost:8000/callback"
 CLIENT = ("fleet-app", "fleet-secret")
@@ -34,6 +35,7 @@ def sim_client(base_url: str, *, timeout_s: float = 5.0) -> httpx.AsyncClient:
 @asynccontextmanager
 async def client_for(config: SimulatorConfig | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """Serve a simulator with `config` and yield a client for it."""
+    config = config or SimulatorConfig(start_at_s=START_S)
     async with serve_simulator(config) as sim, sim_client(sim.base_url) as http:
         yield http
 

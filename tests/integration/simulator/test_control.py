@@ -8,6 +8,7 @@ import httpx
 
 from clients.simulator import SimulatorConfig
 from clients.simulator.fleet import VIN_ALPHABET, vin_check_digit
+from tests.instants import START_S
 from tests.integration.simulator.flows import client_for, connect, stats
 
 
@@ -67,16 +68,16 @@ async def test_vehicles_list_catalog_and_owners(client: httpx.AsyncClient) -> No
 
 async def test_same_seed_same_catalog_other_seed_other_catalog() -> None:
     """Two simulators with one seed list identical vehicles; another seed differs."""
-    first = await catalog(SimulatorConfig.fast(seed=11, vehicles=20))
-    second = await catalog(SimulatorConfig.fast(seed=11, vehicles=20))
-    other = await catalog(SimulatorConfig.fast(seed=12, vehicles=20))
+    first = await catalog(SimulatorConfig.fast(seed=11, vehicles=20, start_at_s=START_S))
+    second = await catalog(SimulatorConfig.fast(seed=11, vehicles=20, start_at_s=START_S))
+    other = await catalog(SimulatorConfig.fast(seed=12, vehicles=20, start_at_s=START_S))
     assert first == second
     assert {v["id"] for v in first}.isdisjoint({v["id"] for v in other})
 
 
 async def test_catalog_vins_and_ids_are_well_formed() -> None:
     """Catalog VINs are 17 VIN-alphabet characters with a valid check digit; ids are UUID v4."""
-    vehicles = await catalog(SimulatorConfig.fast(vehicles=50))
+    vehicles = await catalog(SimulatorConfig.fast(vehicles=50, start_at_s=START_S))
     assert len({v["vin"] for v in vehicles}) == 50
     for vehicle in vehicles:
         vin = vehicle["vin"]

@@ -17,6 +17,7 @@ import httpx
 from clients.simulator import SimulatorConfig, SimulatorThread
 from clients.simulator.cli import config_from_args, run
 from gateway.cli import build_parser
+from tests.instants import START_S
 
 CLI = Path(sys.executable).with_name("vehicle-gateway")
 START_DEADLINE_S = 15.0
@@ -80,7 +81,7 @@ def test_cli_refuses_invalid_settings() -> None:
 
 def test_simulator_thread_serves_synchronous_callers() -> None:
     """`SimulatorThread` serves from a background loop and stops on exit."""
-    with SimulatorThread(SimulatorConfig.fast()) as sim:
+    with SimulatorThread(SimulatorConfig.fast(start_at_s=START_S)) as sim:
         response = httpx.get(f"{sim.base_url}/sim/clock", timeout=5.0)
         assert response.status_code == 200
         base_url = sim.base_url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -133,6 +133,17 @@ async def test_note_telemetry_stamps_the_report_and_may_clear_the_sleep_mark(
     assert untouched == bare_vehicle("v2")
 
 
+async def database_time_after(backend: Backend, moment: datetime) -> datetime:
+    """Poll the database's clock until it reads later than `moment`; return that time."""
+    for _ in range(1000):
+        async with backend.factory() as uow:
+            now, _ = await uow.vehicles.changed_since(None)
+        if now > moment:
+            return now
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"the database's clock stayed at {moment}")
+
+
 async def test_changed_since_finds_the_vehicles_written_after_a_time_by_the_database(
     backend: Backend,
 ) -> None:
@@ -143,19 +154,17 @@ async def test_changed_since_finds_the_vehicles_written_after_a_time_by_the_data
         now, none = await uow.vehicles.changed_since(None)
     assert none == []
     assert now.tzinfo == UTC
-    # SQLite stamps whole seconds (and says `now` in whole seconds): the writes come two
-    # seconds later, after `now + 1 s` whatever the fraction was.
-    since = now - timedelta(seconds=1)
-    await asyncio.sleep(2.1)
+    # Stamps come from the database's clock: wait (bounded) until it has passed `now`.
+    boundary = await database_time_after(backend, now)
     async with backend.factory() as uow:
-        _, before = await uow.vehicles.changed_since(now + timedelta(seconds=1))
+        _, before = await uow.vehicles.changed_since(boundary)
         await uow.vehicles.update(bare_vehicle("v2", failure_count=3))
         await uow.vehicles.note_telemetry("v1", at=at(5), awake=True)
         await uow.vehicles.add(bare_vehicle("v3"))
         await uow.commit()
     async with backend.factory() as uow:
-        later, changed = await uow.vehicles.changed_since(now + timedelta(seconds=1))
-        _, everything = await uow.vehicles.changed_since(since)
+        later, changed = await uow.vehicles.changed_since(boundary)
+        _, everything = await uow.vehicles.changed_since(now - timedelta(seconds=1))
     assert before == []
     assert later >= now
     assert sorted(v.id for v in changed) == ["v2", "v3"]

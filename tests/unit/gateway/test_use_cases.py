@@ -23,6 +23,7 @@ from gateway.core.service import Gateway, Policies
 from gateway.core.telemetry import TelemetryCache
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
+from tests.instants import START
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
 
 GENEROUS = RateLimits(
@@ -50,7 +51,7 @@ class World:
 
 def build(policies: Policies | None = None) -> World:
     """Return a gateway over fresh fakes with two ICE cars and one EV."""
-    clock = ManualClock()
+    clock = ManualClock(START)
     smartcar = FakeSmartcar(clock=clock)
     smartcar.add_car("sc-1", FakeCar(vin="1HGCM82633A004352"))
     smartcar.add_car("sc-2", FakeCar(vin="1HGCM82633A004353"))

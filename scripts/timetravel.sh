@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run the unit tier with the process's clock set (by libfaketime) to instants where date bugs
+# live: the last seconds of a month, of a year and of a leap day, and the first minute of a
+# month. The clock keeps running from there, so a test that reads the real date anywhere, or
+# crosses midnight while it runs, fails on every day CI runs, not only at month end.
+#
+#   scripts/timetravel.sh [pytest arguments…]      (make timetravel; make test runs it)
+set -euo pipefail
+
+root_dir="$(cd "$(dirname "$0")/.." && pwd)"
+pytest="$root_dir/.venv/bin/pytest"
+
+library=""
+for candidate in /usr/lib/*/faketime/libfaketimeMT.so.1 \
+    "$root_dir"/.services/root/usr/lib/*/faketime/libfaketimeMT.so.1; do
+    if [ -f "$candidate" ]; then
+        library="$candidate"
+        break
+    fi
+done
+if [ -z "$library" ]; then
+    echo "timetravel: libfaketime is missing (scripts/ensure_services.sh unpacks it)" >&2
+    exit 1
+fi
+
+instants=(
+    "2027-01-31 23:59:40"   # a month's last seconds
+    "2026-12-31 23:59:40"   # a year's last seconds
+    "2028-02-29 23:59:40"   # a leap day's last seconds
+    "2027-03-01 00:00:05"   # a month's first seconds (after a short February)
+)
+if [ $# -eq 0 ]; then
+    set -- tests/unit
+fi
+for instant in "${instants[@]}"; do
+    echo "timetravel: the unit tier at $instant UTC" >&2
+    # `@` starts the clock at the instant and lets it run; TZ keeps local time UTC too.
+    LD_PRELOAD="$library" FAKETIME="@$instant" TZ=UTC \
+        "$pytest" -q -p no:cacheprovider "$@" \
+        || { echo "timetravel: the unit tier fails at $instant UTC" >&2; exit 1; }
+done
