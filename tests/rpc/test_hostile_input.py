@@ -31,6 +31,7 @@ from tests.rpc.rig import gateway_against, gateway_settings, simulator
 from tests.rpc.secure_rig import BILLING_TOKEN, POLICY, RENTAL_TOKEN
 from tests.rpc.test_edge import FakeGateway, details_of
 from tests.unit.edge.test_errors import DEFAULT_CLIENT_METADATA_LIMIT
+from tests.unit.gateway.test_paging import FORGED_PAGE_TOKENS, b64
 
 TIMEOUT_S = 10.0
 GET_VEHICLE = f"/{SERVICE_NAME}/GetVehicle"
@@ -44,6 +45,7 @@ LEAKS = ("class", "DecodeError", "protobuf", "Error parsing", "Traceback")
 
 
 def _raw(data: bytes) -> bytes:
+    """Serialize nothing: the raw calls send the bytes they are given."""
     return data
 
 
@@ -293,19 +295,6 @@ async def test_a_billing_caller_with_a_huge_fields_list_is_refused_before_any_wo
 # --- page tokens on a real gateway ----------------------------------------------------------
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-FORGED_TOKENS = {
-    "nested": _b64(b"[" * 50_000 + b"]" * 50_000),
-    "lone-surrogate": _b64(b'{"after": "\\ud800", "status": null}'),
-    "unsigned": _b64(b'{"after": "car-1", "status": null}'),
-    "oversized": "A" * 10_000,
-    "garbage": "garbage",
-}
-
-
 async def test_forged_page_tokens_are_invalid_argument_naming_page_token(
     tmp_path: Path,
 ) -> None:
@@ -318,7 +307,7 @@ async def test_forged_page_tokens_are_invalid_argument_naming_page_token(
         page = await rig.stub.ListVehicles(pb.ListVehiclesRequest(page_size=1))
         token = page.next_page_token
         tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
-        for name, forged in {**FORGED_TOKENS, "tampered": tampered}.items():
+        for name, forged in {**FORGED_PAGE_TOKENS, "tampered": tampered}.items():
             request = pb.ListVehiclesRequest(page_size=1, page_token=forged)
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await rig.stub.ListVehicles(request, timeout=TIMEOUT_S)
@@ -329,8 +318,8 @@ async def test_forged_page_tokens_are_invalid_argument_naming_page_token(
 async def test_a_page_token_survives_a_restart_with_rotated_keys(tmp_path: Path) -> None:
     """A token issued before a restart in which a new token key became active (the old one
     still configured) pages on after it: any replica sharing the keys accepts it."""
-    old = "k1:" + _b64(b"1" * 32)
-    new = "k2:" + _b64(b"2" * 32)
+    old = "k1:" + b64(b"1" * 32)
+    new = "k2:" + b64(b"2" * 32)
     clock = ManualClock(START)
     async with simulator() as url:
         before = gateway_settings(tmp_path, VG_TOKEN_KEYS=old)

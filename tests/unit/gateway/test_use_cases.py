@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,7 @@ from gateway.core.telemetry import TelemetryCache
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
+from tests.unit.gateway.test_paging import FORGED_PAGE_TOKENS
 
 GENEROUS = RateLimits(
     vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
@@ -428,19 +428,8 @@ async def test_list_vehicles_pages_and_filters(world: World) -> None:
     assert [p.vehicle.id for p in active.panels] == ["car-3"]
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 @pytest.mark.parametrize(
-    "token",
-    [
-        _b64(b'{"after": "car-1", "status": null}'),
-        _b64(b'{"after": "\\ud800", "status": null}'),
-        _b64(b"[" * 100_000 + b"]" * 100_000),
-        "\ud800",
-    ],
-    ids=["unsigned", "lone-surrogate", "nested", "raw-surrogate"],
+    "token", [*FORGED_PAGE_TOKENS.values(), "\ud800"], ids=[*FORGED_PAGE_TOKENS, "raw-surrogate"]
 )
 async def test_list_vehicles_refuses_page_tokens_it_did_not_sign(world: World, token: str) -> None:
     """A page token the gateway did not sign (forged JSON, deeply nested, a lone surrogate)
