@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, serve_simulator
 from gateway.core.model import ConnectionStatus
+from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
+from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.service import Gateway
@@ -130,6 +132,8 @@ async def running_gateway(
             metrics=metrics,
             admission=admission,
             shared_telemetry=shared_telemetry,
+            # Every replica shares the keyring, so each accepts the others' page tokens.
+            page_tokens=PageTokens(keyring.derive(PAGE_TOKEN_PURPOSE)),
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)

@@ -36,7 +36,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -80,6 +82,17 @@ class Keyring:
     def key_ids(self) -> tuple[str, ...]:
         """Return the ids of every key, the active one first."""
         return (self._active, *(key_id for key_id in self._keys if key_id != self._active))
+
+    def derive(self, purpose: bytes) -> tuple[bytes, ...]:
+        """Return one 256-bit key per key for another `purpose` (HKDF-SHA256, `purpose` as
+        its info), the active key's first: keys that rotate with these and reveal nothing
+        of them (ListVehicles page tokens are signed with such keys)."""
+        return tuple(
+            HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose).derive(
+                self._keys[key_id]
+            )
+            for key_id in self.key_ids
+        )
 
     @classmethod
     def from_config(cls, value: str) -> Keyring:

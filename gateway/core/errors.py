@@ -73,16 +73,25 @@ class GatewayError(Exception):
 
 
 class InvalidArgument(GatewayError):
-    """The request itself is malformed; `violations` names each bad field."""
+    """The request itself is malformed; `violations` names bad fields, `omitted` counts
+    the ones left unnamed (metadata `omitted_violations`) to keep the status small."""
 
     reason = "INVALID_ARGUMENT"
+    SUMMARISED = 5
+    """How many violations the message spells out; the BadRequest detail holds them all."""
 
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+    def __init__(self, violations: Sequence[FieldViolation], *, omitted: int = 0) -> None:
         if not violations:
             raise ValueError("InvalidArgument needs at least one violation")
         self.violations = tuple(violations)
-        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(f"invalid request: {summary}")
+        self.omitted = omitted
+        shown = self.violations[: self.SUMMARISED]
+        summary = "; ".join(f"{v.field}: {v.description}" for v in shown)
+        more = len(self.violations) - len(shown) + omitted
+        if more:
+            summary += f"; and {more} more"
+        metadata = {"omitted_violations": str(omitted)} if omitted else None
+        super().__init__(f"invalid request: {summary}", metadata=metadata)
 
     @classmethod
     def of(cls, field: str, description: str) -> InvalidArgument:

@@ -23,6 +23,7 @@ from gateway.core.model import (
     VehiclePage,
     VehiclePanel,
 )
+from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
@@ -63,10 +64,12 @@ class Gateway:
         metrics: Metrics = NO_METRICS,
         admission: Admission | None = None,
         shared_telemetry: SharedTelemetry | None = None,
+        page_tokens: PageTokens | None = None,
     ) -> None:
         """`admission` decides rate limits (default: this process's own buckets; the Redis
         adapter shares them between replicas); `shared_telemetry` shares the telemetry
-        cache and who is fetching which vehicle (default: each replica on its own)."""
+        cache and who is fetching which vehicle (default: each replica on its own);
+        `page_tokens` signs ListVehicles tokens (default: a key of this process's own)."""
         self.metrics = metrics
         self.rotator = TokenRotator(
             uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
@@ -104,7 +107,9 @@ class Gateway:
             budget=policies.budget,
         )
         self._rentals = RentalService(uow=uow, clock=clock)
-        self._vehicles = VehicleQueries(uow=uow, clock=clock, budget=policies.budget)
+        self._vehicles = VehicleQueries(
+            uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
+        )
         self._feed = StatusFeed(uow=uow, clock=clock, policy=policies.watch)
         self.renewal = TokenRenewal(
             uow=uow, rotator=self.rotator, clock=clock, policy=policies.renewal, metrics=metrics

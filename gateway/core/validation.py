@@ -1,7 +1,13 @@
-"""Rules for request fields: ids, lengths, bounds. Pure; each failure names its field.
+"""Rules for request fields: ids, lengths, counts, bounds. Pure; each failure names its field.
 
 The gRPC edge parses protobuf into plain values and runs these before calling a use case;
 every violation becomes INVALID_ARGUMENT with a BadRequest naming the field.
+
+Hostile requests cost little: every repeated field has a cap (`MAX_TELEMETRY_FIELDS`,
+`MAX_WATCH_VEHICLE_IDS`), checked with `count` before any loop over its values, and every
+string a maximum length, checked before any pattern. `ensure` reports at most
+`MAX_NAMED_VIOLATIONS` fields by name and counts the rest, so the status details stay far
+below the 8 KiB of metadata a default gRPC client accepts.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from gateway.core.errors import FieldViolation, InvalidArgument
+from gateway.core.model import TelemetryField
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 MAX_ID_LENGTH = 128
@@ -19,7 +26,17 @@ MAX_STATE_LENGTH = 128
 MAX_MAX_AGE = timedelta(days=7)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+VIN_LENGTH = 17
 VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+MAX_TELEMETRY_FIELDS = len(TelemetryField)
+"""GetTelemetry `fields`: at most one entry per known field (7)."""
+MAX_WATCH_VEHICLE_IDS = 1000
+"""WatchVehicles `vehicle_ids`: watch more than this many vehicles by watching them all."""
+MAX_PAGE_TOKEN_LENGTH = 512
+"""ListVehicles `page_token`: the tokens the gateway issues are well under this."""
+PAGE_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MAX_NAMED_VIOLATIONS = 20
+"""How many bad fields an InvalidArgument names; the rest are only counted."""
 
 
 def identifier(field: str, value: str, *, required: bool = True) -> FieldViolation | None:
@@ -48,7 +65,7 @@ def opaque(field: str, value: str, *, max_length: int) -> FieldViolation | None:
 
 def vin(field: str, value: str) -> FieldViolation | None:
     """Check an optional VIN: empty, or 17 characters without I, O or Q."""
-    if value and not VIN_PATTERN.fullmatch(value.upper()):
+    if value and (len(value) != VIN_LENGTH or not VIN_PATTERN.fullmatch(value.upper())):
         return FieldViolation(field, "must be a 17-character VIN (letters except I, O, Q)")
     return None
 
@@ -71,8 +88,33 @@ def page_size(field: str, value: int) -> FieldViolation | None:
     return None
 
 
+def count(field: str, size: int, *, limit: int) -> FieldViolation | None:
+    """Check how many values a repeated field holds, before anything looks at them."""
+    if size > limit:
+        return FieldViolation(field, f"must hold at most {limit} values (got {size})")
+    return None
+
+
+def page_token(field: str, value: str) -> FieldViolation | None:
+    """Check the shape of an optional page token: bounded, URL-safe base64 characters."""
+    if not value:
+        return None
+    if len(value) > MAX_PAGE_TOKEN_LENGTH or not PAGE_TOKEN_PATTERN.fullmatch(value):
+        return FieldViolation(field, "is not a token this service issued")
+    return None
+
+
 def ensure(violations: Iterable[FieldViolation | None]) -> None:
-    """Raise InvalidArgument listing every violation, if there is any."""
-    found = [v for v in violations if v is not None]
-    if found:
-        raise InvalidArgument(found)
+    """Raise InvalidArgument naming the first `MAX_NAMED_VIOLATIONS` violations and
+    counting the others, if there is any."""
+    named: list[FieldViolation] = []
+    omitted = 0
+    for violation in violations:
+        if violation is None:
+            continue
+        if len(named) < MAX_NAMED_VIOLATIONS:
+            named.append(violation)
+        else:
+            omitted += 1
+    if named:
+        raise InvalidArgument(named, omitted=omitted)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 
 from gateway.core.budget import BudgetPolicy, month_of
-from gateway.core.errors import InvalidArgument, VehicleNotFound
+from gateway.core.errors import VehicleNotFound
 from gateway.core.model import ConnectionStatus, Rental, Vehicle, VehiclePage, VehiclePanel
+from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE
@@ -51,10 +49,18 @@ async def panel_of(
 class VehicleQueries:
     """GetVehicle and ListVehicles."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, budget: BudgetPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        budget: BudgetPolicy,
+        page_tokens: PageTokens | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._budget = budget
+        self._tokens = page_tokens or PageTokens()
 
     async def get(self, vehicle_id: str) -> VehiclePanel:
         """Return one vehicle's panel."""
@@ -66,7 +72,7 @@ class VehicleQueries:
         self, *, status: ConnectionStatus | None, page_size: int, page_token: str
     ) -> VehiclePage:
         """Return one page ordered by vehicle id; the token resumes after its last id."""
-        after_id = decode_page_token(page_token, status)
+        after_id = self._tokens.resume_after(page_token, status)
         size = page_size or DEFAULT_PAGE_SIZE
         month = month_of(self._clock.now())
         async with self._uow.reader() as uow:
@@ -75,30 +81,8 @@ class VehicleQueries:
             rentals = await uow.rentals.active_for([v.id for v in shown])
             used = await uow.budget.used_by([v.id for v in shown], month)
         more = len(vehicles) > size
-        token = encode_page_token(shown[-1].id, status) if more and shown else ""
+        token = self._tokens.issue(shown[-1].id, status) if more and shown else ""
         panels = tuple(
             panel(v, rentals.get(v.id), used=used[v.id], policy=self._budget) for v in shown
         )
         return VehiclePage(panels=panels, next_page_token=token)
-
-
-def encode_page_token(after_id: str, status: ConnectionStatus | None) -> str:
-    """Return an opaque token for the page after `after_id` under this filter."""
-    raw = json.dumps({"after": after_id, "status": status.value if status else None})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, status: ConnectionStatus | None) -> str | None:
-    """Return the id a page token resumes after, or raise InvalidArgument naming it."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        after = data["after"]
-        filtered = data["status"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidArgument.of("page_token", "is not a token this service issued") from None
-    if not isinstance(after, str) or filtered != (status.value if status else None):
-        raise InvalidArgument.of("page_token", "belongs to a listing with another status filter")
-    return after

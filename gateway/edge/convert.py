@@ -2,7 +2,8 @@
 
 Requests become small frozen values after `gateway.core.validation` has checked every field
 (all violations are collected and raised together as one `InvalidArgument`, each naming its
-field path: `vehicle_id`, `fields[1]`, `max_age`, `page_size`). Domain values become
+field path: `vehicle_id`, `fields[1]`, `max_age`, `page_size`). A repeated field is counted
+before its values are looked at: an oversized one is refused as a whole. Domain values become
 response messages. Enum members map by name, so the tables below are bijections a test checks.
 """
 
@@ -140,7 +141,14 @@ def connect_args(request: pb.ConnectRequest) -> ConnectArgs:
 
 def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
     """Validate a GetTelemetry request: known fields, and a max_age within bounds."""
-    fields, field_violations = _telemetry_fields("fields", request.fields)
+    too_many = validation.count(
+        "fields", len(request.fields), limit=validation.MAX_TELEMETRY_FIELDS
+    )
+    fields: frozenset[TelemetryField] = frozenset()
+    field_violations: list[FieldViolation | None] = [too_many]
+    if too_many is None:
+        fields, named = _telemetry_fields("fields", request.fields)
+        field_violations.extend(named)
     max_age: timedelta | None = None
     age_violation: FieldViolation | None = None
     if request.HasField("max_age"):
@@ -190,10 +198,16 @@ class WatchQuery:
 
 
 def watch_query(request: pb.WatchVehiclesRequest) -> WatchQuery:
-    """Validate a WatchVehicles request: each vehicle id, and a non-negative cursor."""
-    violations = [
-        validation.identifier(f"vehicle_ids[{i}]", vid) for i, vid in enumerate(request.vehicle_ids)
-    ]
+    """Validate a WatchVehicles request: how many ids, each id, and a non-negative cursor."""
+    too_many = validation.count(
+        "vehicle_ids", len(request.vehicle_ids), limit=validation.MAX_WATCH_VEHICLE_IDS
+    )
+    violations = [too_many]
+    if too_many is None:
+        violations.extend(
+            validation.identifier(f"vehicle_ids[{i}]", vid)
+            for i, vid in enumerate(request.vehicle_ids)
+        )
     after_id = request.after_id if request.HasField("after_id") else None
     if after_id is not None and after_id < 0:
         violations.append(FieldViolation("after_id", "must not be negative"))
@@ -209,7 +223,13 @@ def vehicle_list_query(request: pb.ListVehiclesRequest) -> VehicleListQuery:
         status = CONNECTION_STATUSES.get(request.status)
         if status is None:
             status_violation = FieldViolation("status", "must be a known connection status")
-    validation.ensure([status_violation, validation.page_size("page_size", request.page_size)])
+    validation.ensure(
+        [
+            status_violation,
+            validation.page_size("page_size", request.page_size),
+            validation.page_token("page_token", request.page_token),
+        ]
+    )
     return VehicleListQuery(
         status=status,
         page_size=request.page_size or validation.DEFAULT_PAGE_SIZE,

@@ -3,7 +3,9 @@
 For each call (the gateway's RPCs, health and reflection) it
 
 0. authenticates the caller and applies the access policy (`gateway.edge.access`), before
-   anything else looks at the request;
+   anything else looks at the request; then refuses, as INVALID_ARGUMENT, request bytes
+   that are no request message (`gateway.edge.decoding`: every handler gets a lenient
+   deserializer, so bad bytes reach the frame as a marker instead of failing in grpc);
 1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
@@ -40,7 +42,7 @@ import grpc.aio
 from gateway.core import validation
 from gateway.core.audit import AUDITED_METHODS, AuditTrail
 from gateway.core.errors import GatewayError
-from gateway.edge import context, errors
+from gateway.edge import context, decoding, errors
 from gateway.edge.access import AccessGuard, caller
 
 REQUEST_ID_KEY = "x-request-id"
@@ -109,7 +111,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             framed,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=decoding.lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -126,12 +128,12 @@ def _framed_bidirectional(
 
     async def framed(requests: Any, servicer_context: Context) -> AsyncIterator[Any]:
         async with call_frame(servicer_context, method=method, hooks=hooks, request=None):
-            async for item in streaming(requests, servicer_context):
+            async for item in streaming(decoding.decoded(requests), servicer_context):
                 yield item
 
     return grpc.stream_stream_rpc_method_handler(
         framed,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=decoding.lenient(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
@@ -165,7 +167,7 @@ def _framed_stream(
         wrapped = framed_writer
     return grpc.unary_stream_rpc_method_handler(
         wrapped,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=decoding.lenient(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
@@ -210,6 +212,7 @@ async def call_frame(
 
     try:
         hooks.access.admit(call, method, request)
+        decoding.ensure_decoded(request)
         yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)

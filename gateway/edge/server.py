@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
+from gateway.edge.decoding import MAX_RECEIVE_MESSAGE_BYTES
 from gateway.edge.interceptors import EdgeHooks, EdgeInterceptor
 from gateway.edge.reflection import enable_reflection
 from gateway.edge.servicer import VehicleGatewayServicer
@@ -58,9 +59,14 @@ async def create_server(
     """
     server = grpc.aio.server(
         interceptors=[EdgeInterceptor(hooks)],
-        # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would bind
-        # silently and share its traffic. Fail instead.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would
+            # bind silently and share its traffic. Fail instead.
+            ("grpc.so_reuseport", 0),
+            # Explicit, so a new grpc default cannot move it: grpc refuses larger messages
+            # before Python sees them; smaller ones are bounded by gateway.edge.decoding.
+            ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
+        ],
     )
     pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), server)
     if health_servicer is None:

@@ -269,7 +269,7 @@ class GetTelemetryRequest(_message.Message):
     """The fleet vehicle to read."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[Global___TelemetryField.ValueType]:
-        """The fields wanted; empty means all of them."""
+        """The fields wanted, at most 7 entries; empty means all of them."""
 
     @_builtins.property
     def max_age(self) -> _duration_pb2.Duration:
@@ -458,7 +458,9 @@ class ListVehiclesRequest(_message.Message):
     page_size: _builtins.int
     """At most this many vehicles, 0 to 500; 0 means the default (50)."""
     page_token: _builtins.str
-    """The `next_page_token` of the previous page; empty for the first page."""
+    """The `next_page_token` of the previous page (opaque, signed, at most 512 characters);
+    empty for the first page.
+    """
     def __init__(
         self,
         *,
@@ -700,7 +702,7 @@ class WatchVehiclesRequest(_message.Message):
     """
     @_builtins.property
     def vehicle_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Only these vehicles; empty: every vehicle."""
+        """Only these vehicles, at most 1,000 ids; empty: every vehicle."""
 
     def __init__(
         self,

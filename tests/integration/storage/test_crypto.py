@@ -182,3 +182,15 @@ def test_configured_keys_win_over_the_development_key(tmp_path: Path) -> None:
     keyring = load_keyring(f"k1:{b64(KEY_1)}", var_dir=tmp_path)
     assert keyring.key_ids == ("k1",)
     assert not (tmp_path / DEV_KEY_FILE).exists()
+
+
+def test_derived_keys_follow_the_keyring_and_reveal_none_of_it() -> None:
+    """`derive` gives one 256-bit key per key, the active one's first, the same on every
+    replica with the same keys, distinct per purpose and from the keys themselves."""
+    rotated = Keyring({"k1": KEY_1, "k2": KEY_2}, active="k2")
+    derived = rotated.derive(b"page tokens")
+    assert derived == Keyring({"k2": KEY_2, "k1": KEY_1}, active="k2").derive(b"page tokens")
+    assert derived[1:] == Keyring({"k1": KEY_1}, active="k1").derive(b"page tokens")
+    assert [len(key) for key in derived] == [32, 32]
+    assert not {KEY_1, KEY_2} & set(derived)
+    assert set(derived).isdisjoint(rotated.derive(b"another purpose"))

@@ -239,6 +239,35 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
     ("ListVehicles", pb.ListVehiclesRequest(page_size=-1), ("page_size",)),
     ("ListVehicles", pb.ListVehiclesRequest(page_size=501), ("page_size",)),
     ("ListVehicles", pb.ListVehiclesRequest(status=42, page_size=-1), ("status", "page_size")),
+    # Hostile sizes and values: each refused as a whole, before any loop over its values.
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", fields=[99] * 100_000),
+        ("fields",),
+    ),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.ODOMETER] * 8),
+        ("fields",),
+    ),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", max_age=_age(315_576_000_001)),
+        ("max_age",),
+    ),
+    (
+        "GetTelemetry",
+        pb.GetTelemetryRequest(vehicle_id="car-1", max_age=_age(-315_576_000_000)),
+        ("max_age",),
+    ),
+    (
+        "WatchVehicles",
+        pb.WatchVehiclesRequest(vehicle_ids=[f"car-{n}" for n in range(1001)]),
+        ("vehicle_ids",),
+    ),
+    ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car-1", vin="1" * 100_000), ("vin",)),
+    ("ListVehicles", pb.ListVehiclesRequest(page_token="t" * 513), ("page_token",)),
+    ("ListVehicles", pb.ListVehiclesRequest(page_token="eyJ9 =="), ("page_token",)),
 ]
 """Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to
 a live server."""

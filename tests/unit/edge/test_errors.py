@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,8 +13,10 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from gateway.core import errors
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core import errors, validation
 from gateway.core.model import UpstreamFailure
+from gateway.edge import convert
 from gateway.edge import errors as edge_errors
 
 RID = "req-42"
@@ -149,6 +152,41 @@ def test_invalid_argument_lists_every_violation() -> None:
             ),
         ]
     )
+
+
+DEFAULT_CLIENT_METADATA_LIMIT = 8 * 1024
+"""grpc's default `grpc.max_metadata_size`: a client refuses larger trailers (as
+RESOURCE_EXHAUSTED) and never sees the status the server meant."""
+
+
+def trailer_bytes(status: grpc.Status, request_id: str) -> int:
+    """Return an upper bound of the trailers' size as HTTP/2 counts it (name + value + 32
+    per entry; binary values base64-encoded, the message at worst fully percent-encoded)."""
+    entries = [("grpc-status", "16"), ("grpc-message", "%00" * len(status.details.encode()))]
+    for key, value in (*status.trailing_metadata, ("x-request-id", request_id)):
+        encoded = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+        entries.append((key, encoded))
+    return sum(len(key) + len(value) + 32 for key, value in entries)
+
+
+def test_the_largest_invalid_argument_fits_a_default_clients_metadata_limit() -> None:
+    """A WatchVehicles naming 1,000 bad ids (the cap) and a bad cursor, with the longest
+    request id, makes a status well under the 8 KiB a default client reads."""
+    request = pb.WatchVehiclesRequest(
+        vehicle_ids=["-" + "x" * 127] * validation.MAX_WATCH_VEHICLE_IDS, after_id=-1
+    )
+    with pytest.raises(errors.InvalidArgument) as caught:
+        convert.watch_query(request)
+    request_id = "r" * validation.MAX_ID_LENGTH
+    status = edge_errors.status_for(caught.value, request_id=request_id)
+    _, details = decode(status)
+    bad_request = details[error_details_pb2.BadRequest]
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    assert len(bad_request.field_violations) == validation.MAX_NAMED_VIOLATIONS
+    assert caught.value.metadata["omitted_violations"] == str(
+        validation.MAX_WATCH_VEHICLE_IDS + 1 - validation.MAX_NAMED_VIOLATIONS
+    )
+    assert trailer_bytes(status, request_id) < DEFAULT_CLIENT_METADATA_LIMIT * 3 // 4
 
 
 def test_rental_active_names_the_rental() -> None:

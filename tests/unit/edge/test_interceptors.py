@@ -13,7 +13,7 @@ from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from gateway.core.errors import VehicleNotFound
-from gateway.edge import context
+from gateway.edge import context, decoding
 from gateway.edge.interceptors import REQUEST_ID_KEY, serve_call
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
@@ -111,6 +111,24 @@ async def test_domain_error_becomes_its_status_with_the_request_id() -> None:
     assert (code, details) == (grpc.StatusCode.NOT_FOUND, "no vehicle car-9")
     assert dict(trailing).keys() == {"grpc-status-details-bin", REQUEST_ID_KEY}
     assert dict(trailing)[REQUEST_ID_KEY] == "rid-1"
+
+
+async def test_a_malformed_request_is_invalid_argument_before_the_handler_runs() -> None:
+    """Request bytes that were no message reach the frame as a marker: INVALID_ARGUMENT
+    naming `request`, and the handler never runs."""
+    ran: list[object] = []
+
+    async def handler(request: object, call: object) -> None:
+        ran.append(request)
+
+    call = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(handler, decoding.UNPARSABLE, call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    code, details, _ = call.aborted
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details == "invalid request: request: is not a valid request message for this method"
+    assert ran == []
 
 
 async def test_unexpected_exception_is_internal_and_logged(

@@ -18,6 +18,7 @@ from gateway.core.model import (
     LockAction,
     TelemetryField,
 )
+from gateway.core.paging import PageTokens
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.service import Gateway, Policies
 from gateway.core.telemetry import TelemetryCache
@@ -25,6 +26,7 @@ from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.instants import START
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
+from tests.unit.gateway.test_paging import FORGED_PAGE_TOKENS
 
 GENEROUS = RateLimits(
     vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
@@ -425,6 +427,31 @@ async def test_list_vehicles_pages_and_filters(world: World) -> None:
         status=ConnectionStatus.ACTIVE, page_size=0, page_token=""
     )
     assert [p.vehicle.id for p in active.panels] == ["car-3"]
+
+
+@pytest.mark.parametrize(
+    "token", [*FORGED_PAGE_TOKENS.values(), "\ud800"], ids=[*FORGED_PAGE_TOKENS, "raw-surrogate"]
+)
+async def test_list_vehicles_refuses_page_tokens_it_did_not_sign(world: World, token: str) -> None:
+    """A page token the gateway did not sign (forged JSON, deeply nested, a lone surrogate)
+    is InvalidArgument naming page_token."""
+    await world.gateway.get_connect_url("car-0")
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await world.gateway.list_vehicles(status=None, page_size=1, page_token=token)
+    assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
+async def test_replicas_sharing_keys_accept_each_others_page_tokens(world: World) -> None:
+    """A token one replica issued pages on another holding the same keys, and after a key
+    rotation that keeps the old key configured."""
+    old, new = b"o" * 32, b"n" * 32
+    first = gateway_over(world, page_tokens=PageTokens((old,)))
+    rotated = gateway_over(world, page_tokens=PageTokens((new, old)))
+    for n in range(3):
+        await first.get_connect_url(f"car-{n}")
+    page = await first.list_vehicles(status=None, page_size=1, page_token="")
+    rest = await rotated.list_vehicles(status=None, page_size=5, page_token=page.next_page_token)
+    assert [p.vehicle.id for p in rest.panels] == ["car-1", "car-2"]
 
 
 async def test_unknown_vehicles_are_not_found(world: World) -> None:

@@ -8,8 +8,6 @@ import pytest
 
 from gateway.core import validation
 from gateway.core.errors import InvalidArgument
-from gateway.core.model import ConnectionStatus
-from gateway.core.vehicles import decode_page_token, encode_page_token
 
 
 @pytest.mark.parametrize("value", ["car-1", "A", "fleet:42", "x.y_z-1", "a" * 128])
@@ -85,13 +83,57 @@ def test_ensure_lists_every_violation() -> None:
     assert [v.field for v in bad.value.violations] == ["vehicle_id", "page_size"]
 
 
-def test_page_tokens_round_trip_and_stay_bound_to_their_filter() -> None:
-    """A page token resumes after its id, only under the status filter it was issued for."""
-    token = encode_page_token("car-9", ConnectionStatus.ACTIVE)
-    assert decode_page_token(token, ConnectionStatus.ACTIVE) == "car-9"
-    assert decode_page_token("", None) is None
-    with pytest.raises(InvalidArgument) as other_filter:
-        decode_page_token(token, None)
-    assert other_filter.value.violations[0].field == "page_token"
-    with pytest.raises(InvalidArgument):
-        decode_page_token("not-a-token!", None)
+def test_ensure_names_a_bounded_number_of_violations_and_counts_the_rest() -> None:
+    """A request with thousands of bad fields names MAX_NAMED_VIOLATIONS of them, says how
+    many more there are, and spells out only a few in the message."""
+    bad = [validation.identifier(f"vehicle_ids[{i}]", "-") for i in range(1000)]
+    with pytest.raises(InvalidArgument) as caught:
+        validation.ensure(bad)
+    error = caught.value
+    assert len(error.violations) == validation.MAX_NAMED_VIOLATIONS
+    assert error.omitted == 1000 - validation.MAX_NAMED_VIOLATIONS
+    assert error.metadata == {"omitted_violations": str(error.omitted)}
+    assert error.message.count("vehicle_ids[") == InvalidArgument.SUMMARISED
+    assert error.message.endswith(f"; and {1000 - InvalidArgument.SUMMARISED} more")
+
+
+def test_a_few_violations_are_all_named_without_a_count() -> None:
+    """Below the cap every violation is named and nothing is said to be omitted."""
+    with pytest.raises(InvalidArgument) as caught:
+        validation.ensure([validation.identifier("vehicle_id", ""), None])
+    assert caught.value.omitted == 0
+    assert caught.value.metadata == {}
+    assert "more" not in caught.value.message
+
+
+@pytest.mark.parametrize(("size", "ok"), [(0, True), (7, True), (8, False), (3_000_000, False)])
+def test_repeated_fields_are_counted_against_their_cap(size: int, ok: bool) -> None:
+    """A repeated field holding more values than its cap is one violation naming it."""
+    violation = validation.count("fields", size, limit=validation.MAX_TELEMETRY_FIELDS)
+    assert (violation is None) is ok
+    if violation is not None:
+        assert violation.field == "fields"
+        assert "at most 7" in violation.description
+
+
+@pytest.mark.parametrize(
+    ("token", "ok"),
+    [
+        ("", True),
+        ("AZaz09-_", True),
+        ("x" * validation.MAX_PAGE_TOKEN_LENGTH, True),
+        ("x" * (validation.MAX_PAGE_TOKEN_LENGTH + 1), False),
+        ("not a token!", False),
+        ("tok\ud800", False),
+        ("\ud800", False),
+        ("eyJ9==", False),
+    ],
+)
+def test_page_tokens_are_bounded_url_safe_base64(token: str, ok: bool) -> None:
+    """A page token is empty, or at most 512 URL-safe base64 characters (no padding)."""
+    assert (validation.page_token("page_token", token) is None) is ok
+
+
+def test_an_overlong_vin_is_refused_before_any_pattern() -> None:
+    """A VIN longer than 17 characters is refused."""
+    assert validation.vin("vin", "1HGCM82633A004352" * 1000) is not None
