@@ -202,7 +202,8 @@ async def test_a_vehicle_state_event_wakes_the_car(world: Inbox) -> None:
 
 
 async def test_failed_and_malformed_signals_are_skipped(world: Inbox) -> None:
-    """Signals in ERROR, with unknown units or wrong types leave their fields untouched."""
+    """Signals in ERROR, with unknown units or wrong types leave their fields untouched;
+    each bad one is noted on the applied event, naming its field."""
     now = world.clock.now()
     payload = state_event(
         "evt-1",
@@ -221,7 +222,13 @@ async def test_failed_and_malformed_signals_are_skipped(world: Inbox) -> None:
     )
     await world.deliver(payload)
     assert set(world.uow.store.telemetry[VEHICLE_ID]) == {TelemetryField.ENGINE_OIL}
-    assert world.uow.store.webhook_events["evt-1"].error is None
+    event = world.uow.store.webhook_events["evt-1"]
+    assert event.applied_at is not None
+    assert event.error == (
+        "rejected location: location-preciselocation longitude is missing; "
+        "odometer: odometer-traveleddistance unit 'furlongs' is not known; "
+        "lock_status: closure-islocked value 'yes' is not true or false"
+    )
 
 
 async def test_an_event_for_an_unknown_vehicle_is_marked_with_the_reason(world: Inbox) -> None:
