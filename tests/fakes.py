@@ -502,6 +502,10 @@ class FakeWebhookEventRepository:
             dataclasses.replace(event, applied_at=None, failed_at=at, error=reason)
         )
 
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
+        return self._store.webhook_events.get(event_id)
+
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
         """Return stored events neither applied nor failed, oldest first (then by id)."""
         waiting = [e for e in self._store.webhook_events.values() if e.pending]

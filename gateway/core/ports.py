@@ -345,6 +345,10 @@ class WebhookEventRepository(Protocol):
         """Record that the event could not be applied, and why; LookupError if unknown."""
         ...
 
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
+        ...
+
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
         """Return stored events neither applied nor failed, oldest first."""
         ...

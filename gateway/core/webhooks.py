@@ -76,6 +76,7 @@ class _Applied:
     note: str | None
     vehicle_id: str | None = None
     written: tuple[FieldReading, ...] = ()
+    rejected: tuple[signals.Rejection, ...] = ()
 
 
 class WebhookInbox:
@@ -143,6 +144,13 @@ class WebhookInbox:
                 await self._mark_failed(event, exc)
                 return
         self._metrics.webhook_event(outcome=applied.outcome)
+        for rejection in applied.rejected:
+            self._metrics.webhook_value_rejected(field=rejection.field.value)
+        if applied.rejected:
+            _log.warning(
+                "webhook event applied without its rejected values",
+                extra={"event_id": event.event_id, "reason": applied.note},
+            )
         if applied.vehicle_id is not None and applied.written:
             await self._cache_newer(applied.vehicle_id, applied.written)
 
@@ -260,7 +268,7 @@ async def _apply_state(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -
     note = None
     if parsed.rejections:
         note = "rejected " + "; ".join(str(rejection) for rejection in parsed.rejections)
-    return _Applied("applied", note, vehicle.id, newer)
+    return _Applied("applied", note, vehicle.id, newer, parsed.rejections)
 
 
 async def _apply_error(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> None:

@@ -59,6 +59,12 @@ class SqlWebhookEventRepository:
         if result.rowcount == 0:
             raise LookupError(f"no webhook event {event_id!r} to mark")
 
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
+        query = select(webhook_events).where(_events.event_id == event_id)
+        row = (await self._connection.execute(query)).one_or_none()
+        return None if row is None else _to_event(row)
+
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
         """Return stored events neither applied nor failed, oldest first (then by id)."""
         query = (
