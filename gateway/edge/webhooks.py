@@ -18,7 +18,7 @@ Each request, in order:
    without checking a signature, so an unsigned VERIFY is answered too, with one guard:
    the challenge HMAC *is* the signature a body equal to the challenge would carry, so a
    challenge that parses as a JSON object (a forgeable event) is refused with 400, as is
-   a challenge holding a lone surrogate or NUL (it has no UTF-8 form to sign);
+   a challenge holding a lone surrogate (it has no UTF-8 form to sign);
 5. any other event must be signed (401 when the header is missing), must carry `eventId`
    and `eventType` that storage keeps (400), and is stored through
    `WebhookInbox.receive` before the answer: 200 `{"status": "received"}`,
@@ -142,11 +142,13 @@ class WebhookReceiver:
         challenge = data.get("challenge") if isinstance(data, Mapping) else None
         if not isinstance(challenge, str) or not challenge:
             return _error(400, "invalid_event", "VERIFY needs data.challenge")
-        if not payloads.clean(challenge):
-            return _error(400, "invalid_event", "data.challenge holds a lone surrogate or NUL")
-        if not signed and _json_object(challenge.encode()) is not None:
+        try:
+            message = challenge.encode()
+        except UnicodeEncodeError:
+            return _error(400, "invalid_event", "data.challenge holds a lone surrogate")
+        if not signed and _json_object(message) is not None:
             return _error(400, "invalid_event", "an unsigned challenge must not be a JSON object")
-        return web.json_response({"challenge": signature(self._token, challenge.encode())})
+        return web.json_response({"challenge": signature(self._token, message)})
 
     def _apply_later(self, event: WebhookEvent) -> None:
         """Apply a stored event in a background task."""

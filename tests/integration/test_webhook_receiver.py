@@ -287,9 +287,9 @@ async def test_events_left_pending_are_applied_at_start() -> None:
         assert uow.store.webhook_events["evt-left"].applied_at is not None
 
 
-@pytest.mark.parametrize("challenge", ["\ud800", "abc\udfff", "nul\x00"])
+@pytest.mark.parametrize("challenge", ["\ud800", "abc\udfff"])
 async def test_a_verify_challenge_that_is_no_text_is_400(rig: Rig, challenge: str) -> None:
-    """A VERIFY challenge holding a lone surrogate or NUL is 400, signed or not (never 500)."""
+    """A VERIFY challenge holding a lone surrogate is 400, signed or not (never 500)."""
     body = json.dumps(verify_event(challenge)).encode()
     for signature in (None, sign(body)):
         response = await rig.post(body, signature=signature)
