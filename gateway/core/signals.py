@@ -150,11 +150,6 @@ def parse(signals: Signals, *, fetched_at: datetime) -> Parsed:
     return Parsed(tuple(readings), tuple(rejections))
 
 
-def readings(signals: Signals, *, fetched_at: datetime) -> list[FieldReading]:
-    """Return a reading for each field the signals carry a valid value for."""
-    return list(parse(signals, fetched_at=fetched_at).readings)
-
-
 def reports_asleep(signals: Signals) -> bool:
     """Tell whether the car says it is asleep (`connectivitystatus-isasleep` true)."""
     signal = signals.get(ASLEEP_SIGNAL)
@@ -194,9 +189,9 @@ def _instant(raw: object) -> datetime | None:
     if isinstance(raw, str) and len(raw) <= _MAX_SHOWN:
         try:
             moment = datetime.fromisoformat(raw)
-        except ValueError:
+            return moment.astimezone(UTC) if moment.tzinfo is not None else None
+        except (ValueError, OverflowError):  # not ISO-8601; out of range once in UTC
             return None
-        return moment.astimezone(UTC) if moment.tzinfo is not None else None
     return None
 
 

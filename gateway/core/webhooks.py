@@ -56,6 +56,8 @@ from gateway.core.validation import MAX_ID_LENGTH
 VERIFY = "VERIFY"
 VEHICLE_STATE = "VEHICLE_STATE"
 VEHICLE_ERROR = "VEHICLE_ERROR"
+APPLIED, SKIPPED, FAILED = "applied", "skipped", "failed"
+"""How a stored event was settled (`Metrics.webhook_event` outcomes)."""
 MAX_REASON_LENGTH = 2000
 """Longest `error` stored for an event (the rejections of one event can be many)."""
 
@@ -174,16 +176,16 @@ class WebhookInbox:
             vehicle = await _linked_vehicle(uow, event.smartcar_vehicle_id)
             if vehicle is None:
                 applied = _Applied(
-                    "skipped",
+                    SKIPPED,
                     f"no fleet vehicle is linked to Smartcar vehicle {event.smartcar_vehicle_id}",
                 )
             elif event.event_type == VEHICLE_STATE:
                 applied = await _apply_state(uow, vehicle, event)
             elif event.event_type == VEHICLE_ERROR:
                 await _apply_error(uow, vehicle, event)
-                applied = _Applied("applied", None)
+                applied = _Applied(APPLIED, None)
             else:
-                applied = _Applied("skipped", f"event type {event.event_type} is not handled")
+                applied = _Applied(SKIPPED, f"event type {event.event_type} is not handled")
             note = None if applied.note is None else _bounded(applied.note)
             await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=note)
             await uow.commit()
@@ -192,11 +194,7 @@ class WebhookInbox:
     async def _mark_failed(self, event: WebhookEvent, exc: Exception) -> None:
         """Record that applying the event raised; if even that fails, it stays pending."""
         reason = _bounded(f"not applied: {type(exc).__name__}: {exc}")
-        _log.error(
-            "webhook event could not be applied; marked failed",
-            exc_info=exc,
-            extra={"event_id": payloads.printable(event.event_id), "reason": reason},
-        )
+        extra = {"event_id": payloads.printable(event.event_id), "reason": reason}
         try:
             async with self._uow() as uow:
                 await uow.webhook_events.mark_failed(
@@ -204,18 +202,17 @@ class WebhookInbox:
                 )
                 await uow.commit()
         except Exception:  # noqa: BLE001 - storage is failing too: retried at the next start
-            _log.exception(
-                "webhook event could not be marked failed; it stays pending",
-                extra={"event_id": payloads.printable(event.event_id)},
-            )
+            _log.error("webhook event not applied; it stays pending", exc_info=exc, extra=extra)
+            _log.exception("webhook event could not be marked failed", extra=extra)
             return
-        self._failed(event, reason)
+        self._metrics.webhook_event(outcome=FAILED)
+        _log.error("webhook event not applied; marked failed", exc_info=exc, extra=extra)
 
     def _failed(self, event: WebhookEvent, reason: str) -> None:
-        """Count and log an event that ended failed."""
-        self._metrics.webhook_event(outcome="failed")
+        """Count and log an event stored failed on arrival."""
+        self._metrics.webhook_event(outcome=FAILED)
         _log.warning(
-            "webhook event failed",
+            "webhook event stored failed",
             extra={"event_id": payloads.printable(event.event_id), "reason": reason},
         )
 
@@ -268,7 +265,7 @@ async def _apply_state(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -
     note = None
     if parsed.rejections:
         note = "rejected " + "; ".join(str(rejection) for rejection in parsed.rejections)
-    return _Applied("applied", note, vehicle.id, newer, parsed.rejections)
+    return _Applied(APPLIED, note, vehicle.id, newer, parsed.rejections)
 
 
 async def _apply_error(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> None:

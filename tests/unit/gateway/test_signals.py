@@ -51,6 +51,7 @@ def fields(parsed: signals.Parsed) -> set[TelemetryField]:
         pytest.param(millis(ARRIVED + timedelta(hours=1)) + 1, id="over-an-hour-ahead"),
         pytest.param("NaN", id="nan-literal-text"),
         pytest.param("2026-03-10T11:55:00", id="iso-without-zone"),
+        pytest.param("9999-12-31T23:59:59-23:59", id="iso-beyond-year-9999-in-utc"),
         pytest.param(True, id="boolean"),
         pytest.param({"ms": 1}, id="object"),
     ],

@@ -337,7 +337,7 @@ async def test_a_body_without_event_id_or_type_is_malformed(
 def test_the_keyed_signal_form_is_read_too() -> None:
     """`{"Group.Name": {value, meta}}` signals map like the list form."""
     keyed = {"Closure.IsLocked": {"value": True, "meta": {"oemUpdatedAt": 1_700_000_000_000}}}
-    readings = signals.readings(signals.index(keyed), fetched_at=START)
+    readings = signals.parse(signals.index(keyed), fetched_at=START).readings
     assert [r.value for r in readings] == [LockStatus(is_locked=True)]
     assert readings[0].recorded_at is not None
     assert readings[0].recorded_at.timestamp() == 1_700_000_000
