@@ -213,7 +213,7 @@ async def _start_webhooks(
     if not upstream.management_token:
         raise SettingsError("VG_WEBHOOK_LISTEN needs SMARTCAR_MANAGEMENT_TOKEN to verify events")
     host, _, port = settings.webhook_listen.rpartition(":")
-    inbox = WebhookInbox(uow=uow, cache=gateway.cache, clock=clock)
+    inbox = WebhookInbox(uow=uow, cache=gateway.cache, clock=clock, metrics=gateway.metrics)
     receiver = await stack.enter_async_context(
         serve_webhooks(
             inbox,

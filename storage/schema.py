@@ -267,6 +267,8 @@ webhook_events = Table(
     Column("payload", _json(), nullable=False),
     Column("applied_at", UTCDateTime()),
     Column("error", Text),
+    # Set instead of applied_at when the event could not be applied; `error` says why.
+    Column("failed_at", UTCDateTime()),
     Index(None, "applied_at", "received_at"),
 )
 

@@ -490,12 +490,25 @@ class FakeWebhookEventRepository:
         if event is None:
             raise LookupError(f"no webhook event {event_id!r} to mark")
         self._store.webhook_events[event_id] = stored(
-            dataclasses.replace(event, applied_at=at, error=error)
+            dataclasses.replace(event, applied_at=at, error=error, failed_at=None)
         )
 
+    async def mark_failed(self, event_id: str, *, at: datetime, reason: str) -> None:
+        """Record that the event could not be applied, and why; LookupError if unknown."""
+        event = self._store.webhook_events.get(event_id)
+        if event is None:
+            raise LookupError(f"no webhook event {event_id!r} to mark")
+        self._store.webhook_events[event_id] = stored(
+            dataclasses.replace(event, applied_at=None, failed_at=at, error=reason)
+        )
+
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
+        return self._store.webhook_events.get(event_id)
+
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
-        """Return stored events not applied yet, oldest first (then by id)."""
-        waiting = [e for e in self._store.webhook_events.values() if e.applied_at is None]
+        """Return stored events neither applied nor failed, oldest first (then by id)."""
+        waiting = [e for e in self._store.webhook_events.values() if e.pending]
         waiting.sort(key=lambda e: (e.received_at, e.event_id))
         return waiting[: max(limit, 0)]
 

@@ -249,9 +249,15 @@ def vehicle_state(
     triggers: Iterable[str],
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     recorded_s: float | None = None,
+    signal_meta: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Return a VEHICLE_STATE event (without its per-delivery `meta`)."""
+    """Return a VEHICLE_STATE event (without its per-delivery `meta`); `signal_meta` sets
+    keys of some signals' `meta` by code (a faulty OEM timestamp, say)."""
     trigger_refs = [signal_ref(code) for code in triggers] or [{"code": FIRST_DELIVERY}]
+    carried = signals(state, now_s=now_s, overrides=overrides, recorded_s=recorded_s)
+    for signal in carried:
+        if signal["code"] in (signal_meta or {}) and "meta" in signal:
+            signal["meta"] = {**signal["meta"], **(signal_meta or {})[signal["code"]]}
     return {
         "eventId": str(uuid.uuid4()),
         "eventType": "VEHICLE_STATE",
@@ -260,7 +266,7 @@ def vehicle_state(
             "user": {"id": user_id},
             "vehicle": vehicle_json(state),
             "triggers": trigger_refs,
-            "signals": signals(state, now_s=now_s, overrides=overrides, recorded_s=recorded_s),
+            "signals": carried,
         },
     }
 

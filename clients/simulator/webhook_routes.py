@@ -7,11 +7,13 @@
 - `GET /sim/webhooks` -> `{"webhooks": [...]}`; `GET /sim/webhooks/{id}` -> one webhook;
   `DELETE /sim/webhooks/{id}` -> `{"deleted": id}` (deliveries in flight stop).
 - `POST /sim/webhooks/{id}/events` with `{"vehicle_id", "type": "VEHICLE_STATE" |
-  "VEHICLE_ERROR", "signals"?: {code: body}, "recorded_at"?: ISO-8601, "error"?: {"type",
-  "code", "state"?, "description"?, …}}` starts delivering one event now and answers 202
-  `{"eventId", "eventType", "vehicleId"}`. VEHICLE_STATE carries every signal of the car
-  (see `webhook_payloads`); `signals` replaces or adds bodies by code (and names the
-  triggers), `recorded_at` backdates every `oemUpdatedAt`. VEHICLE_ERROR carries `error`
+  "VEHICLE_ERROR", "signals"?: {code: body}, "recorded_at"?: ISO-8601, "signal_meta"?:
+  {code: {key: value}}, "error"?: {"type", "code", "state"?, "description"?, …}}` starts
+  delivering one event now and answers 202 `{"eventId", "eventType", "vehicleId"}`.
+  VEHICLE_STATE carries every signal of the car (see `webhook_payloads`); `signals`
+  replaces or adds bodies by code (and names the triggers), `recorded_at` backdates every
+  `oemUpdatedAt`, `signal_meta` sets keys of those signals' `meta` as given (a faulty OEM
+  timestamp such as 1e20 or microseconds, to test receivers). VEHICLE_ERROR carries `error`
   (default VEHICLE_STATE:UNREACHABLE). An unverified webhook, or a vehicle it is not
   subscribed to, is 409.
 - `GET /sim/webhooks/{id}/deliveries` -> `{"events": [{"eventId", "eventType", "vehicleId",
@@ -110,6 +112,7 @@ async def trigger(request: web.Request) -> web.StreamResponse:
             triggers=list(signals),
             overrides=signals,
             recorded_s=_recorded_s(body.get("recorded_at")),
+            signal_meta=_signal_meta(body.get("signal_meta")),
         )
     elif kind == "VEHICLE_ERROR":
         error = _error(body.get("error", DEFAULT_ERROR))
@@ -168,6 +171,15 @@ def _signals(value: object) -> dict[str, Mapping[str, Any]]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(b, dict) for b in value.values()):
         raise ControlError("signals", "must map signal codes to body objects")
+    return value
+
+
+def _signal_meta(value: object) -> dict[str, Mapping[str, Any]]:
+    """Return `meta` keys by signal code, or raise ControlError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(m, dict) for m in value.values()):
+        raise ControlError("signal_meta", "must map signal codes to meta objects")
     return value
 
 

@@ -32,6 +32,14 @@ class Metrics(Protocol):
         """A token refresh ended: ok, rejected (invalid_grant), failed, or lost (another
         worker rotated first)."""
 
+    def webhook_event(self, *, outcome: str) -> None:
+        """A stored webhook event was settled: applied, skipped (no linked vehicle, a type
+        not handled) or failed (nothing applied; its row says why)."""
+
+    def webhook_value_rejected(self, *, field: str) -> None:
+        """A webhook event carried a value of `field` the gateway refused (out of range,
+        wrong type, unknown unit); the event's other fields still applied."""
+
 
 class NoMetrics:
     """Discards every observation."""
@@ -54,6 +62,12 @@ class NoMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Discard."""
 
+    def webhook_event(self, *, outcome: str) -> None:
+        """Discard."""
+
+    def webhook_value_rejected(self, *, field: str) -> None:
+        """Discard."""
+
 
 NO_METRICS: Metrics = NoMetrics()
 
@@ -68,6 +82,8 @@ class RecordingMetrics:
         self.reads: list[tuple[bool, bool]] = []
         self.refusals: list[str] = []
         self.refreshes: list[str] = []
+        self.webhook_events: list[str] = []
+        self.webhook_rejections: list[str] = []
 
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """Record a tick."""
@@ -92,3 +108,11 @@ class RecordingMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Record a refresh."""
         self.refreshes.append(result)
+
+    def webhook_event(self, *, outcome: str) -> None:
+        """Record a settled webhook event's outcome."""
+        self.webhook_events.append(outcome)
+
+    def webhook_value_rejected(self, *, field: str) -> None:
+        """Record a rejected webhook value's field."""
+        self.webhook_rejections.append(field)

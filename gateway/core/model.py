@@ -276,7 +276,10 @@ class AuditQuery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookEvent:
-    """A Smartcar webhook delivery, stored before it is acknowledged."""
+    """A Smartcar webhook delivery, stored before it is acknowledged.
+
+    Pending until it is applied (`applied_at`; `error` then notes what was skipped or
+    rejected) or failed (`failed_at`; `error` says why nothing was applied)."""
 
     event_id: str
     event_type: str
@@ -285,6 +288,12 @@ class WebhookEvent:
     payload: Mapping[str, object]
     applied_at: datetime | None = None
     error: str | None = None
+    failed_at: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Tell whether the event still waits to be applied."""
+        return self.applied_at is None and self.failed_at is None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

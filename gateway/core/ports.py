@@ -338,11 +338,19 @@ class WebhookEventRepository(Protocol):
         ...
 
     async def mark_applied(self, event_id: str, *, at: datetime, error: str | None) -> None:
-        """Record that the event was applied (or why it could not be)."""
+        """Record that the event was applied (`error`: what of it was skipped or rejected)."""
+        ...
+
+    async def mark_failed(self, event_id: str, *, at: datetime, reason: str) -> None:
+        """Record that the event could not be applied, and why; LookupError if unknown."""
+        ...
+
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
         ...
 
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
-        """Return stored events not applied yet, oldest first."""
+        """Return stored events neither applied nor failed, oldest first."""
         ...
 
 

@@ -14,17 +14,31 @@ Which signals make which field (the first of each is required, the others fill i
 | engine_oil   | `internalcombustionengine-oillife` {value %}                            |
 
 Tire pressure is not mapped: `wheel-tires` documents no pressure unit. A field's
-`recorded_at` is its first signal's `meta.oemUpdatedAt` (epoch ms), else its `fetchedAt` /
-`retrievedAt`, else when the event arrived. Signals with `status.value` ERROR, without a
-body, or with a value of the wrong type or an unknown unit are skipped: the field keeps its
-last reading. `signals` is a list of `{code, body, status, meta}` objects; the keyed form
-of Smartcar's delivery-behavior page (`{"Group.Name": {value, meta}}`) is read too.
+`recorded_at` is its first signal's `meta.oemUpdatedAt`, else its `fetchedAt` /
+`retrievedAt` (epoch milliseconds, or an ISO-8601 time with a zone), else when the event
+arrived; a timestamp of 0 (Smartcar's mark for static values) counts as absent. Signals with
+`status.value` ERROR (the car cannot report them) or without a body are skipped: the field
+keeps its last reading. `signals` is a list of `{code, body, status, meta}` objects; the keyed
+form of Smartcar's delivery-behavior page (`{"Group.Name": {value, meta}}`) is read too.
+
+Every value is checked field by field, and a bad one is *rejected* with a reason naming the
+field (`Rejection`), while the event's other fields still apply:
+
+- a timestamp must lie in `EARLIEST` .. arrival + `MAX_AHEAD` (2000-01-01 to one hour after
+  the event arrived, by the injected clock): seconds, microseconds or nanoseconds sent as
+  milliseconds, NaN, infinities and absurd magnitudes all fall outside; a reading from the
+  future would otherwise hide every later one, as newer readings are never replaced;
+- numbers must be finite and plausible: latitude ±90, longitude ±180, odometer 0..10 million
+  km, percentages 0..100, ranges 0..10,000 km, fuel 0..2,000 litres; units must be known;
+- a bad optional part (a range, a fuel amount, one door) is left out and noted; the field
+  keeps its required value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from gateway.core.model import (
     Availability,
@@ -42,14 +56,47 @@ from gateway.core.model import (
 
 KM_PER_MILE = 1.609344
 LITRES_PER_US_GALLON = 3.785411784
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No car recorded a reading before this; an earlier time is a unit error (seconds as ms)."""
+MAX_AHEAD = timedelta(hours=1)
+"""How far after the event's arrival a reading may claim to be recorded (OEM clock skew)."""
+MAX_ODOMETER_KM = 10_000_000.0
+MAX_RANGE_KM = 10_000.0
+MAX_FUEL_L = 2_000.0
 _KM_UNITS = {None: 1.0, "kilometers": 1.0, "km": 1.0, "miles": KM_PER_MILE, "mi": KM_PER_MILE}
 _LITRE_UNITS = {None: 1.0, "liters": 1.0, "l": 1.0, "gallons": LITRES_PER_US_GALLON}
 _DOORS = {(0, 0): "front_left", (0, 1): "front_right", (1, 0): "back_left", (1, 1): "back_right"}
+_MAX_DOOR_INDEX = 9
+_TIME_KEYS = ("oemUpdatedAt", "fetchedAt", "retrievedAt")
+_MAX_SHOWN = 40
 ASLEEP_SIGNAL = "connectivitystatus-isasleep"
 
 Body = Mapping[str, object]
 Signals = Mapping[str, Mapping[str, object]]
 """Usable signals by code: each a `{body, meta}` mapping."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A value an event carried that the gateway refused to record, and why."""
+
+    field: TelemetryField
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field.value}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What an event's signals give: a reading per valid field, a rejection per bad value."""
+
+    readings: tuple[FieldReading, ...]
+    rejections: tuple[Rejection, ...]
+
+
+class _Refused(ValueError):
+    """A signal value the gateway will not record; the message says why."""
 
 
 def index(raw: object) -> Signals:
@@ -71,27 +118,36 @@ def _usable(signal: Mapping[str, object]) -> bool:
     return not failed and isinstance(signal.get("body"), Mapping)
 
 
-def readings(signals: Signals, *, fetched_at: datetime) -> list[FieldReading]:
-    """Return a reading for each field the signals carry a valid value for."""
-    out = []
+def parse(signals: Signals, *, fetched_at: datetime) -> Parsed:
+    """Return a reading for each field whose values are valid, and why the others are not.
+
+    `fetched_at` is when the event arrived: the default `recorded_at`, and the reference
+    for how far in the future a timestamp may lie."""
+    readings: list[FieldReading] = []
+    rejections: list[Rejection] = []
     for field, (codes, build) in _FIELDS.items():
         primary = signals.get(codes[0])
         if primary is None:
             continue
         bodies = {code: _body(signals[code]) for code in codes if code in signals}
-        value = build(bodies)
-        if value is None:
+        notes: list[str] = []
+        try:
+            recorded = _recorded_at(primary, arrived_at=fetched_at)
+            value = build(bodies, notes)
+        except _Refused as refused:
+            rejections.append(Rejection(field, f"{codes[0]} {refused}"))
             continue
-        out.append(
+        rejections.extend(Rejection(field, note) for note in notes)
+        readings.append(
             FieldReading(
                 field=field,
                 availability=Availability.AVAILABLE,
                 value=value,
-                recorded_at=recorded_at(primary) or fetched_at,
+                recorded_at=recorded or fetched_at,
                 fetched_at=fetched_at,
             )
         )
-    return out
+    return Parsed(tuple(readings), tuple(rejections))
 
 
 def reports_asleep(signals: Signals) -> bool:
@@ -100,16 +156,57 @@ def reports_asleep(signals: Signals) -> bool:
     return signal is not None and _body(signal).get("value") is True
 
 
-def recorded_at(signal: Mapping[str, object]) -> datetime | None:
-    """Return when the car recorded the signal (its `meta` timestamps, epoch ms)."""
+def _recorded_at(signal: Mapping[str, object], *, arrived_at: datetime) -> datetime | None:
+    """Return when the car recorded the signal (the first `meta` timestamp present), or None.
+
+    Raises `_Refused` when that timestamp is no time inside the plausible window."""
     meta = signal.get("meta")
     if not isinstance(meta, Mapping):
         return None
-    for key in ("oemUpdatedAt", "fetchedAt", "retrievedAt"):
-        millis = _number(meta.get(key))
-        if millis is not None:
-            return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    for key in _TIME_KEYS:
+        raw = meta.get(key)
+        if raw is None or (_is_number(raw) and raw == 0):
+            continue
+        moment = _instant(raw)
+        if moment is None or not EARLIEST <= moment <= arrived_at + MAX_AHEAD:
+            raise _Refused(
+                f"meta.{key} {_shown(raw)} is no time between {EARLIEST:%Y-%m-%d} and "
+                f"{MAX_AHEAD} after arrival (epoch milliseconds or ISO-8601 with a zone)"
+            )
+        return moment
     return None
+
+
+def _instant(raw: object) -> datetime | None:
+    """Return the time epoch milliseconds or an ISO-8601 string name, or None."""
+    if _is_number(raw):
+        assert isinstance(raw, int | float)
+        # Compare before converting: 1e20 ms or a 400-digit integer overflow datetime.
+        lowest, highest = _millis(EARLIEST), _millis(datetime.max.replace(tzinfo=UTC))
+        if not lowest <= raw <= highest:  # NaN fails every comparison
+            return None
+        return datetime.fromtimestamp(raw / 1000, tz=UTC)
+    if isinstance(raw, str) and len(raw) <= _MAX_SHOWN:
+        try:
+            moment = datetime.fromisoformat(raw)
+            return moment.astimezone(UTC) if moment.tzinfo is not None else None
+        except (ValueError, OverflowError):  # not ISO-8601; out of range once in UTC
+            return None
+    return None
+
+
+def _millis(moment: datetime) -> float:
+    return moment.timestamp() * 1000
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """Return a short printable form of a received value, for a reason."""
+    shown = repr(value)
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 1] + "…"
 
 
 def _body(signal: Mapping[str, object]) -> Body:
@@ -117,88 +214,140 @@ def _body(signal: Mapping[str, object]) -> Body:
     return body if isinstance(body, Mapping) else {}
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
+def _number(body: Body, key: str, *, low: float, high: float, unit: str = "") -> float:
+    """Return `body[key]` if it is a number in `low..high`; raise `_Refused` otherwise."""
+    value = body.get(key)
+    if not _is_number(value):
+        raise _Refused(_not_a_number(key, value))
+    assert isinstance(value, int | float)
+    if not low <= value <= high:  # before float(): a huge integer overflows it
+        raise _Refused(f"{key} {_shown(value)} is outside {low:g}..{high:g}{unit}")
     return float(value)
 
 
-def _scaled(body: Body | None, units: Mapping[str | None, float]) -> float | None:
-    """Return a `{unit, value}` body's value in the table's unit (None if unusable)."""
+def _scaled(body: Body, units: Mapping[str | None, float], *, high: float, unit_name: str) -> float:
+    """Return a `{unit, value}` body's value in the table's unit, if it is in 0..`high`."""
+    unit = body.get("unit")
+    factor = None
+    if unit is None or isinstance(unit, str):
+        factor = units.get(unit.lower() if unit else None)
+    if factor is None:
+        raise _Refused(f"unit {_shown(unit)} is not known")
+    value = body.get("value")
+    if not _is_number(value):
+        raise _Refused(_not_a_number("value", value))
+    assert isinstance(value, int | float)
+    if not 0 <= value <= high / factor:  # in the received unit: a huge integer stays exact
+        raise _Refused(f"value {_shown(value)} {unit or ''} is outside 0..{high:g} {unit_name}")
+    return float(value) * factor
+
+
+def _not_a_number(key: str, value: object) -> str:
+    return f"{key} is missing" if value is None else f"{key} {_shown(value)} is not a number"
+
+
+def _optional(
+    bodies: Mapping[str, Body], code: str, notes: list[str], read: Callable[[Body], float]
+) -> float | None:
+    """Return an optional part of a field, or None (noted when it was there but bad)."""
+    body = bodies.get(code)
     if body is None:
         return None
-    value, unit = _number(body.get("value")), body.get("unit")
-    if value is None or not (unit is None or isinstance(unit, str)):
+    try:
+        return read(body)
+    except _Refused as refused:
+        notes.append(f"{code} {refused}; left out")
         return None
-    factor = units.get(unit.lower() if unit else None)
-    return None if factor is None else value * factor
 
 
-def _location(bodies: Mapping[str, Body]) -> TelemetryValue | None:
+def _percent(body: Body) -> float:
+    return _number(body, "value", low=0, high=100, unit=" %")
+
+
+def _km(body: Body) -> float:
+    return _scaled(body, _KM_UNITS, high=MAX_RANGE_KM, unit_name="km")
+
+
+Notes = list[str]
+
+
+def _location(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
     body = bodies["location-preciselocation"]
-    latitude, longitude = _number(body.get("latitude")), _number(body.get("longitude"))
-    if latitude is None or longitude is None:
-        return None
+    latitude = _number(body, "latitude", low=-90, high=90)
+    longitude = _number(body, "longitude", low=-180, high=180)
     return Location(latitude=latitude, longitude=longitude)
 
 
-def _odometer(bodies: Mapping[str, Body]) -> TelemetryValue | None:
-    km = _scaled(bodies["odometer-traveleddistance"], _KM_UNITS)
-    return None if km is None else Odometer(distance_km=km)
+def _odometer(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
+    km = _scaled(
+        bodies["odometer-traveleddistance"], _KM_UNITS, high=MAX_ODOMETER_KM, unit_name="km"
+    )
+    return Odometer(distance_km=km)
 
 
-def _battery(bodies: Mapping[str, Body]) -> TelemetryValue | None:
-    percent = _number(bodies["tractionbattery-stateofcharge"].get("value"))
-    if percent is None:
-        return None
-    range_km = _scaled(bodies.get("tractionbattery-range"), _KM_UNITS)
+def _battery(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
+    percent = _percent(bodies["tractionbattery-stateofcharge"])
+    range_km = _optional(bodies, "tractionbattery-range", notes, _km)
     return Battery(percent_remaining=percent, range_km=range_km)
 
 
-def _fuel(bodies: Mapping[str, Body]) -> TelemetryValue | None:
-    percent = _number(bodies["internalcombustionengine-fuellevel"].get("value"))
-    if percent is None:
-        return None
+def _fuel(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
+    percent = _percent(bodies["internalcombustionengine-fuellevel"])
     return Fuel(
         percent_remaining=percent,
-        amount_remaining_l=_scaled(
-            bodies.get("internalcombustionengine-amountremaining"), _LITRE_UNITS
+        amount_remaining_l=_optional(
+            bodies,
+            "internalcombustionengine-amountremaining",
+            notes,
+            lambda body: _scaled(body, _LITRE_UNITS, high=MAX_FUEL_L, unit_name="l"),
         ),
-        range_km=_scaled(bodies.get("internalcombustionengine-range"), _KM_UNITS),
+        range_km=_optional(bodies, "internalcombustionengine-range", notes, _km),
     )
 
 
-def _lock(bodies: Mapping[str, Body]) -> TelemetryValue | None:
+def _lock(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
     locked = bodies["closure-islocked"].get("value")
     if not isinstance(locked, bool):
-        return None
-    return LockStatus(is_locked=locked, doors=_door_states(bodies.get("closure-doors")))
+        raise _Refused(f"value {_shown(locked)} is not true or false")
+    return LockStatus(is_locked=locked, doors=_door_states(bodies.get("closure-doors"), notes))
 
 
-def _door_states(body: Body | None) -> tuple[DoorState, ...]:
+def _door_states(body: Body | None, notes: Notes) -> tuple[DoorState, ...]:
     values = body.get("values") if body is not None else None
     if not isinstance(values, list):
         return ()
     doors = []
-    for door in values:
-        if not isinstance(door, Mapping):
+    for position, door in enumerate(values):
+        place = _door_place(door)
+        if place is None:
+            notes.append(f"closure-doors values[{position}] has no row and column 0..9; left out")
             continue
-        row, column, is_open = door.get("row"), door.get("column"), door.get("isOpen")
-        known = (
-            _DOORS.get((row, column)) if isinstance(row, int) and isinstance(column, int) else None
-        )
-        name = known or f"row{row}_column{column}"
+        is_open = door.get("isOpen") if isinstance(door, Mapping) else None
+        name = _DOORS.get(place) or f"row{place[0]}_column{place[1]}"
         status = "UNKNOWN" if not isinstance(is_open, bool) else ("OPEN" if is_open else "CLOSED")
         doors.append(DoorState(door=name, status=status))
     return tuple(doors)
 
 
-def _engine_oil(bodies: Mapping[str, Body]) -> TelemetryValue | None:
-    percent = _number(bodies["internalcombustionengine-oillife"].get("value"))
-    return None if percent is None else EngineOil(life_remaining_percent=percent)
+def _door_place(door: object) -> tuple[int, int] | None:
+    """Return a door's (row, column), each an integer 0..9, or None."""
+    if not isinstance(door, Mapping):
+        return None
+    row, column = _door_index(door.get("row")), _door_index(door.get("column"))
+    return None if row is None or column is None else (row, column)
 
 
-Build = Callable[[Mapping[str, Body]], TelemetryValue | None]
+def _door_index(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= _MAX_DOOR_INDEX else None
+
+
+def _engine_oil(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
+    return EngineOil(life_remaining_percent=_percent(bodies["internalcombustionengine-oillife"]))
+
+
+Build = Callable[[Mapping[str, Body], Notes], TelemetryValue]
 _FIELDS: Mapping[TelemetryField, tuple[tuple[str, ...], Build]] = {
     TelemetryField.LOCATION: (("location-preciselocation",), _location),
     TelemetryField.ODOMETER: (("odometer-traveleddistance",), _odometer),

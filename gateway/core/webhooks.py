@@ -1,10 +1,11 @@
 """Smartcar webhooks, the core side: store each event once, then apply it to its vehicle.
 
-    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock)
+    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock, metrics=metrics)
     event = inbox.event_from(payload)     # MalformedEvent when it is no Smartcar event
     if await inbox.receive(event):        # durable now; False: this eventId came before
         ...                               # acknowledge, then in the background:
-        await inbox.apply(event)
+        if event.pending:                 # not failed on arrival (text no store keeps)
+            await inbox.apply(event)
     await inbox.drain_pending()           # at start: whatever a crash left unapplied
 
 Receiving only stores, so the edge can acknowledge within Smartcar's 15 s; applying is
@@ -21,28 +22,63 @@ concurrently, more than once, and out of order. Applying an event:
   connection status stays as it is: these errors concern the car or the owner's OEM
   account, and the upstream health rules (`upstream`) decide ERROR from failed calls.
 - an event for a Smartcar vehicle no fleet vehicle is linked to, or of a type the gateway
-  does not handle, is marked applied with the reason.
+  does not handle, is marked applied with the reason (outcome `skipped`).
+
+Every stored event ends applied or failed, never stuck pending:
+
+- values out of range are rejected field by field (`signals`): the good fields apply, the
+  event is marked applied with the rejections in `error` (each naming its field), each
+  counted (`Metrics.webhook_value_rejected`) and logged;
+- an event whose body holds text no store keeps (a lone surrogate, NUL: `payload`) is
+  stored already failed, its payload with those characters replaced, and never applied;
+- an event whose application raises anything is marked failed with the reason (logged,
+  counted), so `drain_pending` goes on with the next one and start-up is never blocked.
+  Only a cancelled application leaves its event pending, to be applied at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core import payload as payloads
 from gateway.core import signals
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from gateway.core.telemetry import TelemetryCache
+from gateway.core.validation import MAX_ID_LENGTH
 
 VERIFY = "VERIFY"
 VEHICLE_STATE = "VEHICLE_STATE"
 VEHICLE_ERROR = "VEHICLE_ERROR"
+APPLIED, SKIPPED, FAILED = "applied", "skipped", "failed"
+"""How a stored event was settled (`Metrics.webhook_event` outcomes)."""
+MAX_REASON_LENGTH = 2000
+"""Longest `error` stored for an event (the rejections of one event can be many)."""
+
+_log = logging.getLogger(__name__)
 
 
 class MalformedEvent(ValueError):
-    """A webhook body that is not a Smartcar event (no string `eventId` or `eventType`)."""
+    """A webhook body that is not a Smartcar event: no `eventId` or `eventType` string that
+    can be stored (1-128 characters, no lone surrogate or NUL), a vehicle id over 128
+    characters, or objects nested deeper than `payload.MAX_DEPTH`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """What applying one event did: its note (skipped or rejected parts) and new readings."""
+
+    outcome: str
+    note: str | None
+    vehicle_id: str | None = None
+    written: tuple[FieldReading, ...] = ()
+    rejected: tuple[signals.Rejection, ...] = ()
 
 
 class WebhookInbox:
@@ -54,48 +90,80 @@ class WebhookInbox:
         uow: UnitOfWorkFactory,
         cache: TelemetryCache,
         clock: Clock,
+        metrics: Metrics = NO_METRICS,
         drain_batch: int = 100,
     ) -> None:
         self._uow = uow
         self._cache = cache
         self._clock = clock
+        self._metrics = metrics
         self._drain_batch = drain_batch
         self._locks: dict[str, asyncio.Lock] = {}
 
     def event_from(self, payload: Mapping[str, object]) -> WebhookEvent:
-        """Return the event a parsed webhook body describes, received now."""
-        event_id, event_type = payload.get("eventId"), payload.get("eventType")
-        if not isinstance(event_id, str) or not event_id:
-            raise MalformedEvent("eventId must be a non-empty string")
-        if not isinstance(event_type, str) or not event_type:
-            raise MalformedEvent("eventType must be a non-empty string")
-        return WebhookEvent(
+        """Return the event a parsed webhook body describes, received now: pending, or
+        already failed when the body holds text no store keeps (see `payload`)."""
+        if payloads.too_deep(payload):
+            raise MalformedEvent(f"the body nests deeper than {payloads.MAX_DEPTH} levels")
+        event_id = _envelope_text(payload.get("eventId"), "eventId")
+        event_type = _envelope_text(payload.get("eventType"), "eventType")
+        vehicle_id = smartcar_vehicle_id(payload)
+        if vehicle_id is not None and len(vehicle_id) > MAX_ID_LENGTH:
+            raise MalformedEvent(f"the vehicle id must be at most {MAX_ID_LENGTH} characters")
+        now = self._clock.now()
+        event = WebhookEvent(
             event_id=event_id,
             event_type=event_type,
-            smartcar_vehicle_id=smartcar_vehicle_id(payload),
-            received_at=self._clock.now(),
+            smartcar_vehicle_id=None if vehicle_id is None else payloads.printable(vehicle_id),
+            received_at=now,
             payload=payload,
         )
+        problem = payloads.text_problem(payload)
+        if problem is None:
+            return event
+        stored = payloads.storable(payload)
+        assert isinstance(stored, Mapping)
+        reason = f"not applied: {problem}; stored with U+FFFD in its place"
+        return dataclasses.replace(event, payload=stored, failed_at=now, error=reason)
 
     async def receive(self, event: WebhookEvent) -> bool:
         """Store the event; False (nothing written) when its id was received before."""
         async with self._uow() as uow:
             stored = await uow.webhook_events.add(event)
             await uow.commit()
+        if stored and event.failed_at is not None:
+            self._failed(event, event.error or "")
         return stored
 
     async def apply(self, event: WebhookEvent) -> None:
-        """Apply a stored event to its vehicle, after that vehicle's earlier events."""
+        """Apply a stored event to its vehicle, after that vehicle's earlier events; if that
+        raises, mark the event failed instead (only cancellation leaves it pending)."""
         lock = self._locks.setdefault(event.smartcar_vehicle_id or "", asyncio.Lock())
         async with lock:
-            await self._apply(event)
+            try:
+                applied = await self._apply(event)
+            except Exception as exc:  # noqa: BLE001 - whatever it was, the event ends failed
+                await self._mark_failed(event, exc)
+                return
+        self._metrics.webhook_event(outcome=applied.outcome)
+        for rejection in applied.rejected:
+            self._metrics.webhook_value_rejected(field=rejection.field.value)
+        if applied.rejected:
+            _log.warning(
+                "webhook event applied without its rejected values",
+                extra={"event_id": event.event_id, "reason": applied.note},
+            )
+        if applied.vehicle_id is not None and applied.written:
+            await self._cache_newer(applied.vehicle_id, applied.written)
 
     async def drain_pending(self) -> int:
-        """Apply every stored event not applied yet (oldest first); return how many."""
+        """Apply every stored event still pending (oldest first), marking failed any that
+        cannot be; return how many were taken."""
         seen: set[str] = set()
         while True:
             async with self._uow() as uow:
                 batch = await uow.webhook_events.pending(limit=self._drain_batch)
+            # An event that could not even be marked failed comes back: skip it this time.
             fresh = [event for event in batch if event.event_id not in seen]
             if not fresh:
                 return len(seen)
@@ -103,31 +171,60 @@ class WebhookInbox:
                 seen.add(event.event_id)
                 await self.apply(event)
 
-    async def _apply(self, event: WebhookEvent) -> None:
-        written: list[FieldReading] = []
-        error: str | None = None
+    async def _apply(self, event: WebhookEvent) -> _Applied:
         async with self._uow() as uow:
             vehicle = await _linked_vehicle(uow, event.smartcar_vehicle_id)
             if vehicle is None:
-                error = (
-                    f"no fleet vehicle is linked to Smartcar vehicle {event.smartcar_vehicle_id}"
+                applied = _Applied(
+                    SKIPPED,
+                    f"no fleet vehicle is linked to Smartcar vehicle {event.smartcar_vehicle_id}",
                 )
             elif event.event_type == VEHICLE_STATE:
-                written = await _apply_state(uow, vehicle, event)
+                applied = await _apply_state(uow, vehicle, event)
             elif event.event_type == VEHICLE_ERROR:
                 await _apply_error(uow, vehicle, event)
+                applied = _Applied(APPLIED, None)
             else:
-                error = f"event type {event.event_type} is not handled"
-            await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=error)
+                applied = _Applied(SKIPPED, f"event type {event.event_type} is not handled")
+            note = None if applied.note is None else _bounded(applied.note)
+            await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=note)
             await uow.commit()
-        if vehicle is not None and written:
-            await self._cache_newer(vehicle.id, written)
+        return applied
 
-    async def _cache_newer(self, vehicle_id: str, written: list[FieldReading]) -> None:
-        """Put the readings in the cache, unless a poll cached newer ones meanwhile."""
-        cached = await self._cache.readings(vehicle_id)
-        newer = [r for r in written if not _older(r, cached.get(r.field))]
-        await self._cache.put(vehicle_id, newer)
+    async def _mark_failed(self, event: WebhookEvent, exc: Exception) -> None:
+        """Record that applying the event raised; if even that fails, it stays pending."""
+        reason = _bounded(f"not applied: {type(exc).__name__}: {exc}")
+        extra = {"event_id": payloads.printable(event.event_id), "reason": reason}
+        try:
+            async with self._uow() as uow:
+                await uow.webhook_events.mark_failed(
+                    event.event_id, at=self._clock.now(), reason=reason
+                )
+                await uow.commit()
+        except Exception:  # noqa: BLE001 - storage is failing too: retried at the next start
+            _log.error("webhook event not applied; it stays pending", exc_info=exc, extra=extra)
+            _log.exception("webhook event could not be marked failed", extra=extra)
+            return
+        self._metrics.webhook_event(outcome=FAILED)
+        _log.error("webhook event not applied; marked failed", exc_info=exc, extra=extra)
+
+    def _failed(self, event: WebhookEvent, reason: str) -> None:
+        """Count and log an event stored failed on arrival."""
+        self._metrics.webhook_event(outcome=FAILED)
+        _log.warning(
+            "webhook event stored failed",
+            extra={"event_id": payloads.printable(event.event_id), "reason": reason},
+        )
+
+    async def _cache_newer(self, vehicle_id: str, written: tuple[FieldReading, ...]) -> None:
+        """Put the readings in the cache, unless a poll cached newer ones meanwhile. The event
+        is applied (storage holds the readings) whether or not the cache takes them."""
+        try:
+            cached = await self._cache.readings(vehicle_id)
+            newer = [r for r in written if not _older(r, cached.get(r.field))]
+            await self._cache.put(vehicle_id, newer)
+        except Exception:  # noqa: BLE001 - the cache is an optimisation; storage is the truth
+            _log.exception("webhook readings not cached", extra={"vehicle_id": vehicle_id})
 
 
 def smartcar_vehicle_id(payload: Mapping[str, object]) -> str | None:
@@ -147,17 +244,14 @@ async def _linked_vehicle(uow: UnitOfWork, smartcar_id: str | None) -> Vehicle |
     return None if linked is None else await uow.vehicles.get(linked.id, for_update=True)
 
 
-async def _apply_state(
-    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent
-) -> list[FieldReading]:
-    """Store the event's readings newer than the stored ones; the car is awake."""
+async def _apply_state(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> _Applied:
+    """Store the event's valid readings newer than the stored ones; the car is awake."""
     carried = signals.index(_data(event.payload).get("signals"))
+    parsed = signals.parse(carried, fetched_at=event.received_at)
     stored = await uow.telemetry.latest(vehicle.id)
-    newer = [
-        reading
-        for reading in signals.readings(carried, fetched_at=event.received_at)
-        if not _older(reading, stored.get(reading.field))
-    ]
+    newer = tuple(
+        reading for reading in parsed.readings if not _older(reading, stored.get(reading.field))
+    )
     updated = vehicle
     if newer:
         await uow.telemetry.store(vehicle.id, newer)
@@ -168,7 +262,10 @@ async def _apply_state(
         updated = dataclasses.replace(updated, asleep_until=None)
     if updated != vehicle:
         await uow.vehicles.update(updated)
-    return newer
+    note = None
+    if parsed.rejections:
+        note = "rejected " + "; ".join(str(rejection) for rejection in parsed.rejections)
+    return _Applied(APPLIED, note, vehicle.id, newer, parsed.rejections)
 
 
 async def _apply_error(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> None:
@@ -194,6 +291,23 @@ def _older(reading: FieldReading, current: FieldReading | None) -> bool:
     if current is None or current.recorded_at is None or reading.recorded_at is None:
         return False
     return reading.recorded_at < current.recorded_at
+
+
+def _envelope_text(value: object, name: str) -> str:
+    """Return an id or type of the event envelope if every store can keep it."""
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{name} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise MalformedEvent(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    if not payloads.clean(value):
+        raise MalformedEvent(f"{name} must hold no lone surrogate and no NUL")
+    return value
+
+
+def _bounded(reason: str) -> str:
+    """Return a reason every store keeps, cut to MAX_REASON_LENGTH characters."""
+    reason = payloads.printable(reason)
+    return reason if len(reason) <= MAX_REASON_LENGTH else reason[: MAX_REASON_LENGTH - 1] + "…"
 
 
 def _latest(known: datetime | None, new: datetime) -> datetime:

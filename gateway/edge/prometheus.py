@@ -18,6 +18,10 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
     vehicle_gateway_budget_used_ratio                           month usage / allowance at
                                                                 each spend (histogram)
     vehicle_gateway_renewals_total{result}                      renewed / failed
+    vehicle_gateway_webhook_events_total{outcome}               stored webhook events settled:
+                                                                applied / skipped / failed
+    vehicle_gateway_webhook_rejected_values_total{field}        webhook values refused (out of
+                                                                range, wrong type, unit)
 
 Endpoint labels are path templates (`/v2.0/vehicles/{id}/batch`): ids never become labels.
 """
@@ -95,6 +99,12 @@ class PrometheusMetrics:
             buckets=(0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0),
         )
         self._renewals = counter("renewals", "Refresh-token renewals by result", ("result",))
+        self._webhooks = counter(
+            "webhook_events", "Stored webhook events settled, by outcome", ("outcome",)
+        )
+        self._webhook_rejections = counter(
+            "webhook_rejected_values", "Webhook values refused, by telemetry field", ("field",)
+        )
         for status in ConnectionStatus:
             self._vehicles.labels(status=status.value)
 
@@ -131,6 +141,14 @@ class PrometheusMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Count a refresh by its result."""
         self._refreshes.labels(result=result).inc()
+
+    def webhook_event(self, *, outcome: str) -> None:
+        """Count a settled webhook event by its outcome."""
+        self._webhooks.labels(outcome=outcome).inc()
+
+    def webhook_value_rejected(self, *, field: str) -> None:
+        """Count a refused webhook value by its field."""
+        self._webhook_rejections.labels(field=field).inc()
 
     # --- the edge's observations ---
 

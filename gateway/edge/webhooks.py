@@ -9,23 +9,31 @@ Each request, in order:
 2. `SC-Signature` must be the HMAC-SHA256 hex of the raw body keyed with the application
    management token, compared in constant time (`hmac.compare_digest`): a wrong one is
    401 and nothing is stored;
-3. the body must be a JSON object (400 otherwise);
+3. the body must be a JSON object in UTF-8, nested at most `payload.MAX_DEPTH` deep (400
+   otherwise). `NaN`, `Infinity` and numbers too large for a float (`1e400`) are kept as
+   their literal text, a string: every store keeps it, and the core rejects that value
+   (it is not a number) while the event's other fields still apply;
 4. VERIFY is answered 200 `{"challenge": <HMAC-SHA256 hex of data.challenge>}` and not
    stored. Smartcar signs every delivery, but its own receiver recipe answers VERIFY
    without checking a signature, so an unsigned VERIFY is answered too, with one guard:
    the challenge HMAC *is* the signature a body equal to the challenge would carry, so a
-   challenge that parses as a JSON object (a forgeable event) is refused with 400;
+   challenge that parses as a JSON object (a forgeable event) is refused with 400, as is
+   a challenge holding a lone surrogate (it has no UTF-8 form to sign);
 5. any other event must be signed (401 when the header is missing), must carry `eventId`
-   and `eventType` (400), and is stored through `WebhookInbox.receive` before the answer:
-   200 `{"status": "received"}`, or `{"status": "duplicate"}` for an eventId seen before
-   (acknowledged, not stored again, not applied again). If storing takes longer than
-   `ack_timeout_s` (10 s, inside Smartcar's 15 s) the answer is 503 and Smartcar retries.
+   and `eventType` that storage keeps (400), and is stored through
+   `WebhookInbox.receive` before the answer: 200 `{"status": "received"}`,
+   `{"status": "failed", "reason": …}` when it was stored failed (text no store keeps
+   elsewhere in the body: retrying would not help), or `{"status": "duplicate"}` for an
+   eventId seen before (acknowledged, not stored again, not applied again). If storing
+   takes longer than `ack_timeout_s` (10 s, inside Smartcar's 15 s), or fails, the answer
+   is 503 and Smartcar retries.
 
-Stored events are applied in background tasks (`WebhookInbox.apply`, serialised per
-vehicle). Before listening, `serve_webhooks` applies what an earlier run left unapplied
-(`drain_pending`). On exit it stops listening and gives applications in flight
-`grace_s` to finish before cancelling them; a cancelled event stays pending and is
-applied at the next start.
+No input is answered 500. Stored events are applied in background tasks
+(`WebhookInbox.apply`, serialised per vehicle; one that cannot be applied is marked
+failed). Before listening, `serve_webhooks` applies what an earlier run left unapplied
+(`drain_pending`, which marks failed what cannot be applied and goes on). On exit it stops
+listening and gives applications in flight `grace_s` to finish before cancelling them; a
+cancelled event stays pending and is applied at the next start.
 """
 
 from __future__ import annotations
@@ -36,12 +44,14 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.core import payload as payloads
 from gateway.core.model import WebhookEvent
 from gateway.core.secret import Secret
 from gateway.core.webhooks import VERIFY, MalformedEvent, WebhookInbox
@@ -100,7 +110,9 @@ class WebhookReceiver:
             return _error(401, "invalid_signature", "SC-Signature does not match the body")
         payload = _json_object(body)
         if payload is None:
-            return _error(400, "invalid_json", "the body must be a JSON object")
+            return _error(400, "invalid_json", "the body must be a JSON object in UTF-8")
+        if payloads.too_deep(payload):
+            return _error(400, "invalid_json", f"nested over {payloads.MAX_DEPTH} levels")
         if payload.get("eventType") == VERIFY:
             return self._verify(payload, signed=given is not None)
         if given is None:
@@ -114,9 +126,15 @@ class WebhookReceiver:
                 stored = await self._inbox.receive(event)
         except TimeoutError:
             return _error(503, "unavailable", "the event could not be stored in time; retry")
-        if stored:
-            self._apply_later(event)
-        return web.json_response({"status": "received" if stored else "duplicate"})
+        except Exception:  # noqa: BLE001 - not stored, so not acknowledged: Smartcar retries
+            _log.exception("webhook event not stored", extra={"event_id": event.event_id})
+            return _error(503, "unavailable", "the event could not be stored; retry")
+        if not stored:
+            return web.json_response({"status": "duplicate"})
+        if not event.pending:
+            return web.json_response({"status": "failed", "reason": event.error})
+        self._apply_later(event)
+        return web.json_response({"status": "received"})
 
     def _verify(self, payload: Mapping[str, object], *, signed: bool) -> web.Response:
         """Answer Smartcar's VERIFY challenge."""
@@ -124,9 +142,13 @@ class WebhookReceiver:
         challenge = data.get("challenge") if isinstance(data, Mapping) else None
         if not isinstance(challenge, str) or not challenge:
             return _error(400, "invalid_event", "VERIFY needs data.challenge")
-        if not signed and _json_object(challenge.encode()) is not None:
+        try:
+            message = challenge.encode()
+        except UnicodeEncodeError:
+            return _error(400, "invalid_event", "data.challenge holds a lone surrogate")
+        if not signed and _json_object(message) is not None:
             return _error(400, "invalid_event", "an unsigned challenge must not be a JSON object")
-        return web.json_response({"challenge": signature(self._token, challenge.encode())})
+        return web.json_response({"challenge": signature(self._token, message)})
 
     def _apply_later(self, event: WebhookEvent) -> None:
         """Apply a stored event in a background task."""
@@ -135,13 +157,8 @@ class WebhookReceiver:
         task.add_done_callback(self._tasks.discard)
 
     async def _apply(self, event: WebhookEvent) -> None:
-        try:
-            await self._inbox.apply(event)
-        except Exception:  # noqa: BLE001 - a background task: the event stays pending
-            _log.exception(
-                "webhook event not applied; it stays pending until the next start",
-                extra={"event_id": event.event_id, "event_type": event.event_type},
-            )
+        # `apply` marks failed whatever it cannot apply; only cancellation leaves it pending.
+        await self._inbox.apply(event)
 
     async def settled(self) -> None:
         """Wait until every application started so far has finished (a testing hook)."""
@@ -205,12 +222,27 @@ async def serve_webhooks(
 
 
 def _json_object(raw: bytes) -> dict[str, object] | None:
-    """Return the body as a JSON object, or None (not JSON, not UTF-8, not an object)."""
+    """Return the body as a JSON object, or None (not JSON, not UTF-8, not an object).
+
+    Non-finite numbers stay their literal text (see the module docstring)."""
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(
+            raw.decode("utf-8"), parse_constant=_literal, parse_float=_finite_or_literal
+        )
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def _literal(text: str) -> str:
+    """Keep `NaN`, `Infinity` and `-Infinity` as the text they were."""
+    return text
+
+
+def _finite_or_literal(text: str) -> float | str:
+    """Return a JSON number as a float, or as its text when no float holds it (1e400)."""
+    value = float(text)
+    return value if math.isfinite(value) else text
 
 
 def _error(status: int, error: str, message: str) -> web.Response:

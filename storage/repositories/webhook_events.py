@@ -37,6 +37,7 @@ class SqlWebhookEventRepository:
                 payload=dict(event.payload),
                 applied_at=event.applied_at,
                 error=event.error,
+                failed_at=event.failed_at,
             )
             .on_conflict_do_nothing(index_elements=[_events.event_id])
             .returning(_events.event_id)
@@ -44,22 +45,31 @@ class SqlWebhookEventRepository:
         return (await self._connection.execute(statement)).one_or_none() is not None
 
     async def mark_applied(self, event_id: str, *, at: datetime, error: str | None) -> None:
-        """Record that the event was applied at `at` (or why it could not be); LookupError if
-        there is no such event."""
-        statement = (
-            update(webhook_events)
-            .where(_events.event_id == event_id)
-            .values(applied_at=at, error=error)
-        )
+        """Record that the event was applied at `at` (`error`: what was skipped or rejected);
+        LookupError if there is no such event."""
+        await self._mark(event_id, applied_at=at, failed_at=None, error=error)
+
+    async def mark_failed(self, event_id: str, *, at: datetime, reason: str) -> None:
+        """Record that the event could not be applied, and why; LookupError if unknown."""
+        await self._mark(event_id, applied_at=None, failed_at=at, error=reason)
+
+    async def _mark(self, event_id: str, **values: object) -> None:
+        statement = update(webhook_events).where(_events.event_id == event_id).values(**values)
         result = await self._connection.execute(statement)
         if result.rowcount == 0:
             raise LookupError(f"no webhook event {event_id!r} to mark")
 
+    async def get(self, event_id: str) -> WebhookEvent | None:
+        """Return the stored event with this id, whatever its state, or None."""
+        query = select(webhook_events).where(_events.event_id == event_id)
+        row = (await self._connection.execute(query)).one_or_none()
+        return None if row is None else _to_event(row)
+
     async def pending(self, *, limit: int) -> list[WebhookEvent]:
-        """Return stored events not applied yet, oldest first (then by id)."""
+        """Return stored events neither applied nor failed, oldest first (then by id)."""
         query = (
             select(webhook_events)
-            .where(_events.applied_at.is_(None))
+            .where(_events.applied_at.is_(None), _events.failed_at.is_(None))
             .order_by(_events.received_at, _events.event_id)
             .limit(max(limit, 0))
         )
@@ -77,4 +87,5 @@ def _to_event(row: Row[Any]) -> WebhookEvent:
         payload=columns["payload"],
         applied_at=columns["applied_at"],
         error=columns["error"],
+        failed_at=columns["failed_at"],
     )

@@ -37,11 +37,15 @@ class CountingInbox(WebhookInbox):
         super().__init__(**kwargs)
         self.applied: list[str] = []
         self.hold_receive: asyncio.Event | None = None
+        self.storage_down = False
 
     async def receive(self, event: WebhookEvent) -> bool:
-        """Store the event, after `hold_receive` is set when a test installed one."""
+        """Store the event, after `hold_receive` is set when a test installed one; raise
+        as a lost database connection would when `storage_down`."""
         if self.hold_receive is not None:
             await self.hold_receive.wait()
+        if self.storage_down:
+            raise ConnectionResetError("connection to the database lost")
         return await super().receive(event)
 
     async def apply(self, event: WebhookEvent) -> None:
@@ -212,12 +216,42 @@ async def test_a_body_over_50_kb_is_refused(rig: Rig) -> None:
     assert rig.uow.store.webhook_events == {}
 
 
+def deep_event(levels: int) -> bytes:
+    """Return an event body whose `data` nests `levels` objects deep."""
+    data = '{"d": ' * (levels - 1) + "{}" + "}" * (levels - 1)
+    return b'{"eventId": "evt-1", "eventType": "VEHICLE_STATE", "data": ' + data.encode() + b"}"
+
+
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", b"\xff\xfe\xfa", b"[" * 20_000, b'{"eventType": "VEHICLE_STATE"}'],
+    [
+        b"{not json",
+        b"[1, 2]",
+        b"\xff\xfe\xfa",
+        b"[" * 20_000,
+        b'{"eventType": "VEHICLE_STATE"}',
+        json.dumps(odometer_event()).encode("utf-16"),
+        deep_event(32),
+        json.dumps(odometer_event("evt-\ud800")).encode(),
+        json.dumps(odometer_event("evt-\u0000")).encode(),
+        json.dumps(odometer_event("e" * 129)).encode(),
+    ],
+    ids=[
+        "not-json",
+        "array",
+        "not-utf8",
+        "too-deep-to-parse",
+        "no-event-id",
+        "utf-16",
+        "nested-33-levels",
+        "lone-surrogate-event-id",
+        "nul-event-id",
+        "event-id-over-128",
+    ],
 )
 async def test_a_body_that_is_no_event_is_refused(rig: Rig, body: bytes) -> None:
-    """Signed bodies that are not JSON objects or lack eventId are 400, nothing stored."""
+    """Signed bodies that are not UTF-8 JSON objects, nest over 32 levels, or lack an
+    eventId storage keeps are 400, nothing stored."""
     response = await rig.post(body, signature=sign(body))
     assert response.status_code == 400
     assert rig.uow.store.webhook_events == {}
@@ -251,3 +285,74 @@ async def test_events_left_pending_are_applied_at_start() -> None:
     async with serve_webhooks(inbox, management_token=Secret(TOKEN)):
         assert inbox.applied == ["evt-left"]
         assert uow.store.webhook_events["evt-left"].applied_at is not None
+
+
+@pytest.mark.parametrize("challenge", ["\ud800", "abc\udfff"])
+async def test_a_verify_challenge_that_is_no_text_is_400(rig: Rig, challenge: str) -> None:
+    """A VERIFY challenge holding a lone surrogate is 400, signed or not (never 500)."""
+    body = json.dumps(verify_event(challenge)).encode()
+    for signature in (None, sign(body)):
+        response = await rig.post(body, signature=signature)
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_event"
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+async def test_a_non_finite_timestamp_rejects_only_its_field(rig: Rig, literal: bytes) -> None:
+    """`oemUpdatedAt` NaN, ±Infinity or 1e400 is acknowledged and stored as its literal
+    text; the event is applied without the odometer, with the reason on its row."""
+    payload = odometer_event()
+    locked = signal("closure-islocked", {"value": True}, at=datetime(2025, 6, 1, 11, tzinfo=UTC))
+    payload["data"]["signals"].append(locked)
+    payload["data"]["signals"][0]["meta"]["oemUpdatedAt"] = "@"
+    body = json.dumps(payload).encode().replace(b'"@"', literal)
+    response = await rig.post(body, signature=sign(body))
+    assert (response.status_code, response.json()) == (200, {"status": "received"})
+    await rig.running.settled()
+    event = rig.uow.store.webhook_events["evt-1"]
+    assert event.applied_at is not None
+    assert "odometer: odometer-traveleddistance meta.oemUpdatedAt" in (event.error or "")
+    assert set(rig.uow.store.telemetry[VEHICLE_ID]) == {TelemetryField.LOCK_STATUS}
+    meta = event.payload["data"]["signals"][0]["meta"]  # type: ignore[index]
+    assert meta["oemUpdatedAt"] == literal.decode()
+
+
+async def test_a_signed_event_holding_a_lone_surrogate_is_stored_failed(rig: Rig) -> None:
+    """A signed event with a lone surrogate past its envelope is acknowledged (a retry
+    would not help), stored failed with the reason, and not applied."""
+    payload = odometer_event()
+    payload["data"]["vehicle"]["model"] = "Model \ud800"
+    response = await rig.post_signed(payload)
+    assert response.status_code == 200
+    assert response.json()["status"] == "failed"
+    assert "data.vehicle.model holds a lone UTF-16 surrogate" in response.json()["reason"]
+    await rig.running.settled()
+    event = rig.uow.store.webhook_events["evt-1"]
+    assert (event.applied_at, event.failed_at is not None) == (None, True)
+    assert rig.inbox.applied == []
+    assert VEHICLE_ID not in rig.uow.store.telemetry
+
+
+async def test_an_event_storage_cannot_take_is_503_not_500(rig: Rig) -> None:
+    """When storing raises (a lost database), the answer is 503 so Smartcar retries."""
+    rig.inbox.storage_down = True
+    response = await rig.post_signed(odometer_event())
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+
+
+async def test_bad_events_left_pending_do_not_block_start() -> None:
+    """Events an earlier run stored with timestamps 1e20, NaN or in µs are settled at
+    start-up (applied without the odometer) and the receiver starts serving."""
+    uow = await fleet()
+    inbox = build_inbox(uow)
+    stamps = {"evt-huge": 1e20, "evt-nan": float("nan"), "evt-micro": 1_748_775_600_000_000}
+    for event_id, stamp in stamps.items():
+        payload = odometer_event(event_id)
+        payload["data"]["signals"][0]["meta"]["oemUpdatedAt"] = stamp
+        assert await inbox.receive(inbox.event_from(payload))
+    async with serve_webhooks(inbox, management_token=Secret(TOKEN)) as running:
+        assert sorted(inbox.applied) == sorted(stamps)
+        for event_id in stamps:
+            assert uow.store.webhook_events[event_id].applied_at is not None
+        assert running.port > 0

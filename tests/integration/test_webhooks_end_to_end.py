@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +26,7 @@ from gateway.core.model import (
     Vehicle,
     WebhookEvent,
 )
-from gateway.core.ports import UnitOfWorkFactory
+from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import WebhookInbox
@@ -242,3 +245,89 @@ async def test_events_a_crash_left_unapplied_are_applied_at_start(
             vehicle = await uow.vehicles.get(VEHICLE_ID)
         assert vehicle is not None
         assert vehicle.last_error == "VEHICLE_STATE:ASLEEP"
+
+
+@pytest.mark.parametrize("stamp", [1e20, 1_746_088_200_000_000], ids=["1e20", "microseconds"])
+async def test_an_absurd_oem_timestamp_rejects_only_that_field(rig: Rig, stamp: float) -> None:
+    """The simulator sends an odometer stamped 1e20 or in µs: the event is applied and
+    marked so in storage, its reason names the odometer, and the other fields are stored."""
+    event_id = await rig.send(
+        type="VEHICLE_STATE",
+        signals={"odometer-traveleddistance": {"unit": "kilometers", "value": 5555.0}},
+        signal_meta={"odometer-traveleddistance": {"oemUpdatedAt": stamp}},
+    )
+    readings = await rig.readings()
+    assert TelemetryField.ODOMETER not in readings
+    assert TelemetryField.LOCK_STATUS in readings
+    async with rig.uow() as uow:
+        assert await uow.webhook_events.pending(limit=10) == []
+        applied = await stored_event(uow, event_id)
+    assert applied.failed_at is None
+    assert "odometer: odometer-traveleddistance meta.oemUpdatedAt" in (applied.error or "")
+
+
+async def test_text_no_store_keeps_is_400_or_stored_failed_never_500(rig: Rig) -> None:
+    """On SQLite and PostgreSQL: a lone surrogate in an eventId is 400; NUL and a lone
+    surrogate inside a signed event store it failed (answer 200), never a 500."""
+    base = {
+        "eventType": "VEHICLE_STATE",
+        "vehicleId": rig.smartcar_id,
+        "data": {"vehicle": {"id": rig.smartcar_id}, "signals": []},
+    }
+    bad_id = {**base, "eventId": "evt-\ud800"}
+    bad_data = {**base, "eventId": "evt-text", "data": {"note": "nul \x00, half \udc00"}}
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        refused = await post_signed(http, rig.receiver.url, bad_id)
+        failed = await post_signed(http, rig.receiver.url, bad_data)
+    assert refused.status_code == 400
+    assert (failed.status_code, failed.json()["status"]) == (200, "failed")
+    async with rig.uow() as uow:
+        stored = await stored_event(uow, "evt-text")
+    assert stored.failed_at is not None
+    assert stored.payload["data"] == {"note": "nul \ufffd, half \ufffd"}
+
+
+@pytest.mark.parametrize("stamp", [1e20, 1_746_088_200_000_000], ids=["1e20", "microseconds"])
+async def test_a_pending_event_with_an_absurd_timestamp_does_not_block_start(
+    storage: UnitOfWorkFactory, stamp: float
+) -> None:
+    """An event an earlier version stored with an absurd timestamp is settled at start-up
+    (applied without that field); the receiver starts."""
+    async with storage() as uow:
+        await uow.vehicles.add(
+            Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
+        )
+        await uow.commit()
+    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=SystemClock())
+    signal = {
+        "code": "odometer-traveleddistance",
+        "body": {"unit": "km", "value": 10.0},
+        "meta": {"oemUpdatedAt": stamp},
+    }
+    payload = {
+        "eventId": "evt-left",
+        "eventType": "VEHICLE_STATE",
+        "data": {"vehicle": {"id": "sc-9"}, "signals": [signal]},
+    }
+    assert await inbox.receive(inbox.event_from(payload))
+    async with serve_webhooks(inbox, management_token=Secret(MANAGEMENT_TOKEN)) as receiver:
+        assert receiver.port > 0
+        async with storage() as uow:
+            assert await uow.webhook_events.pending(limit=10) == []
+            settled = await stored_event(uow, "evt-left")
+    assert settled.applied_at is not None
+    assert "meta.oemUpdatedAt" in (settled.error or "")
+
+
+async def post_signed(http: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> httpx.Response:
+    """POST a payload signed with the management token, as Smartcar would."""
+    body = json.dumps(payload).encode()
+    digest = hmac.new(MANAGEMENT_TOKEN.encode(), body, hashlib.sha256).hexdigest()
+    return await http.post(url, content=body, headers={"SC-Signature": digest})
+
+
+async def stored_event(uow: UnitOfWork, event_id: str) -> WebhookEvent:
+    """Return a stored webhook event by id, whatever its state."""
+    event = await uow.webhook_events.get(event_id)
+    assert event is not None
+    return event

@@ -267,6 +267,23 @@ async def test_signal_overrides_and_backdating(rig: Rig) -> None:
     ]
 
 
+async def test_signal_meta_sets_faulty_timestamps(rig: Rig) -> None:
+    """`signal_meta` sets keys of the named signals' meta as given; the others keep theirs."""
+    hook = await rig.register()
+    await rig.trigger(
+        hook["webhookId"],
+        vehicle_id=await rig.vehicle_id(),
+        type="VEHICLE_STATE",
+        signal_meta={"odometer-traveleddistance": {"oemUpdatedAt": 1e20}},
+    )
+    [event] = await rig.callback.wait_for(1)
+    odometer = signal(event.payload, "odometer-traveleddistance")
+    assert odometer["meta"]["oemUpdatedAt"] == 1e20
+    assert isinstance(odometer["meta"]["fetchedAt"], int)
+    locked = signal(event.payload, "closure-islocked")
+    assert locked["meta"]["oemUpdatedAt"] < 1e14
+
+
 async def test_a_vehicle_error_delivery(rig: Rig) -> None:
     """VEHICLE_ERROR carries the error given, in state ERROR."""
     hook = await rig.register()
@@ -390,6 +407,7 @@ async def test_bad_registrations_are_refused(
         ({"type": "VEHICLE_NICKNAME"}, 400, "type"),
         ({"type": "VEHICLE_STATE", "signals": ["closure-islocked"]}, 400, "signals"),
         ({"type": "VEHICLE_STATE", "recorded_at": "yesterday"}, 400, "recorded_at"),
+        ({"type": "VEHICLE_STATE", "signal_meta": {"closure-islocked": 1}}, 400, "signal_meta"),
         ({"type": "VEHICLE_ERROR", "error": {"code": "X"}}, 400, "error"),
     ],
 )

@@ -237,10 +237,34 @@ async def test_pending_lists_unapplied_events_oldest_first(backend: Backend) -> 
 
 
 async def test_marking_an_unknown_event_is_a_lookup_error(backend: Backend) -> None:
-    """mark_applied() on an id never stored raises LookupError."""
+    """mark_applied() and mark_failed() on an id never stored raise LookupError."""
     async with backend.factory() as uow:
         with pytest.raises(LookupError):
             await uow.webhook_events.mark_applied("evt-404", at=T0, error=None)
+        with pytest.raises(LookupError):
+            await uow.webhook_events.mark_failed("evt-404", at=T0, reason="x")
+
+
+async def test_a_failed_event_leaves_pending_and_keeps_its_reason(backend: Backend) -> None:
+    """mark_failed() takes an event out of pending(); get() reads it back with its time and
+    reason; an event stored failed on arrival reads back the same way."""
+    arrived_failed = event("e-b", failed_at=at(1), error="not applied: bad text")
+    async with backend.factory() as uow:
+        assert await uow.webhook_events.add(event("e-a"))
+        assert await uow.webhook_events.add(arrived_failed)
+        assert await uow.webhook_events.add(event("e-c", received_at=at(2)))
+        await uow.webhook_events.mark_failed("e-a", at=at(5), reason="not applied: boom")
+        await uow.commit()
+    async with backend.factory() as uow:
+        pending = [e.event_id for e in await uow.webhook_events.pending(limit=9)]
+        failed = await uow.webhook_events.get("e-a")
+        stored = await uow.webhook_events.get("e-b")
+        assert await uow.webhook_events.get("e-404") is None
+    assert pending == ["e-c"]
+    assert failed == event("e-a", failed_at=at(5), error="not applied: boom")
+    assert failed.failed_at is not None
+    assert failed.failed_at.tzinfo == UTC
+    assert stored == arrived_failed
 
 
 # --- one unit of work over all four ---------------------------------------------------------

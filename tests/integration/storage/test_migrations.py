@@ -122,6 +122,35 @@ async def test_downgrade_to_the_lifecycle_revision_removes_the_audit_log(
         assert await connection.run_sync(_diff) == []
 
 
+async def test_downgrade_below_webhook_failures_keeps_failed_events_out_of_pending(
+    tmp_path: Path,
+) -> None:
+    """Going back to 0004 turns failed events into applied ones, so older code does not
+    retry them; pending ones stay pending."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'down.db'}")
+    try:
+        await migrate(engine)
+        async with engine.begin() as connection:
+            for event_id, failed_at in (("e-failed", "2026-03-10 12:00:00"), ("e-wait", None)):
+                await connection.execute(
+                    text(
+                        "INSERT INTO webhook_events (event_id, event_type, received_at, payload,"
+                        " failed_at) VALUES (:event_id, 'VEHICLE_STATE',"
+                        " '2026-03-10 11:00:00', '{}', :failed_at)"
+                    ),
+                    {"event_id": event_id, "failed_at": failed_at},
+                )
+            await connection.run_sync(_downgrade, "0004")
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT event_id, applied_at FROM webhook_events ORDER BY event_id")
+            )
+            applied = {event_id: applied_at is not None for event_id, applied_at in rows}
+        assert applied == {"e-failed": True, "e-wait": False}
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrading_keeps_existing_vehicles_with_no_failures(
     tmp_path: Path, cipher: TokenCipher
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.core import signals
+from gateway.core.metrics import RecordingMetrics
 from gateway.core.model import (
     Availability,
     Battery,
@@ -27,8 +30,14 @@ from gateway.core.model import (
 from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import MalformedEvent, WebhookInbox
 from gateway.edge.clock import ManualClock
-from tests.fakes import FakeUnitOfWorkFactory
-from tests.unit.gateway.webhook_samples import error_event, failed_signal, signal, state_event
+from tests.fakes import FakeSharedTelemetry, FakeUnitOfWork, FakeUnitOfWorkFactory
+from tests.unit.gateway.webhook_samples import (
+    error_event,
+    failed_signal,
+    millis,
+    signal,
+    state_event,
+)
 
 SMARTCAR_ID = "sc-1"
 VEHICLE_ID = "car-1"
@@ -43,6 +52,7 @@ class Inbox:
     uow: FakeUnitOfWorkFactory
     cache: TelemetryCache
     clock: ManualClock
+    metrics: RecordingMetrics
 
     async def deliver(self, payload: dict[str, Any]) -> bool:
         """Receive and apply one payload as the receiver does; return whether it was new."""
@@ -62,18 +72,31 @@ class Inbox:
         return self.uow.store.vehicles[VEHICLE_ID]
 
 
+async def build_world(
+    uow: FakeUnitOfWorkFactory, *, cache: TelemetryCache | None = None, vehicles: int = 1
+) -> Inbox:
+    """Return an inbox over `uow`, holding ACTIVE vehicles car-1 (`sc-1`), car-2 (`sc-2`)…"""
+    clock = ManualClock(START)
+    async with uow() as unit:
+        for number in range(1, vehicles + 1):
+            await unit.vehicles.add(
+                Vehicle(
+                    id=f"car-{number}",
+                    status=ConnectionStatus.ACTIVE,
+                    smartcar_vehicle_id=f"sc-{number}",
+                )
+            )
+        await unit.commit()
+    cache = cache or TelemetryCache(uow)
+    metrics = RecordingMetrics()
+    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock, metrics=metrics)
+    return Inbox(inbox, uow, cache, clock, metrics)
+
+
 @pytest.fixture
 async def world() -> Inbox:
     """Return an inbox over fresh fakes holding one ACTIVE vehicle linked to `sc-1`."""
-    uow = FakeUnitOfWorkFactory()
-    clock = ManualClock(START)
-    async with uow() as unit:
-        await unit.vehicles.add(
-            Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id=SMARTCAR_ID)
-        )
-        await unit.commit()
-    cache = TelemetryCache(uow)
-    return Inbox(WebhookInbox(uow=uow, cache=cache, clock=clock), uow, cache, clock)
+    return await build_world(FakeUnitOfWorkFactory())
 
 
 def every_signal(at: datetime) -> list[dict[str, Any]]:
@@ -202,7 +225,8 @@ async def test_a_vehicle_state_event_wakes_the_car(world: Inbox) -> None:
 
 
 async def test_failed_and_malformed_signals_are_skipped(world: Inbox) -> None:
-    """Signals in ERROR, with unknown units or wrong types leave their fields untouched."""
+    """Signals in ERROR, with unknown units or wrong types leave their fields untouched;
+    each bad one is noted on the applied event, naming its field."""
     now = world.clock.now()
     payload = state_event(
         "evt-1",
@@ -221,7 +245,13 @@ async def test_failed_and_malformed_signals_are_skipped(world: Inbox) -> None:
     )
     await world.deliver(payload)
     assert set(world.uow.store.telemetry[VEHICLE_ID]) == {TelemetryField.ENGINE_OIL}
-    assert world.uow.store.webhook_events["evt-1"].error is None
+    event = world.uow.store.webhook_events["evt-1"]
+    assert event.applied_at is not None
+    assert event.error == (
+        "rejected location: location-preciselocation longitude is missing; "
+        "odometer: odometer-traveleddistance unit 'furlongs' is not known; "
+        "lock_status: closure-islocked value 'yes' is not true or false"
+    )
 
 
 async def test_an_event_for_an_unknown_vehicle_is_marked_with_the_reason(world: Inbox) -> None:
@@ -272,6 +302,14 @@ async def test_drain_applies_events_left_unapplied(world: Inbox) -> None:
     assert await world.inbox.drain_pending() == 0
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """Return an event body whose `data` nests `levels` deep."""
+    data: Any = {}
+    for _ in range(levels - 1):
+        data = {"d": data}
+    return {"eventId": "evt-1", "eventType": "VEHICLE_STATE", "data": data}
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -279,12 +317,19 @@ async def test_drain_applies_events_left_unapplied(world: Inbox) -> None:
         {"eventId": "", "eventType": "VEHICLE_STATE"},
         {"eventId": 7, "eventType": "VEHICLE_STATE"},
         {"eventId": "evt-1"},
+        {"eventId": "evt-\ud800", "eventType": "VEHICLE_STATE"},
+        {"eventId": "evt-\x00", "eventType": "VEHICLE_STATE"},
+        {"eventId": "e" * 129, "eventType": "VEHICLE_STATE"},
+        {"eventId": "evt-1", "eventType": "VEHICLE_\udc00"},
+        {"eventId": "evt-1", "eventType": "VEHICLE_STATE", "vehicleId": "v" * 129},
+        nested(32),
     ],
 )
 async def test_a_body_without_event_id_or_type_is_malformed(
     world: Inbox, payload: dict[str, Any]
 ) -> None:
-    """`event_from` refuses bodies that do not name an event id and type."""
+    """`event_from` refuses bodies without an event id and type that storage keeps (1-128
+    characters, no lone surrogate, no NUL), with a vehicle id too long, or nested too deep."""
     with pytest.raises(MalformedEvent):
         world.inbox.event_from(payload)
 
@@ -292,7 +337,137 @@ async def test_a_body_without_event_id_or_type_is_malformed(
 def test_the_keyed_signal_form_is_read_too() -> None:
     """`{"Group.Name": {value, meta}}` signals map like the list form."""
     keyed = {"Closure.IsLocked": {"value": True, "meta": {"oemUpdatedAt": 1_700_000_000_000}}}
-    readings = signals.readings(signals.index(keyed), fetched_at=START)
+    readings = signals.parse(signals.index(keyed), fetched_at=START).readings
     assert [r.value for r in readings] == [LockStatus(is_locked=True)]
     assert readings[0].recorded_at is not None
     assert readings[0].recorded_at.timestamp() == 1_700_000_000
+
+
+def odometer_stamped(stamp: object, *, value: float = 4321) -> dict[str, Any]:
+    """Return an odometer signal whose `meta.oemUpdatedAt` is `stamp`, as received."""
+    carried = signal("odometer-traveleddistance", {"unit": "km", "value": value}, at=START)
+    carried["meta"] = {"oemUpdatedAt": stamp, "fetchedAt": millis(START)}
+    return carried
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param(1e20, id="1e20"),
+        pytest.param(float("nan"), id="nan"),
+        pytest.param(millis(START) * 1000, id="microseconds"),
+    ],
+)
+async def test_a_bad_timestamp_rejects_its_field_and_the_rest_applies(
+    world: Inbox, stamp: object
+) -> None:
+    """An odometer stamped 1e20, NaN or in µs is rejected with a reason naming it; the
+    event's lock status still applies and the event is marked applied, not left pending."""
+    locked = signal("closure-islocked", {"value": True}, at=START)
+    await world.deliver(state_event("evt-1", SMARTCAR_ID, [odometer_stamped(stamp), locked]))
+    event = world.uow.store.webhook_events["evt-1"]
+    assert (event.applied_at, event.failed_at) == (world.clock.now(), None)
+    assert (event.error or "").startswith(
+        "rejected odometer: odometer-traveleddistance meta.oemUpdatedAt"
+    )
+    assert set(world.uow.store.telemetry[VEHICLE_ID]) == {TelemetryField.LOCK_STATUS}
+    assert world.metrics.webhook_rejections == ["odometer"]
+    assert world.metrics.webhook_events == ["applied"]
+
+
+class RefusingTelemetry:
+    """A telemetry repository whose writes for one vehicle raise (a storage fault)."""
+
+    def __init__(self, inner: Any, broken: str) -> None:
+        self._inner = inner
+        self._broken = broken
+
+    async def latest(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
+        """Return the stored readings."""
+        result: dict[TelemetryField, FieldReading] = await self._inner.latest(vehicle_id)
+        return result
+
+    async def store(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Store readings, unless they are the broken vehicle's."""
+        if vehicle_id == self._broken:
+            raise RuntimeError("disk I/O error")
+        await self._inner.store(vehicle_id, readings)
+
+
+class FaultyFakes(FakeUnitOfWorkFactory):
+    """Fakes whose telemetry writes for car-2 fail."""
+
+    def __call__(self) -> FakeUnitOfWork:
+        uow = super().__call__()
+        uow.telemetry = RefusingTelemetry(uow.telemetry, "car-2")
+        return uow
+
+
+async def test_drain_marks_failed_what_raises_and_applies_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At start-up an event whose application raises is marked failed (row, log, metric)
+    and the events after it, one with a 1e20 timestamp among them, are still applied."""
+    world = await build_world(FaultyFakes(), vehicles=2)
+    now = world.clock.now()
+    odometer = signal("odometer-traveleddistance", {"unit": "km", "value": 10}, at=now)
+    payloads = [
+        state_event("evt-a", "sc-2", [odometer]),
+        state_event("evt-b", SMARTCAR_ID, [odometer_stamped(1e20)]),
+        state_event("evt-c", SMARTCAR_ID, [odometer]),
+    ]
+    for payload in payloads:
+        assert await world.inbox.receive(world.inbox.event_from(payload))
+        world.clock.advance(1)
+    with caplog.at_level(logging.WARNING, logger="gateway.core.webhooks"):
+        assert await world.inbox.drain_pending() == 3
+    events = world.uow.store.webhook_events
+    assert events["evt-a"].failed_at == world.clock.now()
+    assert events["evt-a"].applied_at is None
+    assert events["evt-a"].error == "not applied: RuntimeError: disk I/O error"
+    assert events["evt-b"].applied_at is not None
+    assert "meta.oemUpdatedAt" in (events["evt-b"].error or "")
+    assert (events["evt-c"].applied_at, events["evt-c"].error) == (world.clock.now(), None)
+    assert world.reading(TelemetryField.ODOMETER).value == Odometer(distance_km=10)
+    assert world.metrics.webhook_events == ["failed", "applied", "applied"]
+    assert any(getattr(r, "event_id", None) == "evt-a" for r in caplog.records)
+    assert await world.inbox.drain_pending() == 0
+
+
+async def test_an_event_holding_text_no_store_keeps_is_stored_failed(world: Inbox) -> None:
+    """A lone surrogate or NUL past the envelope stores the event failed, the bad
+    characters replaced, with the path in the reason; it is never applied or drained."""
+    payload = state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now()))
+    payload["data"]["signals"][0]["body"]["note"] = "bad \ud800 and \x00"
+    event = world.inbox.event_from(payload)
+    assert not event.pending
+    assert event.failed_at == world.clock.now()
+    assert event.error == (
+        "not applied: data.signals[0].body.note holds a NUL character (U+0000);"
+        " stored with U+FFFD in its place"
+    )
+    assert await world.inbox.receive(event)
+    stored = world.uow.store.webhook_events["evt-1"]
+    assert stored.payload["data"]["signals"][0]["body"]["note"] == "bad \ufffd and \ufffd"
+    assert await world.inbox.drain_pending() == 0
+    assert VEHICLE_ID not in world.uow.store.telemetry
+    assert world.metrics.webhook_events == ["failed"]
+
+
+class DownSharedTelemetry(FakeSharedTelemetry):
+    """Shared telemetry (Redis) that is down for writes."""
+
+    async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
+        """Fail as an unreachable Redis would."""
+        raise ConnectionError("redis is down")
+
+
+async def test_a_cache_that_fails_after_storing_leaves_the_event_applied() -> None:
+    """Readings are durable once stored: a shared cache failing afterwards does not mark
+    the event failed."""
+    uow = FakeUnitOfWorkFactory()
+    world = await build_world(uow, cache=TelemetryCache(uow, DownSharedTelemetry()))
+    await world.deliver(state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now())))
+    event = world.uow.store.webhook_events["evt-1"]
+    assert (event.applied_at, event.failed_at) == (world.clock.now(), None)
+    assert world.metrics.webhook_events == ["applied"]
