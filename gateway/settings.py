@@ -22,6 +22,7 @@ from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.service import Policies
 from gateway.core.telemetry import TelemetryPolicy
+from gateway.core.watch import WatchPolicy
 
 ENV_VARIABLES: Mapping[str, str] = {
     "VG_LISTEN": "127.0.0.1:50051 — gRPC listen address (port 0: pick one, logged)",
@@ -61,6 +62,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_TLS_KEY": "PEM private key of VG_TLS_CERT",
     "VG_TLS_CLIENT_CA": "unset: no client certificates — PEM CA bundle; set: every caller "
     "must present a certificate it signed (mTLS)",
+    "VG_WATCH_STREAMS_PER_CALLER": "20 — open WatchVehicles streams one caller may hold "
+    "(one more: RESOURCE_EXHAUSTED)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -132,6 +135,11 @@ class Settings:
                 concurrency=int(
                     read.number("VG_SCHEDULER_CONCURRENCY", 4, integer=True, positive=True)
                 ),
+            ),
+            watch=WatchPolicy(
+                streams_per_caller=int(
+                    read.number("VG_WATCH_STREAMS_PER_CALLER", 20, integer=True, positive=True)
+                )
             ),
         )
         if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):
