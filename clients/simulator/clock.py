@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 class SimClock:
     """UTC time that runs at real speed from the moment it was made, plus an offset."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, offset_s: float = 0.0) -> None:
+        """Start at real time plus `offset_s` (a restarted simulator keeps its offset)."""
         self._wall_start_s = time.time()
         self._mono_start_s = time.monotonic()
-        self._offset_s = 0.0
+        self._offset_s = offset_s
 
     def now_s(self) -> float:
         """Return simulated time as seconds since the Unix epoch; it never goes backwards."""
