@@ -46,15 +46,14 @@ async def test_connected_cars_survive_a_restart_with_the_embedded_simulator(
     tmp_path: Path,
 ) -> None:
     """Connect, stop, start again over the same var dir: the car is ACTIVE, its stored
-    access token reads, Lock works, and its refresh token still refreshes."""
+    access token reads, Unlock works, its refresh token still refreshes; the state file is
+    0600."""
     settings = gateway_settings(tmp_path, VG_SIMULATOR_COMMAND_LATENCY_S="0")
     async with embedded(settings, ManualClock(START)) as first:
         connected = await first.connect("car-1")
         assert connected.status == pb.ACTIVE
         locked = await first.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="lock-1"))
         assert locked.state == pb.SUCCEEDED
-    state = tmp_path / "var" / "simulator.json"
-    assert stat.S_IMODE(state.stat().st_mode) == 0o600
 
     clock = ManualClock(START)
     async with embedded(settings, clock) as second:
@@ -71,3 +70,5 @@ async def test_connected_cars_survive_a_restart_with_the_embedded_simulator(
         panel = await second.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
         assert panel.status == pb.ACTIVE
         assert panel.vin == connected.vin
+    state = tmp_path / "var" / "simulator.json"  # it holds tokens: the owner's alone
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
