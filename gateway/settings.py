@@ -26,7 +26,8 @@ from gateway.core.watch import WatchPolicy
 
 ENV_VARIABLES: Mapping[str, str] = {
     "VG_LISTEN": "127.0.0.1:50051 — gRPC listen address (port 0: pick one, logged)",
-    "VG_VAR_DIR": "./var — where SQLite and the development key live",
+    "VG_VAR_DIR": "./var — where SQLite, the development key and the embedded simulator's "
+    "state (simulator.json) live",
     "VG_DATABASE_URL": "sqlite+aiosqlite:///<VG_VAR_DIR>/gateway.db",
     "VG_TOKEN_KEYS": "unset: a development key under VG_VAR_DIR; else 'id:base64key,…' "
     "(first one encrypts)",
