@@ -16,7 +16,7 @@ from gateway.core.errors import TooManyStreams, WatchFellBehind
 from gateway.core.model import ConnectionStatus, StatusTransition
 from gateway.core.watch import StatusFeed, WatchPolicy
 from gateway.edge.clock import ManualClock
-from tests.fakes import FakeUnitOfWorkFactory
+from tests.fakes import FakeUnitOfWork, FakeUnitOfWorkFactory
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 STEP_TIMEOUT_S = 5.0
@@ -44,6 +44,10 @@ class Naps:
             self.asleep.clear()
             raise
 
+    def wake(self) -> None:
+        """Wake the napping poller without waiting for its next nap."""
+        self._wake.set()
+
     async def tick(self) -> None:
         """Wake the napping poller; return once it has polled and naps again."""
         await asyncio.wait_for(self.asleep.wait(), STEP_TIMEOUT_S)
@@ -55,9 +59,11 @@ class Naps:
 class Rig:
     """A feed over a fake store, a clock at a named instant, and its napping poller."""
 
-    def __init__(self, policy: WatchPolicy | None = None) -> None:
+    def __init__(
+        self, policy: WatchPolicy | None = None, uow: FakeUnitOfWorkFactory | None = None
+    ) -> None:
         self.clock = ManualClock(START)
-        self.uow = FakeUnitOfWorkFactory()
+        self.uow = uow or FakeUnitOfWorkFactory()
         self.naps = Naps()
         self.feed = StatusFeed(
             uow=self.uow, clock=self.clock, policy=policy or WatchPolicy(), sleep=self.naps.sleep
@@ -257,3 +263,39 @@ async def test_a_caller_holds_at_most_its_cap_of_streams() -> None:
     await until(lambda: other.received == again.received == [change])
     for stream in (second, other, again):
         await stream.close()
+
+
+class FailingReads(FakeUnitOfWorkFactory):
+    """A fake database whose reads fail while `failing` is set (a database gone away)."""
+
+    failing = False
+
+    def reader(self) -> FakeUnitOfWork:
+        """A reader; ConnectionError while failing."""
+        if self.failing:
+            raise ConnectionError("the database went away")
+        return super().reader()
+
+
+async def test_a_failed_read_ends_every_stream_and_the_next_stream_starts_afresh() -> None:
+    """When the poller's read fails, every open stream ends with that failure (the edge
+    maps it); a stream opened afterwards gets a new poller and its changes."""
+    uow = FailingReads()
+    rig = Rig(uow=uow)
+    naps, feed = rig.naps, rig.feed
+    streams = [await rig.open("car-1"), await rig.open()]
+    await naps.tick()
+    uow.failing = True
+    await naps.asleep.wait()
+    naps.asleep.clear()
+    naps.wake()
+    await until(lambda: all(s.task.done() for s in streams))
+    assert all(isinstance(s.ended, ConnectionError) for s in streams)
+    assert not feed.polling
+
+    uow.failing = False
+    again = await rig.open()
+    change = rig.record("car-1")
+    await naps.tick()
+    await until(lambda: again.received == [change])
+    await again.close()
