@@ -38,7 +38,7 @@ from clients.simulator.errors import (
     ApiError,
     OAuthError,
 )
-from clients.simulator.state_file import StateFile
+from clients.simulator.state_file import StateFile, StateFileError
 from clients.simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,7 +96,8 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
 
 def _persisting(world: World, state_file: StateFile) -> Middleware:
     """Return the middleware that writes the world after a request that may change it,
-    before the answer leaves (a client never holds a token the file does not)."""
+    before the answer leaves (a client never holds a token the file does not). A failed
+    write is logged and the answer still leaves: the simulator already acted on it."""
 
     @web.middleware
     async def persist(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -104,7 +105,10 @@ def _persisting(world: World, state_file: StateFile) -> Middleware:
             return await handler(request)
         finally:
             if request.method not in _READ_ONLY_METHODS or request.path in _CHANGING_GETS:
-                state_file.save(world)
+                try:
+                    state_file.save(world)
+                except StateFileError as exc:  # the answer still goes out; the next save retries
+                    _log.warning("simulator state not saved: %s", exc)
 
     return persist
 

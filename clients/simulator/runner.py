@@ -9,6 +9,7 @@ most `SHUTDOWN_TIMEOUT_S` before cancelling them, so a test never waits out a ha
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,10 +22,12 @@ from aiohttp import web
 
 from clients.simulator.app import create_app
 from clients.simulator.config import SimulatorConfig
-from clients.simulator.state_file import StateFile
+from clients.simulator.state_file import StateFile, StateFileError
 from clients.simulator.world import World
 
 SHUTDOWN_TIMEOUT_S = 1.0
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +72,10 @@ async def serve_simulator(
         world.stopping.set()
         await runner.cleanup()
         if stored is not None:
-            stored.save(world)
+            try:
+                stored.save(world)
+            except StateFileError as exc:  # stopping anyway: say so, do not mask the exit
+                _log.warning("simulator state not saved: %s", exc)
 
 
 class SimulatorThread:

@@ -100,3 +100,18 @@ def test_the_stored_client_is_read_back_without_showing_its_secret(tmp_path: Pat
     )
     assert "s3cret" not in repr(stored)
     assert "m4" not in repr(stored)
+
+
+async def test_a_state_that_cannot_be_written_is_logged_and_the_answer_still_leaves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the file cannot be replaced, the simulator still answers (it already acted on
+    the request) and logs why the state was not saved."""
+    path = tmp_path / "simulator.json"
+    async with run(path) as http:
+        path.unlink()
+        path.mkdir()  # a directory where the file goes: the rename fails
+        session = await connect(http)
+        assert session.vehicle_ids
+    assert "simulator state not saved" in caplog.text
+    assert "cannot write it" in caplog.text
