@@ -11,12 +11,13 @@ from pathlib import Path
 
 import grpc.aio
 import httpx
+import pytest
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import running_gateway
 from gateway.edge.clock import ManualClock
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from tests.rpc.rig import Rig, fresh_odometer, gateway_settings
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -72,3 +73,16 @@ async def test_connected_cars_survive_a_restart_with_the_embedded_simulator(
         assert panel.vin == connected.vin
     state = tmp_path / "var" / "simulator.json"  # it holds tokens: the owner's alone
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+async def test_an_unreadable_simulator_state_stops_the_start_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """A simulator.json that is not a simulator state is a configuration error naming the
+    file and what to do (serve exits 2 with that line), not a traceback or a fresh start."""
+    settings = gateway_settings(tmp_path)
+    settings.var_dir.mkdir(parents=True)
+    (settings.var_dir / "simulator.json").write_text("{not json")
+    with pytest.raises(SettingsError, match=r"simulator\.json.*delete the file"):
+        async with running_gateway(settings, clock=ManualClock(START)):
+            pass
