@@ -3,7 +3,8 @@
     async with running_gateway(Settings.from_env(os.environ)) as running:
         await serve_until_stopped(running.server, running.health, grace_s=…)
 
-It opens, in order: the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN is set),
+It opens, in order: the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN is set;
+its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart),
 the HTTP client for Smartcar, the database (migrated to head), the token keyring, the core
 `Gateway`, and the started gRPC server; leaving the block closes them in reverse.
 Tests use the same function with a ManualClock and listen on port 0.
@@ -26,7 +27,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
-from clients.simulator import SimulatorConfig, serve_simulator
+from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
 from gateway.core.model import ConnectionStatus
 from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
@@ -59,6 +60,9 @@ from storage.uow import unit_of_work_factory
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
 """Where the embedded simulator sends owners back; nothing needs to listen there, the
 `code` is in the redirect's query string (see the README walkthrough)."""
+
+SIMULATOR_STATE_FILE = "simulator.json"
+"""The embedded simulator's state, under VG_VAR_DIR (mode 0600: it holds tokens)."""
 
 _log = logging.getLogger(__name__)
 
@@ -276,18 +280,40 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
             simulator_url=None,
             management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
         )
-    client_id = env.get("SMARTCAR_CLIENT_ID") or f"vehicle-gateway-{secrets.token_hex(4)}"
-    client_secret = env.get("SMARTCAR_CLIENT_SECRET") or secrets.token_urlsafe(24)
-    management_token = env.get("SMARTCAR_MANAGEMENT_TOKEN") or secrets.token_urlsafe(24)
+    # The simulator keeps its state (client, tokens, connections, clock) beside the
+    # gateway's: a restart must find the tokens the database holds still valid.
+    state_path = settings.var_dir / SIMULATOR_STATE_FILE
+    try:
+        stored = StateFile(state_path).client()
+    except StateFileError as error:
+        raise SettingsError(str(error)) from None
+    client_id = (
+        env.get("SMARTCAR_CLIENT_ID")
+        or (stored and stored.client_id)
+        or f"vehicle-gateway-{secrets.token_hex(4)}"
+    )
+    client_secret = (
+        env.get("SMARTCAR_CLIENT_SECRET")
+        or (stored and stored.client_secret)
+        or secrets.token_urlsafe(24)
+    )
+    management_token = (
+        env.get("SMARTCAR_MANAGEMENT_TOKEN")
+        or (stored and stored.management_token)
+        or secrets.token_urlsafe(24)
+    )
     config = SimulatorConfig(
         client_id=client_id,
         client_secret=client_secret,
         management_token=management_token,
         command_latency_s=settings.simulator_command_latency_s,
     )
-    simulator = await stack.enter_async_context(
-        serve_simulator(config, port=settings.simulator_port)
-    )
+    try:
+        simulator = await stack.enter_async_context(
+            serve_simulator(config, port=settings.simulator_port, state_file=state_path)
+        )
+    except StateFileError as error:
+        raise SettingsError(str(error)) from None
     return _Upstream(
         endpoints=sc.SmartcarEndpoints.for_base_url(simulator.base_url),
         credentials=sc.ClientCredentials(

@@ -22,10 +22,12 @@ from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.service import Policies
 from gateway.core.telemetry import TelemetryPolicy
+from gateway.core.watch import WatchPolicy
 
 ENV_VARIABLES: Mapping[str, str] = {
     "VG_LISTEN": "127.0.0.1:50051 — gRPC listen address (port 0: pick one, logged)",
-    "VG_VAR_DIR": "./var — where SQLite and the development key live",
+    "VG_VAR_DIR": "./var — where SQLite, the development key and the embedded simulator's "
+    "state (simulator.json) live",
     "VG_DATABASE_URL": "sqlite+aiosqlite:///<VG_VAR_DIR>/gateway.db",
     "VG_TOKEN_KEYS": "unset: a development key under VG_VAR_DIR; else 'id:base64key,…' "
     "(first one encrypts)",
@@ -61,6 +63,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_TLS_KEY": "PEM private key of VG_TLS_CERT",
     "VG_TLS_CLIENT_CA": "unset: no client certificates — PEM CA bundle; set: every caller "
     "must present a certificate it signed (mTLS)",
+    "VG_WATCH_STREAMS_PER_CALLER": "20 — open WatchVehicles streams one caller may hold "
+    "(one more: RESOURCE_EXHAUSTED)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -132,6 +136,11 @@ class Settings:
                 concurrency=int(
                     read.number("VG_SCHEDULER_CONCURRENCY", 4, integer=True, positive=True)
                 ),
+            ),
+            watch=WatchPolicy(
+                streams_per_caller=int(
+                    read.number("VG_WATCH_STREAMS_PER_CALLER", 20, integer=True, positive=True)
+                )
             ),
         )
         if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):

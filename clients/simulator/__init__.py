@@ -20,16 +20,21 @@ tokens), `connect` (simulated Connect), `limits`, `faults`, `errors`, `stats`, `
 (the checks before serving), `delivery` (responses, transport faults), `webhooks` and
 `webhook_payloads` (Smartcar v4 webhook events delivered to registered callbacks), the
 routes (`oauth_routes`, `vehicle_routes`, `batch`, `management_routes`, `control_routes`,
-`webhook_routes`), `app`, `runner` and `cli`.
+`webhook_routes`), `app`, `runner`, `state_file` (the state kept between runs, when
+asked) and `cli`.
 """
 
 from clients.simulator.config import BucketLimit, SimulatorConfig
 from clients.simulator.runner import RunningSimulator, SimulatorThread, serve_simulator
+from clients.simulator.state_file import StateFile, StateFileError, StoredClient
 
 __all__ = [
     "BucketLimit",
     "RunningSimulator",
     "SimulatorConfig",
     "SimulatorThread",
+    "StateFile",
+    "StateFileError",
+    "StoredClient",
     "serve_simulator",
 ]

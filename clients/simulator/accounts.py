@@ -35,7 +35,7 @@ Error descriptions say why a grant failed but never repeat the code or token pre
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import random
 import uuid
 from dataclasses import dataclass
@@ -128,8 +128,7 @@ class Accounts:
     def __init__(self, *, seed: int) -> None:
         self._seed = seed
         self._user_keys: dict[str, str] = {}
-        self._anonymous = itertools.count(1)
-        self._serials = itertools.count(1)
+        self._anonymous_users = 0
         self._last_serial = 0
         self.owners: dict[str, str] = {}
         self.connections: dict[tuple[str, str], Connection] = {}
@@ -151,7 +150,8 @@ class Accounts:
             return self._user_keys[key]
         if owner_of is not None and owner_of in self.owners:
             return self.owners[owner_of]
-        return _derived_uuid(f"anonymous-user:{self._seed}:{next(self._anonymous)}")
+        self._anonymous_users += 1
+        return _derived_uuid(f"anonymous-user:{self._seed}:{self._anonymous_users}")
 
     def owned_by(self, user_id: str) -> list[str]:
         """Return the vehicles whose owner is `user_id`."""
@@ -171,7 +171,7 @@ class Accounts:
             self.owners[vehicle_id] = user_id
             key = (user_id, vehicle_id)
             if key not in self.connections:
-                self._last_serial = next(self._serials)
+                self._last_serial += 1
                 self.connections[key] = Connection(
                     user_id=user_id,
                     vehicle_id=vehicle_id,
@@ -287,6 +287,89 @@ class Accounts:
             expires_in_s=round(lifetimes.access_ttl_s),
             refresh_expires_in_s=round(lifetimes.refresh_ttl_s),
         )
+
+    def to_json(self, *, now_s: float, lifetimes: TokenLifetimes) -> dict[str, Any]:
+        """Return what a restart needs: users, owners, connections, and the codes and tokens
+        still usable at `now_s` (expired or spent ones would only be refused again)."""
+        grants: dict[str, Grant] = {}
+
+        def grant_id(grant: Grant) -> str:
+            grants[grant.id] = grant
+            return grant.id
+
+        codes = {
+            code: {
+                "grant": grant_id(c.grant),
+                "redirect_uri": c.redirect_uri,
+                "expires_at_s": c.expires_at_s,
+            }
+            for code, c in self._codes.items()
+            if c.expires_at_s > now_s
+        }
+        refresh = {
+            token: {
+                "grant": grant_id(r.grant),
+                "expires_at_s": r.expires_at_s,
+                "used_at_s": r.used_at_s,
+            }
+            for token, r in self._refresh.items()
+            if r.expires_at_s > now_s
+            and (r.used_at_s is None or now_s - r.used_at_s <= lifetimes.refresh_grace_s)
+        }
+        access = {
+            token: {"grant": grant_id(a.grant), "expires_at_s": a.expires_at_s}
+            for token, a in self._access.items()
+            if a.expires_at_s > now_s
+        }
+        return {
+            "user_keys": dict(self._user_keys),
+            "anonymous_users": self._anonymous_users,
+            "last_serial": self._last_serial,
+            "owners": dict(self.owners),
+            "connections": [dataclasses.asdict(c) for c in self.connections.values()],
+            "grants": [dataclasses.asdict(g) for g in grants.values()],
+            "codes": codes,
+            "refresh_tokens": refresh,
+            "access_tokens": access,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, seed: int) -> Accounts:
+        """Rebuild the accounts `to_json` described (raises KeyError/TypeError/ValueError
+        on a malformed description)."""
+        accounts = cls(seed=seed)
+        accounts._user_keys = {str(k): str(v) for k, v in data["user_keys"].items()}
+        accounts._anonymous_users = int(data["anonymous_users"])
+        accounts._last_serial = int(data["last_serial"])
+        accounts.owners = {str(k): str(v) for k, v in data["owners"].items()}
+        for item in data["connections"]:
+            connection = Connection(**item)
+            accounts.connections[(connection.user_id, connection.vehicle_id)] = connection
+        grants = {
+            item["id"]: Grant(
+                **item
+                | {"vehicle_ids": tuple(item["vehicle_ids"]), "scopes": tuple(item["scopes"])}
+            )
+            for item in data["grants"]
+        }
+        for code, item in data["codes"].items():
+            accounts._codes[code] = _Code(
+                grant=grants[item["grant"]],
+                redirect_uri=item["redirect_uri"],
+                expires_at_s=float(item["expires_at_s"]),
+            )
+        for token, item in data["refresh_tokens"].items():
+            used = item["used_at_s"]
+            accounts._refresh[token] = _Refresh(
+                grant=grants[item["grant"]],
+                expires_at_s=float(item["expires_at_s"]),
+                used_at_s=None if used is None else float(used),
+            )
+        for token, item in data["access_tokens"].items():
+            accounts._access[token] = _Access(
+                grant=grants[item["grant"]], expires_at_s=float(item["expires_at_s"])
+            )
+        return accounts
 
 
 def _invalid_grant(what: str, reason: str) -> OAuthError:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from clients.simulator import (
     control_routes,
@@ -37,6 +38,7 @@ from clients.simulator.errors import (
     ApiError,
     OAuthError,
 )
+from clients.simulator.state_file import StateFile, StateFileError
 from clients.simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,9 +47,18 @@ _log = logging.getLogger(__name__)
 _OTHER_VERSION = re.compile(r"^/v\d+(\.\d+)?(/|$)")
 
 
-def create_app(world: World) -> web.Application:
-    """Return the application serving every surface of `world`."""
-    app = web.Application(middlewares=[_error_boundary])
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHANGING_GETS = frozenset({"/oauth/authorize"})
+"""GETs that change the world: Connect's approval creates connections and a code."""
+
+
+def create_app(world: World, *, state_file: StateFile | None = None) -> web.Application:
+    """Return the application serving every surface of `world`; with a `state_file`, the
+    world is written there after each request that may change it."""
+    middlewares: list[Middleware] = [_error_boundary]
+    if state_file is not None:
+        middlewares.insert(0, _persisting(world, state_file))
+    app = web.Application(middlewares=middlewares)
     app[WORLD] = world
     oauth_routes.add_routes(app.router)
     vehicle_routes.add_routes(app.router)
@@ -81,6 +92,25 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
     if _OTHER_VERSION.match(request.path) and not request.path.startswith("/v2.0/"):
         raise ApiError(RESOURCE_NOT_FOUND_VERSION)
     raise ApiError(RESOURCE_NOT_FOUND_PATH)
+
+
+def _persisting(world: World, state_file: StateFile) -> Middleware:
+    """Return the middleware that writes the world after a request that may change it,
+    before the answer leaves (a client never holds a token the file does not). A failed
+    write is logged and the answer still leaves: the simulator already acted on it."""
+
+    @web.middleware
+    async def persist(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            if request.method not in _READ_ONLY_METHODS or request.path in _CHANGING_GETS:
+                try:
+                    state_file.save(world)
+                except StateFileError as exc:  # the answer still goes out; the next save retries
+                    _log.warning("simulator state not saved: %s", exc)
+
+    return persist
 
 
 @web.middleware

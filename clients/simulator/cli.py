@@ -2,12 +2,15 @@
 
     vehicle-gateway simulator [--host 127.0.0.1] [--port 8770] [--seed 7] [--vehicles 50]
                               [--read-latency-s 0] [--command-latency-s 2] [--no-limits]
+                              [--state-file PATH]
 
 `--port 0` picks a free port. Either way one JSON line goes to stderr once the simulator
 listens: `{"event": "simulator_started", "url": "http://127.0.0.1:8770", "port": 8770, …}`.
 Client credentials come from SMARTCAR_CLIENT_ID / SMARTCAR_CLIENT_SECRET when set (any
 client is accepted otherwise). `--no-limits` disables the per-vehicle and app-wide rate
-limits and the monthly allowance (benchmarks, development). uvloop is used when installed.
+limits and the monthly allowance (benchmarks, development). `--state-file` keeps the
+simulator's state (tokens, connections, clock) in PATH across restarts; without it the
+simulator forgets everything when it stops. uvloop is used when installed.
 SIGINT and SIGTERM stop the server cleanly; the exit status is then 0.
 """
 
@@ -20,10 +23,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from clients.simulator.config import ConfigError, SimulatorConfig
 from clients.simulator.runner import serve_simulator
+from clients.simulator.state_file import StateFileError
 
 DEFAULT_PORT = 8770
 
@@ -48,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--no-limits", action="store_true", help="disable rate limits and the monthly allowance"
+    )
+    parser.add_argument(
+        "--state-file", type=Path, help="keep the state here across restarts (default: none)"
     )
     parser.set_defaults(handler=run)
 
@@ -77,20 +85,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(config, host=args.host, port=args.port))
+            runner.run(_serve(config, host=args.host, port=args.port, state_file=args.state_file))
+    except StateFileError as exc:
+        _log_event("simulator_error", field="--state-file", message=str(exc))
+        return 2
     except OSError as exc:
         _log_event("simulator_error", message=f"cannot listen on {args.host}:{args.port}: {exc}")
         return 1
     return 0
 
 
-async def _serve(config: SimulatorConfig, *, host: str, port: int) -> None:
+async def _serve(config: SimulatorConfig, *, host: str, port: int, state_file: Path | None) -> None:
     """Serve, log where, and wait for a stop signal."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with serve_simulator(config, host=host, port=port) as sim:
+    async with serve_simulator(config, host=host, port=port, state_file=state_file) as sim:
         _log_event(
             "simulator_started",
             url=sim.base_url,

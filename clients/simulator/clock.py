@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 class SimClock:
     """UTC time that runs at real speed from the moment it was made, plus an offset.
 
-    It starts at the real time, or at `start_s` (Unix seconds) when given.
+    It starts at the real time, or at `start_s` (Unix seconds) when given, plus `offset_s`
+    (a restarted simulator keeps its offset).
     """
 
-    def __init__(self, start_s: float | None = None) -> None:
+    def __init__(self, start_s: float | None = None, *, offset_s: float = 0.0) -> None:
         self._wall_start_s = time.time() if start_s is None else start_s
         self._mono_start_s = time.monotonic()
-        self._offset_s = 0.0
+        self._offset_s = offset_s
 
     def now_s(self) -> float:
         """Return simulated time as seconds since the Unix epoch; it never goes backwards."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from clients.simulator.clock import month_of
 from clients.simulator.config import BucketLimit
@@ -109,6 +110,15 @@ class MonthlyAllowance:
         """Return the billed count of every vehicle billed this month."""
         month = month_of(now_s)
         return {vid: n for (vid, m), n in self._used.items() if m == month}
+
+    def to_json(self) -> list[list[str | int]]:
+        """Return the billed counts as `[vehicle id, month, count]` rows."""
+        return [[vid, month, n] for (vid, month), n in self._used.items()]
+
+    def restore(self, rows: list[list[Any]]) -> None:
+        """Take back the counts `to_json` returned."""
+        for vehicle_id, month, count in rows:
+            self._used[(str(vehicle_id), str(month))] = int(count)
 
 
 class Limits:

@@ -9,10 +9,12 @@ most `SHUTDOWN_TIMEOUT_S` before cancelling them, so a test never waits out a ha
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -20,9 +22,12 @@ from aiohttp import web
 
 from clients.simulator.app import create_app
 from clients.simulator.config import SimulatorConfig
+from clients.simulator.state_file import StateFile, StateFileError
 from clients.simulator.world import World
 
 SHUTDOWN_TIMEOUT_S = 1.0
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,11 +47,21 @@ class RunningSimulator:
 
 @asynccontextmanager
 async def serve_simulator(
-    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: SimulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_file: Path | None = None,
 ) -> AsyncIterator[RunningSimulator]:
-    """Serve a simulator on `host:port` for the duration of the `async with` block."""
+    """Serve a simulator on `host:port` for the duration of the `async with` block; with a
+    `state_file`, start from the state stored there and keep it there (see `state_file`)."""
     world = World(config or SimulatorConfig())
-    runner = web.AppRunner(create_app(world), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    stored = None if state_file is None else StateFile(state_file)
+    if stored is not None:
+        stored.restore(world)
+        stored.save(world)  # the file exists from the start, with this run's client
+    app = create_app(world, state_file=stored)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -56,6 +71,11 @@ async def serve_simulator(
     finally:
         world.stopping.set()
         await runner.cleanup()
+        if stored is not None:
+            try:
+                stored.save(world)
+            except StateFileError as exc:  # stopping anyway: say so, do not mask the exit
+                _log.warning("simulator state not saved: %s", exc)
 
 
 class SimulatorThread:

@@ -110,6 +110,42 @@ class Garage:
         """Return every vehicle, catalog vehicles first, then those added by VIN."""
         return list(self._by_id.values())
 
+    def to_json(self) -> dict[str, Any]:
+        """Return what a restart needs: how far the catalog grew, the VINs added, and the
+        state of every vehicle (the rest is derived from the seed)."""
+        catalog_ids = {vehicle.id for vehicle in self._catalog}
+        return {
+            "catalog_size": len(self._catalog),
+            "added_vins": [v.spec.vin for v in self._by_id.values() if v.id not in catalog_ids],
+            "states": {
+                v.id: {
+                    "born_s": v.born_s,
+                    "locked": v.locked,
+                    "security_changed_s": v.security_changed_s,
+                    "door_open": v.door_open,
+                    "in_motion": v.in_motion,
+                    "asleep": v.asleep,
+                }
+                for v in self._by_id.values()
+            },
+        }
+
+    def restore(self, data: dict[str, Any], *, now_s: float) -> None:
+        """Grow the garage to what `to_json` described and give each vehicle its state."""
+        while len(self._catalog) < int(data["catalog_size"]):
+            self.extend_catalog(now_s=now_s)
+        for vin in data["added_vins"]:
+            self.add_vin(str(vin), now_s=now_s)
+        for vehicle_id, state in data["states"].items():
+            vehicle = self._by_id[vehicle_id]
+            vehicle.born_s = float(state["born_s"])
+            vehicle.locked = bool(state["locked"])
+            changed = state["security_changed_s"]
+            vehicle.security_changed_s = None if changed is None else float(changed)
+            vehicle.door_open = bool(state["door_open"])
+            vehicle.in_motion = bool(state["in_motion"])
+            vehicle.asleep = bool(state["asleep"])
+
     def _add(self, spec: VehicleSpec, *, now_s: float) -> VehicleState:
         """Register a vehicle made from `spec`."""
         state = VehicleState(spec=spec, born_s=now_s, locked=spec.locked)

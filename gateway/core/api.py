@@ -70,7 +70,8 @@ class GatewayAPI(Protocol):
         ...
 
     def watch_vehicles(
-        self, *, vehicle_ids: frozenset[str], after_id: int | None
+        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str
     ) -> AsyncIterator[StatusTransition]:
-        """Stream status changes after `after_id` (None: from now on), optionally filtered."""
+        """Stream status changes after `after_id` (None: from now on), optionally filtered;
+        at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
         ...

@@ -22,13 +22,15 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── AuthorizationMismatch       the authorization does not identify this vehicle
     │   └── UpstreamRejected            Smartcar refused a request we should not have sent
     ├── RateLimited                     a rate limit: ours or Smartcar's (RetryInfo)
-    │   └── RequestAllowanceExhausted   Smartcar's monthly per-vehicle allowance
+    │   ├── RequestAllowanceExhausted   Smartcar's monthly per-vehicle allowance
+    │   └── TooManyStreams              the caller holds its most WatchVehicles streams
     ├── Unavailable                     try again later (RetryInfo when known)
     │   ├── VehicleAsleep
     │   ├── VehicleUnreachable
     │   ├── UpstreamUnavailable         Smartcar 5xx, timeouts, broken answers
     │   └── CommandOutcomeUnknown       sent, no answer: may have succeeded
     ├── CommandInProgress               the same request id is still being executed
+    ├── WatchFellBehind                 a stream's caller read too slowly: resume after an id
     ├── Unauthenticated                 the caller proved no identity the policy knows
     └── AccessDenied                    the caller may not call this (or read these fields)
 """
@@ -204,6 +206,12 @@ class RequestAllowanceExhausted(RateLimited):
     reason = "REQUEST_ALLOWANCE_EXHAUSTED"
 
 
+class TooManyStreams(RateLimited):
+    """The caller already holds as many WatchVehicles streams as it may (`max_streams`)."""
+
+    reason = "TOO_MANY_STREAMS"
+
+
 class Unavailable(GatewayError):
     """Smartcar or the vehicle cannot answer now; the same request may work later."""
 
@@ -241,6 +249,13 @@ class CommandInProgress(GatewayError):
     """A command with the same request id is still running; retry to get its outcome."""
 
     reason = "COMMAND_IN_PROGRESS"
+
+
+class WatchFellBehind(GatewayError):
+    """A WatchVehicles stream buffered as many changes as it may while its caller was not
+    reading; it was ended so the others go on. Resume after `resume_after_id`."""
+
+    reason = "WATCH_FELL_BEHIND"
 
 
 class Unauthenticated(GatewayError):

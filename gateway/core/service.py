@@ -168,7 +168,8 @@ class Gateway:
         return await self._vehicles.page(status=status, page_size=page_size, page_token=page_token)
 
     def watch_vehicles(
-        self, *, vehicle_ids: frozenset[str], after_id: int | None
+        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str
     ) -> AsyncIterator[StatusTransition]:
-        """Stream status changes after `after_id` (None: from now on), optionally filtered."""
-        return self._feed.changes(vehicle_ids=vehicle_ids, after_id=after_id)
+        """Stream status changes after `after_id` (None: from now on), optionally filtered;
+        at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
+        return self._feed.changes(vehicle_ids=vehicle_ids, after_id=after_id, caller=caller)

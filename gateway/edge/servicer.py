@@ -13,7 +13,7 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
 from gateway.core.model import LockAction
-from gateway.edge import convert
+from gateway.edge import access, convert
 from gateway.edge.interceptors import Context
 
 
@@ -90,7 +90,11 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     ) -> AsyncIterator[pb.StatusChange]:
         """Stream connection status changes until the caller hangs up."""
         query = convert.watch_query(request)
-        changes = self._api.watch_vehicles(vehicle_ids=query.vehicle_ids, after_id=query.after_id)
+        changes = self._api.watch_vehicles(
+            vehicle_ids=query.vehicle_ids,
+            after_id=query.after_id,
+            caller=access.caller.get() or access.ANONYMOUS.name,
+        )
         async for change in changes:
             yield convert.status_change_message(change)
 

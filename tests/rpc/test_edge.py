@@ -153,11 +153,15 @@ class FakeGateway:
         )
 
     async def watch_vehicles(
-        self, *, vehicle_ids: frozenset[str], after_id: int | None
+        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str
     ) -> AsyncIterator[StatusTransition]:
         """Stream one canned status change, then stay open until cancelled."""
         change = await self._answer(
-            "watch_vehicles", samples.status_change(), vehicle_ids=vehicle_ids, after_id=after_id
+            "watch_vehicles",
+            samples.status_change(),
+            vehicle_ids=vehicle_ids,
+            after_id=after_id,
+            caller=caller,
         )
         yield change
         await asyncio.Event().wait()
@@ -321,7 +325,10 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "WatchVehicles",
         pb.WatchVehiclesRequest(vehicle_ids=["car-1"], after_id=7),
-        ("watch_vehicles", {"vehicle_ids": frozenset({"car-1"}), "after_id": 7}),
+        (
+            "watch_vehicles",
+            {"vehicle_ids": frozenset({"car-1"}), "after_id": 7, "caller": "anonymous"},
+        ),
         convert.status_change_message(samples.status_change()),
     ),
     (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine
 from storage.uow import unit_of_work_factory
 from tests.instants import START
-from tests.rpc.rig import Rig, gateway_against, gateway_settings, simulator, status_of
+from tests.rpc.rig import (
+    Rig,
+    error_info_of,
+    gateway_against,
+    gateway_settings,
+    simulator,
+    status_of,
+)
 
 
 @pytest.fixture
@@ -241,6 +249,43 @@ async def test_watch_vehicles_streams_status_changes_as_they_happen(rig: Rig) ->
     assert (second.from_status, second.to_status) == (pb.ACTIVE, pb.DISCONNECTED)
     assert second.reason == "disconnected through the gateway"
     assert second.id > first.id
+
+
+async def test_a_caller_over_its_watch_stream_cap_gets_resource_exhausted(
+    tmp_path: Path,
+) -> None:
+    """With VG_WATCH_STREAMS_PER_CALLER=2, a caller's third open stream is refused with
+    RESOURCE_EXHAUSTED naming the cap; once it closes one, it may open another."""
+    settings = gateway_settings(tmp_path, VG_WATCH_STREAMS_PER_CALLER="2")
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
+        await rig.connect("car-1")
+        history = pb.WatchVehiclesRequest(after_id=0)
+        first, second = rig.stub.WatchVehicles(history), rig.stub.WatchVehicles(history)
+        for stream in (first, second):  # each delivered a change: both are open
+            assert (await asyncio.wait_for(stream.read(), timeout=10)).vehicle_id == "car-1"
+
+        third = rig.stub.WatchVehicles(history)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await asyncio.wait_for(third.read(), timeout=10)
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "2 WatchVehicles streams" in (refused.value.details() or "")
+        info = error_info_of(refused.value)
+        assert info.reason == "TOO_MANY_STREAMS"
+        assert info.metadata["max_streams"] == "2"
+
+        first.cancel()
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the hang-up on its own time: poll with a deadline
+            again = rig.stub.WatchVehicles(history)
+            try:
+                change = await asyncio.wait_for(again.read(), timeout=10)
+                break
+            except grpc.aio.AioRpcError as error:
+                codes = (error.code(), time.monotonic() < deadline)
+            assert codes == (grpc.StatusCode.RESOURCE_EXHAUSTED, True), "no place was freed"
+        assert change.vehicle_id == "car-1"
+        again.cancel()
+        second.cancel()
 
 
 async def test_the_panel_shows_the_months_billed_requests(rig: Rig) -> None:

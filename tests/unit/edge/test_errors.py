@@ -90,6 +90,7 @@ EXPECTED_FAMILY_CODES = {
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.CommandInProgress: grpc.StatusCode.ABORTED,
+    errors.WatchFellBehind: grpc.StatusCode.ABORTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
 }

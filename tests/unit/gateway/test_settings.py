@@ -44,12 +44,21 @@ def test_the_sdk_origin_variable_points_the_gateway_elsewhere() -> None:
         ("VG_SMARTCAR_MODE", "turbo"),
         ("VG_SIMULATOR_PORT", "1.5"),
         ("VG_SHUTDOWN_GRACE_S", "-1"),
+        ("VG_WATCH_STREAMS_PER_CALLER", "0"),
+        ("VG_WATCH_STREAMS_PER_CALLER", "2.5"),
     ],
 )
 def test_bad_values_name_their_variable(name: str, value: str) -> None:
     """Every invalid setting fails at start-up with the variable's name."""
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_watch_stream_cap_is_configuration() -> None:
+    """VG_WATCH_STREAMS_PER_CALLER sets the cap per caller; 20 when unset."""
+    assert Settings.from_env({}).policies.watch.streams_per_caller == 20
+    settings = Settings.from_env({"VG_WATCH_STREAMS_PER_CALLER": "3"})
+    assert settings.policies.watch.streams_per_caller == 3
 
 
 def test_the_poll_plan_is_configuration() -> None:
