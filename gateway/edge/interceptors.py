@@ -3,7 +3,8 @@
 For each call (the gateway's RPCs, health and reflection) it
 
 0. authenticates the caller and applies the access policy (`gateway.edge.access`), before
-   anything else looks at the request;
+   anything else looks at the request; a call refused there is counted and logged
+   rate-limited (`gateway.edge.refusals`), not audited, and its own log line is DEBUG;
 1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
@@ -39,9 +40,10 @@ import grpc.aio
 
 from gateway.core import validation
 from gateway.core.audit import AUDITED_METHODS, AuditTrail
-from gateway.core.errors import GatewayError
+from gateway.core.errors import AccessDenied, GatewayError, Unauthenticated
 from gateway.edge import context, errors
-from gateway.edge.access import AccessGuard, caller
+from gateway.edge.access import AccessGuard, caller, describe_peer
+from gateway.edge.refusals import RefusalLog
 
 REQUEST_ID_KEY = "x-request-id"
 """The metadata key carrying the request id, in and out."""
@@ -69,11 +71,13 @@ class RpcObserver(Protocol):
 @dataclass(frozen=True, slots=True)
 class EdgeHooks:
     """What the frame consults: the access guard (default: development mode, everyone
-    allowed), the audit trail (actions on cars), and the RPC observer (metrics)."""
+    allowed), the audit trail (actions on cars), the RPC observer (metrics), and where
+    calls refused at admission are counted and logged."""
 
     access: AccessGuard = DEVELOPMENT
     audit: AuditTrail | None = None
     observer: RpcObserver | None = None
+    refusals: RefusalLog | None = None
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -201,15 +205,23 @@ async def call_frame(
     call.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
     started = time.perf_counter()
     status = grpc.StatusCode.OK
+    admitted = False
 
     audit = hooks.audit if _short_name(method) in AUDITED_METHODS else None
 
     async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
-        if audit is not None:
+        if audit is not None and admitted:
             await _record(audit, method, request, rid, outcome, reason, started)
 
     try:
-        hooks.access.admit(call, method, request)
+        try:
+            hooks.access.admit(call, method, request)
+        except (Unauthenticated, AccessDenied) as refused:
+            if hooks.refusals is not None:
+                who = caller.get() or describe_peer(call)
+                hooks.refusals.refused(method=method, refusal=refused.refusal, who=who)
+            raise
+        admitted = True
         yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
@@ -245,8 +257,9 @@ async def call_frame(
         elapsed_s = time.perf_counter() - started
         if hooks.observer is not None:
             hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
+        quiet = method.startswith(_QUIET_PREFIX) or not admitted  # refusals: see RefusalLog
         _log.log(
-            logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO,
+            logging.DEBUG if quiet else logging.INFO,
             "rpc %s %s",
             method,
             status.name,
