@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -52,6 +53,9 @@ roles = ["debug"]
 certificate_names = ["engineer.fleet.internal"]
 """
 
+T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+"""Where the gateways' clocks start."""
+
 ODOMETER_ONLY = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
 
 
@@ -74,11 +78,13 @@ class Secured:
         return grpc.aio.secure_channel(f"localhost:{self.port}", credentials)
 
 
-def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
+def write_files(
+    tmp_path: Path, ca: CertificateAuthority, *, policy: str = POLICY
+) -> dict[str, str]:
     """Write the policy, the server's certificate and key and the CA; return the VG_ env."""
     server = ca.server("localhost")
     files = {
-        "policy.toml": POLICY.encode(),
+        "policy.toml": policy.encode(),
         "server.pem": server.certificate,
         "server.key": server.key,
         "ca.pem": ca.certificate,
@@ -93,15 +99,17 @@ def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def secured(tmp_path: Path, *, mtls: bool) -> AsyncIterator[Secured]:
+async def secured(
+    tmp_path: Path, *, mtls: bool, policy: str = POLICY, clock: ManualClock | None = None
+) -> AsyncIterator[Secured]:
     """Run a gateway with the policy on TLS (mTLS when asked) against a simulator."""
     ca = CertificateAuthority()
-    env = write_files(tmp_path, ca)
+    env = write_files(tmp_path, ca, policy=policy)
     if mtls:
         env["VG_TLS_CLIENT_CA"] = str(tmp_path / "ca.pem")
     settings = gateway_settings(tmp_path, **env)
     async with (
         simulator() as url,
-        running_gateway(pointed_at(settings, url), clock=ManualClock()) as running,
+        running_gateway(pointed_at(settings, url), clock=clock or ManualClock(T0)) as running,
     ):
         yield Secured(ca=ca, port=running.port, simulator_url=url, running=running)
