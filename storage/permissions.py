@@ -6,7 +6,8 @@ files and the development key: nobody but the gateway's own user may read them.
 group and other bits off everything already under it that has them (files made by an
 older version, or copied in), returning what it changed so the caller can warn about each.
 `secure_file` does the same for one file (the database, wherever VG_DATABASE_URL puts it).
-Symbolic links are never followed.
+Symbolic links are never followed, and a path owned by another user (which only its owner
+may chmod) is left as it is.
 """
 
 from __future__ import annotations
@@ -62,5 +63,8 @@ def _tighten(path: Path) -> Tightened | None:
     after = before & ~_OPEN_TO_OTHERS
     if stat.S_ISDIR(mode):
         after |= DIRECTORY_MODE
-    os.chmod(path, after)
+    try:
+        os.chmod(path, after)
+    except PermissionError:  # another user's file: not ours to change
+        return None
     return Tightened(path=path, before=before, after=after)
