@@ -1,5 +1,5 @@
-"""What the gateway does to its own state: owner-only files under VG_VAR_DIR, and the
-audit retention job."""
+"""Operations: owner-only files under VG_VAR_DIR, the audit retention job, and the loopback
+health port container probes use."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ import stat
 import time
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
+from gateway.app import running_gateway
 from gateway.core.audit import AuditTrail
 from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
+from gateway.settings import SettingsError
 from tests.rpc.rig import gateway_against, gateway_settings, simulator
-from tests.rpc.secure_rig import T0
+from tests.rpc.secure_rig import POLICY, T0
 
 DAY_S = 86_400
 
@@ -90,3 +97,40 @@ async def test_the_audit_retention_job_deletes_what_is_older_than_the_retention(
             while [e.request_id for e in await trail.find(AuditQuery())] != ["recent"]:
                 assert time.monotonic() < deadline, "the retention job did not run"
                 await asyncio.sleep(0.02)  # polling the job's effect, with a deadline
+
+
+async def test_the_health_port_answers_health_alone_without_credentials(tmp_path: Path) -> None:
+    """With a policy, the loopback health port answers Health/Check with no credentials,
+    from the same statuses as the gRPC port (NOT_SERVING once shutdown begins), and
+    serves nothing else."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    settings = gateway_settings(
+        tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"), VG_HEALTH_LISTEN="127.0.0.1:0"
+    )
+    async with simulator() as url, gateway_against(settings, url, ManualClock(T0)) as rig:
+        port = rig.running.health_port
+        assert port is not None
+        assert port != rig.running.port
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as other:
+                await pb_grpc.VehicleGatewayStub(channel).GetVehicle(
+                    pb.GetVehicleRequest(vehicle_id="car-1"), timeout=5
+                )
+            assert other.value.code() is grpc.StatusCode.UNIMPLEMENTED
+            await rig.running.health.enter_graceful_shutdown()
+            answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_the_health_port_must_be_loopback(tmp_path: Path) -> None:
+    """It asks nobody who they are, so VG_HEALTH_LISTEN on another address stops start-up."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    settings = gateway_settings(
+        tmp_path, VG_ACCESS_POLICY=str(tmp_path / "policy.toml"), VG_HEALTH_LISTEN="0.0.0.0:0"
+    )
+    with pytest.raises(SettingsError, match="VG_HEALTH_LISTEN must be a loopback address"):
+        async with running_gateway(settings, clock=ManualClock(T0)):
+            pass
