@@ -48,13 +48,15 @@ from gateway.edge.interceptors import EdgeHooks
 from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.redis_admission import RedisAdmission, RedisFailure
 from gateway.edge.redis_telemetry import RedisTelemetry
-from gateway.edge.server import HealthServicer, create_server
+from gateway.edge.refusals import RefusalLog
+from gateway.edge.server import HealthServicer, create_health_server, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
 from gateway.settings import Settings, SettingsError
 from storage.crypto import Keyring, TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.keys import key_usage
+from storage.permissions import secure_tree
 from storage.uow import unit_of_work_factory
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
@@ -79,6 +81,7 @@ class RunningGateway:
     simulator_url: str | None
     webhook_port: int | None = None
     metrics_port: int | None = None
+    health_port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ async def running_gateway(
     """Start everything the settings describe; stop it all when the block ends."""
     clock = clock or SystemClock()
     access, credentials = _security(settings)  # first: a bad policy fails before anything runs
+    _secure_var_dir(settings)
     async with AsyncExitStack() as stack:
         upstream = await _upstream(settings, stack)
         metrics = PrometheusMetrics()
@@ -146,10 +150,16 @@ async def running_gateway(
             gateway,
             listen=settings.listen,
             health_servicer=health,
-            hooks=EdgeHooks(access=access, audit=gateway.audit, observer=metrics),
+            hooks=EdgeHooks(
+                access=access,
+                audit=gateway.audit,
+                observer=metrics,
+                refusals=RefusalLog(clock=clock, observer=metrics),
+            ),
             credentials=credentials,
         )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)
+        health_port = await _start_health(stack, settings, health, metrics)
         await server.start()
         stack.push_async_callback(server.stop, 0)
         yield RunningGateway(
@@ -160,6 +170,7 @@ async def running_gateway(
             simulator_url=upstream.simulator_url,
             webhook_port=webhook_port,
             metrics_port=metrics_port,
+            health_port=health_port,
         )
 
 
@@ -202,6 +213,25 @@ async def _start_metrics(
     return bound
 
 
+async def _start_health(
+    stack: AsyncExitStack,
+    settings: Settings,
+    health: HealthServicer,
+    metrics: PrometheusMetrics,
+) -> int | None:
+    """Serve the health statuses alone on VG_HEALTH_LISTEN (loopback, plaintext), for a
+    probe on this host whatever the main port asks of callers; return the bound port."""
+    if settings.health_listen is None:
+        return None
+    server, port = await create_health_server(
+        health, listen=settings.health_listen, hooks=EdgeHooks(observer=metrics)
+    )
+    await server.start()
+    stack.push_async_callback(server.stop, 0)
+    _log.info("health port serving", extra={"event": "health_started", "health_port": port})
+    return port
+
+
 async def _start_webhooks(
     stack: AsyncExitStack,
     settings: Settings,
@@ -242,11 +272,18 @@ async def _start_background(
     uow: UnitOfWorkFactory,
     clock: Clock,
 ) -> None:
-    """Start the leased background jobs (token renewal, telemetry scheduler); cancel on exit."""
+    """Start the leased background jobs (token renewal, telemetry scheduler, audit
+    retention); cancel on exit."""
     holder = replica_id()
+    keeps_forever = settings.policies.audit.retention is None
     jobs = (
         ("token-renewal", gateway.renewal.run_once, settings.renewal_interval_s),
         ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),
+        (
+            "audit-retention",
+            gateway.audit_retention.run_once,
+            0 if keeps_forever else settings.audit_retention_interval_s,
+        ),
     )
     for name, work, interval_s in jobs:
         if not interval_s:
@@ -341,6 +378,22 @@ async def _check_keys_in_use(engine: AsyncEngine, keyring: Keyring) -> None:
         )
 
 
+def _secure_var_dir(settings: Settings) -> None:
+    """Make VG_VAR_DIR owner-only (0700, files 0600) if it exists, warning about each path
+    that was open to others; what is created there later is created owner-only."""
+    if not settings.var_dir.exists():
+        return
+    for tightened in secure_tree(settings.var_dir):
+        _log.warning(
+            "%s was readable by others (mode %o): now %o; if others could reach it, treat "
+            "what it holds as exposed",
+            tightened.path,
+            tightened.before,
+            tightened.after,
+            extra={"event": "permissions_tightened", "path": str(tightened.path)},
+        )
+
+
 def _mode(value: str) -> sc.ConnectMode:
     if value == "test":
         return "test"
@@ -353,6 +406,11 @@ def _security(settings: Settings) -> tuple[AccessGuard, grpc.ServerCredentials |
     Without an access policy the gateway runs in development mode, which is allowed only
     on a loopback address, and says so loudly.
     """
+    if settings.health_listen is not None and not is_loopback(settings.health_listen):
+        raise SettingsError(
+            f"VG_HEALTH_LISTEN must be a loopback address, got {settings.health_listen}: it "
+            "answers health checks without asking who calls"
+        )
     credentials = None
     try:
         if settings.tls_cert is not None and settings.tls_key is not None:

@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         overrides["simulator_port"] = args.simulator_port
     settings = dataclasses.replace(settings, **overrides)
     configure_logging(level=settings.log_level)
+    # Everything this process creates (under VG_VAR_DIR: the database, its -wal and -shm,
+    # keys, the simulator's state) is its user's alone: locations, VINs, the audit trail.
+    os.umask(0o077)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
@@ -72,6 +75,7 @@ async def _serve(settings: Settings) -> None:
                 "port": running.port,
                 "simulator_url": running.simulator_url,
                 "webhook_port": running.webhook_port,
+                "health_port": running.health_port,
                 "database": settings.resolved_database_url.split("://", 1)[0],
             },
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from gateway.core.audit import AuditRetentionPolicy
 from gateway.core.model import TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
@@ -57,6 +58,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "or closed (refuse upstream calls)",
     "VG_METRICS_LISTEN": "unset: off — HOST:PORT of the Prometheus endpoint GET /metrics "
     "(port 0: pick, logged)",
+    "VG_HEALTH_LISTEN": "unset: off — loopback HOST:PORT of a plaintext port serving only "
+    "grpc.health.v1.Health, for probes on the same host (the container image sets "
+    "127.0.0.1:50052; port 0: pick, logged)",
     "VG_ACCESS_POLICY": "unset: development mode (loopback only, every caller allowed) — "
     "path of the TOML access policy (callers, roles)",
     "VG_TLS_CERT": "unset: plaintext — PEM certificate chain of the gRPC port",
@@ -65,6 +69,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "must present a certificate it signed (mTLS)",
     "VG_WATCH_STREAMS_PER_CALLER": "20 — open WatchVehicles streams one caller may hold "
     "(one more: RESOURCE_EXHAUSTED)",
+    "VG_AUDIT_RETENTION_DAYS": "400 — audit entries older than this are deleted (0: kept forever)",
+    "VG_AUDIT_RETENTION_INTERVAL_S": "3600 — how often one replica (holding a lease) deletes "
+    "expired audit entries, in batches (0: never)",
     "VG_LOG_LEVEL": "INFO",
 }
 
@@ -92,8 +99,10 @@ class Settings:
     shutdown_grace_s: float = 10.0
     renewal_interval_s: float = 3600.0
     scheduler_interval_s: float = 60.0
+    audit_retention_interval_s: float = 3600.0
     webhook_listen: str | None = None
     metrics_listen: str | None = None
+    health_listen: str | None = None
     redis_url: str | None = field(default=None, repr=False)
     redis_failure: str = "open"
     access_policy: Path | None = None
@@ -142,6 +151,7 @@ class Settings:
                     read.number("VG_WATCH_STREAMS_PER_CALLER", 20, integer=True, positive=True)
                 )
             ),
+            audit=AuditRetentionPolicy(retention=read.retention("VG_AUDIT_RETENTION_DAYS", 400)),
         )
         if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):
             raise SettingsError("VG_TLS_CERT and VG_TLS_KEY must be set together")
@@ -162,8 +172,10 @@ class Settings:
             shutdown_grace_s=read.number("VG_SHUTDOWN_GRACE_S", 10.0),
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
+            audit_retention_interval_s=read.number("VG_AUDIT_RETENTION_INTERVAL_S", 3600.0),
             webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
             metrics_listen=env.get("VG_METRICS_LISTEN") or None,
+            health_listen=env.get("VG_HEALTH_LISTEN") or None,
             redis_url=env.get("VG_REDIS_URL") or None,
             redis_failure=read.choice("VG_REDIS_FAILURE", ("open", "closed")) or "open",
             access_policy=read.path("VG_ACCESS_POLICY"),
@@ -222,6 +234,13 @@ class _Reader:
                 f"{name} must be a {'positive' if positive else 'non-negative'} number"
             )
         return value
+
+    def retention(self, name: str, default_days: int) -> timedelta | None:
+        """Read a whole number of days; 0 means forever (None)."""
+        days = int(self.number(name, default_days, integer=True))
+        if days > 36_500:
+            raise SettingsError(f"{name} must be at most 36500 days (0 keeps entries forever)")
+        return timedelta(days=days) if days else None
 
     def path(self, name: str) -> Path | None:
         raw = self._env.get(name)

@@ -218,7 +218,7 @@ def _decode_key(key_id: str, encoded: str) -> bytes:
 
 def _create_private_file(path: Path, content: str) -> None:
     """Create `path` with mode 0600 and its full content at once; keep it if it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:

@@ -1,7 +1,9 @@
 """The database engine and its schema migrations.
 
 `create_engine(url)` returns an AsyncEngine set up for the gateway: on SQLite, WAL mode,
-foreign keys, a busy timeout, and `BEGIN IMMEDIATE` for every transaction, so a unit of
+foreign keys, a busy timeout, owner-only files (the database is made 0600 before WAL is
+turned on, so SQLite gives -wal and -shm the same mode; a directory it creates is 0700),
+and `BEGIN IMMEDIATE` for every transaction, so a unit of
 work takes the write lock before its first read and check-then-write sequences ("no active
 rental, so disconnect") are serialised across connections and processes. On PostgreSQL the
 same code relies on row locks (`SELECT … FOR UPDATE`) and compare-and-swap updates.
@@ -12,6 +14,7 @@ live in this package (storage/migrations) so they ship with it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.permissions import DIRECTORY_MODE, secure_file
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/gateway.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,23 +47,41 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
         return create_async_engine(
             parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
         )
-    _create_parent_directory(parsed)
+    database = _database_file(parsed)
+    if database is not None:
+        _create_parent_directory(database)
     engine = create_async_engine(parsed)
-    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    configure = functools.partial(_configure_sqlite_connection, database=database)
+    event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
 
 
-def _create_parent_directory(url: URL) -> None:
-    """Create the directory of a SQLite database file (nothing for in-memory databases)."""
+def _database_file(url: URL) -> Path | None:
+    """Return the file of a SQLite database (None for in-memory and URI databases)."""
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file:"):
-        return
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return None
+    return Path(database)
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    """Set up each new SQLite connection: our own BEGIN, WAL, foreign keys, busy timeout."""
+def _create_parent_directory(database: Path) -> None:
+    """Create the directory of a SQLite database file, owner-only (0700)."""
+    missing = [p for p in (database.parent, *database.parent.parents) if not p.exists()]
+    database.parent.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    for created in missing:
+        created.chmod(DIRECTORY_MODE)  # mkdir's mode is subject to the umask
+
+
+def _configure_sqlite_connection(
+    dbapi_connection: Any, _record: Any, *, database: Path | None
+) -> None:
+    """Set up each new SQLite connection: owner-only files, our own BEGIN, WAL, foreign
+    keys, busy timeout."""
+    if database is not None:
+        # Opening made the file; before WAL, so SQLite gives -wal and -shm this mode too.
+        for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))):
+            secure_file(path)
     # The driver must not emit BEGIN itself: `_begin_immediate` does, for every transaction.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()

@@ -539,6 +539,14 @@ class FakeAuditRepository:
         ]
         return found[: max(query.limit, 0)]
 
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete, among the `limit` oldest entries, those recorded before `before`."""
+        oldest = sorted(self._store.audit)[: max(limit, 0)]
+        expired = [key for key in oldest if self._store.audit[key].at < before]
+        for key in expired:
+            del self._store.audit[key]
+        return len(expired)
+
 
 class FakeUnitOfWork:
     """A UnitOfWork over a copy of its factory's store, written back on commit."""

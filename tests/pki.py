@@ -7,6 +7,7 @@ is read from or written to the repository.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -82,11 +83,22 @@ class CertificateAuthority:
         ]
         return self._issue(host, names, ExtendedKeyUsageOID.SERVER_AUTH)
 
-    def client(self, common_name: str) -> Issued:
-        """Issue a client certificate naming the caller `common_name` (CN and DNS SAN)."""
-        return self._issue(
-            common_name, [x509.DNSName(common_name)], ExtendedKeyUsageOID.CLIENT_AUTH
-        )
+    def client(
+        self,
+        common_name: str,
+        *,
+        dns: Sequence[str] | None = None,
+        uris: Sequence[str] = (),
+        emails: Sequence[str] = (),
+    ) -> Issued:
+        """Issue a client certificate with subject CN `common_name` and these SANs: DNS
+        names `dns` (default: the common name), URIs and email addresses."""
+        names: list[x509.GeneralName] = [
+            *(x509.DNSName(n) for n in ([common_name] if dns is None else dns)),
+            *(x509.UniformResourceIdentifier(u) for u in uris),
+            *(x509.RFC822Name(e) for e in emails),
+        ]
+        return self._issue(common_name, names, ExtendedKeyUsageOID.CLIENT_AUTH)
 
     def _issue(
         self, common_name: str, names: list[x509.GeneralName], usage: x509.ObjectIdentifier
@@ -101,10 +113,13 @@ class CertificateAuthority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .sign(self._key, hashes.SHA256())
         )
+        if names:
+            certificate = certificate.add_extension(
+                x509.SubjectAlternativeName(names), critical=False
+            )
+        certificate = certificate.sign(self._key, hashes.SHA256())
         return Issued(
             certificate=certificate.public_bytes(serialization.Encoding.PEM), key=_pem_key(key)
         )

@@ -2,8 +2,10 @@
 
 A policy names roles (the RPCs they allow, and for GetTelemetry the fields they may read)
 and callers (how each proves who it is, and its roles). A caller proves its identity with
-a client certificate (a name in its subject common name or subject alternative names) or a
-bearer token, of which the policy keeps only the SHA-256: the file never holds a secret.
+a client certificate (a DNS name among its subject alternative names; a URI SAN only when
+the policy says `[certificates] uri_sans = true`; never the subject common name nor an
+email SAN) or a bearer token, of which the policy keeps only the SHA-256: the file never
+holds a secret. A certificate whose names belong to two callers names nobody.
 
     [roles.billing]
     methods = ["GetTelemetry"]
@@ -14,6 +16,9 @@ bearer token, of which the policy keeps only the SHA-256: the file never holds a
     roles = ["billing"]
     certificate_names = ["billing.fleet.internal"]
     token_sha256 = ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+
+    [certificates]        # optional: also accept URI SANs (e.g. SPIFFE ids) as names
+    uri_sans = true
 
 A method is an RPC of the gateway by its short name (`Unlock`), or any gRPC method by its
 full name (`grpc.health.v1.Health/Check`); `*` after the slash, or alone, matches every
@@ -29,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.core.errors import Refusal, Unauthenticated
 from gateway.core.model import TelemetryField
 
 GATEWAY_SERVICE = "vehiclegateway.v1.VehicleGateway"
@@ -90,15 +96,20 @@ class _Entry:
 class AccessPolicy:
     """The parsed policy: finds the caller behind a certificate or token."""
 
-    def __init__(self, entries: Sequence[_Entry]) -> None:
+    def __init__(self, entries: Sequence[_Entry], *, uri_sans: bool = False) -> None:
         self._entries = tuple(entries)
+        self.uri_sans = uri_sans
+        """Whether a client certificate's URI SANs name callers too (DNS SANs always do)."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AccessPolicy:
         """Build the policy from a parsed TOML document; PolicyError names what is wrong."""
-        unknown = set(data) - {"roles", "callers"}
+        unknown = set(data) - {"roles", "callers", "certificates"}
         if unknown:
-            raise PolicyError(f"unknown top-level key {sorted(unknown)[0]!r}: want roles, callers")
+            raise PolicyError(
+                f"unknown top-level key {sorted(unknown)[0]!r}: want roles, callers, certificates"
+            )
+        uri_sans = _certificates(data.get("certificates", {}))
         roles = {
             name: _role(f"roles.{name}", spec)
             for name, spec in _table("roles", data.get("roles", {})).items()
@@ -111,7 +122,15 @@ class AccessPolicy:
         duplicate = next((name for name in names if names.count(name) > 1), None)
         if duplicate is not None:
             raise PolicyError(f"callers: {duplicate!r} is named twice")
-        return cls(entries)
+        if not uri_sans:
+            for n, entry in enumerate(entries):
+                uri = next((name for name in sorted(entry.certificate_names) if ":" in name), None)
+                if uri is not None:
+                    raise PolicyError(
+                        f"callers[{n}].certificate_names: {uri!r} is a URI, accepted only "
+                        "with [certificates] uri_sans = true"
+                    )
+        return cls(entries, uri_sans=uri_sans)
 
     @property
     def caller_names(self) -> tuple[str, ...]:
@@ -129,12 +148,17 @@ class AccessPolicy:
         return found
 
     def by_certificate(self, names: Iterable[str]) -> Caller | None:
-        """Return the caller a client certificate with these names belongs to."""
+        """Return the caller a client certificate with these names (its DNS SANs, and URI
+        SANs when `uri_sans`) belongs to, None when nobody's; raise Unauthenticated when
+        the names belong to more than one caller: such a certificate identifies nobody."""
         presented = frozenset(names)
-        for entry in self._entries:
-            if entry.certificate_names & presented:
-                return entry.caller
-        return None
+        owners = [entry.caller for entry in self._entries if entry.certificate_names & presented]
+        if len(owners) > 1:
+            raise Unauthenticated(
+                "the client certificate names more than one caller of the access policy",
+                refusal=Refusal.CERTIFICATE_AMBIGUOUS,
+            )
+        return owners[0] if owners else None
 
     def __repr__(self) -> str:
         return f"AccessPolicy(callers={list(self.caller_names)!r})"
@@ -155,6 +179,18 @@ def _strings(path: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise PolicyError(f"{path} must be a list of non-empty strings")
     return value
+
+
+def _certificates(spec: Any) -> bool:
+    """Read the optional `[certificates]` table: whether URI SANs name callers."""
+    spec = _table("certificates", spec)
+    unknown = set(spec) - {"uri_sans"}
+    if unknown:
+        raise PolicyError(f"certificates: unknown key {sorted(unknown)[0]!r}")
+    uri_sans = spec.get("uri_sans", False)
+    if not isinstance(uri_sans, bool):
+        raise PolicyError("certificates.uri_sans must be true or false")
+    return uri_sans
 
 
 def _role(path: str, spec: Any) -> Role:

@@ -1,13 +1,19 @@
 """The audit trail: every action on a car (Connect, Lock, Unlock, Disconnect, StartRental,
 EndRental) with its caller, vehicle, request id, outcome and duration, kept durably.
 
-The gRPC edge records each audited call when it ends, whatever the outcome, before the
-answer leaves; `AuditTrail.find` lists entries newest first with filters.
+The gRPC edge records each audited call it admitted when it ends, whatever the outcome,
+before the answer leaves (calls refused at admission are counted and logged instead, see
+gateway.edge.refusals); `AuditTrail.find` lists entries newest first with filters.
+`AuditRetention` deletes entries older than the retention, in bounded batches (a leased
+background job runs it on one replica).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.core.ports import Clock, UnitOfWorkFactory
@@ -16,6 +22,8 @@ AUDITED_METHODS = frozenset({"Connect", "Lock", "Unlock", "Disconnect", "StartRe
 """The RPCs that act on a car (by short name)."""
 
 MAX_PAGE = 1000
+
+_log = logging.getLogger(__name__)
 
 
 class AuditTrail:
@@ -58,3 +66,53 @@ class AuditTrail:
             query = dataclasses.replace(query, limit=MAX_PAGE)
         async with self._uow.reader() as uow:
             return await uow.audit.find(query)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRetentionPolicy:
+    """How long audit entries are kept (None: forever), and how much one pass deletes:
+    `batch_size` entries per transaction, at most `max_batches` transactions."""
+
+    retention: timedelta | None = timedelta(days=400)
+    batch_size: int = 1000
+    max_batches: int = 100
+
+
+class AuditRetention:
+    """Deletes audit entries recorded longer ago than the retention."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        policy: AuditRetentionPolicy = AuditRetentionPolicy(),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy
+
+    async def run_once(self) -> int:
+        """Delete expired entries, oldest first, one short transaction per batch, until a
+        batch comes back short or `max_batches` ran (the next pass goes on); return how
+        many were deleted."""
+        policy = self._policy
+        if policy.retention is None:
+            return 0
+        cutoff = self._clock.now() - policy.retention
+        deleted = 0
+        for _ in range(policy.max_batches):
+            async with self._uow() as uow:
+                pruned = await uow.audit.prune(before=cutoff, limit=policy.batch_size)
+                await uow.commit()
+            deleted += pruned
+            if pruned < policy.batch_size:
+                break
+        if deleted:
+            _log.info(
+                "audit retention deleted %d entries recorded before %s",
+                deleted,
+                cutoff.isoformat(),
+                extra={"event": "audit_pruned", "count": deleted},
+            )
+        return deleted

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.core.model import UpstreamFailure
 
@@ -258,13 +259,47 @@ class WatchFellBehind(GatewayError):
     reason = "WATCH_FELL_BEHIND"
 
 
+class Refusal(StrEnum):
+    """Why a call was refused at admission: the label of the refusal metric and log line
+    (never sent as anything but a count; a token is never part of it)."""
+
+    NO_CREDENTIALS = "no_credentials"
+    TOKEN_IN_CLEAR = "token_in_clear"  # noqa: S105 - a label, not a token
+    TOKEN_UNKNOWN = "token_unknown"  # noqa: S105 - a label, not a token
+    CERTIFICATE_UNKNOWN = "certificate_unknown"
+    CERTIFICATE_AMBIGUOUS = "certificate_ambiguous"
+    METHOD_DENIED = "method_denied"
+    FIELDS_DENIED = "fields_denied"
+
+
 class Unauthenticated(GatewayError):
-    """The caller presented no certificate or token the access policy knows."""
+    """The caller presented no certificate or token the access policy knows (`refusal`
+    says which)."""
 
     reason = "UNAUTHENTICATED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refusal: Refusal = Refusal.NO_CREDENTIALS,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, metadata=metadata)
+        self.refusal = refusal
 
 
 class AccessDenied(GatewayError):
     """The access policy does not allow this caller this method (or these fields)."""
 
     reason = "ACCESS_DENIED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refusal: Refusal = Refusal.METHOD_DENIED,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, metadata=metadata)
+        self.refusal = refusal

@@ -301,6 +301,13 @@ class AuditRepository(Protocol):
         """Return the entries matching `query`, newest first."""
         ...
 
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete, among the `limit` oldest entries (by id), those recorded before `before`;
+        return how many. Looking no further than the oldest keeps each call cheap without an
+        index on the time; an entry stamped late by a skewed clock only delays the ones
+        after it until it expires too."""
+        ...
+
 
 class BudgetRepository(Protocol):
     """Billed Smartcar requests per vehicle and calendar month (`YYYY-MM`, UTC)."""

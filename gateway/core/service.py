@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from gateway.core.audit import AuditTrail
+from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
@@ -49,6 +49,7 @@ class Policies:
     watch: WatchPolicy = field(default_factory=WatchPolicy)
     scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    audit: AuditRetentionPolicy = field(default_factory=AuditRetentionPolicy)
 
 
 class Gateway:
@@ -115,6 +116,7 @@ class Gateway:
             uow=uow, rotator=self.rotator, clock=clock, policy=policies.renewal, metrics=metrics
         )
         self.audit = AuditTrail(uow=uow, clock=clock)
+        self.audit_retention = AuditRetention(uow=uow, clock=clock, policy=policies.audit)
         self.scheduler = TelemetryScheduler(
             uow=uow,
             telemetry=self._telemetry,

@@ -4,8 +4,10 @@ access policy lets it make this call.
 `AccessGuard.admit` runs first in every call frame (gateway.edge.interceptors), before the
 request is looked at by anything else:
 
-1. a client certificate verified by the TLS handshake (mTLS) names the caller by its subject
-   common name or subject alternative names;
+1. a client certificate verified by the TLS handshake (mTLS) names the caller by the DNS
+   names among its subject alternative names (URI SANs too when the policy says
+   `uri_sans`); never by its subject common name or an email SAN, which a CA fills in with
+   less care; a certificate whose names belong to two callers is refused;
 2. otherwise `authorization: Bearer <token>` metadata names it, accepted only over TLS or
    from a loopback peer (a token sent in clear over a network is as good as published);
 3. no identity the policy knows → Unauthenticated; a method (or, for GetTelemetry, a
@@ -17,6 +19,7 @@ do anything. `gateway.app` allows that only on a loopback address and says so lo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -26,11 +29,12 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from cryptography import x509
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import validation
 from gateway.core.access import GATEWAY_SERVICE, AccessPolicy, Caller, PolicyError, Role
-from gateway.core.errors import AccessDenied, Unauthenticated
+from gateway.core.errors import AccessDenied, Refusal, Unauthenticated
 from gateway.core.model import TelemetryField
 from gateway.edge.convert import TELEMETRY_FIELDS
 
@@ -39,7 +43,7 @@ ANONYMOUS = Caller(name="anonymous", roles=(Role(methods=frozenset({"*"})),))
 """The caller of every call in development mode (no policy)."""
 
 _GET_TELEMETRY = f"/{GATEWAY_SERVICE}/GetTelemetry"
-_CERTIFICATE_NAME_KEYS = ("x509_common_name", "x509_subject_alternative_name")
+_PEM_CERTIFICATE_KEY = "x509_pem_cert"
 _LOOPBACK_PEERS = ("ipv4:127.", "ipv6:[::1]", "unix:")
 
 caller: ContextVar[str | None] = ContextVar("caller", default=None)
@@ -66,6 +70,7 @@ class AccessGuard:
         if not who.allows(method):
             raise AccessDenied(
                 f"caller {who.name!r} may not call {method}",
+                refusal=Refusal.METHOD_DENIED,
                 metadata={"caller": who.name, "method": method},
             )
         if method == _GET_TELEMETRY and isinstance(request, pb.GetTelemetryRequest):
@@ -75,22 +80,33 @@ class AccessGuard:
     def _identify(self, policy: AccessPolicy, call: Context) -> Caller:
         context = call.auth_context() or {}
         secure = list(context.get("transport_security_type", ())) == [b"ssl"]
-        names = _certificate_names(context)
+        names = certificate_names(context, uri_sans=policy.uri_sans)
         if names:
-            found = policy.by_certificate(names)
+            found = policy.by_certificate(names)  # raises when the names are two callers'
             if found is not None:
                 return found
         token = _bearer_token(call.invocation_metadata() or ())
         if token is not None:
             if not secure and not call.peer().startswith(_LOOPBACK_PEERS):
-                raise Unauthenticated("a bearer token is accepted only over TLS or loopback")
+                raise Unauthenticated(
+                    "a bearer token is accepted only over TLS or loopback",
+                    refusal=Refusal.TOKEN_IN_CLEAR,
+                )
             found = policy.by_token(token)
             if found is not None:
                 return found
-            raise Unauthenticated("the bearer token is not known to the access policy")
+            raise Unauthenticated(
+                "the bearer token is not known to the access policy", refusal=Refusal.TOKEN_UNKNOWN
+            )
         if names:
-            raise Unauthenticated("the client certificate names no caller of the access policy")
-        raise Unauthenticated("present a client certificate or an 'authorization: Bearer' token")
+            raise Unauthenticated(
+                "the client certificate names no caller of the access policy",
+                refusal=Refusal.CERTIFICATE_UNKNOWN,
+            )
+        raise Unauthenticated(
+            "present a client certificate or an 'authorization: Bearer' token",
+            refusal=Refusal.NO_CREDENTIALS,
+        )
 
     @staticmethod
     def _check_fields(who: Caller, method: str, request: pb.GetTelemetryRequest) -> None:
@@ -104,15 +120,47 @@ class AccessGuard:
         if refused:
             raise AccessDenied(
                 f"caller {who.name!r} may not read {', '.join(refused)}",
+                refusal=Refusal.FIELDS_DENIED,
                 metadata={"caller": who.name, "fields": ",".join(refused)},
             )
 
 
-def _certificate_names(context: Mapping[str, Iterable[bytes]]) -> list[str]:
-    names: list[str] = []
-    for key in _CERTIFICATE_NAME_KEYS:
-        names.extend(value.decode(errors="replace") for value in context.get(key, ()))
-    return names
+def certificate_names(context: Mapping[str, Iterable[bytes]], *, uri_sans: bool) -> tuple[str, ...]:
+    """Return the names a verified client certificate gives its holder: its DNS SANs, then
+    (with `uri_sans`) its URI SANs; () without a certificate.
+
+    Read from the certificate itself rather than grpc's `x509_subject_alternative_name`
+    property, which mixes DNS, URI, email and IP SANs and so cannot tell them apart.
+    """
+    pem = next(iter(context.get(_PEM_CERTIFICATE_KEY, ())), None)
+    if not pem:
+        return ()
+    dns, uris = _subject_alternative_names(bytes(pem))
+    return dns + uris if uri_sans else dns
+
+
+@functools.lru_cache(maxsize=1024)
+def _subject_alternative_names(pem: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return a PEM certificate's DNS and URI SANs (cached: callers reuse certificates)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem)
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (ValueError, x509.ExtensionNotFound):
+        return (), ()
+    names = extension.value
+    dns = tuple(names.get_values_for_type(x509.DNSName))
+    uris = tuple(names.get_values_for_type(x509.UniformResourceIdentifier))
+    return dns, uris
+
+
+def describe_peer(call: Context) -> str:
+    """Name who made a refused call without a caller: its certificate's names, else its
+    address (never a token)."""
+    names = certificate_names(call.auth_context() or {}, uri_sans=True)
+    if names:
+        return ",".join(names)
+    peer = call.peer() or "unknown"
+    return peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer
 
 
 def _bearer_token(metadata: Iterable[tuple[str, Any]]) -> str | None:

@@ -2,20 +2,25 @@
 
     python -m gateway.edge.healthcheck [ADDRESS] [--service NAME] [--timeout-s SECONDS]
 
-It asks `grpc.health.v1.Health/Check` at ADDRESS (default 127.0.0.1:50051) about the
-overall status ("") or `--service`, so the Dockerfile needs no extra binary.
+It asks `grpc.health.v1.Health/Check` at ADDRESS about the overall status ("") or
+`--service`, so the Dockerfile needs no extra binary. ADDRESS defaults to VG_HEALTH_LISTEN,
+the gateway's loopback plaintext health port (which the image sets), so the probe needs no
+credentials and works whether the gRPC port is plaintext with a policy, TLS or mTLS;
+without it, 127.0.0.1:50051 (development mode).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
+HEALTH_LISTEN = "VG_HEALTH_LISTEN"
 _CHECK = "/grpc.health.v1.Health/Check"
 
 
@@ -31,10 +36,21 @@ def check(address: str, *, service: str = "", timeout_s: float = 3.0) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def default_address(env: Mapping[str, str]) -> str:
+    """Return where to probe: the health port VG_HEALTH_LISTEN names (loopback: the
+    gateway refuses any other), else the gRPC port of development mode."""
+    return env.get(HEALTH_LISTEN) or DEFAULT_ADDRESS
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Probe the server; exit 0 when SERVING, 1 otherwise (the reason on stderr)."""
     parser = argparse.ArgumentParser(prog="python -m gateway.edge.healthcheck")
-    parser.add_argument("address", nargs="?", default=DEFAULT_ADDRESS)
+    parser.add_argument(
+        "address",
+        nargs="?",
+        default=default_address(os.environ if env is None else env),
+        help=f"HOST:PORT (default: ${HEALTH_LISTEN}, else {DEFAULT_ADDRESS})",
+    )
     parser.add_argument("--service", default="", help='service name ("" = the whole server)')
     parser.add_argument("--timeout-s", type=float, default=3.0)
     args = parser.parse_args(argv)

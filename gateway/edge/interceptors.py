@@ -3,9 +3,11 @@
 For each call (the gateway's RPCs, health and reflection) it
 
 0. authenticates the caller and applies the access policy (`gateway.edge.access`), before
-   anything else looks at the request; then refuses, as INVALID_ARGUMENT, request bytes
-   that are no request message (`gateway.edge.decoding`: every handler gets a lenient
-   deserializer, so bad bytes reach the frame as a marker instead of failing in grpc);
+   anything else looks at the request; a call refused there is counted and logged
+   rate-limited (`gateway.edge.refusals`), not audited, and its own log line is DEBUG;
+   then refuses, as INVALID_ARGUMENT, request bytes that are no request message
+   (`gateway.edge.decoding`: every handler gets a lenient deserializer, so bad bytes reach
+   the frame as a marker instead of failing in grpc);
 1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
@@ -41,9 +43,10 @@ import grpc.aio
 
 from gateway.core import validation
 from gateway.core.audit import AUDITED_METHODS, AuditTrail
-from gateway.core.errors import GatewayError
+from gateway.core.errors import AccessDenied, GatewayError, Unauthenticated
 from gateway.edge import context, decoding, errors
-from gateway.edge.access import AccessGuard, caller
+from gateway.edge.access import AccessGuard, caller, describe_peer
+from gateway.edge.refusals import RefusalLog
 
 REQUEST_ID_KEY = "x-request-id"
 """The metadata key carrying the request id, in and out."""
@@ -71,11 +74,13 @@ class RpcObserver(Protocol):
 @dataclass(frozen=True, slots=True)
 class EdgeHooks:
     """What the frame consults: the access guard (default: development mode, everyone
-    allowed), the audit trail (actions on cars), and the RPC observer (metrics)."""
+    allowed), the audit trail (actions on cars), the RPC observer (metrics), and where
+    calls refused at admission are counted and logged."""
 
     access: AccessGuard = DEVELOPMENT
     audit: AuditTrail | None = None
     observer: RpcObserver | None = None
+    refusals: RefusalLog | None = None
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -203,15 +208,23 @@ async def call_frame(
     call.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
     started = time.perf_counter()
     status = grpc.StatusCode.OK
+    admitted = False
 
     audit = hooks.audit if _short_name(method) in AUDITED_METHODS else None
 
     async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
-        if audit is not None:
+        if audit is not None and admitted:
             await _record(audit, method, request, rid, outcome, reason, started)
 
     try:
-        hooks.access.admit(call, method, request)
+        try:
+            hooks.access.admit(call, method, request)
+        except (Unauthenticated, AccessDenied) as refused:
+            if hooks.refusals is not None:
+                who = caller.get() or describe_peer(call)
+                hooks.refusals.refused(method=method, refusal=refused.refusal, who=who)
+            raise
+        admitted = True
         decoding.ensure_decoded(request)
         yield
     except GatewayError as exc:
@@ -248,8 +261,9 @@ async def call_frame(
         elapsed_s = time.perf_counter() - started
         if hooks.observer is not None:
             hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
+        quiet = method.startswith(_QUIET_PREFIX) or not admitted  # refusals: see RefusalLog
         _log.log(
-            logging.DEBUG if method.startswith(_QUIET_PREFIX) else logging.INFO,
+            logging.DEBUG if quiet else logging.INFO,
             "rpc %s %s",
             method,
             status.name,
@@ -276,7 +290,8 @@ async def _record(
         await audit.record(
             caller=caller.get() or "unauthenticated",
             method=_short_name(method),
-            vehicle_id=str(getattr(request, "vehicle_id", "")),
+            # As sent, cut to the column's width: a refused request may carry anything.
+            vehicle_id=str(getattr(request, "vehicle_id", ""))[:AUDIT_ID_LENGTH],
             request_id=rid,
             outcome=outcome.name,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -284,6 +299,10 @@ async def _record(
         )
     except Exception:  # noqa: BLE001 - the action happened; losing its entry must be loud
         _log.exception("could not store the audit entry of %s", method)
+
+
+AUDIT_ID_LENGTH = 128
+"""The audit log's vehicle id width (storage.schema.ID)."""
 
 
 def _short_name(method: str) -> str:

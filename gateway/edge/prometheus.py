@@ -65,6 +65,11 @@ class PrometheusMetrics:
 
         self._rpcs = counter("rpcs", "RPCs handled, by method and status code", ("method", "code"))
         self._rpc_seconds = histogram("rpc_duration_seconds", "RPC latency", ("method",))
+        self._refused = counter(
+            "refused_calls",
+            "Calls refused at admission (UNAUTHENTICATED, PERMISSION_DENIED), by method and reason",
+            ("method", "reason"),
+        )
         self._upstream = counter(
             "upstream_requests",
             "Smartcar requests by endpoint and outcome",
@@ -156,6 +161,10 @@ class PrometheusMetrics:
         """Count an RPC by method and code; observe its latency."""
         self._rpcs.labels(method=method, code=code).inc()
         self._rpc_seconds.labels(method=method).observe(seconds)
+
+    def refused(self, *, method: str, reason: str) -> None:
+        """Count a call refused at admission by method and reason (never by token)."""
+        self._refused.labels(method=method, reason=reason).inc()
 
     def upstream_request(self, *, endpoint: str, outcome: str, seconds: float) -> None:
         """Count a Smartcar request by endpoint and outcome; observe its latency."""

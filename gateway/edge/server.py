@@ -84,6 +84,28 @@ async def create_server(
     return server, port
 
 
+async def create_health_server(
+    health_servicer: HealthServicer,
+    *,
+    listen: str,
+    hooks: EdgeHooks | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Build a plaintext server answering only grpc.health.v1.Health, from the same
+    statuses as the main port; return it (not started) and its port.
+
+    It is for probes on the same host (a container's HEALTHCHECK), which then need neither
+    the callers' credentials nor TLS; the composition root allows it on loopback only.
+    """
+    server = grpc.aio.server(
+        interceptors=[EdgeInterceptor(hooks)], options=[("grpc.so_reuseport", 0)]
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"could not bind the health server to {listen}")
+    return server, port
+
+
 class GracefulShutdown:
     """Stop a server the graceful way, once: NOT_SERVING, drain for `grace_s`, stop."""
 

@@ -1,10 +1,12 @@
-"""The audit trail of actions on cars, in the `audit_log` table (append-only)."""
+"""The audit trail of actions on cars, in the `audit_log` table (append-only; entries past
+the retention are pruned oldest first)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import AuditEntry, AuditQuery
@@ -51,6 +53,14 @@ class SqlAuditRepository:
         if query.before_id is not None:
             statement = statement.where(_audit.id < query.before_id)
         return [_to_entry(row) for row in await self._connection.execute(statement)]
+
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete, among the `limit` oldest entries (by id), those recorded before `before`;
+        return how many (a walk of the primary key: no index on the time is needed)."""
+        oldest = select(_audit.id).order_by(_audit.id).limit(max(limit, 0)).scalar_subquery()
+        statement = delete(audit_log).where(_audit.id.in_(oldest), _audit.at < before)
+        result = await self._connection.execute(statement)
+        return int(result.rowcount or 0)
 
 
 def _to_entry(row: Row[Any]) -> AuditEntry:

@@ -298,7 +298,7 @@ async def test_a_pending_event_with_an_absurd_timestamp_does_not_block_start(
             Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
         )
         await uow.commit()
-    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=SystemClock())
+    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
     signal = {
         "code": "odometer-traveleddistance",
         "body": {"unit": "km", "value": 10.0},

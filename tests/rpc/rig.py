@@ -85,6 +85,7 @@ def gateway_settings(tmp_path: Path, **environment: str) -> Settings:
         # Background jobs are tested directly; here they would race the upstream counts.
         "VG_SCHEDULER_INTERVAL_S": "0",
         "VG_RENEWAL_INTERVAL_S": "0",
+        "VG_AUDIT_RETENTION_INTERVAL_S": "0",
         **environment,
     }
     return Settings.from_env(env)

@@ -53,6 +53,8 @@ roles = ["debug"]
 certificate_names = ["engineer.fleet.internal"]
 """
 
+"""Where the gateways' clocks start."""
+
 ODOMETER_ONLY = pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.TelemetryField.ODOMETER])
 
 
@@ -75,11 +77,13 @@ class Secured:
         return grpc.aio.secure_channel(f"localhost:{self.port}", credentials)
 
 
-def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
+def write_files(
+    tmp_path: Path, ca: CertificateAuthority, *, policy: str = POLICY
+) -> dict[str, str]:
     """Write the policy, the server's certificate and key and the CA; return the VG_ env."""
     server = ca.server("localhost")
     files = {
-        "policy.toml": POLICY.encode(),
+        "policy.toml": policy.encode(),
         "server.pem": server.certificate,
         "server.key": server.key,
         "ca.pem": ca.certificate,
@@ -94,15 +98,17 @@ def write_files(tmp_path: Path, ca: CertificateAuthority) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def secured(tmp_path: Path, *, mtls: bool) -> AsyncIterator[Secured]:
+async def secured(
+    tmp_path: Path, *, mtls: bool, policy: str = POLICY, clock: ManualClock | None = None
+) -> AsyncIterator[Secured]:
     """Run a gateway with the policy on TLS (mTLS when asked) against a simulator."""
     ca = CertificateAuthority()
-    env = write_files(tmp_path, ca)
+    env = write_files(tmp_path, ca, policy=policy)
     if mtls:
         env["VG_TLS_CLIENT_CA"] = str(tmp_path / "ca.pem")
     settings = gateway_settings(tmp_path, **env)
     async with (
         simulator() as url,
-        running_gateway(pointed_at(settings, url), clock=ManualClock(START)) as running,
+        running_gateway(pointed_at(settings, url), clock=clock or ManualClock(START)) as running,
     ):
         yield Secured(ca=ca, port=running.port, simulator_url=url, running=running)

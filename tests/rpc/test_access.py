@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -30,7 +31,13 @@ from tests.rpc.rig import (
     gateway_settings,
     simulator,
 )
-from tests.rpc.secure_rig import BILLING_TOKEN, ODOMETER_ONLY, POLICY, RENTAL_TOKEN, secured
+from tests.rpc.secure_rig import (
+    BILLING_TOKEN,
+    ODOMETER_ONLY,
+    POLICY,
+    RENTAL_TOKEN,
+    secured,
+)
 
 
 async def code_of(call: object) -> grpc.StatusCode:
@@ -186,9 +193,9 @@ class Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
 async def test_every_action_on_a_car_is_audited_and_listed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Connect, Unlock and Lock by the rental service and a refused Unlock by billing are
-    in the trail with caller, request id, outcome and duration; reads are not; the CLI
-    lists them newest first with filters."""
+    """Connect, Unlock and Lock by the rental service are in the trail with caller, request
+    id, outcome and duration; reads are not, nor an Unlock refused at admission (counted
+    and logged instead); the CLI lists them newest first with filters."""
     (tmp_path / "policy.toml").write_text(POLICY)
     env = {"VG_ACCESS_POLICY": str(tmp_path / "policy.toml")}
     settings = gateway_settings(tmp_path, **env)
@@ -213,13 +220,11 @@ async def test_every_action_on_a_car_is_audited_and_listed(
             assert await code_of(refused) is grpc.StatusCode.PERMISSION_DENIED
         trail = await rig.running.gateway.audit.find(AuditQuery(vehicle_id="car-1"))
     assert [(e.caller, e.method, e.outcome) for e in trail] == [
-        ("billing-service", "Unlock", "PERMISSION_DENIED"),
         ("rental-service", "Lock", "OK"),
         ("rental-service", "Unlock", "OK"),
         ("rental-service", "Connect", "OK"),
     ]
-    assert trail[0].reason == "ACCESS_DENIED"
-    assert trail[2].request_id == "unlock-call-1"
+    assert trail[1].request_id == "unlock-call-1"
     assert all(e.duration_ms >= 0 for e in trail)
 
     monkeypatch.setenv("VG_VAR_DIR", str(tmp_path / "var"))
@@ -231,3 +236,120 @@ async def test_every_action_on_a_car_is_audited_and_listed(
         ("Unlock", "OK"),
         ("Connect", "OK"),
     ]
+
+
+def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, int, bool]]:
+    """Return the refusal log lines so far: (who, reason, count, first of its window)."""
+    return [
+        (r.who, r.reason, r.count, "more calls" not in r.getMessage())  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "calls_refused"
+    ]
+
+
+async def test_mtls_names_a_caller_by_a_dns_san_only(tmp_path: Path) -> None:
+    """A certificate carrying a caller's name only as its subject CN, an email SAN or a URI
+    SAN (the policy does not enable URI SANs) is UNAUTHENTICATED; as a DNS SAN it names
+    the caller."""
+    name = "rental.fleet.internal"
+    async with secured(tmp_path, mtls=True) as gateway:
+        ca = gateway.ca
+        impostors = {
+            "subject CN": ca.client(name, dns=[]),
+            "email SAN": ca.client("someone", dns=[], emails=[name]),
+            "URI SAN": ca.client("someone", dns=[], uris=[name]),
+        }
+        request = pb.GetConnectUrlRequest(vehicle_id="car-1")
+        for what, issued in impostors.items():
+            async with gateway.channel(issued) as channel:
+                call = pb_grpc.VehicleGatewayStub(channel).GetConnectUrl(request, timeout=5)
+                assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED, what
+        async with gateway.channel(ca.client("someone", dns=[name])) as channel:
+            answer = await pb_grpc.VehicleGatewayStub(channel).GetConnectUrl(request, timeout=5)
+            assert answer.state
+
+
+async def test_a_certificate_naming_two_callers_is_refused_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A certificate whose DNS SANs are two callers' is UNAUTHENTICATED, not taken as the
+    first caller of the policy, and the refusal is logged with the names it carried."""
+    caplog.set_level(logging.WARNING)
+    names = ["rental.fleet.internal", "billing.fleet.internal"]
+    async with secured(tmp_path, mtls=True) as gateway:
+        both = gateway.ca.client("rental.fleet.internal", dns=names)
+        async with gateway.channel(both) as channel:
+            call = pb_grpc.VehicleGatewayStub(channel).GetConnectUrl(
+                pb.GetConnectUrlRequest(vehicle_id="car-1"), timeout=5
+            )
+            assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+    assert refusal_lines(caplog) == [(",".join(names), "certificate_ambiguous", 1, True)]
+
+
+async def test_uri_sans_name_callers_when_the_policy_enables_them(tmp_path: Path) -> None:
+    """With `[certificates] uri_sans = true` a URI SAN (a SPIFFE id) names its caller."""
+    spiffe = "spiffe://fleet.internal/rental"
+    policy = (
+        "[certificates]\nuri_sans = true\n"
+        + POLICY
+        + '\n[[callers]]\nname = "workload"\nroles = ["rental"]\n'
+        + f'certificate_names = ["{spiffe}"]\n'
+    )
+    async with secured(tmp_path, mtls=True, policy=policy) as gateway:
+        workload = gateway.ca.client("workload", dns=[], uris=[spiffe])
+        async with gateway.channel(workload) as channel:
+            answer = await pb_grpc.VehicleGatewayStub(channel).GetConnectUrl(
+                pb.GetConnectUrlRequest(vehicle_id="car-1"), timeout=5
+            )
+            assert answer.state
+
+
+async def test_refused_calls_are_counted_and_logged_rate_limited_never_audited(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """300 Unlocks refused at admission (no credentials, an unknown token, billing denied)
+    write no audit row and no INFO line each: the metric counts them by method and reason,
+    and the log has one line per peer and reason until a minute has passed on the
+    gateway's clock, then one line with the count; the token is in neither."""
+    guessed = "guessed-token-0123456789abcdef"
+    (tmp_path / "policy.toml").write_text(POLICY)
+    settings = gateway_settings(
+        tmp_path,
+        VG_ACCESS_POLICY=str(tmp_path / "policy.toml"),
+        VG_METRICS_LISTEN="127.0.0.1:0",
+    )
+    caplog.set_level(logging.INFO)
+    clock = ManualClock(START)
+    unlock = pb.UnlockRequest(vehicle_id="car-1", request_id="u-1")
+    async with simulator() as url, gateway_against(settings, url, clock) as rig:
+        for _ in range(100):
+            assert await code_of(rig.stub.Unlock(unlock)) is grpc.StatusCode.UNAUTHENTICATED
+            call = rig.stub.Unlock(unlock, metadata=(("authorization", f"Bearer {guessed}"),))
+            assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+            call = rig.stub.Unlock(unlock, metadata=(("authorization", f"Bearer {BILLING_TOKEN}"),))
+            assert await code_of(call) is grpc.StatusCode.PERMISSION_DENIED
+        assert await rig.running.gateway.audit.find(AuditQuery()) == []
+        peer = "ipv4:127.0.0.1"
+        assert refusal_lines(caplog) == [
+            (peer, "no_credentials", 1, True),
+            (peer, "token_unknown", 1, True),
+            ("billing-service", "method_denied", 1, True),
+        ]
+        clock.advance(60)
+        assert await code_of(rig.stub.Unlock(unlock)) is grpc.StatusCode.UNAUTHENTICATED
+        assert refusal_lines(caplog)[3:] == [
+            (peer, "no_credentials", 99, False),
+            (peer, "token_unknown", 99, False),
+            ("billing-service", "method_denied", 99, False),
+            (peer, "no_credentials", 1, True),
+        ]
+        async with httpx.AsyncClient() as http:
+            scraped = await http.get(f"http://127.0.0.1:{rig.running.metrics_port}/metrics")
+    method = "/vehiclegateway.v1.VehicleGateway/Unlock"
+    for reason, count in (("no_credentials", 101), ("token_unknown", 100), ("method_denied", 100)):
+        series = f'vehicle_gateway_refused_calls_total{{method="{method}",reason="{reason}"}}'
+        assert f"{series} {count}.0" in scraped.text
+    rpc_lines = [r for r in caplog.records if r.getMessage().startswith("rpc ")]
+    assert all(r.levelno < logging.INFO for r in rpc_lines)
+    assert guessed not in caplog.text
+    assert guessed not in scraped.text

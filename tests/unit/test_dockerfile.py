@@ -10,21 +10,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "Dockerfile"
+from gateway.edge.access import is_loopback
+from tests.dockerfile import DOCKERFILE, ROOT, environment, exec_form, instructions
+
 HADOLINT = Path(sys.executable).parent / "hadolint"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """Return the Dockerfile's (INSTRUCTION, arguments) pairs, continuation lines joined."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    pairs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            pairs.append((keyword.upper(), rest.strip()))
-    return pairs
 
 
 def test_hadolint_is_clean() -> None:
@@ -55,13 +44,14 @@ def test_runs_as_a_non_root_user() -> None:
     assert int(uid) != 0
 
 
-def test_serves_and_health_checks_the_grpc_port() -> None:
-    """It exposes 50051, serves there, and checks health with the packaged probe."""
+def test_serves_the_grpc_port_and_probes_the_loopback_health_port() -> None:
+    """It exposes 50051 and serves there; the packaged probe asks the loopback plaintext
+    health port the image turns on (VG_HEALTH_LISTEN), which needs no credentials."""
     pairs = dict(instructions())
     assert pairs["EXPOSE"] == "50051"
-    assert "gateway.edge.healthcheck" in pairs["HEALTHCHECK"]
-    assert "127.0.0.1:50051" in pairs["HEALTHCHECK"]
-    assert pairs["CMD"] == '["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]'
+    assert exec_form("CMD") == ["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]
+    assert exec_form("HEALTHCHECK") == ["python", "-m", "gateway.edge.healthcheck"]
+    assert is_loopback(environment()["VG_HEALTH_LISTEN"])
     assert importlib.util.find_spec("gateway.edge.healthcheck") is not None
 
 
@@ -76,6 +66,18 @@ def test_the_image_installs_exactly_the_locked_versions() -> None:
     assert pins
     assert lock.count("--hash=sha256:") >= len(pins)
     assert "grpcio" in pins
+
+
+def test_state_lives_in_an_owner_only_volume() -> None:
+    """VG_VAR_DIR is a volume created 0700 for the unprivileged user."""
+    var_dir = environment()["VG_VAR_DIR"]
+    assert pairs_of("VOLUME") == [f'["{var_dir}"]']
+    assert any(f"install -d -m 0700 -o 10001 -g 10001 {var_dir}" in r for r in pairs_of("RUN"))
+
+
+def pairs_of(keyword: str) -> list[str]:
+    """Return the arguments of every `keyword` instruction."""
+    return [args for name, args in instructions() if name == keyword]
 
 
 def test_the_image_installs_the_way_every_test_run_does() -> None:

@@ -335,3 +335,20 @@ async def test_audit_entries_come_back_newest_first_and_filtered(backend: Backen
     assert [e.request_id for e in by_method] == ["req-1"]
     assert [e.request_id for e in recent] == ["req-4", "req-3"]
     assert page == [added[1]]
+
+
+async def test_prune_deletes_expired_entries_among_the_oldest_only(backend: Backend) -> None:
+    """prune() deletes, among the `limit` oldest entries, those recorded before the cutoff,
+    and says how many: a batch at a time, never an entry inside the retention."""
+    async with backend.factory() as uow:
+        added = [await uow.audit.add(entry(n)) for n in range(1, 6)]
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.audit.prune(before=at(4), limit=2) == 2
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.audit.prune(before=at(4), limit=2) == 1  # entry 4 is not expired
+        assert await uow.audit.prune(before=at(4), limit=2) == 0
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.audit.find(AuditQuery()) == list(reversed(added[3:]))

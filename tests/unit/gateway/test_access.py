@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.core.access import AccessPolicy, PolicyError, token_digest
+from gateway.core.errors import Refusal, Unauthenticated
 from gateway.core.model import TelemetryField
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -82,6 +83,12 @@ def test_roles_allow_short_full_and_wildcard_method_names() -> None:
             {"callers": [{"name": "x", "certificate_names": ["a"]}] * 2},
             "'x' is named twice",
         ),
+        ({"certificates": {"uri_sans": "yes"}}, r"certificates\.uri_sans must be true or false"),
+        ({"certificates": {"emails": True}}, "certificates: unknown key 'emails'"),
+        (
+            {"callers": [{"name": "x", "certificate_names": ["a", "spiffe://fleet/x"]}]},
+            r"callers\[0\]\.certificate_names: 'spiffe://fleet/x' is a URI.*uri_sans = true",
+        ),
     ],
 )
 def test_a_malformed_policy_names_the_entry(overrides: dict[str, Any], message: str) -> None:
@@ -95,3 +102,25 @@ def test_the_policy_repr_shows_callers_not_digests() -> None:
     text = repr(AccessPolicy.from_mapping(policy()))
     assert "billing-service" in text
     assert token_digest("billing-secret") not in text
+
+
+def test_a_certificate_naming_two_callers_names_nobody() -> None:
+    """Names that belong to two callers are refused (UNAUTHENTICATED), never resolved to
+    whichever caller the policy lists first."""
+    parsed = AccessPolicy.from_mapping(policy())
+    with pytest.raises(Unauthenticated) as refused:
+        parsed.by_certificate(["billing.internal", "ops.internal"])
+    assert refused.value.refusal is Refusal.CERTIFICATE_AMBIGUOUS
+    assert "more than one caller" in refused.value.message
+
+
+def test_uri_names_are_accepted_only_when_the_policy_says_so() -> None:
+    """`[certificates] uri_sans = true` lets callers list URI SANs (SPIFFE ids); without
+    it the policy says URI SANs name nobody."""
+    spiffe = {"name": "fleet", "roles": ["admin"], "certificate_names": ["spiffe://fleet/a"]}
+    parsed = AccessPolicy.from_mapping(policy(callers=[spiffe], certificates={"uri_sans": True}))
+    assert parsed.uri_sans
+    found = parsed.by_certificate(["spiffe://fleet/a"])
+    assert found is not None
+    assert found.name == "fleet"
+    assert not AccessPolicy.from_mapping(policy()).uri_sans

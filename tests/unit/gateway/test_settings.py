@@ -46,6 +46,9 @@ def test_the_sdk_origin_variable_points_the_gateway_elsewhere() -> None:
         ("VG_SHUTDOWN_GRACE_S", "-1"),
         ("VG_WATCH_STREAMS_PER_CALLER", "0"),
         ("VG_WATCH_STREAMS_PER_CALLER", "2.5"),
+        ("VG_AUDIT_RETENTION_DAYS", "30.5"),
+        ("VG_AUDIT_RETENTION_DAYS", "-1"),
+        ("VG_AUDIT_RETENTION_DAYS", "99999"),
     ],
 )
 def test_bad_values_name_their_variable(name: str, value: str) -> None:
@@ -59,6 +62,15 @@ def test_the_watch_stream_cap_is_configuration() -> None:
     assert Settings.from_env({}).policies.watch.streams_per_caller == 20
     settings = Settings.from_env({"VG_WATCH_STREAMS_PER_CALLER": "3"})
     assert settings.policies.watch.streams_per_caller == 3
+
+
+def test_audit_retention_defaults_to_400_days_and_0_keeps_forever() -> None:
+    """VG_AUDIT_RETENTION_DAYS: 400 days unless set; 0 keeps entries forever (None)."""
+    assert Settings.from_env({}).policies.audit.retention == timedelta(days=400)
+    assert Settings.from_env({}).audit_retention_interval_s == 3600
+    kept = Settings.from_env({"VG_AUDIT_RETENTION_DAYS": "30"}).policies.audit.retention
+    assert kept == timedelta(days=30)
+    assert Settings.from_env({"VG_AUDIT_RETENTION_DAYS": "0"}).policies.audit.retention is None
 
 
 def test_the_poll_plan_is_configuration() -> None:
