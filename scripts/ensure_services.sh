@@ -71,6 +71,7 @@ if [ ${#packages[@]} -eq 0 ]; then
     echo "ensure_services: apt found nothing to fetch for ${wanted[*]}" >&2
     exit 1
 fi
+rm -f "$services"/debs/*.deb
 (cd "$services/debs" && apt-get "${apt_options[@]}" download -qq "${packages[@]}")
 for deb in "$services"/debs/*.deb; do
     dpkg-deb -x "$deb" "$unpacked"

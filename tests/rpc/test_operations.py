@@ -21,8 +21,9 @@ from gateway.core.audit import AuditTrail
 from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
 from gateway.settings import SettingsError
+from tests.instants import START as T0
 from tests.rpc.rig import gateway_against, gateway_settings, simulator
-from tests.rpc.secure_rig import POLICY, T0
+from tests.rpc.secure_rig import POLICY
 
 DAY_S = 86_400
 
