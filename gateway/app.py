@@ -234,11 +234,13 @@ async def _start_background(
     uow: UnitOfWorkFactory,
     clock: Clock,
 ) -> None:
-    """Start the leased background jobs (token renewal, telemetry scheduler); cancel on exit."""
+    """Start the leased background jobs (token renewal, telemetry scheduler, and at the
+    scheduler's interval the reconciler of unknown command outcomes); cancel on exit."""
     holder = replica_id()
     jobs = (
         ("token-renewal", gateway.renewal.run_once, settings.renewal_interval_s),
         ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),
+        ("command-reconciler", gateway.reconciler.run_once, settings.scheduler_interval_s),
     )
     for name, work, interval_s in jobs:
         if not interval_s:

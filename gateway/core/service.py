@@ -25,6 +25,7 @@ from gateway.core.model import (
 )
 from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
+from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
@@ -48,6 +49,7 @@ class Policies:
     watch: WatchPolicy = field(default_factory=WatchPolicy)
     scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
 
 
 class Gateway:
@@ -92,8 +94,21 @@ class Gateway:
             policy=policies.telemetry,
             metrics=metrics,
         )
+        self.reconciler = CommandReconciler(
+            uow=uow,
+            telemetry=self._telemetry,
+            cache=cache,
+            ledger=self.ledger,
+            clock=clock,
+            policy=policies.reconcile,
+        )
         self._commands = CommandService(
-            uow=uow, smartcar=smartcar, upstream=upstream, cache=cache, clock=clock
+            uow=uow,
+            smartcar=smartcar,
+            upstream=upstream,
+            cache=cache,
+            clock=clock,
+            reconciler=self.reconciler,
         )
         self._connections = ConnectionService(
             uow=uow,
