@@ -22,9 +22,10 @@ When it looks, and what that costs:
   after sending): one LOCK_STATUS read per age at most, and none while a reading fetched
   after that age is held. Reads take the normal telemetry path at the scheduler's
   priority (`CallKind.POLL`): the per-vehicle buckets, Smartcar cooldowns, sleep backoff
-  and the app-wide bucket's reserve for commands all apply, a refusal costs nothing, and
-  a car whose month's allowance is spent is not asked. So an unknown outcome costs at most
-  three billed requests, taken from the share the budget keeps for commands.
+  and the app-wide bucket's reserve for commands all apply; a read our limits refuse
+  costs nothing and is tried again at the next pass; a car whose month's allowance is
+  spent is not asked. So an unknown outcome costs at most three billed requests per
+  replica running the job, taken from the share the budget keeps for commands.
 
 A PENDING record older than `PENDING_TIMEOUT` belongs to a worker that stopped: it becomes
 OUTCOME_UNKNOWN and is settled like any other.
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetLedger
-from gateway.core.errors import CommandNotApplied, GatewayError
+from gateway.core.errors import CommandNotApplied, GatewayError, RateLimited
 from gateway.core.model import (
     Availability,
     CommandError,
@@ -188,6 +189,7 @@ class CommandReconciler:
         used = await self._ledger.used(record.vehicle_id, at=now)
         if used >= self._ledger.policy.monthly_allowance:
             return record
+        asked_before = self._asked.get(record.request_id, 0)
         self._asked[record.request_id] = len(due)
         since = record.created_at + due[-1]
         try:
@@ -197,8 +199,11 @@ class CommandReconciler:
                 max_age=now - since,
                 kind=CallKind.POLL,
             )
-        except GatewayError as refused:  # refused, asleep, unreachable: the next check
-            _log.debug("reconciliation read refused: %s", refused.reason)
+        except RateLimited:  # refused before asking: it cost nothing, the next pass asks
+            self._asked[record.request_id] = asked_before
+            return record
+        except GatewayError as failed:  # asleep, unreachable, Smartcar failing: next check
+            _log.debug("reconciliation read failed: %s", failed.reason)
             return record
         report.asked += not answer.from_cache
         return await self.settle(record, answer.readings.get(TelemetryField.LOCK_STATUS))

@@ -276,17 +276,23 @@ async def test_a_car_whose_allowance_is_spent_is_not_asked(world: World) -> None
     assert world.smartcar.calls["read"] == reads
 
 
-async def test_a_refused_reconciliation_read_costs_nothing_and_waits(world: World) -> None:
-    """A car in Smartcar cooldown is not asked; the pass ends quietly, still unknown."""
+async def test_a_refused_reconciliation_read_costs_nothing_and_is_tried_again(
+    world: World,
+) -> None:
+    """A car in Smartcar cooldown is not asked (the pass ends quietly, still unknown); the
+    first pass after the cooldown asks it."""
     await unknown_lock(world)
+    world.smartcar.cars["sc-1"].locked = True
     world.clock.advance(90)
-    await world.gateway.limiter.cool_down(
-        "car-1", until_s=world.clock.now().timestamp() + 600, now_s=world.clock.now().timestamp()
-    )
+    now_s = world.clock.now().timestamp()
+    await world.gateway.limiter.cool_down("car-1", until_s=now_s + 120, now_s=now_s)
     reads = world.smartcar.calls["read"]
     assert (await world.gateway.reconciler.run_once()).asked == 0
     assert world.smartcar.calls["read"] == reads
     assert state_of(world, "r-1") is CommandState.OUTCOME_UNKNOWN
+    world.clock.advance(120)
+    assert (await world.gateway.reconciler.run_once()).succeeded == 1
+    assert world.smartcar.calls["read"] == reads + 1
 
 
 # --- what a reading proves ------------------------------------------------------------------
