@@ -135,6 +135,7 @@ class CommandService:
             state=CommandState.PENDING,
             created_at=self._clock.now(),
         )
+        claimed = False
         try:  # one transaction: the request id is free, the car may be commanded, claim it
             async with self._uow() as uow:
                 existing = await uow.commands.get(request_id)
@@ -144,8 +145,13 @@ class CommandService:
                     ensure_permission(vehicle, "control_security")
                     await uow.commands.add(record)
                     await uow.commit()
+                    claimed = True
         except Conflict:
             return await self._replay_stored(request_id, vehicle_id, action)
+        except asyncio.CancelledError:
+            if claimed:  # claimed, never sent: free the request id again
+                await self._durably(self._forget(record))
+            raise
         if existing is not None:
             return await self._replay(existing, vehicle_id, action)
         return await self._execute(vehicle, record)
@@ -175,7 +181,7 @@ class CommandService:
                 ):
                     raise CommandOutcomeUnknown(LOST_ANSWER) from failure
                 raise
-            if isinstance(failure, asyncio.CancelledError):
+            if not isinstance(failure, Exception):  # cancelled (or exiting) after the answer
                 await self._durably(self._succeeded(vehicle.id, record))
                 raise
             # Smartcar confirmed it; what failed after (counting, health) is ours to log.

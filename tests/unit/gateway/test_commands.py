@@ -124,6 +124,31 @@ async def test_a_failure_before_sending_frees_the_request_id(
     assert world.smartcar.calls["command"] == 1
 
 
+async def test_a_lock_cancelled_before_it_was_sent_frees_the_request_id(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while the token was still being fetched: nothing reached the car, so the
+    record goes and a retry with the same id runs the command."""
+    fetching, never = asyncio.Event(), asyncio.Event()
+
+    async def slow_token(grant_id: str) -> Secret:
+        fetching.set()
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(world.gateway.rotator, "access_token", slow_token)
+    call = asyncio.create_task(world.gateway.command("car-1", action=LOCK, request_id="r-1"))
+    await fetching.wait()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert "r-1" not in world.uow.store.commands
+    monkeypatch.undo()
+    result = await world.gateway.command("car-1", action=LOCK, request_id="r-1")
+    assert (result.state, result.replayed) == (CommandState.SUCCEEDED, False)
+    assert world.smartcar.calls["command"] == 1
+
+
 async def test_an_unexpected_error_after_sending_is_an_unknown_outcome(world: World) -> None:
     """Any exception once the command left (here a bug in the adapter) answers "may have
     succeeded" and keeps OUTCOME_UNKNOWN, never a bare internal error."""
