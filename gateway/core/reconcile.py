@@ -186,6 +186,8 @@ class CommandReconciler:
         due = [age for age in self._policy.checks if record.created_at + age <= now]
         if not due or self._asked.get(record.request_id, 0) >= len(due):
             return record
+        if now >= record.created_at + self._policy.horizon:  # no reading could prove it now
+            return record
         used = await self._ledger.used(record.vehicle_id, at=now)
         if used >= self._ledger.policy.monthly_allowance:
             return record

@@ -289,6 +289,28 @@ async def test_a_command_left_pending_by_a_stopped_worker_becomes_unknown_then_s
     assert replayed.state is CommandState.SUCCEEDED
 
 
+async def test_a_long_forgotten_pending_command_becomes_unknown_without_asking_the_car(
+    world: World,
+) -> None:
+    """A PENDING record older than the horizon is marked unknown; no reading could prove
+    its outcome any more, so the car is not asked."""
+    record = CommandRecord(
+        request_id="r-1",
+        vehicle_id="car-1",
+        action=LOCK,
+        state=CommandState.PENDING,
+        created_at=START,
+    )
+    async with world.uow() as uow:
+        await uow.commands.add(record)
+        await uow.commit()
+    reads = world.smartcar.calls["read"]
+    world.clock.advance(2 * 3600)
+    await world.gateway.reconciler.run_once()
+    assert state_of(world, "r-1") is CommandState.OUTCOME_UNKNOWN
+    assert world.smartcar.calls["read"] == reads
+
+
 async def test_a_car_whose_allowance_is_spent_is_not_asked(world: World) -> None:
     """Reconciliation never takes a car past its monthly allowance."""
     await unknown_lock(world)
