@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetLedger
@@ -67,8 +67,10 @@ STOPPED_WORKER = "the worker sending it stopped before the answer came"
 class ReconcilePolicy:
     """When the car is asked about an unknown outcome, and what its answer proves."""
 
-    checks: tuple[timedelta, ...] = field(
-        default=(timedelta(minutes=1), timedelta(minutes=6), timedelta(minutes=30))
+    checks: tuple[timedelta, ...] = (
+        timedelta(minutes=1),
+        timedelta(minutes=6),
+        timedelta(minutes=30),
     )
     """Ages of the command at which the lock state is read (once each at most)."""
     settle: timedelta = timedelta(minutes=5)

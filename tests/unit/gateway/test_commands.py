@@ -60,6 +60,20 @@ async def unknown_lock(world: World, request_id: str = "r-1") -> None:
     assert state_of(world, request_id) is CommandState.OUTCOME_UNKNOWN
 
 
+async def left_pending(world: World, action: LockAction) -> None:
+    """Store command r-1 as PENDING at START, as a worker that died mid-command leaves it."""
+    record = CommandRecord(
+        request_id="r-1",
+        vehicle_id="car-1",
+        action=action,
+        state=CommandState.PENDING,
+        created_at=START,
+    )
+    async with world.uow() as uow:
+        await uow.commands.add(record)
+        await uow.commit()
+
+
 class UnreadableToken(Exception):
     """What a token store that cannot decrypt a token raises (a stand-in)."""
 
@@ -272,16 +286,7 @@ async def test_a_command_left_pending_by_a_stopped_worker_becomes_unknown_then_s
     world: World,
 ) -> None:
     """A PENDING record whose worker died is taken up after five minutes and settled."""
-    record = CommandRecord(
-        request_id="r-1",
-        vehicle_id="car-1",
-        action=UNLOCK,
-        state=CommandState.PENDING,
-        created_at=START,
-    )
-    async with world.uow() as uow:
-        await uow.commands.add(record)
-        await uow.commit()
+    await left_pending(world, UNLOCK)
     world.clock.advance(6 * 60 + 1)
     report = await world.gateway.reconciler.run_once()
     assert report.succeeded == 1  # the car reads unlocked, recorded after the command
@@ -294,16 +299,7 @@ async def test_a_long_forgotten_pending_command_becomes_unknown_without_asking_t
 ) -> None:
     """A PENDING record older than the horizon is marked unknown; no reading could prove
     its outcome any more, so the car is not asked."""
-    record = CommandRecord(
-        request_id="r-1",
-        vehicle_id="car-1",
-        action=LOCK,
-        state=CommandState.PENDING,
-        created_at=START,
-    )
-    async with world.uow() as uow:
-        await uow.commands.add(record)
-        await uow.commit()
+    await left_pending(world, LOCK)
     reads = world.smartcar.calls["read"]
     world.clock.advance(2 * 3600)
     await world.gateway.reconciler.run_once()
