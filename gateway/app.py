@@ -273,7 +273,8 @@ async def _start_background(
     clock: Clock,
 ) -> None:
     """Start the leased background jobs (token renewal, telemetry scheduler, audit
-    retention); cancel on exit."""
+    retention, and at the scheduler's interval the reconciler of unknown command outcomes);
+    cancel on exit."""
     holder = replica_id()
     keeps_forever = settings.policies.audit.retention is None
     jobs = (
@@ -284,6 +285,7 @@ async def _start_background(
             gateway.audit_retention.run_once,
             0 if keeps_forever else settings.audit_retention_interval_s,
         ),
+        ("command-reconciler", gateway.reconciler.run_once, settings.scheduler_interval_s),
     )
     for name, work, interval_s in jobs:
         if not interval_s:

@@ -46,7 +46,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "that dies mid-refresh delays the others this long at most",
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
-    "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry (0: off)",
+    "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry and settles "
+    "unknown command outcomes (0: off)",
     "VG_SCHEDULER_CONCURRENCY": "4 — polls in flight at once",
     "VG_POLL_PLAN_RENTAL": "location=900,lock_status=900,fuel=3600,… — seconds per field "
     "during a rental (fields left out are not polled; unset: the built-in plan)",

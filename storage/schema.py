@@ -216,6 +216,7 @@ commands = Table(
     Column("completed_at", UTCDateTime()),
     Column("error", _json()),
     Index(None, "vehicle_id", "created_at"),
+    Index(None, "state", "created_at"),  # open outcomes, for the reconciler
 )
 
 oauth_states = Table(

@@ -34,6 +34,7 @@ from gateway.core.model import (
     AuditEntry,
     AuditQuery,
     CommandRecord,
+    CommandState,
     ConnectionStatus,
     FieldReading,
     Grant,
@@ -375,6 +376,41 @@ class FakeCommandRepository:
     async def delete(self, request_id: str) -> None:
         """Forget a command, freeing its request id."""
         self._store.commands.pop(request_id, None)
+
+    async def resolve(self, record: CommandRecord, *, was: CommandState) -> bool:
+        """Write the command's outcome only if its state is still `was`."""
+        current = self._store.commands.get(record.request_id)
+        if current is None or current.state is not was:
+            return False
+        await self.update(record)
+        return True
+
+    async def unresolved(
+        self, *, sent_after: datetime, pending_before: datetime, limit: int
+    ) -> list[CommandRecord]:
+        """Return open outcomes, oldest first."""
+        found = [
+            c
+            for c in self._store.commands.values()
+            if (c.state is CommandState.OUTCOME_UNKNOWN and c.created_at > sent_after)
+            or (c.state is CommandState.PENDING and c.created_at < pending_before)
+        ]
+        return sorted(found, key=lambda c: (c.created_at, c.request_id))[:limit]
+
+    async def next_sent_at(
+        self, vehicle_id: str, *, after: datetime, request_id: str
+    ) -> datetime | None:
+        """Return when the vehicle's next other command was created."""
+        return min(
+            (
+                c.created_at
+                for c in self._store.commands.values()
+                if c.vehicle_id == vehicle_id
+                and c.created_at >= after
+                and c.request_id != request_id
+            ),
+            default=None,
+        )
 
 
 class FakeOAuthStateRepository:

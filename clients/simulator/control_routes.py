@@ -21,6 +21,10 @@ No authentication; JSON in and out. Invalid input is 400
 - `GET /sim/faults` -> `{"faults": [...]}`; `POST /sim/faults` with `{"kind",
   "vehicle_id"?, "path"?, "count"?, "retry_after_s"?}` -> 201 and the armed fault (see
   `faults`); `DELETE /sim/faults` -> `{"cleared": n}`.
+- `GET /sim/holds` -> `{"held", "total"}`: answers the `hold` fault keeps back now and
+  ever; with `?total=N` it answers once N have been held (or after `wait_s`, default 10,
+  with what there is); `POST /sim/holds/release` lets every held answer go ->
+  `{"released": n}` (see `holds`).
 
 Webhooks (`/sim/webhooks…`) have their own routes: see `webhook_routes`.
 
@@ -74,6 +78,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/sim/faults", guarded(list_faults))
     router.add_post("/sim/faults", guarded(arm_fault))
     router.add_delete("/sim/faults", guarded(clear_faults))
+    router.add_get("/sim/holds", guarded(get_holds))
+    router.add_post("/sim/holds/release", guarded(release_holds))
 
 
 def guarded(handler: _Handler) -> _Handler:
@@ -211,6 +217,35 @@ async def arm_fault(request: web.Request) -> web.StreamResponse:
 async def clear_faults(request: web.Request) -> web.StreamResponse:
     """Disarm every fault."""
     return json_response({"cleared": request.app[WORLD].faults.clear()})
+
+
+async def get_holds(request: web.Request) -> web.StreamResponse:
+    """Return the held answers, once `total` of them have been held when it is given."""
+    holds = request.app[WORLD].holds
+    total = _query_number(request, "total")
+    if total is not None:
+        wait_s = _query_number(request, "wait_s")
+        await holds.wait_for_total(int(total), timeout_s=10.0 if wait_s is None else wait_s)
+    return json_response(holds.to_json())
+
+
+async def release_holds(request: web.Request) -> web.StreamResponse:
+    """Let every held answer go."""
+    return json_response({"released": request.app[WORLD].holds.release()})
+
+
+def _query_number(request: web.Request, name: str) -> float | None:
+    """Return a non-negative number from the query string, None when absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ControlError(name, "must be a number") from None
+    if not 0 <= value <= 3600:
+        raise ControlError(name, "must be between 0 and 3600")
+    return value
 
 
 async def json_body(request: web.Request) -> dict[str, object]:

@@ -1,10 +1,10 @@
 """How answers leave the simulator: JSON bodies, Smartcar's headers, and broken transports.
 
 `deliver` is the last step of every handler that can carry a transport fault (see
-`faults`): it hangs, garbles or resets instead of answering cleanly. A reset is a real TCP
-RST: `SO_LINGER` is set to (on, 0 s) on the socket before the transport is aborted, so the
-kernel drops the connection instead of closing it in order, and the client sees
-"connection reset by peer" rather than a clean end of stream.
+`faults`): it hangs, holds (see `holds`), garbles or resets instead of answering cleanly.
+A reset is a real TCP RST: `SO_LINGER` is set to (on, 0 s) on the socket before the
+transport is aborted, so the kernel drops the connection instead of closing it in order,
+and the client sees "connection reset by peer" rather than a clean end of stream.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ async def deliver(
         return response
     if fault.kind is FaultKind.HANG:
         await world.pause(world.config.hang_s)
+    elif fault.kind is FaultKind.HOLD:
+        await world.holds.hold(world.stopping)
     elif fault.kind is FaultKind.MALFORMED:
         return garbled(response)
     elif fault.kind is FaultKind.RESET:

@@ -20,12 +20,13 @@ Kinds and what they do:
 | hang         | the request is processed, then the answer waits `hang_s` (real time)   |
 | malformed    | the request is processed, then 200 with a truncated, non-JSON body     |
 | reset        | the request is processed, then the TCP connection is reset (RST)       |
+| hold         | the request is processed, then the answer waits until released (`holds`) |
 
 `upstream` takes an optional `code`: NO_RESPONSE (default), INVALID_DATA, KNOWN_ISSUE,
 UNKNOWN_ISSUE or RATE_LIMIT.
 
 The first four are refusals: nothing happens (a command is not executed, a refresh token
-is not used). The last three are transport failures after the work was done: a command
+is not used). The last four are transport failures after the work was done: a command
 was executed and a refresh token was spent although the client never sees the answer,
 which is the case "the command may have succeeded" and "retry the refresh within the grace
 window" must handle.
@@ -58,11 +59,12 @@ class FaultKind(StrEnum):
     HANG = "hang"
     MALFORMED = "malformed"
     RESET = "reset"
+    HOLD = "hold"
 
     @property
     def is_transport(self) -> bool:
         """Tell whether the fault breaks the answer after the work was done."""
-        return self in (FaultKind.HANG, FaultKind.MALFORMED, FaultKind.RESET)
+        return self in (FaultKind.HANG, FaultKind.MALFORMED, FaultKind.RESET, FaultKind.HOLD)
 
 
 UPSTREAM_CODES = ("NO_RESPONSE", "INVALID_DATA", "KNOWN_ISSUE", "UNKNOWN_ISSUE", "RATE_LIMIT")

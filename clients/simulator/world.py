@@ -1,10 +1,10 @@
 """The whole simulated world of one simulator: the one object every HTTP handler works on.
 
 It owns the settings (replaced whole by `/sim/config`), the simulated clock, the garage of
-vehicles, the accounts (users, connections, tokens), the limits, the armed faults, the
-webhooks and the stats, plus the event that tells sleeping handlers (latency, hangs) the
-server is stopping. All of it lives on the server's event loop; handlers never share it
-across threads.
+vehicles, the accounts (users, connections, tokens), the limits, the armed faults (and
+the answers they hold), the webhooks and the stats, plus the event that tells sleeping
+handlers (latency, hangs, holds) the server is stopping. All of it lives on the server's
+event loop; handlers never share it across threads.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from clients.simulator.accounts import Accounts, TokenLifetimes
 from clients.simulator.clock import SimClock
 from clients.simulator.config import SimulatorConfig
 from clients.simulator.faults import FaultBook
+from clients.simulator.holds import Holds
 from clients.simulator.limits import Limits
 from clients.simulator.stats import Stats
 from clients.simulator.vehicles import Garage, VehicleState
@@ -38,6 +39,7 @@ class World:
             monthly=config.monthly_request_limit,
         )
         self.faults = FaultBook()
+        self.holds = Holds()
         self.stats = Stats()
         self.stopping = asyncio.Event()
         self.webhooks = Webhooks(self)

@@ -1,16 +1,22 @@
 """Lock and Unlock, idempotent per `request_id`.
 
 The request id is recorded (PENDING) before anything is sent, under a unique key, so two
-workers cannot both send a command for one id. How each outcome is kept:
+workers cannot both send a command for one id. Every record leaves PENDING before the call
+ends, whatever ends it (an answer, an error, the caller cancelling): the last write is
+shielded from cancellation. How each outcome is kept:
 
 - success: SUCCEEDED; the vehicle's last command and lock state are updated;
 - a refusal by Smartcar or the car that happened there (door open, not capable, …):
   FAILED with the error, which a retry gets again without a second upstream command;
-- sent but unanswered (timeout after sending, Smartcar 5xx): OUTCOME_UNKNOWN, answered as
-  UNAVAILABLE with `may_have_succeeded=true` now and on every retry;
-- anything that proves nothing reached the car (our rate limits, Smartcar 429/430, asleep,
-  a connection that never opened, an expired authorization): the record is dropped, so a
-  retry with the same id runs the command afresh.
+- sent but unanswered (timeout after sending, Smartcar 5xx, the caller cancelling while it
+  was on its way, any unexpected exception after it left): OUTCOME_UNKNOWN, answered as
+  UNAVAILABLE with `may_have_succeeded=true` until the car's lock state settles it
+  (`gateway.core.reconcile`): a retry then gets the settled outcome;
+- anything that proves nothing reached the car (our rate limits, Smartcar 429/430 and the
+  manufacturer's rate limit, asleep, a connection that never opened, an expired
+  authorization, a failure before sending such as a token that cannot be read): the record
+  is dropped, so a retry with the same id runs the command afresh; the answer never says
+  `may_have_succeeded`.
 
 The same id with another vehicle or action is INVALID_ARGUMENT.
 """
@@ -19,8 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Awaitable
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar
 
 from gateway.core import errors
 from gateway.core.errors import (
@@ -42,8 +52,9 @@ from gateway.core.model import (
     TelemetryField,
     Vehicle,
 )
-from gateway.core.ports import Clock, Conflict, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
+from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
 from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected, ensure_permission, withdraw_permissions
 from gateway.core.telemetry import TelemetryCache
@@ -59,8 +70,25 @@ DEFINITIVE_FAILURES: tuple[type[GatewayError], ...] = (
 )
 """Refusals that happened at Smartcar or the car: kept, and replayed to retries."""
 
-PENDING_TIMEOUT = timedelta(minutes=5)
-"""A PENDING record older than this belongs to a worker that died: outcome unknown."""
+REPLAYED_FAILURES: tuple[type[GatewayError], ...] = (*DEFINITIVE_FAILURES, errors.CommandNotApplied)
+"""What a FAILED record is replayed as (by the stored error's kind)."""
+
+LOST_ANSWER = "the command was sent, but its answer was lost: it may have happened"
+CANCELLED = "the call was cancelled while the command was on its way: it may have happened"
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+class _Stage(Enum):
+    """How far a command got: what an interruption at this point means for its outcome."""
+
+    NOT_SENT = "not sent"
+    """Nothing left for Smartcar yet, or Smartcar answered that it did not act."""
+    SENDING = "sending"
+    """On its way, unanswered: it may have happened."""
+    CONFIRMED = "confirmed"
+    """Smartcar confirmed it."""
 
 
 class CommandService:
@@ -74,13 +102,17 @@ class CommandService:
         upstream: Upstream,
         cache: TelemetryCache,
         clock: Clock,
+        reconciler: CommandReconciler,
     ) -> None:
         self._uow = uow
         self._smartcar = smartcar
         self._upstream = upstream
         self._cache = cache
         self._clock = clock
+        self._reconciler = reconciler
         self._in_flight: dict[str, asyncio.Lock] = {}
+        self._writes: set[asyncio.Future[Any]] = set()
+        """Durable writes in flight, kept referenced until they end (see `_durably`)."""
 
     async def run(self, vehicle_id: str, *, action: LockAction, request_id: str) -> CommandResult:
         """Send the command once per request id and return (or replay) its outcome."""
@@ -103,6 +135,7 @@ class CommandService:
             state=CommandState.PENDING,
             created_at=self._clock.now(),
         )
+        claimed = False
         try:  # one transaction: the request id is free, the car may be commanded, claim it
             async with self._uow() as uow:
                 existing = await uow.commands.get(request_id)
@@ -112,34 +145,73 @@ class CommandService:
                     ensure_permission(vehicle, "control_security")
                     await uow.commands.add(record)
                     await uow.commit()
+                    claimed = True
         except Conflict:
             return await self._replay_stored(request_id, vehicle_id, action)
+        except asyncio.CancelledError:
+            if claimed:  # claimed, never sent: free the request id again
+                await self._durably(self._forget(record))
+            raise
         if existing is not None:
-            return self._replay(existing, vehicle_id, action)
+            return await self._replay(existing, vehicle_id, action)
         return await self._execute(vehicle, record)
 
     async def _execute(self, vehicle: Vehicle, record: CommandRecord) -> CommandResult:
+        """Send the command and record how it ended, even if the caller cancels meanwhile."""
+        stage = _Stage.NOT_SENT
+
         async def send(token: Secret, smartcar_id: str) -> None:
-            await self._smartcar.command(token, smartcar_id, record.action)
+            nonlocal stage
+            stage = _Stage.SENDING
+            try:
+                await self._smartcar.command(token, smartcar_id, record.action)
+            except (GatewayError, TokenRejected) as answered:
+                if not isinstance(answered, CommandOutcomeUnknown):
+                    stage = _Stage.NOT_SENT  # Smartcar answered: it did not act
+                raise
+            stage = _Stage.CONFIRMED
 
         try:
             await self._upstream.call(vehicle, CallKind.COMMAND, send)
-        except CommandOutcomeUnknown as unknown:
-            await self._finish(record, CommandState.OUTCOME_UNKNOWN, _error_of(unknown))
-            raise
-        except DEFINITIVE_FAILURES as refused:
-            await self._finish(record, CommandState.FAILED, _error_of(refused))
-            if isinstance(refused, errors.PermissionMissing):
+        except BaseException as failure:
+            if stage is not _Stage.CONFIRMED:
+                await self._durably(self._record_failure(vehicle, record, failure, stage))
+                if stage is _Stage.SENDING and not isinstance(
+                    failure, GatewayError | asyncio.CancelledError
+                ):
+                    raise CommandOutcomeUnknown(LOST_ANSWER) from failure
+                raise
+            if not isinstance(failure, Exception):  # cancelled (or exiting) after the answer
+                await self._durably(self._succeeded(vehicle.id, record))
+                raise
+            # Smartcar confirmed it; what failed after (counting, health) is ours to log.
+            _log.exception("bookkeeping after a confirmed command failed")
+        return _result(await self._durably(self._succeeded(vehicle.id, record)), replayed=False)
+
+    async def _record_failure(
+        self, vehicle: Vehicle, record: CommandRecord, failure: BaseException, stage: _Stage
+    ) -> None:
+        """Keep what an unconfirmed command's failure says about its outcome."""
+        if stage is _Stage.SENDING:
+            await self._finish(record, CommandState.OUTCOME_UNKNOWN, _unknown_error(failure))
+        elif isinstance(failure, DEFINITIVE_FAILURES):
+            await self._finish(record, CommandState.FAILED, _error_of(failure))
+            if isinstance(failure, errors.PermissionMissing):
                 async with self._uow() as uow:
                     await withdraw_permissions(
                         uow, vehicle.id, {"control_security"}, now=self._clock.now()
                     )
                     await uow.commit()
-            raise
-        except GatewayError:
+        else:
             await self._forget(record)
-            raise
-        return _result(await self._succeeded(vehicle.id, record), replayed=False)
+
+    async def _durably(self, write: Awaitable[T]) -> T:
+        """Run a write that must complete even if the caller is cancelled meanwhile: the
+        write runs in its own task, which a cancellation of this one does not reach."""
+        task = asyncio.ensure_future(write)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
 
     async def _finish(
         self, record: CommandRecord, state: CommandState, error: CommandError | None
@@ -187,22 +259,27 @@ class CommandService:
         if existing is None:  # the other worker freed the key again: the caller may retry
             message = "a command with this request_id just ran; retry"
             raise CommandInProgress(message, retry_after_s=1.0)
-        return self._replay(existing, vehicle_id, action)
+        return await self._replay(existing, vehicle_id, action)
 
-    def _replay(self, record: CommandRecord, vehicle_id: str, action: LockAction) -> CommandResult:
-        """Answer a repeated request id with the first outcome."""
+    async def _replay(
+        self, record: CommandRecord, vehicle_id: str, action: LockAction
+    ) -> CommandResult:
+        """Answer a repeated request id with the first outcome (an open one settled first
+        from the lock state held, if that proves it)."""
         if record.vehicle_id != vehicle_id or record.action is not action:
             raise InvalidArgument.of(
                 "request_id",
                 f"was already used for {record.action} of vehicle {record.vehicle_id}",
             )
-        if record.state is CommandState.SUCCEEDED:
-            return _result(record, replayed=True)
         if record.state is CommandState.PENDING and not self._abandoned(record.created_at):
             raise CommandInProgress(
                 f"command {record.request_id} is still running; retry to get its outcome",
                 retry_after_s=1.0,
             )
+        if record.state in (CommandState.PENDING, CommandState.OUTCOME_UNKNOWN):
+            record = await self._reconciler.settle(record)
+        if record.state is CommandState.SUCCEEDED:
+            return _result(record, replayed=True)
         raise _replayed_error(record)
 
     def _abandoned(self, created_at: datetime) -> bool:
@@ -231,6 +308,18 @@ def _error_of(error: GatewayError) -> CommandError:
     )
 
 
+def _unknown_error(failure: BaseException) -> CommandError:
+    """The stored error of a command left unanswered by `failure`."""
+    if isinstance(failure, GatewayError):
+        return _error_of(failure)
+    if isinstance(failure, asyncio.CancelledError):
+        return CommandError(kind=CommandOutcomeUnknown.__name__, message=CANCELLED)
+    _log.warning(
+        "a command's answer was lost to an unexpected %s", type(failure).__name__, exc_info=failure
+    )
+    return CommandError(kind=CommandOutcomeUnknown.__name__, message=LOST_ANSWER)
+
+
 def _replayed_error(record: CommandRecord) -> GatewayError:
     """Rebuild the error a command ended with (or an unknown outcome for a lost worker)."""
     stored = record.error
@@ -238,7 +327,7 @@ def _replayed_error(record: CommandRecord) -> GatewayError:
     if record.state is not CommandState.FAILED or stored is None:
         message = stored.message if stored else "the worker sending it stopped"
         return CommandOutcomeUnknown(prefix + message)
-    kind = next((k for k in DEFINITIVE_FAILURES if k.__name__ == stored.kind), None)
+    kind = next((k for k in REPLAYED_FAILURES if k.__name__ == stored.kind), None)
     error_class = kind or errors.UpstreamRejected
     error = error_class(prefix + stored.message)
     error.metadata["replayed"] = "true"

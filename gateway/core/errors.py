@@ -20,6 +20,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── VehicleNotCapable           the car cannot do this (Smartcar COMPATIBILITY)
     │   ├── OwnerAccountIssue           the owner's connected-services account needs action
     │   ├── AuthorizationMismatch       the authorization does not identify this vehicle
+    │   ├── CommandNotApplied           the car reported the opposite state after the command
     │   └── UpstreamRejected            Smartcar refused a request we should not have sent
     ├── RateLimited                     a rate limit: ours or Smartcar's (RetryInfo)
     │   ├── RequestAllowanceExhausted   Smartcar's monthly per-vehicle allowance
@@ -185,6 +186,13 @@ class AuthorizationMismatch(PreconditionFailed):
     reason = "AUTHORIZATION_MISMATCH"
 
 
+class CommandNotApplied(PreconditionFailed):
+    """A command whose outcome was unknown did not happen: the car reported the opposite
+    lock state after the command could have completed. Send a new command to try again."""
+
+    reason = "COMMAND_NOT_APPLIED"
+
+
 class UpstreamRejected(PreconditionFailed):
     """Smartcar refused a request as invalid; retrying it unchanged will not help."""
 
@@ -195,7 +203,9 @@ class RateLimited(GatewayError):
     """A rate limit refused the call before any upstream request; retry after `retry_after_s`.
 
     `metadata["limit"]` names which: `vehicle_reads`, `vehicle_commands`, `vehicle_cooldown`
-    (Smartcar said 429 for this car), `application` (the app-wide Smartcar bucket).
+    (Smartcar said 429 for this car), `application` (the app-wide Smartcar bucket),
+    `smartcar_vehicle` / `smartcar_application` (Smartcar's 429 itself), `smartcar_oem`
+    (Smartcar's 502 UPSTREAM:RATE_LIMIT: the manufacturer's limit for this car).
     """
 
     reason = "RATE_LIMITED"

@@ -17,6 +17,7 @@ from gateway.core.model import (
     AuditQuery,
     BatchReading,
     CommandRecord,
+    CommandState,
     ConnectionStatus,
     FieldReading,
     Grant,
@@ -255,6 +256,24 @@ class CommandRepository(Protocol):
 
     async def delete(self, request_id: str) -> None:
         """Forget a command that surely never reached the car, freeing its request id."""
+        ...
+
+    async def resolve(self, record: CommandRecord, *, was: CommandState) -> bool:
+        """Write the command's outcome only if its state is still `was`; tell if it was."""
+        ...
+
+    async def unresolved(
+        self, *, sent_after: datetime, pending_before: datetime, limit: int
+    ) -> list[CommandRecord]:
+        """Return open outcomes, oldest first: OUTCOME_UNKNOWN commands created after
+        `sent_after`, and PENDING ones created before `pending_before` (their worker stopped)."""
+        ...
+
+    async def next_sent_at(
+        self, vehicle_id: str, *, after: datetime, request_id: str
+    ) -> datetime | None:
+        """Return when the vehicle's first command other than `request_id` created at or
+        after `after` was created (None: there is none)."""
         ...
 
 

@@ -26,6 +26,7 @@ from gateway.core.model import (
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
+from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
@@ -50,6 +51,7 @@ class Policies:
     scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
     audit: AuditRetentionPolicy = field(default_factory=AuditRetentionPolicy)
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
 
 
 class Gateway:
@@ -96,8 +98,21 @@ class Gateway:
             policy=policies.telemetry,
             metrics=metrics,
         )
+        self.reconciler = CommandReconciler(
+            uow=uow,
+            telemetry=self._telemetry,
+            cache=cache,
+            ledger=self.ledger,
+            clock=clock,
+            policy=policies.reconcile,
+        )
         self._commands = CommandService(
-            uow=uow, smartcar=smartcar, upstream=upstream, cache=cache, clock=clock
+            uow=uow,
+            smartcar=smartcar,
+            upstream=upstream,
+            cache=cache,
+            clock=clock,
+            reconciler=self.reconciler,
         )
         self._connections = ConnectionService(
             uow=uow,

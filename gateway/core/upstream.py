@@ -37,6 +37,8 @@ UpstreamCall = Callable[[Secret, str], Awaitable[T]]
 
 SMARTCAR_VEHICLE_LIMIT = "smartcar_vehicle"
 SMARTCAR_APPLICATION_LIMIT = "smartcar_application"
+SMARTCAR_OEM_LIMIT = "smartcar_oem"
+"""The manufacturer's own limit for a car (Smartcar UPSTREAM:RATE_LIMIT): a vehicle cooldown."""
 DEFAULT_COOLDOWN_S = 60.0
 """The cooldown after a 429 that named no `retry-after`."""
 REVOKED_REASON = "Smartcar refused freshly rotated credentials: the owner revoked access"

@@ -3,9 +3,12 @@
 Three refusals become the port's signals the core handles itself (`TokenRejected`,
 `RefreshRejected`, `CodeRejected`); everything else becomes a `GatewayError` carrying
 Smartcar's type, code, request id, suggested user message and `retry-after`. For commands,
-anything that may have reached the car (a timeout or reset after sending, Smartcar 5xx)
-becomes `CommandOutcomeUnknown`: a lock must never be reported as failed when it may
-have happened.
+anything that may have reached the car (a timeout or reset after sending, Smartcar 5xx,
+the manufacturer failing to answer) becomes `CommandOutcomeUnknown`: a lock must never be
+reported as failed when it may have happened. An answer that says the command did not
+reach the car never does: Smartcar's own refusals (RATE_LIMIT, BILLING, VEHICLE_STATE,
+COMPATIBILITY, PERMISSION, …) and the manufacturer's rate limit (UPSTREAM:RATE_LIMIT,
+which becomes `RateLimited` like a 429, so the vehicle cools down).
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from clients import smartcar as sc
 from gateway.core import errors
 from gateway.core.model import UpstreamFailure
 from gateway.core.ports import CodeRejected, RefreshRejected, TokenRejected
-from gateway.core.upstream import SMARTCAR_APPLICATION_LIMIT, SMARTCAR_VEHICLE_LIMIT
+from gateway.core.upstream import (
+    SMARTCAR_APPLICATION_LIMIT,
+    SMARTCAR_OEM_LIMIT,
+    SMARTCAR_VEHICLE_LIMIT,
+)
 
 
 def failure_of(error: sc.SmartcarError) -> UpstreamFailure:
@@ -66,10 +73,21 @@ def translate_grant(error: sc.SmartcarError, *, refresh: bool) -> Exception:
     return translate(error)
 
 
+OEM_RATE_LIMIT = "RATE_LIMIT"
+"""The UPSTREAM code for the manufacturer's rate limit: it refused the request, so nothing
+reached the car ("you will receive UPSTREAM:RATE_LIMIT … until the limit is reset")."""
+
+
 def _may_have_reached_the_car(error: sc.SmartcarError) -> bool:
     if isinstance(error, sc.SmartcarTransportError):
         return error.request_sent
+    if _is_oem_rate_limit(error):
+        return False
     return isinstance(error, sc.ServerError | sc.UpstreamError)
+
+
+def _is_oem_rate_limit(error: sc.SmartcarError) -> bool:
+    return isinstance(error, sc.UpstreamError) and error.code == OEM_RATE_LIMIT
 
 
 _BY_CLASS: tuple[tuple[type[sc.SmartcarAPIError], type[errors.GatewayError]], ...] = (
@@ -87,12 +105,12 @@ _BY_CLASS: tuple[tuple[type[sc.SmartcarAPIError], type[errors.GatewayError]], ..
 def _api_error(error: sc.SmartcarAPIError, failure: UpstreamFailure) -> errors.GatewayError:
     message = f"Smartcar: {_describe(error)}"
     retry = error.retry_after_s
-    if isinstance(error, sc.RateLimited):
-        limit = (
-            SMARTCAR_APPLICATION_LIMIT
-            if isinstance(error, sc.AppRateLimited)
-            else SMARTCAR_VEHICLE_LIMIT
-        )
+    if isinstance(error, sc.RateLimited) or _is_oem_rate_limit(error):
+        limit = SMARTCAR_VEHICLE_LIMIT
+        if isinstance(error, sc.AppRateLimited):
+            limit = SMARTCAR_APPLICATION_LIMIT
+        elif _is_oem_rate_limit(error):
+            limit = SMARTCAR_OEM_LIMIT
         return errors.RateLimited(
             message, metadata={"limit": limit}, upstream=failure, retry_after_s=retry or 60.0
         )

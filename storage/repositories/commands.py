@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import CommandRecord, CommandState, LockAction
@@ -52,6 +53,48 @@ class SqlCommandRepository:
     async def delete(self, request_id: str) -> None:
         """Forget a command that surely never reached the car, freeing its request id."""
         await self._connection.execute(delete(commands).where(commands.c.request_id == request_id))
+
+    async def resolve(self, record: CommandRecord, *, was: CommandState) -> bool:
+        """Write the command's outcome only if its state is still `was`; tell if it was."""
+        statement = (
+            update(commands)
+            .where(commands.c.request_id == record.request_id, commands.c.state == was.value)
+            .values(**_outcome(record))
+        )
+        result = await self._connection.execute(statement)
+        return bool(result.rowcount)
+
+    async def unresolved(
+        self, *, sent_after: datetime, pending_before: datetime, limit: int
+    ) -> list[CommandRecord]:
+        """Return open outcomes, oldest first: OUTCOME_UNKNOWN commands created after
+        `sent_after`, and PENDING ones created before `pending_before`."""
+        state, created = commands.c.state, commands.c.created_at
+        query = (
+            select(commands)
+            .where(
+                or_(
+                    and_(state == CommandState.OUTCOME_UNKNOWN.value, created > sent_after),
+                    and_(state == CommandState.PENDING.value, created < pending_before),
+                )
+            )
+            .order_by(created, commands.c.request_id)
+            .limit(limit)
+        )
+        return [_to_record(row) for row in await self._connection.execute(query)]
+
+    async def next_sent_at(
+        self, vehicle_id: str, *, after: datetime, request_id: str
+    ) -> datetime | None:
+        """Return when the vehicle's first command other than `request_id` created at or
+        after `after` was created (None: there is none)."""
+        query = select(func.min(commands.c.created_at)).where(
+            commands.c.vehicle_id == vehicle_id,
+            commands.c.created_at >= after,
+            commands.c.request_id != request_id,
+        )
+        found: datetime | None = (await self._connection.execute(query)).scalar_one_or_none()
+        return found
 
 
 def _outcome(record: CommandRecord) -> dict[str, Any]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from google.rpc import error_details_pb2
 
@@ -148,17 +151,93 @@ async def test_a_repeated_unlock_request_id_sends_one_command(rig: Rig) -> None:
     assert (await rig.stats())["commands"]["UNLOCK"] == 1
 
 
-async def test_a_command_that_times_out_after_sending_may_have_succeeded(rig: Rig) -> None:
-    """A Lock whose answer never comes: UNAVAILABLE with may_have_succeeded=true."""
-    vehicle = await rig.connect("car-1")
-    fault = {"kind": "hang", "vehicle_id": vehicle.smartcar_vehicle_id, "path": "security"}
-    await rig.sim("POST", "/sim/config", {"hang_s": 3})
-    await rig.sim("POST", "/sim/faults", fault)
-    with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="l-1"), timeout=0.5)
-    assert unknown.value.code() is grpc.StatusCode.UNAVAILABLE
-    info = detail(status_of(unknown.value), error_details_pb2.ErrorInfo)
-    assert info.metadata["may_have_succeeded"] == "true"  # type: ignore[attr-defined]
+@asynccontextmanager
+async def rig_on_sim_time(tmp_path: Path, **environment: str) -> AsyncIterator[Rig]:
+    """A gateway over a fresh simulator, its ManualClock starting at the simulator's now (so
+    what the car records and what the gateway stamps are comparable)."""
+    async with simulator() as url:
+        async with httpx.AsyncClient(timeout=10) as http:
+            now = (await http.get(url + "/sim/clock")).json()["now"]
+        clock = ManualClock(datetime.fromisoformat(now))
+        async with gateway_against(gateway_settings(tmp_path, **environment), url, clock) as rig:
+            yield rig
+
+
+async def test_a_command_that_times_out_after_sending_may_have_succeeded(tmp_path: Path) -> None:
+    """A Lock whose answer never comes: UNAVAILABLE with may_have_succeeded=true. Smartcar
+    holds the answer until the test releases it and the caller sets no deadline, so the
+    gateway's command timeout is the only way the call ends: nothing races it."""
+    async with rig_on_sim_time(tmp_path, VG_COMMAND_TIMEOUT_S="1") as rig:
+        vehicle = await rig.connect("car-1")
+        fault = {"kind": "hold", "vehicle_id": vehicle.smartcar_vehicle_id, "path": "security"}
+        await rig.sim("POST", "/sim/faults", {**fault, "count": 1})
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="l-1"))
+        assert unknown.value.code() is grpc.StatusCode.UNAVAILABLE
+        info = detail(status_of(unknown.value), error_details_pb2.ErrorInfo)
+        assert info.metadata["may_have_succeeded"] == "true"  # type: ignore[attr-defined]
+        assert (await rig.sim("GET", "/sim/holds"))["total"] == 1  # it did reach Smartcar
+        await rig.sim("POST", "/sim/holds/release")
+
+
+async def test_a_lock_cancelled_after_it_was_sent_settles_from_the_cars_lock_state(
+    tmp_path: Path,
+) -> None:
+    """The caller cancels while Smartcar holds the Lock: a retry hears may_have_succeeded at
+    once (not "still running"); once the reconciler has read the car locked, the retry gets
+    SUCCEEDED and the panel's last command is that Lock. One command reached the car."""
+    async with rig_on_sim_time(tmp_path) as rig:
+        vehicle = await rig.connect("car-1")
+        smartcar_id = vehicle.smartcar_vehicle_id
+        await rig.sim("POST", f"/sim/vehicles/{smartcar_id}/state", {"locked": False})
+        fault = {"kind": "hold", "vehicle_id": smartcar_id, "path": "security", "count": 1}
+        await rig.sim("POST", "/sim/faults", fault)
+        request = pb.LockRequest(vehicle_id="car-1", request_id="l-1")
+        call = rig.stub.Lock(request)
+        await rig.sim("GET", "/sim/holds?total=1")  # the Lock is at Smartcar (and done there)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await rig.stub.Lock(request)
+        assert unknown.value.code() is grpc.StatusCode.UNAVAILABLE
+        info = detail(status_of(unknown.value), error_details_pb2.ErrorInfo)
+        assert info.metadata["may_have_succeeded"] == "true"  # type: ignore[attr-defined]
+        await rig.sim("POST", "/sim/holds/release")
+
+        await rig.advance(90)
+        assert (await rig.running.gateway.reconciler.run_once()).succeeded == 1
+        replayed = await rig.stub.Lock(request)
+        assert (replayed.state, replayed.replayed) == (pb.SUCCEEDED, True)
+        panel = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+        assert (panel.last_command.request_id, panel.last_command.action) == ("l-1", pb.LOCK)
+        assert (await rig.stats())["commands"]["LOCK"] == 1
+
+
+async def test_an_oem_rate_limit_on_unlock_cools_the_car_down_and_may_not_have_succeeded(
+    tmp_path: Path,
+) -> None:
+    """UPSTREAM:RATE_LIMIT on Unlock: RESOURCE_EXHAUSTED with RetryInfo and no
+    may_have_succeeded; the next Unlock is refused in cooldown without asking Smartcar."""
+    async with rig_on_sim_time(tmp_path) as rig:
+        vehicle = await rig.connect("car-1")
+        smartcar_id = vehicle.smartcar_vehicle_id
+        fault = {"kind": "upstream", "code": "RATE_LIMIT", "vehicle_id": smartcar_id, "count": 1}
+        await rig.sim("POST", "/sim/faults", {**fault, "path": "security"})
+        with pytest.raises(grpc.aio.AioRpcError) as limited:
+            await rig.stub.Unlock(pb.UnlockRequest(vehicle_id="car-1", request_id="u-1"))
+        assert limited.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        info = detail(status_of(limited.value), error_details_pb2.ErrorInfo)
+        assert "may_have_succeeded" not in info.metadata  # type: ignore[attr-defined]
+        assert info.metadata["smartcar_code"] == "RATE_LIMIT"  # type: ignore[attr-defined]
+        retry = detail(status_of(limited.value), error_details_pb2.RetryInfo)
+        assert retry.retry_delay.seconds == 60  # type: ignore[attr-defined]
+        calls = (await rig.stats())["requests"]["by_vehicle"][smartcar_id]
+
+        with pytest.raises(grpc.aio.AioRpcError) as cooling:
+            await rig.stub.Unlock(pb.UnlockRequest(vehicle_id="car-1", request_id="u-2"))
+        assert cooling.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert (await rig.stats())["requests"]["by_vehicle"][smartcar_id] == calls
 
 
 BAD_INPUTS = [

@@ -1,7 +1,8 @@
-"""Injected faults: refusals, hangs, garbled bodies and real TCP resets."""
+"""Injected faults: refusals, hangs, held answers, garbled bodies and real TCP resets."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -143,6 +144,26 @@ async def test_a_hung_command_was_still_executed() -> None:
             await http.post(url, json={"action": "LOCK"}, headers=session.headers, timeout=0.2)
         status = await http.get(url, headers=session.headers)
         assert status.json()["isLocked"] is True
+
+
+async def test_a_held_command_is_executed_and_answers_only_once_released(
+    client: httpx.AsyncClient,
+) -> None:
+    """`hold` carries the command out and keeps its answer back, without any timer, until
+    the test releases it; `GET /sim/holds?total=N` tells when it is held."""
+    session = await connect(client)
+    url = f"/v2.0/vehicles/{session.vehicle_id}/security"
+    await client.post(url, json={"action": "UNLOCK"}, headers=session.headers)
+    await arm(client, kind="hold", path="security", count=1)
+    sent = asyncio.create_task(client.post(url, json={"action": "LOCK"}, headers=session.headers))
+    assert (await client.get("/sim/holds", params={"total": 1})).json() == {"held": 1, "total": 1}
+    assert (await client.get(url, headers=session.headers)).json()["isLocked"] is True
+    assert not sent.done()
+    assert (await client.post("/sim/holds/release")).json() == {"released": 1}
+    assert (await sent).status_code == 200
+    assert (await client.get("/sim/holds")).json() == {"held": 0, "total": 1}
+    bad = await client.get("/sim/holds", params={"total": "many"})
+    assert (bad.status_code, bad.json()["field"]) == (400, "total")
 
 
 async def test_token_endpoint_faults(client: httpx.AsyncClient) -> None:

@@ -528,6 +528,64 @@ async def test_deleting_a_command_frees_its_request_id(backend: Backend) -> None
         await uow.commit()
 
 
+async def test_resolve_writes_an_outcome_only_from_the_expected_state(backend: Backend) -> None:
+    """resolve() settles a command still in the state the caller saw, and nothing else."""
+    await seed(backend, vehicle("v1"))
+    unknown = command(state=CommandState.OUTCOME_UNKNOWN, completed_at=at(1))
+    settled = dataclasses.replace(unknown, state=CommandState.SUCCEEDED, completed_at=at(2))
+    async with backend.factory() as uow:
+        await uow.commands.add(unknown)
+        assert await uow.commands.resolve(settled, was=CommandState.PENDING) is False
+        assert await uow.commands.resolve(settled, was=CommandState.OUTCOME_UNKNOWN) is True
+        assert await uow.commands.resolve(unknown, was=CommandState.OUTCOME_UNKNOWN) is False
+        assert await uow.commands.resolve(command("req-404"), was=CommandState.PENDING) is False
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.commands.get("req-1") == settled
+
+
+async def test_unresolved_lists_open_outcomes_oldest_first(backend: Backend) -> None:
+    """Unknown outcomes since a time and PENDING ones older than a time, oldest first."""
+    await seed(backend, vehicle("v1"))
+    unknown = CommandState.OUTCOME_UNKNOWN
+    written = [
+        command("old-unknown", state=unknown, created_at=at(1)),
+        command("unknown-b", state=unknown, created_at=at(5)),
+        command("unknown-a", state=unknown, created_at=at(3)),
+        command("stale-pending", created_at=at(2)),
+        command("fresh-pending", created_at=at(6)),
+        command("done", state=CommandState.SUCCEEDED, created_at=at(4)),
+    ]
+    async with backend.factory() as uow:
+        for record in written:
+            await uow.commands.add(record)
+        await uow.commit()
+    async with backend.factory() as uow:
+        found = await uow.commands.unresolved(sent_after=at(2), pending_before=at(6), limit=10)
+        first = await uow.commands.unresolved(sent_after=at(2), pending_before=at(6), limit=1)
+    assert [c.request_id for c in found] == ["stale-pending", "unknown-a", "unknown-b"]
+    assert [c.request_id for c in first] == ["stale-pending"]
+
+
+async def test_next_sent_at_is_the_vehicles_next_other_command(backend: Backend) -> None:
+    """The earliest other command of the same vehicle created at or after a time."""
+    await seed(backend, vehicle("v1"), vehicle("v2"))
+    async with backend.factory() as uow:
+        for record in (
+            command("req-1", created_at=at(1)),
+            command("req-0", created_at=at(0)),
+            command("req-3", created_at=at(3)),
+            command("req-2", created_at=at(2)),
+            command("other-car", vehicle_id="v2", created_at=at(1)),
+        ):
+            await uow.commands.add(record)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.commands.next_sent_at("v1", after=at(1), request_id="req-1") == at(2)
+        assert await uow.commands.next_sent_at("v1", after=at(3), request_id="req-3") is None
+        assert await uow.commands.next_sent_at("v2", after=at(0), request_id="x") == at(1)
+
+
 # --- OAuth states ---------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """A hand-written SmartcarAPI for core unit tests: single-use refresh tokens, counted calls,
-scripted failures, and a gate to hold calls in flight for concurrency tests."""
+scripted failures, a gate to hold calls in flight for concurrency tests, and an event per
+method that tells when a call has arrived."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class FakeSmartcar:
     calls: Counter[str] = field(default_factory=Counter)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     gate: asyncio.Event | None = None
+    arrivals: dict[str, asyncio.Event] = field(default_factory=dict)
     _codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _access: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
@@ -74,8 +76,14 @@ class FakeSmartcar:
         """Make the next calls of `method` raise these errors, in order."""
         self.failures.setdefault(method, []).extend(errors)
 
+    def arrival(self, method: str) -> asyncio.Event:
+        """Return an event set when the next call of `method` arrives (before the gate)."""
+        return self.arrivals.setdefault(method, asyncio.Event())
+
     async def _enter(self, method: str) -> None:
         self.calls[method] += 1
+        if method in self.arrivals:
+            self.arrivals.pop(method).set()
         if self.gate is not None:
             await self.gate.wait()
         queued = self.failures.get(method)
