@@ -347,11 +347,13 @@ class TelemetryService:
         )
 
     async def _note_item_limits(self, vehicle: Vehicle, batch: BatchReading) -> None:
-        """A 429 inside a batch item still puts the vehicle in cooldown."""
+        """A 429 inside a batch item, or the manufacturer's rate limit (UPSTREAM:RATE_LIMIT),
+        still puts the vehicle in cooldown."""
         for result in batch.results.values():
             failure = result.failure
-            if failure is not None and failure.type == "RATE_LIMIT":
+            if failure is not None and _is_rate_limit(failure):
                 await self._upstream.cool_down(vehicle.id, retry_after_s=failure.retry_after_s)
+                return
 
     async def _note_asleep(self, vehicle_id: str) -> None:
         """Leave a sleeping car alone, so it is not woken again.
@@ -448,6 +450,14 @@ def _asleep(
             last, availability=Availability.UNAVAILABLE, reason=ASLEEP_REASON
         )
     return marked
+
+
+def _is_rate_limit(failure: UpstreamFailure) -> bool:
+    """Smartcar's rate limit, or the manufacturer's: nothing was asked of the car."""
+    return failure.type == "RATE_LIMIT" or (failure.type, failure.code) == (
+        "UPSTREAM",
+        "RATE_LIMIT",
+    )
 
 
 def _durable(reading: FieldReading) -> bool:

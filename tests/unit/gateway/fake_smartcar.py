@@ -40,6 +40,8 @@ class FakeCar:
     locked: bool = True
     odometer_km: float = 1000.0
     permissions: frozenset[str] = REQUESTED_PERMISSIONS
+    # Batch items that fail with this Smartcar error instead of answering.
+    failing: dict[TelemetryField, UpstreamFailure] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,6 +171,9 @@ class FakeSmartcar:
 
     def _result(self, car: FakeCar, field_: TelemetryField) -> FieldResult:
         now = self.clock.now()
+        if field_ in car.failing:
+            failure = car.failing[field_]
+            return FieldResult(field=field_, availability=Availability.UNAVAILABLE, failure=failure)
         if FIELD_PERMISSIONS[field_] not in car.permissions:
             failure = UpstreamFailure(type="PERMISSION", code=None)
             return FieldResult(

@@ -17,6 +17,7 @@ from gateway.core.model import (
     ConnectionStatus,
     LockAction,
     TelemetryField,
+    UpstreamFailure,
 )
 from gateway.core.paging import PageTokens
 from gateway.core.ratelimit import BucketSpec, RateLimits
@@ -244,6 +245,31 @@ async def test_invalid_grant_marks_every_car_on_the_pair_expired(world: World) -
     assert "invalid_grant" in (panel.vehicle.status_reason or "")
     with pytest.raises(errors.ConnectionExpired):
         await world.gateway.command("car-1", action=LockAction.LOCK, request_id="r-1")
+
+
+@pytest.mark.parametrize(
+    ("failure", "cooldown_s"),
+    [
+        (UpstreamFailure(type="RATE_LIMIT", code="VEHICLE", retry_after_s=30.0), 30),
+        (UpstreamFailure(type="UPSTREAM", code="RATE_LIMIT"), 60),
+    ],
+    ids=["smartcar", "manufacturer"],
+)
+async def test_a_rate_limited_batch_item_cools_the_vehicle_down(
+    world: World, failure: UpstreamFailure, cooldown_s: float
+) -> None:
+    """A batch item refused by Smartcar's or the manufacturer's rate limit puts the car in
+    cooldown (its retry-after, else a minute): reads are refused locally until it ends."""
+    await world.connect("car-1", "sc-1")
+    world.smartcar.cars["sc-1"].failing[TelemetryField.ODOMETER] = failure
+    fields = frozenset({TelemetryField.ODOMETER})
+    await world.gateway.get_telemetry("car-1", fields=fields, max_age=timedelta(0))
+    with pytest.raises(errors.RateLimited) as refused:
+        await world.gateway.get_telemetry("car-1", fields=fields, max_age=timedelta(0))
+    assert refused.value.metadata["limit"] == "vehicle_cooldown"
+    world.clock.advance(cooldown_s)
+    await world.gateway.get_telemetry("car-1", fields=fields, max_age=timedelta(0))
+    assert world.smartcar.calls["read"] == 2
 
 
 async def test_a_smartcar_429_cools_the_vehicle_down_without_upstream_calls(
