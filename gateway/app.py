@@ -45,7 +45,7 @@ from gateway.edge.interceptors import EdgeHooks
 from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.redis_admission import RedisAdmission, RedisFailure
 from gateway.edge.redis_telemetry import RedisTelemetry
-from gateway.edge.server import HealthServicer, create_server
+from gateway.edge.server import HealthServicer, ServingStatus, create_server
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
 from gateway.settings import Settings, SettingsError
@@ -138,7 +138,12 @@ async def running_gateway(
             gateway,
             listen=settings.listen,
             health_servicer=health,
-            hooks=EdgeHooks(access=access, audit=gateway.audit, observer=metrics),
+            hooks=EdgeHooks(
+                access=access,
+                audit=gateway.audit,
+                observer=metrics,
+                health=ServingStatus(health),
+            ),
             credentials=credentials,
         )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)

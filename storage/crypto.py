@@ -20,6 +20,7 @@ generated once under the var directory.
 
     Exception
     └── TokenDecryptionError   a ciphertext could not be decrypted
+        └── UnknownKeyError    it names a key this keyring lacks (rotated in elsewhere?)
     ValueError
     └── KeyConfigError         the key configuration is unusable
 """
@@ -49,6 +50,15 @@ KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 class TokenDecryptionError(Exception):
     """A ciphertext failed to decrypt: unknown key, wrong row, corrupted or tampered."""
+
+
+class UnknownKeyError(TokenDecryptionError):
+    """A ciphertext names a key this keyring does not hold: typically a key that another
+    replica, configured first, already encrypts with (`key_id` says which)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key {key_id!r} in the keyring")
+        self.key_id = key_id
 
 
 class KeyConfigError(ValueError):
@@ -151,7 +161,7 @@ class TokenCipher:
         key_id, header_length = _parse_header(ciphertext)
         aead = self._aeads.get(key_id)
         if aead is None:
-            raise TokenDecryptionError(f"no key {key_id!r} in the keyring")
+            raise UnknownKeyError(key_id)
         body = ciphertext[header_length:]
         if len(body) < NONCE_BYTES + TAG_BYTES:
             raise TokenDecryptionError("the ciphertext is truncated")
