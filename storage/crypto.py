@@ -109,10 +109,13 @@ class Keyring:
         return cls(keys, active=next(iter(keys)))
 
     @classmethod
-    def development(cls, var_dir: Path) -> Keyring:
-        """Load the development key under `var_dir`, generating it (mode 0600) when missing."""
+    def development(cls, var_dir: Path, *, create: bool = True) -> Keyring:
+        """Load the development key under `var_dir`, generating it (mode 0600) when missing
+        (or, with `create=False`, refusing: KeyConfigError)."""
         path = var_dir / DEV_KEY_FILE
         if not path.exists():
+            if not create:
+                raise KeyConfigError(f"no development key at {path} (and VG_TOKEN_KEYS is unset)")
             _create_private_file(path, generate_key_entry(DEV_KEY_ID) + "\n")
         if os.name == "posix" and path.stat().st_mode & 0o077:
             raise KeyConfigError(f"{path} must be readable by its owner only (chmod 600)")
@@ -122,10 +125,11 @@ class Keyring:
         return f"Keyring(active={self._active!r}, key_ids={self.key_ids!r})"
 
 
-def load_keyring(configured: str | None, *, var_dir: Path) -> Keyring:
-    """Return the configured keyring, or the development key when nothing is configured."""
+def load_keyring(configured: str | None, *, var_dir: Path, create: bool = True) -> Keyring:
+    """Return the configured keyring, or the development key when nothing is configured
+    (generated when missing, unless `create` is False)."""
     if configured is None:
-        return Keyring.development(var_dir)
+        return Keyring.development(var_dir, create=create)
     return Keyring.from_config(configured)
 
 

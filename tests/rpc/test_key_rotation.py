@@ -89,7 +89,12 @@ async def test_rotating_keys_under_load_loses_no_connection(
     monkeypatch.setenv("VG_TOKEN_KEYS", f"{NEW},{OLD}")
     assert await asyncio.to_thread(cli_main, ["keys", "status"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status == {"active": "new", "keys": {"new": len(CARS)}, "retirable": ["old"]}
+    assert status == {
+        "active": "new",
+        "keys": {"new": len(CARS)},
+        "retirable": ["old"],
+        "missing": [],
+    }
 
 
 async def test_keys_generate_prints_a_usable_entry(capsys: pytest.CaptureFixture[str]) -> None:
