@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/gateway.db"
@@ -52,8 +53,9 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
 
 
 class DatabaseMissing(Exception):
-    """A command meant to read an existing database found none, or one never migrated
-    (the message says which; it never repeats the URL, which may hold a password)."""
+    """A command meant to read an existing database found none, could not reach it, or
+    found it never migrated (the message says which; it never repeats the URL, which may
+    hold a password)."""
 
 
 async def open_existing(url: str) -> AsyncEngine:
@@ -65,9 +67,16 @@ async def open_existing(url: str) -> AsyncEngine:
         raise DatabaseMissing(f"no gateway database at {path}")
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
-            reader = await connection.execution_options(**{READ_ONLY_OPTION: True})
-            revision = await reader.run_sync(_current_revision)
+        try:
+            async with engine.connect() as connection:
+                reader = await connection.execution_options(**{READ_ONLY_OPTION: True})
+                revision = await reader.run_sync(_current_revision)
+        except (OSError, OperationalError, InterfaceError) as error:
+            cause = error.orig if isinstance(error, OperationalError | InterfaceError) else error
+            first_line = (str(cause).strip().splitlines() or ["no detail"])[0]
+            raise DatabaseMissing(
+                f"cannot open the database: {type(cause).__name__}: {first_line}"
+            ) from None
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         if revision != head:
             found = "no gateway schema" if revision is None else f"schema revision {revision}"
