@@ -168,26 +168,28 @@ class TokenRotator:
     async def _refresh_within_grace(self, claimed: Grant) -> TokenPair:
         """Present the claimed refresh token; when the answer is lost, present the same
         token again after a jittered wait, while attempts and the retry window last."""
-        first_sent = self._clock.now()
+        deadline = self._clock.now() + self._policy.retry_window
+        if claimed.refresh_claimed_until is not None:  # retry only while the claim holds
+            deadline = min(deadline, claimed.refresh_claimed_until)
         attempt = 1
         while True:
             try:
                 return await self._smartcar.refresh(claimed.tokens.refresh_token)
             except UpstreamUnavailable:
-                wait_s = self._retry_wait_s(attempt, first_sent=first_sent)
+                wait_s = self._retry_wait_s(attempt, deadline=deadline)
                 if wait_s is None:
                     raise
             self._metrics.token_refresh(result="retried")
             await self._sleep(wait_s)
             attempt += 1
 
-    def _retry_wait_s(self, attempt: int, *, first_sent: datetime) -> float | None:
-        """Return how long to wait before attempt `attempt + 1`, or None: give up."""
+    def _retry_wait_s(self, attempt: int, *, deadline: datetime) -> float | None:
+        """Return how long to wait before attempt `attempt + 1`, or None: give up (no
+        attempts left, or the retry would start after `deadline`)."""
         policy = self._policy
         if attempt >= policy.refresh_attempts:
             return None
         wait_s = policy.retry_backoff_s * 2.0 ** (attempt - 1) * (0.5 + self._jitter() / 2)
-        deadline = first_sent + min(policy.retry_window, policy.claim_ttl)
         if self._clock.now() + timedelta(seconds=wait_s) > deadline:
             return None
         return wait_s
