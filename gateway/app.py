@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,6 +24,7 @@ import grpc
 import grpc.aio
 import httpx
 from redis.asyncio import Redis
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
@@ -49,11 +50,16 @@ from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_m
 from gateway.edge.redis_admission import RedisAdmission, RedisFailure
 from gateway.edge.redis_telemetry import RedisTelemetry
 from gateway.edge.refusals import RefusalLog
-from gateway.edge.server import HealthServicer, create_health_server, create_server
+from gateway.edge.server import (
+    HealthServicer,
+    ServingStatus,
+    create_health_server,
+    create_server,
+)
 from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.webhooks import serve_webhooks
 from gateway.settings import Settings, SettingsError
-from storage.crypto import Keyring, TokenCipher, load_keyring
+from storage.crypto import KeyConfigError, Keyring, TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.keys import key_usage
 from storage.permissions import secure_tree
@@ -111,10 +117,8 @@ async def running_gateway(
                 transport=MeteredTransport(httpx.AsyncHTTPTransport(limits=limits), metrics),
             )
         )
-        engine = create_engine(settings.resolved_database_url)
-        stack.push_async_callback(engine.dispose)
-        await migrate(engine)
-        keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir)
+        engine = await _open_database(settings, stack)
+        keyring = _keyring(settings)
         await _check_keys_in_use(engine, keyring)
         cipher = TokenCipher(keyring)
         smartcar = SmartcarV2(
@@ -146,18 +150,20 @@ async def running_gateway(
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
-        server, port = await create_server(
-            gateway,
-            listen=settings.listen,
-            health_servicer=health,
-            hooks=EdgeHooks(
-                access=access,
-                audit=gateway.audit,
-                observer=metrics,
-                refusals=RefusalLog(clock=clock, observer=metrics),
-            ),
-            credentials=credentials,
-        )
+        with _configured_by("VG_LISTEN (--listen)", f"listen on {settings.listen}"):
+            server, port = await create_server(
+                gateway,
+                listen=settings.listen,
+                health_servicer=health,
+                hooks=EdgeHooks(
+                    access=access,
+                    audit=gateway.audit,
+                    observer=metrics,
+                    refusals=RefusalLog(clock=clock, observer=metrics),
+                    health=ServingStatus(health),
+                ),
+                credentials=credentials,
+            )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)
         health_port = await _start_health(stack, settings, health, metrics)
         await server.start()
@@ -172,6 +178,49 @@ async def running_gateway(
             metrics_port=metrics_port,
             health_port=health_port,
         )
+
+
+@contextlib.contextmanager
+def _configured_by(variable: str, action: str) -> Iterator[None]:
+    """Turn the failure to `action` with a configured value (a port taken, a directory
+    that cannot be made) into a SettingsError naming `variable`: one line, no traceback."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:  # grpc's bind failure is a RuntimeError
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise SettingsError(f"{variable}: cannot {action}: {_first_line(detail)}") from None
+
+
+def _first_line(detail: object) -> str:
+    return str(detail).strip().splitlines()[0] if str(detail).strip() else "no detail"
+
+
+async def _open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
+    """Open the database (creating a SQLite file under the var directory) and migrate it;
+    an unusable location is a SettingsError naming the variable that chose it."""
+    variable = "VG_DATABASE_URL" if settings.database_url else "VG_VAR_DIR"
+    with _configured_by(variable, "create the database's directory"):
+        engine = create_engine(settings.resolved_database_url)
+    stack.push_async_callback(engine.dispose)
+    try:
+        await migrate(engine)
+    except (OSError, OperationalError, InterfaceError) as error:
+        # Never the URL itself: it may carry a password.
+        cause = error.orig if isinstance(error, OperationalError | InterfaceError) else error
+        raise SettingsError(
+            f"{variable}: cannot open the database: {type(cause).__name__}: {_first_line(cause)}"
+        ) from None
+    return engine
+
+
+def _keyring(settings: Settings) -> Keyring:
+    """Return the configured keyring, or the development key under the var directory."""
+    variable = "VG_TOKEN_KEYS" if settings.token_keys else "VG_VAR_DIR"
+    try:
+        with _configured_by(variable, "read or create the development key"):
+            return load_keyring(settings.token_keys, var_dir=settings.var_dir)
+    except KeyConfigError as error:
+        raise SettingsError(f"{variable}: {error}") from None
 
 
 async def _shared(
@@ -205,9 +254,10 @@ async def _start_metrics(
             return await unit.vehicles.count_by_status()
 
     host, _, port = settings.metrics_listen.rpartition(":")
-    runner, bound = await serve_metrics(
-        metrics, status_counts, host=host or "127.0.0.1", port=int(port or 0)
-    )
+    with _configured_by("VG_METRICS_LISTEN", f"listen on {settings.metrics_listen}"):
+        runner, bound = await serve_metrics(
+            metrics, status_counts, host=host or "127.0.0.1", port=int(port or 0)
+        )
     stack.push_async_callback(runner.cleanup)
     _log.info("metrics serving", extra={"event": "metrics_started", "metrics_port": bound})
     return bound
@@ -248,14 +298,15 @@ async def _start_webhooks(
         raise SettingsError("VG_WEBHOOK_LISTEN needs SMARTCAR_MANAGEMENT_TOKEN to verify events")
     host, _, port = settings.webhook_listen.rpartition(":")
     inbox = WebhookInbox(uow=uow, cache=gateway.cache, clock=clock, metrics=gateway.metrics)
-    receiver = await stack.enter_async_context(
-        serve_webhooks(
-            inbox,
-            management_token=Secret(upstream.management_token),
-            host=host or "127.0.0.1",
-            port=int(port or 0),
+    with _configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):
+        receiver = await stack.enter_async_context(
+            serve_webhooks(
+                inbox,
+                management_token=Secret(upstream.management_token),
+                host=host or "127.0.0.1",
+                port=int(port or 0),
+            )
         )
-    )
     if upstream.simulator_url is not None:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(
@@ -312,9 +363,14 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
     """Return where Smartcar is: the configured one, or a freshly started embedded simulator."""
     env = settings.smartcar
     if not settings.embedded_simulator:
+        try:
+            endpoints = sc.SmartcarEndpoints.from_env(env)
+            credentials = sc.ClientCredentials.from_env(env)
+        except ValueError as error:  # names the SMARTCAR_* variable(s), never a secret
+            raise SettingsError(f"SMARTCAR_API_ORIGIN is set: {error}") from None
         return _Upstream(
-            endpoints=sc.SmartcarEndpoints.from_env(env),
-            credentials=sc.ClientCredentials.from_env(env),
+            endpoints=endpoints,
+            credentials=credentials,
             mode=_mode(settings.smartcar_mode or "live"),
             simulator_url=None,
             management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
@@ -348,9 +404,10 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         command_latency_s=settings.simulator_command_latency_s,
     )
     try:
-        simulator = await stack.enter_async_context(
-            serve_simulator(config, port=settings.simulator_port, state_file=state_path)
-        )
+        with _configured_by("VG_SIMULATOR_PORT", f"listen on port {settings.simulator_port}"):
+            simulator = await stack.enter_async_context(
+                serve_simulator(config, port=settings.simulator_port, state_file=state_path)
+            )
     except StateFileError as error:
         raise SettingsError(str(error)) from None
     return _Upstream(
@@ -421,10 +478,13 @@ def _security(settings: Settings) -> tuple[AccessGuard, grpc.ServerCredentials |
                 key=settings.tls_key,
                 client_ca=settings.tls_client_ca,
             )
+    except AccessConfigError as error:
+        raise SettingsError(f"VG_TLS_CERT/VG_TLS_KEY/VG_TLS_CLIENT_CA: {error}") from None
+    try:
         if settings.access_policy is not None:
             return AccessGuard(load_policy(settings.access_policy)), credentials
     except AccessConfigError as error:
-        raise SettingsError(str(error)) from None
+        raise SettingsError(f"VG_ACCESS_POLICY: {error}") from None
     if not is_loopback(settings.listen):
         raise SettingsError(
             f"VG_ACCESS_POLICY is required to listen on {settings.listen}: without a policy "

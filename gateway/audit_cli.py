@@ -1,7 +1,8 @@
 """`vehicle-gateway audit`: list the audit trail (actions on cars), newest first.
 
-Reads the gateway's database (VG_DATABASE_URL / VG_VAR_DIR, as `serve` does) and prints one
-JSON object per line: id, at, caller, method, vehicle_id, request_id, outcome,
+Reads the gateway's database (VG_DATABASE_URL / VG_VAR_DIR, as `serve` does), creating
+nothing: without a database there (or one never migrated) it says so in one line and exits 2.
+It prints one JSON object per line: id, at, caller, method, vehicle_id, request_id, outcome,
 duration_ms, reason. Filters combine; `--before-id` pages back from an entry.
 
     vehicle-gateway audit --vehicle car-1 --since 2026-11-01T00:00:00Z --limit 50
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +23,8 @@ from gateway.core.audit import AUDITED_METHODS, MAX_PAGE, AuditTrail
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.edge.clock import SystemClock
 from gateway.settings import Settings, SettingsError
-from storage.crypto import TokenCipher, load_keyring
-from storage.database import create_engine
+from storage.crypto import Keyring, TokenCipher
+from storage.database import DatabaseMissing, open_existing
 from storage.uow import unit_of_work_factory
 
 
@@ -55,15 +57,23 @@ def run(args: argparse.Namespace) -> int:
         before_id=args.before_id,
         limit=args.limit,
     )
-    for entry in asyncio.run(_find(settings, query)):
+    try:
+        entries = asyncio.run(_find(settings, query))
+    except DatabaseMissing as missing:
+        sys.stderr.write(f"vehicle-gateway audit: {missing}\n")
+        return 2
+    for entry in entries:
         sys.stdout.write(json.dumps(_as_json(entry)) + "\n")
     return 0
 
 
 async def _find(settings: Settings, query: AuditQuery) -> list[AuditEntry]:
-    engine = create_engine(settings.resolved_database_url)
+    engine = await open_existing(settings.resolved_database_url)
     try:
-        cipher = TokenCipher(load_keyring(settings.token_keys, var_dir=settings.var_dir))
+        # The audit trail holds no tokens: a throwaway key, so that reading it never needs
+        # (nor creates) the token keys.
+        throwaway = Keyring({"audit-cli": secrets.token_bytes(32)}, active="audit-cli")
+        cipher = TokenCipher(throwaway)
         trail = AuditTrail(uow=unit_of_work_factory(engine, cipher), clock=SystemClock())
         return await trail.find(query)
     finally:

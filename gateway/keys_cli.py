@@ -7,7 +7,11 @@ procedure that rotates keys without downtime).
     vehicle-gateway keys rotate --batch-size 100     # re-encrypt under the active key
 
 `status` lists as `retirable` the configured keys no stored pair uses any more: only those
-may be dropped from VG_TOKEN_KEYS.
+may be dropped from VG_TOKEN_KEYS, and as `missing` the keys stored pairs need that
+VG_TOKEN_KEYS lacks (then it exits 1, naming them: those connections are lost at their next
+use until the key is back). It only reads: it migrates nothing and creates no database, no
+development key. Exit status: 0 fine, 1 a needed key is missing, 2 bad configuration or no
+database; `rotate` exits 1 when a stored pair is under a key it lacks.
 """
 
 from __future__ import annotations
@@ -21,9 +25,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.settings import Settings, SettingsError
-from storage.crypto import KeyConfigError, Keyring, TokenCipher, generate_key_entry, load_keyring
-from storage.database import create_engine, migrate
+from storage.crypto import (
+    KeyConfigError,
+    Keyring,
+    TokenCipher,
+    TokenDecryptionError,
+    generate_key_entry,
+    load_keyring,
+)
+from storage.database import DatabaseMissing, open_existing
 from storage.keys import key_usage, reencrypt
+
+MISSING_KEY = 1
+"""`keys status`'s exit status when stored token pairs need a key VG_TOKEN_KEYS lacks."""
 
 
 def register(subparsers: Any) -> None:
@@ -57,9 +71,8 @@ def _status(_: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     async def rotate(settings: Settings, keyring: Keyring) -> dict[str, Any]:
-        engine = create_engine(settings.resolved_database_url)
+        engine = await open_existing(settings.resolved_database_url)
         try:
-            await migrate(engine)
             report = await reencrypt(engine, TokenCipher(keyring), batch_size=args.batch_size)
         finally:
             await engine.dispose()
@@ -75,23 +88,37 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 async def _usage(settings: Settings, keyring: Keyring) -> dict[str, Any]:
-    engine = create_engine(settings.resolved_database_url)
+    engine = await open_existing(settings.resolved_database_url)
     try:
-        await migrate(engine)
         usage = await key_usage(engine)
     finally:
         await engine.dispose()
     unused = [k for k in keyring.key_ids if k != keyring.active_key_id and not usage.get(k)]
-    return {"active": keyring.active_key_id, "keys": usage, "retirable": unused}
+    missing = sorted(set(usage) - set(keyring.key_ids))
+    return {"active": keyring.active_key_id, "keys": usage, "retirable": unused, "missing": missing}
 
 
 def _run(action: Any) -> int:
     try:
         settings = Settings.from_env(os.environ)
-        keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir)
+        keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir, create=False)
     except (SettingsError, KeyConfigError) as error:
         sys.stderr.write(f"invalid configuration: {error}\n")
         return 2
-    result = asyncio.run(action(settings, keyring))
+    try:
+        result = asyncio.run(action(settings, keyring))
+    except DatabaseMissing as missing:
+        sys.stderr.write(f"vehicle-gateway keys: {missing}\n")
+        return 2
+    except TokenDecryptionError as undecryptable:  # rotate: a pair under a key we lack
+        sys.stderr.write(f"vehicle-gateway keys: cannot re-encrypt: {undecryptable}\n")
+        return MISSING_KEY
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    if result.get("missing"):
+        needed = ", ".join(result["missing"])
+        pairs = sum(result["keys"][key] for key in result["missing"])
+        sys.stderr.write(
+            f"VG_TOKEN_KEYS lacks key(s) {needed}, needed by {pairs} stored token pair(s)\n"
+        )
+        return MISSING_KEY
     return 0

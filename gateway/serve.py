@@ -12,7 +12,7 @@ from typing import Any
 from gateway.app import running_gateway
 from gateway.edge.logs import configure_logging
 from gateway.edge.server import serve_until_stopped
-from gateway.settings import ENV_VARIABLES, Settings, SettingsError
+from gateway.settings import ENV_VARIABLES, Settings, SettingsError, listen_address
 
 _log = logging.getLogger("gateway.serve")
 
@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     """Read settings, start the gateway, and serve until told to stop."""
     try:
         settings = Settings.from_env(os.environ)
+        if args.listen:
+            listen_address("--listen", args.listen)
     except SettingsError as error:
         configure_logging(level="INFO")
         _log.error("invalid configuration: %s", error)

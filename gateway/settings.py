@@ -6,6 +6,10 @@ Setting SMARTCAR_API_ORIGIN (the official SDK's variable) points it at another S
 real or simulated; SMARTCAR_CLIENT_ID / _SECRET / _REDIRECT_URI and the other
 SMARTCAR_*_ORIGIN variables mean what they mean to the SDK. The gateway's own knobs are
 VG_*; each is listed in `ENV_VARIABLES` with its default.
+
+Every value is checked here, once, so that bad configuration ends the process with one
+line naming the variable (`SettingsError`), never with a traceback. Values that may hold
+secrets (keys, database and Redis URLs) are never echoed in those lines.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from gateway.core.audit import AuditRetentionPolicy
 from gateway.core.model import TelemetryField
@@ -24,6 +32,7 @@ from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.service import Policies
 from gateway.core.telemetry import TelemetryPolicy
 from gateway.core.watch import WatchPolicy
+from storage.crypto import KeyConfigError, Keyring
 
 ENV_VARIABLES: Mapping[str, str] = {
     "VG_LISTEN": "127.0.0.1:50051 — gRPC listen address (port 0: pick one, logged)",
@@ -79,6 +88,25 @@ ENV_VARIABLES: Mapping[str, str] = {
 
 class SettingsError(ValueError):
     """A setting has an invalid value; the message names the variable."""
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def listen_address(name: str, raw: str, *, host_required: bool = True) -> str:
+    """Return `raw` if it is HOST:PORT with a port 0-65535, else raise SettingsError
+    naming `name` (a variable, or a command-line flag)."""
+    host, separator, port = raw.rpartition(":")
+    if (
+        not separator
+        or (host_required and not host)
+        or not port.isdigit()
+        or not 0 <= int(port) <= 65535
+    ):
+        raise SettingsError(f"{name} must be HOST:PORT with a port 0-65535, got {raw!r}")
+    return raw
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,18 +182,19 @@ class Settings:
             ),
             audit=AuditRetentionPolicy(retention=read.retention("VG_AUDIT_RETENTION_DAYS", 400)),
         )
+        _check_secrets_and_urls(env)
         if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):
             raise SettingsError("VG_TLS_CERT and VG_TLS_KEY must be set together")
         if env.get("VG_TLS_CLIENT_CA") and not env.get("VG_TLS_CERT"):
             raise SettingsError("VG_TLS_CLIENT_CA needs VG_TLS_CERT and VG_TLS_KEY (mTLS is TLS)")
         return cls(
-            listen=env.get("VG_LISTEN") or "127.0.0.1:50051",
+            listen=listen_address("VG_LISTEN", env.get("VG_LISTEN") or "127.0.0.1:50051"),
             var_dir=Path(env.get("VG_VAR_DIR") or "var"),
             database_url=env.get("VG_DATABASE_URL") or None,
             token_keys=env.get("VG_TOKEN_KEYS") or None,
             smartcar=_smartcar(env),
             smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
-            simulator_port=int(read.number("VG_SIMULATOR_PORT", 0, integer=True)),
+            simulator_port=read.port("VG_SIMULATOR_PORT"),
             simulator_command_latency_s=read.number("VG_SIMULATOR_COMMAND_LATENCY_S", 2.0),
             read_timeout_s=read.number("VG_READ_TIMEOUT_S", 15.0, positive=True),
             command_timeout_s=read.number("VG_COMMAND_TIMEOUT_S", 60.0, positive=True),
@@ -174,17 +203,42 @@ class Settings:
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             audit_retention_interval_s=read.number("VG_AUDIT_RETENTION_INTERVAL_S", 3600.0),
-            webhook_listen=env.get("VG_WEBHOOK_LISTEN") or None,
-            metrics_listen=env.get("VG_METRICS_LISTEN") or None,
-            health_listen=env.get("VG_HEALTH_LISTEN") or None,
+            webhook_listen=read.address("VG_WEBHOOK_LISTEN"),
+            metrics_listen=read.address("VG_METRICS_LISTEN"),
+            health_listen=read.address("VG_HEALTH_LISTEN"),
             redis_url=env.get("VG_REDIS_URL") or None,
             redis_failure=read.choice("VG_REDIS_FAILURE", ("open", "closed")) or "open",
             access_policy=read.path("VG_ACCESS_POLICY"),
             tls_cert=read.path("VG_TLS_CERT"),
             tls_key=read.path("VG_TLS_KEY"),
             tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
-            log_level=(env.get("VG_LOG_LEVEL") or "INFO").upper(),
+            log_level=read.choice("VG_LOG_LEVEL", LOG_LEVELS, upper=True) or "INFO",
         )
+
+
+def _check_secrets_and_urls(env: Mapping[str, str]) -> None:
+    """Check the values that may hold secrets (never echoing them) and Smartcar's origins."""
+    if keys := env.get("VG_TOKEN_KEYS"):
+        try:
+            Keyring.from_config(keys)
+        except KeyConfigError as error:  # its message never shows key material
+            raise SettingsError(f"VG_TOKEN_KEYS: {error}") from None
+    if database_url := env.get("VG_DATABASE_URL"):
+        try:
+            backend = make_url(database_url).get_backend_name()
+        except ArgumentError:
+            raise SettingsError("VG_DATABASE_URL is not a database URL") from None
+        if backend not in DATABASE_BACKENDS:
+            raise SettingsError(
+                f"VG_DATABASE_URL must name one of {', '.join(DATABASE_BACKENDS)}, not {backend!r}"
+            )
+    if (redis_url := env.get("VG_REDIS_URL")) and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        raise SettingsError(f"VG_REDIS_URL must start with one of {', '.join(REDIS_SCHEMES)}://")
+    for name, value in sorted(env.items()):
+        if name.startswith("SMARTCAR_") and name.endswith("_ORIGIN") and value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
 
 
 SECRET_FILES = ("SMARTCAR_CLIENT_SECRET", "SMARTCAR_MANAGEMENT_TOKEN")
@@ -243,6 +297,17 @@ class _Reader:
             raise SettingsError(f"{name} must be at most 36500 days (0 keeps entries forever)")
         return timedelta(days=days) if days else None
 
+    def port(self, name: str) -> int:
+        port = int(self.number(name, 0, integer=True))
+        if port > 65535:
+            raise SettingsError(f"{name} must be a port 0-65535, got {port}")
+        return port
+
+    def address(self, name: str) -> str | None:
+        """Read an optional HOST:PORT (an empty host means loopback)."""
+        raw = self._env.get(name)
+        return listen_address(name, raw, host_required=False) if raw else None
+
     def path(self, name: str) -> Path | None:
         raw = self._env.get(name)
         return Path(raw) if raw else None
@@ -288,10 +353,12 @@ class _Reader:
             intervals[telemetry_field] = interval
         return intervals
 
-    def choice(self, name: str, options: tuple[str, ...]) -> str | None:
+    def choice(self, name: str, options: tuple[str, ...], *, upper: bool = False) -> str | None:
         raw = self._env.get(name)
         if not raw:
             return None
+        if upper:
+            raw = raw.upper()
         if raw not in options:
             raise SettingsError(f"{name} must be one of {', '.join(options)}, got {raw!r}")
         return raw

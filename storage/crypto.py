@@ -20,6 +20,7 @@ generated once under the var directory.
 
     Exception
     └── TokenDecryptionError   a ciphertext could not be decrypted
+        └── UnknownKeyError    it names a key this keyring lacks (rotated in elsewhere?)
     ValueError
     └── KeyConfigError         the key configuration is unusable
 """
@@ -51,6 +52,15 @@ KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 class TokenDecryptionError(Exception):
     """A ciphertext failed to decrypt: unknown key, wrong row, corrupted or tampered."""
+
+
+class UnknownKeyError(TokenDecryptionError):
+    """A ciphertext names a key this keyring does not hold: typically a key that another
+    replica, configured first, already encrypts with (`key_id` says which)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no key {key_id!r} in the keyring")
+        self.key_id = key_id
 
 
 class KeyConfigError(ValueError):
@@ -112,10 +122,13 @@ class Keyring:
         return cls(keys, active=next(iter(keys)))
 
     @classmethod
-    def development(cls, var_dir: Path) -> Keyring:
-        """Load the development key under `var_dir`, generating it (mode 0600) when missing."""
+    def development(cls, var_dir: Path, *, create: bool = True) -> Keyring:
+        """Load the development key under `var_dir`, generating it (mode 0600) when missing
+        (or, with `create=False`, refusing: KeyConfigError)."""
         path = var_dir / DEV_KEY_FILE
         if not path.exists():
+            if not create:
+                raise KeyConfigError(f"no development key at {path} (and VG_TOKEN_KEYS is unset)")
             _create_private_file(path, generate_key_entry(DEV_KEY_ID) + "\n")
         if os.name == "posix" and path.stat().st_mode & 0o077:
             raise KeyConfigError(f"{path} must be readable by its owner only (chmod 600)")
@@ -125,10 +138,11 @@ class Keyring:
         return f"Keyring(active={self._active!r}, key_ids={self.key_ids!r})"
 
 
-def load_keyring(configured: str | None, *, var_dir: Path) -> Keyring:
-    """Return the configured keyring, or the development key when nothing is configured."""
+def load_keyring(configured: str | None, *, var_dir: Path, create: bool = True) -> Keyring:
+    """Return the configured keyring, or the development key when nothing is configured
+    (generated when missing, unless `create` is False)."""
     if configured is None:
-        return Keyring.development(var_dir)
+        return Keyring.development(var_dir, create=create)
     return Keyring.from_config(configured)
 
 
@@ -164,7 +178,7 @@ class TokenCipher:
         key_id, header_length = _parse_header(ciphertext)
         aead = self._aeads.get(key_id)
         if aead is None:
-            raise TokenDecryptionError(f"no key {key_id!r} in the keyring")
+            raise UnknownKeyError(key_id)
         body = ciphertext[header_length:]
         if len(body) < NONCE_BYTES + TAG_BYTES:
             raise TokenDecryptionError("the ciphertext is truncated")

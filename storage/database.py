@@ -20,8 +20,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.permissions import DIRECTORY_MODE, secure_file
@@ -55,6 +58,49 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
+
+
+class DatabaseMissing(Exception):
+    """A command meant to read an existing database found none, could not reach it, or
+    found it never migrated (the message says which; it never repeats the URL, which may
+    hold a password)."""
+
+
+async def open_existing(url: str) -> AsyncEngine:
+    """Return an engine on an existing database at the newest schema, creating nothing
+    (no directory, no file, no table): DatabaseMissing otherwise. For the CLI's reads."""
+    parsed = make_url(url)
+    path = _database_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is not None and not path.is_file():
+        raise DatabaseMissing(f"no gateway database at {path}")
+    engine = create_engine(url)
+    try:
+        try:
+            async with engine.connect() as connection:
+                reader = await connection.execution_options(**{READ_ONLY_OPTION: True})
+                revision = await reader.run_sync(_current_revision)
+        except (OSError, OperationalError, InterfaceError) as error:
+            cause = error.orig if isinstance(error, OperationalError | InterfaceError) else error
+            first_line = (str(cause).strip().splitlines() or ["no detail"])[0]
+            raise DatabaseMissing(
+                f"cannot open the database: {type(cause).__name__}: {first_line}"
+            ) from None
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if revision != head:
+            found = "no gateway schema" if revision is None else f"schema revision {revision}"
+            raise DatabaseMissing(
+                f"the database holds {found}, not {head}: start `vehicle-gateway serve` "
+                "once (it migrates the database)"
+            )
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def _current_revision(connection: Connection) -> str | None:
+    """Return the Alembic revision the database is at (None: never migrated); writes nothing."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def _database_file(url: URL) -> Path | None:

@@ -29,7 +29,8 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── VehicleAsleep
     │   ├── VehicleUnreachable
     │   ├── UpstreamUnavailable         Smartcar 5xx, timeouts, broken answers
-    │   └── CommandOutcomeUnknown       sent, no answer: may have succeeded
+    │   ├── CommandOutcomeUnknown       sent, no answer: may have succeeded
+    │   └── KeyUnavailable              this replica lacks the key stored tokens are under
     ├── CommandInProgress               the same request id is still being executed
     ├── WatchFellBehind                 a stream's caller read too slowly: resume after an id
     ├── Unauthenticated                 the caller proved no identity the policy knows
@@ -254,6 +255,13 @@ class CommandOutcomeUnknown(Unavailable):
 
     def __init__(self, message: str, *, upstream: UpstreamFailure | None = None) -> None:
         super().__init__(message, metadata={"may_have_succeeded": "true"}, upstream=upstream)
+
+
+class KeyUnavailable(Unavailable):
+    """Stored tokens are encrypted under a key this replica was not given (another replica
+    already encrypts with a newly rotated key): another replica can serve the call."""
+
+    reason = "KEY_UNAVAILABLE"
 
 
 class CommandInProgress(GatewayError):

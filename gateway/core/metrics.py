@@ -30,7 +30,7 @@ class Metrics(Protocol):
 
     def token_refresh(self, *, result: str) -> None:
         """A token refresh ended: ok, rejected (invalid_grant), failed, or lost (another
-        worker rotated first)."""
+        worker rotated first); or its answer was lost and it is retried (retried)."""
 
     def webhook_event(self, *, outcome: str) -> None:
         """A stored webhook event was settled: applied, skipped (no linked vehicle, a type

@@ -8,35 +8,68 @@ written (CAS again) before anyone uses it. A claim expires after `claim_ttl`, we
 Smartcar's 60 s grace window, so a worker that died mid-refresh leaves a refresh token the
 next claimant can still use.
 
+A refresh whose answer is lost (a reset, a timeout, a 5xx: `UpstreamUnavailable`) may
+have spent the refresh token at Smartcar all the same. Smartcar invalidates a used refresh
+token only one minute after its first use, so the claimant presents the SAME token again,
+a bounded number of times with jittered, doubling waits, and starts no retry later than
+`retry_window` after the first attempt (inside the claim, and well inside the grace).
+
 `invalid_grant` is read once more before it is believed: another worker may have rotated
-the pair in between. If the pair really is dead, every vehicle on it becomes EXPIRED.
+the pair in between. If the pair really is dead, every vehicle on it becomes EXPIRED; no
+other failure expires a connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from gateway.core.errors import ConnectionDisconnected, ConnectionExpired, GatewayError
+from gateway.core.errors import (
+    ConnectionDisconnected,
+    ConnectionExpired,
+    GatewayError,
+    UpstreamUnavailable,
+)
 from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.model import ConnectionStatus, Grant
+from gateway.core.model import ConnectionStatus, Grant, TokenPair
 from gateway.core.ports import Clock, RefreshRejected, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.status import set_grant_status
 
+REFRESH_REUSE_GRACE = timedelta(seconds=60)
+"""Smartcar: "a refresh token is invalidated 1 minute after use" (smartcar-wire-notes.md,
+token facts): within this window a spent refresh token still mints a pair."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RotationPolicy:
-    """When to refresh, and how long a refresh claim holds."""
+    """When to refresh, how long a refresh claim holds, and how a lost answer is retried."""
 
     margin: timedelta = timedelta(minutes=5)
     """Refresh an access token this long before it expires."""
     claim_ttl: timedelta = timedelta(seconds=30)
     poll_interval_s: float = 0.05
     """How often a worker waiting on another process's refresh re-reads the grant."""
+    refresh_attempts: int = 4
+    """How many times one claim presents the same refresh token when answers are lost."""
+    retry_backoff_s: float = 1.0
+    """The wait before the first retry; each further wait doubles. Jitter scales a wait
+    by 0.5-1.0 so replicas that lost answers together do not retry together."""
+    retry_window: timedelta = timedelta(seconds=20)
+    """No retry starts later than this after the first attempt (nor after the claim
+    lapses): a spent token must be presented again well inside Smartcar's grace."""
+
+    def __post_init__(self) -> None:
+        if self.refresh_attempts < 1:
+            raise ValueError("refresh_attempts must be at least 1")
+        if self.retry_backoff_s < 0:
+            raise ValueError("retry_backoff_s must not be negative")
+        if not timedelta(0) <= self.retry_window < REFRESH_REUSE_GRACE:
+            raise ValueError(f"retry_window must be shorter than {REFRESH_REUSE_GRACE}")
 
 
 class TokenRotator:
@@ -50,9 +83,13 @@ class TokenRotator:
         clock: Clock,
         policy: RotationPolicy = RotationPolicy(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
         metrics: Metrics = NO_METRICS,
     ) -> None:
+        """`sleep` waits (between polls and retries) and `jitter` returns a number in
+        [0, 1) that spreads retries: both injected so tests wait for nothing."""
         self._metrics = metrics
+        self._jitter = jitter
         self._uow = uow
         self._smartcar = smartcar
         self._clock = clock
@@ -109,7 +146,7 @@ class TokenRotator:
 
     async def _refresh_claimed(self, claimed: Grant) -> Secret:
         try:
-            pair = await self._smartcar.refresh(claimed.tokens.refresh_token)
+            pair = await self._refresh_within_grace(claimed)
         except RefreshRejected:
             self._metrics.token_refresh(result="rejected")
             return await self._recheck_rejection(claimed)
@@ -127,6 +164,35 @@ class TokenRotator:
             return (await self._load(claimed.id)).tokens.access_token
         self._metrics.token_refresh(result="ok")
         return saved.tokens.access_token
+
+    async def _refresh_within_grace(self, claimed: Grant) -> TokenPair:
+        """Present the claimed refresh token; when the answer is lost, present the same
+        token again after a jittered wait, while attempts and the retry window last."""
+        deadline = self._clock.now() + self._policy.retry_window
+        if claimed.refresh_claimed_until is not None:  # retry only while the claim holds
+            deadline = min(deadline, claimed.refresh_claimed_until)
+        attempt = 1
+        while True:
+            try:
+                return await self._smartcar.refresh(claimed.tokens.refresh_token)
+            except UpstreamUnavailable:
+                wait_s = self._retry_wait_s(attempt, deadline=deadline)
+                if wait_s is None:
+                    raise
+            self._metrics.token_refresh(result="retried")
+            await self._sleep(wait_s)
+            attempt += 1
+
+    def _retry_wait_s(self, attempt: int, *, deadline: datetime) -> float | None:
+        """Return how long to wait before attempt `attempt + 1`, or None: give up (no
+        attempts left, or the retry would start after `deadline`)."""
+        policy = self._policy
+        if attempt >= policy.refresh_attempts:
+            return None
+        wait_s = policy.retry_backoff_s * 2.0 ** (attempt - 1) * (0.5 + self._jitter() / 2)
+        if self._clock.now() + timedelta(seconds=wait_s) > deadline:
+            return None
+        return wait_s
 
     async def _release_claim(self, claimed: Grant) -> None:
         """Give up a claim without changing the tokens (the refresh failed transiently)."""

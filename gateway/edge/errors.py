@@ -67,6 +67,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.VehicleUnreachable: _C.UNAVAILABLE,
     errors.UpstreamUnavailable: _C.UNAVAILABLE,
     errors.CommandOutcomeUnknown: _C.UNAVAILABLE,
+    errors.KeyUnavailable: _C.UNAVAILABLE,
     errors.CommandInProgress: _C.ABORTED,
     errors.WatchFellBehind: _C.ABORTED,
     errors.Unauthenticated: _C.UNAUTHENTICATED,

@@ -12,7 +12,8 @@ For each call (the gateway's RPCs, health and reflection) it
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
    by it;
-3. maps a `GatewayError` to its status through `gateway.edge.errors`, a database briefly
+3. maps a `GatewayError` to its status through `gateway.edge.errors` (a KEY_UNAVAILABLE
+   also tells the replica's health to turn NOT_SERVING), a database briefly
    unavailable (connection lost, deadlock broken, SQLite busy) to UNAVAILABLE with a retry
    delay, and anything else to INTERNAL, logging that one with its traceback;
 4. logs one line per call: method, status, duration, request id (never the messages),
@@ -43,7 +44,7 @@ import grpc.aio
 
 from gateway.core import validation
 from gateway.core.audit import AUDITED_METHODS, AuditTrail
-from gateway.core.errors import AccessDenied, GatewayError, Unauthenticated
+from gateway.core.errors import AccessDenied, GatewayError, KeyUnavailable, Unauthenticated
 from gateway.edge import context, decoding, errors
 from gateway.edge.access import AccessGuard, caller, describe_peer
 from gateway.edge.refusals import RefusalLog
@@ -71,16 +72,25 @@ class RpcObserver(Protocol):
         """Observe one finished call."""
 
 
+class ReplicaHealth(Protocol):
+    """Where the frame reports that this replica cannot serve (the health service)."""
+
+    async def not_serving(self, reason: str) -> None:
+        """Report NOT_SERVING from now on, so load balancers drain this replica."""
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeHooks:
     """What the frame consults: the access guard (default: development mode, everyone
-    allowed), the audit trail (actions on cars), the RPC observer (metrics), and where
-    calls refused at admission are counted and logged."""
+    allowed), the audit trail (actions on cars), the RPC observer (metrics), where calls
+    refused at admission are counted and logged, and the replica's health (told when this
+    replica lacks a token key)."""
 
     access: AccessGuard = DEVELOPMENT
     audit: AuditTrail | None = None
     observer: RpcObserver | None = None
     refusals: RefusalLog | None = None
+    health: ReplicaHealth | None = None
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -230,6 +240,8 @@ async def call_frame(
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
         status = mapped.code
+        if isinstance(exc, KeyUnavailable) and hooks.health is not None:
+            await hooks.health.not_serving(exc.message)
         await audited(status, exc.reason)
         await _abort(call, mapped, rid)
     except grpc.aio.AbortError:

@@ -10,7 +10,8 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
     vehicle_gateway_coalesced_waiters_total                     reads answered by another
                                                                 caller's fetch
     vehicle_gateway_rate_limited_total{limit}                   refusals by limit (ours, 429s)
-    vehicle_gateway_token_refreshes_total{result}               ok / rejected / failed / lost
+    vehicle_gateway_token_refreshes_total{result}               ok / rejected / failed / lost /
+                                                                retried (a lost answer)
     vehicle_gateway_vehicles{status}                            vehicles per connection status
                                                                 (counted at each scrape)
     vehicle_gateway_scheduler_ticks_total, _polls_total, _paths_total, _lag_seconds

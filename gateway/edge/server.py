@@ -106,6 +106,28 @@ async def create_health_server(
     return server, port
 
 
+class ServingStatus:
+    """This replica's own verdict on its health: once it finds it cannot serve (stored
+    tokens under a key it lacks), every health status turns NOT_SERVING for good (the key
+    comes only with a restart), so load balancers drain it; said once in the log."""
+
+    def __init__(self, health_servicer: HealthServicer) -> None:
+        self._health = health_servicer
+        self.reason: str | None = None
+
+    async def not_serving(self, reason: str) -> None:
+        """Report NOT_SERVING for the server and the gateway service from now on."""
+        if self.reason is None:
+            _log.error(
+                "reporting NOT_SERVING: %s",
+                reason,
+                extra={"event": "replica_not_serving"},
+            )
+            self.reason = reason
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
 class GracefulShutdown:
     """Stop a server the graceful way, once: NOT_SERVING, drain for `grace_s`, stop."""
 

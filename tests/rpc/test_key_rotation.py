@@ -6,19 +6,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.cli import main as cli_main
 from gateway.edge.clock import ManualClock
+from gateway.edge.server import SERVICE_NAME
 from gateway.settings import SettingsError
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine
 from storage.keys import key_usage, reencrypt
 from tests.instants import START
-from tests.rpc.rig import fresh_odometer, gateway_against, gateway_settings, simulator
+from tests.rpc.rig import (
+    Rig,
+    error_info_of,
+    fresh_odometer,
+    gateway_against,
+    gateway_settings,
+    simulator,
+)
 
 OLD = "old:" + base64.urlsafe_b64encode(b"o" * 32).decode().rstrip("=")
 NEW = "new:" + base64.urlsafe_b64encode(b"n" * 32).decode().rstrip("=")
@@ -78,7 +90,12 @@ async def test_rotating_keys_under_load_loses_no_connection(
     monkeypatch.setenv("VG_TOKEN_KEYS", f"{NEW},{OLD}")
     assert await asyncio.to_thread(cli_main, ["keys", "status"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status == {"active": "new", "keys": {"new": len(CARS)}, "retirable": ["old"]}
+    assert status == {
+        "active": "new",
+        "keys": {"new": len(CARS)},
+        "retirable": ["old"],
+        "missing": [],
+    }
 
 
 async def test_keys_generate_prints_a_usable_entry(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,3 +118,40 @@ async def test_a_key_still_in_use_cannot_be_retired(tmp_path: Path) -> None:
         with pytest.raises(SettingsError, match="lacks key\\(s\\) old, still used by 1"):
             async with gateway_against(retired_too_soon, url, clock):
                 pass
+
+
+async def health_of(rig: Rig) -> list[int]:
+    """Return the health statuses a replica reports for the server and for the gateway."""
+    stub = health_pb2_grpc.HealthStub(rig.channel)
+    answers = [
+        await stub.Check(health_pb2.HealthCheckRequest(service=name)) for name in ("", SERVICE_NAME)
+    ]
+    return [answer.status for answer in answers]
+
+
+async def test_a_replica_lacking_a_newly_rotated_key_answers_key_unavailable_and_drains(
+    tmp_path: Path,
+) -> None:
+    """Replica A knows only `old`; replica B, on the same database, already encrypts with
+    `new`. A car connected through B: A answers UNAVAILABLE with reason KEY_UNAVAILABLE
+    naming the key (never INTERNAL) and reports NOT_SERVING, while B serves the car."""
+    clock = ManualClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    stale_settings = gateway_settings(tmp_path, VG_TOKEN_KEYS=OLD)
+    rolled_settings = gateway_settings(tmp_path, VG_TOKEN_KEYS=f"{NEW},{OLD}")
+    async with (
+        simulator() as url,
+        gateway_against(stale_settings, url, clock) as stale,
+        gateway_against(rolled_settings, url, clock) as rolled,
+    ):
+        serving = health_pb2.HealthCheckResponse.SERVING
+        assert await health_of(stale) == [serving, serving]
+        await rolled.connect("car-1")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stale.stub.GetTelemetry(fresh_odometer("car-1"))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        info = error_info_of(refused.value)
+        assert (info.reason, info.metadata["key_id"]) == ("KEY_UNAVAILABLE", "new")
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        assert await health_of(stale) == [not_serving, not_serving]
+        assert await health_of(rolled) == [serving, serving]
+        await rolled.stub.GetTelemetry(fresh_odometer("car-1"))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.core.errors import KeyUnavailable
 from storage.crypto import Keyring, TokenCipher, TokenDecryptionError
 from storage.schema import smartcar_grants
 from storage.uow import unit_of_work_factory
@@ -99,7 +100,8 @@ async def test_a_corrupted_ciphertext_is_an_error(engine: AsyncEngine, cipher: T
 async def test_rows_written_under_an_old_key_are_read_and_rewritten_under_the_new(
     engine: AsyncEngine,
 ) -> None:
-    """With k2 added in front, k1 rows still read, and replacing tokens re-encrypts with k2."""
+    """With k2 added in front, k1 rows still read, and replacing tokens re-encrypts with k2;
+    a replica still without k2 then gets KeyUnavailable naming it (not a decryption bug)."""
     key_1 = secrets.token_bytes(32)
     before = TokenCipher(Keyring({"k1": key_1}, active="k1"))
     after = TokenCipher(Keyring({"k2": secrets.token_bytes(32), "k1": key_1}, active="k2"))
@@ -114,8 +116,9 @@ async def test_rows_written_under_an_old_key_are_read_and_rewritten_under_the_ne
         key_id = (await connection.execute(text("SELECT key_id FROM smartcar_grants"))).scalar()
     assert key_id == "k2"
     async with unit_of_work_factory(engine, before)() as uow:
-        with pytest.raises(TokenDecryptionError, match="'k2'"):
+        with pytest.raises(KeyUnavailable, match="'k2'") as missing:
             await uow.grants.get("g1")
+    assert missing.value.metadata == {"key_id": "k2"}
 
 
 async def test_loaded_grants_and_units_of_work_show_no_tokens(

@@ -12,9 +12,9 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from gateway.core.errors import VehicleNotFound
+from gateway.core.errors import KeyUnavailable, UpstreamUnavailable, VehicleNotFound
 from gateway.edge import context, decoding
-from gateway.edge.interceptors import REQUEST_ID_KEY, serve_call
+from gateway.edge.interceptors import REQUEST_ID_KEY, EdgeHooks, serve_call
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
 
@@ -129,6 +129,41 @@ async def test_a_malformed_request_is_invalid_argument_before_the_handler_runs()
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details == "invalid request: request: is not a valid request message for this method"
     assert ran == []
+
+
+class RecordingHealth:
+    """A ReplicaHealth that records each NOT_SERVING report."""
+
+    def __init__(self) -> None:
+        self.reports: list[str] = []
+
+    async def not_serving(self, reason: str) -> None:
+        """Record the report."""
+        self.reports.append(reason)
+
+
+@pytest.mark.parametrize(
+    ("error", "reports"),
+    [
+        (KeyUnavailable("this replica lacks token key 'k2'", metadata={"key_id": "k2"}), 1),
+        (UpstreamUnavailable("Smartcar 503"), 0),
+    ],
+)
+async def test_a_missing_key_is_unavailable_and_turns_the_replica_not_serving(
+    error: Exception, reports: int
+) -> None:
+    """KEY_UNAVAILABLE aborts UNAVAILABLE (never INTERNAL) and tells the replica's health to
+    drain it; another UNAVAILABLE (Smartcar down) leaves the health alone."""
+
+    async def failing(request: object, call: object) -> None:
+        raise error
+
+    health = RecordingHealth()
+    call = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(failing, object(), call, method=METHOD, hooks=EdgeHooks(health=health))  # type: ignore[arg-type]
+    assert call.code() is grpc.StatusCode.UNAVAILABLE
+    assert len(health.reports) == reports
 
 
 async def test_unexpected_exception_is_internal_and_logged(

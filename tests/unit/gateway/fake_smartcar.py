@@ -1,6 +1,7 @@
-"""A hand-written SmartcarAPI for core unit tests: single-use refresh tokens, counted calls,
-scripted failures, a gate to hold calls in flight for concurrency tests, and an event per
-method that tells when a call has arrived."""
+"""A hand-written SmartcarAPI for core unit tests: single-use refresh tokens (with Smartcar's
+60 s reuse grace), counted calls, scripted failures and lost answers, a gate to hold calls
+in flight for concurrency tests, and an event per method that tells when a call has
+arrived."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.core.errors import PermissionMissing
 from gateway.core.model import (
@@ -52,11 +53,14 @@ class FakeSmartcar:
     cars: dict[str, FakeCar] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     failures: dict[str, list[Exception]] = field(default_factory=dict)
+    lost_answers: dict[str, list[Exception]] = field(default_factory=dict)
+    presented_refresh_tokens: list[str] = field(default_factory=list)
     gate: asyncio.Event | None = None
     arrivals: dict[str, asyncio.Event] = field(default_factory=dict)
     _codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _access: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _spent: dict[str, tuple[tuple[str, list[str]], datetime]] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_car(self, smartcar_id: str, car: FakeCar) -> None:
@@ -73,6 +77,7 @@ class FakeSmartcar:
         """Forget every token: the owner revoked access."""
         self._access.clear()
         self._refresh.clear()
+        self._spent.clear()
 
     def fail(self, method: str, *errors: Exception) -> None:
         """Make the next calls of `method` raise these errors, in order."""
@@ -81,6 +86,16 @@ class FakeSmartcar:
     def arrival(self, method: str) -> asyncio.Event:
         """Return an event set when the next call of `method` arrives (before the gate)."""
         return self.arrivals.setdefault(method, asyncio.Event())
+
+    def lose(self, method: str, *errors: Exception) -> None:
+        """Make the next calls of `method` do their work, then raise these errors instead
+        of answering (the answer was lost on the way back)."""
+        self.lost_answers.setdefault(method, []).extend(errors)
+
+    def _answer(self, method: str) -> None:
+        queued = self.lost_answers.get(method)
+        if queued:
+            raise queued.pop(0)
 
     async def _enter(self, method: str) -> None:
         self.calls[method] += 1
@@ -124,12 +139,21 @@ class FakeSmartcar:
         return self._pair(grant)
 
     async def refresh(self, refresh_token: Secret) -> TokenPair:
-        """Spend a refresh token (strictly single use: no grace window here)."""
+        """Spend a refresh token: single use, but within 60 s of its first use presenting
+        it again mints another pair (Smartcar invalidates it one minute after use)."""
+        self.presented_refresh_tokens.append(refresh_token.reveal())
         await self._enter("refresh")
+        now = self.clock.now()
         grant = self._refresh.pop(refresh_token.reveal(), None)
-        if grant is None:
-            raise RefreshRejected()
-        return self._pair(grant)
+        if grant is not None:
+            self._spent[refresh_token.reveal()] = (grant, now)
+        else:
+            grant, spent_at = self._spent.get(refresh_token.reveal(), (None, now))
+            if grant is None or now - spent_at > timedelta(seconds=60):
+                raise RefreshRejected()
+        pair = self._pair(grant)
+        self._answer("refresh")
+        return pair
 
     async def user_id(self, access_token: Secret) -> str:
         """Return the owner of the token."""

@@ -35,28 +35,6 @@ def test_the_sdk_origin_variable_points_the_gateway_elsewhere() -> None:
     assert "very-secret" not in repr(settings)
 
 
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("VG_READ_TIMEOUT_S", "0"),
-        ("VG_READ_TIMEOUT_S", "soon"),
-        ("VG_APP_REQUESTS", "120"),
-        ("VG_SMARTCAR_MODE", "turbo"),
-        ("VG_SIMULATOR_PORT", "1.5"),
-        ("VG_SHUTDOWN_GRACE_S", "-1"),
-        ("VG_WATCH_STREAMS_PER_CALLER", "0"),
-        ("VG_WATCH_STREAMS_PER_CALLER", "2.5"),
-        ("VG_AUDIT_RETENTION_DAYS", "30.5"),
-        ("VG_AUDIT_RETENTION_DAYS", "-1"),
-        ("VG_AUDIT_RETENTION_DAYS", "99999"),
-    ],
-)
-def test_bad_values_name_their_variable(name: str, value: str) -> None:
-    """Every invalid setting fails at start-up with the variable's name."""
-    with pytest.raises(SettingsError, match=name):
-        Settings.from_env({name: value})
-
-
 def test_the_watch_stream_cap_is_configuration() -> None:
     """VG_WATCH_STREAMS_PER_CALLER sets the cap per caller; 20 when unset."""
     assert Settings.from_env({}).policies.watch.streams_per_caller == 20
@@ -138,3 +116,85 @@ def test_tls_files_come_in_pairs() -> None:
         Settings.from_env({"VG_TLS_CERT": "server.pem"})
     with pytest.raises(SettingsError, match="VG_TLS_CLIENT_CA needs"):
         Settings.from_env({"VG_TLS_CLIENT_CA": "ca.pem"})
+
+
+BAD_VALUES: dict[str, list[str]] = {
+    "VG_LISTEN": ["nonsense", "127.0.0.1:99999", "127.0.0.1:port", ":50051"],
+    "VG_DATABASE_URL": ["not a url", "mysql://u:pw@db/gateway"],
+    "VG_TOKEN_KEYS": ["garbage", "k1:not-base64!", "k1:" + "A" * 10, "k1:,k1:"],
+    "VG_SMARTCAR_MODE": ["turbo"],
+    "VG_SIMULATOR_PORT": ["1.5", "70000", "-1"],
+    "VG_SIMULATOR_COMMAND_LATENCY_S": ["soon", "nan"],
+    "VG_READ_TIMEOUT_S": ["0", "soon"],
+    "VG_COMMAND_TIMEOUT_S": ["0", "inf"],
+    "VG_DEFAULT_MAX_AGE_S": ["-1"],
+    "VG_VEHICLE_READS": ["4", "0/15", "4/0"],
+    "VG_VEHICLE_COMMANDS": ["x/y"],
+    "VG_APP_REQUESTS": ["120"],
+    "VG_REFRESH_MARGIN_S": ["1e400"],
+    "VG_REFRESH_CLAIM_TTL_S": ["0"],
+    "VG_SHUTDOWN_GRACE_S": ["-1"],
+    "VG_RENEWAL_INTERVAL_S": ["hourly"],
+    "VG_SCHEDULER_INTERVAL_S": ["-60"],
+    "VG_SCHEDULER_CONCURRENCY": ["0", "2.5"],
+    "VG_POLL_PLAN_RENTAL": ["speed=60"],
+    "VG_POLL_PLAN_IDLE": ["odometer=0"],
+    "VG_WEBHOOK_LISTEN": ["abc", "127.0.0.1:http"],
+    "VG_REDIS_URL": ["localhost:6379", "http://cache:6379/0"],
+    "VG_REDIS_FAILURE": ["maybe"],
+    "VG_METRICS_LISTEN": ["x:y", "127.0.0.1:65536"],
+    "VG_TLS_CERT": ["server.pem"],  # without VG_TLS_KEY
+    "VG_TLS_KEY": ["server.key"],  # without VG_TLS_CERT
+    "VG_TLS_CLIENT_CA": ["ca.pem"],  # without TLS
+    "VG_LOG_LEVEL": ["LOUD"],
+    "SMARTCAR_API_ORIGIN": ["api.smartcar.com", "ftp://api"],
+    "SMARTCAR_AUTH_ORIGIN": ["/oauth/token"],
+    "VG_WATCH_STREAMS_PER_CALLER": ["0", "2.5"],
+    "VG_AUDIT_RETENTION_DAYS": ["30.5", "-1", "99999"],
+    "VG_AUDIT_RETENTION_INTERVAL_S": ["-1", "hourly"],
+    "VG_HEALTH_LISTEN": ["abc", "127.0.0.1:65536"],  # not loopback: refused at start-up
+}
+"""Bad values of every setting `Settings.from_env` can judge alone."""
+
+CHECKED_WHEN_USED = {
+    "VG_VAR_DIR": "any path is well-formed; one that cannot be made fails at start-up",
+    "VG_ACCESS_POLICY": "a file: read and parsed at start-up, errors named there",
+}
+"""Settings whose faults only show when they are used (tests/integration/test_cli.py)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [(name, value) for name, values in BAD_VALUES.items() for value in values]
+)
+def test_every_bad_value_is_refused_naming_its_variable(name: str, value: str) -> None:
+    """Each bad value is a SettingsError whose message names the variable (and, for
+    values that may hold secrets, does not repeat the value)."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({name: value})
+    assert name in str(refused.value)
+    if name in ("VG_TOKEN_KEYS", "VG_DATABASE_URL", "VG_REDIS_URL"):
+        assert value not in str(refused.value)
+
+
+def test_every_documented_setting_has_bad_values_to_try() -> None:
+    """Each variable in ENV_VARIABLES is either judged above or checked when used, so a
+    new setting cannot skip validation unnoticed."""
+    from gateway.settings import ENV_VARIABLES
+
+    assert set(ENV_VARIABLES) - set(CHECKED_WHEN_USED) <= set(BAD_VALUES)
+
+
+def test_a_database_url_with_a_password_is_never_echoed() -> None:
+    """A URL naming an unsupported database is refused without repeating its password."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"VG_DATABASE_URL": "mysql://user:hunter2@db/gateway"})
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value", ["localhost", "127.0.0.1:65536", ":50051", "host:port"])
+def test_a_bad_listen_flag_is_named(value: str) -> None:
+    """`serve --listen` is checked as VG_LISTEN is, and the error names the flag."""
+    from gateway.settings import listen_address
+
+    with pytest.raises(SettingsError, match="--listen"):
+        listen_address("--listen", value)
