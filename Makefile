@@ -7,6 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
+# Worker processes for the suite (pytest-xdist): most tests wait on sockets and child
+# processes, so three keep two cores busy.
+TEST_WORKERS ?= 3
 
 .PHONY: run simulator test lint typecheck archcheck services pytest timetravel soak lock \
 	bench-simulator clean clean-services
@@ -46,7 +49,7 @@ services:
 	bash scripts/ensure_services.sh
 
 pytest: $(STAMP) services
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS)
 
 # The unit tier at instants where date bugs live (libfaketime moves the process's clock).
 timetravel: $(STAMP) services

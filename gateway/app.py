@@ -381,7 +381,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
     try:
         stored = StateFile(state_path).client()
     except StateFileError as error:
-        raise SettingsError(str(error)) from None
+        raise SettingsError(f"VG_VAR_DIR: the embedded simulator's state: {error}") from None
     client_id = (
         env.get("SMARTCAR_CLIENT_ID")
         or (stored and stored.client_id)
@@ -409,7 +409,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
                 serve_simulator(config, port=settings.simulator_port, state_file=state_path)
             )
     except StateFileError as error:
-        raise SettingsError(str(error)) from None
+        raise SettingsError(f"VG_VAR_DIR: the embedded simulator's state: {error}") from None
     return _Upstream(
         endpoints=sc.SmartcarEndpoints.for_base_url(simulator.base_url),
         credentials=sc.ClientCredentials(

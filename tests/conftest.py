@@ -27,14 +27,39 @@ class Postgres:
     def __init__(self, cluster: PostgresCluster | None, url: str | None) -> None:
         self._cluster = cluster
         self._url = url
+        self._template = _migrated_template(cluster) if cluster is not None else None
 
     def new_database(self) -> str:
-        """Create a fresh, empty database; return its SQLAlchemy URL."""
+        """Create a fresh database; return its SQLAlchemy URL.
+
+        On the session's own cluster each is a copy of one database migrated once, so a
+        gateway starting on it finds the newest schema and nothing to do; migration tests
+        downgrade and upgrade their copy as they like.
+        """
         name = f"t_{secrets.token_hex(6)}"
         if self._cluster is not None:
-            return self._cluster.create_database(name)
+            return self._cluster.create_database(name, template=self._template)
         assert self._url is not None
         return _create_on(self._url, name)
+
+
+def _migrated_template(cluster: PostgresCluster) -> str:
+    """Create the database every test database copies, migrated to the newest revision."""
+    import asyncio
+
+    from storage.database import create_engine, migrate
+
+    name = "vg_migrated"
+    engine = create_engine(cluster.create_database(name))
+
+    async def upgrade() -> None:
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()  # a template must have no connection open
+
+    asyncio.run(upgrade())
+    return name
 
 
 def _create_on(url: str, name: str) -> str:
@@ -62,6 +87,13 @@ def _create_on(url: str, name: str) -> str:
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
+def _memory_backed_tmp() -> str | None:
+    """/dev/shm when this machine has it: a few hundred throwaway databases (a copy of the
+    template each, ~8 MB) are written and removed there at memory speed."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server for the session: the configured one, or a throwaway cluster."""
@@ -75,7 +107,7 @@ def postgres() -> Iterator[Postgres]:
         pytest.skip("PostgreSQL is not installed here (make test installs it)")
     # Not under pytest's tmp dirs: they are private to this user, and the server runs as
     # `postgres` when the tests run as root.
-    directory = Path(tempfile.mkdtemp(prefix="vg-postgres-"))
+    directory = Path(tempfile.mkdtemp(prefix="vg-postgres-", dir=_memory_backed_tmp()))
     try:
         with PostgresCluster.start(directory) as cluster:
             yield Postgres(cluster, None)

@@ -127,25 +127,28 @@ class PostgresCluster:
         """The SQLAlchemy URL of a database of this cluster."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """Create a database (dropping an older one of that name); return its URL."""
-        for statement in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
-            self._run(
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-q",
-                "-c",
-                statement,
-            )
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create a database (dropping an older one of that name), a copy of `template` when
+        given; return its URL."""
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._run(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            f'DROP DATABASE IF EXISTS "{name}"',
+            "-c",
+            f'CREATE DATABASE "{name}"{copy}',
+        )
         return self.url(name)
 
     def _run(self, program: str, *args: str) -> None:

@@ -98,7 +98,7 @@ class StateFile:
         if data.get("seed") != config.seed:
             raise self._unreadable(f"it was written for seed {data.get('seed')}, not {config.seed}")
         try:
-            world.clock = SimClock(offset_s=float(data["clock_offset_s"]))
+            world.clock = SimClock(config.start_at_s, offset_s=float(data["clock_offset_s"]))
             now_s = world.clock.now_s()
             world.garage.restore(data["garage"], now_s=now_s)
             world.accounts = Accounts.from_json(data["accounts"], seed=config.seed)

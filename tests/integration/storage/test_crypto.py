@@ -127,6 +127,8 @@ def test_config_lists_keys_active_first() -> None:
         (f"k1:{b64(KEY_1)}!!", "base64url"),
         (f"bad id:{b64(KEY_1)}", "must match"),
     ],
+    # Named, not shown: the values hold the test's random keys.
+    ids=["empty", "commas", "no-id", "empty-id", "twice", "short", "not-base64url", "bad-id"],
 )
 def test_bad_config_is_refused_without_showing_keys(value: str, message: str) -> None:
     """Malformed configurations raise KeyConfigError whose message shows no key material."""
