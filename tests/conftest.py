@@ -88,9 +88,10 @@ def _create_on(url: str, name: str) -> str:
 
 
 def _memory_backed_tmp() -> str | None:
-    """/dev/shm when this machine has it: a few hundred throwaway databases (a copy of the
-    template each, ~8 MB) are written and removed there at memory speed."""
-    shm = Path("/dev/shm")
+    """The memory-backed shared folder when this machine has one: a few hundred throwaway
+    databases (a copy of the template each, ~8 MB) are written and removed at memory
+    speed. mkdtemp makes the cluster's own private folder inside it."""
+    shm = Path("/dev/shm")  # noqa: S108 - only the parent of a mkdtemp folder
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
