@@ -135,15 +135,20 @@ def _framed_bidirectional(
     handler: grpc.RpcMethodHandler[Any, Any], method: str, hooks: EdgeHooks
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """Wrap a request-streaming handler (reflection) in the call frame; the caller is
-    admitted on the method alone, before the first request is read."""
+    admitted on the method alone, once its first request has arrived (not looked at
+    before: a refusal sent while the client is still writing makes the client's grpc
+    report its own INTERNAL "Internal error from Core" instead of our status)."""
     behavior = handler.stream_stream
     if behavior is None:  # no client-streaming unary methods are served
         return handler
     streaming = cast(Callable[[Any, Context], AsyncIterator[Any]], behavior)
 
     async def framed(requests: Any, servicer_context: Context) -> AsyncIterator[Any]:
+        stream = aiter(requests)
+        first = await anext(stream, _NO_REQUEST)
         async with call_frame(servicer_context, method=method, hooks=hooks, request=None):
-            async for item in streaming(decoding.decoded(requests), servicer_context):
+            incoming = decoding.decoded(_prepended(first, stream))
+            async for item in streaming(incoming, servicer_context):
                 yield item
 
     return grpc.stream_stream_rpc_method_handler(
@@ -151,6 +156,18 @@ def _framed_bidirectional(
         request_deserializer=decoding.lenient(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
+
+
+_NO_REQUEST = object()
+"""The client closed its side of a stream without sending anything."""
+
+
+async def _prepended(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The requests of a stream whose first one was already read."""
+    if first is not _NO_REQUEST:
+        yield first
+    async for request in rest:
+        yield request
 
 
 def _framed_stream(
@@ -222,9 +239,20 @@ async def call_frame(
 
     audit = hooks.audit if _short_name(method) in AUDITED_METHODS else None
 
+    observed = False
+
+    def observe(outcome: grpc.StatusCode) -> None:
+        """Measure and log how the call ended, once."""
+        nonlocal observed
+        if not observed:
+            observed = True
+            _observe(hooks, method, outcome, started, quiet=not admitted)
+
     async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
+        """Audit, measure and log how the call ended, before the caller can see it."""
         if audit is not None and admitted:
             await _record(audit, method, request, rid, outcome, reason, started)
+        observe(outcome)
 
     try:
         try:
@@ -270,22 +298,29 @@ async def call_frame(
     else:
         await audited(status, None)
     finally:
-        elapsed_s = time.perf_counter() - started
-        if hooks.observer is not None:
-            hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
-        quiet = method.startswith(_QUIET_PREFIX) or not admitted  # refusals: see RefusalLog
-        _log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "rpc %s %s",
-            method,
-            status.name,
-            extra={
-                "rpc_method": method,
-                "status": status.name,
-                "caller": caller.get(),
-                "duration_ms": round(elapsed_s * 1000, 3),
-            },
-        )
+        observe(status)
+
+
+def _observe(
+    hooks: EdgeHooks, method: str, status: grpc.StatusCode, started: float, *, quiet: bool
+) -> None:
+    """Count the call and write its log line (DEBUG for health checks and refusals, which
+    RefusalLog reports)."""
+    elapsed_s = time.perf_counter() - started
+    if hooks.observer is not None:
+        hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
+    _log.log(
+        logging.DEBUG if quiet or method.startswith(_QUIET_PREFIX) else logging.INFO,
+        "rpc %s %s",
+        method,
+        status.name,
+        extra={
+            "rpc_method": method,
+            "status": status.name,
+            "caller": caller.get(),
+            "duration_ms": round(elapsed_s * 1000, 3),
+        },
+    )
 
 
 async def _record(
