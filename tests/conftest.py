@@ -8,12 +8,15 @@ is created per test). Without either, PostgreSQL tests are skipped locally and f
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -45,8 +48,6 @@ class Postgres:
 
 def _migrated_template(cluster: PostgresCluster) -> str:
     """Create the database every test database copies, migrated to the newest revision."""
-    import asyncio
-
     from storage.database import create_engine, migrate
 
     name = "vg_migrated"
@@ -58,14 +59,12 @@ def _migrated_template(cluster: PostgresCluster) -> str:
         finally:
             await engine.dispose()  # a template must have no connection open
 
-    asyncio.run(upgrade())
+    _run_apart(upgrade)
     return name
 
 
 def _create_on(url: str, name: str) -> str:
     """Create database `name` on the server of `url` (through asyncpg); return its URL."""
-    import asyncio
-
     import asyncpg  # type: ignore[import-untyped]
 
     parsed = make_url(url)
@@ -83,8 +82,15 @@ def _create_on(url: str, name: str) -> str:
         finally:
             await connection.close()
 
-    asyncio.run(create())
+    _run_apart(create)
     return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _run_apart(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to its end on a loop in a thread of its own: the test that first asks
+    for PostgreSQL (from an async fixture) may be running its own loop in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(lambda: asyncio.run(work())).result()
 
 
 def _memory_backed_tmp() -> str | None:

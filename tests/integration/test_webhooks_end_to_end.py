@@ -220,16 +220,21 @@ async def test_an_event_not_acknowledged_in_time_is_retried_and_stored_once(rig:
         assert await uow.webhook_events.pending(limit=10) == []
 
 
-async def test_events_a_crash_left_unapplied_are_applied_at_start(
-    storage: UnitOfWorkFactory,
-) -> None:
-    """An event stored in SQLite but never applied is applied when the receiver starts."""
+async def inbox_over_a_linked_car(storage: UnitOfWorkFactory) -> WebhookInbox:
+    """Store an ACTIVE fleet vehicle linked to Smartcar's sc-9; return an inbox over it."""
     async with storage() as uow:
         await uow.vehicles.add(
             Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
         )
         await uow.commit()
-    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
+    return WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
+
+
+async def test_events_a_crash_left_unapplied_are_applied_at_start(
+    storage: UnitOfWorkFactory,
+) -> None:
+    """An event stored in SQLite but never applied is applied when the receiver starts."""
+    inbox = await inbox_over_a_linked_car(storage)
     payload = {
         "eventId": "evt-left",
         "eventType": "VEHICLE_ERROR",
@@ -293,12 +298,7 @@ async def test_a_pending_event_with_an_absurd_timestamp_does_not_block_start(
 ) -> None:
     """An event an earlier version stored with an absurd timestamp is settled at start-up
     (applied without that field); the receiver starts."""
-    async with storage() as uow:
-        await uow.vehicles.add(
-            Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
-        )
-        await uow.commit()
-    inbox = WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
+    inbox = await inbox_over_a_linked_car(storage)
     signal = {
         "code": "odometer-traveleddistance",
         "body": {"unit": "km", "value": 10.0},
