@@ -33,6 +33,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from gateway.core import errors
+from gateway.core.cache import TelemetryCache
 from gateway.core.errors import (
     CommandInProgress,
     CommandOutcomeUnknown,
@@ -57,7 +58,6 @@ from gateway.core.ratelimit import CallKind
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
 from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected, ensure_permission, withdraw_permissions
-from gateway.core.telemetry import TelemetryCache
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import require_vehicle
 

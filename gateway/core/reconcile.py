@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetLedger
+from gateway.core.cache import TelemetryCache
 from gateway.core.errors import CommandNotApplied, GatewayError, RateLimited
 from gateway.core.model import (
     Availability,
@@ -53,7 +54,7 @@ from gateway.core.model import (
 )
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
-from gateway.core.telemetry import TelemetryCache, TelemetryService
+from gateway.core.telemetry import TelemetryService
 from gateway.core.vehicles import require_vehicle
 
 _log = logging.getLogger(__name__)

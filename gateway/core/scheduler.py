@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gateway.core.budget import BudgetPolicy, month_of
+from gateway.core.cache import TelemetryCache
 from gateway.core.errors import GatewayError, RateLimited
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
-from gateway.core.telemetry import FIELD_PERMISSIONS, TelemetryCache, TelemetryService
+from gateway.core.telemetry import FIELD_PERMISSIONS, TelemetryService
 
 _log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
+from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
@@ -31,7 +32,7 @@ from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
-from gateway.core.telemetry import TelemetryCache, TelemetryPolicy, TelemetryService
+from gateway.core.telemetry import TelemetryPolicy, TelemetryService
 from gateway.core.upstream import HealthPolicy, Upstream
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import StatusFeed, WatchPolicy

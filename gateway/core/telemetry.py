@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from gateway.core.cache import TelemetryCache
 from gateway.core.errors import VehicleAsleep
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
@@ -33,10 +33,10 @@ from gateway.core.model import (
     UpstreamFailure,
     Vehicle,
 )
-from gateway.core.packing import pack, unpack
-from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
+from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.status import withdraw_permissions
 from gateway.core.upstream import Upstream
@@ -72,103 +72,6 @@ class TelemetryPolicy:
     fetch_claim_ttl: timedelta = timedelta(seconds=20)
     """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
     how long the others wait for its answer) before another may ask Smartcar itself."""
-
-
-class TelemetryCache:
-    """The latest readings per vehicle in memory, loaded from storage on first use.
-
-    Held compactly: every vehicle's readings are kept packed (`gateway.core.packing`: about
-    0.3 KiB for five fields, against some 3.5 KiB as objects), and only the `hot` most
-    recently used are also kept as objects, so 100,000 cached vehicles take some 40 MiB
-    and a read of a hot vehicle unpacks nothing. A mapping handed out is never changed
-    afterwards: a new reading replaces the vehicle's mapping.
-
-    With `shared` (Redis), readings are also exchanged with the other replicas: what one
-    fetches, the others find by `refresh` instead of asking Smartcar again. Without it,
-    `refresh` reads storage, which every replica shares too.
-    """
-
-    def __init__(
-        self, uow: UnitOfWorkFactory, shared: SharedTelemetry | None = None, *, hot: int = 1024
-    ) -> None:
-        self._uow = uow
-        self.shared = shared
-        self._packed: dict[str, bytes] = {}
-        self._hot: OrderedDict[str, Mapping[TelemetryField, FieldReading]] = OrderedDict()
-        self._hot_size = max(1, hot)
-
-    async def readings(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
-        """Return the vehicle's cached readings (from storage the first time)."""
-        cached = self.held(vehicle_id)
-        if cached is not None:
-            return cached
-        return self.keep(vehicle_id, await self._stored(vehicle_id))
-
-    def held(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading] | None:
-        """The vehicle's cached readings, None when they were never loaded."""
-        hot = self._hot.get(vehicle_id)
-        if hot is not None:
-            self._hot.move_to_end(vehicle_id)
-            return hot
-        packed = self._packed.get(vehicle_id)
-        if packed is None:
-            return None
-        return self._warm(vehicle_id, unpack(packed))
-
-    def keep(
-        self, vehicle_id: str, stored: dict[TelemetryField, FieldReading]
-    ) -> Mapping[TelemetryField, FieldReading]:
-        """Hold readings just loaded from storage, unless some are held already."""
-        held = self.held(vehicle_id)
-        return held if held is not None else self._replace(vehicle_id, stored)
-
-    async def refresh(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
-        """Take in what other replicas, the scheduler or webhooks have fetched since: the
-        shared readings (else storage's), each kept where newer than the one held here."""
-        found = await self.shared.readings(vehicle_id) if self.shared is not None else None
-        if found is None:
-            found = await self._stored(vehicle_id)
-        cached = dict(self.held(vehicle_id) or {})
-        for field, reading in found.items():
-            if _fetched(reading) > _fetched(cached.get(field)):
-                cached[field] = reading
-        return self._replace(vehicle_id, cached)
-
-    async def put(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
-        """Record readings already made durable in storage, and share them."""
-        readings = list(readings)
-        cached = dict(self.held(vehicle_id) or {})
-        for reading in readings:
-            cached[reading.field] = reading
-        self._replace(vehicle_id, cached)
-        if self.shared is not None and readings:
-            await self.shared.put(vehicle_id, readings)
-
-    def _replace(
-        self, vehicle_id: str, readings: dict[TelemetryField, FieldReading]
-    ) -> Mapping[TelemetryField, FieldReading]:
-        self._packed[vehicle_id] = pack(readings)
-        return self._warm(vehicle_id, readings)
-
-    def _warm(
-        self, vehicle_id: str, readings: Mapping[TelemetryField, FieldReading]
-    ) -> Mapping[TelemetryField, FieldReading]:
-        self._hot[vehicle_id] = readings
-        self._hot.move_to_end(vehicle_id)
-        if len(self._hot) > self._hot_size:
-            self._hot.popitem(last=False)
-        return readings
-
-    async def _stored(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
-        async with self._uow.reader() as uow:
-            return await uow.telemetry.latest(vehicle_id)
-
-
-def _fetched(reading: FieldReading | None) -> datetime:
-    """When a reading was fetched; the oldest possible time for none (or unknown)."""
-    if reading is None or reading.fetched_at is None:
-        return datetime.min.replace(tzinfo=UTC)
-    return reading.fetched_at
 
 
 class TelemetryService:
@@ -356,19 +259,18 @@ class TelemetryService:
                 return
 
     async def _note_asleep(self, vehicle_id: str) -> None:
-        """Leave a sleeping car alone, so it is not woken again.
-
-        The wait is as long as the car has already been silent (since its last reading),
-        between `sleep_backoff` and `sleep_backoff_cap`: a car that sleeps all night is
-        asked a handful of times, not every quarter of an hour.
-        """
+        """Leave a sleeping car alone, so it is not woken again (`gateway.core.sleep`)."""
         now = self._clock.now()
         async with self._uow() as uow:
             current = await uow.vehicles.get(vehicle_id, for_update=True)
             if current is not None:
-                silent = now - (current.last_telemetry_at or now)
-                wait = min(max(silent, self._policy.sleep_backoff), self._policy.sleep_backoff_cap)
-                await uow.vehicles.update(dataclasses.replace(current, asleep_until=now + wait))
+                until = asleep_until(
+                    now=now,
+                    last_heard=current.last_telemetry_at,
+                    backoff=self._policy.sleep_backoff,
+                    cap=self._policy.sleep_backoff_cap,
+                )
+                await uow.vehicles.update(dataclasses.replace(current, asleep_until=until))
             await uow.commit()
 
     async def _store(

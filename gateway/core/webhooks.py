@@ -47,10 +47,10 @@ from datetime import datetime
 
 from gateway.core import payload as payloads
 from gateway.core import signals
+from gateway.core.cache import TelemetryCache
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from gateway.core.telemetry import TelemetryCache
 from gateway.core.validation import MAX_ID_LENGTH
 
 VERIFY = "VERIFY"

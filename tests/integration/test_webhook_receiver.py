@@ -15,9 +15,9 @@ import httpx
 import pytest
 import smartcar
 
+from gateway.core.cache import TelemetryCache
 from gateway.core.model import ConnectionStatus, TelemetryField, Vehicle, WebhookEvent
 from gateway.core.secret import Secret
-from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge import webhooks as receiver_module
 from gateway.edge.clock import ManualClock

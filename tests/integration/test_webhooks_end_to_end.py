@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from clients.simulator import serve_simulator
+from gateway.core.cache import TelemetryCache
 from gateway.core.model import (
     Availability,
     ConnectionStatus,
@@ -28,7 +29,6 @@ from gateway.core.model import (
 )
 from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
 from gateway.core.secret import Secret
-from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
 from gateway.edge.webhooks import RunningReceiver, serve_webhooks

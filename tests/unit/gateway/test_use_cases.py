@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.core import errors
+from gateway.core.cache import TelemetryCache
 from gateway.core.model import (
     Availability,
     CommandState,
@@ -22,7 +23,6 @@ from gateway.core.model import (
 from gateway.core.paging import PageTokens
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.service import Gateway, Policies
-from gateway.core.telemetry import TelemetryCache
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.instants import START

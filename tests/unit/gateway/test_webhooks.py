@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.core import signals
+from gateway.core.cache import TelemetryCache
 from gateway.core.metrics import RecordingMetrics
 from gateway.core.model import (
     Availability,
@@ -27,7 +28,6 @@ from gateway.core.model import (
     TelemetryField,
     Vehicle,
 )
-from gateway.core.telemetry import TelemetryCache
 from gateway.core.webhooks import MalformedEvent, WebhookInbox
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWork, FakeUnitOfWorkFactory
