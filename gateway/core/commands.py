@@ -40,6 +40,7 @@ from gateway.core.errors import (
     GatewayError,
     InvalidArgument,
 )
+from gateway.core.locks import KeyedLocks
 from gateway.core.model import (
     Availability,
     CommandError,
@@ -110,20 +111,15 @@ class CommandService:
         self._cache = cache
         self._clock = clock
         self._reconciler = reconciler
-        self._in_flight: dict[str, asyncio.Lock] = {}
+        self._in_flight = KeyedLocks()
         self._writes: set[asyncio.Future[Any]] = set()
         """Durable writes in flight, kept referenced until they end (see `_durably`)."""
 
     async def run(self, vehicle_id: str, *, action: LockAction, request_id: str) -> CommandResult:
         """Send the command once per request id and return (or replay) its outcome."""
         request_id = request_id or f"gw-{uuid.uuid4()}"
-        lock = self._in_flight.setdefault(request_id, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._run_once(vehicle_id, action, request_id)
-        finally:
-            if not lock.locked():
-                self._in_flight.pop(request_id, None)
+        async with self._in_flight.hold(request_id):
+            return await self._run_once(vehicle_id, action, request_id)
 
     async def _run_once(
         self, vehicle_id: str, action: LockAction, request_id: str

@@ -14,7 +14,6 @@ with its age. The rest still return.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta
 
 from gateway.core.cache import TelemetryCache
 from gateway.core.errors import VehicleAsleep
+from gateway.core.locks import KeyedLocks
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     Availability,
@@ -74,6 +74,20 @@ class TelemetryPolicy:
     how long the others wait for its answer) before another may ask Smartcar itself."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchClaim:
+    """How this replica may fetch a vehicle the others may be fetching too.
+
+    - nothing shared (no Redis): fetch, there is nothing to release;
+    - `token`: this replica holds the claim; fetch, then release it with the token;
+    - `waited`: another replica held it, and has answered (or given up) by now: look at
+      the shared readings again, and fetch only if they still are too old.
+    """
+
+    token: str | None = None
+    waited: bool = False
+
+
 class TelemetryService:
     """The GetTelemetry use case."""
 
@@ -95,7 +109,7 @@ class TelemetryService:
         self._cache = cache
         self._clock = clock
         self._policy = policy
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         self._vehicles = VehicleSnapshots(
             uow=uow, clock=clock, sync_interval=policy.vehicle_sync_interval
         )
@@ -120,8 +134,7 @@ class TelemetryService:
         if not self._stale(granted, wanted, readings, oldest_ok):
             self._metrics.telemetry_read(cached=True, coalesced=False)
             return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
-        lock = self._locks.setdefault(vehicle_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(vehicle_id):
             vehicle = await self._fresh_vehicle(vehicle_id)
             granted = vehicle.permissions
             readings = dict(await self._cache.readings(vehicle_id))
@@ -137,7 +150,7 @@ class TelemetryService:
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             claim = await self._claim(vehicle_id)
-            if claim is None:  # another replica was fetching: its answer may do
+            if claim.waited:  # another replica was fetching: its answer may do
                 readings = dict(await self._cache.refresh(vehicle_id))
                 stale = self._stale(granted, wanted, readings, oldest_ok)
                 if not stale:
@@ -153,23 +166,21 @@ class TelemetryService:
                 readings.update(_asleep(stale, readings))
                 return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
             finally:
-                if claim is not None and self._cache.shared is not None:
-                    await self._cache.shared.release(vehicle_id, claim)
+                if claim.token is not None and self._cache.shared is not None:
+                    await self._cache.shared.release(vehicle_id, claim.token)
         return self._answer(vehicle_id, granted, wanted, readings, from_cache=False)
 
-    async def _claim(self, vehicle_id: str) -> str | None:
-        """Claim this vehicle's fetch among the replicas: the claim's token to release, ""
-        when nothing is shared (no claim to take), or None when another replica held it and
-        has now answered (or given up): the caller looks at the shared readings again, and
-        fetches itself only if they still are too old."""
+    async def _claim(self, vehicle_id: str) -> FetchClaim:
+        """Claim this vehicle's fetch among the replicas (see `FetchClaim`)."""
         shared = self._cache.shared
         if shared is None:
-            return ""
+            return FetchClaim()
         ttl_s = self._policy.fetch_claim_ttl.total_seconds()
         token = await shared.claim(vehicle_id, ttl_s=ttl_s)
         if token is None:
             await shared.wait(vehicle_id, timeout_s=ttl_s)
-        return token
+            return FetchClaim(waited=True)
+        return FetchClaim(token=token)
 
     def _stale(
         self,
