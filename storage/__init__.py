@@ -4,13 +4,15 @@
     storage.schema        the tables (SQLAlchemy Core) and the UTC datetime column type
     storage.migrations    Alembic revisions, shipped with the package
     storage.crypto        AES-256-GCM token encryption: Keyring, TokenCipher
+    storage.keys          key rotation: re-encrypting stored pairs, which keys are in use
+    storage.permissions   owner-only files and directories for what the gateway keeps
     storage.codec         JSON forms of telemetry values and command errors
-    storage.repositories  the ten repositories, rows <-> gateway.core.model values
+    storage.repositories  one repository per table, rows <-> gateway.core.model values
     storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
 
 Wiring, in the composition root:
 
-    engine = create_engine(settings.resolved_database_url())
+    engine = create_engine(settings.resolved_database_url)
     await migrate(engine)
     cipher = TokenCipher(load_keyring(settings.token_keys, var_dir=settings.var_dir))
     uow_factory = unit_of_work_factory(engine, cipher)

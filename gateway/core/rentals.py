@@ -1,8 +1,10 @@
-"""Rental holds: at most one active rental per vehicle; Disconnect is refused while held.
+"""Rental holds: at most one active rental per vehicle.
 
 Both operations are idempotent for the same rental id, so the rental service can retry
 them freely. Starting needs an ACTIVE connection (a car that cannot be unlocked cannot be
-rented); ending is always allowed.
+rented); ending is always allowed. The guard that refuses Disconnect while a rental holds
+the car is in `gateway.core.connections`: it reads the active rental in the same
+transaction that would disconnect the car.
 """
 
 from __future__ import annotations
