@@ -42,6 +42,6 @@ VOLUME ["/app/var"]
 USER 10001:10001
 EXPOSE 50051
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "gateway.edge.healthcheck"]
+    CMD ["python", "-m", "gateway.edge.grpc.healthcheck"]
 STOPSIGNAL SIGTERM
 CMD ["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]

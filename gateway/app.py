@@ -36,28 +36,28 @@ from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.service import Gateway
 from gateway.core.webhooks import WebhookInbox
-from gateway.edge.access import (
+from gateway.edge.background import JobSchedule, LeasedJob, replica_id
+from gateway.edge.clock import SystemClock
+from gateway.edge.grpc.access import (
     AccessConfigError,
     AccessGuard,
     is_loopback,
     load_policy,
     server_credentials,
 )
-from gateway.edge.background import JobSchedule, LeasedJob, replica_id
-from gateway.edge.clock import SystemClock
-from gateway.edge.interceptors import EdgeHooks
-from gateway.edge.prometheus import MeteredTransport, PrometheusMetrics, serve_metrics
-from gateway.edge.redis_admission import RedisAdmission, RedisFailure
-from gateway.edge.redis_telemetry import RedisTelemetry
-from gateway.edge.refusals import RefusalLog
-from gateway.edge.server import (
+from gateway.edge.grpc.interceptors import EdgeHooks
+from gateway.edge.grpc.refusals import RefusalLog
+from gateway.edge.grpc.server import (
     HealthServicer,
     ServingStatus,
     create_health_server,
     create_server,
 )
-from gateway.edge.smartcar_adapter import SmartcarV2, UpstreamTimeouts
-from gateway.edge.webhooks import serve_webhooks
+from gateway.edge.http.metrics import MeteredTransport, PrometheusMetrics, serve_metrics
+from gateway.edge.http.webhooks import serve_webhooks
+from gateway.edge.redis.admission import RedisAdmission, RedisFailure
+from gateway.edge.redis.telemetry import RedisTelemetry
+from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.settings import Settings, SettingsError
 from storage.crypto import KeyConfigError, Keyring, TokenCipher, load_keyring
 from storage.database import create_engine, migrate

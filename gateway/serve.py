@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from gateway.app import running_gateway
+from gateway.edge.grpc.server import serve_until_stopped
 from gateway.edge.logs import configure_logging
-from gateway.edge.server import serve_until_stopped
 from gateway.settings import ENV_VARIABLES, Settings, SettingsError, listen_address
 
 _log = logging.getLogger("gateway.serve")

@@ -3,7 +3,7 @@ EndRental) with its caller, vehicle, request id, outcome and duration, kept dura
 
 The gRPC edge records each audited call it admitted when it ends, whatever the outcome,
 before the answer leaves (calls refused at admission are counted and logged instead, see
-gateway.edge.refusals); `AuditTrail.find` lists entries newest first with filters.
+gateway.edge.grpc.refusals); `AuditTrail.find` lists entries newest first with filters.
 `AuditRetention` deletes entries older than the retention, in bounded batches (a leased
 background job runs it on one replica).
 """

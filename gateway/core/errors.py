@@ -1,6 +1,6 @@
 """The gateway's domain errors: what went wrong, in the caller's terms, never in gRPC's.
 
-One table at the edge (gateway.edge.errors) turns each class into a gRPC status with rich
+One table at the edge (gateway.edge.grpc.status) turns each class into a gRPC status with rich
 details; a test proves every concrete class below is in it. Every error carries a
 `reason` (the ErrorInfo reason), a message safe to show (no token ever), optional
 `metadata`, and, where Smartcar said why, the `upstream` failure.

@@ -1,7 +1,7 @@
 """The gateway's domain values: vehicles, connections, token grants, telemetry, rentals, commands.
 
 All frozen dataclasses; times are timezone-aware UTC datetimes. Protobuf and SQL rows are
-converted to and from these at the edges (gateway.edge.convert, storage/).
+converted to and from these at the edges (gateway.edge.grpc.convert, storage/).
 """
 
 from __future__ import annotations

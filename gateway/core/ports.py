@@ -1,6 +1,6 @@
 """The ports the core needs: a clock, Smartcar, and storage (a unit of work over repositories).
 
-Adapters implement these Protocols: `gateway.edge.smartcar_adapter` (SmartcarAPI on our
+Adapters implement these Protocols: `gateway.edge.smartcar.adapter` (SmartcarAPI on our
 httpx client), `storage.uow` (UnitOfWork on SQLAlchemy), `gateway.edge.clock`. Tests use the
 hand-written fakes in `tests/fakes.py`.
 """

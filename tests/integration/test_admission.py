@@ -19,7 +19,7 @@ from gateway.core.ratelimit import (
     RateLimiter,
     RateLimits,
 )
-from gateway.edge.redis_admission import RedisAdmission, RedisFailure
+from gateway.edge.redis.admission import RedisAdmission, RedisFailure
 
 LIMITS = RateLimits(
     vehicle_reads=BucketSpec(capacity=2, refill_per_s=0.1),

@@ -20,7 +20,7 @@ from gateway.core.model import (
     Odometer,
     TelemetryField,
 )
-from gateway.edge.redis_telemetry import RedisTelemetry
+from gateway.edge.redis.telemetry import RedisTelemetry
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 _prefixes = itertools.count()

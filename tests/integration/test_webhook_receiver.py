@@ -19,9 +19,9 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.model import ConnectionStatus, TelemetryField, Vehicle, WebhookEvent
 from gateway.core.secret import Secret
 from gateway.core.webhooks import WebhookInbox
-from gateway.edge import webhooks as receiver_module
 from gateway.edge.clock import ManualClock
-from gateway.edge.webhooks import MAX_BODY_BYTES, RunningReceiver, serve_webhooks
+from gateway.edge.http import webhooks as receiver_module
+from gateway.edge.http.webhooks import MAX_BODY_BYTES, RunningReceiver, serve_webhooks
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.unit.gateway.webhook_samples import signal, state_event, verify_event
 

@@ -31,7 +31,7 @@ from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
 from gateway.core.secret import Secret
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
-from gateway.edge.webhooks import RunningReceiver, serve_webhooks
+from gateway.edge.http.webhooks import RunningReceiver, serve_webhooks
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory

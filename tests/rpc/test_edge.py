@@ -46,16 +46,17 @@ from gateway.core.model import (
     VehiclePanel,
 )
 from gateway.core.model import UpstreamFailure as Upstream
-from gateway.edge import context, convert
-from gateway.edge.errors import STATUS_CODES
-from gateway.edge.logs import JsonFormatter
-from gateway.edge.server import (
+from gateway.edge import context
+from gateway.edge.grpc import convert
+from gateway.edge.grpc.server import (
     SERVICE_NAME,
     GracefulShutdown,
     HealthServicer,
     create_server,
     serve_until_stopped,
 )
+from gateway.edge.grpc.status import STATUS_CODES
+from gateway.edge.logs import JsonFormatter
 from tests.unit.edge import samples
 
 BIN = Path(sys.executable).parent
@@ -558,7 +559,7 @@ async def test_one_json_log_line_per_call_without_the_request(
 ) -> None:
     """Each call logs method, status, duration and request id as JSON; never the code sent."""
     caplog.handler.setFormatter(JsonFormatter())
-    with caplog.at_level(logging.INFO, logger="gateway.edge.interceptors"):
+    with caplog.at_level(logging.INFO, logger="gateway.edge.grpc.interceptors"):
         await gateway.call(
             "Connect",
             pb.ConnectRequest(vehicle_id="car-1", code="SECRET-CODE-1", state="st-1"),
@@ -710,7 +711,7 @@ async def test_grpcurl_describes_request_fields(gateway: Running, grpcurl: str) 
 
 async def test_health_probe_exits_zero_only_while_serving(gateway: Running) -> None:
     """The Dockerfile's probe succeeds while SERVING and fails once shutdown begins."""
-    probe = (sys.executable, "-m", "gateway.edge.healthcheck", f"127.0.0.1:{gateway.port}")
+    probe = (sys.executable, "-m", "gateway.edge.grpc.healthcheck", f"127.0.0.1:{gateway.port}")
     rc, _, err = await run(*probe)
     assert rc == 0, err
     await gateway.health.enter_graceful_shutdown()

@@ -22,11 +22,11 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core import validation
 from gateway.core.access import AccessPolicy
-from gateway.edge import decoding
-from gateway.edge.access import AccessGuard
 from gateway.edge.clock import ManualClock
-from gateway.edge.interceptors import DEVELOPMENT, EdgeHooks
-from gateway.edge.server import SERVICE_NAME, create_server
+from gateway.edge.grpc import decoding
+from gateway.edge.grpc.access import AccessGuard
+from gateway.edge.grpc.interceptors import DEVELOPMENT, EdgeHooks
+from gateway.edge.grpc.server import SERVICE_NAME, create_server
 from tests.rpc.rig import gateway_against, gateway_settings, simulator
 from tests.rpc.secure_rig import BILLING_TOKEN, POLICY, RENTAL_TOKEN
 from tests.rpc.test_edge import FakeGateway, details_of

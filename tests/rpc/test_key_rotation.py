@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.cli import main as cli_main
 from gateway.edge.clock import ManualClock
-from gateway.edge.server import SERVICE_NAME
+from gateway.edge.grpc.server import SERVICE_NAME
 from gateway.settings import SettingsError
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine

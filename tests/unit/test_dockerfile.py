@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.edge.access import is_loopback
+from gateway.edge.grpc.access import is_loopback
 from tests.dockerfile import DOCKERFILE, ROOT, environment, exec_form, instructions
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -50,9 +50,9 @@ def test_serves_the_grpc_port_and_probes_the_loopback_health_port() -> None:
     pairs = dict(instructions())
     assert pairs["EXPOSE"] == "50051"
     assert exec_form("CMD") == ["vehicle-gateway", "serve", "--listen", "0.0.0.0:50051"]
-    assert exec_form("HEALTHCHECK") == ["python", "-m", "gateway.edge.healthcheck"]
+    assert exec_form("HEALTHCHECK") == ["python", "-m", "gateway.edge.grpc.healthcheck"]
     assert is_loopback(environment()["VG_HEALTH_LISTEN"])
-    assert importlib.util.find_spec("gateway.edge.healthcheck") is not None
+    assert importlib.util.find_spec("gateway.edge.grpc.healthcheck") is not None
 
 
 def test_the_image_installs_exactly_the_locked_versions() -> None:

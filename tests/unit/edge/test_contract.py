@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
-from gateway.edge.reflection import CommentedPool, documented_files
+from gateway.edge.grpc.reflection import CommentedPool, documented_files
 
 FILE_NAME = "gateway/api/v1/vehicle_gateway.proto"
 

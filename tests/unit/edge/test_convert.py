@@ -23,7 +23,7 @@ from gateway.core.model import (
     LockAction,
     TelemetryField,
 )
-from gateway.edge import convert
+from gateway.edge.grpc import convert
 from tests.unit.edge import samples
 
 CONVERTERS: dict[str, Callable[[Any], object]] = {

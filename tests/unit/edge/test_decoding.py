@@ -7,7 +7,7 @@ import pytest
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import validation
 from gateway.core.errors import InvalidArgument
-from gateway.edge import decoding
+from gateway.edge.grpc import decoding
 
 
 def test_a_valid_request_is_parsed() -> None:

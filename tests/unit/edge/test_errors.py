@@ -16,8 +16,8 @@ from grpc_status import rpc_status
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import errors, validation
 from gateway.core.model import UpstreamFailure
-from gateway.edge import convert
-from gateway.edge import errors as edge_errors
+from gateway.edge.grpc import convert
+from gateway.edge.grpc import status as edge_errors
 
 RID = "req-42"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.edge.healthcheck import DEFAULT_ADDRESS, default_address
+from gateway.edge.grpc.healthcheck import DEFAULT_ADDRESS, default_address
 
 
 def test_the_probe_follows_the_health_port_setting() -> None:

@@ -13,8 +13,9 @@ from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from gateway.core.errors import KeyUnavailable, UpstreamUnavailable, VehicleNotFound
-from gateway.edge import context, decoding
-from gateway.edge.interceptors import REQUEST_ID_KEY, EdgeHooks, serve_call
+from gateway.edge import context
+from gateway.edge.grpc import decoding
+from gateway.edge.grpc.interceptors import REQUEST_ID_KEY, EdgeHooks, serve_call
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
 
@@ -193,11 +194,11 @@ async def test_logs_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
     async def not_found(request: object, call: object) -> None:
         raise VehicleNotFound("nope")
 
-    with caplog.at_level(logging.INFO, logger="gateway.edge.interceptors"):
+    with caplog.at_level(logging.INFO, logger="gateway.edge.grpc.interceptors"):
         await serve_call(echo_context, "REQUEST-BODY", FakeContext(), method=METHOD)  # type: ignore[arg-type]
         with pytest.raises(grpc.aio.AbortError):
             await serve_call(not_found, "REQUEST-BODY", FakeContext(), method=METHOD)  # type: ignore[arg-type]
-    lines = [r for r in caplog.records if r.name == "gateway.edge.interceptors"]
+    lines = [r for r in caplog.records if r.name == "gateway.edge.grpc.interceptors"]
     assert [(r.rpc_method, r.status) for r in lines] == [  # type: ignore[attr-defined]
         (METHOD, "OK"),
         (METHOD, "NOT_FOUND"),

@@ -7,7 +7,7 @@ import pytest
 from clients import smartcar as sc
 from clients.smartcar.errors import api_error_class
 from gateway.core import errors
-from gateway.edge.smartcar_errors import translate
+from gateway.edge.smartcar.failures import translate
 
 
 @pytest.mark.parametrize(

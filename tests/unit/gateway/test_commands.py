@@ -23,7 +23,7 @@ from gateway.core.reconcile import ReconcilePolicy, verdict
 from gateway.core.secret import Secret
 from gateway.core.service import Gateway, Policies
 from gateway.edge.clock import ManualClock
-from gateway.edge.smartcar_errors import translate
+from gateway.edge.smartcar.failures import translate
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
 from tests.unit.gateway.test_use_cases import GENEROUS, World

@@ -1,7 +1,7 @@
 """The caller of a gRPC call: who it is (client certificate or bearer token) and whether the
 access policy lets it make this call.
 
-`AccessGuard.admit` runs first in every call frame (gateway.edge.interceptors), before the
+`AccessGuard.admit` runs first in every call frame (gateway.edge.grpc.interceptors), before the
 request is looked at by anything else:
 
 1. a client certificate verified by the TLS handshake (mTLS) names the caller by the DNS
@@ -36,7 +36,7 @@ from gateway.core import validation
 from gateway.core.access import GATEWAY_SERVICE, AccessPolicy, Caller, PolicyError, Role
 from gateway.core.errors import AccessDenied, Refusal, Unauthenticated
 from gateway.core.model import TelemetryField
-from gateway.edge.convert import TELEMETRY_FIELDS
+from gateway.edge.grpc.convert import TELEMETRY_FIELDS
 
 AUTHORIZATION_KEY = "authorization"
 ANONYMOUS = Caller(name="anonymous", roles=(Role(methods=frozenset({"*"})),))

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.core.model import Availability, FieldReading, TelemetryField
-from gateway.edge.redis_outage import RedisOutage
+from gateway.edge.redis.outage import RedisOutage
 from storage.codec import telemetry_from_json, telemetry_to_json
 
 # KEYS: the vehicle's hash. ARGV: expiry in ms, then (field, fetched epoch s, json) triples.

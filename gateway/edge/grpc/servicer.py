@@ -1,8 +1,8 @@
 """`VehicleGatewayServicer`: the gRPC methods of `vehiclegateway.v1.VehicleGateway`.
 
 Each method is three steps and no business logic: convert and validate the request
-(`gateway.edge.convert`), call the use case on `GatewayAPI`, convert the answer. Request ids,
-deadlines, logging and error mapping happen around it, in `gateway.edge.interceptors`.
+(`gateway.edge.grpc.convert`), call the use case on `GatewayAPI`, convert the answer. Request ids,
+deadlines, logging and error mapping happen around it, in `gateway.edge.grpc.interceptors`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
 from gateway.core.model import LockAction
-from gateway.edge import access, convert
-from gateway.edge.interceptors import Context
+from gateway.edge.grpc import access, convert
+from gateway.edge.grpc.interceptors import Context
 
 
 class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):

@@ -18,7 +18,7 @@ from gateway.core.model import Availability, BatchReading, FieldResult, Telemetr
 from gateway.core.secret import Secret
 from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.edge.context import bounded_timeout_s
-from gateway.edge.smartcar_errors import failure_of, translate, translate_grant
+from gateway.edge.smartcar.failures import failure_of, translate, translate_grant
 
 T = TypeVar("T")
 

@@ -26,10 +26,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.api import GatewayAPI
-from gateway.edge.decoding import MAX_RECEIVE_MESSAGE_BYTES
-from gateway.edge.interceptors import EdgeHooks, EdgeInterceptor
-from gateway.edge.reflection import enable_reflection
-from gateway.edge.servicer import VehicleGatewayServicer
+from gateway.edge.grpc.decoding import MAX_RECEIVE_MESSAGE_BYTES
+from gateway.edge.grpc.interceptors import EdgeHooks, EdgeInterceptor
+from gateway.edge.grpc.reflection import enable_reflection
+from gateway.edge.grpc.servicer import VehicleGatewayServicer
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["VehicleGateway"].full_name
 """`vehiclegateway.v1.VehicleGateway`: the name served, reported by health and reflection."""
@@ -64,7 +64,7 @@ async def create_server(
             # bind silently and share its traffic. Fail instead.
             ("grpc.so_reuseport", 0),
             # Explicit, so a new grpc default cannot move it: grpc refuses larger messages
-            # before Python sees them; smaller ones are bounded by gateway.edge.decoding.
+            # before Python sees them; smaller ones are bounded by gateway.edge.grpc.decoding.
             ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
         ],
     )

@@ -2,17 +2,17 @@
 
 For each call (the gateway's RPCs, health and reflection) it
 
-0. authenticates the caller and applies the access policy (`gateway.edge.access`), before
+0. authenticates the caller and applies the access policy (`gateway.edge.grpc.access`), before
    anything else looks at the request; a call refused there is counted and logged
-   rate-limited (`gateway.edge.refusals`), not audited, and its own log line is DEBUG;
+   rate-limited (`gateway.edge.grpc.refusals`), not audited, and its own log line is DEBUG;
    then refuses, as INVALID_ARGUMENT, request bytes that are no request message
-   (`gateway.edge.decoding`: every handler gets a lenient deserializer, so bad bytes reach
+   (`gateway.edge.grpc.decoding`: every handler gets a lenient deserializer, so bad bytes reach
    the frame as a marker instead of failing in grpc);
 1. binds the request id (`x-request-id` metadata when it is a valid id, else a new uuid4) to
    `gateway.edge.context.request_id` and echoes it in the trailing metadata;
 2. records the caller's deadline with `context.set_deadline`, so upstream calls are bounded
    by it;
-3. maps a `GatewayError` to its status through `gateway.edge.errors` (a KEY_UNAVAILABLE
+3. maps a `GatewayError` to its status through `gateway.edge.grpc.status` (a KEY_UNAVAILABLE
    also tells the replica's health to turn NOT_SERVING), a database briefly
    unavailable (connection lost, deadlock broken, SQLite busy) to UNAVAILABLE with a retry
    delay, and anything else to INTERNAL, logging that one with its traceback;
@@ -45,9 +45,11 @@ import grpc.aio
 from gateway.core import validation
 from gateway.core.audit import AUDITED_METHODS, AuditTrail
 from gateway.core.errors import AccessDenied, GatewayError, KeyUnavailable, Unauthenticated
-from gateway.edge import context, decoding, errors
-from gateway.edge.access import AccessGuard, caller, describe_peer
-from gateway.edge.refusals import RefusalLog
+from gateway.edge import context
+from gateway.edge.grpc import decoding
+from gateway.edge.grpc import status as errors
+from gateway.edge.grpc.access import AccessGuard, caller, describe_peer
+from gateway.edge.grpc.refusals import RefusalLog
 
 REQUEST_ID_KEY = "x-request-id"
 """The metadata key carrying the request id, in and out."""

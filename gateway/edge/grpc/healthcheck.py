@@ -1,6 +1,6 @@
 """A gRPC health probe for container health checks: exit 0 only when the server is SERVING.
 
-    python -m gateway.edge.healthcheck [ADDRESS] [--service NAME] [--timeout-s SECONDS]
+    python -m gateway.edge.grpc.healthcheck [ADDRESS] [--service NAME] [--timeout-s SECONDS]
 
 It asks `grpc.health.v1.Health/Check` at ADDRESS about the overall status ("") or
 `--service`, so the Dockerfile needs no extra binary. ADDRESS defaults to VG_HEALTH_LISTEN,
@@ -44,7 +44,7 @@ def default_address(env: Mapping[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Probe the server; exit 0 when SERVING, 1 otherwise (the reason on stderr)."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.edge.healthcheck")
+    parser = argparse.ArgumentParser(prog="python -m gateway.edge.grpc.healthcheck")
     parser.add_argument(
         "address",
         nargs="?",

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from gateway.core.errors import UpstreamUnavailable
 from gateway.core.ratelimit import CallKind, RateLimiter, RateLimits, refused
-from gateway.edge.redis_outage import RedisOutage
+from gateway.edge.redis.outage import RedisOutage
 
 # KEYS: app cooldown, vehicle cooldown, vehicle bucket, app bucket
 # ARGV: now, vehicle capacity, vehicle refill/s, app capacity, app refill/s, app keep,

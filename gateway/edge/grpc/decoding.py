@@ -1,7 +1,7 @@
 """Request decoding: the bytes of a call become its request message, or a `Malformed` marker.
 
 grpc.aio parses a request with the handler's deserializer before the handler, and so the
-call frame of `gateway.edge.interceptors`, runs: a parse failure there answers UNKNOWN
+call frame of `gateway.edge.grpc.interceptors`, runs: a parse failure there answers UNKNOWN
 with protobuf's exception class in the message, before the caller is even authenticated.
 The interceptor therefore hands grpc `lenient(deserializer)` for every method, which never
 raises on the caller's bytes:

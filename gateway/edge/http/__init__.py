@@ -1,0 +1,1 @@
+"""The HTTP adapters: the Smartcar webhook receiver and the Prometheus metrics endpoint."""
