@@ -88,6 +88,16 @@ class FetchClaim:
     waited: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Read:
+    """One GetTelemetry request: the fields wanted, the oldest fetch that still counts as
+    fresh (judged against the request's arrival), and that arrival."""
+
+    wanted: frozenset[TelemetryField]
+    oldest_ok: datetime
+    arrival: datetime
+
+
 class TelemetryService:
     """The GetTelemetry use case."""
 
@@ -127,48 +137,99 @@ class TelemetryService:
         `kind` is POLL for the scheduler (lowest priority for the app-wide bucket).
         """
         arrival = self._clock.now()
-        oldest_ok = arrival - (self._policy.default_max_age if max_age is None else max_age)
-        wanted = fields or ALL_FIELDS
+        read = _Read(
+            wanted=fields or ALL_FIELDS,
+            oldest_ok=arrival - (self._policy.default_max_age if max_age is None else max_age),
+            arrival=arrival,
+        )
+        answer = await self._from_cache(vehicle_id, read)
+        if answer is None:
+            answer = await self._fetch_under_claim(vehicle_id, read, kind)
+        return answer
+
+    async def _from_cache(self, vehicle_id: str, read: _Read) -> Telemetry | None:
+        """Answer from the readings held when none wanted is stale (no lock, no database
+        round trip while the vehicle's copy is current); None when Smartcar must be asked."""
         granted, held = await self._held(vehicle_id)
-        readings = dict(held)
-        if not self._stale(granted, wanted, readings, oldest_ok):
-            self._metrics.telemetry_read(cached=True, coalesced=False)
-            return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
+        if self._stale(granted, read, held):
+            return None
+        self._metrics.telemetry_read(cached=True, coalesced=False)
+        return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+
+    async def _fetch_under_claim(self, vehicle_id: str, read: _Read, kind: CallKind) -> Telemetry:
+        """Under the vehicle's lock, and the replicas' claim when telemetry is shared: look
+        again (another caller, replica, poll or webhook may have the readings by now), leave
+        a sleeping car alone, else ask Smartcar for what is still stale."""
         async with self._locks.hold(vehicle_id):
             vehicle = await self._fresh_vehicle(vehicle_id)
-            granted = vehicle.permissions
-            readings = dict(await self._cache.readings(vehicle_id))
-            stale = self._stale(granted, wanted, readings, oldest_ok)
-            if stale:  # perhaps another replica, the scheduler or a webhook has it
-                readings = dict(await self._cache.refresh(vehicle_id))
-                stale = self._stale(granted, wanted, readings, oldest_ok)
+            readings, stale = await self._current(vehicle, read, shared_too=False)
             if not stale:  # fetched by another caller while this one waited
-                self._metrics.telemetry_read(cached=True, coalesced=True)
-                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
-            if vehicle.asleep_until is not None and vehicle.asleep_until > arrival:
-                self._metrics.telemetry_read(cached=True, coalesced=False)
+                return self._from_held(vehicle, read, readings, coalesced=True)
+            if vehicle.asleep_until is not None and vehicle.asleep_until > read.arrival:
                 readings.update(_asleep(stale, readings))
-                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
+                return self._from_held(vehicle, read, readings, coalesced=False)
             claim = await self._claim(vehicle_id)
-            if claim.waited:  # another replica was fetching: its answer may do
-                readings = dict(await self._cache.refresh(vehicle_id))
-                stale = self._stale(granted, wanted, readings, oldest_ok)
-                if not stale:
-                    self._metrics.telemetry_read(cached=True, coalesced=True)
-                    return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
-            self._metrics.telemetry_read(cached=False, coalesced=False)
             try:
-                readings.update(await self._fetch(vehicle, stale, readings, kind))
-            except VehicleAsleep:
-                await self._note_asleep(vehicle.id)
-                if not any(readings.get(f) for f in stale):
-                    raise
-                readings.update(_asleep(stale, readings))
-                return self._answer(vehicle_id, granted, wanted, readings, from_cache=True)
+                if claim.waited:  # another replica was fetching: its answer may do
+                    readings, stale = await self._current(vehicle, read, shared_too=True)
+                    if not stale:
+                        return self._from_held(vehicle, read, readings, coalesced=True)
+                return await self._fetch_and_answer(vehicle, read, stale, readings, kind)
             finally:
                 if claim.token is not None and self._cache.shared is not None:
                     await self._cache.shared.release(vehicle_id, claim.token)
-        return self._answer(vehicle_id, granted, wanted, readings, from_cache=False)
+
+    async def _current(
+        self, vehicle: Vehicle, read: _Read, *, shared_too: bool
+    ) -> tuple[dict[TelemetryField, FieldReading], frozenset[TelemetryField]]:
+        """The readings held now and the wanted fields still stale among them: this
+        replica's first (unless `shared_too`), then the shared readings if any is stale."""
+        readings: dict[TelemetryField, FieldReading] = {}
+        stale = read.wanted
+        if not shared_too:
+            readings = dict(await self._cache.readings(vehicle.id))
+            stale = self._stale(vehicle.permissions, read, readings)
+        if stale:  # perhaps another replica, the scheduler or a webhook has it
+            readings = dict(await self._cache.refresh(vehicle.id))
+            stale = self._stale(vehicle.permissions, read, readings)
+        return readings, stale
+
+    async def _fetch_and_answer(
+        self,
+        vehicle: Vehicle,
+        read: _Read,
+        stale: frozenset[TelemetryField],
+        readings: dict[TelemetryField, FieldReading],
+        kind: CallKind,
+    ) -> Telemetry:
+        """Ask Smartcar for the stale fields; a car found asleep is answered with its last
+        readings, marked (VehicleAsleep when it has none of them)."""
+        self._metrics.telemetry_read(cached=False, coalesced=False)
+        try:
+            readings.update(await self._fetch(vehicle, stale, readings, kind))
+        except VehicleAsleep:
+            await self._note_asleep(vehicle.id)
+            if not any(readings.get(f) for f in stale):
+                raise
+            readings.update(_asleep(stale, readings))
+            return self._answer(
+                vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True
+            )
+        return self._answer(
+            vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False
+        )
+
+    def _from_held(
+        self,
+        vehicle: Vehicle,
+        read: _Read,
+        readings: Mapping[TelemetryField, FieldReading],
+        *,
+        coalesced: bool,
+    ) -> Telemetry:
+        """Answer from readings already held (counted as a cache hit)."""
+        self._metrics.telemetry_read(cached=True, coalesced=coalesced)
+        return self._answer(vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True)
 
     async def _claim(self, vehicle_id: str) -> FetchClaim:
         """Claim this vehicle's fetch among the replicas (see `FetchClaim`)."""
@@ -185,15 +246,14 @@ class TelemetryService:
     def _stale(
         self,
         granted: frozenset[str],
-        wanted: frozenset[TelemetryField],
+        read: _Read,
         readings: Mapping[TelemetryField, FieldReading],
-        oldest_ok: datetime,
     ) -> frozenset[TelemetryField]:
         """Return the wanted fields Smartcar must be asked for."""
         return frozenset(
             f
-            for f in wanted
-            if FIELD_PERMISSIONS[f] in granted and not self._fresh(readings.get(f), oldest_ok)
+            for f in read.wanted
+            if FIELD_PERMISSIONS[f] in granted and not self._fresh(readings.get(f), read.oldest_ok)
         )
 
     def _fresh(self, reading: FieldReading | None, oldest_ok: datetime) -> bool:
