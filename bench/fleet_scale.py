@@ -65,10 +65,10 @@ from gateway.core.model import (
     TelemetryField,
     TelemetryValue,
 )
+from gateway.core.plain import telemetry_to_json
 from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from storage import schema
-from storage.codec import telemetry_to_json
 from storage.crypto import Keyring, TokenCipher, generate_key_entry
 from storage.database import create_engine, migrate
 from storage.repositories.grants import SqlGrantRepository, tokens_context

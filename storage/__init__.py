@@ -6,7 +6,6 @@
     storage.crypto        AES-256-GCM token encryption: Keyring, TokenCipher
     storage.keys          key rotation: re-encrypting stored pairs, which keys are in use
     storage.permissions   owner-only files and directories for what the gateway keeps
-    storage.codec         JSON forms of telemetry values and command errors
     storage.repositories  one repository per table, rows <-> gateway.core.model values
     storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
 

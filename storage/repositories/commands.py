@@ -9,7 +9,7 @@ from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import CommandRecord, CommandState, LockAction
-from storage.codec import command_error_from_json, command_error_to_json
+from gateway.core.plain import command_error_from_json, command_error_to_json
 from storage.repositories._conflicts import execute_or_conflict
 from storage.schema import commands
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from gateway.core.model import Availability, FieldReading, TelemetryField
-from storage.codec import telemetry_from_json, telemetry_to_json
+from gateway.core.plain import telemetry_from_json, telemetry_to_json
 from storage.repositories._dialects import conflict_insert
 from storage.schema import telemetry
 

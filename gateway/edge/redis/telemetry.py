@@ -29,8 +29,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.core.model import Availability, FieldReading, TelemetryField
+from gateway.core.plain import telemetry_from_json, telemetry_to_json
 from gateway.edge.redis.outage import RedisOutage
-from storage.codec import telemetry_from_json, telemetry_to_json
 
 # KEYS: the vehicle's hash. ARGV: expiry in ms, then (field, fetched epoch s, json) triples.
 _PUT = """

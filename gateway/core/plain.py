@@ -1,4 +1,7 @@
-"""JSON forms of the domain values kept in JSON columns: telemetry values and command errors.
+"""Plain forms (JSON-ready dicts) of domain values: telemetry values and command errors.
+
+Storage keeps them in JSON columns and the shared Redis telemetry cache sends them between
+replicas, so both read back what either wrote.
 
 A telemetry value is stored as its dataclass fields plus a `type` tag naming the class,
 so a row can be read back without knowing which field it belongs to.
