@@ -65,7 +65,7 @@ from gateway.core.model import (
     TelemetryField,
     TelemetryValue,
 )
-from gateway.core.status import REQUESTED_PERMISSIONS
+from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from storage import schema
 from storage.codec import telemetry_to_json
