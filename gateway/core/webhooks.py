@@ -19,10 +19,11 @@ the body kept for audit), and the `WebhookDecoder` port tells what the stored bo
   over a reading the car recorded later (a late, older event never replaces newer data);
   `last_telemetry_at` moves to the event's arrival, and `asleep_until` is cleared (the car
   reported, so it is awake) unless the report says the car is asleep.
-- an `ErrorReport`: an active error becomes the vehicle's `last_error` (`LABEL:
-  description`); a resolved one clears `last_error` if it is that error. The connection
-  status stays as it is: these errors concern the car or the owner's OEM account, and the
-  upstream health rules (`upstream`) decide ERROR from failed calls.
+- an `ErrorReport`: an active error becomes the vehicle's `last_error`
+  (`LABEL: description`, or the label alone); a resolved one clears `last_error` if it is
+  that error. The connection status stays as it is: these errors concern the car or the
+  owner's OEM account, and the connection health rules (`health`) decide ERROR from failed
+  calls.
 - an event for a Smartcar vehicle no fleet vehicle is linked to, or one the decoder reports
   as `NotHandled`, is marked applied with the reason (outcome `skipped`).
 
