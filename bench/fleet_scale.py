@@ -65,8 +65,8 @@ from gateway.core.model import (
     TelemetryField,
     TelemetryValue,
 )
+from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.plain import telemetry_to_json
-from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from storage import schema
 from storage.crypto import Keyring, TokenCipher, generate_key_entry

@@ -58,6 +58,7 @@ from gateway.edge.http.webhooks import serve_webhooks
 from gateway.edge.redis.admission import RedisAdmission, RedisFailure
 from gateway.edge.redis.telemetry import RedisTelemetry
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
+from gateway.edge.smartcar.events import SmartcarV2Events
 from gateway.settings import Settings, SettingsError
 from storage.crypto import KeyConfigError, Keyring, TokenCipher, load_keyring
 from storage.database import create_engine, migrate
@@ -297,12 +298,19 @@ async def _start_webhooks(
     if not upstream.management_token:
         raise SettingsError("VG_WEBHOOK_LISTEN needs SMARTCAR_MANAGEMENT_TOKEN to verify events")
     host, _, port = settings.webhook_listen.rpartition(":")
-    inbox = WebhookInbox(uow=uow, cache=gateway.cache, clock=clock, metrics=gateway.metrics)
+    inbox = WebhookInbox(
+        uow=uow,
+        cache=gateway.cache,
+        clock=clock,
+        decoder=SmartcarV2Events(),
+        metrics=gateway.metrics,
+    )
     with _configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):
         receiver = await stack.enter_async_context(
             serve_webhooks(
                 inbox,
                 management_token=Secret(upstream.management_token),
+                clock=clock,
                 host=host or "127.0.0.1",
                 port=int(port or 0),
             )

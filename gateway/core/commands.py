@@ -54,11 +54,12 @@ from gateway.core.model import (
     TelemetryField,
     Vehicle,
 )
+from gateway.core.permissions import COMMAND_PERMISSION, ensure_permission, withdraw_permissions
 from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
 from gateway.core.secret import Secret
-from gateway.core.status import ensure_connected, ensure_permission, withdraw_permissions
+from gateway.core.status import ensure_connected
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import require_vehicle
 
@@ -138,7 +139,7 @@ class CommandService:
                 vehicle = await require_vehicle(uow, vehicle_id)
                 if existing is None:
                     ensure_connected(vehicle)
-                    ensure_permission(vehicle, "control_security")
+                    ensure_permission(vehicle, COMMAND_PERMISSION)
                     await uow.commands.add(record)
                     await uow.commit()
                     claimed = True
@@ -195,7 +196,7 @@ class CommandService:
             if isinstance(failure, errors.PermissionMissing):
                 async with self._uow() as uow:
                     await withdraw_permissions(
-                        uow, vehicle.id, {"control_security"}, now=self._clock.now()
+                        uow, vehicle.id, {COMMAND_PERMISSION}, now=self._clock.now()
                     )
                     await uow.commit()
         else:

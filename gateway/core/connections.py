@@ -27,7 +27,6 @@ from gateway.core.errors import (
     ConnectionExpired,
     GatewayError,
     InvalidArgument,
-    RentalActive,
 )
 from gateway.core.model import (
     ConnectionStatus,
@@ -48,6 +47,7 @@ from gateway.core.ports import (
     UnitOfWorkFactory,
 )
 from gateway.core.ratelimit import CallKind
+from gateway.core.rentals import ensure_not_rented
 from gateway.core.secret import Secret
 from gateway.core.status import save, with_status
 from gateway.core.upstream import Upstream
@@ -222,7 +222,8 @@ class ConnectionService:
         return old
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:
-        """Revoke at Smartcar and erase the tokens; refused while a rental holds the car.
+        """Revoke at Smartcar and erase the tokens; refused while a rental holds the car
+        (`rentals.ensure_not_rented`).
 
         The status turns DISCONNECTED in the same transaction that checks for a rental (under
         the vehicle's row lock), so a concurrent StartRental, which needs ACTIVE, cannot slip
@@ -231,13 +232,7 @@ class ConnectionService:
         now = self._clock.now()
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
-            rental = await uow.rentals.active(vehicle_id)
-            if rental is not None:
-                raise RentalActive(
-                    f"vehicle {vehicle_id} has an active rental {rental.rental_id}; end it first",
-                    vehicle_id=vehicle_id,
-                    rental_id=rental.rental_id,
-                )
+            await ensure_not_rented(uow, vehicle_id)
             if vehicle.grant_id is None:
                 return await panel_of(uow, vehicle, at=now, policy=self._budget)
             reason = "disconnected through the gateway"

@@ -1,8 +1,8 @@
 """The ports the core needs: a clock, Smartcar, and storage (a unit of work over repositories).
 
 Adapters implement these Protocols: `gateway.edge.smartcar.adapter` (SmartcarAPI on our
-httpx client), `storage.uow` (UnitOfWork on SQLAlchemy), `gateway.edge.clock`. Tests use the
-hand-written fakes in `tests/fakes.py`.
+httpx client), `gateway.edge.smartcar.events` (WebhookDecoder), `storage.uow` (UnitOfWork
+on SQLAlchemy), `gateway.edge.clock`. Tests use the hand-written fakes in `tests/fakes.py`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from gateway.core.model import (
     VehicleInfo,
     WebhookEvent,
 )
+from gateway.core.reports import VehicleReport
 from gateway.core.secret import Secret
 
 
@@ -108,6 +109,18 @@ class SmartcarAPI(Protocol):
 
     async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle at Smartcar."""
+        ...
+
+
+class WebhookDecoder(Protocol):
+    """Reads stored webhook events in one wire format and tells what each reports.
+
+    The inbox stores an event's body as received and asks this for its meaning when it
+    applies the event, so the core never reads Smartcar's JSON keys itself."""
+
+    def decode(self, event: WebhookEvent) -> VehicleReport:
+        """Return what the event reports about its vehicle (`NotHandled` when nothing the
+        gateway acts on)."""
         ...
 
 

@@ -1,19 +1,19 @@
-"""Rental holds: at most one active rental per vehicle.
+"""Rental holds: at most one active rental per vehicle, and no Disconnect while one holds it.
 
 Both operations are idempotent for the same rental id, so the rental service can retry
 them freely. Starting needs an ACTIVE connection (a car that cannot be unlocked cannot be
-rented); ending is always allowed. The guard that refuses Disconnect while a rental holds
-the car is in `gateway.core.connections`: it reads the active rental in the same
-transaction that would disconnect the car.
+rented); ending is always allowed. `ensure_not_rented` is the guard that refuses
+Disconnect while a rental holds the car: `ConnectionService.disconnect` calls it in the
+transaction that would disconnect the car, under the vehicle's row lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from gateway.core.errors import RentalConflict
+from gateway.core.errors import RentalActive, RentalConflict
 from gateway.core.model import Rental
-from gateway.core.ports import Clock, Conflict, UnitOfWorkFactory
+from gateway.core.ports import Clock, Conflict, UnitOfWork, UnitOfWorkFactory
 from gateway.core.status import ensure_connected
 from gateway.core.vehicles import require_vehicle
 
@@ -68,6 +68,21 @@ class RentalService:
             await uow.rentals.end(rental_id, ended_at=now)
             await uow.commit()
         return ended
+
+
+async def ensure_not_rented(uow: UnitOfWork, vehicle_id: str) -> None:
+    """Raise RentalActive while a rental holds the vehicle.
+
+    Call it in the transaction that would disconnect the car, with the vehicle's row
+    locked: a concurrent StartRental locks the same row and needs ACTIVE, so it either
+    committed before (and is seen here) or waits and then finds the car DISCONNECTED."""
+    rental = await uow.rentals.active(vehicle_id)
+    if rental is not None:
+        raise RentalActive(
+            f"vehicle {vehicle_id} has an active rental {rental.rental_id}; end it first",
+            vehicle_id=vehicle_id,
+            rental_id=rental.rental_id,
+        )
 
 
 def _same_rental(existing: Rental, vehicle_id: str) -> Rental:

@@ -32,9 +32,10 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.errors import GatewayError, RateLimited
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
+from gateway.core.permissions import FIELD_PERMISSIONS
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
-from gateway.core.telemetry import FIELD_PERMISSIONS, TelemetryService
+from gateway.core.telemetry import TelemetryService
 
 _log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
 from gateway.core.connections import ConnectionService, ConnectPolicy
+from gateway.core.health import HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     CommandResult,
@@ -33,7 +34,7 @@ from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryPolicy, TelemetryService
-from gateway.core.upstream import HealthPolicy, Upstream
+from gateway.core.upstream import Upstream
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import StatusFeed, WatchPolicy
 

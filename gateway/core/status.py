@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from gateway.core.errors import (
     ConnectionDisconnected,
     ConnectionExpired,
     NotConnected,
-    PermissionMissing,
     PreconditionFailed,
 )
 from gateway.core.model import ConnectionStatus, StatusTransition, Vehicle
 from gateway.core.ports import UnitOfWork
-
-REQUIRED_PERMISSIONS = frozenset(
-    {
-        "read_vehicle_info",
-        "read_vin",
-        "read_location",
-        "read_odometer",
-        "read_battery",
-        "read_fuel",
-        "read_security",
-        "control_security",
-    }
-)
-"""What car sharing needs; `read_tires` and `read_engine_oil` are asked for where offered."""
-
-REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | {"read_tires", "read_engine_oil"}
-OPERATING_PERMISSIONS = REQUESTED_PERMISSIONS - {"read_vehicle_info", "read_vin"}
-"""What the gateway uses after Connect: commands and telemetry. Losing all of it is a
-revocation."""
 
 
 def ensure_connected(vehicle: Vehicle) -> None:
@@ -51,15 +30,6 @@ def ensure_connected(vehicle: Vehicle) -> None:
     if failure is not None:
         failure.metadata["vehicle_id"] = vehicle.id
         raise failure
-
-
-def ensure_permission(vehicle: Vehicle, permission: str) -> None:
-    """Raise PermissionMissing unless the owner granted `permission`."""
-    if permission not in vehicle.permissions:
-        raise PermissionMissing(
-            f"vehicle {vehicle.id}: the owner did not grant '{permission}'; reconnect to grant it",
-            metadata={"vehicle_id": vehicle.id, "permission": permission},
-        )
 
 
 def with_status(
@@ -92,32 +62,6 @@ async def save(uow: UnitOfWork, before: Vehicle, after: Vehicle) -> None:
 
 def _epoch() -> datetime:
     return datetime.fromtimestamp(0, tz=UTC)
-
-
-WITHDRAWN_REASON = "Smartcar refused every permission the owner had granted: access was revoked"
-
-
-async def withdraw_permissions(
-    uow: UnitOfWork, vehicle_id: str, refused: Iterable[str], *, now: datetime
-) -> None:
-    """Forget permissions Smartcar refused (403 PERMISSION) although the owner had granted
-    them: the owner took them back. Reads and polls stop asking for what is gone and the
-    panel lists it as missing; a vehicle left with none of the permissions the gateway
-    operates with is DISCONNECTED (a refresh cannot bring permissions back, only a
-    reconnect can)."""
-    current = await uow.vehicles.get(vehicle_id, for_update=True)
-    if current is None:
-        return
-    gone = frozenset(refused) & current.permissions
-    if not gone:
-        return
-    updated = dataclasses.replace(current, permissions=current.permissions - gone)
-    revoked = not updated.permissions & OPERATING_PERMISSIONS
-    if revoked and current.status in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
-        updated = with_status(
-            updated, ConnectionStatus.DISCONNECTED, reason=WITHDRAWN_REASON, now=now
-        )
-    await save(uow, current, updated)
 
 
 async def set_grant_status(

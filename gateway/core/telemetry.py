@@ -33,23 +33,14 @@ from gateway.core.model import (
     UpstreamFailure,
     Vehicle,
 )
+from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.secret import Secret
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
-from gateway.core.status import withdraw_permissions
 from gateway.core.upstream import Upstream
 
-FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
-    TelemetryField.LOCATION: "read_location",
-    TelemetryField.ODOMETER: "read_odometer",
-    TelemetryField.FUEL: "read_fuel",
-    TelemetryField.BATTERY: "read_battery",
-    TelemetryField.LOCK_STATUS: "read_security",
-    TelemetryField.TIRE_PRESSURE: "read_tires",
-    TelemetryField.ENGINE_OIL: "read_engine_oil",
-}
 ALL_FIELDS = frozenset(TelemetryField)
 ASLEEP_REASON = "VEHICLE_STATE:ASLEEP"
 

@@ -4,32 +4,25 @@ A call is admitted by the rate limiter (refusal: RateLimited, no request made), 
 an access token from the rotator, and on a 401 gets exactly one retry with a token that
 differs from the refused one; a second 401 means the owner revoked access, and every
 vehicle on the grant becomes DISCONNECTED. A Smartcar 429 puts the vehicle (or, for the
-app-wide bucket, the whole application) in cooldown until its `retry-after`.
+app-wide bucket, the whole application) in cooldown until its `retry-after`. Every
+attempt is billed (`budget`), and its outcome told to the connection's health (`health`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.core.budget import BudgetLedger
-from gateway.core.errors import (
-    CommandOutcomeUnknown,
-    ConnectionDisconnected,
-    GatewayError,
-    RateLimited,
-    UpstreamUnavailable,
-    VehicleUnreachable,
-)
+from gateway.core.errors import ConnectionDisconnected, GatewayError, RateLimited
+from gateway.core.health import COUNTED_FAILURES, ConnectionHealth, HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, CallKind
 from gateway.core.rotation import TokenRotator
 from gateway.core.secret import Secret
-from gateway.core.status import ensure_connected, save, set_grant_status, with_status
+from gateway.core.status import ensure_connected, set_grant_status
 
 T = TypeVar("T")
 UpstreamCall = Callable[[Secret, str], Awaitable[T]]
@@ -44,16 +37,9 @@ DEFAULT_COOLDOWN_S = 60.0
 REVOKED_REASON = "Smartcar refused freshly rotated credentials: the owner revoked access"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HealthPolicy:
-    """How many consecutive upstream failures turn a connection to ERROR."""
-
-    error_after_failures: int = 5
-
-
 class Upstream:
     """Runs calls to Smartcar for a vehicle under the gateway's limits and token rules,
-    counting what Smartcar bills and tracking the connection's health."""
+    counting what Smartcar bills and telling the connection's health how each went."""
 
     def __init__(
         self,
@@ -72,7 +58,7 @@ class Upstream:
         self._limiter = limiter
         self._clock = clock
         self._ledger = ledger
-        self._health = health
+        self._health = ConnectionHealth(uow=uow, clock=clock, policy=health)
 
     async def call(
         self, vehicle: Vehicle, kind: CallKind, call: UpstreamCall[T], *, billed: int = 1
@@ -116,49 +102,16 @@ class Upstream:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             await self.note_rate_limit(vehicle.id, limited)
             raise
-        except (UpstreamUnavailable, CommandOutcomeUnknown, VehicleUnreachable) as failure:
+        except COUNTED_FAILURES as failure:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
-            await self._failed(vehicle.id, failure)
+            await self._health.failed(vehicle.id, failure)
             raise
         except (GatewayError, TokenRejected):
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             raise
         await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
-        if vehicle.failure_count or vehicle.status is ConnectionStatus.ERROR:
-            await self._recovered(vehicle.id)
+        await self._health.answered(vehicle)
         return result
-
-    async def _failed(self, vehicle_id: str, failure: GatewayError) -> None:
-        """Count a failure; enough in a row turn an ACTIVE connection to ERROR."""
-        now = self._clock.now()
-        async with self._uow() as uow:
-            current = await uow.vehicles.get(vehicle_id, for_update=True)
-            if current is None:
-                return
-            count = current.failure_count + 1
-            updated = dataclasses.replace(current, failure_count=count, last_error=failure.message)
-            if (
-                count >= self._health.error_after_failures
-                and current.status is ConnectionStatus.ACTIVE
-            ):
-                reason = f"{count} upstream failures in a row; last: {failure.reason}"
-                updated = with_status(updated, ConnectionStatus.ERROR, reason=reason, now=now)
-            await save(uow, current, updated)
-            await uow.commit()
-
-    async def _recovered(self, vehicle_id: str) -> None:
-        """An answer after failures: reset the count; ERROR becomes ACTIVE again."""
-        now = self._clock.now()
-        async with self._uow() as uow:
-            current = await uow.vehicles.get(vehicle_id, for_update=True)
-            if current is None:
-                return
-            updated = dataclasses.replace(current, failure_count=0)
-            if current.status is ConnectionStatus.ERROR:
-                reason = "Smartcar answered again"
-                updated = with_status(updated, ConnectionStatus.ACTIVE, reason=reason, now=now)
-            await save(uow, current, updated)
-            await uow.commit()
 
     async def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
         """Start the cooldown Smartcar asked for with a 429."""

@@ -8,8 +8,8 @@ from gateway.core.budget import BudgetPolicy, month_of
 from gateway.core.errors import VehicleNotFound
 from gateway.core.model import ConnectionStatus, Rental, Vehicle, VehiclePage, VehiclePanel
 from gateway.core.paging import PageTokens
+from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.core.validation import DEFAULT_PAGE_SIZE
 
 

@@ -1,7 +1,7 @@
-"""Smartcar webhooks, the core side: store each event once, then apply it to its vehicle.
+"""Webhooks, the core side: store each event once, then apply what it reports to its vehicle.
 
-    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock, metrics=metrics)
-    event = inbox.event_from(payload)     # MalformedEvent when it is no Smartcar event
+    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock, decoder=decoder, metrics=metrics)
+    event = ...                           # a WebhookEvent the receiving adapter built
     if await inbox.receive(event):        # durable now; False: this eventId came before
         ...                               # acknowledge, then in the background:
         if event.pending:                 # not failed on arrival (text no store keeps)
@@ -10,25 +10,29 @@
 
 Receiving only stores, so the edge can acknowledge within Smartcar's 15 s; applying is
 separate and serialised per vehicle, because Smartcar delivers one vehicle's events
-concurrently, more than once, and out of order. Applying an event:
+concurrently, more than once, and out of order. The inbox reads no wire format: the
+adapter that received the event built its envelope (`WebhookEvent`: id, type, vehicle,
+the body kept for audit), and the `WebhookDecoder` port tells what the stored body reports
+(`gateway.core.reports`). Applying an event:
 
-- VEHICLE_STATE: the readings its signals carry (see `signals`) are written to storage and
-  the telemetry cache, except over a reading the car recorded later (a late, older event
-  never replaces newer data); `last_telemetry_at` moves to the event's arrival, and
-  `asleep_until` is cleared (the car reported, so it is awake) unless the event itself
-  says the car is asleep.
-- VEHICLE_ERROR: an active error (`state` ERROR) becomes the vehicle's `last_error`
-  (`TYPE:CODE: description`); a RESOLVED one clears `last_error` if it is that error. The
-  connection status stays as it is: these errors concern the car or the owner's OEM
-  account, and the upstream health rules (`upstream`) decide ERROR from failed calls.
-- an event for a Smartcar vehicle no fleet vehicle is linked to, or of a type the gateway
-  does not handle, is marked applied with the reason (outcome `skipped`).
+- a `StateReport`: its readings are written to storage and the telemetry cache, except
+  over a reading the car recorded later (a late, older event never replaces newer data);
+  `last_telemetry_at` moves to the event's arrival, and `asleep_until` is cleared (the car
+  reported, so it is awake) unless the report says the car is asleep.
+- an `ErrorReport`: an active error becomes the vehicle's `last_error`
+  (`LABEL: description`, or the label alone); a resolved one clears `last_error` if it is
+  that error. The connection status stays as it is: these errors concern the car or the
+  owner's OEM account, and the connection health rules (`health`) decide ERROR from failed
+  calls.
+- an event for a Smartcar vehicle no fleet vehicle is linked to, or one the decoder reports
+  as `NotHandled`, is marked applied with the reason (outcome `skipped`).
 
 Every stored event ends applied or failed, never stuck pending:
 
-- values out of range are rejected field by field (`signals`): the good fields apply, the
-  event is marked applied with the rejections in `error` (each naming its field), each
-  counted (`Metrics.webhook_value_rejected`) and logged;
+- values the decoder rejects (outside the bounds of `plausibility`, of a wrong type, in an
+  unknown unit) are left out field by field: the good fields apply, the event is marked
+  applied with the rejections in `error` (each naming its field), each counted
+  (`Metrics.webhook_value_rejected`) and logged;
 - an event whose body holds text no store keeps (a lone surrogate, NUL: `payload`) is
   stored already failed, its payload with those characters replaced, and never applied;
 - an event whose application raises anything is marked failed with the reason (logged,
@@ -41,33 +45,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core import payload as payloads
-from gateway.core import signals
 from gateway.core.cache import TelemetryCache
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, Vehicle, WebhookEvent
-from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from gateway.core.validation import MAX_ID_LENGTH
+from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
+from gateway.core.reports import (
+    ErrorReport,
+    NotHandled,
+    Rejection,
+    StateReport,
+    VehicleReport,
+)
 
-VERIFY = "VERIFY"
-VEHICLE_STATE = "VEHICLE_STATE"
-VEHICLE_ERROR = "VEHICLE_ERROR"
 APPLIED, SKIPPED, FAILED = "applied", "skipped", "failed"
 """How a stored event was settled (`Metrics.webhook_event` outcomes)."""
 MAX_REASON_LENGTH = 2000
 """Longest `error` stored for an event (the rejections of one event can be many)."""
 
 _log = logging.getLogger(__name__)
-
-
-class MalformedEvent(ValueError):
-    """A webhook body that is not a Smartcar event: no `eventId` or `eventType` string that
-    can be stored (1-128 characters, no lone surrogate or NUL), a vehicle id over 128
-    characters, or objects nested deeper than `payload.MAX_DEPTH`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +77,11 @@ class _Applied:
     note: str | None
     vehicle_id: str | None = None
     written: tuple[FieldReading, ...] = ()
-    rejected: tuple[signals.Rejection, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
 
 
 class WebhookInbox:
-    """Receives Smartcar webhook events (store once) and applies them (per vehicle, in turn)."""
+    """Receives webhook events (store once) and applies them (per vehicle, in turn)."""
 
     def __init__(
         self,
@@ -90,41 +89,17 @@ class WebhookInbox:
         uow: UnitOfWorkFactory,
         cache: TelemetryCache,
         clock: Clock,
+        decoder: WebhookDecoder,
         metrics: Metrics = NO_METRICS,
         drain_batch: int = 100,
     ) -> None:
         self._uow = uow
         self._cache = cache
         self._clock = clock
+        self._decoder = decoder
         self._metrics = metrics
         self._drain_batch = drain_batch
         self._locks: dict[str, asyncio.Lock] = {}
-
-    def event_from(self, payload: Mapping[str, object]) -> WebhookEvent:
-        """Return the event a parsed webhook body describes, received now: pending, or
-        already failed when the body holds text no store keeps (see `payload`)."""
-        if payloads.too_deep(payload):
-            raise MalformedEvent(f"the body nests deeper than {payloads.MAX_DEPTH} levels")
-        event_id = _envelope_text(payload.get("eventId"), "eventId")
-        event_type = _envelope_text(payload.get("eventType"), "eventType")
-        vehicle_id = smartcar_vehicle_id(payload)
-        if vehicle_id is not None and len(vehicle_id) > MAX_ID_LENGTH:
-            raise MalformedEvent(f"the vehicle id must be at most {MAX_ID_LENGTH} characters")
-        now = self._clock.now()
-        event = WebhookEvent(
-            event_id=event_id,
-            event_type=event_type,
-            smartcar_vehicle_id=None if vehicle_id is None else payloads.printable(vehicle_id),
-            received_at=now,
-            payload=payload,
-        )
-        problem = payloads.text_problem(payload)
-        if problem is None:
-            return event
-        stored = payloads.storable(payload)
-        assert isinstance(stored, Mapping)
-        reason = f"not applied: {problem}; stored with U+FFFD in its place"
-        return dataclasses.replace(event, payload=stored, failed_at=now, error=reason)
 
     async def receive(self, event: WebhookEvent) -> bool:
         """Store the event; False (nothing written) when its id was received before."""
@@ -179,13 +154,8 @@ class WebhookInbox:
                     SKIPPED,
                     f"no fleet vehicle is linked to Smartcar vehicle {event.smartcar_vehicle_id}",
                 )
-            elif event.event_type == VEHICLE_STATE:
-                applied = await _apply_state(uow, vehicle, event)
-            elif event.event_type == VEHICLE_ERROR:
-                await _apply_error(uow, vehicle, event)
-                applied = _Applied(APPLIED, None)
             else:
-                applied = _Applied(SKIPPED, f"event type {event.event_type} is not handled")
+                applied = await _apply_report(uow, vehicle, event, self._decoder.decode(event))
             note = None if applied.note is None else _bounded(applied.note)
             await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=note)
             await uow.commit()
@@ -227,15 +197,6 @@ class WebhookInbox:
             _log.exception("webhook readings not cached", extra={"vehicle_id": vehicle_id})
 
 
-def smartcar_vehicle_id(payload: Mapping[str, object]) -> str | None:
-    """Return the Smartcar vehicle id of an event (`data.vehicle.id`, else `vehicleId`)."""
-    vehicle = _data(payload).get("vehicle")
-    found = vehicle.get("id") if isinstance(vehicle, Mapping) else None
-    if not isinstance(found, str):
-        found = payload.get("vehicleId")
-    return found if isinstance(found, str) and found else None
-
-
 async def _linked_vehicle(uow: UnitOfWork, smartcar_id: str | None) -> Vehicle | None:
     """Return the fleet vehicle linked to the Smartcar id, its row locked for the update."""
     if smartcar_id is None:
@@ -244,13 +205,28 @@ async def _linked_vehicle(uow: UnitOfWork, smartcar_id: str | None) -> Vehicle |
     return None if linked is None else await uow.vehicles.get(linked.id, for_update=True)
 
 
-async def _apply_state(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> _Applied:
-    """Store the event's valid readings newer than the stored ones; the car is awake."""
-    carried = signals.index(_data(event.payload).get("signals"))
-    parsed = signals.parse(carried, fetched_at=event.received_at)
+async def _apply_report(
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: VehicleReport
+) -> _Applied:
+    """Apply what the event reports to its (locked) vehicle."""
+    match report:
+        case StateReport():
+            return await _apply_state(uow, vehicle, event, report)
+        case ErrorReport():
+            await _apply_errors(uow, vehicle, report)
+            return _Applied(APPLIED, None)
+        case NotHandled(reason=reason):
+            return _Applied(SKIPPED, reason)
+
+
+async def _apply_state(
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: StateReport
+) -> _Applied:
+    """Store the valid readings newer than the stored ones; the car is awake unless it says
+    it is asleep."""
     stored = await uow.telemetry.latest(vehicle.id)
     newer = tuple(
-        reading for reading in parsed.readings if not _older(reading, stored.get(reading.field))
+        reading for reading in report.readings if not _older(reading, stored.get(reading.field))
     )
     updated = vehicle
     if newer:
@@ -258,30 +234,26 @@ async def _apply_state(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -
         updated = dataclasses.replace(
             updated, last_telemetry_at=_latest(vehicle.last_telemetry_at, event.received_at)
         )
-    if not signals.reports_asleep(carried):
+    if not report.asleep:
         updated = dataclasses.replace(updated, asleep_until=None)
     if updated != vehicle:
         await uow.vehicles.update(updated)
     note = None
-    if parsed.rejections:
-        note = "rejected " + "; ".join(str(rejection) for rejection in parsed.rejections)
-    return _Applied(APPLIED, note, vehicle.id, newer, parsed.rejections)
+    if report.rejections:
+        note = "rejected " + "; ".join(str(rejection) for rejection in report.rejections)
+    return _Applied(APPLIED, note, vehicle.id, newer, report.rejections)
 
 
-async def _apply_error(uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent) -> None:
-    """Keep the newest active error on the vehicle; forget one Smartcar says is resolved."""
-    errors = _data(event.payload).get("errors")
+async def _apply_errors(uow: UnitOfWork, vehicle: Vehicle, report: ErrorReport) -> None:
+    """Keep the newest active error on the vehicle; forget one the report says is resolved."""
     last_error = vehicle.last_error
-    for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, Mapping):
-            continue
-        label = ":".join(str(error[k]) for k in ("type", "code") if error.get(k)) or "UNKNOWN"
-        if error.get("state") == "RESOLVED":
-            if last_error is not None and (last_error + ":").startswith(label + ":"):
+    for error in report.errors:
+        if error.resolved:
+            if last_error is not None and (last_error + ":").startswith(error.label + ":"):
                 last_error = None
             continue
-        description = error.get("description")
-        last_error = f"{label}: {description}" if isinstance(description, str) else label
+        description = error.description
+        last_error = error.label if description is None else f"{error.label}: {description}"
     if last_error != vehicle.last_error:
         await uow.vehicles.update(dataclasses.replace(vehicle, last_error=last_error))
 
@@ -293,17 +265,6 @@ def _older(reading: FieldReading, current: FieldReading | None) -> bool:
     return reading.recorded_at < current.recorded_at
 
 
-def _envelope_text(value: object, name: str) -> str:
-    """Return an id or type of the event envelope if every store can keep it."""
-    if not isinstance(value, str) or not value:
-        raise MalformedEvent(f"{name} must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise MalformedEvent(f"{name} must be at most {MAX_ID_LENGTH} characters")
-    if not payloads.clean(value):
-        raise MalformedEvent(f"{name} must hold no lone surrogate and no NUL")
-    return value
-
-
 def _bounded(reason: str) -> str:
     """Return a reason every store keeps, cut to MAX_REASON_LENGTH characters."""
     reason = payloads.printable(reason)
@@ -312,8 +273,3 @@ def _bounded(reason: str) -> str:
 
 def _latest(known: datetime | None, new: datetime) -> datetime:
     return new if known is None or new > known else known
-
-
-def _data(payload: Mapping[str, object]) -> Mapping[str, object]:
-    data = payload.get("data")
-    return data if isinstance(data, Mapping) else {}

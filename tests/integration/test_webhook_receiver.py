@@ -22,12 +22,14 @@ from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
 from gateway.edge.http import webhooks as receiver_module
 from gateway.edge.http.webhooks import MAX_BODY_BYTES, RunningReceiver, serve_webhooks
+from gateway.edge.smartcar.events import SmartcarV2Events, event_from
 from tests.fakes import FakeUnitOfWorkFactory
-from tests.unit.gateway.webhook_samples import signal, state_event, verify_event
+from tests.unit.edge.webhook_samples import signal, state_event, verify_event
 
 TOKEN = "amt-test-token"
 SMARTCAR_ID = "sc-1"
 VEHICLE_ID = "car-1"
+START = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 class CountingInbox(WebhookInbox):
@@ -84,10 +86,11 @@ def sign(body: bytes, token: str = TOKEN) -> str:
     return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
 
 
-def build_inbox(uow: FakeUnitOfWorkFactory) -> CountingInbox:
-    """Return a counting inbox over `uow`."""
-    clock = ManualClock(datetime(2025, 6, 1, 12, 0, tzinfo=UTC))
-    return CountingInbox(uow=uow, cache=TelemetryCache(uow), clock=clock)
+def build_inbox(uow: FakeUnitOfWorkFactory, clock: ManualClock) -> CountingInbox:
+    """Return a counting inbox over `uow`, reading Smartcar's v2 events."""
+    return CountingInbox(
+        uow=uow, cache=TelemetryCache(uow), clock=clock, decoder=SmartcarV2Events()
+    )
 
 
 async def fleet() -> FakeUnitOfWorkFactory:
@@ -105,9 +108,12 @@ async def fleet() -> FakeUnitOfWorkFactory:
 async def rig() -> AsyncIterator[Rig]:
     """Serve a receiver over fresh fakes for one test."""
     uow = await fleet()
-    inbox = build_inbox(uow)
+    clock = ManualClock(START)
+    inbox = build_inbox(uow, clock)
     async with (
-        serve_webhooks(inbox, management_token=Secret(TOKEN), ack_timeout_s=0.2) as running,
+        serve_webhooks(
+            inbox, management_token=Secret(TOKEN), clock=clock, ack_timeout_s=0.2
+        ) as running,
         httpx.AsyncClient(timeout=5.0) as http,
     ):
         yield Rig(running=running, http=http, inbox=inbox, uow=uow)
@@ -280,9 +286,10 @@ async def test_an_event_not_stored_in_time_is_not_acknowledged(rig: Rig) -> None
 async def test_events_left_pending_are_applied_at_start() -> None:
     """`serve_webhooks` applies what an earlier run stored but did not apply, before serving."""
     uow = await fleet()
-    inbox = build_inbox(uow)
-    assert await inbox.receive(inbox.event_from(odometer_event("evt-left")))
-    async with serve_webhooks(inbox, management_token=Secret(TOKEN)):
+    clock = ManualClock(START)
+    inbox = build_inbox(uow, clock)
+    assert await inbox.receive(event_from(odometer_event("evt-left"), received_at=START))
+    async with serve_webhooks(inbox, management_token=Secret(TOKEN), clock=clock):
         assert inbox.applied == ["evt-left"]
         assert uow.store.webhook_events["evt-left"].applied_at is not None
 
@@ -345,13 +352,14 @@ async def test_bad_events_left_pending_do_not_block_start() -> None:
     """Events an earlier run stored with timestamps 1e20, NaN or in µs are settled at
     start-up (applied without the odometer) and the receiver starts serving."""
     uow = await fleet()
-    inbox = build_inbox(uow)
+    clock = ManualClock(START)
+    inbox = build_inbox(uow, clock)
     stamps = {"evt-huge": 1e20, "evt-nan": float("nan"), "evt-micro": 1_748_775_600_000_000}
     for event_id, stamp in stamps.items():
         payload = odometer_event(event_id)
         payload["data"]["signals"][0]["meta"]["oemUpdatedAt"] = stamp
-        assert await inbox.receive(inbox.event_from(payload))
-    async with serve_webhooks(inbox, management_token=Secret(TOKEN)) as running:
+        assert await inbox.receive(event_from(payload, received_at=START))
+    async with serve_webhooks(inbox, management_token=Secret(TOKEN), clock=clock) as running:
         assert sorted(inbox.applied) == sorted(stamps)
         for event_id in stamps:
             assert uow.store.webhook_events[event_id].applied_at is not None

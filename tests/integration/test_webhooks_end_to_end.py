@@ -32,6 +32,7 @@ from gateway.core.secret import Secret
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
 from gateway.edge.http.webhooks import RunningReceiver, serve_webhooks
+from gateway.edge.smartcar.events import SmartcarV2Events, event_from
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory
@@ -135,12 +136,13 @@ async def rig(storage: UnitOfWorkFactory) -> AsyncIterator[Rig]:
     """Serve a simulator and a receiver; link a fleet vehicle to an ICE car; register."""
     config = unlimited_config(management_token=MANAGEMENT_TOKEN, webhook_retry_scale=0.001)
     cache = TelemetryCache(storage)
-    inbox = StallingInbox(uow=storage, cache=cache, clock=ManualClock(START))
+    clock = ManualClock(START)
+    inbox = StallingInbox(uow=storage, cache=cache, clock=clock, decoder=SmartcarV2Events())
     token = Secret(MANAGEMENT_TOKEN)
     async with (
         serve_simulator(config) as simulator,
         sim_client(simulator.base_url) as sim,
-        serve_webhooks(inbox, management_token=token, ack_timeout_s=0.2) as receiver,
+        serve_webhooks(inbox, management_token=token, clock=clock, ack_timeout_s=0.2) as receiver,
     ):
         vehicles = (await sim.get("/sim/vehicles")).json()["vehicles"]
         smartcar_id = next(v["id"] for v in vehicles if v["powertrain"] == "ICE")
@@ -227,7 +229,12 @@ async def inbox_over_a_linked_car(storage: UnitOfWorkFactory) -> WebhookInbox:
             Vehicle(id=VEHICLE_ID, status=ConnectionStatus.ACTIVE, smartcar_vehicle_id="sc-9")
         )
         await uow.commit()
-    return WebhookInbox(uow=storage, cache=TelemetryCache(storage), clock=ManualClock(START))
+    return WebhookInbox(
+        uow=storage,
+        cache=TelemetryCache(storage),
+        clock=ManualClock(START),
+        decoder=SmartcarV2Events(),
+    )
 
 
 async def test_events_a_crash_left_unapplied_are_applied_at_start(
@@ -243,8 +250,10 @@ async def test_events_a_crash_left_unapplied_are_applied_at_start(
             "errors": [{"type": "VEHICLE_STATE", "code": "ASLEEP"}],
         },
     }
-    assert await inbox.receive(inbox.event_from(payload))
-    async with serve_webhooks(inbox, management_token=Secret(MANAGEMENT_TOKEN)):
+    assert await inbox.receive(event_from(payload, received_at=START))
+    async with serve_webhooks(
+        inbox, management_token=Secret(MANAGEMENT_TOKEN), clock=ManualClock(START)
+    ):
         async with storage() as uow:
             assert await uow.webhook_events.pending(limit=10) == []
             vehicle = await uow.vehicles.get(VEHICLE_ID)
@@ -309,8 +318,10 @@ async def test_a_pending_event_with_an_absurd_timestamp_does_not_block_start(
         "eventType": "VEHICLE_STATE",
         "data": {"vehicle": {"id": "sc-9"}, "signals": [signal]},
     }
-    assert await inbox.receive(inbox.event_from(payload))
-    async with serve_webhooks(inbox, management_token=Secret(MANAGEMENT_TOKEN)) as receiver:
+    assert await inbox.receive(event_from(payload, received_at=START))
+    async with serve_webhooks(
+        inbox, management_token=Secret(MANAGEMENT_TOKEN), clock=ManualClock(START)
+    ) as receiver:
         assert receiver.port > 0
         async with storage() as uow:
             assert await uow.webhook_events.pending(limit=10) == []

@@ -1,6 +1,6 @@
 """The HTTP receiver for Smartcar webhooks: its own aiohttp server, `POST /webhooks/smartcar`.
 
-    async with serve_webhooks(inbox, management_token=Secret(amt), port=0) as receiver:
+    async with serve_webhooks(inbox, management_token=Secret(amt), clock=clock) as receiver:
         ...  # receiver.port, receiver.url; `await receiver.settled()` in tests
 
 Each request, in order:
@@ -11,8 +11,9 @@ Each request, in order:
    401 and nothing is stored;
 3. the body must be a JSON object in UTF-8, nested at most `payload.MAX_DEPTH` deep (400
    otherwise). `NaN`, `Infinity` and numbers too large for a float (`1e400`) are kept as
-   their literal text, a string: every store keeps it, and the core rejects that value
-   (it is not a number) while the event's other fields still apply;
+   their literal text, a string: every store keeps it, and the signal parser
+   (`gateway.edge.smartcar.signals`) rejects that value (it is not a number) while the
+   event's other fields still apply;
 4. VERIFY is answered 200 `{"challenge": <HMAC-SHA256 hex of data.challenge>}` and not
    stored. Smartcar signs every delivery, but its own receiver recipe answers VERIFY
    without checking a signature, so an unsigned VERIFY is answered too, with one guard:
@@ -20,7 +21,8 @@ Each request, in order:
    challenge that parses as a JSON object (a forgeable event) is refused with 400, as is
    a challenge holding a lone surrogate (it has no UTF-8 form to sign);
 5. any other event must be signed (401 when the header is missing), must carry `eventId`
-   and `eventType` that storage keeps (400), and is stored through
+   and `eventType` that storage keeps (400; `gateway.edge.smartcar.events.event_from`
+   reads the envelope and dates the event `clock.now()`), and is stored through
    `WebhookInbox.receive` before the answer: 200 `{"status": "received"}`,
    `{"status": "failed", "reason": …}` when it was stored failed (text no store keeps
    elsewhere in the body: retrying would not help), or `{"status": "duplicate"}` for an
@@ -53,8 +55,10 @@ from aiohttp import web
 
 from gateway.core import payload as payloads
 from gateway.core.model import WebhookEvent
+from gateway.core.ports import Clock
 from gateway.core.secret import Secret
-from gateway.core.webhooks import VERIFY, MalformedEvent, WebhookInbox
+from gateway.core.webhooks import WebhookInbox
+from gateway.edge.smartcar.events import VERIFY, MalformedEvent, event_from
 
 WEBHOOK_PATH = "/webhooks/smartcar"
 MAX_BODY_BYTES = 50 * 1024
@@ -84,10 +88,12 @@ class WebhookReceiver:
         inbox: WebhookInbox,
         *,
         management_token: Secret,
+        clock: Clock,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
     ) -> None:
         self._inbox = inbox
         self._token = management_token
+        self._clock = clock
         self._ack_timeout_s = ack_timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -118,7 +124,7 @@ class WebhookReceiver:
         if given is None:
             return _error(401, "missing_signature", "SC-Signature is required")
         try:
-            event = self._inbox.event_from(payload)
+            event = event_from(payload, received_at=self._clock.now())
         except MalformedEvent as exc:
             return _error(400, "invalid_event", str(exc))
         try:
@@ -199,6 +205,7 @@ async def serve_webhooks(
     inbox: WebhookInbox,
     *,
     management_token: Secret,
+    clock: Clock,
     host: str = "127.0.0.1",
     port: int = 0,
     ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
@@ -207,7 +214,7 @@ async def serve_webhooks(
     """Apply pending events, then receive webhooks on `host:port` (0: pick a free port)."""
     await inbox.drain_pending()
     receiver = WebhookReceiver(
-        inbox, management_token=management_token, ack_timeout_s=ack_timeout_s
+        inbox, management_token=management_token, clock=clock, ack_timeout_s=ack_timeout_s
     )
     runner = web.AppRunner(receiver.app(), access_log=None)
     await runner.setup()

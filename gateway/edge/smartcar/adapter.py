@@ -15,8 +15,8 @@ from typing import TypeVar
 from clients import smartcar as sc
 from gateway.core import model
 from gateway.core.model import Availability, BatchReading, FieldResult, TelemetryField
+from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.secret import Secret
-from gateway.core.status import REQUESTED_PERMISSIONS
 from gateway.edge.context import bounded_timeout_s
 from gateway.edge.smartcar.failures import failure_of, translate, translate_grant
 

@@ -26,10 +26,9 @@ from gateway.core.model import (
     UpstreamFailure,
     VehicleInfo,
 )
+from gateway.core.permissions import FIELD_PERMISSIONS, REQUESTED_PERMISSIONS
 from gateway.core.ports import Clock, CodeRejected, RefreshRejected, TokenRejected
 from gateway.core.secret import Secret
-from gateway.core.status import REQUESTED_PERMISSIONS
-from gateway.core.telemetry import FIELD_PERMISSIONS
 
 
 @dataclass

@@ -13,8 +13,8 @@ from gateway.core.model import (
     TelemetryField,
     Vehicle,
 )
+from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.scheduler import PollPlan, daily_share, due_fields
-from gateway.core.status import REQUESTED_PERMISSIONS
 from tests.unit.gateway.test_use_cases import World, build
 
 F = TelemetryField

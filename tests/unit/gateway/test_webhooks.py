@@ -1,4 +1,7 @@
-"""The webhook inbox on fakes: storing once, applying signals and errors, order, draining."""
+"""The webhook inbox on fakes: storing once, applying readings and errors, order, draining.
+
+Events are Smartcar v4 bodies read by the v2 decoder, as in production; one test drives the
+inbox with a decoder of its own, as a second API version would."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from gateway.core import signals
 from gateway.core.cache import TelemetryCache
 from gateway.core.metrics import RecordingMetrics
 from gateway.core.model import (
@@ -27,11 +29,15 @@ from gateway.core.model import (
     Odometer,
     TelemetryField,
     Vehicle,
+    WebhookEvent,
 )
-from gateway.core.webhooks import MalformedEvent, WebhookInbox
+from gateway.core.ports import WebhookDecoder
+from gateway.core.reports import Rejection, StateReport, VehicleReport
+from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
+from gateway.edge.smartcar.events import SmartcarV2Events, event_from
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWork, FakeUnitOfWorkFactory
-from tests.unit.gateway.webhook_samples import (
+from tests.unit.edge.webhook_samples import (
     error_event,
     failed_signal,
     millis,
@@ -56,11 +62,15 @@ class Inbox:
 
     async def deliver(self, payload: dict[str, Any]) -> bool:
         """Receive and apply one payload as the receiver does; return whether it was new."""
-        event = self.inbox.event_from(payload)
+        event = self.received(payload)
         stored = await self.inbox.receive(event)
         if stored:
             await self.inbox.apply(event)
         return stored
+
+    def received(self, payload: dict[str, Any]) -> WebhookEvent:
+        """Return the event the receiver builds from `payload`, received now."""
+        return event_from(payload, received_at=self.clock.now())
 
     def reading(self, field: TelemetryField) -> FieldReading:
         """Return the stored reading of one field of the test vehicle."""
@@ -73,9 +83,14 @@ class Inbox:
 
 
 async def build_world(
-    uow: FakeUnitOfWorkFactory, *, cache: TelemetryCache | None = None, vehicles: int = 1
+    uow: FakeUnitOfWorkFactory,
+    *,
+    cache: TelemetryCache | None = None,
+    vehicles: int = 1,
+    decoder: WebhookDecoder | None = None,
 ) -> Inbox:
-    """Return an inbox over `uow`, holding ACTIVE vehicles car-1 (`sc-1`), car-2 (`sc-2`)…"""
+    """Return an inbox over `uow`, holding ACTIVE vehicles car-1 (`sc-1`), car-2 (`sc-2`)…,
+    reading events with `decoder` (Smartcar's v2 decoder unless given)."""
     clock = ManualClock(START)
     async with uow() as unit:
         for number in range(1, vehicles + 1):
@@ -89,7 +104,13 @@ async def build_world(
         await unit.commit()
     cache = cache or TelemetryCache(uow)
     metrics = RecordingMetrics()
-    inbox = WebhookInbox(uow=uow, cache=cache, clock=clock, metrics=metrics)
+    inbox = WebhookInbox(
+        uow=uow,
+        cache=cache,
+        clock=clock,
+        decoder=decoder or SmartcarV2Events(),
+        metrics=metrics,
+    )
     return Inbox(inbox, uow, cache, clock, metrics)
 
 
@@ -295,52 +316,11 @@ async def test_drain_applies_events_left_unapplied(world: Inbox) -> None:
     """Events stored but never applied (a crash) are applied by `drain_pending`, once."""
     for number in (1, 2):
         payload = state_event(f"evt-{number}", SMARTCAR_ID, every_signal(world.clock.now()))
-        assert await world.inbox.receive(world.inbox.event_from(payload))
+        assert await world.inbox.receive(world.received(payload))
     assert await world.inbox.drain_pending() == 2
     assert all(e.applied_at is not None for e in world.uow.store.webhook_events.values())
     assert TelemetryField.ODOMETER in world.uow.store.telemetry[VEHICLE_ID]
     assert await world.inbox.drain_pending() == 0
-
-
-def nested(levels: int) -> dict[str, Any]:
-    """Return an event body whose `data` nests `levels` deep."""
-    data: Any = {}
-    for _ in range(levels - 1):
-        data = {"d": data}
-    return {"eventId": "evt-1", "eventType": "VEHICLE_STATE", "data": data}
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {"eventType": "VEHICLE_STATE"},
-        {"eventId": "", "eventType": "VEHICLE_STATE"},
-        {"eventId": 7, "eventType": "VEHICLE_STATE"},
-        {"eventId": "evt-1"},
-        {"eventId": "evt-\ud800", "eventType": "VEHICLE_STATE"},
-        {"eventId": "evt-\x00", "eventType": "VEHICLE_STATE"},
-        {"eventId": "e" * 129, "eventType": "VEHICLE_STATE"},
-        {"eventId": "evt-1", "eventType": "VEHICLE_\udc00"},
-        {"eventId": "evt-1", "eventType": "VEHICLE_STATE", "vehicleId": "v" * 129},
-        nested(32),
-    ],
-)
-async def test_a_body_without_event_id_or_type_is_malformed(
-    world: Inbox, payload: dict[str, Any]
-) -> None:
-    """`event_from` refuses bodies without an event id and type that storage keeps (1-128
-    characters, no lone surrogate, no NUL), with a vehicle id too long, or nested too deep."""
-    with pytest.raises(MalformedEvent):
-        world.inbox.event_from(payload)
-
-
-def test_the_keyed_signal_form_is_read_too() -> None:
-    """`{"Group.Name": {value, meta}}` signals map like the list form."""
-    keyed = {"Closure.IsLocked": {"value": True, "meta": {"oemUpdatedAt": 1_700_000_000_000}}}
-    readings = signals.parse(signals.index(keyed), fetched_at=START).readings
-    assert [r.value for r in readings] == [LockStatus(is_locked=True)]
-    assert readings[0].recorded_at is not None
-    assert readings[0].recorded_at.timestamp() == 1_700_000_000
 
 
 def odometer_stamped(stamp: object, *, value: float = 4321) -> dict[str, Any]:
@@ -417,7 +397,7 @@ async def test_drain_marks_failed_what_raises_and_applies_the_rest(
         state_event("evt-c", SMARTCAR_ID, [odometer]),
     ]
     for payload in payloads:
-        assert await world.inbox.receive(world.inbox.event_from(payload))
+        assert await world.inbox.receive(world.received(payload))
         world.clock.advance(1)
     with caplog.at_level(logging.WARNING, logger="gateway.core.webhooks"):
         assert await world.inbox.drain_pending() == 3
@@ -439,7 +419,7 @@ async def test_an_event_holding_text_no_store_keeps_is_stored_failed(world: Inbo
     characters replaced, with the path in the reason; it is never applied or drained."""
     payload = state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now()))
     payload["data"]["signals"][0]["body"]["note"] = "bad \ud800 and \x00"
-    event = world.inbox.event_from(payload)
+    event = world.received(payload)
     assert not event.pending
     assert event.failed_at == world.clock.now()
     assert event.error == (
@@ -470,4 +450,43 @@ async def test_a_cache_that_fails_after_storing_leaves_the_event_applied() -> No
     await world.deliver(state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now())))
     event = world.uow.store.webhook_events["evt-1"]
     assert (event.applied_at, event.failed_at) == (world.clock.now(), None)
+    assert world.metrics.webhook_events == ["applied"]
+
+
+class OwnFormat:
+    """A decoder of a wire format the inbox has never seen: every event reports one
+    odometer reading and one rejected location."""
+
+    def decode(self, event: WebhookEvent) -> VehicleReport:
+        """Report the odometer in the event's `km` key, recorded when the event arrived."""
+        reading = FieldReading(
+            field=TelemetryField.ODOMETER,
+            availability=Availability.AVAILABLE,
+            value=Odometer(distance_km=float(str(event.payload["km"]))),
+            recorded_at=event.received_at,
+            fetched_at=event.received_at,
+        )
+        rejected = Rejection(TelemetryField.LOCATION, "no position in this format")
+        return StateReport(readings=(reading,), rejections=(rejected,))
+
+
+async def test_the_inbox_applies_what_its_decoder_reports() -> None:
+    """Any decoder can feed the inbox: its readings are stored and cached, its rejections
+    noted and counted, whatever keys the stored body has."""
+    world = await build_world(FakeUnitOfWorkFactory(), decoder=OwnFormat())
+    event = WebhookEvent(
+        event_id="own-1",
+        event_type="REPORT",
+        smartcar_vehicle_id=SMARTCAR_ID,
+        received_at=world.clock.now(),
+        payload={"km": 1234},
+    )
+    assert await world.inbox.receive(event)
+    await world.inbox.apply(event)
+    assert world.reading(TelemetryField.ODOMETER).value == Odometer(distance_km=1234)
+    cached = await world.cache.readings(VEHICLE_ID)
+    assert cached[TelemetryField.ODOMETER] == world.reading(TelemetryField.ODOMETER)
+    stored = world.uow.store.webhook_events["own-1"]
+    assert stored.error == "rejected location: no position in this format"
+    assert world.metrics.webhook_rejections == ["location"]
     assert world.metrics.webhook_events == ["applied"]

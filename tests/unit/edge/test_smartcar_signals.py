@@ -1,4 +1,5 @@
-"""Signal values checked field by field: timestamps in their window, numbers in range."""
+"""Smartcar's webhook signals read field by field: timestamps in their window, numbers in
+range, the keyed form, the car saying it is asleep."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from gateway.core import signals
 from gateway.core.model import Battery, DoorState, Fuel, LockStatus, Odometer, TelemetryField
-from tests.unit.gateway.webhook_samples import millis, signal
+from gateway.core.reports import StateReport
+from gateway.edge.smartcar import signals
+from tests.unit.edge.webhook_samples import millis, signal
 
 ARRIVED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 RECORDED = ARRIVED - timedelta(minutes=5)
 
 
-def parse(*carried: dict[str, Any]) -> signals.Parsed:
+def parse(*carried: dict[str, Any]) -> StateReport:
     """Parse signals in the webhook's list form, as arrived at ARRIVED."""
     return signals.parse(signals.index(list(carried)), fetched_at=ARRIVED)
 
@@ -32,7 +34,7 @@ def odometer_at(stamp: object) -> dict[str, Any]:
     return carried
 
 
-def fields(parsed: signals.Parsed) -> set[TelemetryField]:
+def fields(parsed: StateReport) -> set[TelemetryField]:
     """Return the fields that got a reading."""
     return {reading.field for reading in parsed.readings}
 
@@ -209,3 +211,21 @@ def test_valid_signals_give_readings_and_no_rejections() -> None:
     assert parsed.rejections == ()
     odometer = {r.field: r.value for r in parsed.readings}[TelemetryField.ODOMETER]
     assert odometer == Odometer(distance_km=pytest.approx(1609.344))
+
+
+def test_the_keyed_signal_form_is_read_too() -> None:
+    """`{"Group.Name": {value, meta}}` signals map like the list form."""
+    keyed = {"Closure.IsLocked": {"value": True, "meta": {"oemUpdatedAt": 1_700_000_000_000}}}
+    readings = signals.parse(signals.index(keyed), fetched_at=ARRIVED).readings
+    assert [r.value for r in readings] == [LockStatus(is_locked=True)]
+    assert readings[0].recorded_at is not None
+    assert readings[0].recorded_at.timestamp() == 1_700_000_000
+
+
+@pytest.mark.parametrize(("value", "asleep"), [(True, True), (False, False), ("true", False)])
+def test_the_car_says_it_is_asleep_only_with_a_true_signal(value: object, asleep: bool) -> None:
+    """`connectivitystatus-isasleep` true (the JSON boolean, nothing else) reports the car
+    asleep; without the signal it is not."""
+    carried = signal("connectivitystatus-isasleep", {"value": value}, at=RECORDED)
+    assert parse(carried, lock()).asleep is asleep
+    assert parse(lock()).asleep is False

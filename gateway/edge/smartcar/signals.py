@@ -1,4 +1,4 @@
-"""Smartcar v4 signals (the `data.signals` of a VEHICLE_STATE webhook) as telemetry readings.
+"""Smartcar v4 signals (the `data.signals` of a VEHICLE_STATE webhook) as a state report.
 
 Which signals make which field (the first of each is required, the others fill in):
 
@@ -19,17 +19,19 @@ Tire pressure is not mapped: `wheel-tires` documents no pressure unit. A field's
 arrived; a timestamp of 0 (Smartcar's mark for static values) counts as absent. Signals with
 `status.value` ERROR (the car cannot report them) or without a body are skipped: the field
 keeps its last reading. `signals` is a list of `{code, body, status, meta}` objects; the keyed
-form of Smartcar's delivery-behavior page (`{"Group.Name": {value, meta}}`) is read too.
+form of Smartcar's delivery-behavior page (`{"Group.Name": {value, meta}}`) is read too. The
+car says it is asleep with `connectivitystatus-isasleep` true.
 
-Every value is checked field by field, and a bad one is *rejected* with a reason naming the
-field (`Rejection`), while the event's other fields still apply:
+Every value is checked field by field against the gateway's bounds
+(`gateway.core.plausibility`), and a bad one is *rejected* with a reason naming the field
+(`Rejection`), while the event's other fields still apply:
 
 - a timestamp must lie in `EARLIEST` .. arrival + `MAX_AHEAD` (2000-01-01 to one hour after
   the event arrived, by the injected clock): seconds, microseconds or nanoseconds sent as
-  milliseconds, NaN, infinities and absurd magnitudes all fall outside; a reading from the
-  future would otherwise hide every later one, as newer readings are never replaced;
-- numbers must be finite and plausible: latitude ±90, longitude ±180, odometer 0..10 million
-  km, percentages 0..100, ranges 0..10,000 km, fuel 0..2,000 litres; units must be known;
+  milliseconds, NaN, infinities and absurd magnitudes all fall outside;
+- numbers must be finite and plausible (latitude ±90, longitude ±180, odometer 0..10
+  million km, percentages 0..100, ranges 0..10,000 km, fuel 0..2,000 litres), checked in
+  the unit received; units must be known;
 - a bad optional part (a range, a fuel amount, one door) is left out and noted; the field
   keeps its required value.
 """
@@ -37,8 +39,7 @@ field (`Rejection`), while the event's other fields still apply:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from gateway.core.model import (
     Availability,
@@ -53,16 +54,22 @@ from gateway.core.model import (
     TelemetryField,
     TelemetryValue,
 )
+from gateway.core.plausibility import (
+    EARLIEST,
+    FUEL_L,
+    LATITUDE,
+    LONGITUDE,
+    MAX_AHEAD,
+    ODOMETER_KM,
+    PERCENT,
+    RANGE_KM,
+    Bounds,
+    plausible_time,
+)
+from gateway.core.reports import Rejection, StateReport
 
 KM_PER_MILE = 1.609344
 LITRES_PER_US_GALLON = 3.785411784
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-"""No car recorded a reading before this; an earlier time is a unit error (seconds as ms)."""
-MAX_AHEAD = timedelta(hours=1)
-"""How far after the event's arrival a reading may claim to be recorded (OEM clock skew)."""
-MAX_ODOMETER_KM = 10_000_000.0
-MAX_RANGE_KM = 10_000.0
-MAX_FUEL_L = 2_000.0
 _KM_UNITS = {None: 1.0, "kilometers": 1.0, "km": 1.0, "miles": KM_PER_MILE, "mi": KM_PER_MILE}
 _LITRE_UNITS = {None: 1.0, "liters": 1.0, "l": 1.0, "gallons": LITRES_PER_US_GALLON}
 _DOORS = {(0, 0): "front_left", (0, 1): "front_right", (1, 0): "back_left", (1, 1): "back_right"}
@@ -74,25 +81,6 @@ ASLEEP_SIGNAL = "connectivitystatus-isasleep"
 Body = Mapping[str, object]
 Signals = Mapping[str, Mapping[str, object]]
 """Usable signals by code: each a `{body, meta}` mapping."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A value an event carried that the gateway refused to record, and why."""
-
-    field: TelemetryField
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.field.value}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    """What an event's signals give: a reading per valid field, a rejection per bad value."""
-
-    readings: tuple[FieldReading, ...]
-    rejections: tuple[Rejection, ...]
 
 
 class _Refused(ValueError):
@@ -118,8 +106,9 @@ def _usable(signal: Mapping[str, object]) -> bool:
     return not failed and isinstance(signal.get("body"), Mapping)
 
 
-def parse(signals: Signals, *, fetched_at: datetime) -> Parsed:
-    """Return a reading for each field whose values are valid, and why the others are not.
+def parse(signals: Signals, *, fetched_at: datetime) -> StateReport:
+    """Return a reading for each field whose values are valid, why the others are not, and
+    whether the car says it is asleep.
 
     `fetched_at` is when the event arrived: the default `recorded_at`, and the reference
     for how far in the future a timestamp may lie."""
@@ -147,10 +136,12 @@ def parse(signals: Signals, *, fetched_at: datetime) -> Parsed:
                 fetched_at=fetched_at,
             )
         )
-    return Parsed(tuple(readings), tuple(rejections))
+    return StateReport(
+        readings=tuple(readings), rejections=tuple(rejections), asleep=_reports_asleep(signals)
+    )
 
 
-def reports_asleep(signals: Signals) -> bool:
+def _reports_asleep(signals: Signals) -> bool:
     """Tell whether the car says it is asleep (`connectivitystatus-isasleep` true)."""
     signal = signals.get(ASLEEP_SIGNAL)
     return signal is not None and _body(signal).get("value") is True
@@ -168,7 +159,7 @@ def _recorded_at(signal: Mapping[str, object], *, arrived_at: datetime) -> datet
         if raw is None or (_is_number(raw) and raw == 0):
             continue
         moment = _instant(raw)
-        if moment is None or not EARLIEST <= moment <= arrived_at + MAX_AHEAD:
+        if moment is None or not plausible_time(moment, arrived_at=arrived_at):
             raise _Refused(
                 f"meta.{key} {_shown(raw)} is no time between {EARLIEST:%Y-%m-%d} and "
                 f"{MAX_AHEAD} after arrival (epoch milliseconds or ISO-8601 with a zone)"
@@ -214,19 +205,21 @@ def _body(signal: Mapping[str, object]) -> Body:
     return body if isinstance(body, Mapping) else {}
 
 
-def _number(body: Body, key: str, *, low: float, high: float, unit: str = "") -> float:
-    """Return `body[key]` if it is a number in `low..high`; raise `_Refused` otherwise."""
+def _number(body: Body, key: str, bounds: Bounds, *, unit: str = "") -> float:
+    """Return `body[key]` if it is a number within `bounds`; raise `_Refused` otherwise."""
     value = body.get(key)
     if not _is_number(value):
         raise _Refused(_not_a_number(key, value))
     assert isinstance(value, int | float)
-    if not low <= value <= high:  # before float(): a huge integer overflows it
-        raise _Refused(f"{key} {_shown(value)} is outside {low:g}..{high:g}{unit}")
+    if value not in bounds:  # before float(): a huge integer overflows it
+        raise _Refused(f"{key} {_shown(value)} is outside {bounds.low:g}..{bounds.high:g}{unit}")
     return float(value)
 
 
-def _scaled(body: Body, units: Mapping[str | None, float], *, high: float, unit_name: str) -> float:
-    """Return a `{unit, value}` body's value in the table's unit, if it is in 0..`high`."""
+def _scaled(
+    body: Body, units: Mapping[str | None, float], bounds: Bounds, *, unit_name: str
+) -> float:
+    """Return a `{unit, value}` body's value in the table's unit, if it is within `bounds`."""
     unit = body.get("unit")
     factor = None
     if unit is None or isinstance(unit, str):
@@ -237,8 +230,11 @@ def _scaled(body: Body, units: Mapping[str | None, float], *, high: float, unit_
     if not _is_number(value):
         raise _Refused(_not_a_number("value", value))
     assert isinstance(value, int | float)
-    if not 0 <= value <= high / factor:  # in the received unit: a huge integer stays exact
-        raise _Refused(f"value {_shown(value)} {unit or ''} is outside 0..{high:g} {unit_name}")
+    if value not in bounds.per(factor):  # in the received unit: a huge integer stays exact
+        raise _Refused(
+            f"value {_shown(value)} {unit or ''} is outside "
+            f"{bounds.low:g}..{bounds.high:g} {unit_name}"
+        )
     return float(value) * factor
 
 
@@ -261,11 +257,11 @@ def _optional(
 
 
 def _percent(body: Body) -> float:
-    return _number(body, "value", low=0, high=100, unit=" %")
+    return _number(body, "value", PERCENT, unit=" %")
 
 
 def _km(body: Body) -> float:
-    return _scaled(body, _KM_UNITS, high=MAX_RANGE_KM, unit_name="km")
+    return _scaled(body, _KM_UNITS, RANGE_KM, unit_name="km")
 
 
 Notes = list[str]
@@ -273,15 +269,13 @@ Notes = list[str]
 
 def _location(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
     body = bodies["location-preciselocation"]
-    latitude = _number(body, "latitude", low=-90, high=90)
-    longitude = _number(body, "longitude", low=-180, high=180)
+    latitude = _number(body, "latitude", LATITUDE)
+    longitude = _number(body, "longitude", LONGITUDE)
     return Location(latitude=latitude, longitude=longitude)
 
 
 def _odometer(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
-    km = _scaled(
-        bodies["odometer-traveleddistance"], _KM_UNITS, high=MAX_ODOMETER_KM, unit_name="km"
-    )
+    km = _scaled(bodies["odometer-traveleddistance"], _KM_UNITS, ODOMETER_KM, unit_name="km")
     return Odometer(distance_km=km)
 
 
@@ -299,7 +293,7 @@ def _fuel(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
             bodies,
             "internalcombustionengine-amountremaining",
             notes,
-            lambda body: _scaled(body, _LITRE_UNITS, high=MAX_FUEL_L, unit_name="l"),
+            lambda body: _scaled(body, _LITRE_UNITS, FUEL_L, unit_name="l"),
         ),
         range_km=_optional(bodies, "internalcombustionengine-range", notes, _km),
     )

@@ -1,0 +1,87 @@
+"""Permissions: what the gateway asks owners to grant, what each use needs, and what
+happens when an owner takes one back.
+
+    REQUESTED_PERMISSIONS   asked for at Connect: REQUIRED_PERMISSIONS, plus read_tires
+                            and read_engine_oil where the car offers them
+    OPERATING_PERMISSIONS   what the gateway uses after Connect (telemetry, commands)
+    FIELD_PERMISSIONS       the permission reading each telemetry field needs
+    COMMAND_PERMISSION      the permission LOCK and UNLOCK need
+    ensure_permission       PermissionMissing unless the owner granted a permission
+    withdraw_permissions    forget what Smartcar refused; DISCONNECTED when nothing the
+                            gateway operates with is left
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from gateway.core.errors import PermissionMissing
+from gateway.core.model import ConnectionStatus, TelemetryField, Vehicle
+from gateway.core.ports import UnitOfWork
+from gateway.core.status import save, with_status
+
+REQUIRED_PERMISSIONS = frozenset(
+    {
+        "read_vehicle_info",
+        "read_vin",
+        "read_location",
+        "read_odometer",
+        "read_battery",
+        "read_fuel",
+        "read_security",
+        "control_security",
+    }
+)
+"""What car sharing needs; `read_tires` and `read_engine_oil` are asked for where offered."""
+
+REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | {"read_tires", "read_engine_oil"}
+OPERATING_PERMISSIONS = REQUESTED_PERMISSIONS - {"read_vehicle_info", "read_vin"}
+"""What the gateway uses after Connect: commands and telemetry. Losing all of it is a
+revocation."""
+
+FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
+    TelemetryField.LOCATION: "read_location",
+    TelemetryField.ODOMETER: "read_odometer",
+    TelemetryField.FUEL: "read_fuel",
+    TelemetryField.BATTERY: "read_battery",
+    TelemetryField.LOCK_STATUS: "read_security",
+    TelemetryField.TIRE_PRESSURE: "read_tires",
+    TelemetryField.ENGINE_OIL: "read_engine_oil",
+}
+COMMAND_PERMISSION = "control_security"
+
+WITHDRAWN_REASON = "Smartcar refused every permission the owner had granted: access was revoked"
+
+
+def ensure_permission(vehicle: Vehicle, permission: str) -> None:
+    """Raise PermissionMissing unless the owner granted `permission`."""
+    if permission not in vehicle.permissions:
+        raise PermissionMissing(
+            f"vehicle {vehicle.id}: the owner did not grant '{permission}'; reconnect to grant it",
+            metadata={"vehicle_id": vehicle.id, "permission": permission},
+        )
+
+
+async def withdraw_permissions(
+    uow: UnitOfWork, vehicle_id: str, refused: Iterable[str], *, now: datetime
+) -> None:
+    """Forget permissions Smartcar refused (403 PERMISSION) although the owner had granted
+    them: the owner took them back. Reads and polls stop asking for what is gone and the
+    panel lists it as missing; a vehicle left with none of the permissions the gateway
+    operates with is DISCONNECTED (a refresh cannot bring permissions back, only a
+    reconnect can)."""
+    current = await uow.vehicles.get(vehicle_id, for_update=True)
+    if current is None:
+        return
+    gone = frozenset(refused) & current.permissions
+    if not gone:
+        return
+    updated = dataclasses.replace(current, permissions=current.permissions - gone)
+    revoked = not updated.permissions & OPERATING_PERMISSIONS
+    if revoked and current.status in (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR):
+        updated = with_status(
+            updated, ConnectionStatus.DISCONNECTED, reason=WITHDRAWN_REASON, now=now
+        )
+    await save(uow, current, updated)

@@ -1,0 +1,126 @@
+"""Smartcar's webhook events as the v2 adapter receives them: the envelope and the reports.
+
+    event = event_from(payload, received_at=clock.now())   # MalformedEvent: no Smartcar event
+    report = SmartcarV2Events().decode(event)              # what the core applies
+
+The envelope is `{eventId, eventType, vehicleId, data, meta}`; the vehicle is
+`data.vehicle.id`, else the top-level `vehicleId`. `event_from` builds the `WebhookEvent`
+the inbox stores (the whole body kept for audit): an id or type storage cannot keep is
+`MalformedEvent`, and a body holding text no store keeps elsewhere (a lone surrogate, NUL:
+`gateway.core.payload`) gives an event already failed, stored with those characters
+replaced.
+
+`SmartcarV2Events` is the core's `WebhookDecoder`: it reads a stored event's body.
+
+- VERIFY is answered by the receiver and never stored;
+- VEHICLE_STATE: `data.signals` (see `signals`) become a `StateReport`;
+- VEHICLE_ERROR: each `data.errors[]` item `{type, code, description, state}` becomes a
+  `ReportedError` labelled `TYPE:CODE` (UNKNOWN without either), resolved when its
+  `state` is RESOLVED;
+- any other type is `NotHandled`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+
+from gateway.core import payload as payloads
+from gateway.core.model import WebhookEvent
+from gateway.core.reports import ErrorReport, NotHandled, ReportedError, VehicleReport
+from gateway.core.validation import MAX_ID_LENGTH
+from gateway.edge.smartcar import signals
+
+VERIFY = "VERIFY"
+VEHICLE_STATE = "VEHICLE_STATE"
+VEHICLE_ERROR = "VEHICLE_ERROR"
+
+
+class MalformedEvent(ValueError):
+    """A webhook body that is not a Smartcar event: no `eventId` or `eventType` string that
+    can be stored (1-128 characters, no lone surrogate or NUL), a vehicle id over 128
+    characters, or objects nested deeper than `payload.MAX_DEPTH`."""
+
+
+def event_from(payload: Mapping[str, object], *, received_at: datetime) -> WebhookEvent:
+    """Return the event a parsed webhook body describes, received at `received_at`: pending,
+    or already failed when the body holds text no store keeps (see `gateway.core.payload`)."""
+    if payloads.too_deep(payload):
+        raise MalformedEvent(f"the body nests deeper than {payloads.MAX_DEPTH} levels")
+    event_id = _envelope_text(payload.get("eventId"), "eventId")
+    event_type = _envelope_text(payload.get("eventType"), "eventType")
+    vehicle_id = smartcar_vehicle_id(payload)
+    if vehicle_id is not None and len(vehicle_id) > MAX_ID_LENGTH:
+        raise MalformedEvent(f"the vehicle id must be at most {MAX_ID_LENGTH} characters")
+    event = WebhookEvent(
+        event_id=event_id,
+        event_type=event_type,
+        smartcar_vehicle_id=None if vehicle_id is None else payloads.printable(vehicle_id),
+        received_at=received_at,
+        payload=payload,
+    )
+    problem = payloads.text_problem(payload)
+    if problem is None:
+        return event
+    stored = payloads.storable(payload)
+    assert isinstance(stored, Mapping)
+    reason = f"not applied: {problem}; stored with U+FFFD in its place"
+    return dataclasses.replace(event, payload=stored, failed_at=received_at, error=reason)
+
+
+def smartcar_vehicle_id(payload: Mapping[str, object]) -> str | None:
+    """Return the Smartcar vehicle id of an event (`data.vehicle.id`, else `vehicleId`)."""
+    vehicle = _data(payload).get("vehicle")
+    found = vehicle.get("id") if isinstance(vehicle, Mapping) else None
+    if not isinstance(found, str):
+        found = payload.get("vehicleId")
+    return found if isinstance(found, str) and found else None
+
+
+class SmartcarV2Events:
+    """Decodes stored Smartcar webhook events into the core's reports (`WebhookDecoder`)."""
+
+    def decode(self, event: WebhookEvent) -> VehicleReport:
+        """Return what the event reports about its vehicle."""
+        data = _data(event.payload)
+        if event.event_type == VEHICLE_STATE:
+            carried = signals.index(data.get("signals"))
+            return signals.parse(carried, fetched_at=event.received_at)
+        if event.event_type == VEHICLE_ERROR:
+            return _error_report(data.get("errors"))
+        return NotHandled(f"event type {event.event_type} is not handled")
+
+
+def _error_report(errors: object) -> ErrorReport:
+    """Return the errors of a `data.errors` value; items that are no objects are skipped."""
+    reported = []
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, Mapping):
+            continue
+        label = ":".join(str(error[k]) for k in ("type", "code") if error.get(k)) or "UNKNOWN"
+        description = error.get("description")
+        reported.append(
+            ReportedError(
+                label=label,
+                description=description if isinstance(description, str) else None,
+                resolved=error.get("state") == "RESOLVED",
+            )
+        )
+    return ErrorReport(tuple(reported))
+
+
+def _envelope_text(value: object, name: str) -> str:
+    """Return an id or type of the event envelope if every store can keep it."""
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{name} must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise MalformedEvent(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    if not payloads.clean(value):
+        raise MalformedEvent(f"{name} must hold no lone surrogate and no NUL")
+    return value
+
+
+def _data(payload: Mapping[str, object]) -> Mapping[str, object]:
+    data = payload.get("data")
+    return data if isinstance(data, Mapping) else {}
