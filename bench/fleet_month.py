@@ -36,9 +36,9 @@ import httpx
 from clients.simulator import BucketLimit, SimulatorConfig, serve_simulator
 from gateway.app import running_gateway
 from gateway.core.errors import GatewayError, RequestAllowanceExhausted
+from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus, LockAction, TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
-from gateway.core.service import Gateway
 from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
 

@@ -6,7 +6,8 @@
 It opens, in order: the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN is set;
 its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart),
 the HTTP client for Smartcar, the database (migrated to head), the token keyring, the core
-`Gateway`, and the started gRPC server; leaving the block closes them in reverse.
+`Gateway` (built by `gateway.core.assembly.build_gateway`), and the started gRPC server;
+leaving the block closes them in reverse.
 Tests use the same function with a ManualClock and listen on port 0.
 """
 
@@ -29,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
+from gateway.core.assembly import build_gateway
+from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus
 from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
-from gateway.core.service import Gateway
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
@@ -136,7 +138,7 @@ async def running_gateway(
         )
         uow_factory = unit_of_work_factory(engine, cipher)
         admission, shared_telemetry = await _shared(stack, settings)
-        gateway = Gateway(
+        gateway = build_gateway(
             uow=uow_factory,
             smartcar=smartcar,
             clock=clock,
