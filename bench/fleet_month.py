@@ -358,7 +358,7 @@ async def summarise(
 def main() -> int:
     """Run and print."""
     args = parse()
-    try:  # the event loop the service itself runs on (gateway.serve)
+    try:  # the event loop the service itself runs on (gateway.cli.serve)
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
         report = asyncio.run(simulate(args))
