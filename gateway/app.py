@@ -12,10 +12,10 @@ are under); the Smartcar adapter; Redis for rate limits and the telemetry cache 
 between replicas (with VG_REDIS_URL); the core, built by
 `gateway.core.assembly.build_gateway`; the leased background jobs; the webhook receiver;
 the gRPC server, whose call frame gets the access guard, the audit trail, metrics, the
-refusal log and the replica's health; and the metrics and health ports. Leaving the block
-closes them in reverse. The command line (`gateway.cli`) opens storage through the same
-`gateway.wiring`, without migrating. Tests use the same function with a ManualClock and
-listen on port 0.
+refusal log, the replica's health and storage's classifier of transient database failures
+(`storage.transient`); and the metrics and health ports. Leaving the block closes them in
+reverse. The command line (`gateway.cli`) opens storage through the same `gateway.wiring`,
+without migrating. Tests use the same function with a ManualClock and listen on port 0.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ from gateway.wiring import configured_by, open_storage, serving_keyring
 from storage.crypto import Keyring
 from storage.keys import key_usage
 from storage.permissions import secure_tree
+from storage.transient import is_transient
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
 """Where the embedded simulator sends owners back; nothing needs to listen there, the
@@ -168,6 +169,7 @@ async def running_gateway(
                     observer=metrics,
                     refusals=RefusalLog(clock=clock, observer=metrics),
                     health=ServingStatus(health),
+                    transient=is_transient,
                 ),
                 credentials=credentials,
             )
@@ -238,7 +240,9 @@ async def _start_health(
     if settings.health_listen is None:
         return None
     server, port = await create_health_server(
-        health, listen=settings.health_listen, hooks=EdgeHooks(observer=metrics)
+        health,
+        listen=settings.health_listen,
+        hooks=EdgeHooks(observer=metrics, transient=is_transient),
     )
     await server.start()
     stack.push_async_callback(server.stop, 0)

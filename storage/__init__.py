@@ -9,6 +9,7 @@
     storage.codec         JSON forms of telemetry values and command errors
     storage.repositories  one repository per table, rows <-> gateway.core.model values
     storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
+    storage.transient     is_transient(exc): which database failures are worth a retry
 
 The composition root opens it in one place, `gateway.wiring.open_storage`, for the server
 (creating and migrating the database) and the command line (an existing database only,
