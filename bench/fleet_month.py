@@ -36,9 +36,9 @@ import httpx
 from clients.simulator import BucketLimit, SimulatorConfig, serve_simulator
 from gateway.app import running_gateway
 from gateway.core.errors import GatewayError, RequestAllowanceExhausted
+from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus, LockAction, TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
-from gateway.core.service import Gateway
 from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
 
@@ -358,7 +358,7 @@ async def summarise(
 def main() -> int:
     """Run and print."""
     args = parse()
-    try:  # the event loop the service itself runs on (gateway.serve)
+    try:  # the event loop the service itself runs on (gateway.cli.serve)
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is optional
         report = asyncio.run(simulate(args))

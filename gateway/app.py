@@ -3,11 +3,19 @@
     async with running_gateway(Settings.from_env(os.environ)) as running:
         await serve_until_stopped(running.server, running.health, grace_s=…)
 
-It opens, in order: the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN is set;
-its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart),
-the HTTP client for Smartcar, the database (migrated to head), the token keyring, the core
-`Gateway`, and the started gRPC server; leaving the block closes them in reverse.
-Tests use the same function with a ManualClock and listen on port 0.
+It wires, in order: the access guard and TLS credentials of the gRPC port (a bad policy
+fails before anything runs); the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN
+is set; its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart);
+the metered HTTP client for Smartcar; storage, opened with `gateway.wiring.open_storage`
+(migrated to head, with the token keyring; it refuses to start without a key stored tokens
+are under); the Smartcar adapter; Redis for rate limits and the telemetry cache shared
+between replicas (with VG_REDIS_URL); the core, built by
+`gateway.core.assembly.build_gateway`; the leased background jobs; the webhook receiver;
+the gRPC server, whose call frame gets the access guard, the audit trail, metrics, the
+refusal log, the replica's health and storage's classifier of transient database failures
+(`storage.transient`); and the metrics and health ports. Leaving the block closes them in
+reverse. The command line (`gateway.cli`) opens storage through the same `gateway.wiring`,
+without migrating. Tests use the same function with a ManualClock and listen on port 0.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,17 +32,17 @@ import grpc
 import grpc.aio
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
+from gateway.core.assembly import build_gateway
+from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus
 from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
-from gateway.core.service import Gateway
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
@@ -60,11 +68,11 @@ from gateway.edge.redis.telemetry import RedisTelemetry
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.smartcar.events import SmartcarV2Events
 from gateway.settings import Settings, SettingsError
-from storage.crypto import KeyConfigError, Keyring, TokenCipher, load_keyring
-from storage.database import create_engine, migrate
+from gateway.wiring import configured_by, open_storage, serving_keyring
+from storage.crypto import Keyring
 from storage.keys import key_usage
 from storage.permissions import secure_tree
-from storage.uow import unit_of_work_factory
+from storage.transient import is_transient
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
 """Where the embedded simulator sends owners back; nothing needs to listen there, the
@@ -118,10 +126,10 @@ async def running_gateway(
                 transport=MeteredTransport(httpx.AsyncHTTPTransport(limits=limits), metrics),
             )
         )
-        engine = await _open_database(settings, stack)
-        keyring = _keyring(settings)
-        await _check_keys_in_use(engine, keyring)
-        cipher = TokenCipher(keyring)
+        storage = await stack.enter_async_context(
+            open_storage(settings, migrate=True, keys=serving_keyring)
+        )
+        await _check_keys_in_use(storage.engine, storage.keyring)
         smartcar = SmartcarV2(
             auth=sc.SmartcarAuth(
                 http=http,
@@ -135,9 +143,9 @@ async def running_gateway(
                 read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
             ),
         )
-        uow_factory = unit_of_work_factory(engine, cipher)
+        uow_factory = storage.uow
         admission, shared_telemetry = await _shared(stack, settings)
-        gateway = Gateway(
+        gateway = build_gateway(
             uow=uow_factory,
             smartcar=smartcar,
             clock=clock,
@@ -146,12 +154,12 @@ async def running_gateway(
             admission=admission,
             shared_telemetry=shared_telemetry,
             # Every replica shares the keyring, so each accepts the others' page tokens.
-            page_tokens=PageTokens(keyring.derive(PAGE_TOKEN_PURPOSE)),
+            page_tokens=PageTokens(storage.keyring.derive(PAGE_TOKEN_PURPOSE)),
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
-        with _configured_by("VG_LISTEN (--listen)", f"listen on {settings.listen}"):
+        with configured_by("VG_LISTEN (--listen)", f"listen on {settings.listen}"):
             server, port = await create_server(
                 gateway,
                 listen=settings.listen,
@@ -162,6 +170,7 @@ async def running_gateway(
                     observer=metrics,
                     refusals=RefusalLog(clock=clock, observer=metrics),
                     health=ServingStatus(health),
+                    transient=is_transient,
                 ),
                 credentials=credentials,
             )
@@ -179,49 +188,6 @@ async def running_gateway(
             metrics_port=metrics_port,
             health_port=health_port,
         )
-
-
-@contextlib.contextmanager
-def _configured_by(variable: str, action: str) -> Iterator[None]:
-    """Turn the failure to `action` with a configured value (a port taken, a directory
-    that cannot be made) into a SettingsError naming `variable`: one line, no traceback."""
-    try:
-        yield
-    except (OSError, RuntimeError) as error:  # grpc's bind failure is a RuntimeError
-        detail = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise SettingsError(f"{variable}: cannot {action}: {_first_line(detail)}") from None
-
-
-def _first_line(detail: object) -> str:
-    return str(detail).strip().splitlines()[0] if str(detail).strip() else "no detail"
-
-
-async def _open_database(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
-    """Open the database (creating a SQLite file under the var directory) and migrate it;
-    an unusable location is a SettingsError naming the variable that chose it."""
-    variable = "VG_DATABASE_URL" if settings.database_url else "VG_VAR_DIR"
-    with _configured_by(variable, "create the database's directory"):
-        engine = create_engine(settings.resolved_database_url)
-    stack.push_async_callback(engine.dispose)
-    try:
-        await migrate(engine)
-    except (OSError, OperationalError, InterfaceError) as error:
-        # Never the URL itself: it may carry a password.
-        cause = error.orig if isinstance(error, OperationalError | InterfaceError) else error
-        raise SettingsError(
-            f"{variable}: cannot open the database: {type(cause).__name__}: {_first_line(cause)}"
-        ) from None
-    return engine
-
-
-def _keyring(settings: Settings) -> Keyring:
-    """Return the configured keyring, or the development key under the var directory."""
-    variable = "VG_TOKEN_KEYS" if settings.token_keys else "VG_VAR_DIR"
-    try:
-        with _configured_by(variable, "read or create the development key"):
-            return load_keyring(settings.token_keys, var_dir=settings.var_dir)
-    except KeyConfigError as error:
-        raise SettingsError(f"{variable}: {error}") from None
 
 
 async def _shared(
@@ -255,7 +221,7 @@ async def _start_metrics(
             return await unit.vehicles.count_by_status()
 
     host, _, port = settings.metrics_listen.rpartition(":")
-    with _configured_by("VG_METRICS_LISTEN", f"listen on {settings.metrics_listen}"):
+    with configured_by("VG_METRICS_LISTEN", f"listen on {settings.metrics_listen}"):
         runner, bound = await serve_metrics(
             metrics, status_counts, host=host or "127.0.0.1", port=int(port or 0)
         )
@@ -275,7 +241,9 @@ async def _start_health(
     if settings.health_listen is None:
         return None
     server, port = await create_health_server(
-        health, listen=settings.health_listen, hooks=EdgeHooks(observer=metrics)
+        health,
+        listen=settings.health_listen,
+        hooks=EdgeHooks(observer=metrics, transient=is_transient),
     )
     await server.start()
     stack.push_async_callback(server.stop, 0)
@@ -305,7 +273,7 @@ async def _start_webhooks(
         decoder=SmartcarV2Events(),
         metrics=gateway.metrics,
     )
-    with _configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):
+    with configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):
         receiver = await stack.enter_async_context(
             serve_webhooks(
                 inbox,
@@ -412,7 +380,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         command_latency_s=settings.simulator_command_latency_s,
     )
     try:
-        with _configured_by("VG_SIMULATOR_PORT", f"listen on port {settings.simulator_port}"):
+        with configured_by("VG_SIMULATOR_PORT", f"listen on port {settings.simulator_port}"):
             simulator = await stack.enter_async_context(
                 serve_simulator(config, port=settings.simulator_port, state_file=state_path)
             )

@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gateway.core.assembly import Policies
 from gateway.core.audit import AuditRetentionPolicy
 from gateway.core.model import TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
-from gateway.core.service import Policies
 from gateway.core.telemetry import TelemetryPolicy
 from gateway.core.watch import WatchPolicy
 from storage.crypto import KeyConfigError, Keyring

@@ -8,8 +8,11 @@
     storage.permissions   owner-only files and directories for what the gateway keeps
     storage.repositories  one repository per table, rows <-> gateway.core.model values
     storage.uow           SqlUnitOfWork and unit_of_work_factory(engine, cipher)
+    storage.transient     is_transient(exc): which database failures are worth a retry
 
-Wiring, in the composition root:
+The composition root opens it in one place, `gateway.wiring.open_storage`, for the server
+(creating and migrating the database) and the command line (an existing database only,
+`open_existing`). For the server that amounts to:
 
     engine = create_engine(settings.resolved_database_url)
     await migrate(engine)

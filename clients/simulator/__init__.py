@@ -16,10 +16,11 @@ through its origin variables (`SMARTCAR_API_ORIGIN`, `SMARTCAR_AUTH_ORIGIN` =
 
 Modules: `config` (settings), `clock` (simulated time), `fleet` (the seeded catalog),
 `vehicles` (vehicle state), `readings` (what cars report), `accounts` (users, connections,
-tokens), `connect` (simulated Connect), `limits`, `faults`, `errors`, `stats`, `admission`
-(the checks before serving), `delivery` (responses, transport faults), `webhooks` and
-`webhook_payloads` (Smartcar v4 webhook events delivered to registered callbacks), the
-routes (`oauth_routes`, `vehicle_routes`, `batch`, `management_routes`, `control_routes`,
+tokens), `connect` (simulated Connect), `limits`, `faults`, `error_bodies` (Smartcar's
+error bodies and the exceptions carrying them), `stats`, `admission` (the checks before
+serving), `delivery` (responses, transport faults), `webhooks` and `webhook_payloads`
+(Smartcar v4 webhook events delivered to registered callbacks), the routes
+(`oauth_routes`, `vehicle_routes`, `batch`, `management_routes`, `control_routes`,
 `webhook_routes`), `app`, `runner`, `state_file` (the state kept between runs, when
 asked) and `cli`.
 """

@@ -41,7 +41,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from clients.simulator.errors import OAuthError
+from clients.simulator.error_bodies import OAuthError
 
 
 @dataclass(frozen=True, kw_only=True)

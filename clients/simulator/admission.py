@@ -28,7 +28,7 @@ import json
 from aiohttp import web
 
 from clients.simulator.accounts import Grant
-from clients.simulator.errors import (
+from clients.simulator.error_bodies import (
     ASLEEP,
     AUTHENTICATION,
     BILLING_VEHICLE_REQUEST_LIMIT,

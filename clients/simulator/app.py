@@ -30,7 +30,7 @@ from clients.simulator import (
     webhook_routes,
 )
 from clients.simulator.delivery import WORLD, json_response, new_request_id, request_id
-from clients.simulator.errors import (
+from clients.simulator.error_bodies import (
     RESOURCE_NOT_FOUND_PATH,
     RESOURCE_NOT_FOUND_VERSION,
     SERVER_INTERNAL,

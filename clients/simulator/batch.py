@@ -30,7 +30,7 @@ from aiohttp import web
 from clients.simulator import admission
 from clients.simulator.accounts import Grant
 from clients.simulator.delivery import data_headers, deliver, json_response, request_id
-from clients.simulator.errors import (
+from clients.simulator.error_bodies import (
     ASLEEP,
     BILLING_VEHICLE_REQUEST_LIMIT,
     PERMISSION,

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from clients.simulator.clock import format_iso_ms
 from clients.simulator.delivery import WORLD, json_response
-from clients.simulator.errors import AUTHENTICATION, VALIDATION_PARAMETER, ApiError
+from clients.simulator.error_bodies import AUTHENTICATION, VALIDATION_PARAMETER, ApiError
 from clients.simulator.world import World
 
 _PATH = r"/v2.0/management/connections{slash:/?}"

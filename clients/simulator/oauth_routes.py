@@ -30,7 +30,7 @@ from aiohttp import web
 from clients.simulator import connect
 from clients.simulator.accounts import IssuedTokens
 from clients.simulator.delivery import WORLD, deliver, json_response
-from clients.simulator.errors import OAuthError
+from clients.simulator.error_bodies import OAuthError
 from clients.simulator.faults import TOKEN_PATH, Fault, FaultKind
 from clients.simulator.world import World
 

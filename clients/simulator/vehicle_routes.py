@@ -23,7 +23,7 @@ from aiohttp import web
 
 from clients.simulator import admission, batch
 from clients.simulator.delivery import WORLD, data_headers, deliver, json_response
-from clients.simulator.errors import (
+from clients.simulator.error_bodies import (
     ASLEEP,
     DOOR_OPEN,
     IN_MOTION,

@@ -14,8 +14,9 @@ For each call (the gateway's RPCs, health and reflection) it
    by it;
 3. maps a `GatewayError` to its status through `gateway.edge.grpc.status` (a KEY_UNAVAILABLE
    also tells the replica's health to turn NOT_SERVING), a database briefly
-   unavailable (connection lost, deadlock broken, SQLite busy) to UNAVAILABLE with a retry
-   delay, and anything else to INTERNAL, logging that one with its traceback;
+   unavailable (connection lost, deadlock broken, SQLite busy: what the hooks' `transient`
+   classifier, storage's, says is one) to UNAVAILABLE with a retry delay, and anything
+   else to INTERNAL, logging that one with its traceback;
 4. logs one line per call: method, status, duration, request id (never the messages),
    at INFO, or DEBUG for health checks.
 
@@ -81,18 +82,25 @@ class ReplicaHealth(Protocol):
         """Report NOT_SERVING from now on, so load balancers drain this replica."""
 
 
+def _nothing_is_transient(exc: BaseException) -> bool:
+    """Tell that no failure is transient: without a classifier, each one is a bug."""
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeHooks:
     """What the frame consults: the access guard (default: development mode, everyone
     allowed), the audit trail (actions on cars), the RPC observer (metrics), where calls
-    refused at admission are counted and logged, and the replica's health (told when this
-    replica lacks a token key)."""
+    refused at admission are counted and logged, the replica's health (told when this
+    replica lacks a token key), and which unexpected failures are the database briefly
+    unavailable (the composition root hands in `storage.transient.is_transient`)."""
 
     access: AccessGuard = DEVELOPMENT
     audit: AuditTrail | None = None
     observer: RpcObserver | None = None
     refusals: RefusalLog | None = None
     health: ReplicaHealth | None = None
+    transient: Callable[[BaseException], bool] = _nothing_is_transient
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -278,7 +286,7 @@ async def call_frame(
         status = call.code()
         raise
     except Exception as exc:  # noqa: BLE001 - the last resort at the edge
-        if errors.is_transient_storage(exc):
+        if hooks.transient(exc):
             status = grpc.StatusCode.UNAVAILABLE
             _log.warning(
                 "database briefly unavailable serving %s: %s",

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
-from gateway.core.api import GatewayAPI
+from gateway.core.inbound import GatewayAPI
 from gateway.edge.grpc.decoding import MAX_RECEIVE_MESSAGE_BYTES
 from gateway.edge.grpc.interceptors import EdgeHooks, EdgeInterceptor
 from gateway.edge.grpc.reflection import enable_reflection

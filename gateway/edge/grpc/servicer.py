@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
-from gateway.core.api import GatewayAPI
+from gateway.core.inbound import GatewayAPI
 from gateway.core.model import LockAction
 from gateway.edge.grpc import access, convert
 from gateway.edge.grpc.interceptors import Context

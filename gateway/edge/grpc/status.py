@@ -14,8 +14,8 @@ its own row (a test walks the hierarchy and proves it). `status_for` builds the 
 
 `internal_status` is the answer to a genuine bug: INTERNAL with a generic message.
 `storage_unavailable_status` answers a database that is briefly not there or refused a
-transaction to break a deadlock: UNAVAILABLE, retry in a second (`is_transient_storage`
-tells those apart from bugs).
+transaction to break a deadlock: UNAVAILABLE, retry in a second (which failures those are,
+storage knows: the interceptor asks the classifier in its `EdgeHooks`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from gateway.core import errors
 
@@ -118,23 +116,6 @@ def internal_status(*, request_id: str) -> grpc.Status:
     return _status(
         _C.INTERNAL, message, [info, error_details_pb2.RequestInfo(request_id=request_id)]
     )
-
-
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P03"})
-"""PostgreSQL: serialization failure, deadlock detected, lock not available, the server
-shutting down or starting up: worth a retry, never a bug of the caller."""
-
-
-def is_transient_storage(exc: BaseException) -> bool:
-    """Tell whether a failure is the database being briefly unavailable (connection lost
-    or refused, SQLite busy past its timeout, PostgreSQL deadlock or serialization)."""
-    if isinstance(exc, OperationalError | InterfaceError | SATimeoutError):
-        return True
-    if isinstance(exc, DBAPIError):
-        orig = exc.orig
-        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-        return state in TRANSIENT_SQLSTATES
-    return False
 
 
 def storage_unavailable_status(*, request_id: str) -> grpc.Status:

@@ -16,6 +16,7 @@ from gateway.core.errors import KeyUnavailable, UpstreamUnavailable, VehicleNotF
 from gateway.edge import context
 from gateway.edge.grpc import decoding
 from gateway.edge.grpc.interceptors import REQUEST_ID_KEY, EdgeHooks, serve_call
+from storage.transient import is_transient
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
 
@@ -225,15 +226,17 @@ class _Deadlock(Exception):
 async def test_a_briefly_unavailable_database_is_unavailable_with_a_retry_delay(
     failure: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Not a bug of anyone's: UNAVAILABLE, reason STORAGE_UNAVAILABLE, RetryInfo, the request
-    id; logged as a warning without the statement."""
+    """With storage's classifier in the hooks (as the composition root wires it), not a bug
+    of anyone's: UNAVAILABLE, reason STORAGE_UNAVAILABLE, RetryInfo, the request id; logged
+    as a warning without the statement."""
 
     async def busy(request: object, call: object) -> None:
         raise failure
 
     call = FakeContext(metadata=(("x-request-id", "rid-3"),))
+    hooks = EdgeHooks(transient=is_transient)
     with caplog.at_level(logging.INFO), pytest.raises(grpc.aio.AbortError):
-        await serve_call(busy, object(), call, method=METHOD)  # type: ignore[arg-type]
+        await serve_call(busy, object(), call, method=METHOD, hooks=hooks)  # type: ignore[arg-type]
     assert call.aborted is not None
     code, details, trailing = call.aborted
     assert code is grpc.StatusCode.UNAVAILABLE
@@ -255,7 +258,39 @@ async def test_a_database_error_that_is_no_outage_is_still_internal() -> None:
         raise IntegrityError("INSERT …", {}, Exception("NOT NULL constraint failed"))
 
     call = FakeContext()
+    hooks = EdgeHooks(transient=is_transient)
     with pytest.raises(grpc.aio.AbortError):
-        await serve_call(broken, object(), call, method=METHOD)  # type: ignore[arg-type]
+        await serve_call(broken, object(), call, method=METHOD, hooks=hooks)  # type: ignore[arg-type]
     assert call.aborted is not None
     assert call.aborted[0] is grpc.StatusCode.INTERNAL
+
+
+async def test_without_a_classifier_no_failure_counts_as_transient() -> None:
+    """The edge knows no database: hooks without a `transient` classifier answer even a
+    busy database with INTERNAL, so the composition root must hand storage's in."""
+
+    async def busy(request: object, call: object) -> None:
+        raise OperationalError("UPDATE vehicles …", {}, Exception("database is locked"))
+
+    call = FakeContext()
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(busy, object(), call, method=METHOD)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    assert call.aborted[0] is grpc.StatusCode.INTERNAL
+
+
+async def test_the_hooks_classifier_decides_what_is_transient() -> None:
+    """Whatever the hooks' classifier calls transient is UNAVAILABLE, whichever exception."""
+
+    class Outage(Exception):
+        """A failure a classifier knows as transient."""
+
+    async def down(request: object, call: object) -> None:
+        raise Outage
+
+    call = FakeContext()
+    hooks = EdgeHooks(transient=lambda exc: isinstance(exc, Outage))
+    with pytest.raises(grpc.aio.AbortError):
+        await serve_call(down, object(), call, method=METHOD, hooks=hooks)  # type: ignore[arg-type]
+    assert call.aborted is not None
+    assert call.aborted[0] is grpc.StatusCode.UNAVAILABLE

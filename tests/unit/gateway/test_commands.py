@@ -10,6 +10,7 @@ import pytest
 
 from clients import smartcar as sc
 from gateway.core import errors
+from gateway.core.assembly import Policies, build_gateway
 from gateway.core.model import (
     Availability,
     CommandRecord,
@@ -21,7 +22,6 @@ from gateway.core.model import (
 )
 from gateway.core.reconcile import ReconcilePolicy, verdict
 from gateway.core.secret import Secret
-from gateway.core.service import Gateway, Policies
 from gateway.edge.clock import ManualClock
 from gateway.edge.smartcar.failures import translate
 from tests.fakes import FakeUnitOfWorkFactory
@@ -39,7 +39,7 @@ async def world() -> World:
     smartcar = FakeSmartcar(clock=clock)
     smartcar.add_car("sc-1", FakeCar(vin="1HGCM82633A004352", locked=False))
     uow = FakeUnitOfWorkFactory()
-    gateway = Gateway(
+    gateway = build_gateway(
         uow=uow, smartcar=smartcar, clock=clock, policies=Policies(rate_limits=GENEROUS)
     )
     world = World(gateway=gateway, smartcar=smartcar, uow=uow, clock=clock)

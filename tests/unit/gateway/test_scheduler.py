@@ -160,8 +160,8 @@ async def test_metrics_hooks_see_spend_ticks_lag_and_renewals() -> None:
 
 async def test_the_most_overdue_car_is_polled_first_and_an_empty_app_bucket_ends_the_tick() -> None:
     """With room for one poll, the car overdue longest gets it, whatever its id; then stop."""
+    from gateway.core.assembly import Policies
     from gateway.core.ratelimit import BucketSpec, RateLimits
-    from gateway.core.service import Policies
 
     world = build(
         Policies(

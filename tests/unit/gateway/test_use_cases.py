@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from gateway.core import errors
+from gateway.core.assembly import Policies, build_gateway
 from gateway.core.cache import TelemetryCache
+from gateway.core.facade import Gateway
 from gateway.core.model import (
     Availability,
     CommandState,
@@ -22,7 +24,6 @@ from gateway.core.model import (
 )
 from gateway.core.paging import PageTokens
 from gateway.core.ratelimit import BucketSpec, RateLimits
-from gateway.core.service import Gateway, Policies
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeSharedTelemetry, FakeUnitOfWorkFactory
 from tests.instants import START
@@ -60,7 +61,7 @@ def build(policies: Policies | None = None) -> World:
     smartcar.add_car("sc-2", FakeCar(vin="1HGCM82633A004353"))
     smartcar.add_car("sc-ev", FakeCar(vin="5YJ3E1EA7KF000001", electric=True))
     uow = FakeUnitOfWorkFactory()
-    gateway = Gateway(
+    gateway = build_gateway(
         uow=uow, smartcar=smartcar, clock=clock, policies=policies or Policies(rate_limits=GENEROUS)
     )
     return World(gateway=gateway, smartcar=smartcar, uow=uow, clock=clock)
@@ -69,7 +70,7 @@ def build(policies: Policies | None = None) -> World:
 def gateway_over(world: World, **options: Any) -> Gateway:
     """Another gateway on the same fakes as `world` (another replica, or one with extra
     ports such as metrics or shared telemetry)."""
-    return Gateway(
+    return build_gateway(
         uow=world.uow,
         smartcar=world.smartcar,
         clock=world.clock,

@@ -1,7 +1,9 @@
-"""What the gateway offers its callers, in domain terms: the use cases the servicer calls.
+"""The inbound port: what the gateway offers its callers, in domain terms, as the use cases
+the servicer calls.
 
-`gateway.core.service.Gateway` implements it; the gRPC servicer depends only on this
-Protocol, so it can be tested against a fake.
+`gateway.core.facade.Gateway` implements it; the gRPC servicer depends only on this
+Protocol, so it can be tested against a fake. (The outbound ports, which adapters
+implement for the core, are in `gateway.core.ports`.)
 """
 
 from __future__ import annotations

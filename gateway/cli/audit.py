@@ -23,9 +23,9 @@ from gateway.core.audit import AUDITED_METHODS, MAX_PAGE, AuditTrail
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.edge.clock import SystemClock
 from gateway.settings import Settings, SettingsError
-from storage.crypto import Keyring, TokenCipher
-from storage.database import DatabaseMissing, open_existing
-from storage.uow import unit_of_work_factory
+from gateway.wiring import open_storage
+from storage.crypto import Keyring
+from storage.database import DatabaseMissing
 
 
 def register(subparsers: Any) -> None:
@@ -68,16 +68,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _find(settings: Settings, query: AuditQuery) -> list[AuditEntry]:
-    engine = await open_existing(settings.resolved_database_url)
-    try:
-        # The audit trail holds no tokens: a throwaway key, so that reading it never needs
-        # (nor creates) the token keys.
-        throwaway = Keyring({"audit-cli": secrets.token_bytes(32)}, active="audit-cli")
-        cipher = TokenCipher(throwaway)
-        trail = AuditTrail(uow=unit_of_work_factory(engine, cipher), clock=SystemClock())
+    async with open_storage(settings, migrate=False, keys=_throwaway_keyring) as storage:
+        trail = AuditTrail(uow=storage.uow, clock=SystemClock())
         return await trail.find(query)
-    finally:
-        await engine.dispose()
+
+
+def _throwaway_keyring(_: Settings) -> Keyring:
+    """The audit trail holds no tokens: a throwaway key, so that reading it never needs
+    (nor creates) the token keys."""
+    return Keyring({"audit-cli": secrets.token_bytes(32)}, active="audit-cli")
 
 
 def _moment(text: str) -> datetime:

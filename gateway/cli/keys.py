@@ -21,19 +21,20 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.settings import Settings, SettingsError
+from gateway.wiring import OpenedStorage, open_storage
 from storage.crypto import (
     KeyConfigError,
     Keyring,
-    TokenCipher,
     TokenDecryptionError,
     generate_key_entry,
     load_keyring,
 )
-from storage.database import DatabaseMissing, open_existing
+from storage.database import DatabaseMissing
 from storage.keys import key_usage, reencrypt
 
 MISSING_KEY = 1
@@ -66,17 +67,13 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _status(_: argparse.Namespace) -> int:
-    return _run(lambda settings, keyring: _usage(settings, keyring))
+    return _run(_usage)
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    async def rotate(settings: Settings, keyring: Keyring) -> dict[str, Any]:
-        engine = await open_existing(settings.resolved_database_url)
-        try:
-            report = await reencrypt(engine, TokenCipher(keyring), batch_size=args.batch_size)
-        finally:
-            await engine.dispose()
-        usage = await _usage(settings, keyring)
+    async def rotate(storage: OpenedStorage) -> dict[str, Any]:
+        report = await reencrypt(storage.engine, storage.cipher, batch_size=args.batch_size)
+        usage = await _usage(storage)
         return {
             "reencrypted": report.reencrypted,
             "skipped": report.skipped,
@@ -87,26 +84,31 @@ def _rotate(args: argparse.Namespace) -> int:
     return _run(rotate)
 
 
-async def _usage(settings: Settings, keyring: Keyring) -> dict[str, Any]:
-    engine = await open_existing(settings.resolved_database_url)
-    try:
-        usage = await key_usage(engine)
-    finally:
-        await engine.dispose()
+async def _usage(storage: OpenedStorage) -> dict[str, Any]:
+    usage = await key_usage(storage.engine)
+    keyring = storage.keyring
     unused = [k for k in keyring.key_ids if k != keyring.active_key_id and not usage.get(k)]
     missing = sorted(set(usage) - set(keyring.key_ids))
     return {"active": keyring.active_key_id, "keys": usage, "retirable": unused, "missing": missing}
 
 
-def _run(action: Any) -> int:
+def _run(action: Callable[[OpenedStorage], Awaitable[dict[str, Any]]]) -> int:
+    """Run `action` on the existing database with the configured keys, print its report,
+    and return the exit status."""
     try:
         settings = Settings.from_env(os.environ)
         keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir, create=False)
     except (SettingsError, KeyConfigError) as error:
         sys.stderr.write(f"invalid configuration: {error}\n")
         return 2
+
+    async def on_storage() -> dict[str, Any]:
+        # The keys are read first: a bad configuration is reported before a missing database.
+        async with open_storage(settings, migrate=False, keys=lambda _: keyring) as storage:
+            return await action(storage)
+
     try:
-        result = asyncio.run(action(settings, keyring))
+        result = asyncio.run(on_storage())
     except DatabaseMissing as missing:
         sys.stderr.write(f"vehicle-gateway keys: {missing}\n")
         return 2

@@ -14,6 +14,7 @@ from gateway.edge.grpc.server import serve_until_stopped
 from gateway.edge.logs import configure_logging
 from gateway.settings import ENV_VARIABLES, Settings, SettingsError, listen_address
 
+# Its lines keep the logger name `gateway.serve`, which log queries select on.
 _log = logging.getLogger("gateway.serve")
 
 

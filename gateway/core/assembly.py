@@ -1,0 +1,147 @@
+"""Building the core: `Policies`, everything it is tuned by, and `build_gateway`.
+
+`build_gateway` makes each service from the policies over the outbound ports and returns
+the `Gateway` facade (gateway.core.facade) over them. The composition root (gateway.app)
+calls it once; unit tests call it over fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
+from gateway.core.budget import BudgetLedger, BudgetPolicy
+from gateway.core.cache import TelemetryCache
+from gateway.core.commands import CommandService
+from gateway.core.connections import ConnectionService, ConnectPolicy
+from gateway.core.facade import Gateway
+from gateway.core.health import HealthPolicy
+from gateway.core.metrics import NO_METRICS, Metrics
+from gateway.core.paging import PageTokens
+from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
+from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
+from gateway.core.renewal import RenewalPolicy, TokenRenewal
+from gateway.core.rentals import RentalService
+from gateway.core.rotation import RotationPolicy, TokenRotator
+from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
+from gateway.core.telemetry import TelemetryPolicy, TelemetryService
+from gateway.core.upstream import Upstream
+from gateway.core.vehicles import VehicleQueries
+from gateway.core.watch import StatusFeed, WatchPolicy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policies:
+    """Every tunable policy of the core, with production defaults."""
+
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    rotation: RotationPolicy = field(default_factory=RotationPolicy)
+    telemetry: TelemetryPolicy = field(default_factory=TelemetryPolicy)
+    connect: ConnectPolicy = field(default_factory=ConnectPolicy)
+    budget: BudgetPolicy = field(default_factory=BudgetPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    watch: WatchPolicy = field(default_factory=WatchPolicy)
+    scheduler: SchedulerPolicy = field(default_factory=SchedulerPolicy)
+    renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    audit: AuditRetentionPolicy = field(default_factory=AuditRetentionPolicy)
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
+
+
+def build_gateway(
+    *,
+    uow: UnitOfWorkFactory,
+    smartcar: SmartcarAPI,
+    clock: Clock,
+    policies: Policies = Policies(),
+    metrics: Metrics = NO_METRICS,
+    admission: Admission | None = None,
+    shared_telemetry: SharedTelemetry | None = None,
+    page_tokens: PageTokens | None = None,
+) -> Gateway:
+    """Make every core service over a unit of work, Smartcar and a clock, tuned by
+    `policies`, and return the `Gateway` facade over them.
+
+    `admission` decides rate limits (default: this process's own buckets; the Redis
+    adapter shares them between replicas); `shared_telemetry` shares the telemetry cache
+    and who is fetching which vehicle (default: each replica on its own); `page_tokens`
+    signs ListVehicles tokens (default: a key of this process's own).
+    """
+    rotator = TokenRotator(
+        uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
+    )
+    limiter = admission or LocalAdmission(RateLimiter(policies.rate_limits))
+    ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
+    upstream = Upstream(
+        uow=uow,
+        rotator=rotator,
+        limiter=limiter,
+        clock=clock,
+        ledger=ledger,
+        health=policies.health,
+        metrics=metrics,
+    )
+    cache = TelemetryCache(uow, shared_telemetry)
+    telemetry = TelemetryService(
+        uow=uow,
+        smartcar=smartcar,
+        upstream=upstream,
+        cache=cache,
+        clock=clock,
+        policy=policies.telemetry,
+        metrics=metrics,
+    )
+    reconciler = CommandReconciler(
+        uow=uow,
+        telemetry=telemetry,
+        cache=cache,
+        ledger=ledger,
+        clock=clock,
+        policy=policies.reconcile,
+    )
+    commands = CommandService(
+        uow=uow,
+        smartcar=smartcar,
+        upstream=upstream,
+        cache=cache,
+        clock=clock,
+        reconciler=reconciler,
+    )
+    connections = ConnectionService(
+        uow=uow,
+        smartcar=smartcar,
+        upstream=upstream,
+        clock=clock,
+        policy=policies.connect,
+        budget=policies.budget,
+    )
+    return Gateway(
+        connections=connections,
+        telemetry=telemetry,
+        commands=commands,
+        rentals=RentalService(uow=uow, clock=clock),
+        vehicles=VehicleQueries(
+            uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
+        ),
+        feed=StatusFeed(uow=uow, clock=clock, policy=policies.watch),
+        metrics=metrics,
+        cache=cache,
+        rotator=rotator,
+        limiter=limiter,
+        ledger=ledger,
+        reconciler=reconciler,
+        renewal=TokenRenewal(
+            uow=uow, rotator=rotator, clock=clock, policy=policies.renewal, metrics=metrics
+        ),
+        scheduler=TelemetryScheduler(
+            uow=uow,
+            telemetry=telemetry,
+            cache=cache,
+            clock=clock,
+            budget=policies.budget,
+            policy=policies.scheduler,
+            metrics=metrics,
+        ),
+        audit=AuditTrail(uow=uow, clock=clock),
+        audit_retention=AuditRetention(uow=uow, clock=clock, policy=policies.audit),
+    )

@@ -1,0 +1,115 @@
+"""`Gateway`: the facade over the core's use cases, the one object the edge calls; it
+implements the inbound port `gateway.core.inbound.GatewayAPI`.
+
+Each use case hands over to the service that owns it. `gateway.core.assembly.build_gateway`
+makes those services from the policies and puts this facade over them. Besides them the
+facade holds the parts the composition root hands to other adapters: the background jobs
+(`renewal`, `scheduler`, `reconciler`, `audit_retention`), the audit trail the gRPC call
+frame writes, and the telemetry cache and metrics the webhook receiver shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.core.audit import AuditRetention, AuditTrail
+from gateway.core.budget import BudgetLedger
+from gateway.core.cache import TelemetryCache
+from gateway.core.commands import CommandService
+from gateway.core.connections import ConnectionService
+from gateway.core.metrics import Metrics
+from gateway.core.model import (
+    CommandResult,
+    ConnectionStatus,
+    ConnectUrl,
+    LockAction,
+    Rental,
+    StatusTransition,
+    Telemetry,
+    TelemetryField,
+    VehiclePage,
+    VehiclePanel,
+)
+from gateway.core.ratelimit import Admission
+from gateway.core.reconcile import CommandReconciler
+from gateway.core.renewal import TokenRenewal
+from gateway.core.rentals import RentalService
+from gateway.core.rotation import TokenRotator
+from gateway.core.scheduler import TelemetryScheduler
+from gateway.core.telemetry import TelemetryService
+from gateway.core.vehicles import VehicleQueries
+from gateway.core.watch import StatusFeed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gateway:
+    """The gateway's use cases, each served by its service; and the parts that other
+    adapters are wired to. Made by `build_gateway`."""
+
+    connections: ConnectionService
+    telemetry: TelemetryService
+    commands: CommandService
+    rentals: RentalService
+    vehicles: VehicleQueries
+    feed: StatusFeed
+    metrics: Metrics
+    cache: TelemetryCache
+    rotator: TokenRotator
+    limiter: Admission
+    ledger: BudgetLedger
+    reconciler: CommandReconciler
+    renewal: TokenRenewal
+    scheduler: TelemetryScheduler
+    audit: AuditTrail
+    audit_retention: AuditRetention
+
+    async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
+        """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
+        return await self.connections.connect_url(vehicle_id, vin=vin)
+
+    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
+        """Exchange the code, store the tokens, read info and permissions; status ACTIVE."""
+        return await self.connections.connect(vehicle_id, code=code, state=state)
+
+    async def get_telemetry(
+        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+    ) -> Telemetry:
+        """Serve `fields` (all when empty) no older than `max_age` (None: the default)."""
+        return await self.telemetry.get(vehicle_id, fields=fields, max_age=max_age)
+
+    async def command(
+        self, vehicle_id: str, *, action: LockAction, request_id: str
+    ) -> CommandResult:
+        """Lock or unlock, idempotently per `request_id` (empty: a new id is generated)."""
+        return await self.commands.run(vehicle_id, action=action, request_id=request_id)
+
+    async def disconnect(self, vehicle_id: str) -> VehiclePanel:
+        """Revoke at Smartcar and erase the tokens unless a rental is active."""
+        return await self.connections.disconnect(vehicle_id)
+
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+        return await self.rentals.start(vehicle_id, rental_id=rental_id)
+
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
+        """Release the rental hold (idempotent for an already ended rental)."""
+        return await self.rentals.end(vehicle_id, rental_id=rental_id)
+
+    async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:
+        """Return the connection panel of one vehicle."""
+        return await self.vehicles.get(vehicle_id)
+
+    async def list_vehicles(
+        self, *, status: ConnectionStatus | None, page_size: int, page_token: str
+    ) -> VehiclePage:
+        """Return one page of connection panels ordered by vehicle id."""
+        return await self.vehicles.page(status=status, page_size=page_size, page_token=page_token)
+
+    def watch_vehicles(
+        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str
+    ) -> AsyncIterator[StatusTransition]:
+        """Stream status changes after `after_id` (None: from now on), optionally filtered;
+        at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
+        return self.feed.changes(vehicle_ids=vehicle_ids, after_id=after_id, caller=caller)
