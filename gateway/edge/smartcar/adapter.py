@@ -1,8 +1,8 @@
 """`SmartcarV2`: the SmartcarAPI port on our async Smartcar client (API v2.0).
 
-Everything Smartcar-specific stays here and in `smartcar_errors`: paths, units, the token
-types of the client, error translation. Every upstream call is bounded by
-min(configured timeout, the caller's remaining deadline).
+Everything Smartcar-specific stays in this package (here, `failures`, `events`, `signals`):
+paths, units, the token types of the client, error translation. Every upstream call is
+bounded by min(configured timeout, the caller's remaining deadline).
 """
 
 from __future__ import annotations
