@@ -9,6 +9,8 @@
     odometer = await vehicles.odometer(pair.access_token, vehicle_id)   # Reading[Odometer]
 
 Every failure is a ``SmartcarError`` (see ``clients.smartcar.errors`` for the tree).
+API V3 (application token, ``sc-user-id``, signals, commands as paths, connections and
+the V3 management API) is ``clients.smartcar.v3``, raising the same errors.
 """
 
 from clients.smartcar._batch import BATCH_PATHS
@@ -16,9 +18,11 @@ from clients.smartcar.auth import ConnectMode, SmartcarAuth
 from clients.smartcar.credentials import ClientCredentials
 from clients.smartcar.endpoints import SmartcarEndpoints
 from clients.smartcar.errors import (
+    AccessDenied,
     AppRateLimited,
     AuthenticationError,
     BillingError,
+    CommandFailed,
     CompatibilityError,
     ConnectedServicesAccountError,
     InvalidClient,
@@ -74,6 +78,7 @@ from clients.smartcar.vehicles import SmartcarVehicles
 
 __all__ = [
     "BATCH_PATHS",
+    "AccessDenied",
     "ActionResult",
     "AppRateLimited",
     "Attributes",
@@ -84,6 +89,7 @@ __all__ = [
     "BillingError",
     "ClientCredentials",
     "Closure",
+    "CommandFailed",
     "CompatibilityError",
     "ConnectMode",
     "ConnectedServicesAccountError",

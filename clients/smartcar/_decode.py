@@ -7,10 +7,11 @@ that lacks a documented key or has the wrong type raises SmartcarProtocolError
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from clients.smartcar._json import JsonObject
 from clients.smartcar.errors import SmartcarProtocolError
 from clients.smartcar.models import (
     ActionResult,
@@ -34,70 +35,6 @@ from clients.smartcar.units import UnitSystem, kilometres, kilopascals, litres, 
 Decoder = Callable[[object, UnitSystem], Any]
 
 
-class _Body:
-    """A JSON object whose fields are read with type checks and named failures."""
-
-    def __init__(self, raw: object, what: str) -> None:
-        if not isinstance(raw, Mapping):
-            raise SmartcarProtocolError(f"{what}: expected a JSON object")
-        self._raw = raw
-        self._what = what
-
-    def _fail(self, key: str, expected: str) -> SmartcarProtocolError:
-        return SmartcarProtocolError(f"{self._what}: '{key}' must be {expected}")
-
-    def number(self, key: str) -> float:
-        value = self.optional_number(key)
-        if value is None:
-            raise self._fail(key, "a number")
-        return value
-
-    def optional_number(self, key: str) -> float | None:
-        value = self._raw.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._fail(key, "a number or null")
-        return float(value)
-
-    def integer(self, key: str) -> int:
-        value = self._raw.get(key)
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(key, "an integer")
-        return value
-
-    def string(self, key: str) -> str:
-        value = self._raw.get(key)
-        if not isinstance(value, str):
-            raise self._fail(key, "a string")
-        return value
-
-    def boolean(self, key: str) -> bool:
-        value = self._raw.get(key)
-        if not isinstance(value, bool):
-            raise self._fail(key, "a boolean")
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self._raw.get(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._fail(key, "a list of strings")
-        return tuple(value)
-
-    def objects(self, key: str, *, required: bool = True) -> tuple[_Body, ...]:
-        value = self._raw.get(key)
-        if value is None and not required:
-            return ()
-        if not isinstance(value, list):
-            raise self._fail(key, "a list of objects")
-        return tuple(_Body(item, f"{self._what}.{key}[]") for item in value)
-
-    def object(self, key: str) -> _Body:
-        return _Body(self._raw.get(key), f"{self._what}.{key}")
-
-
 def _maybe(
     convert: Callable[[float, UnitSystem], float], value: float | None, units: UnitSystem
 ) -> float | None:
@@ -112,12 +49,12 @@ def _percent(fraction: float | None) -> float | None:
 
 def user_id(raw: object, units: UnitSystem) -> str:
     """Decode ``GET /user`` into the Smartcar user id."""
-    return _Body(raw, "user").string("id")
+    return JsonObject(raw, "user").string("id")
 
 
 def vehicle_page(raw: object, units: UnitSystem) -> VehiclePage:
     """Decode ``GET /vehicles``."""
-    body = _Body(raw, "vehicles")
+    body = JsonObject(raw, "vehicles")
     paging = body.object("paging")
     return VehiclePage(
         vehicle_ids=body.strings("vehicles"),
@@ -128,7 +65,7 @@ def vehicle_page(raw: object, units: UnitSystem) -> VehiclePage:
 
 def permission_page(raw: object, units: UnitSystem) -> PermissionPage:
     """Decode ``GET /vehicles/{id}/permissions``."""
-    body = _Body(raw, "permissions")
+    body = JsonObject(raw, "permissions")
     paging = body.object("paging")
     return PermissionPage(
         permissions=body.strings("permissions"),
@@ -139,7 +76,7 @@ def permission_page(raw: object, units: UnitSystem) -> PermissionPage:
 
 def attributes(raw: object, units: UnitSystem) -> Attributes:
     """Decode ``GET /vehicles/{id}``."""
-    body = _Body(raw, "attributes")
+    body = JsonObject(raw, "attributes")
     return Attributes(
         id=body.string("id"),
         make=body.string("make"),
@@ -150,23 +87,23 @@ def attributes(raw: object, units: UnitSystem) -> Attributes:
 
 def vin(raw: object, units: UnitSystem) -> str:
     """Decode ``GET /vehicles/{id}/vin``."""
-    return _Body(raw, "vin").string("vin")
+    return JsonObject(raw, "vin").string("vin")
 
 
 def location(raw: object, units: UnitSystem) -> Location:
     """Decode ``GET /vehicles/{id}/location``."""
-    body = _Body(raw, "location")
+    body = JsonObject(raw, "location")
     return Location(latitude=body.number("latitude"), longitude=body.number("longitude"))
 
 
 def odometer(raw: object, units: UnitSystem) -> Odometer:
     """Decode ``GET /vehicles/{id}/odometer`` into kilometres."""
-    return Odometer(distance_km=kilometres(_Body(raw, "odometer").number("distance"), units))
+    return Odometer(distance_km=kilometres(JsonObject(raw, "odometer").number("distance"), units))
 
 
 def fuel(raw: object, units: UnitSystem) -> Fuel:
     """Decode ``GET /vehicles/{id}/fuel`` into percent, litres and kilometres."""
-    body = _Body(raw, "fuel")
+    body = JsonObject(raw, "fuel")
     return Fuel(
         percent_remaining=_percent(body.optional_number("percentRemaining")),
         amount_remaining_l=_maybe(litres, body.optional_number("amountRemaining"), units),
@@ -176,7 +113,7 @@ def fuel(raw: object, units: UnitSystem) -> Fuel:
 
 def battery(raw: object, units: UnitSystem) -> Battery:
     """Decode ``GET /vehicles/{id}/battery`` into percent and kilometres."""
-    body = _Body(raw, "battery")
+    body = JsonObject(raw, "battery")
     return Battery(
         percent_remaining=_percent(body.optional_number("percentRemaining")),
         range_km=_maybe(kilometres, body.optional_number("range"), units),
@@ -185,7 +122,7 @@ def battery(raw: object, units: UnitSystem) -> Battery:
 
 def tire_pressure(raw: object, units: UnitSystem) -> TirePressure:
     """Decode ``GET /vehicles/{id}/tires/pressure`` into kPa."""
-    body = _Body(raw, "tires/pressure")
+    body = JsonObject(raw, "tires/pressure")
     return TirePressure(
         front_left_kpa=_maybe(kilopascals, body.optional_number("frontLeft"), units),
         front_right_kpa=_maybe(kilopascals, body.optional_number("frontRight"), units),
@@ -196,13 +133,13 @@ def tire_pressure(raw: object, units: UnitSystem) -> TirePressure:
 
 def engine_oil(raw: object, units: UnitSystem) -> EngineOil:
     """Decode ``GET /vehicles/{id}/engine/oil`` into percent."""
-    life = _Body(raw, "engine/oil").optional_number("lifeRemaining")
+    life = JsonObject(raw, "engine/oil").optional_number("lifeRemaining")
     return EngineOil(life_remaining_percent=_percent(life))
 
 
 def lock_status(raw: object, units: UnitSystem) -> LockStatus:
     """Decode ``GET /vehicles/{id}/security``; missing closure lists become empty."""
-    body = _Body(raw, "security")
+    body = JsonObject(raw, "security")
 
     def closures(key: str) -> tuple[Closure, ...]:
         items = body.objects(key, required=False)
@@ -220,18 +157,18 @@ def lock_status(raw: object, units: UnitSystem) -> LockStatus:
 
 def action_result(raw: object, units: UnitSystem) -> ActionResult:
     """Decode the answer to a command such as ``POST /security``."""
-    body = _Body(raw, "command")
+    body = JsonObject(raw, "command")
     return ActionResult(status=body.string("status"), message=body.string("message"))
 
 
 def status(raw: object, units: UnitSystem) -> str:
     """Decode a bare ``{"status": …}`` answer, e.g. of a disconnect."""
-    return _Body(raw, "status").string("status")
+    return JsonObject(raw, "status").string("status")
 
 
 def connections(raw: object, units: UnitSystem) -> tuple[Connection, ...]:
     """Decode the management API's ``{"connections": [{userId, vehicleId}]}``."""
-    items = _Body(raw, "connections").objects("connections")
+    items = JsonObject(raw, "connections").objects("connections")
     return tuple(
         Connection(user_id=i.string("userId"), vehicle_id=i.string("vehicleId")) for i in items
     )
@@ -243,7 +180,7 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 
 def token_pair(raw: object, *, issued_at: datetime) -> TokenPair:
     """Decode a token-endpoint answer; expiries count from ``issued_at``, the request time."""
-    body = _Body(raw, "token")
+    body = JsonObject(raw, "token")
     expires_in = body.number("expires_in")
     if expires_in <= 0:
         raise SmartcarProtocolError("token: 'expires_in' must be positive")

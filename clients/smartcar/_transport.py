@@ -73,11 +73,14 @@ class Call:
     """The path template (``/v2.0/vehicles/{id}/odometer``) used in logs and messages."""
     auth: httpx.Auth
     secrets: tuple[Secret, ...]
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # Headers and bodies may carry a revealed secret (a client secret in a token request).
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     params: Mapping[str, str | int] | None = None
-    json_body: object = None
-    form: Mapping[str, str] | None = None
+    json_body: object = field(default=None, repr=False)
+    form: Mapping[str, str] | None = field(default=None, repr=False)
     timeout_s: float | None = None
+    empty_body_ok: bool = False
+    """Read an empty answer (a 204, a bare 202) as the body ``None`` instead of refusing it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,12 +113,13 @@ class Transport:
         response = await self._exchange(call)
         now = utc_now(self._clock)
         headers = lower_headers(response.headers)
+        request_id = headers.get("sc-request-id")
         _log.debug(
             "smartcar %s %s -> %s (sc-request-id %s)",
             call.method,
             call.route,
             response.status_code,
-            headers.get("sc-request-id"),
+            redact(request_id, call.secrets) if request_id is not None else None,
         )
         body = _json_body(response, call)
         if response.is_success:
@@ -143,6 +147,8 @@ class Transport:
 
 def _json_body(response: httpx.Response, call: Call) -> object:
     """Parse the body as JSON, or raise SmartcarProtocolError describing (not echoing) it."""
+    if call.empty_body_ok and not response.content.strip():
+        return None
     try:
         return json.loads(response.content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both are ValueErrors

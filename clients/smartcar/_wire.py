@@ -111,7 +111,7 @@ def api_error(
         description=text("description"),
         doc_url=text("docURL"),
         request_id=text("requestId") or headers.get("sc-request-id"),
-        resolution=_resolution(body.get("resolution"), secrets),
+        resolution=resolution_of(body.get("resolution"), secrets),
         suggested_user_message=text("suggestedUserMessage"),
         retry_after_s=parse_retry_after(headers.get("retry-after"), now=now),
     )
@@ -138,7 +138,7 @@ def oauth_error(
     )
 
 
-def _resolution(raw: object, secrets: tuple[Secret, ...]) -> Resolution:
+def resolution_of(raw: object, secrets: tuple[Secret, ...]) -> Resolution:
     """Read ``resolution`` as Smartcar sends it: an object, a bare string, or null."""
     if isinstance(raw, str):
         return Resolution(type=redact(raw, secrets))

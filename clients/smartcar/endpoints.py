@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Self
-from urllib.parse import urlsplit
+
+from clients.smartcar._urls import checked_url
 
 __all__ = ["SmartcarEndpoints"]
 
@@ -40,9 +41,7 @@ class SmartcarEndpoints:
 
     def __post_init__(self) -> None:
         for field in fields(self):
-            object.__setattr__(
-                self, field.name, _checked_url(field.name, getattr(self, field.name))
-            )
+            object.__setattr__(self, field.name, checked_url(field.name, getattr(self, field.name)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -53,20 +52,10 @@ class SmartcarEndpoints:
     @classmethod
     def for_base_url(cls, base_url: str) -> Self:
         """Point everything at one server (a simulator), its token URL at ``/oauth/token``."""
-        base = _checked_url("base_url", base_url)
+        base = checked_url("base_url", base_url)
         return cls(
             api_origin=base,
             auth_url=f"{base}/oauth/token",
             connect_origin=base,
             management_origin=base,
         )
-
-
-def _checked_url(name: str, url: str) -> str:
-    """Return ``url`` without a trailing slash, or raise ValueError naming ``name``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{name} must be an absolute http(s) URL")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{name} must not carry a query or fragment")
-    return url.rstrip("/")

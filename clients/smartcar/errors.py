@@ -6,9 +6,10 @@ No message, attribute or ``repr`` ever contains a token, the client secret or th
 management token: the edge scrubs whatever it sent before building an error.
 
     SmartcarError
-    ├── SmartcarAPIError                      a v2 error body: type, code, status, retry_after_s …
+    ├── SmartcarAPIError                      an error body (v2 flat or V3 errors[]): type, code …
     │   ├── AuthenticationError               401 AUTHENTICATION
     │   ├── PermissionDenied                  403 PERMISSION
+    │   │   └── AccessDenied                      403 AUTHENTICATION ACCESS_DENIED (V3)
     │   ├── ValidationError                   400 VALIDATION
     │   ├── ResourceNotFound                  404 RESOURCE_NOT_FOUND
     │   ├── VehicleStateError                 409 VEHICLE_STATE
@@ -22,7 +23,8 @@ management token: the edge scrubs whatever it sent before building an error.
     │   │   └── VehicleNotCapable                 code VEHICLE_NOT_CAPABLE
     │   ├── ConnectedServicesAccountError     400 CONNECTED_SERVICES_ACCOUNT
     │   ├── UpstreamError                     502 UPSTREAM
-    │   └── ServerError                       500 SERVER
+    │   ├── ServerError                       500 SERVER
+    │   └── CommandFailed                     a V3 command execution says FAILURE, not why
     ├── OAuthError                            a token-endpoint body: error, description, status
     │   ├── InvalidGrant                          invalid_grant (expired, used or revoked grant)
     │   ├── InvalidClient                         invalid_client
@@ -36,7 +38,9 @@ management token: the edge scrubs whatever it sent before building an error.
         └── SmartcarProtocolError                 an answer we cannot read (not JSON, wrong shape)
 
 An API error whose ``type`` is unknown falls back on its HTTP status (``api_error_class``),
-and on ``SmartcarAPIError`` when the status says nothing either.
+and on ``SmartcarAPIError`` when the status says nothing either. V3 bodies
+(``{"errors": [{status, type, code, title, detail, …}]}``) are read into the same classes
+(``clients.smartcar.v3``), so callers handle both API versions alike.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "AppRateLimited",
     "AuthenticationError",
     "BillingError",
+    "CommandFailed",
     "CompatibilityError",
     "ConnectedServicesAccountError",
     "InvalidClient",
@@ -135,7 +141,7 @@ class SmartcarAPIError(SmartcarError):
         super().__init__(self._summary())
 
     def _summary(self) -> str:
-        kind = f"{self.type}:{self.code}" if self.code else f"{self.type}"
+        kind = ":".join(part for part in (self.type, self.code) if part) or "error"
         text = f"{kind} (HTTP {self.status})"
         if self.description:
             text += f" - {self.description}"
@@ -154,6 +160,12 @@ class PermissionDenied(SmartcarAPIError):
     """The token lacks the permission this endpoint needs (403)."""
 
     api_type = "PERMISSION"
+
+
+class AccessDenied(PermissionDenied):
+    """The token gives no access to this resource: another user's vehicle, or a removed
+    connection (V3 403 AUTHENTICATION ACCESS_DENIED). A new token would not help, so it is
+    no AuthenticationError."""
 
 
 class ValidationError(SmartcarAPIError):
@@ -230,6 +242,10 @@ class ServerError(SmartcarAPIError):
     api_type = "SERVER"
 
 
+class CommandFailed(SmartcarAPIError):
+    """A V3 command execution reports FAILURE without an error naming the reason."""
+
+
 _BY_TYPE: dict[str, type[SmartcarAPIError]] = {
     cls.api_type: cls
     for cls in (
@@ -249,6 +265,7 @@ _BY_TYPE: dict[str, type[SmartcarAPIError]] = {
 }
 
 _BY_TYPE_AND_CODE: dict[tuple[str, str], type[SmartcarAPIError]] = {
+    ("AUTHENTICATION", "ACCESS_DENIED"): AccessDenied,
     ("VEHICLE_STATE", "ASLEEP"): VehicleAsleep,
     ("RATE_LIMIT", "VEHICLE"): VehicleRateLimited,
     ("RATE_LIMIT", "SMARTCAR_API"): AppRateLimited,

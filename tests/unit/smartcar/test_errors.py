@@ -12,6 +12,7 @@ import pytest
 
 import clients.smartcar.errors as errors_module
 from clients.smartcar import (
+    AccessDenied,
     AppRateLimited,
     AuthenticationError,
     BillingError,
@@ -39,6 +40,7 @@ from tests.unit.smartcar.fakes import ACCESS_TOKEN, NOW, VEHICLE_ID, FakeSmartca
 BY_TYPE_AND_CODE = [
     ("AUTHENTICATION", None, 401, AuthenticationError),
     ("PERMISSION", None, 403, PermissionDenied),
+    ("AUTHENTICATION", "ACCESS_DENIED", 403, AccessDenied),
     ("VALIDATION", "PARAMETER", 400, ValidationError),
     ("RESOURCE_NOT_FOUND", "PATH", 404, ResourceNotFound),
     ("VEHICLE_STATE", "ASLEEP", 409, VehicleAsleep),
