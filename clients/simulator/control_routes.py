@@ -14,8 +14,9 @@ No authentication; JSON in and out. Invalid input is 400
 - `GET /sim/vehicles` -> `{"vehicles": [...]}`; `GET /sim/vehicles/{id}` -> one vehicle.
 - `POST /sim/vehicles/{id}/sleep` with `{"asleep": bool}` -> the vehicle; waking a car
   sends a VEHICLE_STATE webhook event (see `webhooks`).
-- `POST /sim/vehicles/{id}/state` with `{"door_open"?, "in_motion"?, "locked"?}` (bools)
-  -> the vehicle.
+- `POST /sim/vehicles/{id}/state` with `{"door_open"?, "in_motion"?, "locked"?,
+  "plugged_in"?}` (bools; `plugged_in` only for cars with a traction battery, and pulling
+  the plug stops charging) -> the vehicle.
 - `POST /sim/vehicles/{id}/revoke` with `{"user_id"?}` (default: every user) ->
   `{"revoked": [{"userId", "vehicleId"}]}`.
 - `GET /sim/faults` -> `{"faults": [...]}`; `POST /sim/faults` with `{"kind",
@@ -158,7 +159,7 @@ async def set_asleep(request: web.Request) -> web.StreamResponse:
     if asleep is None:
         raise ControlError("asleep", "must be true or false")
     woke = vehicle.asleep and not asleep
-    vehicle.asleep = asleep
+    vehicle.set_asleep(asleep=asleep, now_s=world.clock.now_s())
     if woke:
         world.webhooks.vehicle_changed(vehicle, triggers=["connectivitystatus-isasleep"])
     return json_response(_vehicle_json(world, vehicle))
@@ -169,15 +170,19 @@ async def set_state(request: web.Request) -> web.StreamResponse:
     world = request.app[WORLD]
     vehicle = _vehicle(world, request)
     body = await json_body(request)
-    unknown = set(body) - {"door_open", "in_motion", "locked"}
+    unknown = set(body) - {"door_open", "in_motion", "locked", "plugged_in"}
     if unknown:
         raise ControlError(sorted(unknown)[0], "unknown field")
     door_open, in_motion = _optional_bool(body, "door_open"), _optional_bool(body, "in_motion")
-    locked = _optional_bool(body, "locked")
+    locked, plugged_in = _optional_bool(body, "locked"), _optional_bool(body, "plugged_in")
+    if plugged_in is not None and not vehicle.spec.powertrain.has_battery:
+        raise ControlError("plugged_in", "the vehicle has no traction battery")
     now_s = world.clock.now_s()
     vehicle.set_state(door_open=door_open, in_motion=in_motion, now_s=now_s)
     if locked is not None:
         vehicle.set_lock(locked=locked, now_s=now_s)
+    if plugged_in is not None:
+        vehicle.set_plugged_in(plugged_in=plugged_in, now_s=now_s)
     return json_response(_vehicle_json(world, vehicle))
 
 
