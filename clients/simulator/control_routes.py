@@ -10,7 +10,8 @@ No authentication; JSON in and out. Invalid input is 400
 - `GET /sim/config` -> the settings; `POST /sim/config` with any of `config.RUNTIME_FIELDS`
   (latencies, `hang_s`, token lifetimes, `refresh_grace_s`, `vehicle_rate_limit` and
   `app_rate_limit` as `{"capacity", "refill_per_s"}` or null, `monthly_request_limit` or
-  null) applies them and answers the new settings.
+  null, the V3 `app_token_ttl_s`, `v3_command_sync_limit_s` and
+  `v3_signals_need_subscription`) applies them and answers the new settings.
 - `GET /sim/vehicles` -> `{"vehicles": [...]}`; `GET /sim/vehicles/{id}` -> one vehicle.
 - `POST /sim/vehicles/{id}/sleep` with `{"asleep": bool}` -> the vehicle; waking a car
   sends a VEHICLE_STATE webhook event (see `webhooks`).
@@ -27,7 +28,8 @@ No authentication; JSON in and out. Invalid input is 400
   with what there is); `POST /sim/holds/release` lets every held answer go ->
   `{"released": n}` (see `holds`).
 
-Webhooks (`/sim/webhooks…`) have their own routes: see `webhook_routes`.
+Webhooks (`/sim/webhooks…`) and client secrets (`/sim/secrets`) have their own routes: see
+`webhook_routes` and `secret_routes`.
 
 `revoke` is the owner revoking access out of band (in the OEM's app): the vehicle's
 connections disappear, its tokens get 401 AUTHENTICATION on it, and a refresh of a grant

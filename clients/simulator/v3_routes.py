@@ -36,6 +36,7 @@ Stats and fault paths: `v3/vehicle`, `v3/signals`, `v3/signal` (one code) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -221,6 +222,7 @@ async def _long_running(
         await world.pause(world.config.hang_s)
     elif fault_kind is FaultKind.HOLD:
         await world.holds.hold(world.stopping)
-    await response.write(data)
-    await response.write_eof()
+    with contextlib.suppress(ConnectionResetError):  # the client left while it waited
+        await response.write(data)
+        await response.write_eof()
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -215,3 +216,27 @@ async def test_a_reset_command_was_still_carried_out() -> None:
         with pytest.raises(httpx.TransportError):
             await client.post(f"{car.base}/commands/security/lock", headers=car.headers)
         assert await _signal_body(client, car, "closure-islocked") == {"value": True}
+
+
+async def test_a_caller_leaving_a_held_202_leaves_the_simulator_sound() -> None:
+    """A long-running command held (`hold` fault) and abandoned by its caller is still
+    carried out; its late answer to a gone client is no server error."""
+    async with v3_client(v3_command_sync_limit_s=0.0) as (_, client):
+        car = await connect_v3(client)
+        fault = {"kind": "hold", "path": "v3/commands/security/unlock", "count": 1}
+        await client.post("/sim/faults", json=fault)
+        call = asyncio.ensure_future(
+            client.post(f"{car.base}/commands/security/unlock", headers=car.headers)
+        )
+        assert (await client.get("/sim/holds", params={"total": 1})).json()["held"] == 1
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert (await client.post("/sim/holds/release")).json() == {"released": 1}
+        async with asyncio.timeout(5):  # the answer is written in the step the hold ends
+            while True:
+                if (await client.get("/sim/holds")).json()["held"] == 0:
+                    break
+                await asyncio.sleep(0.005)
+        assert await _signal_body(client, car, "closure-islocked") == {"value": False}
+        assert "SERVER:INTERNAL" not in (await stats(client))["errors"]

@@ -180,3 +180,35 @@ async def test_the_management_api_takes_application_tokens_only(rig: Rig) -> Non
     assert (v2.status_code, error_of(v2)["code"]) == (403, "ACCESS_DENIED")
     counters = (await stats(rig.http))["requests"]["by_endpoint"]
     assert (counters["v3/webhooks"], counters["v3/subscriptions"]) == (1, 1)
+
+
+async def test_a_vehicle_error_reaches_a_subscription(rig: Rig) -> None:
+    """A VEHICLE_ERROR of a subscribed car goes to the webhook, signed, naming the user."""
+    await rig.subscribe()
+    await rig.callback.wait_for(1)
+    event = {
+        "vehicle_id": rig.car.vehicle_id,
+        "type": "VEHICLE_ERROR",
+        "error": {"type": "VEHICLE_STATE", "code": "ASLEEP"},
+    }
+    answer = await rig.http.post(f"/sim/webhooks/{rig.hook['webhookId']}/events", json=event)
+    assert answer.status_code == 202, answer.text
+    [_, error] = await rig.callback.wait_for(2)
+    assert error.headers["SC-Signature"] == sign(error.body)
+    payload = error.payload
+    assert payload["eventType"] == "VEHICLE_ERROR"
+    assert payload["data"]["user"]["id"] == rig.car.user_id
+    assert payload["data"]["errors"][0]["code"] == "ASLEEP"
+
+
+async def test_the_subscription_option_is_a_runtime_setting(rig: Rig) -> None:
+    """`v3_signals_need_subscription` shows in and updates through `/sim/config`."""
+    config = (await rig.http.get("/sim/config")).json()
+    assert config["v3_signals_need_subscription"] is False
+    assert config["app_token_ttl_s"] == 3600
+    updated = await rig.http.post("/sim/config", json={"v3_signals_need_subscription": True})
+    assert updated.json()["v3_signals_need_subscription"] is True
+    empty = (await rig.http.get(f"{rig.car.base}/signals", headers=rig.car.headers)).json()
+    assert empty["data"] == []
+    refused = await rig.http.post("/sim/config", json={"v3_signals_need_subscription": "yes"})
+    assert refused.status_code == 400
