@@ -79,6 +79,11 @@ class World:
                 return vehicle
         return self.garage.extend_catalog(now_s=self.clock.now_s())
 
+    def issued_secrets(self) -> list[str]:
+        """Return every code, access, refresh and application token ever issued (a testing
+        hook: leak scans look for them in a client's logs, database and answers)."""
+        return [*self.accounts.issued_secrets(), *self.iam.tokens.issued_secrets()]
+
     def subscriptions_in_force(self) -> list[Subscription]:
         """Return the subscriptions that still hold: their webhook is registered and the
         connection they were made on still exists (spent ones are dropped)."""

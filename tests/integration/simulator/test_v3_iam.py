@@ -201,3 +201,13 @@ async def test_secret_control_input_is_checked(client: httpx.AsyncClient) -> Non
         response = await client.post("/sim/secrets", json=body)
         assert response.status_code == 400
         assert response.json()["field"] == "secret"
+
+
+async def test_application_tokens_are_among_the_issued_secrets() -> None:
+    """`World.issued_secrets` lists application tokens beside codes and v2 tokens, for
+    leak scans."""
+    async with v3_client() as (sim, client):
+        car = await connect_v3(client)
+        issued = sim.world.issued_secrets()
+        assert car.app_token in issued
+        assert car.code in issued
