@@ -6,9 +6,11 @@ Model (mirroring Smartcar's):
   key to one user id, always the same for the same seed and key; without a key, a VIN that
   already has an owner brings back that owner (logging into the same OEM account), and
   anything else makes a new user.
-- A *connection* links a user and a vehicle. Connect creates connections when the user
-  approves (before the code is exchanged); `DELETE …/application`, the Management API and
-  `/sim/vehicles/{id}/revoke` remove them.
+- A *connection* links a user and a vehicle, with the permissions the user granted (the
+  latest approval's: API V3 names the user per request, so a V3 call gets the
+  connection's permissions). Connect creates connections when the user approves (before
+  the code is exchanged, so V3 needs no exchange at all); `DELETE …/application`, the
+  Management APIs, `DELETE /v3/users/{id}` and `/sim/vehicles/{id}/revoke` remove them.
 - A *grant* is what one Connect approval gave one client: a user, vehicles and scopes. Its
   tokens (one access/refresh pair per code exchange or refresh) reach exactly those
   vehicles, and only while the connection each was approved on still exists: once a
@@ -86,14 +88,32 @@ class IssuedTokens:
         }
 
 
+DEFAULT_SCOPES = (
+    "read_vehicle_info",
+    "read_vin",
+    "read_location",
+    "read_odometer",
+    "read_battery",
+    "read_fuel",
+    "read_security",
+    "control_security",
+    "read_tires",
+    "read_engine_oil",
+)
+"""What Connect grants when no scope is asked for: every permission the gateway uses."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Connection:
-    """A user's connection to a vehicle."""
+    """A user's connection to a vehicle, with the permissions granted."""
 
     user_id: str
     vehicle_id: str
     connected_at_s: float
     serial: int
+    scopes: tuple[str, ...]
+    updated_at_s: float | None = None
+    """When the user last approved the connection again (None: never since it was made)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,14 +190,20 @@ class Accounts:
         for vehicle_id in vehicle_ids:
             self.owners[vehicle_id] = user_id
             key = (user_id, vehicle_id)
-            if key not in self.connections:
-                self._last_serial += 1
-                self.connections[key] = Connection(
-                    user_id=user_id,
-                    vehicle_id=vehicle_id,
-                    connected_at_s=now_s,
-                    serial=self._last_serial,
+            existing = self.connections.get(key)
+            if existing is not None:
+                self.connections[key] = dataclasses.replace(
+                    existing, scopes=scopes, updated_at_s=now_s
                 )
+                continue
+            self._last_serial += 1
+            self.connections[key] = Connection(
+                user_id=user_id,
+                vehicle_id=vehicle_id,
+                connected_at_s=now_s,
+                serial=self._last_serial,
+                scopes=scopes,
+            )
         return Grant(
             id=str(uuid.uuid4()),
             user_id=user_id,
@@ -271,6 +297,13 @@ class Accounts:
             del self.connections[(connection.user_id, connection.vehicle_id)]
         return doomed
 
+    def delete_user(self, user_id: str) -> list[Connection]:
+        """Purge a user: remove every connection of theirs and their ownerships; return the
+        connections removed."""
+        for vehicle_id in self.owned_by(user_id):
+            del self.owners[vehicle_id]
+        return self.delete_connections(vehicle_id=None, user_id=user_id)
+
     def users_of(self, vehicle_id: str) -> list[str]:
         """Return the users currently connected to `vehicle_id`."""
         return [user for (user, vid) in self.connections if vid == vehicle_id]
@@ -343,7 +376,9 @@ class Accounts:
         accounts._last_serial = int(data["last_serial"])
         accounts.owners = {str(k): str(v) for k, v in data["owners"].items()}
         for item in data["connections"]:
-            connection = Connection(**item)
+            # Files written before connections kept their permissions grant the defaults.
+            scopes = tuple(item.get("scopes", DEFAULT_SCOPES))
+            connection = Connection(**item | {"scopes": scopes})
             accounts.connections[(connection.user_id, connection.vehicle_id)] = connection
         grants = {
             item["id"]: Grant(

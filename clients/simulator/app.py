@@ -2,11 +2,15 @@
 
 Surfaces and their error formats:
 
-- `/oauth/…` (Connect and the token endpoint): OAuth 2.0 `{"error", "error_description"}`;
+- `/oauth/…` (Connect and the token endpoint) and `/oauth2/…` (the V3 IAM token
+  endpoint): OAuth 2.0 `{"error", "error_description"}`;
+- `/v3/…` (the Vehicle, Connections and Management APIs V3): V3 `{"errors": [...]}` bodies
+  (see `v3_errors`; errors both versions share are rendered in this shape), with
+  `SC-Request-Id` on every response; an unknown path is 404 RESOURCE_NOT_FOUND:PATH;
 - `/v2.0/…` (Vehicle and Management APIs) and anything else: Smartcar v2 error bodies, with
   `SC-Request-Id` on every response (its value is also the body's `requestId`). A path that
   does not exist is 404 RESOURCE_NOT_FOUND:PATH, one under another version (`/v1.0/…`,
-  `/v3/…`) is 404 RESOURCE_NOT_FOUND:VERSION;
+  `/v4/…`) is 404 RESOURCE_NOT_FOUND:VERSION;
 - `/sim/…` (the control API): `{"error", "field"?, "message"}`.
 
 Whatever a client sends, the answer is JSON: unexpected exceptions are logged and become
@@ -24,8 +28,13 @@ from aiohttp.typedefs import Middleware
 
 from clients.simulator import (
     control_routes,
+    iam_routes,
     management_routes,
     oauth_routes,
+    secret_routes,
+    v3_connections,
+    v3_management_routes,
+    v3_routes,
     vehicle_routes,
     webhook_routes,
 )
@@ -39,12 +48,15 @@ from clients.simulator.error_bodies import (
     OAuthError,
 )
 from clients.simulator.state_file import StateFile, StateFileError
+from clients.simulator.v3_errors import NOT_FOUND, V3Error, V3ErrorKind, from_v2
 from clients.simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _log = logging.getLogger(__name__)
 _OTHER_VERSION = re.compile(r"^/v\d+(\.\d+)?(/|$)")
+_OAUTH = ("/oauth/", "/oauth2/")
+_V3 = "/v3/"
 
 
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -61,9 +73,14 @@ def create_app(world: World, *, state_file: StateFile | None = None) -> web.Appl
     app = web.Application(middlewares=middlewares)
     app[WORLD] = world
     oauth_routes.add_routes(app.router)
+    iam_routes.add_routes(app.router)
     vehicle_routes.add_routes(app.router)
     management_routes.add_routes(app.router)
+    v3_routes.add_routes(app.router)
+    v3_connections.add_routes(app.router)
+    v3_management_routes.add_routes(app.router)
     control_routes.add_routes(app.router)
+    secret_routes.add_routes(app.router)
     webhook_routes.add_routes(app.router)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     app.on_shutdown.append(_wake_sleepers)
@@ -83,12 +100,14 @@ async def _stop_webhooks(app: web.Application) -> None:
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
     """Answer a path no route serves."""
-    if request.path.startswith("/oauth/"):
+    if request.path.startswith(_OAUTH):
         raise OAuthError("invalid_request", "Unknown OAuth endpoint.", status=404)
     if request.path.startswith("/sim/"):
         return json_response(
             {"error": "not_found", "message": "Unknown control endpoint."}, status=404
         )
+    if request.path.startswith(_V3):
+        raise V3Error(NOT_FOUND, detail="The requested path does not exist.")
     if _OTHER_VERSION.match(request.path) and not request.path.startswith("/v2.0/"):
         raise ApiError(RESOURCE_NOT_FOUND_VERSION)
     raise ApiError(RESOURCE_NOT_FOUND_PATH)
@@ -119,6 +138,8 @@ async def _error_boundary(request: web.Request, handler: Handler) -> web.StreamR
     current_id = new_request_id()
     try:
         response = await handler(request)
+    except V3Error as exc:
+        response = _v3_error(request, exc.kind, detail=exc.detail, headers=exc.headers)
     except ApiError as exc:
         response = _api_error(request, exc)
     except OAuthError as exc:
@@ -128,13 +149,27 @@ async def _error_boundary(request: web.Request, handler: Handler) -> web.StreamR
     except Exception:  # noqa: BLE001 - the boundary: clients must never see a traceback
         _log.exception("unexpected error serving %s %s", request.method, request.path)
         response = _internal_error(request)
-    if not request.path.startswith(("/oauth/", "/sim/")):
+    if not request.path.startswith((*_OAUTH, "/sim/")):
         response.headers["SC-Request-Id"] = current_id
     return response
 
 
+def _v3_error(
+    request: web.Request,
+    kind: V3ErrorKind,
+    *,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """Render a V3 error and count it."""
+    request.app[WORLD].stats.errors[kind.label] += 1
+    return json_response(kind.body(detail=detail), status=kind.status, headers=headers)
+
+
 def _api_error(request: web.Request, exc: ApiError) -> web.Response:
-    """Render a Smartcar v2 error and count it."""
+    """Render an error both API versions share (in the V3 shape on `/v3/…`) and count it."""
+    if request.path.startswith(_V3):
+        return _v3_error(request, from_v2(exc.kind), headers=exc.headers)
     request.app[WORLD].stats.errors[exc.kind.label] += 1
     body = exc.kind.body(request_id())
     return json_response(body, status=exc.kind.status, headers=exc.headers)
@@ -150,7 +185,7 @@ def _oauth_error(exc: OAuthError) -> web.Response:
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     """Render an aiohttp HTTP exception in the surface's format."""
-    if request.path.startswith("/oauth/"):
+    if request.path.startswith(_OAUTH):
         return _oauth_error(OAuthError("invalid_request", exc.reason, status=400))
     if request.path.startswith("/sim/"):
         return json_response({"error": "invalid_request", "message": exc.reason}, status=400)
@@ -159,7 +194,7 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
 
 def _internal_error(request: web.Request) -> web.Response:
     """Render an unexpected failure as JSON."""
-    if request.path.startswith("/oauth/"):
+    if request.path.startswith(_OAUTH):
         return _oauth_error(OAuthError("server_error", "Unexpected server error.", status=500))
     if request.path.startswith("/sim/"):
         return json_response({"error": "internal", "message": "Unexpected error."}, status=500)

@@ -17,6 +17,15 @@ client with its own per-vehicle bucket to never see.
 Commands take 2 seconds by default (real ones take seconds to tens of seconds); reads answer
 at once. `SimulatorConfig.fast()` zeroes both latencies for tests.
 
+API V3: application tokens live `app_token_ttl_s` (3600 s: "The access token is valid for 1
+hour"). An application may hold up to three client secrets at once ("You can generate up to
+3 client secrets for the same application"): `client_secret` plus `additional_client_secrets`
+(at most two). A V3 command whose latency reaches `v3_command_sync_limit_s` answers 202 and
+streams its outcome (Smartcar: commands resolving "in under about 175 seconds return a single
+complete response"). `v3_signals_need_subscription` makes a vehicle's signals empty until a
+verified webhook is subscribed to it, as live users report ("vehicles don't produce signal
+data until they're subscribed").
+
 Webhook deliveries follow Smartcar's delivery behaviour: a callback has 15 s to answer
 (`webhook_timeout_s`), and a failed delivery is retried after 25, 50 and 100 s. Those waits
 are real time multiplied by `webhook_retry_scale` (1.0: Smartcar's schedule; tests use
@@ -28,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -95,8 +104,10 @@ class SimulatorConfig:
     seed: int = 7
     vehicles: int = 50
     client_id: str | None = None
-    client_secret: str | None = None
-    management_token: str | None = "sim-management-token"  # noqa: S105 - a well-known test value
+    # Secrets stay out of the repr (a config is logged or shown in a failing test).
+    client_secret: str | None = field(default=None, repr=False)
+    additional_client_secrets: tuple[str, ...] = field(default=(), repr=False)
+    management_token: str | None = field(default="sim-management-token", repr=False)
     access_ttl_s: float = 7200.0
     refresh_ttl_s: float = 60 * 86400.0
     refresh_grace_s: float = 60.0
@@ -109,6 +120,9 @@ class SimulatorConfig:
     monthly_request_limit: int | None = 500
     webhook_timeout_s: float = 15.0
     webhook_retry_scale: float = 1.0
+    app_token_ttl_s: float = 3600.0
+    v3_command_sync_limit_s: float = 175.0
+    v3_signals_need_subscription: bool = False
     # Simulated time starts at this Unix time (seconds) instead of the real time: tests name
     # their instant, so nothing they check depends on the day they run.
     start_at_s: float | None = None
@@ -127,6 +141,9 @@ class SimulatorConfig:
         start = self.start_at_s
         if start is not None and (not _is_number(start) or not 0 <= start < 253402300800):
             raise ConfigError("start_at_s", "must be a Unix time in seconds before the year 10000")
+        _check_secrets(self.client_secret, self.additional_client_secrets)
+        if not isinstance(self.v3_signals_need_subscription, bool):
+            raise ConfigError("v3_signals_need_subscription", "must be true or false")
         limit = self.monthly_request_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
             raise ConfigError("monthly_request_limit", "must be an integer or null")
@@ -168,6 +185,8 @@ _DURATIONS = (
     "command_latency_s",
     "hang_s",
     "webhook_timeout_s",
+    "app_token_ttl_s",
+    "v3_command_sync_limit_s",
 )
 RUNTIME_FIELDS = (
     *_DURATIONS,
@@ -175,13 +194,34 @@ RUNTIME_FIELDS = (
     "app_rate_limit",
     "monthly_request_limit",
     "webhook_retry_scale",
+    "v3_signals_need_subscription",
 )
+MAX_CLIENT_SECRETS = 3
+"""Smartcar: "You can generate up to 3 client secrets for the same application"."""
+
+
+def _check_secrets(primary: str | None, additional: tuple[str, ...]) -> None:
+    """Reject more than three secrets, empty ones, or additional secrets without a primary."""
+    if not isinstance(additional, tuple) or not all(
+        isinstance(secret, str) and secret for secret in additional
+    ):
+        raise ConfigError("additional_client_secrets", "must be a tuple of non-empty strings")
+    if additional and primary is None:
+        raise ConfigError("additional_client_secrets", "needs client_secret to be set")
+    if len(additional) + 1 > MAX_CLIENT_SECRETS:
+        raise ConfigError(
+            "additional_client_secrets", f"at most {MAX_CLIENT_SECRETS - 1} (3 secrets in all)"
+        )
 
 
 def _parse_runtime_value(name: str, value: object) -> object:
     """Turn one JSON value of a runtime update into the field's type."""
     if name in ("vehicle_rate_limit", "app_rate_limit"):
         return BucketLimit.from_json(value, field=name)
+    if name == "v3_signals_need_subscription":
+        if not isinstance(value, bool):
+            raise ConfigError(name, "must be true or false")
+        return value
     if name == "monthly_request_limit":
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(name, "must be an integer or null")

@@ -1,13 +1,17 @@
 """Simulated Smartcar Connect: `GET /oauth/authorize` approves at once and redirects.
 
 There is no login page: the request is validated, the owner "approves", and the answer is
-a 302 to `redirect_uri?code=…&state=…`. Parameters the official SDK sends are accepted:
-`response_type` (must be `code`), `client_id`, `redirect_uri`, `scope` (space-separated;
-when absent the grant gets every permission the gateway uses), `state`, `mode` (`test`,
-`simulated` or `live`), `approval_prompt`, `single_select`, `single_select_vin`, `make`,
-`user`, `flags`. A missing or invalid `client_id`, `redirect_uri` or `response_type`, or a
-bad parameter value, is a 400 JSON body `{"error", "error_description"}`: the redirect
-target cannot be trusted yet.
+a 302 to `redirect_uri?code=…&user_id=…&state=…`: `code` for a v2 code exchange, `user_id`
+(the Smartcar user id, snake_case as live redirects send it) for API V3, which names the
+owner with `sc-user-id` instead of exchanging a code. Smartcar's current page shows only
+`user_id`, an older one both; the simulator sends both, so either kind of client works.
+
+Parameters the official SDK sends are accepted: `response_type` (must be `code`),
+`client_id`, `redirect_uri`, `scope` (space-separated; when absent the grant gets every
+permission the gateway uses), `state`, `mode` (`test`, `simulated` or `live`),
+`approval_prompt`, `single_select`, `single_select_vin`, `make`, `user`, `flags`. A missing
+or invalid `client_id`, `redirect_uri` or `response_type`, or a bad parameter value, is a
+400 JSON body `{"error", "error_description"}`: the redirect target cannot be trusted yet.
 
 Which vehicles the owner connects:
 
@@ -40,21 +44,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from clients.simulator.accounts import DEFAULT_SCOPES as DEFAULT_SCOPES  # re-exported
 from clients.simulator.fleet import is_well_formed_vin
 from clients.simulator.world import World
 
-DEFAULT_SCOPES = (
-    "read_vehicle_info",
-    "read_vin",
-    "read_location",
-    "read_odometer",
-    "read_battery",
-    "read_fuel",
-    "read_security",
-    "control_security",
-    "read_tires",
-    "read_engine_oil",
-)
 MODES = ("test", "simulated", "live")
 MAX_SIM_VEHICLES = 50
 
@@ -140,7 +133,7 @@ def approve(world: World, request: ConnectRequest) -> str:
         expires_at_s=now_s + world.config.code_ttl_s,
     )
     world.stats.authorizations["granted"] += 1
-    return _redirect(request, code=code)
+    return _redirect(request, code=code, user_id=user_id)
 
 
 def _select(world: World, request: ConnectRequest) -> tuple[str, list[str]]:

@@ -10,12 +10,14 @@ No authentication; JSON in and out. Invalid input is 400
 - `GET /sim/config` -> the settings; `POST /sim/config` with any of `config.RUNTIME_FIELDS`
   (latencies, `hang_s`, token lifetimes, `refresh_grace_s`, `vehicle_rate_limit` and
   `app_rate_limit` as `{"capacity", "refill_per_s"}` or null, `monthly_request_limit` or
-  null) applies them and answers the new settings.
+  null, the V3 `app_token_ttl_s`, `v3_command_sync_limit_s` and
+  `v3_signals_need_subscription`) applies them and answers the new settings.
 - `GET /sim/vehicles` -> `{"vehicles": [...]}`; `GET /sim/vehicles/{id}` -> one vehicle.
 - `POST /sim/vehicles/{id}/sleep` with `{"asleep": bool}` -> the vehicle; waking a car
   sends a VEHICLE_STATE webhook event (see `webhooks`).
-- `POST /sim/vehicles/{id}/state` with `{"door_open"?, "in_motion"?, "locked"?}` (bools)
-  -> the vehicle.
+- `POST /sim/vehicles/{id}/state` with `{"door_open"?, "in_motion"?, "locked"?,
+  "plugged_in"?}` (bools; `plugged_in` only for cars with a traction battery, and pulling
+  the plug stops charging) -> the vehicle.
 - `POST /sim/vehicles/{id}/revoke` with `{"user_id"?}` (default: every user) ->
   `{"revoked": [{"userId", "vehicleId"}]}`.
 - `GET /sim/faults` -> `{"faults": [...]}`; `POST /sim/faults` with `{"kind",
@@ -26,7 +28,8 @@ No authentication; JSON in and out. Invalid input is 400
   with what there is); `POST /sim/holds/release` lets every held answer go ->
   `{"released": n}` (see `holds`).
 
-Webhooks (`/sim/webhooks…`) have their own routes: see `webhook_routes`.
+Webhooks (`/sim/webhooks…`) and client secrets (`/sim/secrets`) have their own routes: see
+`webhook_routes` and `secret_routes`.
 
 `revoke` is the owner revoking access out of band (in the OEM's app): the vehicle's
 connections disappear, its tokens get 401 AUTHENTICATION on it, and a refresh of a grant
@@ -158,7 +161,7 @@ async def set_asleep(request: web.Request) -> web.StreamResponse:
     if asleep is None:
         raise ControlError("asleep", "must be true or false")
     woke = vehicle.asleep and not asleep
-    vehicle.asleep = asleep
+    vehicle.set_asleep(asleep=asleep, now_s=world.clock.now_s())
     if woke:
         world.webhooks.vehicle_changed(vehicle, triggers=["connectivitystatus-isasleep"])
     return json_response(_vehicle_json(world, vehicle))
@@ -169,15 +172,19 @@ async def set_state(request: web.Request) -> web.StreamResponse:
     world = request.app[WORLD]
     vehicle = _vehicle(world, request)
     body = await json_body(request)
-    unknown = set(body) - {"door_open", "in_motion", "locked"}
+    unknown = set(body) - {"door_open", "in_motion", "locked", "plugged_in"}
     if unknown:
         raise ControlError(sorted(unknown)[0], "unknown field")
     door_open, in_motion = _optional_bool(body, "door_open"), _optional_bool(body, "in_motion")
-    locked = _optional_bool(body, "locked")
+    locked, plugged_in = _optional_bool(body, "locked"), _optional_bool(body, "plugged_in")
+    if plugged_in is not None and not vehicle.spec.powertrain.has_battery:
+        raise ControlError("plugged_in", "the vehicle has no traction battery")
     now_s = world.clock.now_s()
     vehicle.set_state(door_open=door_open, in_motion=in_motion, now_s=now_s)
     if locked is not None:
         vehicle.set_lock(locked=locked, now_s=now_s)
+    if plugged_in is not None:
+        vehicle.set_plugged_in(plugged_in=plugged_in, now_s=now_s)
     return json_response(_vehicle_json(world, vehicle))
 
 

@@ -4,9 +4,10 @@ A fault has a kind, and optionally a vehicle id, a path and a count:
 
 - `vehicle_id` limits it to requests on that vehicle (otherwise: every vehicle);
 - `path` limits it to one endpoint, named like the stats keys (`odometer`, `security`,
-  `tires/pressure`, `attributes`, `batch`…; a leading `/` is ignored, `/` is `attributes`),
-  or `token` for `POST /oauth/token`. Without a path, a fault hits every Vehicle API request
-  on its vehicle(s), and never the token endpoint;
+  `tires/pressure`, `attributes`, `batch`, `v3/signals`, `v3/commands/security/lock`…; a
+  leading `/` is ignored, `/` is `attributes`), or `token` for `POST /oauth/token` and
+  `oauth2/token` for the IAM token endpoint. Without a path, a fault hits every Vehicle API
+  request on its vehicle(s), and never a token endpoint;
 - `count` limits how many requests it hits (otherwise: until `DELETE /sim/faults`).
 
 Kinds and what they do:
@@ -34,7 +35,7 @@ window" must handle.
 In a batch, a fault with path `batch` or no path hits the whole request; a fault naming one
 of the batch's paths hits only that item when it is a refusal (the item carries the error),
 and the whole response when it is a transport failure. `asleep` and `rate_limit` do not
-apply to the token endpoint.
+apply to the token endpoints.
 
 When several faults match a request, the one armed first wins.
 """
@@ -69,6 +70,8 @@ class FaultKind(StrEnum):
 
 UPSTREAM_CODES = ("NO_RESPONSE", "INVALID_DATA", "KNOWN_ISSUE", "UNKNOWN_ISSUE", "RATE_LIMIT")
 TOKEN_PATH = "token"  # noqa: S105 - an endpoint name, not a secret
+IAM_TOKEN_PATH = "oauth2/token"  # noqa: S105 - an endpoint name, not a secret
+TOKEN_PATHS = (TOKEN_PATH, IAM_TOKEN_PATH)
 _NOT_FOR_TOKEN = (FaultKind.ASLEEP, FaultKind.RATE_LIMIT)
 
 
@@ -107,7 +110,7 @@ class Fault:
         if self.vehicle_id is not None and self.vehicle_id != vehicle_id:
             return False
         if self.path is None:
-            return any_path and path != TOKEN_PATH
+            return any_path and path not in TOKEN_PATHS
         return self.path == path
 
     def to_json(self) -> dict[str, Any]:
@@ -181,8 +184,8 @@ def _parse_fault(spec: Mapping[str, object], *, fault_id: int) -> Fault:
     vehicle_id = _optional_str(spec, "vehicle_id")
     raw_path = _optional_str(spec, "path")
     path = None if raw_path is None else normalize_path(raw_path)
-    if path == TOKEN_PATH and kind in _NOT_FOR_TOKEN:
-        raise FaultError("path", f"{kind} does not apply to the token endpoint")
+    if path in TOKEN_PATHS and kind in _NOT_FOR_TOKEN:
+        raise FaultError("path", f"{kind} does not apply to a token endpoint")
     count = _optional_positive_int(spec, "count")
     retry_after_s = _optional_positive_int(spec, "retry_after_s") or 60
     code = _optional_str(spec, "code")

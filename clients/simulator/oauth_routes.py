@@ -2,9 +2,10 @@
 
 The token endpoint takes a form body (`application/x-www-form-urlencoded`) and client
 credentials by HTTP Basic (as the SDK sends them) or as `client_id`/`client_secret` form
-fields. With `client_id`/`client_secret` configured, anything else is 401 `invalid_client`;
-unconfigured, any client is accepted, but it must name itself (the code or refresh token
-must have been issued to it).
+fields. With `client_id`/`client_secret` configured, anything else is 401 `invalid_client`
+(any of the application's client secrets is accepted: see `iam`); unconfigured, any client
+is accepted, but it must name itself (the code or refresh token must have been issued to
+it).
 
 Grants: `authorization_code` (`code`, and `redirect_uri` which must match Connect's when
 sent) and `refresh_token` (see `accounts` for single use and the grace window). Errors:
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 
 from aiohttp import web
 
@@ -61,7 +61,7 @@ async def token(request: web.Request) -> web.StreamResponse:
     """Exchange a code or a refresh token for a new token pair."""
     world = request.app[WORLD]
     try:
-        fault = _token_fault(world)
+        fault = token_fault(world)
         tokens, grant_type = await _grant(world, request)
     except OAuthError as exc:
         world.stats.token_rejections[exc.error] += 1
@@ -108,34 +108,33 @@ def _client_id(world: World, request: web.Request, fields: dict[str, str]) -> st
     """Authenticate the client (Basic or form fields) and return its id, or raise 401."""
     header = request.headers.get("Authorization")
     if header is not None:
-        client_id, secret = _basic_credentials(header)
+        client_id, secret = basic_credentials(header)
     else:
         client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
     if not client_id:
-        raise _invalid_client()
+        raise invalid_client()
     config = world.config
     if config.client_id is not None and client_id != config.client_id:
-        raise _invalid_client()
-    expected = config.client_secret
-    if expected is not None and not hmac.compare_digest(secret.encode(), expected.encode()):
-        raise _invalid_client()
+        raise invalid_client()
+    if not world.iam.secrets.accepts(secret):
+        raise invalid_client()
     return client_id
 
 
-def _basic_credentials(header: str) -> tuple[str, str]:
+def basic_credentials(header: str) -> tuple[str, str]:
     """Decode `Basic base64(id:secret)`, or raise 401 `invalid_client`."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        raise _invalid_client()
+        raise invalid_client()
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise _invalid_client() from None
+        raise invalid_client() from None
     client_id, _, secret = decoded.partition(":")
     return client_id, secret
 
 
-def _invalid_client() -> OAuthError:
+def invalid_client() -> OAuthError:
     """Return the 401 of a client that failed to authenticate."""
     return OAuthError("invalid_client", "Client authentication failed.", status=401)
 
@@ -148,11 +147,11 @@ def _required(fields: dict[str, str], name: str) -> str:
     return value
 
 
-def _token_fault(world: World) -> Fault | None:
-    """Spend a fault armed for the token endpoint: raise a refusal, return a transport one."""
+def token_fault(world: World, path: str = TOKEN_PATH) -> Fault | None:
+    """Spend a fault armed for a token endpoint: raise a refusal, return a transport one."""
     if not world.faults:
         return None
-    fault = world.faults.take(vehicle_id=None, path=TOKEN_PATH)
+    fault = world.faults.take(vehicle_id=None, path=path)
     if fault is None:
         return None
     world.stats.faults_injected[str(fault.kind)] += 1

@@ -65,10 +65,16 @@ def distance_km(state: VehicleState, at_s: float) -> float:
 
 def recorded_at(state: VehicleState, endpoint: ReadEndpoint, now_s: float) -> float:
     """Return when the car last reported the data `endpoint` returns, as of `now_s`."""
+    changed_s = state.security_changed_s if endpoint.name == "security" else None
+    return last_report_s(state, now_s, changed_s=changed_s)
+
+
+def last_report_s(state: VehicleState, now_s: float, *, changed_s: float | None = None) -> float:
+    """Return the car's last scheduled report as of `now_s`, or `changed_s` when the data
+    changed (and was reported again) after it."""
     spec = state.spec
     report_s = now_s - ((now_s - spec.report_phase_s) % spec.report_interval_s)
-    changed_s = state.security_changed_s
-    if endpoint.name == "security" and changed_s is not None and changed_s > report_s:
+    if changed_s is not None and changed_s > report_s:
         return min(changed_s, now_s)
     return report_s
 

@@ -5,11 +5,13 @@ standalone `vehicle-gateway simulator` unless given `--state-file`). With one, i
 from what the file holds and writes it back:
 
 - what is kept: the client it serves (id, secret, management token), the simulated clock's
-  offset, users and connections, the codes and tokens still usable (so a client's stored
-  tokens keep working), the garage (vehicles added, lock, doors, sleep) and the monthly
-  billed counts;
-- what is not: rate-limit buckets (they start full), armed faults, stats and registered
-  webhooks (a client registers its callback again when it starts);
+  offset, users and connections (with their permissions), the codes and tokens still
+  usable (so a client's stored tokens keep working), the API V3 client secrets and
+  application tokens still valid, the registered webhooks (without their delivery logs)
+  and their V3 subscriptions, the garage (vehicles added, lock, doors, sleep, plug,
+  charging, charge limit) and the monthly billed counts;
+- what is not: rate-limit buckets (they start full), armed faults, stats and deliveries in
+  flight;
 - when: after every request that may change it (anything but a GET, and Connect's
   `GET /oauth/authorize`), before the answer leaves, and when the simulator stops; a GET
   read only moves billed counts, which are written with the next change;
@@ -18,6 +20,9 @@ from what the file holds and writes it back:
   file or the new one, never half of one.
 
 A file this module cannot read raises `StateFileError` naming it; delete it to start afresh.
+Files written before API V3 (no `iam`, `webhooks` or `subscriptions`, connections without
+permissions, vehicles without a charge state) are still read: what they lack starts as a
+new simulator has it, and connections get the default permissions.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 from clients.simulator.accounts import Accounts
 from clients.simulator.clock import SimClock
+from clients.simulator.subscriptions import Subscriptions
 from clients.simulator.world import World
 
 FORMAT = 1
@@ -103,6 +109,7 @@ class StateFile:
             world.garage.restore(data["garage"], now_s=now_s)
             world.accounts = Accounts.from_json(data["accounts"], seed=config.seed)
             world.limits.allowance.restore(data["billed"])
+            _restore_v3(world, data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise self._unreadable(f"malformed ({type(exc).__name__}: {exc})") from None
 
@@ -150,7 +157,20 @@ def snapshot(world: World) -> dict[str, Any]:
         "garage": world.garage.to_json(),
         "accounts": world.accounts.to_json(now_s=now_s, lifetimes=world.lifetimes),
         "billed": world.limits.allowance.to_json(),
+        "iam": world.iam.to_json(now_s=now_s),
+        "webhooks": world.webhooks.to_json(),
+        "subscriptions": world.subscriptions.to_json(),
     }
+
+
+def _restore_v3(world: World, data: dict[str, Any]) -> None:
+    """Give `world` what API V3 added to the file, when the file has it."""
+    config = world.config
+    if "iam" in data:
+        configured = () if config.client_secret is None else (config.client_secret,)
+        world.iam.restore(data["iam"], configured=configured + config.additional_client_secrets)
+    world.webhooks.restore(data.get("webhooks", []))
+    world.subscriptions = Subscriptions.from_json(data.get("subscriptions", []))
 
 
 def _optional_str(value: object) -> str | None:

@@ -7,8 +7,8 @@
                   "by_method": {"GET security": 1, "POST security": 1, …},
                   "batch_paths": {"odometer": 1, "fuel": 1, …},
                   "total": 9},
-     "commands": {"LOCK": 1, "UNLOCK": 0},
-     "token_grants": {"authorization_code": 1, "refresh_token": 2},
+     "commands": {"LOCK": 1, "UNLOCK": 0, "CHARGE_START": 1, …},
+     "token_grants": {"authorization_code": 1, "refresh_token": 2, "client_credentials": 1},
      "refresh_token_reuses": 1,
      "token_rejections": {"invalid_grant": 1, "invalid_client": 0, …},
      "authorizations": {"granted": 1, "denied": 0, "rejected": 0},
@@ -18,11 +18,15 @@
      "billed_this_month": {"<vehicle id>": 5, …}}
 
 Every Vehicle and Management API request that names a known endpoint is counted once under
-its endpoint, whatever its outcome (a 401 or a 429 is still a request to Smartcar). A batch
+its endpoint, whatever its outcome (a 401 or a 429 is still a request to Smartcar); API V3
+endpoints are counted under keys beginning with `v3/` (`v3/signals`, `v3/signal`,
+`v3/vehicle`, `v3/commands/security/lock`, `v3/connections`, `v3/users`, `v3/webhooks`,
+`v3/subscriptions`). `token_grants.client_credentials` counts application tokens issued by
+the IAM endpoint (`POST /oauth2/token`); its refusals count under `token_rejections`. A batch
 counts once under `batch` and once per path under `batch_paths`; it is billed per path
 (`billed_this_month`). `security` counts GET (lock status) and POST (lock/unlock) alike;
-`by_method` and `commands` tell them apart. `errors` counts every Smartcar v2 error the
-simulator answered, batch items included, by `TYPE:CODE`. `refresh_token_reuses` counts
+`by_method` and `commands` tell them apart. `errors` counts every Smartcar error the
+simulator answered (v2 and V3), batch items included, by `TYPE:CODE`. `refresh_token_reuses` counts
 refresh grants that presented an already-used refresh token inside the grace window (each
 such grant also counts under `token_grants.refresh_token`). `webhooks` counts events
 delivered (a 2xx on some attempt), attempts that failed, and events dropped after the last
@@ -34,7 +38,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-TOKEN_GRANTS = ("authorization_code", "refresh_token")
+TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 TOKEN_REJECTIONS = (
     "invalid_grant",
     "invalid_client",

@@ -2,8 +2,10 @@
 
 A vehicle's slow-moving data (odometer, fuel, charge, oil, position) is a pure function of
 simulated time (see `readings`); what this module keeps is the state that only changes when
-something happens: the lock (commands), doors and motion (`/sim/vehicles/{id}/state`), and
-sleep (`/sim/vehicles/{id}/sleep`; a command wakes the car).
+something happens: the lock (commands), doors, motion and the charging plug
+(`/sim/vehicles/{id}/state`), sleep (`/sim/vehicles/{id}/sleep`; a command wakes the car)
+and, for cars with a traction battery, charging and the charge limit (V3 charge commands).
+A car with a battery starts plugged in, not charging, with an 80 % limit.
 
 The garage starts with the seed's catalog. It grows in two deterministic ways: a VIN it
 does not know gets the vehicle `fleet.vehicle_for_vin` makes for it, and when every catalog
@@ -17,6 +19,8 @@ from typing import Any
 
 from clients.simulator.fleet import VehicleSpec, catalog_vehicle, vehicle_for_vin
 
+DEFAULT_CHARGE_LIMIT = 80
+
 
 @dataclass(kw_only=True)
 class VehicleState:
@@ -29,6 +33,12 @@ class VehicleState:
     door_open: bool = False
     in_motion: bool = False
     asleep: bool = False
+    asleep_since_s: float | None = None
+    """When the car fell asleep (None: unknown, or awake); its reports stop then."""
+    plugged_in: bool = False
+    charging: bool = False
+    charge_limit: int = DEFAULT_CHARGE_LIMIT
+    charge_changed_s: float | None = None
 
     @property
     def id(self) -> str:
@@ -48,6 +58,29 @@ class VehicleState:
             self.in_motion = in_motion
         self.security_changed_s = now_s
 
+    def set_asleep(self, *, asleep: bool, now_s: float) -> None:
+        """Put the car to sleep (noting when) or wake it."""
+        if asleep and not self.asleep:
+            self.asleep_since_s = now_s
+        self.asleep = asleep
+
+    def set_plugged_in(self, *, plugged_in: bool, now_s: float) -> None:
+        """Plug the charging cable in or pull it out (which stops charging)."""
+        self.plugged_in = plugged_in
+        if not plugged_in:
+            self.charging = False
+        self.charge_changed_s = now_s
+
+    def set_charging(self, *, charging: bool, now_s: float) -> None:
+        """Start or stop charging, and note when the charge state changed."""
+        self.charging = charging
+        self.charge_changed_s = now_s
+
+    def set_charge_limit(self, *, percent: int, now_s: float) -> None:
+        """Set the charge limit (percent), and note when the charge state changed."""
+        self.charge_limit = percent
+        self.charge_changed_s = now_s
+
     def to_json(
         self, *, owner_user_id: str | None, connected_user_ids: list[str]
     ) -> dict[str, Any]:
@@ -66,6 +99,9 @@ class VehicleState:
             "locked": self.locked,
             "door_open": self.door_open,
             "in_motion": self.in_motion,
+            "plugged_in": self.plugged_in,
+            "charging": self.charging,
+            "charge_limit": self.charge_limit,
         }
 
 
@@ -125,13 +161,19 @@ class Garage:
                     "door_open": v.door_open,
                     "in_motion": v.in_motion,
                     "asleep": v.asleep,
+                    "asleep_since_s": v.asleep_since_s,
+                    "plugged_in": v.plugged_in,
+                    "charging": v.charging,
+                    "charge_limit": v.charge_limit,
+                    "charge_changed_s": v.charge_changed_s,
                 }
                 for v in self._by_id.values()
             },
         }
 
     def restore(self, data: dict[str, Any], *, now_s: float) -> None:
-        """Grow the garage to what `to_json` described and give each vehicle its state."""
+        """Grow the garage to what `to_json` described and give each vehicle its state
+        (a file written before the charge state existed leaves it at its defaults)."""
         while len(self._catalog) < int(data["catalog_size"]):
             self.extend_catalog(now_s=now_s)
         for vin in data["added_vins"]:
@@ -140,15 +182,26 @@ class Garage:
             vehicle = self._by_id[vehicle_id]
             vehicle.born_s = float(state["born_s"])
             vehicle.locked = bool(state["locked"])
-            changed = state["security_changed_s"]
-            vehicle.security_changed_s = None if changed is None else float(changed)
+            vehicle.security_changed_s = _optional_float(state["security_changed_s"])
             vehicle.door_open = bool(state["door_open"])
             vehicle.in_motion = bool(state["in_motion"])
             vehicle.asleep = bool(state["asleep"])
+            vehicle.asleep_since_s = _optional_float(state.get("asleep_since_s"))
+            vehicle.plugged_in = bool(state.get("plugged_in", vehicle.plugged_in))
+            vehicle.charging = bool(state.get("charging", False))
+            vehicle.charge_limit = int(state.get("charge_limit", DEFAULT_CHARGE_LIMIT))
+            vehicle.charge_changed_s = _optional_float(state.get("charge_changed_s"))
 
     def _add(self, spec: VehicleSpec, *, now_s: float) -> VehicleState:
         """Register a vehicle made from `spec`."""
-        state = VehicleState(spec=spec, born_s=now_s, locked=spec.locked)
+        state = VehicleState(
+            spec=spec, born_s=now_s, locked=spec.locked, plugged_in=spec.powertrain.has_battery
+        )
         self._by_id[spec.id] = state
         self._by_vin[spec.vin] = state
         return state
+
+
+def _optional_float(value: object) -> float | None:
+    """Return a stored number as a float (None stays None)."""
+    return None if value is None else float(value)  # type: ignore[arg-type]

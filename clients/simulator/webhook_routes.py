@@ -1,7 +1,8 @@
 """The control routes of webhooks under `/sim/webhooks` (errors as in `control_routes`).
 
 - `POST /sim/webhooks` with `{"callback_url", "vehicle_ids"?: [id, …] | "all", "name"?}`
-  registers a webhook (default: every vehicle), sends its callback VERIFY, and answers 201
+  registers a webhook (default: every vehicle; the same callback URL again updates that
+  webhook), sends its callback VERIFY, and answers 201
   `{"webhookId", "name", "callback_url", "vehicle_ids", "verified", "verify_error"}`.
   Without a `management_token` the simulator cannot sign: 409.
 - `GET /sim/webhooks` -> `{"webhooks": [...]}`; `GET /sim/webhooks/{id}` -> one webhook;
@@ -15,7 +16,7 @@
   `oemUpdatedAt`, `signal_meta` sets keys of those signals' `meta` as given (a faulty OEM
   timestamp such as 1e20 or microseconds, to test receivers). VEHICLE_ERROR carries `error`
   (default VEHICLE_STATE:UNREACHABLE). An unverified webhook, or a vehicle it is not
-  subscribed to, is 409.
+  subscribed to (by its vehicle list or a V3 subscription), is 409.
 - `GET /sim/webhooks/{id}/deliveries` -> `{"events": [{"eventId", "eventType", "vehicleId",
   "outcome", "attempts"}], "deliveries": [{"eventId", "deliveryId", "attempt", "delay_s",
   "elapsed_s", "sent_at", "outcome", "status", "error"}]}`, oldest first.
@@ -102,7 +103,7 @@ async def trigger(request: web.Request) -> web.StreamResponse:
         raise ControlError("vehicle_id", "no such vehicle", status=404)
     if not hook.verified:
         raise ControlError("webhookId", "the webhook is not verified", status=409)
-    if not hook.subscribes(state.id):
+    if not world.webhooks.delivers_to(hook, state.id):
         raise ControlError("vehicle_id", "the webhook is not subscribed to it", status=409)
     kind = body.get("type")
     if kind == "VEHICLE_STATE":

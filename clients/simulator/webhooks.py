@@ -15,10 +15,17 @@ before dropping it (four attempts in all), each attempt with the same `eventId` 
 deliveries must happen without anyone moving the simulated clock, and tests shrink the
 whole schedule to milliseconds with a scale of 0.001.
 
-Events happen in three ways: `POST /sim/webhooks/{id}/events` (see `webhook_routes`), a
-successful LOCK/UNLOCK command (VEHICLE_STATE triggered by `closure-islocked`), and
-`/sim/vehicles/{id}/sleep` waking a car (triggered by `connectivitystatus-isasleep`); the
-automatic ones go to every verified webhook the vehicle is subscribed to.
+Events happen in these ways: `POST /sim/webhooks/{id}/events` (see `webhook_routes`), a
+successful command (VEHICLE_STATE triggered by `closure-islocked` for LOCK/UNLOCK and the
+charge signals for V3 charge commands), `/sim/vehicles/{id}/sleep` waking a car (triggered
+by `connectivitystatus-isasleep`), and a new subscription (`POST /v3/subscriptions`: a
+FIRST_DELIVERY VEHICLE_STATE); the automatic ones go to every verified webhook the vehicle
+is subscribed to, by the webhook's own vehicle list or by a subscription in force (see
+`subscriptions`).
+
+Registering a callback URL that is already registered updates that webhook (same id, its
+subscriptions kept) and verifies it again, as changing a webhook in Smartcar's dashboard
+does. Webhooks are kept in the state file, without their delivery logs.
 """
 
 from __future__ import annotations
@@ -129,6 +136,7 @@ class Webhook:
     callback_url: str
     vehicle_ids: frozenset[str] | None
     """The subscribed vehicles; None subscribes every vehicle."""
+    created_at_s: float
     verified: bool = False
     verify_error: str | None = None
     events: list[EventLog] = field(default_factory=list)
@@ -181,13 +189,19 @@ class Webhooks:
     ) -> Webhook:
         """Register a webhook and verify its callback at once (the answer says if it passed)."""
         self._token()
-        hook = Webhook(
-            id=str(uuid.uuid4()),
-            name=name,
-            callback_url=callback_url,
-            vehicle_ids=None if vehicle_ids is None else frozenset(vehicle_ids),
-        )
-        self._hooks[hook.id] = hook
+        chosen = None if vehicle_ids is None else frozenset(vehicle_ids)
+        hook = next((h for h in self._hooks.values() if h.callback_url == callback_url), None)
+        if hook is None:
+            hook = Webhook(
+                id=str(uuid.uuid4()),
+                name=name,
+                callback_url=callback_url,
+                vehicle_ids=chosen,
+                created_at_s=self._world.clock.now_s(),
+            )
+            self._hooks[hook.id] = hook
+        else:
+            hook.name, hook.vehicle_ids = name, chosen
         hook.verified, hook.verify_error = await self._verify(hook)
         return hook
 
@@ -206,13 +220,27 @@ class Webhooks:
         task.add_done_callback(self._tasks.discard)
         return log
 
+    def delivers_to(self, hook: Webhook, vehicle_id: str) -> bool:
+        """Tell whether the vehicle's events go to `hook`: by the webhook's own vehicle
+        list, or by a subscription in force."""
+        if hook.subscribes(vehicle_id):
+            return True
+        return any(
+            s.webhook_id == hook.id and s.vehicle_id == vehicle_id
+            for s in self._world.subscriptions_in_force()
+        )
+
+    def subscribed(self, vehicle_id: str) -> bool:
+        """Tell whether some verified webhook receives the vehicle's events."""
+        return any(hook.verified and self.delivers_to(hook, vehicle_id) for hook in self.all())
+
     def vehicle_changed(self, state: VehicleState, *, triggers: Iterable[str]) -> None:
         """Send a VEHICLE_STATE of `state` to every verified webhook subscribed to it."""
         if self._world.config.management_token is None:
             return
         codes = list(triggers)
         for hook in self.all():
-            if hook.verified and hook.subscribes(state.id):
+            if hook.verified and self.delivers_to(hook, state.id):
                 self.emit(hook, self.state_event(state, triggers=codes))
 
     def state_event(self, state: VehicleState, **options: Any) -> dict[str, Any]:
@@ -220,6 +248,38 @@ class Webhooks:
         world = self._world
         user_id = world.accounts.owners.get(state.id)
         return payloads.vehicle_state(state, user_id=user_id, now_s=world.clock.now_s(), **options)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Return the registered webhooks as a restart needs them (no delivery logs)."""
+        return [
+            {
+                "id": hook.id,
+                "name": hook.name,
+                "callback_url": hook.callback_url,
+                "vehicle_ids": None if hook.vehicle_ids is None else sorted(hook.vehicle_ids),
+                "created_at_s": hook.created_at_s,
+                "verified": hook.verified,
+                "verify_error": hook.verify_error,
+            }
+            for hook in self._hooks.values()
+        ]
+
+    def restore(self, data: list[dict[str, Any]]) -> None:
+        """Register again the webhooks `to_json` returned (raises KeyError/TypeError/
+        ValueError on a malformed description)."""
+        for item in data:
+            vehicle_ids = item["vehicle_ids"]
+            error = item["verify_error"]
+            hook = Webhook(
+                id=str(item["id"]),
+                name=str(item["name"]),
+                callback_url=str(item["callback_url"]),
+                vehicle_ids=None if vehicle_ids is None else frozenset(map(str, vehicle_ids)),
+                created_at_s=float(item["created_at_s"]),
+                verified=bool(item["verified"]),
+                verify_error=None if error is None else str(error),
+            )
+            self._hooks[hook.id] = hook
 
     async def close(self) -> None:
         """Cancel deliveries in flight and close the HTTP session."""

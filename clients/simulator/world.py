@@ -1,9 +1,10 @@
 """The whole simulated world of one simulator: the one object every HTTP handler works on.
 
 It owns the settings (replaced whole by `/sim/config`), the simulated clock, the garage of
-vehicles, the accounts (users, connections, tokens), the limits, the armed faults (and
-the answers they hold), the webhooks and the stats, plus the event that tells sleeping
-handlers (latency, hangs, holds) the server is stopping. All of it lives on the server's
+vehicles, the accounts (users, connections, tokens), the application's V3 credentials
+(`iam`), the limits, the armed faults (and the answers they hold), the webhooks and their
+V3 subscriptions, and the stats, plus the event that tells sleeping handlers (latency,
+hangs, holds) the server is stopping. All of it lives on the server's
 event loop; handlers never share it across threads.
 """
 
@@ -18,8 +19,10 @@ from clients.simulator.clock import SimClock
 from clients.simulator.config import SimulatorConfig
 from clients.simulator.faults import FaultBook
 from clients.simulator.holds import Holds
+from clients.simulator.iam import Iam
 from clients.simulator.limits import Limits
 from clients.simulator.stats import Stats
+from clients.simulator.subscriptions import Subscription, Subscriptions
 from clients.simulator.vehicles import Garage, VehicleState
 from clients.simulator.webhooks import Webhooks
 
@@ -33,6 +36,9 @@ class World:
         now_s = self.clock.now_s()
         self.garage = Garage(seed=config.seed, catalog_size=config.vehicles, now_s=now_s)
         self.accounts = Accounts(seed=config.seed)
+        self.iam = Iam(
+            client_secret=config.client_secret, additional=config.additional_client_secrets
+        )
         self.limits = Limits(
             vehicle=config.vehicle_rate_limit,
             app=config.app_rate_limit,
@@ -43,6 +49,7 @@ class World:
         self.stats = Stats()
         self.stopping = asyncio.Event()
         self.webhooks = Webhooks(self)
+        self.subscriptions = Subscriptions()
 
     @property
     def lifetimes(self) -> TokenLifetimes:
@@ -71,6 +78,26 @@ class World:
             if vehicle.id not in self.accounts.owners:
                 return vehicle
         return self.garage.extend_catalog(now_s=self.clock.now_s())
+
+    def issued_secrets(self) -> list[str]:
+        """Return every code, access, refresh and application token ever issued (a testing
+        hook: leak scans look for them in a client's logs, database and answers)."""
+        return [*self.accounts.issued_secrets(), *self.iam.tokens.issued_secrets()]
+
+    def subscriptions_in_force(self) -> list[Subscription]:
+        """Return the subscriptions that still hold: their webhook is registered and the
+        connection they were made on still exists (spent ones are dropped)."""
+        connections = self.accounts.connections
+
+        def holds(subscription: Subscription) -> bool:
+            connection = connections.get((subscription.user_id, subscription.vehicle_id))
+            return (
+                connection is not None
+                and connection.serial == subscription.connection_serial
+                and self.webhooks.get(subscription.webhook_id) is not None
+            )
+
+        return self.subscriptions.prune(holds)
 
     def vehicles_json(self) -> list[dict[str, Any]]:
         """Return every vehicle with its owner and connections, as `/sim/vehicles` lists them."""

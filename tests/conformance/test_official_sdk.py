@@ -2,7 +2,9 @@
 
 The SDK reads its origins from SMARTCAR_*_ORIGIN when `smartcar.config` is imported, so the
 fixture sets those variables and re-executes that module; nothing of the SDK is patched.
-The SDK is synchronous (requests), so the simulator runs on its own thread.
+The SDK is synchronous (requests), so the simulator runs on its own thread. Its API V3 reads
+(`Vehicle.get_signals`, `Vehicle.get_signal`, SMARTCAR_VEHICLE_API_V3_ORIGIN) send the v2
+access token and no `sc-user-id`, which the simulator accepts as Smartcar did for them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sdk]:
         monkeypatch.setenv("SMARTCAR_AUTH_ORIGIN", base + "/oauth/token")
         monkeypatch.setenv("SMARTCAR_CONNECT_ORIGIN", base)
         monkeypatch.setenv("SMARTCAR_MANAGEMENT_API_ORIGIN", base)
+        monkeypatch.setenv("SMARTCAR_VEHICLE_API_V3_ORIGIN", base)
         import smartcar.config
 
         importlib.reload(smartcar.config)
@@ -184,7 +187,11 @@ def test_a_whole_sdk_session_works_against_the_simulator(sdk: Sdk) -> None:
     assert refused.value.type == "AUTHENTICATION"
 
     stats = sdk.sim("GET", "/sim/stats")
-    assert stats["token_grants"] == {"authorization_code": 2, "refresh_token": 1}
+    assert stats["token_grants"] == {
+        "authorization_code": 2,
+        "refresh_token": 1,
+        "client_credentials": 0,
+    }
     assert stats["token_rejections"]["invalid_grant"] == 1
     assert stats["requests"]["by_endpoint"]["batch"] == 1
 
@@ -204,3 +211,63 @@ def test_the_sdk_deletes_connections_through_the_management_api(sdk: Sdk) -> Non
     with pytest.raises(smartcar.SmartcarException) as refused:
         smartcar.Vehicle(ice["id"], access.access_token).odometer()
     assert refused.value.status_code == 401
+
+
+def test_the_sdk_reads_v3_signals_with_its_access_token(sdk: Sdk) -> None:
+    """`get_signals` and `get_signal` (SDK 6.19, v2 token, no `sc-user-id`) read JSON:API
+    signals whose values match the SDK's v2 reads of the same car."""
+    smartcar = sdk.smartcar
+    auth = smartcar.AuthClient(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI
+    )
+    ice = _vehicle_with(sdk, "ICE")
+    access = _connect(sdk, auth, ice["vin"], state="state-v3")
+    car = smartcar.Vehicle(ice["id"], access.access_token)
+
+    signals = car.get_signals()
+    assert signals["headers"]["SC-Request-Id"]
+    by_code = {item["id"]: item for item in signals["body"]["data"]}
+    odometer = by_code["odometer-traveleddistance"]["attributes"]
+    assert odometer["status"] == {"value": "SUCCESS"}
+    assert odometer["body"] == {"unit": "kilometers", "value": car.odometer().distance}
+    assert by_code["vehicleidentification-vin"]["attributes"]["body"] == {"value": ice["vin"]}
+    battery = by_code["tractionbattery-stateofcharge"]["attributes"]["status"]
+    assert battery["value"] == "ERROR"
+
+    locked = car.get_signal("closure-islocked")
+    assert locked["body"]["attributes"]["status"]["value"] == "SUCCESS"
+    assert locked["body"]["attributes"]["body"] == {"value": car.lock_status().is_locked}
+    fuel = car.get_signal("internalcombustionengine-fuellevel")["body"]["attributes"]["body"]
+    assert fuel == {"unit": "percent", "value": round(car.fuel().percent_remaining * 100, 1)}
+
+    with pytest.raises(smartcar.SmartcarException) as unknown:
+        car.get_signal("odometer")
+    assert unknown.value.status_code == 404
+    assert "RESOURCE_NOT_FOUND" in str(unknown.value)
+    stats = sdk.sim("GET", "/sim/stats")["requests"]["by_endpoint"]
+    assert (stats["v3/signals"], stats["v3/signal"]) == (1, 3)
+
+
+def test_an_application_token_needs_the_user_header_the_sdk_cannot_send(sdk: Sdk) -> None:
+    """With an application token the SDK's `get_signals` fails 400 (no `sc-user-id`); the V3
+    error body reaches the caller in the exception's message."""
+    smartcar = sdk.smartcar
+    token = sdk.sim(
+        "POST",
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert token["expires_in"] == 3600
+    bev = _vehicle_with(sdk, "BEV")
+    auth = smartcar.AuthClient(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI
+    )
+    _connect(sdk, auth, bev["vin"], state="state-app")
+    with pytest.raises(smartcar.SmartcarException) as refused:
+        smartcar.Vehicle(bev["id"], token["access_token"]).get_signals()
+    assert refused.value.status_code == 400
+    assert "MISSING_PARAMETER" in str(refused.value)

@@ -16,7 +16,7 @@ AUTH = "AUTHENTICATION"
     [
         ("GET", "/nowhere", {}, 404, "RESOURCE_NOT_FOUND"),
         ("GET", "/v1.0/vehicles", {}, 404, "RESOURCE_NOT_FOUND"),
-        ("GET", "/v3/vehicles/abc/signals", {}, 404, "RESOURCE_NOT_FOUND"),
+        ("GET", "/v4/vehicles/abc/signals", {}, 404, "RESOURCE_NOT_FOUND"),
         ("GET", "/v2.0/teleport", {}, 404, "RESOURCE_NOT_FOUND"),
         ("GET", "/v2.0/user", {}, 401, "AUTHENTICATION"),
         ("GET", "/v2.0/user", {"headers": {"Authorization": "Bearer nope"}}, 401, AUTH),

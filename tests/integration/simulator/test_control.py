@@ -33,7 +33,11 @@ async def test_stats_have_the_contract_shape(client: httpx.AsyncClient) -> None:
     assert by_endpoint == {"vehicles": 1, "odometer": 1, "security": 2, "tires/pressure": 1}
     assert counters["requests"]["by_vehicle"] == {session.vehicle_id: 4}
     assert counters["requests"]["by_method"]["POST security"] == 1
-    assert counters["token_grants"] == {"authorization_code": 1, "refresh_token": 0}
+    assert counters["token_grants"] == {
+        "authorization_code": 1,
+        "refresh_token": 0,
+        "client_credentials": 0,
+    }
     assert counters["token_rejections"]["invalid_grant"] == 0
 
 
