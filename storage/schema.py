@@ -164,6 +164,8 @@ vehicles = Table(
     Column("asleep_until", UTCDateTime()),
     Column("failure_count", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
+    Column("api", String(8), nullable=False, server_default=text("'v2'")),
+    Column("smartcar_user_id", String(ID), index=True),
     Column(
         "updated_at",
         UTCDateTime(),

@@ -51,6 +51,7 @@ from gateway.core.model import (
     LastCommand,
     LockAction,
     LockStatus,
+    SmartcarAccess,
     TelemetryField,
     Vehicle,
 )
@@ -58,7 +59,6 @@ from gateway.core.permissions import COMMAND_PERMISSION, ensure_permission, with
 from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
-from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import require_vehicle
@@ -157,11 +157,11 @@ class CommandService:
         """Send the command and record how it ended, even if the caller cancels meanwhile."""
         stage = _Stage.NOT_SENT
 
-        async def send(token: Secret, smartcar_id: str) -> None:
+        async def send(access: SmartcarAccess, smartcar_id: str) -> None:
             nonlocal stage
             stage = _Stage.SENDING
             try:
-                await self._smartcar.command(token, smartcar_id, record.action)
+                await self._smartcar.command(access, smartcar_id, record.action)
             except (GatewayError, TokenRejected) as answered:
                 if not isinstance(answered, CommandOutcomeUnknown):
                     stage = _Stage.NOT_SENT  # Smartcar answered: it did not act

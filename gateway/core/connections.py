@@ -33,6 +33,8 @@ from gateway.core.model import (
     ConnectUrl,
     Grant,
     OAuthState,
+    SmartcarAccess,
+    SmartcarApi,
     TokenPair,
     Vehicle,
     VehicleInfo,
@@ -48,7 +50,6 @@ from gateway.core.ports import (
 )
 from gateway.core.ratelimit import CallKind
 from gateway.core.rentals import ensure_not_rented
-from gateway.core.secret import Secret
 from gateway.core.status import save, with_status
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import panel_of, require_vehicle
@@ -124,7 +125,7 @@ class ConnectionService:
             raise InvalidArgument.of(
                 "code", "Smartcar rejected it (expired or already used); connect again"
             ) from None
-        access = tokens.access_token
+        access = SmartcarAccess.v2(tokens.access_token)
         user_id = await self._smartcar.user_id(access)
         covered = await self._smartcar.vehicle_ids(access)
         async with self._uow() as uow:
@@ -145,7 +146,7 @@ class ConnectionService:
         if issued.vehicle_id != vehicle_id:
             raise InvalidArgument.of("state", "was issued for another vehicle")
 
-    async def _choose(self, vehicle: Vehicle, covered: list[str], access: Secret) -> str:
+    async def _choose(self, vehicle: Vehicle, covered: list[str], access: SmartcarAccess) -> str:
         """Pick the Smartcar vehicle this fleet vehicle is."""
         if vehicle.smartcar_vehicle_id in covered:
             return vehicle.smartcar_vehicle_id
@@ -189,6 +190,8 @@ class ConnectionService:
                 with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
                 smartcar_vehicle_id=info.smartcar_vehicle_id,
                 grant_id=grant.id,
+                api=SmartcarApi.V2,
+                smartcar_user_id=user_id,
                 make=info.make,
                 model=info.model,
                 year=info.year,
@@ -243,8 +246,8 @@ class ConnectionService:
         return await self._erase(vehicle_id)
 
     async def _revoke(self, vehicle: Vehicle, parked: Vehicle) -> None:
-        async def revoke(token: Secret, smartcar_id: str) -> None:
-            await self._smartcar.disconnect(token, smartcar_id)
+        async def revoke(access: SmartcarAccess, smartcar_id: str) -> None:
+            await self._smartcar.disconnect(access, smartcar_id)
 
         try:
             await self._upstream.call(vehicle, CallKind.COMMAND, revoke)

@@ -27,6 +27,16 @@ class ConnectionStatus(StrEnum):
     ERROR = "ERROR"
 
 
+class SmartcarApi(StrEnum):
+    """Which of Smartcar's APIs a connection is served through.
+
+    V2 is the deprecated Vehicles API v2.0: one OAuth token pair per owner. V3 authorises
+    the application once (client credentials) and names the owner per request."""
+
+    V2 = "v2"
+    V3 = "v3"
+
+
 class TelemetryField(StrEnum):
     """A piece of telemetry the gateway can read; each maps to one Smartcar v2.0 path."""
 
@@ -180,6 +190,26 @@ class TokenPair:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SmartcarAccess:
+    """What authorises one request to Smartcar: on v2 the owner's access token; on V3 the
+    application's token and the owner's Smartcar user id (sent as `sc-user-id`)."""
+
+    api: SmartcarApi
+    token: Secret
+    user_id: str | None = None
+
+    @classmethod
+    def v2(cls, access_token: Secret) -> SmartcarAccess:
+        """Return the access an owner's v2 access token gives."""
+        return cls(api=SmartcarApi.V2, token=access_token)
+
+    @classmethod
+    def v3(cls, application_token: Secret, *, user_id: str) -> SmartcarAccess:
+        """Return the access the application token gives to one owner's cars."""
+        return cls(api=SmartcarApi.V3, token=application_token, user_id=user_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Grant:
     """One Smartcar user's token pair, shared by every fleet vehicle it covers.
 
@@ -228,6 +258,10 @@ class Vehicle:
     """Consecutive upstream failures; enough of them put the connection in ERROR."""
     last_error: str | None = None
     """The most recent upstream failure, kept for the panel."""
+    api: SmartcarApi = SmartcarApi.V2
+    """The Smartcar API the connection is served through."""
+    smartcar_user_id: str | None = None
+    """The owner's Smartcar user id (V3 names it on every request; v2 keeps it per grant)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

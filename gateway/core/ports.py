@@ -24,6 +24,7 @@ from gateway.core.model import (
     LockAction,
     OAuthState,
     Rental,
+    SmartcarAccess,
     StatusTransition,
     TelemetryField,
     TokenPair,
@@ -79,35 +80,35 @@ class SmartcarAPI(Protocol):
         """Exchange a refresh token for a new pair (the old refresh token is then spent)."""
         ...
 
-    async def user_id(self, access_token: Secret) -> str:
-        """Return the Smartcar user id the token belongs to."""
+    async def user_id(self, access: SmartcarAccess) -> str:
+        """Return the Smartcar user id the access belongs to."""
         ...
 
-    async def vehicle_ids(self, access_token: Secret) -> list[str]:
-        """Return the Smartcar vehicle ids the token covers."""
+    async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
+        """Return the Smartcar vehicle ids the access covers."""
         ...
 
-    async def vehicle_info(self, access_token: Secret, smartcar_vehicle_id: str) -> VehicleInfo:
+    async def vehicle_info(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> VehicleInfo:
         """Return make, model, year and VIN."""
         ...
 
-    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+    async def permissions(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> frozenset[str]:
         """Return the permissions the owner granted for this vehicle."""
         ...
 
     async def read(
-        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
     ) -> BatchReading:
         """Read `fields` in ONE upstream round trip (a batch); each field gets its own result."""
         ...
 
     async def command(
-        self, access_token: Secret, smartcar_vehicle_id: str, action: LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
     ) -> None:
         """Send LOCK or UNLOCK and return once Smartcar confirms it."""
         ...
 
-    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+    async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle at Smartcar."""
         ...
 

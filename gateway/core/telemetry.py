@@ -28,6 +28,7 @@ from gateway.core.model import (
     BatchReading,
     FieldReading,
     FieldResult,
+    SmartcarAccess,
     Telemetry,
     TelemetryField,
     UpstreamFailure,
@@ -36,7 +37,6 @@ from gateway.core.model import (
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
-from gateway.core.secret import Secret
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.upstream import Upstream
@@ -263,8 +263,8 @@ class TelemetryService:
     ) -> dict[TelemetryField, FieldReading]:
         """Ask Smartcar for the stale fields in one batch; store what it answered."""
 
-        async def read(token: Secret, smartcar_id: str) -> BatchReading:
-            return await self._smartcar.read(token, smartcar_id, stale)
+        async def read(access: SmartcarAccess, smartcar_id: str) -> BatchReading:
+            return await self._smartcar.read(access, smartcar_id, stale)
 
         batch = await self._upstream.call(vehicle, kind, read, billed=len(stale))
         fetched_at = self._clock.now()

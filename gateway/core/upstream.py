@@ -17,7 +17,7 @@ from gateway.core.budget import BudgetLedger
 from gateway.core.errors import ConnectionDisconnected, GatewayError, RateLimited
 from gateway.core.health import COUNTED_FAILURES, ConnectionHealth, HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.model import ConnectionStatus, Vehicle
+from gateway.core.model import ConnectionStatus, SmartcarAccess, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, CallKind
 from gateway.core.rotation import TokenRotator
@@ -25,8 +25,8 @@ from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected, set_grant_status
 
 T = TypeVar("T")
-UpstreamCall = Callable[[Secret, str], Awaitable[T]]
-"""Something to ask Smartcar, given an access token and the Smartcar vehicle id."""
+UpstreamCall = Callable[[SmartcarAccess, str], Awaitable[T]]
+"""Something to ask Smartcar, given what authorises it and the Smartcar vehicle id."""
 
 SMARTCAR_VEHICLE_LIMIT = "smartcar_vehicle"
 SMARTCAR_APPLICATION_LIMIT = "smartcar_application"
@@ -97,7 +97,7 @@ class Upstream:
         """One attempt: bill it, note rate limits, and keep the connection's health."""
         assert vehicle.smartcar_vehicle_id is not None
         try:
-            result = await call(token, vehicle.smartcar_vehicle_id)
+            result = await call(SmartcarAccess.v2(token), vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             await self.note_rate_limit(vehicle.id, limited)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.model import ConnectionStatus, LastCommand, LockAction, Vehicle
+from gateway.core.model import ConnectionStatus, LastCommand, LockAction, SmartcarApi, Vehicle
 from storage.repositories._conflicts import execute_or_conflict
 from storage.schema import db_now, vehicles
 
@@ -119,6 +119,8 @@ def _columns(vehicle: Vehicle) -> dict[str, Any]:
         "asleep_until": vehicle.asleep_until,
         "failure_count": vehicle.failure_count,
         "last_error": vehicle.last_error,
+        "api": vehicle.api.value,
+        "smartcar_user_id": vehicle.smartcar_user_id,
     }
 
 
@@ -143,6 +145,8 @@ def _to_vehicle(row: Row[Any]) -> Vehicle:
         asleep_until=columns["asleep_until"],
         failure_count=columns["failure_count"],
         last_error=columns["last_error"],
+        api=SmartcarApi(columns["api"]),
+        smartcar_user_id=columns["smartcar_user_id"],
     )
 
 

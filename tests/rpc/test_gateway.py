@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -408,3 +409,21 @@ async def test_a_webhook_from_smartcar_updates_what_the_gateway_serves(tmp_path:
                     break
                 await asyncio.sleep(0.01)
         assert (await rig.stats())["webhooks"]["delivered"] >= 1
+
+
+async def test_a_connection_shows_its_smartcar_api_and_owner(rig: Rig) -> None:
+    """GetVehicle says which Smartcar API serves the car and whose it is: the user id the
+    Connect redirect named; a vehicle never connected shows neither."""
+    issued = await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-1"))
+    redirect = await rig.http.get(issued.url)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
+    connected = await rig.stub.Connect(
+        pb.ConnectRequest(vehicle_id="car-1", code=query["code"][0], state=issued.state)
+    )
+    shown = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+    for vehicle in (connected, shown):
+        assert vehicle.smartcar_api == pb.SMARTCAR_API_V2
+        assert vehicle.smartcar_user_id == query["user_id"][0]
+    await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-2"))
+    never = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-2"))
+    assert (never.smartcar_api, never.smartcar_user_id) == (pb.SMARTCAR_API_UNSPECIFIED, "")

@@ -144,6 +144,30 @@ UNAVAILABLE: Availability.ValueType  # 4
 """The vehicle or Smartcar could not answer this time (asleep, upstream error)."""
 Global___Availability: _TypeAlias = Availability  # noqa: Y015
 
+class _SmartcarApi:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SmartcarApiEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SmartcarApi.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SMARTCAR_API_UNSPECIFIED: _SmartcarApi.ValueType  # 0
+    """Not set: the vehicle has no connection."""
+    SMARTCAR_API_V2: _SmartcarApi.ValueType  # 1
+    """Smartcar's Vehicles API v2.0 (deprecated): one OAuth token pair per owner."""
+    SMARTCAR_API_V3: _SmartcarApi.ValueType  # 2
+    """Smartcar's API V3: the application's token, the owner named on every request."""
+
+class SmartcarApi(_SmartcarApi, metaclass=_SmartcarApiEnumTypeWrapper):
+    """Which Smartcar API serves a connection."""
+
+SMARTCAR_API_UNSPECIFIED: SmartcarApi.ValueType  # 0
+"""Not set: the vehicle has no connection."""
+SMARTCAR_API_V2: SmartcarApi.ValueType  # 1
+"""Smartcar's Vehicles API v2.0 (deprecated): one OAuth token pair per owner."""
+SMARTCAR_API_V3: SmartcarApi.ValueType  # 2
+"""Smartcar's API V3: the application's token, the owner named on every request."""
+Global___SmartcarApi: _TypeAlias = SmartcarApi  # noqa: Y015
+
 class _LockAction:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -603,6 +627,8 @@ class Vehicle(_message.Message):
     ASLEEP_UNTIL_FIELD_NUMBER: _builtins.int
     FAILURE_COUNT_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    SMARTCAR_API_FIELD_NUMBER: _builtins.int
+    SMARTCAR_USER_ID_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet's own vehicle id."""
     status: Global___ConnectionStatus.ValueType
@@ -629,6 +655,12 @@ class Vehicle(_message.Message):
     """Consecutive upstream failures; enough of them put the connection in ERROR."""
     last_error: _builtins.str
     """The most recent upstream failure, for operators."""
+    smartcar_api: Global___SmartcarApi.ValueType
+    """The Smartcar API the connection is served through; unspecified when not connected."""
+    smartcar_user_id: _builtins.str
+    """The owner's Smartcar user id; empty when not connected (or connected before the
+    gateway recorded it).
+    """
     @_builtins.property
     def status_changed_at(self) -> _timestamp_pb2.Timestamp:
         """When the status last changed."""
@@ -679,10 +711,12 @@ class Vehicle(_message.Message):
         asleep_until: _timestamp_pb2.Timestamp | None = ...,
         failure_count: _builtins.int = ...,
         last_error: _builtins.str = ...,
+        smartcar_api: Global___SmartcarApi.ValueType = ...,
+        smartcar_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "requests_this_month", b"requests_this_month", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "requests_this_month", b"requests_this_month", "smartcar_api", b"smartcar_api", "smartcar_user_id", b"smartcar_user_id", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -35,6 +35,7 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     Rental,
+    SmartcarApi,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -55,6 +56,7 @@ _FIELD_TO_PB = {f: v for v, f in TELEMETRY_FIELDS.items()}
 _AVAILABILITY_TO_PB = {a: pb.Availability.Value(a.name) for a in Availability}
 _ACTION_TO_PB = {a: pb.LockAction.Value(a.name) for a in LockAction}
 _COMMAND_STATE_TO_PB = {s: pb.CommandState.Value(s.name) for s in CommandState}
+_API_TO_PB = {api: pb.SmartcarApi.Value(f"SMARTCAR_API_{api.name}") for api in SmartcarApi}
 
 # google.protobuf.Duration's documented range: about 10,000 years either way.
 _MAX_DURATION_SECONDS = 315_576_000_000
@@ -298,6 +300,12 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         asleep_until=_timestamp(vehicle.asleep_until),
         failure_count=vehicle.failure_count,
         last_error=vehicle.last_error or "",
+        smartcar_api=(
+            _API_TO_PB[vehicle.api]
+            if vehicle.smartcar_vehicle_id is not None
+            else pb.SMARTCAR_API_UNSPECIFIED
+        ),
+        smartcar_user_id=vehicle.smartcar_user_id or "",
     )
 
 

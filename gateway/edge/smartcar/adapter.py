@@ -85,29 +85,29 @@ class SmartcarV2:
             raise translate_grant(error, refresh=True) from None
         return _pair(pair)
 
-    async def user_id(self, access_token: Secret) -> str:
+    async def user_id(self, access: model.SmartcarAccess) -> str:
         """Return the Smartcar user id of the token."""
-        reading = await self._call(lambda t, s: self._vehicles.user(t, timeout_s=s), access_token)
+        reading = await self._call(lambda t, s: self._vehicles.user(t, timeout_s=s), access)
         return reading.value
 
-    async def vehicle_ids(self, access_token: Secret) -> list[str]:
+    async def vehicle_ids(self, access: model.SmartcarAccess) -> list[str]:
         """Return the Smartcar vehicle ids the token covers."""
         reading = await self._call(
-            lambda t, s: self._vehicles.list_vehicles(t, limit=50, timeout_s=s), access_token
+            lambda t, s: self._vehicles.list_vehicles(t, limit=50, timeout_s=s), access
         )
         return list(reading.value.vehicle_ids)
 
     async def vehicle_info(
-        self, access_token: Secret, smartcar_vehicle_id: str
+        self, access: model.SmartcarAccess, smartcar_vehicle_id: str
     ) -> model.VehicleInfo:
         """Return make, model, year (attributes) and VIN, read concurrently."""
         attributes, vin = await asyncio.gather(
             self._call(
                 lambda t, s: self._vehicles.attributes(t, smartcar_vehicle_id, timeout_s=s),
-                access_token,
+                access,
             ),
             self._call(
-                lambda t, s: self._vehicles.vin(t, smartcar_vehicle_id, timeout_s=s), access_token
+                lambda t, s: self._vehicles.vin(t, smartcar_vehicle_id, timeout_s=s), access
             ),
         )
         value = attributes.value
@@ -119,16 +119,21 @@ class SmartcarV2:
             vin=vin.value,
         )
 
-    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+    async def permissions(
+        self, access: model.SmartcarAccess, smartcar_vehicle_id: str
+    ) -> frozenset[str]:
         """Return the permissions granted for the vehicle."""
         reading = await self._call(
             lambda t, s: self._vehicles.permissions(t, smartcar_vehicle_id, limit=100, timeout_s=s),
-            access_token,
+            access,
         )
         return frozenset(reading.value.permissions)
 
     async def read(
-        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+        self,
+        access: model.SmartcarAccess,
+        smartcar_vehicle_id: str,
+        fields: frozenset[TelemetryField],
     ) -> BatchReading:
         """Read the fields in one batch; each item becomes its field's own result."""
         wanted = sorted(fields)
@@ -136,7 +141,7 @@ class SmartcarV2:
             lambda t, s: self._vehicles.batch(
                 t, smartcar_vehicle_id, [PATHS[f] for f in wanted], timeout_s=s
             ),
-            access_token,
+            access,
         )
         results = {}
         for field in wanted:
@@ -148,31 +153,33 @@ class SmartcarV2:
         return BatchReading(results=results)
 
     async def command(
-        self, access_token: Secret, smartcar_vehicle_id: str, action: model.LockAction
+        self, access: model.SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
     ) -> None:
         """Send LOCK or UNLOCK; an unconfirmed command is CommandOutcomeUnknown."""
         send = self._vehicles.lock if action is model.LockAction.LOCK else self._vehicles.unlock
         await self._call(
-            lambda t, s: send(t, smartcar_vehicle_id, timeout_s=s), access_token, command=True
+            lambda t, s: send(t, smartcar_vehicle_id, timeout_s=s), access, command=True
         )
 
-    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+    async def disconnect(self, access: model.SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle."""
         await self._call(
             lambda t, s: self._vehicles.disconnect(t, smartcar_vehicle_id, timeout_s=s),
-            access_token,
+            access,
         )
 
     async def _call(
         self,
         request: Callable[[sc.Secret, float], Awaitable[T]],
-        access_token: Secret,
+        access: model.SmartcarAccess,
         *,
         command: bool = False,
     ) -> T:
+        if access.api is not model.SmartcarApi.V2:
+            raise ValueError(f"SmartcarV2 serves v2 connections only, not {access.api.value}")
         timeout = bounded_timeout_s(self._timeouts.command_s if command else self._timeouts.read_s)
         try:
-            return await request(sc.Secret(access_token.reveal()), timeout)
+            return await request(sc.Secret(access.token.reveal()), timeout)
         except sc.SmartcarError as error:
             raise translate(error, command=command) from None
 

@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.core.model import SmartcarApi
 from storage.crypto import TokenCipher
 from storage.database import alembic_config, create_engine, migrate
 from storage.schema import metadata
@@ -168,6 +169,44 @@ async def test_upgrading_keeps_existing_vehicles_with_no_failures(
         await migrate(engine)
         async with unit_of_work_factory(engine, cipher)() as uow:
             assert await uow.vehicles.get("v1") == bare_vehicle("v1")
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrading_makes_existing_connections_v2_with_their_grants_owner(
+    tmp_path: Path, cipher: TokenCipher
+) -> None:
+    """Connections made before 0007 are v2 ones, and each learns its owner's Smartcar user
+    id from its grant; a vehicle without a grant gets none."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0006")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO smartcar_grants (id, smartcar_user_id, tokens, key_id,"
+                    " access_expires_at, refresh_expires_at, version) VALUES ('g1', 'user-1',"
+                    " x'00', 'k', '2026-03-10 12:00:00', '2026-05-10 12:00:00', 1)"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO vehicles (id, status, permissions, grant_id, smartcar_vehicle_id)"
+                    " VALUES ('v1', 'ACTIVE', '[]', 'g1', 'sc-1'),"
+                    " ('v2', 'NOT_CONNECTED', '[]', NULL, NULL)"
+                )
+            )
+        await migrate(engine)
+        async with unit_of_work_factory(engine, cipher)() as uow:
+            linked, bare = await uow.vehicles.get("v1"), await uow.vehicles.get("v2")
+        assert linked is not None
+        assert bare is not None
+        assert (linked.api, linked.smartcar_user_id) == (SmartcarApi.V2, "user-1")
+        assert (bare.api, bare.smartcar_user_id) == (SmartcarApi.V2, None)
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0006")
+            columns = (await connection.run_sync(_layout))[1]
+        assert {"api", "smartcar_user_id"}.isdisjoint(columns)
     finally:
         await engine.dispose()
 

@@ -25,6 +25,7 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     Rental,
+    SmartcarApi,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -67,6 +68,8 @@ def full_panel(vehicle_id: str = VEHICLE_ID) -> VehiclePanel:
         last_command=LastCommand(action=LockAction.LOCK, request_id="req-1", at=NOW),
         last_telemetry_at=NOW - timedelta(minutes=5),
         created_at=NOW - timedelta(days=30),
+        api=SmartcarApi.V3,
+        smartcar_user_id="user-1",
     )
     return VehiclePanel(
         vehicle=vehicle,

@@ -223,6 +223,8 @@ def test_full_vehicle_message() -> None:
             vehicle_id="car-1",
             started_at=ts(panel.active_rental.started_at),
         ),
+        smartcar_api=pb.SMARTCAR_API_V3,
+        smartcar_user_id="user-1",
     )
 
 

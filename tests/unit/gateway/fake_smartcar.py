@@ -21,6 +21,7 @@ from gateway.core.model import (
     LockAction,
     LockStatus,
     Odometer,
+    SmartcarAccess,
     TelemetryField,
     TokenPair,
     UpstreamFailure,
@@ -154,20 +155,20 @@ class FakeSmartcar:
         self._answer("refresh")
         return pair
 
-    async def user_id(self, access_token: Secret) -> str:
+    async def user_id(self, access: SmartcarAccess) -> str:
         """Return the owner of the token."""
         await self._enter("user_id")
-        return self._grant(access_token)[0]
+        return self._grant(access.token)[0]
 
-    async def vehicle_ids(self, access_token: Secret) -> list[str]:
+    async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
         """Return the cars the token covers."""
         await self._enter("vehicle_ids")
-        return list(self._grant(access_token)[1])
+        return list(self._grant(access.token)[1])
 
-    async def vehicle_info(self, access_token: Secret, smartcar_vehicle_id: str) -> VehicleInfo:
+    async def vehicle_info(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> VehicleInfo:
         """Return the car's identity."""
         await self._enter("vehicle_info")
-        self._grant(access_token, smartcar_vehicle_id)
+        self._grant(access.token, smartcar_vehicle_id)
         car = self.cars[smartcar_vehicle_id]
         return VehicleInfo(
             smartcar_vehicle_id=smartcar_vehicle_id,
@@ -177,18 +178,18 @@ class FakeSmartcar:
             vin=car.vin,
         )
 
-    async def permissions(self, access_token: Secret, smartcar_vehicle_id: str) -> frozenset[str]:
+    async def permissions(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> frozenset[str]:
         """Return what the owner granted."""
         await self._enter("permissions")
-        self._grant(access_token, smartcar_vehicle_id)
+        self._grant(access.token, smartcar_vehicle_id)
         return self.cars[smartcar_vehicle_id].permissions
 
     async def read(
-        self, access_token: Secret, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
     ) -> BatchReading:
         """Answer a batch: odometer, lock status, fuel (ICE) or battery (EV); the rest fail."""
         await self._enter("read")
-        self._grant(access_token, smartcar_vehicle_id)
+        self._grant(access.token, smartcar_vehicle_id)
         car = self.cars[smartcar_vehicle_id]
         return BatchReading(results={f: self._result(car, f) for f in fields})
 
@@ -219,16 +220,16 @@ class FakeSmartcar:
         return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
 
     async def command(
-        self, access_token: Secret, smartcar_vehicle_id: str, action: LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
     ) -> None:
         """Lock or unlock the fake car."""
         await self._enter("command")
-        self._grant(access_token, smartcar_vehicle_id)
+        self._grant(access.token, smartcar_vehicle_id)
         if "control_security" not in self.cars[smartcar_vehicle_id].permissions:
             raise PermissionMissing("PERMISSION: control_security was not granted")
         self.cars[smartcar_vehicle_id].locked = action is LockAction.LOCK
 
-    async def disconnect(self, access_token: Secret, smartcar_vehicle_id: str) -> None:
+    async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Remove the car from the token's grant."""
         await self._enter("disconnect")
-        self._grant(access_token, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
+        self._grant(access.token, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
