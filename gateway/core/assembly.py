@@ -26,7 +26,7 @@ from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryPolicy, TelemetryService
-from gateway.core.upstream import Upstream
+from gateway.core.upstream import ApplicationTokenSource, Upstream
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import StatusFeed, WatchPolicy
 
@@ -58,6 +58,7 @@ def build_gateway(
     admission: Admission | None = None,
     shared_telemetry: SharedTelemetry | None = None,
     page_tokens: PageTokens | None = None,
+    application_tokens: ApplicationTokenSource | None = None,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -65,7 +66,9 @@ def build_gateway(
     `admission` decides rate limits (default: this process's own buckets; the Redis
     adapter shares them between replicas); `shared_telemetry` shares the telemetry cache
     and who is fetching which vehicle (default: each replica on its own); `page_tokens`
-    signs ListVehicles tokens (default: a key of this process's own).
+    signs ListVehicles tokens (default: a key of this process's own);
+    `application_tokens` is the application's Smartcar API V3 token (default: none, so
+    V3 connections cannot be served).
     """
     rotator = TokenRotator(
         uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
@@ -80,6 +83,7 @@ def build_gateway(
         ledger=ledger,
         health=policies.health,
         metrics=metrics,
+        application=application_tokens,
     )
     cache = TelemetryCache(uow, shared_telemetry)
     telemetry = TelemetryService(

@@ -11,13 +11,19 @@ attempt is billed (`budget`), and its outcome told to the connection's health (`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from gateway.core.budget import BudgetLedger
-from gateway.core.errors import ConnectionDisconnected, GatewayError, RateLimited
+from gateway.core.errors import (
+    ConnectionDisconnected,
+    GatewayError,
+    RateLimited,
+    UpstreamUnavailable,
+)
 from gateway.core.health import COUNTED_FAILURES, ConnectionHealth, HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.model import ConnectionStatus, SmartcarAccess, Vehicle
+from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, CallKind
 from gateway.core.rotation import TokenRotator
@@ -51,6 +57,7 @@ class Upstream:
         ledger: BudgetLedger,
         health: HealthPolicy = HealthPolicy(),
         metrics: Metrics = NO_METRICS,
+        application: ApplicationTokenSource | None = None,
     ) -> None:
         self._metrics = metrics
         self._uow = uow
@@ -59,6 +66,7 @@ class Upstream:
         self._clock = clock
         self._ledger = ledger
         self._health = ConnectionHealth(uow=uow, clock=clock, policy=health)
+        self._application = application
 
     async def call(
         self, vehicle: Vehicle, kind: CallKind, call: UpstreamCall[T], *, billed: int = 1
@@ -68,36 +76,50 @@ class Upstream:
         `billed` is how many requests Smartcar bills for one attempt (a batch: its paths).
         """
         ensure_connected(vehicle)
-        if vehicle.grant_id is None or vehicle.smartcar_vehicle_id is None:
-            raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
+        credentials = self._credentials(vehicle)
         try:
             await self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
         except RateLimited as refused:
             self._metrics.rate_limited(limit=str(refused.metadata.get("limit", "unknown")))
             raise
-        token = await self._rotator.access_token(vehicle.grant_id)
+        access = await credentials.current()
         try:
-            result = await self._tracked(vehicle, call, token, billed)
+            result = await self._tracked(vehicle, call, access, billed)
         except TokenRejected:
-            token = await self._rotator.after_rejection(vehicle.grant_id, token)
+            access = await credentials.rejected(access)
         else:
             return result
         try:
-            return await self._tracked(vehicle, call, token, billed)
+            return await self._tracked(vehicle, call, access, billed)
         except TokenRejected:
-            await self._revoked(vehicle.grant_id)
-            raise ConnectionDisconnected(
-                f"vehicle {vehicle.id}: {REVOKED_REASON}; reconnect it",
-                metadata={"vehicle_id": vehicle.id},
-            ) from None
+            raise await credentials.refused_again(vehicle) from None
+
+    def _credentials(self, vehicle: Vehicle) -> _Credentials:
+        """What authorises calls for the vehicle: its owner's pair (v2), or the application's
+        token with the owner's user id (V3)."""
+        if vehicle.smartcar_vehicle_id is None:
+            raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
+        if vehicle.api is SmartcarApi.V3:
+            if vehicle.smartcar_user_id is None:
+                raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar owner")
+            if self._application is None:
+                raise UpstreamUnavailable(
+                    f"vehicle {vehicle.id} is connected through Smartcar API V3, which this "
+                    "gateway is not configured for",
+                    metadata={"vehicle_id": vehicle.id},
+                )
+            return _ApplicationCredentials(self._application, vehicle.smartcar_user_id)
+        if vehicle.grant_id is None:
+            raise ConnectionDisconnected(f"vehicle {vehicle.id} has no Smartcar authorization")
+        return _OwnerCredentials(self._rotator, vehicle.grant_id, self.revoked)
 
     async def _tracked(
-        self, vehicle: Vehicle, call: UpstreamCall[T], token: Secret, billed: int
+        self, vehicle: Vehicle, call: UpstreamCall[T], access: SmartcarAccess, billed: int
     ) -> T:
         """One attempt: bill it, note rate limits, and keep the connection's health."""
         assert vehicle.smartcar_vehicle_id is not None
         try:
-            result = await call(SmartcarAccess.v2(token), vehicle.smartcar_vehicle_id)
+            result = await call(access, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
             await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             await self.note_rate_limit(vehicle.id, limited)
@@ -129,7 +151,8 @@ class Upstream:
         until_s = now_s + (retry_after_s or DEFAULT_COOLDOWN_S)
         await self._limiter.cool_down(vehicle_id, until_s=until_s, now_s=now_s)
 
-    async def _revoked(self, grant_id: str) -> None:
+    async def revoked(self, grant_id: str) -> None:
+        """Disconnect every vehicle on the grant: the owner revoked the application's access."""
         async with self._uow() as uow:
             await set_grant_status(
                 uow,
@@ -139,3 +162,72 @@ class Upstream:
                 now=self._clock.now(),
             )
             await uow.commit()
+
+
+class ApplicationTokenSource(Protocol):
+    """The application's Smartcar API V3 token, shared by the fleet (see `apptoken`)."""
+
+    async def current(self) -> Secret:
+        """Return a valid application token (granting one only when none is)."""
+        ...
+
+    async def rejected(self, token: Secret) -> Secret:
+        """Drop `token`, which Smartcar refused, and return a newer one."""
+        ...
+
+
+class _Credentials(Protocol):
+    """How one vehicle's calls are authorised, and what a refusal means for it."""
+
+    async def current(self) -> SmartcarAccess: ...
+
+    async def rejected(self, access: SmartcarAccess) -> SmartcarAccess: ...
+
+    async def refused_again(self, vehicle: Vehicle) -> GatewayError: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnerCredentials:
+    """v2: the owner's token pair, rotated exactly once per expiry (`rotation`). Freshly
+    rotated credentials refused again mean the owner revoked access: the grant's vehicles
+    become DISCONNECTED."""
+
+    rotator: TokenRotator
+    grant_id: str
+    revoke: Callable[[str], Awaitable[None]]
+
+    async def current(self) -> SmartcarAccess:
+        return SmartcarAccess.v2(await self.rotator.access_token(self.grant_id))
+
+    async def rejected(self, access: SmartcarAccess) -> SmartcarAccess:
+        return SmartcarAccess.v2(await self.rotator.after_rejection(self.grant_id, access.token))
+
+    async def refused_again(self, vehicle: Vehicle) -> GatewayError:
+        await self.revoke(self.grant_id)
+        return ConnectionDisconnected(
+            f"vehicle {vehicle.id}: {REVOKED_REASON}; reconnect it",
+            metadata={"vehicle_id": vehicle.id},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ApplicationCredentials:
+    """V3: the application's token for the owner named by `user_id`. A fresh token refused
+    again says nothing about the owner (V3 refuses another user's car with 403): the
+    application's own credentials are at fault, so the car keeps its status."""
+
+    source: ApplicationTokenSource
+    user_id: str
+
+    async def current(self) -> SmartcarAccess:
+        return SmartcarAccess.v3(await self.source.current(), user_id=self.user_id)
+
+    async def rejected(self, access: SmartcarAccess) -> SmartcarAccess:
+        return SmartcarAccess.v3(await self.source.rejected(access.token), user_id=self.user_id)
+
+    async def refused_again(self, vehicle: Vehicle) -> GatewayError:
+        return UpstreamUnavailable(
+            "Smartcar refused a freshly granted application token; check the application's "
+            "client credentials",
+            metadata={"vehicle_id": vehicle.id},
+        )
