@@ -118,6 +118,7 @@ def build_gateway(
         clock=clock,
         policy=policies.connect,
         budget=policies.budget,
+        application=application_tokens,
     )
     return Gateway(
         connections=connections,

@@ -6,6 +6,12 @@ vehicle of that user which the new pair covers moves onto it, and pairs no vehic
 any more are erased. So all vehicles of one owner rotate one pair, while a pair scoped to
 a single car (Smartcar single-select) never cuts off the owner's other cars.
 
+New connections are made through the API the policy names (`ConnectPolicy.api`). On v2,
+Connect exchanges the redirect's `code` for the owner's token pair. On API V3 there is no
+owner token: the redirect's `user_id` names the owner, the application's token (shared by
+the fleet, see `apptoken`) reads which cars that user connected, and the vehicle records
+the user id and API instead of a grant; a `code`, when sent too, is not needed.
+
 Which Smartcar vehicle a Connect is for: the one already linked to this fleet vehicle, else
 the one whose VIN the fleet vehicle records, else the only one the authorization covers
 that no other fleet vehicle uses. Anything else is AuthorizationMismatch.
@@ -16,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from gateway.core.budget import BudgetPolicy, month_of
 from gateway.core.errors import (
@@ -27,6 +34,7 @@ from gateway.core.errors import (
     ConnectionExpired,
     GatewayError,
     InvalidArgument,
+    UpstreamUnavailable,
 )
 from gateway.core.model import (
     ConnectionStatus,
@@ -45,23 +53,29 @@ from gateway.core.ports import (
     CodeRejected,
     Conflict,
     SmartcarAPI,
+    TokenRejected,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from gateway.core.ratelimit import CallKind
 from gateway.core.rentals import ensure_not_rented
 from gateway.core.status import save, with_status
-from gateway.core.upstream import Upstream
+from gateway.core.upstream import ApplicationTokenSource, Upstream
 from gateway.core.vehicles import panel_of, require_vehicle
 
-CONNECT_BILLED_REQUESTS = 3
+T = TypeVar("T")
+CONNECT_BILLED_REQUESTS = {SmartcarApi.V2: 3, SmartcarApi.V3: 1}
+"""What Connect costs of the car's allowance: v2 reads attributes, VIN and permissions (three
+billed requests); V3 reads the vehicle (counted, conservatively, as one) and the user's
+connections (not billed)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectPolicy:
-    """How long a Connect `state` stays usable."""
+    """How long a Connect `state` stays usable, and which API new connections use."""
 
     state_ttl: timedelta = timedelta(minutes=15)
+    api: SmartcarApi = SmartcarApi.V2
 
 
 class ConnectionService:
@@ -77,6 +91,7 @@ class ConnectionService:
         budget: BudgetPolicy,
         policy: ConnectPolicy = ConnectPolicy(),
         new_state: Callable[[], str] = lambda: secrets.token_urlsafe(32),
+        application: ApplicationTokenSource | None = None,
     ) -> None:
         self._budget = budget
         self._uow = uow
@@ -85,6 +100,7 @@ class ConnectionService:
         self._clock = clock
         self._policy = policy
         self._new_state = new_state
+        self._application = application
 
     async def connect_url(self, vehicle_id: str, *, vin: str | None) -> ConnectUrl:
         """Register the vehicle if new, issue a single-use state bound to it, return the URL."""
@@ -116,9 +132,16 @@ class ConnectionService:
             await uow.commit()
         return vehicle
 
-    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
-        """Exchange the code, link the vehicle to its Smartcar car and store the tokens."""
+    async def connect(
+        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+    ) -> VehiclePanel:
+        """Link the vehicle to its Smartcar car: on v2 by exchanging the code and storing the
+        tokens, on V3 by the redirect's user id (see the module docstring)."""
         await self._take_state(vehicle_id, state)
+        if self._policy.api is SmartcarApi.V3:
+            return await self._connect_v3(vehicle_id, user_id)
+        if not code:
+            raise InvalidArgument.of("code", "is required: the code of the Connect redirect")
         try:
             tokens = await self._smartcar.exchange_code(code)
         except CodeRejected:
@@ -134,6 +157,42 @@ class ConnectionService:
         info = await self._smartcar.vehicle_info(access, smartcar_id)
         permissions = await self._smartcar.permissions(access, smartcar_id)
         return await self._link(vehicle_id, user_id, tokens, covered, info, permissions)
+
+    async def _connect_v3(self, vehicle_id: str, user_id: str) -> VehiclePanel:
+        """Link the vehicle to the car the user connected, read with the application token."""
+        if not user_id:
+            raise InvalidArgument.of(
+                "user_id", "is required for Smartcar API V3: the user_id of the Connect redirect"
+            )
+        if self._application is None:
+            raise UpstreamUnavailable(
+                "new connections use Smartcar API V3, which this gateway has no application "
+                "credentials for"
+            )
+        application = self._application
+
+        async def ask(call: Callable[[SmartcarAccess], Awaitable[T]]) -> T:
+            """Call with the application's token; a refused one is replaced once."""
+            token = await application.current()
+            try:
+                return await call(SmartcarAccess.v3(token, user_id=user_id))
+            except TokenRejected:
+                token = await application.rejected(token)
+            try:
+                return await call(SmartcarAccess.v3(token, user_id=user_id))
+            except TokenRejected:
+                raise UpstreamUnavailable(
+                    "Smartcar refused a freshly granted application token; check the "
+                    "application's client credentials"
+                ) from None
+
+        covered = await ask(self._smartcar.vehicle_ids)
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id)
+        smartcar_id = await ask(lambda access: self._choose(vehicle, covered, access))
+        info = await ask(lambda access: self._smartcar.vehicle_info(access, smartcar_id))
+        permissions = await ask(lambda access: self._smartcar.permissions(access, smartcar_id))
+        return await self._link_v3(vehicle_id, user_id, info, permissions)
 
     async def _take_state(self, vehicle_id: str, state: str) -> None:
         async with self._uow() as uow:
@@ -207,7 +266,42 @@ class ConnectionService:
                 ) from None
             await _drop_unused(uow, old_grants)
             # Connect read the car's attributes, VIN and permissions: three billed requests.
-            await uow.budget.add(vehicle_id, month_of(now), CONNECT_BILLED_REQUESTS)
+            await uow.budget.add(vehicle_id, month_of(now), CONNECT_BILLED_REQUESTS[SmartcarApi.V2])
+            shown = await panel_of(uow, linked, at=now, policy=self._budget)
+            await uow.commit()
+        return shown
+
+    async def _link_v3(
+        self, vehicle_id: str, user_id: str, info: VehicleInfo, permissions: frozenset[str]
+    ) -> VehiclePanel:
+        """Record the V3 link: the car, its owner, the API; a v2 pair it leaves is erased
+        once no vehicle uses it."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
+            linked = dataclasses.replace(
+                with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
+                smartcar_vehicle_id=info.smartcar_vehicle_id,
+                grant_id=None,
+                api=SmartcarApi.V3,
+                smartcar_user_id=user_id,
+                make=info.make,
+                model=info.model,
+                year=info.year,
+                vin=info.vin,
+                permissions=permissions,
+            )
+            try:
+                await save(uow, vehicle, linked)
+            except Conflict:  # the car got linked to another fleet vehicle meanwhile
+                raise AuthorizationMismatch(
+                    f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
+                    metadata={"vehicle_id": vehicle_id},
+                ) from None
+            if vehicle.grant_id:
+                await _drop_unused(uow, {vehicle.grant_id})
+            billed = CONNECT_BILLED_REQUESTS[SmartcarApi.V3]
+            await uow.budget.add(vehicle_id, month_of(now), billed)
             shown = await panel_of(uow, linked, at=now, policy=self._budget)
             await uow.commit()
         return shown
@@ -236,7 +330,7 @@ class ConnectionService:
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
             await ensure_not_rented(uow, vehicle_id)
-            if vehicle.grant_id is None:
+            if not _linked(vehicle):
                 return await panel_of(uow, vehicle, at=now, policy=self._budget)
             reason = "disconnected through the gateway"
             parked = with_status(vehicle, ConnectionStatus.DISCONNECTED, reason=reason, now=now)
@@ -275,6 +369,18 @@ class ConnectionService:
             shown = await panel_of(uow, detached, at=self._clock.now(), policy=self._budget)
             await uow.commit()
         return shown
+
+
+def _linked(vehicle: Vehicle) -> bool:
+    """Tell whether the vehicle holds a Smartcar link there is something to revoke of: a v2
+    grant, or a V3 car and owner."""
+    if vehicle.api is SmartcarApi.V3:
+        return (
+            vehicle.smartcar_vehicle_id is not None
+            and vehicle.smartcar_user_id is not None
+            and vehicle.status is not ConnectionStatus.DISCONNECTED
+        )
+    return vehicle.grant_id is not None
 
 
 async def _unclaimed(uow: UnitOfWork, smartcar_id: str, fleet_id: str) -> bool:

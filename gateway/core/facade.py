@@ -69,9 +69,12 @@ class Gateway:
         """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
         return await self.connections.connect_url(vehicle_id, vin=vin)
 
-    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
-        """Exchange the code, store the tokens, read info and permissions; status ACTIVE."""
-        return await self.connections.connect(vehicle_id, code=code, state=state)
+    async def connect(
+        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+    ) -> VehiclePanel:
+        """Link the vehicle (v2: exchange the code, store the tokens; V3: the redirect's user
+        id), read info and permissions; status ACTIVE."""
+        return await self.connections.connect(vehicle_id, code=code, state=state, user_id=user_id)
 
     async def get_telemetry(
         self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None

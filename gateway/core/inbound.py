@@ -33,8 +33,11 @@ class GatewayAPI(Protocol):
         """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
         ...
 
-    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
-        """Exchange the code, store the tokens, read info and permissions; status ACTIVE."""
+    async def connect(
+        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+    ) -> VehiclePanel:
+        """Link the vehicle (v2: exchange the code, store the tokens; V3: the redirect's user
+        id), read info and permissions; status ACTIVE."""
         ...
 
     async def get_telemetry(

@@ -101,10 +101,17 @@ class FakeGateway:
             "get_connect_url", samples.connect_url(), vehicle_id=vehicle_id, vin=vin
         )
 
-    async def connect(self, vehicle_id: str, *, code: str, state: str) -> VehiclePanel:
+    async def connect(
+        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+    ) -> VehiclePanel:
         """Answer a connected panel."""
         return await self._answer(
-            "connect", samples.full_panel(vehicle_id), vehicle_id=vehicle_id, code=code, state=state
+            "connect",
+            samples.full_panel(vehicle_id),
+            vehicle_id=vehicle_id,
+            code=code,
+            state=state,
+            user_id=user_id,
         )
 
     async def get_telemetry(
@@ -269,7 +276,7 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "Connect",
         pb.ConnectRequest(vehicle_id="car-1", code="code-1", state="st-1"),
-        ("connect", {"vehicle_id": "car-1", "code": "code-1", "state": "st-1"}),
+        ("connect", {"vehicle_id": "car-1", "code": "code-1", "state": "st-1", "user_id": ""}),
         convert.vehicle_message(samples.full_panel()),
     ),
     (

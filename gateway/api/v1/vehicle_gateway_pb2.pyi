@@ -259,22 +259,30 @@ class ConnectRequest(_message.Message):
     VEHICLE_ID_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet vehicle the Connect URL was issued for."""
     code: _builtins.str
-    """The authorization `code` from the Connect redirect."""
+    """The authorization `code` from the Connect redirect: required when new connections use
+    Smartcar's API v2.0; with API V3 it is not needed (and accepted when sent).
+    """
     state: _builtins.str
     """The `state` from the Connect redirect (single use, bound to `vehicle_id`)."""
+    user_id: _builtins.str
+    """The `user_id` from the Connect redirect: the owner's Smartcar user id, required when new
+    connections use Smartcar's API V3.
+    """
     def __init__(
         self,
         *,
         vehicle_id: _builtins.str = ...,
         code: _builtins.str = ...,
         state: _builtins.str = ...,
+        user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "state", b"state", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "state", b"state", "user_id", b"user_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

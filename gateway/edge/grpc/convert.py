@@ -81,6 +81,7 @@ class ConnectArgs:
     vehicle_id: str
     code: str
     state: str
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,15 +131,27 @@ def connect_url_query(request: pb.GetConnectUrlRequest) -> ConnectUrlQuery:
 
 
 def connect_args(request: pb.ConnectRequest) -> ConnectArgs:
-    """Validate a Connect request."""
+    """Validate a Connect request: `code` (v2), `user_id` (V3) or both, each well formed;
+    which one is needed depends on the API new connections use (the core checks that)."""
+    neither = not request.code and not request.user_id
     validation.ensure(
         [
             validation.identifier("vehicle_id", request.vehicle_id),
-            validation.opaque("code", request.code, max_length=validation.MAX_CODE_LENGTH),
+            validation.opaque("code", request.code, max_length=validation.MAX_CODE_LENGTH)
+            if request.code or neither
+            else None,
             validation.opaque("state", request.state, max_length=validation.MAX_STATE_LENGTH),
+            validation.opaque("user_id", request.user_id, max_length=validation.MAX_ID_LENGTH)
+            if request.user_id
+            else None,
         ]
     )
-    return ConnectArgs(vehicle_id=request.vehicle_id, code=request.code, state=request.state)
+    return ConnectArgs(
+        vehicle_id=request.vehicle_id,
+        code=request.code,
+        state=request.state,
+        user_id=request.user_id,
+    )
 
 
 def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:

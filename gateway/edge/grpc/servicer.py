@@ -34,7 +34,9 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     async def Connect(self, request: pb.ConnectRequest, context: Context) -> pb.Vehicle:
         """Complete Connect with the code and state from the redirect."""
         args = convert.connect_args(request)
-        panel = await self._api.connect(args.vehicle_id, code=args.code, state=args.state)
+        panel = await self._api.connect(
+            args.vehicle_id, code=args.code, state=args.state, user_id=args.user_id
+        )
         return convert.vehicle_message(panel)
 
     async def GetTelemetry(self, request: pb.GetTelemetryRequest, context: Context) -> pb.Telemetry:

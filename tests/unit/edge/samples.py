@@ -206,6 +206,12 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
     ("Connect", pb.ConnectRequest(), ("vehicle_id", "code", "state")),
     ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="a b", state="st"), ("code",)),
     ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="c" * 513, state="st"), ("code",)),
+    (
+        "Connect",
+        pb.ConnectRequest(vehicle_id="car-1", user_id="u" * 129, state="st"),
+        ("user_id",),
+    ),
+    ("Connect", pb.ConnectRequest(vehicle_id="car-1", user_id="a\tb", state="st"), ("user_id",)),
     ("Connect", pb.ConnectRequest(vehicle_id="car-1", code="c", state="s" * 129), ("state",)),
     ("Connect", pb.ConnectRequest(vehicle_id="-car", code="c", state="st"), ("vehicle_id",)),
     ("GetTelemetry", pb.GetTelemetryRequest(vehicle_id="a" * 129), ("vehicle_id",)),

@@ -94,9 +94,12 @@ def test_connect_url_query_without_vin_is_none() -> None:
 
 
 def test_connect_args() -> None:
-    """Connect carries vehicle id, code and state through unchanged."""
+    """Connect carries vehicle id, code, state and user id through unchanged; either code
+    (v2) or user id (V3) may be missing, not both."""
     args = convert.connect_args(pb.ConnectRequest(vehicle_id="car-1", code="c-1", state="s-1"))
-    assert args == convert.ConnectArgs(vehicle_id="car-1", code="c-1", state="s-1")
+    assert args == convert.ConnectArgs(vehicle_id="car-1", code="c-1", state="s-1", user_id="")
+    v3 = convert.connect_args(pb.ConnectRequest(vehicle_id="car-1", user_id="u-1", state="s-1"))
+    assert v3 == convert.ConnectArgs(vehicle_id="car-1", code="", state="s-1", user_id="u-1")
 
 
 def test_telemetry_query_defaults() -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.core.errors import PermissionMissing
+from gateway.core.errors import AuthorizationMismatch, PermissionMissing
 from gateway.core.model import (
     Availability,
     BatchReading,
@@ -22,6 +22,7 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     SmartcarAccess,
+    SmartcarApi,
     TelemetryField,
     TokenPair,
     UpstreamFailure,
@@ -62,6 +63,10 @@ class FakeSmartcar:
     _refresh: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _spent: dict[str, tuple[tuple[str, list[str]], datetime]] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
+    application_tokens: set[str] = field(default_factory=set)
+    """API V3: the application tokens Smartcar accepts now."""
+    v3_users: dict[str, list[str]] = field(default_factory=dict)
+    """API V3: the cars each Smartcar user connected to the application."""
 
     def add_car(self, smartcar_id: str, car: FakeCar) -> None:
         """Put a car in the fake."""
@@ -120,11 +125,22 @@ class FakeSmartcar:
             refresh_expires_at=now + timedelta(days=60),
         )
 
-    def _grant(self, token: Secret, car_id: str | None = None) -> tuple[str, list[str]]:
-        grant = self._access.get(token.reveal())
+    def _grant(self, access: SmartcarAccess, car_id: str | None = None) -> tuple[str, list[str]]:
+        if access.api is SmartcarApi.V3:
+            return self._v3_user(access, car_id)
+        grant = self._access.get(access.token.reveal())
         if grant is None or (car_id is not None and car_id not in grant[1]):
             raise TokenRejected()
         return grant
+
+    def _v3_user(self, access: SmartcarAccess, car_id: str | None) -> tuple[str, list[str]]:
+        """V3: the application token must be current, the car the named user's (403)."""
+        if access.token.reveal() not in self.application_tokens:
+            raise TokenRejected()
+        cars = self.v3_users.get(access.user_id or "", [])
+        if car_id is not None and car_id not in cars:
+            raise AuthorizationMismatch(f"car {car_id} is not user {access.user_id}'s")
+        return access.user_id or "", cars
 
     def connect_url(self, *, state: str, vin: str | None) -> str:
         """Return a recognisable Connect URL."""
@@ -158,17 +174,17 @@ class FakeSmartcar:
     async def user_id(self, access: SmartcarAccess) -> str:
         """Return the owner of the token."""
         await self._enter("user_id")
-        return self._grant(access.token)[0]
+        return self._grant(access)[0]
 
     async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
         """Return the cars the token covers."""
         await self._enter("vehicle_ids")
-        return list(self._grant(access.token)[1])
+        return list(self._grant(access)[1])
 
     async def vehicle_info(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> VehicleInfo:
         """Return the car's identity."""
         await self._enter("vehicle_info")
-        self._grant(access.token, smartcar_vehicle_id)
+        self._grant(access, smartcar_vehicle_id)
         car = self.cars[smartcar_vehicle_id]
         return VehicleInfo(
             smartcar_vehicle_id=smartcar_vehicle_id,
@@ -181,7 +197,7 @@ class FakeSmartcar:
     async def permissions(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> frozenset[str]:
         """Return what the owner granted."""
         await self._enter("permissions")
-        self._grant(access.token, smartcar_vehicle_id)
+        self._grant(access, smartcar_vehicle_id)
         return self.cars[smartcar_vehicle_id].permissions
 
     async def read(
@@ -189,7 +205,7 @@ class FakeSmartcar:
     ) -> BatchReading:
         """Answer a batch: odometer, lock status, fuel (ICE) or battery (EV); the rest fail."""
         await self._enter("read")
-        self._grant(access.token, smartcar_vehicle_id)
+        self._grant(access, smartcar_vehicle_id)
         car = self.cars[smartcar_vehicle_id]
         return BatchReading(results={f: self._result(car, f) for f in fields})
 
@@ -224,7 +240,7 @@ class FakeSmartcar:
     ) -> None:
         """Lock or unlock the fake car."""
         await self._enter("command")
-        self._grant(access.token, smartcar_vehicle_id)
+        self._grant(access, smartcar_vehicle_id)
         if "control_security" not in self.cars[smartcar_vehicle_id].permissions:
             raise PermissionMissing("PERMISSION: control_security was not granted")
         self.cars[smartcar_vehicle_id].locked = action is LockAction.LOCK
@@ -232,4 +248,4 @@ class FakeSmartcar:
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Remove the car from the token's grant."""
         await self._enter("disconnect")
-        self._grant(access.token, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
+        self._grant(access, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
