@@ -1,8 +1,8 @@
 """`SmartcarV2`: the SmartcarAPI port on our async Smartcar client (API v2.0).
 
-Everything Smartcar-specific stays in this package (here, `failures`, `events`, `signals`):
-paths, units, the token types of the client, error translation. Every upstream call is
-bounded by min(configured timeout, the caller's remaining deadline).
+Everything Smartcar-specific stays in this package (here, `failures`, `values`, `events`,
+`signals`): paths, units, the token types of the client, error translation. Every upstream
+call is bounded by min(configured timeout, the caller's remaining deadline).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from gateway.core.model import Availability, BatchReading, FieldResult, Telemetr
 from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.secret import Secret
 from gateway.edge.context import bounded_timeout_s
-from gateway.edge.smartcar.failures import failure_of, translate, translate_grant
+from gateway.edge.smartcar.failures import availability_of, failure_of, translate, translate_grant
+from gateway.edge.smartcar.values import telemetry_value
 
 T = TypeVar("T")
 
@@ -199,48 +200,10 @@ def _pair(pair: sc.TokenPair) -> model.TokenPair:
 def _field_result(field: TelemetryField, item: sc.BatchItem) -> FieldResult:
     if item.error is not None:
         return FieldResult(
-            field=field, availability=_availability(item.error), failure=failure_of(item.error)
+            field=field, availability=availability_of(item.error), failure=failure_of(item.error)
         )
-    value = _value(item.value)
+    value = telemetry_value(item.value)
     if value is None:
         failure = model.UpstreamFailure(description=f"unexpected value for {item.path}")
         return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
     return FieldResult(field=field, value=value, recorded_at=item.meta.data_age)
-
-
-def _availability(error: sc.SmartcarError) -> Availability:
-    if isinstance(error, sc.CompatibilityError):
-        return Availability.NOT_CAPABLE
-    if isinstance(error, sc.PermissionDenied):
-        return Availability.PERMISSION_MISSING
-    return Availability.UNAVAILABLE
-
-
-def _value(value: object) -> model.TelemetryValue | None:
-    """Convert one client model into the core's value type."""
-    match value:
-        case sc.Location(latitude=lat, longitude=lon):
-            return model.Location(latitude=lat, longitude=lon)
-        case sc.Odometer(distance_km=km):
-            return model.Odometer(distance_km=km)
-        case sc.Fuel():
-            return model.Fuel(
-                percent_remaining=value.percent_remaining,
-                amount_remaining_l=value.amount_remaining_l,
-                range_km=value.range_km,
-            )
-        case sc.Battery():
-            return model.Battery(percent_remaining=value.percent_remaining, range_km=value.range_km)
-        case sc.LockStatus():
-            doors = tuple(model.DoorState(door=d.type, status=d.status) for d in value.doors)
-            return model.LockStatus(is_locked=value.is_locked, doors=doors)
-        case sc.TirePressure():
-            return model.TirePressure(
-                front_left_kpa=value.front_left_kpa,
-                front_right_kpa=value.front_right_kpa,
-                back_left_kpa=value.back_left_kpa,
-                back_right_kpa=value.back_right_kpa,
-            )
-        case sc.EngineOil(life_remaining_percent=oil):
-            return model.EngineOil(life_remaining_percent=oil)
-    return None

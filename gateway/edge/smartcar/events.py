@@ -83,16 +83,22 @@ class SmartcarV2Events:
 
     def decode(self, event: WebhookEvent) -> VehicleReport:
         """Return what the event reports about its vehicle."""
-        data = _data(event.payload)
-        if event.event_type == VEHICLE_STATE:
-            carried = signals.index(data.get("signals"))
-            return signals.parse(carried, fetched_at=event.received_at)
-        if event.event_type == VEHICLE_ERROR:
-            return _error_report(data.get("errors"))
-        return NotHandled(f"event type {event.event_type} is not handled")
+        return decode_event(event)
 
 
-def _error_report(errors: object) -> ErrorReport:
+def decode_event(event: WebhookEvent, *, success_only: bool = False) -> VehicleReport:
+    """Return what a stored event reports about its vehicle; `success_only` reads signal
+    statuses as API V3 does (see `signals.index`)."""
+    data = _data(event.payload)
+    if event.event_type == VEHICLE_STATE:
+        carried = signals.index(data.get("signals"), success_only=success_only)
+        return signals.parse(carried, fetched_at=event.received_at)
+    if event.event_type == VEHICLE_ERROR:
+        return error_report(data.get("errors"))
+    return NotHandled(f"event type {event.event_type} is not handled")
+
+
+def error_report(errors: object) -> ErrorReport:
     """Return the errors of a `data.errors` value; items that are no objects are skipped."""
     reported = []
     for error in errors if isinstance(errors, list) else []:

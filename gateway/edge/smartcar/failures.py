@@ -9,6 +9,23 @@ reported as failed when it may have happened. An answer that says the command di
 reach the car never does: Smartcar's own refusals (RATE_LIMIT, BILLING, VEHICLE_STATE,
 COMPATIBILITY, PERMISSION, …) and the manufacturer's rate limit (UPSTREAM:RATE_LIMIT,
 which becomes `RateLimited` like a 429, so the vehicle cools down).
+
+Two errors come from API V3 only:
+
+- `AccessDenied` (403 AUTHENTICATION:ACCESS_DENIED: the Smartcar user named by
+  `sc-user-id` has no connection to the car, because another user owns it or the
+  connection was removed) is `AuthorizationMismatch`: the authorization the gateway holds
+  does not identify this car. It is not `PermissionMissing` (no scope is missing, so
+  withdrawing one would be wrong), nor `ConnectionDisconnected` (a 403 cannot tell a
+  removed connection from a user id that never owned the car). It refuses before the car
+  is reached, so a command's request id is freed, as for any refusal;
+- `CommandFailed` (the execution reports FAILURE without naming why) happened at the car:
+  it is `VehicleStateBlocks` with vehicle state UNKNOWN, the label Smartcar itself gives a
+  state it cannot name (VEHICLE_STATE:UNKNOWN), so the command is kept FAILED and a retry
+  with the same request id gets that answer. It never says the command may have succeeded.
+
+A 202 whose execution Smartcar has not confirmed is no error of the client; `v3_commands`
+turns it into `CommandOutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -17,7 +34,7 @@ from datetime import UTC, datetime
 
 from clients import smartcar as sc
 from gateway.core import errors
-from gateway.core.model import UpstreamFailure
+from gateway.core.model import Availability, UpstreamFailure
 from gateway.core.ports import CodeRejected, RefreshRejected, TokenRejected
 from gateway.core.upstream import (
     SMARTCAR_APPLICATION_LIMIT,
@@ -38,6 +55,17 @@ def failure_of(error: sc.SmartcarError) -> UpstreamFailure:
             retry_after_s=error.retry_after_s,
         )
     return UpstreamFailure(type=type(error).__name__, description=str(error))
+
+
+def availability_of(error: sc.SmartcarError) -> Availability:
+    """Return what a failed read of one field says about its availability: a car that
+    cannot report it (COMPATIBILITY) is NOT_CAPABLE, a missing permission PERMISSION_MISSING,
+    anything else (V3's ACCESS_DENIED included: no scope is missing) UNAVAILABLE."""
+    if isinstance(error, sc.CompatibilityError):
+        return Availability.NOT_CAPABLE
+    if isinstance(error, sc.PermissionDenied) and not isinstance(error, sc.AccessDenied):
+        return Availability.PERMISSION_MISSING
+    return Availability.UNAVAILABLE
 
 
 TRANSIENT_OAUTH_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
@@ -90,7 +118,12 @@ def _is_oem_rate_limit(error: sc.SmartcarError) -> bool:
     return isinstance(error, sc.UpstreamError) and error.code == OEM_RATE_LIMIT
 
 
+UNNAMED_VEHICLE_STATE = "UNKNOWN"
+"""Smartcar's VEHICLE_STATE code for a state it cannot name: what a V3 execution that
+reports FAILURE without an error stands for."""
+
 _BY_CLASS: tuple[tuple[type[sc.SmartcarAPIError], type[errors.GatewayError]], ...] = (
+    (sc.AccessDenied, errors.AuthorizationMismatch),  # before PermissionDenied, its base
     (sc.VehicleAsleep, errors.VehicleAsleep),
     (sc.PermissionDenied, errors.PermissionMissing),
     (sc.CompatibilityError, errors.VehicleNotCapable),
@@ -120,6 +153,13 @@ def _api_error(error: sc.SmartcarAPIError, failure: UpstreamFailure) -> errors.G
             metadata={"limit": "smartcar_monthly_allowance"},
             upstream=failure,
             retry_after_s=_until_next_month(),
+        )
+    if isinstance(error, sc.CommandFailed):
+        return errors.VehicleStateBlocks(
+            f"Smartcar: the command failed at the car ({error.code or 'FAILURE'}) without "
+            "naming why",
+            metadata={"vehicle_state": UNNAMED_VEHICLE_STATE},
+            upstream=failure,
         )
     if isinstance(error, sc.VehicleStateError) and not isinstance(error, sc.VehicleAsleep):
         unreachable = error.code == "UNREACHABLE"

@@ -17,7 +17,8 @@ Tire pressure is not mapped: `wheel-tires` documents no pressure unit. A field's
 `recorded_at` is its first signal's `meta.oemUpdatedAt`, else its `fetchedAt` /
 `retrievedAt` (epoch milliseconds, or an ISO-8601 time with a zone), else when the event
 arrived; a timestamp of 0 (Smartcar's mark for static values) counts as absent. Signals with
-`status.value` ERROR (the car cannot report them) or without a body are skipped: the field
+`status.value` ERROR (the car cannot report them) or without a body are skipped (with
+`index(…, success_only=True)`, as API V3 reads statuses, any status but SUCCESS): the field
 keeps its last reading. `signals` is a list of `{code, body, status, meta}` objects; the keyed
 form of Smartcar's delivery-behavior page (`{"Group.Name": {value, meta}}`) is read too. The
 car says it is asleep with `connectivitystatus-isasleep` true.
@@ -87,8 +88,12 @@ class _Refused(ValueError):
     """A signal value the gateway will not record; the message says why."""
 
 
-def index(raw: object) -> Signals:
-    """Return the usable signals of a `data.signals` value, by code."""
+def index(raw: object, *, success_only: bool = False) -> Signals:
+    """Return the usable signals of a `data.signals` value, by code.
+
+    A signal is usable when it has a body and its status is not ERROR; with
+    `success_only`, when its status is SUCCESS or absent (API V3's reading of a status:
+    UNAVAILABLE and unknown values fail too)."""
     entries: list[tuple[str, Mapping[str, object]]] = []
     if isinstance(raw, list):
         entries = [(str(s.get("code")), s) for s in raw if isinstance(s, Mapping)]
@@ -97,13 +102,28 @@ def index(raw: object) -> Signals:
             if isinstance(value, Mapping):
                 code = str(name).replace(".", "-").lower()
                 entries.append((code, {"body": value, "meta": value.get("meta")}))
-    return {code: signal for code, signal in entries if _usable(signal)}
+    usable = _succeeded if success_only else _usable
+    return {code: signal for code, signal in entries if usable(signal)}
 
 
 def _usable(signal: Mapping[str, object]) -> bool:
     status = signal.get("status")
     failed = isinstance(status, Mapping) and status.get("value") == "ERROR"
     return not failed and isinstance(signal.get("body"), Mapping)
+
+
+def _succeeded(signal: Mapping[str, object]) -> bool:
+    """Tell whether a signal has a body and says SUCCESS (or says nothing and names no
+    error, as the keyed form)."""
+    status = signal.get("status")
+    value, error = status, None
+    if isinstance(status, Mapping):
+        value, error = status.get("value"), status.get("error")
+    if value is None:
+        succeeded = error is None
+    else:
+        succeeded = isinstance(value, str) and value.strip().upper() == "SUCCESS"
+    return succeeded and isinstance(signal.get("body"), Mapping)
 
 
 def parse(signals: Signals, *, fetched_at: datetime) -> StateReport:
