@@ -19,21 +19,33 @@ from clients import smartcar as sc
 from clients.simulator import serve_simulator
 from clients.smartcar.v3 import (
     ApplicationCredentials,
+    SmartcarConnectionsV3,
     SmartcarIAM,
     SmartcarVehiclesV3,
     V3Endpoints,
     VehicleSignals,
 )
 from gateway.core import errors
-from gateway.core.model import Availability, BatchReading, LockStatus, Odometer, TelemetryField
+from gateway.core.model import (
+    Availability,
+    BatchReading,
+    LockAction,
+    LockStatus,
+    Odometer,
+    SmartcarAccess,
+    TelemetryField,
+)
 from gateway.core.reports import ErrorReport, ReportedError, StateReport
 from gateway.core.secret import Secret
+from gateway.edge.clock import ManualClock
 from gateway.edge.smartcar.adapter import SmartcarV2
 from gateway.edge.smartcar.events import event_from
 from gateway.edge.smartcar.failures import translate
+from gateway.edge.smartcar.v3_adapter import SmartcarRouter, SmartcarV3
 from gateway.edge.smartcar.v3_commands import ensure_confirmed
 from gateway.edge.smartcar.v3_events import SmartcarV3Events, smartcar_user_id
 from gateway.edge.smartcar.v3_readings import batch_reading
+from tests.instants import START
 from tests.integration.simulator.conftest import unlimited_config
 from tests.integration.simulator.flows import CLIENT, REDIRECT_URI, advance, sim_client, vin_of
 from tests.integration.simulator.test_v3_management import rig_with
@@ -70,7 +82,7 @@ class Rig:
     async def v2_batch(self, car: V3Car) -> BatchReading:
         """Exchange the redirect's code and read every field through the v2 adapter."""
         pair = await self.auth.exchange_code(car.code)
-        access = Secret(pair.access_token.reveal())
+        access = SmartcarAccess.v2(Secret(pair.access_token.reveal()))
         return await self.v2.read(access, car.vehicle_id, ALL)
 
 
@@ -244,3 +256,54 @@ async def test_the_simulators_webhook_deliveries_decode_to_reports() -> None:
     assert reported.label == "VEHICLE_STATE:UNREACHABLE"
     assert not reported.resolved
     assert isinstance(reported, ReportedError)
+
+
+def v3_adapter(running: Rig) -> SmartcarV3:
+    """The V3 adapter on the rig's simulator, dating answers by the simulator's clock."""
+    origin = str(running.http.base_url).rstrip("/")
+    endpoints = V3Endpoints(vehicle_origin=origin, iam_origin=origin, management_origin=origin)
+    return SmartcarV3(
+        vehicles=running.vehicles,
+        connections=SmartcarConnectionsV3(http=running.http, endpoints=endpoints),
+        clock=ManualClock(START),
+    )
+
+
+async def test_the_v3_adapter_serves_the_ports_vehicle_calls_from_the_simulator() -> None:
+    """Through SmartcarV3 with the application token and the user id: the user's cars,
+    the car's identity and VIN, its permissions, one read, a lock, and a disconnect that
+    removes the connection and then the user."""
+    async with rig() as running:
+        car = await running.connect("ICE", scope=V2_SCOPES)
+        adapter = v3_adapter(running)
+        access = SmartcarAccess.v3(Secret(running.token.reveal()), user_id=car.user_id)
+        assert await adapter.vehicle_ids(access) == [car.vehicle_id]
+        info = await adapter.vehicle_info(access, car.vehicle_id)
+        assert info.vin == await vin_of(running.http, powertrain="ICE")
+        assert info.make
+        granted = await adapter.permissions(access, car.vehicle_id)
+        assert {"read_odometer", "control_security"} <= granted
+        assert "read_tires" not in granted
+        batch = await adapter.read(access, car.vehicle_id, frozenset({TelemetryField.ODOMETER}))
+        assert batch.results[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
+        await adapter.command(access, car.vehicle_id, LockAction.LOCK)
+        await adapter.disconnect(access, car.vehicle_id)
+        assert await adapter.vehicle_ids(access) == []
+        with pytest.raises(errors.GatewayError):
+            await adapter.read(access, car.vehicle_id, frozenset({TelemetryField.ODOMETER}))
+
+
+async def test_the_router_sends_each_access_to_its_api() -> None:
+    """SmartcarRouter: a V3 access reaches the V3 adapter, a v2 access the v2 one."""
+    async with rig() as running:
+        car = await running.connect("ICE", scope=V2_SCOPES)
+        router = SmartcarRouter(v2=running.v2, v3=v3_adapter(running))
+        v3 = SmartcarAccess.v3(Secret(running.token.reveal()), user_id=car.user_id)
+        pair = await running.auth.exchange_code(car.code)
+        v2 = SmartcarAccess.v2(Secret(pair.access_token.reveal()))
+        odometer = frozenset({TelemetryField.ODOMETER})
+        for access in (v3, v2):
+            batch = await router.read(access, car.vehicle_id, odometer)
+            assert batch.results[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
+        with pytest.raises(ValueError, match="V3"):
+            await SmartcarRouter(v2=running.v2).read(v3, car.vehicle_id, odometer)

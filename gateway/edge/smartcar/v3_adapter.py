@@ -1,0 +1,259 @@
+"""`SmartcarV3`: the SmartcarAPI port's vehicle calls on Smartcar's API V3, and
+`SmartcarRouter`, which sends each call to the API its connection uses.
+
+    v3 = SmartcarV3(vehicles=SmartcarVehiclesV3(…), connections=SmartcarConnectionsV3(…),
+                    clock=clock)
+    smartcar = SmartcarRouter(v2=SmartcarV2(…), v3=v3)     # what the core is given
+
+Every V3 call carries the application's token as Bearer and the owner's user id as
+`sc-user-id` (`SmartcarAccess.v3`). How each port call maps:
+
+- `vehicle_ids`: the user's connections (`GET /v3/connections?filter[userId]`, not billed);
+- `vehicle_info`: `GET /v3/vehicles/{id}` (make, model, year) and the VIN signal
+  (`vehicleidentification-vin`, read alone); a VIN Smartcar cannot give is empty;
+- `permissions`: the permissions of the user's connection to that car (`/connections`);
+- `read`: ONE `GET /v3/vehicles/{id}/signals` (one billed request), translated by
+  `v3_readings.batch_reading`;
+- `command`: `POST …/commands/security/lock|unlock`; a 202 Smartcar has not confirmed is
+  `CommandOutcomeUnknown` (`v3_commands`);
+- `disconnect`: `DELETE /v3/connections/{id}` of that user's connection to the car, then
+  `DELETE /v3/users/{id}` when the user has no connection left (nothing of theirs is kept
+  at Smartcar for the application once the fleet let the last car go); a connection that
+  is already gone is nothing to revoke.
+
+The Connect redirect, the code exchange and refreshing are v2's alone: on V3 the
+application token comes from `iam` (the IAM client-credentials grant) and the owner from
+the redirect's `user_id`. Failures are translated once (`failures.translate`), as on v2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from clients import smartcar as sc
+from clients.smartcar.v3 import (
+    SignalCode,
+    SignalStatus,
+    SmartcarConnectionsV3,
+    SmartcarVehiclesV3,
+    VehicleConnection,
+)
+from gateway.core import model
+from gateway.core.model import BatchReading, SmartcarAccess, SmartcarApi, TelemetryField
+from gateway.core.ports import Clock, SmartcarAPI
+from gateway.core.secret import Secret
+from gateway.edge.context import bounded_timeout_s
+from gateway.edge.smartcar.adapter import UpstreamTimeouts
+from gateway.edge.smartcar.failures import translate
+from gateway.edge.smartcar.v3_commands import ensure_confirmed
+from gateway.edge.smartcar.v3_readings import batch_reading
+
+T = TypeVar("T")
+
+
+class SmartcarV3:
+    """The vehicle calls of `gateway.core.ports.SmartcarAPI` on Smartcar's API V3."""
+
+    def __init__(
+        self,
+        *,
+        vehicles: SmartcarVehiclesV3,
+        connections: SmartcarConnectionsV3,
+        clock: Clock,
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+    ) -> None:
+        self._vehicles = vehicles
+        self._connections = connections
+        self._clock = clock
+        self._timeouts = timeouts
+
+    async def user_id(self, access: SmartcarAccess) -> str:
+        """Return the owner the access names (V3 names it; nothing is asked)."""
+        return _user(access)
+
+    async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
+        """Return the cars the user connected to the application."""
+        connections = await self._user_connections(access)
+        return [c.vehicle_id for c in connections if c.vehicle_id]
+
+    async def vehicle_info(
+        self, access: SmartcarAccess, smartcar_vehicle_id: str
+    ) -> model.VehicleInfo:
+        """Return make, model and year, and the VIN signal, read concurrently."""
+        user = _user(access)
+        vehicle, vin = await asyncio.gather(
+            self._call(
+                lambda t, s: self._vehicles.vehicle(
+                    t, smartcar_vehicle_id, user_id=user, timeout_s=s
+                ),
+                access,
+            ),
+            self._call(
+                lambda t, s: self._vehicles.signal(
+                    t, smartcar_vehicle_id, SignalCode.VIN.value, user_id=user, timeout_s=s
+                ),
+                access,
+            ),
+        )
+        value = vin.body.get("value") if vin.status is SignalStatus.SUCCESS else None
+        return model.VehicleInfo(
+            smartcar_vehicle_id=smartcar_vehicle_id,
+            make=vehicle.make,
+            model=vehicle.model,
+            year=vehicle.year,
+            vin=value if isinstance(value, str) else "",
+        )
+
+    async def permissions(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> frozenset[str]:
+        """Return the permissions of the user's connection to the car (none if there is
+        no such connection any more)."""
+        connection = await self._connection(access, smartcar_vehicle_id)
+        return frozenset(connection.permissions) if connection is not None else frozenset()
+
+    async def read(
+        self,
+        access: SmartcarAccess,
+        smartcar_vehicle_id: str,
+        fields: frozenset[TelemetryField],
+    ) -> BatchReading:
+        """Read every signal in one request; each field asked for gets its own result."""
+        user = _user(access)
+        signals = await self._call(
+            lambda t, s: self._vehicles.signals(t, smartcar_vehicle_id, user_id=user, timeout_s=s),
+            access,
+        )
+        return batch_reading(signals, fields, received_at=self._clock.now())
+
+    async def command(
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
+    ) -> None:
+        """Send LOCK or UNLOCK; unconfirmed (a 202 still pending) is CommandOutcomeUnknown."""
+        user = _user(access)
+        send = self._vehicles.lock if action is model.LockAction.LOCK else self._vehicles.unlock
+        execution = await self._call(
+            lambda t, s: send(t, smartcar_vehicle_id, user_id=user, timeout_s=s),
+            access,
+            command=True,
+        )
+        ensure_confirmed(execution)
+
+    async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Delete the user's connection to the car, and the user once none is left."""
+        connection = await self._connection(access, smartcar_vehicle_id)
+        if connection is not None:
+            await self._call(
+                lambda t, s: self._connections.delete_connection(t, connection.id, timeout_s=s),
+                access,
+            )
+        if not await self._user_connections(access):
+            user = _user(access)
+            await self._call(
+                lambda t, s: self._connections.delete_user(t, user, timeout_s=s), access
+            )
+
+    async def _connection(
+        self, access: SmartcarAccess, smartcar_vehicle_id: str
+    ) -> VehicleConnection | None:
+        """Return the user's connection to the car, if it exists."""
+        for connection in await self._user_connections(access):
+            if connection.vehicle_id == smartcar_vehicle_id:
+                return connection
+        return None
+
+    async def _user_connections(self, access: SmartcarAccess) -> list[VehicleConnection]:
+        """Return every connection of the user the access names (all pages)."""
+        user = _user(access)
+
+        async def listed(token: sc.Secret, timeout_s: float) -> list[VehicleConnection]:
+            found = self._connections.all_connections(token, user_id=user, timeout_s=timeout_s)
+            return [connection async for connection in found]
+
+        return await self._call(listed, access)
+
+    async def _call(
+        self,
+        request: Callable[[sc.Secret, float], Awaitable[T]],
+        access: SmartcarAccess,
+        *,
+        command: bool = False,
+    ) -> T:
+        if access.api is not SmartcarApi.V3:
+            raise ValueError(f"SmartcarV3 serves V3 connections only, not {access.api.value}")
+        timeout = bounded_timeout_s(self._timeouts.command_s if command else self._timeouts.read_s)
+        try:
+            return await request(sc.Secret(access.token.reveal()), timeout)
+        except sc.SmartcarError as error:
+            raise translate(error, command=command) from None
+
+
+class SmartcarRouter:
+    """The SmartcarAPI the core is given: each vehicle call goes to the adapter of the API
+    its access names; Connect URLs, code exchange and refresh are v2's."""
+
+    def __init__(self, *, v2: SmartcarAPI, v3: SmartcarV3 | None = None) -> None:
+        self._v2 = v2
+        self._v3 = v3
+
+    def _for(self, access: SmartcarAccess) -> SmartcarAPI | SmartcarV3:
+        if access.api is SmartcarApi.V2:
+            return self._v2
+        if self._v3 is None:
+            raise ValueError("no Smartcar API V3 adapter is configured")
+        return self._v3
+
+    def connect_url(self, *, state: str, vin: str | None) -> str:
+        """Return the Connect URL (the same Connect serves both APIs)."""
+        return self._v2.connect_url(state=state, vin=vin)
+
+    async def exchange_code(self, code: str) -> model.TokenPair:
+        """Exchange a v2 authorization code."""
+        return await self._v2.exchange_code(code)
+
+    async def refresh(self, refresh_token: Secret) -> model.TokenPair:
+        """Refresh a v2 owner's pair."""
+        return await self._v2.refresh(refresh_token)
+
+    async def user_id(self, access: SmartcarAccess) -> str:
+        """Return the owner the access belongs to."""
+        return await self._for(access).user_id(access)
+
+    async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
+        """Return the cars the access covers."""
+        return await self._for(access).vehicle_ids(access)
+
+    async def vehicle_info(
+        self, access: SmartcarAccess, smartcar_vehicle_id: str
+    ) -> model.VehicleInfo:
+        """Return the car's identity."""
+        return await self._for(access).vehicle_info(access, smartcar_vehicle_id)
+
+    async def permissions(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> frozenset[str]:
+        """Return what the owner granted."""
+        return await self._for(access).permissions(access, smartcar_vehicle_id)
+
+    async def read(
+        self,
+        access: SmartcarAccess,
+        smartcar_vehicle_id: str,
+        fields: frozenset[TelemetryField],
+    ) -> BatchReading:
+        """Read the fields in one upstream request."""
+        return await self._for(access).read(access, smartcar_vehicle_id, fields)
+
+    async def command(
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
+    ) -> None:
+        """Send LOCK or UNLOCK."""
+        await self._for(access).command(access, smartcar_vehicle_id, action)
+
+    async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Revoke the application's access to the car."""
+        await self._for(access).disconnect(access, smartcar_vehicle_id)
+
+
+def _user(access: SmartcarAccess) -> str:
+    if not access.user_id:
+        raise ValueError("a V3 access must name the owner's Smartcar user id")
+    return access.user_id
