@@ -1,0 +1,118 @@
+"""Moving v2 connections to Smartcar API V3 on fakes (gateway.core.migration)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.core.assembly import Policies, build_gateway
+from gateway.core.migration import FleetMigration, Outcome
+from gateway.core.model import ConnectionStatus, SmartcarApi, TelemetryField
+from gateway.edge.clock import ManualClock
+from tests.fakes import FakeUnitOfWorkFactory
+from tests.instants import START
+from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
+from tests.unit.gateway.test_connect_v3 import FakeApplicationTokens
+from tests.unit.gateway.test_use_cases import GENEROUS, World
+
+
+async def v2_fleet() -> tuple[World, FakeApplicationTokens, FleetMigration]:
+    """Three cars connected on v2 (two owners); at Smartcar, owner-1's two cars and none of
+    owner-2's are listed as V3 connections."""
+    clock = ManualClock(START)
+    smartcar = FakeSmartcar(clock=clock)
+    for n in (1, 2, 3):
+        smartcar.add_car(f"sc-{n}", FakeCar(vin=f"1HGCM82633A00435{n}"))
+    tokens = FakeApplicationTokens(smartcar)
+    uow = FakeUnitOfWorkFactory()
+    gateway = build_gateway(
+        uow=uow,
+        smartcar=smartcar,
+        clock=clock,
+        policies=Policies(rate_limits=GENEROUS),
+        application_tokens=tokens,
+    )
+    world = World(gateway=gateway, smartcar=smartcar, uow=uow, clock=clock)
+    await world.connect("car-1", "sc-1", user="owner-1")
+    await world.connect("car-2", "sc-2", user="owner-1")
+    await world.connect("car-3", "sc-3", user="owner-2")
+    smartcar.v3_users["owner-1"] = ["sc-1", "sc-2"]
+    migration = FleetMigration(uow=uow, smartcar=smartcar, application=tokens, clock=clock)
+    return world, tokens, migration
+
+
+async def test_cars_with_a_v3_connection_move_and_their_pairs_are_erased() -> None:
+    """owner-1's cars move to V3 (status kept, grant detached, the pair erased); owner-2's
+    car, with no V3 connection, stays on v2 untouched; both owners' listings cost one call
+    each."""
+    world, _, migration = await v2_fleet()
+    report = await migration.run(batch_size=2)
+    assert [(o.vehicle_id, o.outcome) for o in report.outcomes] == [
+        ("car-1", Outcome.MIGRATED),
+        ("car-2", Outcome.MIGRATED),
+        ("car-3", Outcome.SKIPPED),
+    ]
+    assert "owner-2 has no V3 connection" in (report.outcomes[2].reason or "")
+    vehicles = world.uow.store.vehicles
+    for moved in ("car-1", "car-2"):
+        assert (vehicles[moved].api, vehicles[moved].grant_id) == (SmartcarApi.V3, None)
+        assert vehicles[moved].status is ConnectionStatus.ACTIVE
+        assert vehicles[moved].smartcar_user_id == "owner-1"
+    assert vehicles["car-3"].api is SmartcarApi.V2
+    assert [g.smartcar_user_id for g in world.uow.store.grants.values()] == ["owner-2"]
+    assert world.smartcar.calls["vehicle_ids"] == 3 + 2  # three v2 Connects, two listings
+    assert world.smartcar.calls["disconnect"] == 0
+
+
+async def test_a_moved_car_is_served_through_v3_at_once() -> None:
+    """After the move the next read of a car carries the application token."""
+    world, _, migration = await v2_fleet()
+    await migration.run()
+    world.smartcar.revoke_all_tokens()  # v2 owner tokens no longer work: only V3 can answer
+    odometer = frozenset({TelemetryField.ODOMETER})
+    telemetry = await world.gateway.get_telemetry("car-1", fields=odometer, max_age=None)
+    assert telemetry.readings[TelemetryField.ODOMETER].value is not None
+
+
+async def test_a_dry_run_checks_everything_and_writes_nothing() -> None:
+    """A dry run reports what would move and leaves every connection as it was."""
+    world, _, migration = await v2_fleet()
+    before = dict(world.uow.store.vehicles)
+    report = await migration.run(dry_run=True)
+    assert report.counts()["would_migrate"] == 2
+    assert report.counts()["skipped"] == 1
+    assert world.uow.store.vehicles == before
+
+
+async def test_a_stopped_run_resumes_after_its_last_vehicle_and_a_rerun_changes_nothing() -> None:
+    """`limit` stops a run; the next starts after its last vehicle; running again only
+    finds cars already on V3."""
+    _, _, migration = await v2_fleet()
+    first = await migration.run(limit=1)
+    assert [o.vehicle_id for o in first.outcomes] == ["car-1"]
+    rest = await migration.run(after_id=first.last_vehicle_id)
+    assert [o.vehicle_id for o in rest.outcomes] == ["car-2", "car-3"]
+    again = await migration.run()
+    assert again.counts()["already_v3"] == 2
+    assert again.counts()["migrated"] == 0
+
+
+async def test_cars_that_are_not_served_stay_where_they_are() -> None:
+    """An EXPIRED connection has no working link to move: skipped, with the reason."""
+    world, _, migration = await v2_fleet()
+    expired = dataclasses.replace(
+        world.uow.store.vehicles["car-2"], status=ConnectionStatus.EXPIRED
+    )
+    world.uow.store.vehicles["car-2"] = expired
+    report = await migration.run()
+    by_id = {o.vehicle_id: o for o in report.outcomes}
+    assert by_id["car-2"].outcome is Outcome.SKIPPED
+    assert "EXPIRED" in (by_id["car-2"].reason or "")
+
+
+async def test_a_refused_application_token_is_replaced_once() -> None:
+    """Smartcar refusing the application token mid-run costs one new token, no failure."""
+    world, tokens, migration = await v2_fleet()
+    world.smartcar.application_tokens.clear()
+    report = await migration.run()
+    assert report.counts()["migrated"] == 2
+    assert tokens.grants == 2
