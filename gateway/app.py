@@ -5,7 +5,9 @@
 
 It wires, in order: the access guard and TLS credentials of the gRPC port (a bad policy
 fails before anything runs); the embedded Smartcar simulator (when no SMARTCAR_API_ORIGIN
-is set; its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart);
+is set; its state kept in VG_VAR_DIR/simulator.json so connected cars survive a restart;
+it serves API V3 too, so the three V3 origins point at it, and it accepts every
+configured client secret);
 the metered HTTP client for Smartcar; storage, opened with `gateway.wiring.open_storage`
 (migrated to head, with the token keyring; it refuses to start without a key stored tokens
 are under); the Smartcar adapter; Redis for rate limits and the telemetry cache shared
@@ -36,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
+from clients.smartcar.v3 import ApplicationCredentials, V3Endpoints
 from gateway.core.assembly import build_gateway
 from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus
@@ -106,6 +109,10 @@ class _Upstream:
     mode: sc.ConnectMode
     simulator_url: str | None
     management_token: str | None
+    v3_endpoints: V3Endpoints
+    """API V3's vehicle, IAM and management origins (the embedded simulator serves all)."""
+    application_credentials: ApplicationCredentials
+    """The client id and every client secret, for the application token."""
 
 
 @asynccontextmanager
@@ -342,6 +349,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         try:
             endpoints = sc.SmartcarEndpoints.from_env(env)
             credentials = sc.ClientCredentials.from_env(env)
+            v3_endpoints = V3Endpoints.from_env(env)
         except ValueError as error:  # names the SMARTCAR_* variable(s), never a secret
             raise SettingsError(f"SMARTCAR_API_ORIGIN is set: {error}") from None
         return _Upstream(
@@ -350,6 +358,10 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
             mode=_mode(settings.smartcar_mode or "live"),
             simulator_url=None,
             management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
+            v3_endpoints=v3_endpoints,
+            application_credentials=_application_credentials(
+                credentials.client_id, credentials.client_secret.reveal(), settings
+            ),
         )
     # The simulator keeps its state (client, tokens, connections, clock) beside the
     # gateway's: a restart must find the tokens the database holds still valid.
@@ -376,6 +388,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
     config = SimulatorConfig(
         client_id=client_id,
         client_secret=client_secret,
+        additional_client_secrets=tuple(s.reveal() for s in settings.additional_client_secrets),
         management_token=management_token,
         command_latency_s=settings.simulator_command_latency_s,
     )
@@ -396,7 +409,23 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         mode=_mode(settings.smartcar_mode or "simulated"),
         simulator_url=simulator.base_url,
         management_token=management_token,
+        v3_endpoints=V3Endpoints.for_base_url(simulator.base_url),
+        application_credentials=_application_credentials(client_id, client_secret, settings),
     )
+
+
+def _application_credentials(
+    client_id: str, client_secret: str, settings: Settings
+) -> ApplicationCredentials:
+    """Return the API V3 client credentials: SMARTCAR_CLIENT_SECRET (or the embedded
+    simulator's secret) first, then VG_SMARTCAR_CLIENT_SECRETS, tried in that order."""
+    values = (client_secret, *(s.reveal() for s in settings.additional_client_secrets))
+    try:
+        return ApplicationCredentials(
+            client_id=client_id, client_secrets=tuple(sc.Secret(v) for v in values)
+        )
+    except ValueError as error:  # says what is wrong, never a secret
+        raise SettingsError(f"SMARTCAR_CLIENT_ID / client secrets: {error}") from None
 
 
 async def _check_keys_in_use(engine: AsyncEngine, keyring: Keyring) -> None:
@@ -409,7 +438,7 @@ async def _check_keys_in_use(engine: AsyncEngine, keyring: Keyring) -> None:
         pairs = sum(usage[k] for k in missing)
         raise SettingsError(
             f"VG_TOKEN_KEYS lacks key(s) {', '.join(missing)}, still used by {pairs} stored "
-            "token pair(s): add them back, run `vehicle-gateway keys rotate`, then retire them"
+            "token(s): add them back, run `vehicle-gateway keys rotate`, then retire them"
         )
 
 

@@ -4,8 +4,16 @@ With nothing set, the gateway runs self-contained: gRPC on 127.0.0.1:50051, an e
 Smartcar simulator as upstream, SQLite and a development encryption key under ./var.
 Setting SMARTCAR_API_ORIGIN (the official SDK's variable) points it at another Smartcar,
 real or simulated; SMARTCAR_CLIENT_ID / _SECRET / _REDIRECT_URI and the other
-SMARTCAR_*_ORIGIN variables mean what they mean to the SDK. The gateway's own knobs are
-VG_*; each is listed in `ENV_VARIABLES` with its default.
+SMARTCAR_*_ORIGIN variables mean what they mean to the SDK. API V3's servers are
+SMARTCAR_VEHICLE_API_V3_ORIGIN (the SDK's name), SMARTCAR_IAM_ORIGIN and
+SMARTCAR_MANAGEMENT_API_V3_ORIGIN, Smartcar's production servers when unset. The gateway's
+own knobs are VG_*; each is listed in `ENV_VARIABLES` with its default.
+
+Client secrets rotate without a restart: Smartcar lets an application hold up to three at
+once, so SMARTCAR_CLIENT_SECRET may be joined by VG_SMARTCAR_CLIENT_SECRETS (more secrets,
+comma-separated, or VG_SMARTCAR_CLIENT_SECRETS_FILE: a file of them, by commas or lines).
+The application token is asked for with each in turn until Smartcar accepts one: add the
+new secret, roll the replicas, delete the old one at Smartcar, drop it here at leisure.
 
 Every value is checked here, once, so that bad configuration ends the process with one
 line naming the variable (`SettingsError`), never with a traceback. Values that may hold
@@ -15,6 +23,7 @@ secrets (keys, database and Redis URLs) are never echoed in those lines.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +39,7 @@ from gateway.core.model import TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
+from gateway.core.secret import Secret
 from gateway.core.telemetry import TelemetryPolicy
 from gateway.core.watch import WatchPolicy
 from storage.crypto import KeyConfigError, Keyring
@@ -42,6 +52,12 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_TOKEN_KEYS": "unset: a development key under VG_VAR_DIR; else 'id:base64key,…' "
     "(first one encrypts)",
     "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
+    "VG_SMARTCAR_API": "v3 — Smartcar API for connections: v3 (one application token and "
+    "sc-user-id) or v2 (deprecated: a token pair per owner)",
+    "VG_SMARTCAR_CLIENT_SECRETS": "unset — more client secrets, comma-separated, tried after "
+    "SMARTCAR_CLIENT_SECRET until Smartcar accepts one (at most 3 in all: rotation without "
+    "restart)",
+    "VG_SMARTCAR_CLIENT_SECRETS_FILE": "unset — the same from a file (commas or one per line)",
     "VG_SIMULATOR_PORT": "0 — port of the embedded simulator (0: pick one, logged)",
     "VG_SIMULATOR_COMMAND_LATENCY_S": "2.0 — how long the embedded simulator's commands take",
     "VG_READ_TIMEOUT_S": "15 — upper bound of a Smartcar read (the caller's deadline may cut it)",
@@ -91,6 +107,9 @@ class SettingsError(ValueError):
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SMARTCAR_APIS = ("v3", "v2")
+MAX_CLIENT_SECRETS = 3
+"""Smartcar: "You can generate up to 3 client secrets for the same application"."""
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -120,6 +139,10 @@ class Settings:
     smartcar: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The SMARTCAR_* variables as given (client secret included: never printed)."""
     smartcar_mode: str | None = None
+    smartcar_api: str = "v3"
+    """`v3` (application token and sc-user-id) or `v2` (deprecated per-owner tokens)."""
+    additional_client_secrets: tuple[Secret, ...] = field(default=(), repr=False)
+    """Client secrets tried after SMARTCAR_CLIENT_SECRET (VG_SMARTCAR_CLIENT_SECRETS)."""
     simulator_port: int = 0
     simulator_command_latency_s: float = 2.0
     read_timeout_s: float = 15.0
@@ -183,6 +206,7 @@ class Settings:
             audit=AuditRetentionPolicy(retention=read.retention("VG_AUDIT_RETENTION_DAYS", 400)),
         )
         _check_secrets_and_urls(env)
+        smartcar = _smartcar(env)
         if bool(env.get("VG_TLS_CERT")) != bool(env.get("VG_TLS_KEY")):
             raise SettingsError("VG_TLS_CERT and VG_TLS_KEY must be set together")
         if env.get("VG_TLS_CLIENT_CA") and not env.get("VG_TLS_CERT"):
@@ -192,8 +216,12 @@ class Settings:
             var_dir=Path(env.get("VG_VAR_DIR") or "var"),
             database_url=env.get("VG_DATABASE_URL") or None,
             token_keys=env.get("VG_TOKEN_KEYS") or None,
-            smartcar=_smartcar(env),
+            smartcar=smartcar,
             smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
+            smartcar_api=read.choice("VG_SMARTCAR_API", SMARTCAR_APIS) or "v3",
+            additional_client_secrets=_additional_client_secrets(
+                env, primary=smartcar.get("SMARTCAR_CLIENT_SECRET")
+            ),
             simulator_port=read.port("VG_SIMULATOR_PORT"),
             simulator_command_latency_s=read.number("VG_SIMULATOR_COMMAND_LATENCY_S", 2.0),
             read_timeout_s=read.number("VG_READ_TIMEOUT_S", 15.0, positive=True),
@@ -239,6 +267,8 @@ def _check_secrets_and_urls(env: Mapping[str, str]) -> None:
             parts = urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise SettingsError(f"{name} must be an absolute http(s) URL, got {value!r}")
+            if parts.query or parts.fragment:
+                raise SettingsError(f"{name} must not carry a query or fragment, got {value!r}")
 
 
 SECRET_FILES = ("SMARTCAR_CLIENT_SECRET", "SMARTCAR_MANAGEMENT_TOKEN")
@@ -265,6 +295,39 @@ def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
             raise SettingsError(f"{name}_FILE: {path} is empty")
         smartcar[name] = value
     return smartcar
+
+
+def _additional_client_secrets(
+    env: Mapping[str, str], *, primary: str | None
+) -> tuple[Secret, ...]:
+    """Read VG_SMARTCAR_CLIENT_SECRETS (or its _FILE), never echoing a secret: no empty
+    entry, no secret twice (nor `primary`, SMARTCAR_CLIENT_SECRET, again), at most three
+    secrets in all."""
+    name = "VG_SMARTCAR_CLIENT_SECRETS"
+    raw = env.get(name) or ""
+    if path := env.get(f"{name}_FILE"):
+        if raw:
+            raise SettingsError(f"set {name} or {name}_FILE, not both")
+        try:
+            raw = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+        if not raw.strip():
+            raise SettingsError(f"{name}_FILE: {path} is empty")
+        name = f"{name}_FILE"
+    if not raw:
+        return ()
+    entries = [entry.strip() for entry in re.split(r"[,\n]", raw.strip())]
+    if not all(entries):
+        raise SettingsError(f"{name} holds an empty entry (two commas, or a blank line)")
+    if len(set(entries)) != len(entries) or primary in entries:
+        raise SettingsError(f"{name} repeats a client secret (or SMARTCAR_CLIENT_SECRET)")
+    if len(entries) + (primary is not None) > MAX_CLIENT_SECRETS:
+        raise SettingsError(
+            f"{name}: Smartcar holds at most {MAX_CLIENT_SECRETS} client secrets per "
+            "application, SMARTCAR_CLIENT_SECRET included"
+        )
+    return tuple(Secret(entry) for entry in entries)
 
 
 class _Reader:

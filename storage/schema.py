@@ -6,6 +6,7 @@ understand. Alembic migrations (storage/migrations) create exactly this; a test 
 the two.
 
     smartcar_grants     one Smartcar user's token pair (one AES-GCM ciphertext for both tokens)
+    smartcar_application_tokens  the API V3 application token per client id (AES-GCM)
     vehicles            fleet vehicles and their connection panel
     telemetry           the latest reading per (vehicle, field)
     rentals             rental holds; at most one active per vehicle
@@ -128,6 +129,27 @@ smartcar_grants = Table(
     Column("version", Integer, nullable=False),
     Column("refresh_claimed_until", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    Column(
+        "updated_at",
+        UTCDateTime(),
+        nullable=False,
+        server_default=func.now(),
+        onupdate=func.now(),
+    ),
+)
+
+smartcar_application_tokens = Table(
+    "smartcar_application_tokens",
+    metadata,
+    Column("client_id", String(ID), primary_key=True),
+    # The token's AES-256-GCM ciphertext; NULL before the first grant and once Smartcar
+    # refused the token (with key_id, issued_at and expires_at).
+    Column("token", LargeBinary),
+    Column("key_id", String(64)),
+    Column("issued_at", UTCDateTime()),
+    Column("expires_at", UTCDateTime()),
+    Column("version", Integer, nullable=False),
+    Column("claimed_until", UTCDateTime()),
     Column(
         "updated_at",
         UTCDateTime(),

@@ -1,4 +1,4 @@
-"""The SQL unit of work: one database transaction over all eleven repositories.
+"""The SQL unit of work: one database transaction over all twelve repositories.
 
 A unit of work checks out one connection when entered; its first statement begins the
 transaction (on SQLite with BEGIN IMMEDIATE, see storage.database), `commit()` makes its
@@ -17,6 +17,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.core.ports import (
+    ApplicationTokenRepository,
     AuditRepository,
     BudgetRepository,
     CommandRepository,
@@ -32,6 +33,7 @@ from gateway.core.ports import (
 from storage.crypto import TokenCipher
 from storage.database import READ_ONLY_OPTION
 from storage.repositories import (
+    SqlApplicationTokenRepository,
     SqlAuditRepository,
     SqlBudgetRepository,
     SqlCommandRepository,
@@ -51,6 +53,7 @@ class SqlUnitOfWork:
 
     vehicles: VehicleRepository
     grants: GrantRepository
+    application_tokens: ApplicationTokenRepository
     telemetry: TelemetryRepository
     rentals: RentalRepository
     commands: CommandRepository
@@ -80,6 +83,7 @@ class SqlUnitOfWork:
         self._connection = connection
         self.vehicles = SqlVehicleRepository(connection)
         self.grants = SqlGrantRepository(connection, self._cipher)
+        self.application_tokens = SqlApplicationTokenRepository(connection, self._cipher)
         self.telemetry = SqlTelemetryRepository(connection)
         self.rentals = SqlRentalRepository(connection)
         self.commands = SqlCommandRepository(connection)

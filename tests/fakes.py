@@ -8,11 +8,12 @@ store and a second one waits for it; opening a unit of work inside another in th
 task raises instead of deadlocking.
 
 The fakes keep the adapter's rules: Conflict on duplicate keys (and on a second active
-rental of a car), compare-and-swap on grant versions, single-use OAuth states, increasing
-transition ids, leases taken only when free, expired or already the taker's, webhook
-events stored once (a repeat is False, not an error), payloads as JSON hands them back,
-times handed back in UTC (naive ones refused), LookupError when updating what does not
-exist, and `ForeignKeyViolation` where the database would refuse a row pointing at nothing.
+rental of a car), compare-and-swap on grant and application token versions, single-use
+OAuth states, increasing transition ids, leases taken only when free, expired or already
+the taker's, webhook events stored once (a repeat is False, not an error), payloads as
+JSON hands them back, times handed back in UTC (naive ones refused), LookupError when
+updating what does not exist, and `ForeignKeyViolation` where the database would refuse a
+row pointing at nothing.
 tests/integration/storage/test_repository_contract.py and
 test_lifecycle_repository_contract.py run one set of repository tests against both, so the
 fakes provably behave like the real thing.
@@ -31,6 +32,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from gateway.core.model import (
+    ApplicationGrant,
+    ApplicationTokenRecord,
     AuditEntry,
     AuditQuery,
     CommandRecord,
@@ -47,6 +50,7 @@ from gateway.core.model import (
     WebhookEvent,
 )
 from gateway.core.ports import (
+    ApplicationTokenRepository,
     AuditRepository,
     BudgetRepository,
     CommandRepository,
@@ -82,6 +86,7 @@ class FakeStore:
 
     vehicles: dict[str, Vehicle] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
+    application_tokens: dict[str, ApplicationTokenRecord] = field(default_factory=dict)
     telemetry: dict[str, dict[TelemetryField, FieldReading]] = field(default_factory=dict)
     rentals: dict[str, Rental] = field(default_factory=dict)
     commands: dict[str, CommandRecord] = field(default_factory=dict)
@@ -105,6 +110,7 @@ class FakeStore:
         """Replace this store's content with a copy of `other`'s."""
         self.vehicles = dict(other.vehicles)
         self.grants = dict(other.grants)
+        self.application_tokens = dict(other.application_tokens)
         self.telemetry = {key: dict(value) for key, value in other.telemetry.items()}
         self.rentals = dict(other.rentals)
         self.commands = dict(other.commands)
@@ -283,6 +289,64 @@ class FakeGrantRepository:
         """Store the grant changed and its version bumped; return it."""
         swapped = stored(dataclasses.replace(grant, version=grant.version + 1, **changes))
         self._store.grants[grant.id] = swapped
+        return swapped
+
+
+class FakeApplicationTokenRepository:
+    """ApplicationTokenRepository over a FakeStore (tokens kept as they are)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def get(self, client_id: str) -> ApplicationTokenRecord | None:
+        """Return the client's record."""
+        return self._store.application_tokens.get(client_id)
+
+    async def claim(
+        self, client_id: str, *, expected_version: int, until: datetime, now: datetime
+    ) -> ApplicationTokenRecord | None:
+        """Claim if the version matches (0: no record, created) and no claim outlives `now`."""
+        record = self._store.application_tokens.get(client_id)
+        if record is None:
+            if expected_version != 0:
+                return None
+            record = ApplicationTokenRecord(client_id=client_id, grant=None, version=0)
+        elif record.version != expected_version:
+            return None
+        claimed = record.claimed_until
+        if claimed is not None and not claimed < stored(now):
+            return None
+        return self._swap(record, claimed_until=until)
+
+    async def store(
+        self, client_id: str, *, expected_version: int, grant: ApplicationGrant
+    ) -> ApplicationTokenRecord | None:
+        """Store the token and clear the claim if the version matches."""
+        record = self._matching(client_id, expected_version)
+        return None if record is None else self._swap(record, grant=grant, claimed_until=None)
+
+    async def release(
+        self, client_id: str, *, expected_version: int
+    ) -> ApplicationTokenRecord | None:
+        """Clear the claim if the version matches."""
+        record = self._matching(client_id, expected_version)
+        return None if record is None else self._swap(record, claimed_until=None)
+
+    async def discard(
+        self, client_id: str, *, expected_version: int
+    ) -> ApplicationTokenRecord | None:
+        """Drop the token if the version matches."""
+        record = self._matching(client_id, expected_version)
+        return None if record is None else self._swap(record, grant=None)
+
+    def _matching(self, client_id: str, expected_version: int) -> ApplicationTokenRecord | None:
+        record = self._store.application_tokens.get(client_id)
+        return record if record is not None and record.version == expected_version else None
+
+    def _swap(self, record: ApplicationTokenRecord, **changes: Any) -> ApplicationTokenRecord:
+        """Store the record changed and its version bumped; return it."""
+        swapped = stored(dataclasses.replace(record, version=record.version + 1, **changes))
+        self._store.application_tokens[record.client_id] = swapped
         return swapped
 
 
@@ -589,6 +653,7 @@ class FakeUnitOfWork:
 
     vehicles: VehicleRepository
     grants: GrantRepository
+    application_tokens: ApplicationTokenRepository
     telemetry: TelemetryRepository
     rentals: RentalRepository
     commands: CommandRepository
@@ -612,6 +677,7 @@ class FakeUnitOfWork:
         """Point the repositories at the working copy."""
         self.vehicles = FakeVehicleRepository(self._working)
         self.grants = FakeGrantRepository(self._working)
+        self.application_tokens = FakeApplicationTokenRepository(self._working)
         self.telemetry = FakeTelemetryRepository(self._working)
         self.rentals = FakeRentalRepository(self._working)
         self.commands = FakeCommandRepository(self._working)

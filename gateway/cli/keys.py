@@ -3,15 +3,16 @@ tokens are under, re-encrypt them under the active key (see storage.keys for the
 procedure that rotates keys without downtime).
 
     vehicle-gateway keys generate --id k2026-12      # prints a new VG_TOKEN_KEYS entry
-    vehicle-gateway keys status                      # {"active": …, "keys": {id: pairs}}
+    vehicle-gateway keys status                      # {"active": …, "keys": {id: tokens}}
     vehicle-gateway keys rotate --batch-size 100     # re-encrypt under the active key
 
-`status` lists as `retirable` the configured keys no stored pair uses any more: only those
-may be dropped from VG_TOKEN_KEYS, and as `missing` the keys stored pairs need that
-VG_TOKEN_KEYS lacks (then it exits 1, naming them: those connections are lost at their next
-use until the key is back). It only reads: it migrates nothing and creates no database, no
+The stored tokens are the owners' token pairs and the API V3 application tokens. `status`
+lists as `retirable` the configured keys no stored token uses any more: only those may be
+dropped from VG_TOKEN_KEYS, and as `missing` the keys stored tokens need that VG_TOKEN_KEYS
+lacks (then it exits 1, naming them: those connections are lost at their next use until
+the key is back). It only reads: it migrates nothing and creates no database, no
 development key. Exit status: 0 fine, 1 a needed key is missing, 2 bad configuration or no
-database; `rotate` exits 1 when a stored pair is under a key it lacks.
+database; `rotate` exits 1 when a stored token is under a key it lacks.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from storage.database import DatabaseMissing
 from storage.keys import key_usage, reencrypt
 
 MISSING_KEY = 1
-"""`keys status`'s exit status when stored token pairs need a key VG_TOKEN_KEYS lacks."""
+"""`keys status`'s exit status when stored tokens need a key VG_TOKEN_KEYS lacks."""
 
 
 def register(subparsers: Any) -> None:
@@ -48,7 +49,7 @@ def register(subparsers: Any) -> None:
     generate = actions.add_parser("generate", help="print a new key entry for VG_TOKEN_KEYS")
     generate.add_argument("--id", default=f"k{datetime.now(UTC):%Y%m%d%H%M}", help="its key id")
     generate.set_defaults(handler=_generate)
-    status = actions.add_parser("status", help="how many stored token pairs each key holds")
+    status = actions.add_parser("status", help="how many stored tokens each key holds")
     status.set_defaults(handler=_status)
     rotate = actions.add_parser("rotate", help="re-encrypt stored tokens under the active key")
     rotate.add_argument("--batch-size", type=int, default=100, help="rows per transaction")
@@ -120,7 +121,7 @@ def _run(action: Callable[[OpenedStorage], Awaitable[dict[str, Any]]]) -> int:
         needed = ", ".join(result["missing"])
         pairs = sum(result["keys"][key] for key in result["missing"])
         sys.stderr.write(
-            f"VG_TOKEN_KEYS lacks key(s) {needed}, needed by {pairs} stored token pair(s)\n"
+            f"VG_TOKEN_KEYS lacks key(s) {needed}, needed by {pairs} stored token(s)\n"
         )
         return MISSING_KEY
     return 0

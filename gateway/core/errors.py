@@ -22,6 +22,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── AuthorizationMismatch       the authorization does not identify this vehicle
     │   ├── CommandNotApplied           the car reported the opposite state after the command
     │   └── UpstreamRejected            Smartcar refused a request we should not have sent
+    │       └── ApplicationCredentialsRefused   no configured client secret gets a token
     ├── RateLimited                     a rate limit: ours or Smartcar's (RetryInfo)
     │   ├── RequestAllowanceExhausted   Smartcar's monthly per-vehicle allowance
     │   └── TooManyStreams              the caller holds its most WatchVehicles streams
@@ -198,6 +199,14 @@ class UpstreamRejected(PreconditionFailed):
     """Smartcar refused a request as invalid; retrying it unchanged will not help."""
 
     reason = "UPSTREAM_REJECTED"
+
+
+class ApplicationCredentialsRefused(UpstreamRejected):
+    """Smartcar's token endpoint refused the application's client credentials
+    (`invalid_client`) with every configured client secret: an operator must fix the
+    configuration (SMARTCAR_CLIENT_ID, the client secrets). The message never holds one."""
+
+    reason = "APPLICATION_CREDENTIALS_REFUSED"
 
 
 class RateLimited(GatewayError):

@@ -32,6 +32,10 @@ class Metrics(Protocol):
         """A token refresh ended: ok, rejected (invalid_grant), failed, or lost (another
         worker rotated first); or its answer was lost and it is retried (retried)."""
 
+    def application_token_grant(self, *, result: str) -> None:
+        """An application token was asked for: ok, refused (the client credentials),
+        failed (Smartcar unreachable or failing), or lost (another worker stored first)."""
+
     def webhook_event(self, *, outcome: str) -> None:
         """A stored webhook event was settled: applied, skipped (no linked vehicle, a type
         not handled) or failed (nothing applied; its row says why)."""
@@ -62,6 +66,9 @@ class NoMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Discard."""
 
+    def application_token_grant(self, *, result: str) -> None:
+        """Discard."""
+
     def webhook_event(self, *, outcome: str) -> None:
         """Discard."""
 
@@ -82,6 +89,7 @@ class RecordingMetrics:
         self.reads: list[tuple[bool, bool]] = []
         self.refusals: list[str] = []
         self.refreshes: list[str] = []
+        self.application_grants: list[str] = []
         self.webhook_events: list[str] = []
         self.webhook_rejections: list[str] = []
 
@@ -108,6 +116,10 @@ class RecordingMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Record a refresh."""
         self.refreshes.append(result)
+
+    def application_token_grant(self, *, result: str) -> None:
+        """Record an application token grant's result."""
+        self.application_grants.append(result)
 
     def webhook_event(self, *, outcome: str) -> None:
         """Record a settled webhook event's outcome."""

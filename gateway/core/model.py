@@ -225,6 +225,36 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApplicationGrant:
+    """An application token (API V3 client credentials): one for the whole fleet, with
+    no refresh token. `issued_at` is when it was asked for, so `expires_at - issued_at`
+    is its lifetime as Smartcar stated it."""
+
+    token: Secret
+    issued_at: datetime
+    expires_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.expires_at <= self.issued_at:
+            raise ValueError("an application token must expire after it was issued")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplicationTokenRecord:
+    """The stored application token of one Smartcar client id, shared by every replica.
+
+    `grant` is None before the first grant and after a token Smartcar refused was dropped.
+    `version` increases with every change and is the compare-and-swap guard; `claimed_until`
+    is set while one worker (in any process) asks Smartcar for a new token.
+    """
+
+    client_id: str
+    grant: ApplicationGrant | None
+    version: int
+    claimed_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LastCommand:
     """The most recent successful command on a vehicle."""
 

@@ -1,8 +1,9 @@
 """The ports the core needs: a clock, Smartcar, and storage (a unit of work over repositories).
 
 Adapters implement these Protocols: `gateway.edge.smartcar.adapter` (SmartcarAPI on our
-httpx client), `gateway.edge.smartcar.events` (WebhookDecoder), `storage.uow` (UnitOfWork
-on SQLAlchemy), `gateway.edge.clock`. Tests use the hand-written fakes in `tests/fakes.py`.
+httpx client), `gateway.edge.smartcar.iam` (ApplicationAuth, API V3's token endpoint),
+`gateway.edge.smartcar.events` (WebhookDecoder), `storage.uow` (UnitOfWork on SQLAlchemy),
+`gateway.edge.clock`. Tests use the hand-written fakes in `tests/fakes.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from gateway.core.model import (
+    ApplicationGrant,
+    ApplicationTokenRecord,
     AuditEntry,
     AuditQuery,
     BatchReading,
@@ -110,6 +113,25 @@ class SmartcarAPI(Protocol):
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle at Smartcar."""
+        ...
+
+
+class ApplicationAuth(Protocol):
+    """Smartcar's token endpoint for the application itself (API V3 client credentials).
+
+    `grant` raises `gateway.core.errors.ApplicationCredentialsRefused` when Smartcar refuses
+    every configured client secret (`invalid_client`), `UpstreamUnavailable` when it cannot
+    be reached or fails (timeouts, 5xx, an unreadable answer, its rate limit), and
+    `UpstreamRejected` when it refuses the request for another reason.
+    """
+
+    @property
+    def client_id(self) -> str:
+        """The client id the tokens are granted to (the key of the stored token)."""
+        ...
+
+    async def grant(self) -> ApplicationGrant:
+        """Ask Smartcar for a new application token."""
         ...
 
 
@@ -214,6 +236,44 @@ class GrantRepository(Protocol):
 
     async def due_for_renewal(self, *, refresh_expires_before: datetime, limit: int) -> list[Grant]:
         """Return grants whose refresh token expires before the given time, soonest first."""
+        ...
+
+
+class ApplicationTokenRepository(Protocol):
+    """The application token of each Smartcar client id, stored encrypted, with the
+    compare-and-swap operations that make one grant per expiry across replicas. Every
+    successful operation bumps `version`; a stale `expected_version` changes nothing."""
+
+    async def get(self, client_id: str) -> ApplicationTokenRecord | None:
+        """Return the client's record with its token decrypted (None: never claimed)."""
+        ...
+
+    async def claim(
+        self, client_id: str, *, expected_version: int, until: datetime, now: datetime
+    ) -> ApplicationTokenRecord | None:
+        """Mark a grant as under way until `until`, if the record is still at
+        `expected_version` (0: no record yet, one is created) and no claim outlives `now`;
+        return the claimed record, or None when another worker got there first."""
+        ...
+
+    async def store(
+        self, client_id: str, *, expected_version: int, grant: ApplicationGrant
+    ) -> ApplicationTokenRecord | None:
+        """Store a new token and clear the claim if the version still matches; return the
+        updated record, or None if the version moved on."""
+        ...
+
+    async def release(
+        self, client_id: str, *, expected_version: int
+    ) -> ApplicationTokenRecord | None:
+        """Clear the claim, keeping the token, if the version still matches (a grant failed)."""
+        ...
+
+    async def discard(
+        self, client_id: str, *, expected_version: int
+    ) -> ApplicationTokenRecord | None:
+        """Drop the token (Smartcar refused it) if the version still matches; return the
+        record without a token, or None if the version moved on."""
         ...
 
 
@@ -399,6 +459,7 @@ class UnitOfWork(Protocol):
 
     vehicles: VehicleRepository
     grants: GrantRepository
+    application_tokens: ApplicationTokenRepository
     telemetry: TelemetryRepository
     rentals: RentalRepository
     commands: CommandRepository

@@ -5,6 +5,7 @@ rows into domain values (gateway.core.model) and back; unique-key violations sur
 the core's `Conflict`.
 """
 
+from storage.repositories.application_tokens import SqlApplicationTokenRepository
 from storage.repositories.audit import SqlAuditRepository
 from storage.repositories.budget import SqlBudgetRepository
 from storage.repositories.commands import SqlCommandRepository
@@ -18,6 +19,7 @@ from storage.repositories.vehicles import SqlVehicleRepository
 from storage.repositories.webhook_events import SqlWebhookEventRepository
 
 __all__ = [
+    "SqlApplicationTokenRepository",
     "SqlAuditRepository",
     "SqlBudgetRepository",
     "SqlCommandRepository",

@@ -16,17 +16,14 @@ from sqlalchemy import Row, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
-from gateway.core.errors import KeyUnavailable
 from gateway.core.model import Grant, TokenPair
 from gateway.core.secret import Secret
-from storage.crypto import TokenCipher, TokenDecryptionError, UnknownKeyError, key_id_of
+from storage.crypto import TokenCipher, TokenDecryptionError, key_id_of
 from storage.repositories._conflicts import execute_or_conflict
+from storage.repositories._sealed import unseal
 from storage.schema import smartcar_grants
 
 _grants = smartcar_grants.c
-
-KEY_RETRY_AFTER_S = 1.0
-"""The RetryInfo of KEY_UNAVAILABLE: soon, and (the load balancer drains us) elsewhere."""
 
 
 def tokens_context(grant_id: str) -> bytes:
@@ -158,15 +155,7 @@ class SqlGrantRepository:
 
     def _decrypt(self, grant_id: str, ciphertext: bytes) -> tuple[Secret, Secret]:
         """Decrypt a grant's tokens: (access, refresh); anything amiss is an error."""
-        try:
-            plaintext = self._cipher.decrypt(ciphertext, context=tokens_context(grant_id))
-        except UnknownKeyError as missing:
-            raise KeyUnavailable(
-                f"this replica lacks token key {missing.key_id!r}: another replica serves "
-                "the call; restart this one with the key in VG_TOKEN_KEYS",
-                metadata={"key_id": missing.key_id},
-                retry_after_s=KEY_RETRY_AFTER_S,
-            ) from None
+        plaintext = unseal(self._cipher, ciphertext, context=tokens_context(grant_id))
         try:
             tokens = json.loads(plaintext)
             return Secret(tokens["access_token"]), Secret(tokens["refresh_token"])

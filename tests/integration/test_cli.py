@@ -49,7 +49,11 @@ def run_cli(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("VG_TOKEN_KEYS", "k1:not-a-key"), ("VG_VAR_DIR", "{tmp}/a-file/var")],
+    [
+        ("VG_TOKEN_KEYS", "k1:not-a-key"),
+        ("VG_VAR_DIR", "{tmp}/a-file/var"),
+        ("VG_SMARTCAR_API", "v4"),
+    ],
 )
 def test_serve_with_a_bad_setting_exits_2_with_one_line_naming_it(
     tmp_path: Path, variable: str, value: str
@@ -167,7 +171,7 @@ def test_keys_status_fails_naming_a_key_the_stored_pairs_need(
     report = capsys.readouterr()
     assert json.loads(report.out)["missing"] == ["old"]
     assert report.err.splitlines() == [
-        "VG_TOKEN_KEYS lacks key(s) old, needed by 1 stored token pair(s)"
+        "VG_TOKEN_KEYS lacks key(s) old, needed by 1 stored token(s)"
     ]
     monkeypatch.setenv("VG_TOKEN_KEYS", f"{NEW},{OLD}")
     assert main(["keys", "status"]) == 0

@@ -57,6 +57,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.AuthorizationMismatch: _C.FAILED_PRECONDITION,
     errors.CommandNotApplied: _C.FAILED_PRECONDITION,
     errors.UpstreamRejected: _C.FAILED_PRECONDITION,
+    errors.ApplicationCredentialsRefused: _C.FAILED_PRECONDITION,
     errors.RateLimited: _C.RESOURCE_EXHAUSTED,
     errors.RequestAllowanceExhausted: _C.RESOURCE_EXHAUSTED,
     errors.TooManyStreams: _C.RESOURCE_EXHAUSTED,

@@ -12,6 +12,8 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
     vehicle_gateway_rate_limited_total{limit}                   refusals by limit (ours, 429s)
     vehicle_gateway_token_refreshes_total{result}               ok / rejected / failed / lost /
                                                                 retried (a lost answer)
+    vehicle_gateway_application_token_grants_total{result}      API V3 application tokens asked
+                                                                for: ok / refused / failed / lost
     vehicle_gateway_vehicles{status}                            vehicles per connection status
                                                                 (counted at each scrape)
     vehicle_gateway_scheduler_ticks_total, _polls_total, _paths_total, _lag_seconds
@@ -83,6 +85,9 @@ class PrometheusMetrics:
         self._coalesced = counter("coalesced_waiters", "Reads answered by another's fetch")
         self._limited = counter("rate_limited", "Upstream calls refused by a limit", ("limit",))
         self._refreshes = counter("token_refreshes", "Token refreshes by result", ("result",))
+        self._application_grants = counter(
+            "application_token_grants", "Application token grants by result", ("result",)
+        )
         self._vehicles = Gauge(
             "vehicle_gateway_vehicles",
             "Vehicles per connection status",
@@ -147,6 +152,10 @@ class PrometheusMetrics:
     def token_refresh(self, *, result: str) -> None:
         """Count a refresh by its result."""
         self._refreshes.labels(result=result).inc()
+
+    def application_token_grant(self, *, result: str) -> None:
+        """Count an application token grant by its result."""
+        self._application_grants.labels(result=result).inc()
 
     def webhook_event(self, *, outcome: str) -> None:
         """Count a settled webhook event by its outcome."""

@@ -22,7 +22,8 @@ from tests.integration.storage.builders import bare_vehicle
 FIRST_TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
 LIFECYCLE_TABLES = {"status_transitions", "request_budget", "scheduler_leases", "webhook_events"}
 AUDIT_TABLES = {"audit_log"}
-TABLES = FIRST_TABLES | LIFECYCLE_TABLES | AUDIT_TABLES
+APPLICATION_TOKEN_TABLES = {"smartcar_application_tokens"}
+TABLES = FIRST_TABLES | LIFECYCLE_TABLES | AUDIT_TABLES | APPLICATION_TOKEN_TABLES
 LIFECYCLE_COLUMNS = {"asleep_until", "failure_count", "last_error"}
 
 
@@ -118,6 +119,21 @@ async def test_downgrade_to_the_lifecycle_revision_removes_the_audit_log(
     async with migrated_engine.connect() as connection:
         tables, _, _ = await connection.run_sync(_layout)
     assert tables & TABLES == FIRST_TABLES | LIFECYCLE_TABLES
+    await migrate(migrated_engine)
+    async with migrated_engine.connect() as connection:
+        assert await connection.run_sync(_diff) == []
+
+
+async def test_downgrade_to_command_outcomes_removes_the_application_tokens(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """Going back to 0006 drops smartcar_application_tokens and nothing else; upgrading
+    restores it."""
+    async with migrated_engine.begin() as connection:
+        await connection.run_sync(_downgrade, "0006")
+    async with migrated_engine.connect() as connection:
+        tables, _, _ = await connection.run_sync(_layout)
+    assert tables & TABLES == TABLES - APPLICATION_TOKEN_TABLES
     await migrate(migrated_engine)
     async with migrated_engine.connect() as connection:
         assert await connection.run_sync(_diff) == []

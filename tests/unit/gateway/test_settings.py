@@ -97,6 +97,63 @@ def test_secrets_may_come_from_files(tmp_path: Path) -> None:
     assert "from-file" not in repr(settings)
 
 
+def test_v3_is_the_default_api_and_v2_may_be_chosen() -> None:
+    """VG_SMARTCAR_API: v3 unless set; v2 selects the deprecated API."""
+    assert Settings.from_env({}).smartcar_api == "v3"
+    assert Settings.from_env({"VG_SMARTCAR_API": "v2"}).smartcar_api == "v2"
+
+
+def test_the_v3_origins_are_carried_as_given() -> None:
+    """The three V3 origins reach the settings under the SDK's and the fixed names."""
+    env = {
+        "SMARTCAR_VEHICLE_API_V3_ORIGIN": "http://127.0.0.1:9000",
+        "SMARTCAR_IAM_ORIGIN": "http://127.0.0.1:9001",
+        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": "http://127.0.0.1:9002",
+    }
+    assert Settings.from_env(env).smartcar == env
+
+
+def test_more_client_secrets_come_after_the_first_and_stay_hidden(tmp_path: Path) -> None:
+    """VG_SMARTCAR_CLIENT_SECRETS adds secrets in order, trimmed; the file variant takes
+    commas or lines; neither shows in the settings' repr."""
+    settings = Settings.from_env(
+        {"SMARTCAR_CLIENT_SECRET": "cs-first", "VG_SMARTCAR_CLIENT_SECRETS": " cs-2 , cs-3 "}
+    )
+    assert [s.reveal() for s in settings.additional_client_secrets] == ["cs-2", "cs-3"]
+    assert "cs-" not in repr(settings)
+    (tmp_path / "secrets").write_text("cs-file-2\ncs-file-3\n")
+    from_file = Settings.from_env({"VG_SMARTCAR_CLIENT_SECRETS_FILE": str(tmp_path / "secrets")})
+    assert [s.reveal() for s in from_file.additional_client_secrets] == ["cs-file-2", "cs-file-3"]
+    assert Settings.from_env({}).additional_client_secrets == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"SMARTCAR_CLIENT_SECRET": "cs-a", "VG_SMARTCAR_CLIENT_SECRETS": "cs-b,cs-a"},
+            "repeats",
+        ),
+        (
+            {"SMARTCAR_CLIENT_SECRET": "cs-a", "VG_SMARTCAR_CLIENT_SECRETS": "cs-b,cs-c,cs-d"},
+            "at most 3",
+        ),
+        (
+            {"VG_SMARTCAR_CLIENT_SECRETS": "cs-b", "VG_SMARTCAR_CLIENT_SECRETS_FILE": "f"},
+            "not both",
+        ),
+    ],
+)
+def test_client_secrets_that_cannot_all_be_valid_are_refused(
+    env: dict[str, str], message: str
+) -> None:
+    """A secret listed twice (or SMARTCAR_CLIENT_SECRET again), more than Smartcar's three,
+    or both the list and its file: SettingsError, no secret in it."""
+    with pytest.raises(SettingsError, match=message) as refused:
+        Settings.from_env(env)
+    assert "cs-" not in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -123,6 +180,9 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_DATABASE_URL": ["not a url", "mysql://u:pw@db/gateway"],
     "VG_TOKEN_KEYS": ["garbage", "k1:not-base64!", "k1:" + "A" * 10, "k1:,k1:"],
     "VG_SMARTCAR_MODE": ["turbo"],
+    "VG_SMARTCAR_API": ["v4", "3"],
+    "VG_SMARTCAR_CLIENT_SECRETS": ["cs-one,,cs-two", "cs-one,cs-one", "cs-1,cs-2,cs-3,cs-4"],
+    "VG_SMARTCAR_CLIENT_SECRETS_FILE": ["/no/such/secrets-file"],
     "VG_SIMULATOR_PORT": ["1.5", "70000", "-1"],
     "VG_SIMULATOR_COMMAND_LATENCY_S": ["soon", "nan"],
     "VG_READ_TIMEOUT_S": ["0", "soon"],
@@ -149,6 +209,9 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_LOG_LEVEL": ["LOUD"],
     "SMARTCAR_API_ORIGIN": ["api.smartcar.com", "ftp://api"],
     "SMARTCAR_AUTH_ORIGIN": ["/oauth/token"],
+    "SMARTCAR_IAM_ORIGIN": ["iam.smartcar.com", "https://iam.test/?client_secret=x"],
+    "SMARTCAR_VEHICLE_API_V3_ORIGIN": ["vehicle.api.smartcar.com"],
+    "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": ["https://management.test/#v3"],
     "VG_WATCH_STREAMS_PER_CALLER": ["0", "2.5"],
     "VG_AUDIT_RETENTION_DAYS": ["30.5", "-1", "99999"],
     "VG_AUDIT_RETENTION_INTERVAL_S": ["-1", "hourly"],
@@ -172,7 +235,7 @@ def test_every_bad_value_is_refused_naming_its_variable(name: str, value: str) -
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({name: value})
     assert name in str(refused.value)
-    if name in ("VG_TOKEN_KEYS", "VG_DATABASE_URL", "VG_REDIS_URL"):
+    if name in ("VG_TOKEN_KEYS", "VG_DATABASE_URL", "VG_REDIS_URL", "VG_SMARTCAR_CLIENT_SECRETS"):
         assert value not in str(refused.value)
 
 
