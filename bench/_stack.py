@@ -208,7 +208,12 @@ async def connect(stub: pb_grpc.VehicleGatewayStub, vehicle_id: str) -> pb.Vehic
     async with httpx.AsyncClient(timeout=10) as http:
         redirect = await http.get(issued.url)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
-    request = pb.ConnectRequest(vehicle_id=vehicle_id, code=query["code"][0], state=issued.state)
+    request = pb.ConnectRequest(
+        vehicle_id=vehicle_id,
+        code=query["code"][0],
+        state=issued.state,
+        user_id=query["user_id"][0],
+    )
     return await stub.Connect(request)
 
 

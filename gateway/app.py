@@ -38,7 +38,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
 from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
-from clients.smartcar.v3 import ApplicationCredentials, V3Endpoints
+from clients.smartcar.v3 import (
+    ApplicationCredentials,
+    SmartcarConnectionsV3,
+    SmartcarIAM,
+    SmartcarVehiclesV3,
+    V3Endpoints,
+)
+from gateway.core.application_tokens import ApplicationTokens
 from gateway.core.assembly import build_gateway
 from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus
@@ -70,6 +77,8 @@ from gateway.edge.redis.admission import RedisAdmission, RedisFailure
 from gateway.edge.redis.telemetry import RedisTelemetry
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.smartcar.events import SmartcarV2Events
+from gateway.edge.smartcar.iam import SmartcarApplicationAuth
+from gateway.edge.smartcar.v3_adapter import SmartcarRouter, SmartcarV3
 from gateway.settings import Settings, SettingsError
 from gateway.wiring import configured_by, open_storage, serving_keyring
 from storage.crypto import Keyring
@@ -151,10 +160,37 @@ async def running_gateway(
             ),
         )
         uow_factory = storage.uow
+        application_tokens = ApplicationTokens(
+            auth=SmartcarApplicationAuth(
+                iam=SmartcarIAM(
+                    http=http,
+                    credentials=upstream.application_credentials,
+                    endpoints=upstream.v3_endpoints,
+                    clock=clock.now,
+                ),
+                client_id=upstream.application_credentials.client_id,
+            ),
+            uow=uow_factory,
+            clock=clock,
+            metrics=metrics,
+        )
+        v3 = SmartcarV3(
+            vehicles=SmartcarVehiclesV3(
+                http=http, endpoints=upstream.v3_endpoints, clock=clock.now
+            ),
+            connections=SmartcarConnectionsV3(
+                http=http, endpoints=upstream.v3_endpoints, clock=clock.now
+            ),
+            clock=clock,
+            timeouts=UpstreamTimeouts(
+                read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
+            ),
+        )
         admission, shared_telemetry = await _shared(stack, settings)
         gateway = build_gateway(
             uow=uow_factory,
-            smartcar=smartcar,
+            smartcar=SmartcarRouter(v2=smartcar, v3=v3),
+            application_tokens=application_tokens,
             clock=clock,
             policies=settings.policies,
             metrics=metrics,

@@ -35,7 +35,8 @@ from sqlalchemy.exc import ArgumentError
 
 from gateway.core.assembly import Policies
 from gateway.core.audit import AuditRetentionPolicy
-from gateway.core.model import TelemetryField
+from gateway.core.connections import ConnectPolicy
+from gateway.core.model import SmartcarApi, TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
@@ -177,7 +178,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate the settings from an environment mapping."""
         read = _Reader(env)
+        api = read.choice("VG_SMARTCAR_API", SMARTCAR_APIS) or "v3"
         policies = Policies(
+            connect=ConnectPolicy(api=SmartcarApi(api)),
             rate_limits=RateLimits(
                 vehicle_reads=read.bucket("VG_VEHICLE_READS", "4/15"),
                 vehicle_commands=read.bucket("VG_VEHICLE_COMMANDS", "4/15"),
@@ -218,7 +221,7 @@ class Settings:
             token_keys=env.get("VG_TOKEN_KEYS") or None,
             smartcar=smartcar,
             smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
-            smartcar_api=read.choice("VG_SMARTCAR_API", SMARTCAR_APIS) or "v3",
+            smartcar_api=api,
             additional_client_secrets=_additional_client_secrets(
                 env, primary=smartcar.get("SMARTCAR_CLIENT_SECRET")
             ),

@@ -40,9 +40,10 @@ def get_connect_url(vehicle_id: str, *, vin: str = "") -> Call[pb.GetConnectUrlR
     return Call("GetConnectUrl", request, pb.GetConnectUrlResponse)
 
 
-def connect(vehicle_id: str, *, code: str, state: str) -> Call[pb.Vehicle]:
-    """Complete Connect with the redirect's code and state (never repeated: single use)."""
-    request = pb.ConnectRequest(vehicle_id=vehicle_id, code=code, state=state)
+def connect(vehicle_id: str, *, code: str = "", state: str, user_id: str = "") -> Call[pb.Vehicle]:
+    """Complete Connect with the redirect's state and its `user_id` (Smartcar API V3) or
+    `code` (v2), never repeated: the state is single use."""
+    request = pb.ConnectRequest(vehicle_id=vehicle_id, code=code, state=state, user_id=user_id)
     return Call("Connect", request, pb.Vehicle, safe=False)
 
 

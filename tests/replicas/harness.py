@@ -129,9 +129,15 @@ class Fleet:
             "VG_SCHEDULER_INTERVAL_S": "0",
             "VG_RENEWAL_INTERVAL_S": "0",
             "VG_SMARTCAR_MODE": "simulated",
+            # v2 connections (owner pairs rotated once across replicas) unless a test asks
+            # for API V3 (`VG_SMARTCAR_API=v3` in its environment).
+            "VG_SMARTCAR_API": "v2",
             "SMARTCAR_API_ORIGIN": self.simulator.url,
             "SMARTCAR_AUTH_ORIGIN": self.simulator.url + "/oauth/token",
             "SMARTCAR_CONNECT_ORIGIN": self.simulator.url,
+            "SMARTCAR_VEHICLE_API_V3_ORIGIN": self.simulator.url,
+            "SMARTCAR_IAM_ORIGIN": self.simulator.url,
+            "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": self.simulator.url,
             "SMARTCAR_CLIENT_ID": CLIENT_ID,
             "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
             "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
@@ -158,7 +164,10 @@ class Fleet:
         redirect = await self.simulator.http.get(issued.url)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
         request = pb.ConnectRequest(
-            vehicle_id=vehicle_id, code=query["code"][0], state=issued.state
+            vehicle_id=vehicle_id,
+            code=query["code"][0],
+            state=issued.state,
+            user_id=query["user_id"][0],
         )
         return await replica.stub.Connect(request)
 

@@ -64,7 +64,12 @@ class Rig:
         assert redirect.status_code == 302, redirect.text
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
         return await self.stub.Connect(
-            pb.ConnectRequest(vehicle_id=vehicle_id, code=query["code"][0], state=issued.state)
+            pb.ConnectRequest(
+                vehicle_id=vehicle_id,
+                code=query["code"][0],
+                state=issued.state,
+                user_id=query["user_id"][0],
+            )
         )
 
     async def telemetry(self, vehicle_id: str, *, max_age_s: int | None = None) -> pb.Telemetry:
@@ -82,6 +87,9 @@ def gateway_settings(tmp_path: Path, **environment: str) -> Settings:
         "VG_VAR_DIR": str(tmp_path / "var"),
         **({"VG_DATABASE_URL": url} if (url := os.environ.get("VG_DATABASE_URL")) else {}),
         "VG_LISTEN": "127.0.0.1:0",
+        # These rigs test v2 connections (owner pairs, refresh, batches), which a fleet
+        # keeps while it migrates; tests of API V3 ask for it (`VG_SMARTCAR_API=v3`).
+        "VG_SMARTCAR_API": "v2",
         # Background jobs are tested directly; here they would race the upstream counts.
         "VG_SCHEDULER_INTERVAL_S": "0",
         "VG_RENEWAL_INTERVAL_S": "0",
@@ -99,6 +107,9 @@ def pointed_at(settings: Settings, simulator_url: str) -> Settings:
         "SMARTCAR_AUTH_ORIGIN": simulator_url + "/oauth/token",
         "SMARTCAR_CONNECT_ORIGIN": simulator_url,
         "SMARTCAR_MANAGEMENT_API_ORIGIN": simulator_url,
+        "SMARTCAR_VEHICLE_API_V3_ORIGIN": simulator_url,
+        "SMARTCAR_IAM_ORIGIN": simulator_url,
+        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": simulator_url,
         "SMARTCAR_CLIENT_ID": CLIENT_ID,
         "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
         "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",

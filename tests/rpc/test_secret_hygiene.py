@@ -125,7 +125,10 @@ async def test_the_whole_flow_leaves_no_secret_anywhere(
                 redirect = await http.get(issued.url)
                 query = urllib.parse.urlsplit(redirect.headers["location"]).query
                 code = urllib.parse.parse_qs(query)["code"][0]
-                connect = pb.ConnectRequest(vehicle_id=vehicle_id, code=code, state=issued.state)
+                user_id = urllib.parse.parse_qs(query)["user_id"][0]
+                connect = pb.ConnectRequest(
+                    vehicle_id=vehicle_id, code=code, state=issued.state, user_id=user_id
+                )
                 answers.keep(await stub.Connect(connect))
                 # The same code again: refused, and the refusal must not echo it.
                 assert await answers.error(stub.Connect(connect)) is not grpc.StatusCode.OK

@@ -57,8 +57,14 @@ class Served:
         issued = self.call("GetConnectUrl", {"vehicle_id": vehicle_id})
         redirect = httpx.get(issued["url"], follow_redirects=False, timeout=10)
         query = urllib.parse.urlsplit(redirect.headers["location"]).query
-        code = urllib.parse.parse_qs(query)["code"][0]
-        request = {"vehicle_id": vehicle_id, "code": code, "state": issued["state"]}
+        found = urllib.parse.parse_qs(query)
+        code, owner = found["code"][0], found["user_id"][0]
+        request = {
+            "vehicle_id": vehicle_id,
+            "code": code,
+            "state": issued["state"],
+            "user_id": owner,
+        }
         return self.call("Connect", request), code
 
 
@@ -137,6 +143,7 @@ def test_the_readme_walkthrough_runs_as_written(served: Served) -> None:
         SERVICE,  # list
         "rpc GetTelemetry",  # describe
         '"status": "ACTIVE"',  # Connect
+        '"smartcarApi": "SMARTCAR_API_V3"',  # …through API V3, the default
         '"distanceKm"',  # GetTelemetry
         '"fromCache": true',  # the second read
         '"code": 9',  # Disconnect during the rental: FAILED_PRECONDITION…
@@ -152,10 +159,10 @@ def test_sigterm_drains_and_stops_cleanly_without_leaking_secrets(served: Served
     """SIGTERM ends the process with status 0; no log line carries a token or code."""
     issued = served.call("GetConnectUrl", {"vehicle_id": "car-1"})
     redirect = httpx.get(issued["url"], follow_redirects=False, timeout=10)
-    code = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)["code"][
-        0
-    ]
-    served.call("Connect", {"vehicle_id": "car-1", "code": code, "state": issued["state"]})
+    found = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
+    code, owner = found["code"][0], found["user_id"][0]
+    connect = {"vehicle_id": "car-1", "code": code, "state": issued["state"], "user_id": owner}
+    served.call("Connect", connect)
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=30) == 0
     assert served.process.stderr is not None

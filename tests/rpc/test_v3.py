@@ -1,0 +1,143 @@
+"""The gateway on Smartcar API V3, over a real server and the simulator over HTTP: the
+rental flow, the application token's expiry under a burst, and the v2 → V3 migration."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+from google.rpc import error_details_pb2
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.edge.clock import ManualClock
+from tests.instants import START
+from tests.rpc.rig import (
+    Rig,
+    fresh_odometer,
+    gateway_against,
+    gateway_settings,
+    simulator,
+    status_of,
+)
+
+APPLICATION_TOKEN_HOUR_S = 3600
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A gateway whose new connections use API V3, pointed at a fresh simulator."""
+    settings = gateway_settings(tmp_path, VG_SMARTCAR_API="v3")
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as running:
+        yield running
+
+
+async def connect_v3(rig: Rig, vehicle_id: str) -> tuple[pb.Vehicle, str]:
+    """GetConnectUrl → simulated Connect → Connect with the redirect's user_id only."""
+    issued = await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id=vehicle_id))
+    redirect = await rig.http.get(issued.url)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
+    owner = query["user_id"][0]
+    connected = await rig.stub.Connect(
+        pb.ConnectRequest(vehicle_id=vehicle_id, user_id=owner, state=issued.state)
+    )
+    return connected, owner
+
+
+def by_endpoint(stats: Any, key: str) -> int:
+    return int(stats["requests"]["by_endpoint"].get(key, 0))
+
+
+def grants(stats: Any, kind: str) -> int:
+    return int(stats["token_grants"].get(kind, 0))
+
+
+async def test_the_whole_rental_flow_on_v3(rig: Rig) -> None:
+    """Connect by user id, read, lock, unlock, rent (Disconnect refused), return, disconnect:
+    every vehicle call through API V3 on one application token, no owner token at all."""
+    vehicle, owner = await connect_v3(rig, "car-1")
+    assert vehicle.status == pb.ACTIVE
+    assert (vehicle.smartcar_api, vehicle.smartcar_user_id) == (pb.SMARTCAR_API_V3, owner)
+    assert len(vehicle.vin) == 17
+
+    telemetry = await rig.telemetry("car-1", max_age_s=0)
+    by_field = {r.field: r for r in telemetry.readings}
+    assert by_field[pb.ODOMETER].availability == pb.AVAILABLE
+    assert by_field[pb.ODOMETER].odometer.distance_km > 0
+    assert by_field[pb.ODOMETER].HasField("recorded_at")
+
+    locked = await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="lock-1"))
+    unlocked = await rig.stub.Unlock(pb.UnlockRequest(vehicle_id="car-1", request_id="unlock-1"))
+    assert (locked.state, unlocked.state) == (pb.SUCCEEDED, pb.SUCCEEDED)
+
+    await rig.stub.StartRental(pb.StartRentalRequest(vehicle_id="car-1", rental_id="r-1"))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    await rig.stub.EndRental(pb.EndRentalRequest(vehicle_id="car-1", rental_id="r-1"))
+    disconnected = await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    assert disconnected.status == pb.DISCONNECTED
+
+    stats = await rig.stats()
+    assert by_endpoint(stats, "v3/signals") == 1
+    assert by_endpoint(stats, "batch") == 0
+    assert grants(stats, "client_credentials") == 1
+    assert grants(stats, "authorization_code") == 0
+    assert grants(stats, "refresh_token") == 0
+    assert by_endpoint(stats, "v3/connections") >= 1
+    await rig.advance(1)  # a reading fetched this very instant would still count as fresh
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await rig.stub.GetTelemetry(fresh_odometer("car-1"))
+    assert gone.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_200_reads_after_the_application_tokens_hour_make_one_grant_and_one_read(
+    rig: Rig,
+) -> None:
+    """The application token's hour passes; 200 concurrent reads of one car cost exactly one
+    new client-credentials grant and one /signals request."""
+    await connect_v3(rig, "car-1")
+    await rig.advance(APPLICATION_TOKEN_HOUR_S + 1)
+    before = await rig.stats()
+    answers = await asyncio.gather(
+        *(rig.stub.GetTelemetry(fresh_odometer("car-1")) for _ in range(200))
+    )
+    after = await rig.stats()
+    assert all(a.readings for a in answers)
+    assert grants(after, "client_credentials") - grants(before, "client_credentials") == 1
+    assert by_endpoint(after, "v3/signals") - by_endpoint(before, "v3/signals") == 1
+
+
+async def test_a_v3_car_asleep_answers_its_last_values_with_their_age(rig: Rig) -> None:
+    """A sleeping car on V3 is answered from Smartcar's stored view: the values carry the
+    time the car recorded them, never the time of the read."""
+    await connect_v3(rig, "car-1")
+    first = await rig.stub.GetTelemetry(fresh_odometer("car-1"))
+    recorded = first.readings[0].recorded_at.ToDatetime()
+    vehicle = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+    await rig.sim("POST", f"/sim/vehicles/{vehicle.smartcar_vehicle_id}/sleep", {"asleep": True})
+    await rig.advance(1800)
+    later = await rig.stub.GetTelemetry(fresh_odometer("car-1"))
+    [reading] = later.readings
+    assert reading.recorded_at.ToDatetime() <= recorded
+    assert reading.HasField("odometer")
+
+
+async def test_another_users_id_cannot_take_a_car(rig: Rig) -> None:
+    """Connect with a user id that connected no car is refused, naming the mismatch."""
+    issued = await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-1"))
+    await rig.http.get(issued.url)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rig.stub.Connect(
+            pb.ConnectRequest(vehicle_id="car-1", user_id="nobody", state=issued.state)
+        )
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    info = [
+        d for d in status_of(refused.value).details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)
+    ]
+    assert info
