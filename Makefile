@@ -61,6 +61,7 @@ test: lint typecheck archcheck pytest timetravel
 # suite runs 4). About 3 minutes.
 soak: $(STAMP) services
 	VG_SOAK_TRIALS=50 $(BIN)/pytest -s tests/replicas -k killing_a_replica
+	VG_MIGRATION_FLEET=1000 $(BIN)/pytest tests/rpc/test_v3.py -k moves_to_v3
 
 # Refresh the lock files from pyproject.toml (newest versions its ranges allow).
 lock: $(STAMP)

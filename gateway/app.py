@@ -48,6 +48,7 @@ from clients.smartcar.v3 import (
 from gateway.core.application_tokens import ApplicationTokens
 from gateway.core.assembly import build_gateway
 from gateway.core.facade import Gateway
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus
 from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
@@ -160,32 +161,7 @@ async def running_gateway(
             ),
         )
         uow_factory = storage.uow
-        application_tokens = ApplicationTokens(
-            auth=SmartcarApplicationAuth(
-                iam=SmartcarIAM(
-                    http=http,
-                    credentials=upstream.application_credentials,
-                    endpoints=upstream.v3_endpoints,
-                    clock=clock.now,
-                ),
-                client_id=upstream.application_credentials.client_id,
-            ),
-            uow=uow_factory,
-            clock=clock,
-            metrics=metrics,
-        )
-        v3 = SmartcarV3(
-            vehicles=SmartcarVehiclesV3(
-                http=http, endpoints=upstream.v3_endpoints, clock=clock.now
-            ),
-            connections=SmartcarConnectionsV3(
-                http=http, endpoints=upstream.v3_endpoints, clock=clock.now
-            ),
-            clock=clock,
-            timeouts=UpstreamTimeouts(
-                read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
-            ),
-        )
+        application_tokens, v3 = api_v3(settings, upstream, http, uow_factory, clock, metrics)
         admission, shared_telemetry = await _shared(stack, settings)
         gateway = build_gateway(
             uow=uow_factory,
@@ -378,27 +354,80 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+def api_v3(
+    settings: Settings,
+    upstream: _Upstream,
+    http: httpx.AsyncClient,
+    uow: UnitOfWorkFactory,
+    clock: Clock,
+    metrics: Metrics = NO_METRICS,
+) -> tuple[ApplicationTokens, SmartcarV3]:
+    """Return the application token (granted through Smartcar's IAM, kept in storage) and
+    the API V3 adapter, for the server and the `migrate-v3` command alike."""
+    tokens = ApplicationTokens(
+        auth=SmartcarApplicationAuth(
+            iam=SmartcarIAM(
+                http=http,
+                credentials=upstream.application_credentials,
+                endpoints=upstream.v3_endpoints,
+                clock=clock.now,
+            ),
+            client_id=upstream.application_credentials.client_id,
+        ),
+        uow=uow,
+        clock=clock,
+        metrics=metrics,
+    )
+    v3 = SmartcarV3(
+        vehicles=SmartcarVehiclesV3(http=http, endpoints=upstream.v3_endpoints, clock=clock.now),
+        connections=SmartcarConnectionsV3(
+            http=http, endpoints=upstream.v3_endpoints, clock=clock.now
+        ),
+        clock=clock,
+        timeouts=UpstreamTimeouts(
+            read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
+        ),
+    )
+    return tokens, v3
+
+
+def configured_upstream(settings: Settings) -> _Upstream:
+    """Return the Smartcar the SMARTCAR_* variables name (for commands other than `serve`,
+    which alone may run the embedded simulator); SettingsError when none is named."""
+    if settings.embedded_simulator:
+        raise SettingsError(
+            "SMARTCAR_API_ORIGIN is not set: the embedded simulator runs inside `serve` only; "
+            "point the SMARTCAR_* variables at Smartcar (or a standalone simulator)"
+        )
+    return _configured(settings)
+
+
+def _configured(settings: Settings) -> _Upstream:
+    env = settings.smartcar
+    try:
+        endpoints = sc.SmartcarEndpoints.from_env(env)
+        credentials = sc.ClientCredentials.from_env(env)
+        v3_endpoints = V3Endpoints.from_env(env)
+    except ValueError as error:  # names the SMARTCAR_* variable(s), never a secret
+        raise SettingsError(f"SMARTCAR_API_ORIGIN is set: {error}") from None
+    return _Upstream(
+        endpoints=endpoints,
+        credentials=credentials,
+        mode=_mode(settings.smartcar_mode or "live"),
+        simulator_url=None,
+        management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
+        v3_endpoints=v3_endpoints,
+        application_credentials=_application_credentials(
+            credentials.client_id, credentials.client_secret.reveal(), settings
+        ),
+    )
+
+
 async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
     """Return where Smartcar is: the configured one, or a freshly started embedded simulator."""
     env = settings.smartcar
     if not settings.embedded_simulator:
-        try:
-            endpoints = sc.SmartcarEndpoints.from_env(env)
-            credentials = sc.ClientCredentials.from_env(env)
-            v3_endpoints = V3Endpoints.from_env(env)
-        except ValueError as error:  # names the SMARTCAR_* variable(s), never a secret
-            raise SettingsError(f"SMARTCAR_API_ORIGIN is set: {error}") from None
-        return _Upstream(
-            endpoints=endpoints,
-            credentials=credentials,
-            mode=_mode(settings.smartcar_mode or "live"),
-            simulator_url=None,
-            management_token=env.get("SMARTCAR_MANAGEMENT_TOKEN"),
-            v3_endpoints=v3_endpoints,
-            application_credentials=_application_credentials(
-                credentials.client_id, credentials.client_secret.reveal(), settings
-            ),
-        )
+        return _configured(settings)
     # The simulator keeps its state (client, tokens, connections, clock) beside the
     # gateway's: a restart must find the tokens the database holds still valid.
     state_path = settings.var_dir / SIMULATOR_STATE_FILE

@@ -4,6 +4,7 @@
     simulator   clients.simulator.cli    run the Smartcar simulator alone
     audit       gateway.cli.audit        list the audit trail, reading the database only
     keys        gateway.cli.keys         token encryption keys: generate, status, rotate
+    migrate-v3  gateway.cli.migrate      move v2 connections to Smartcar API V3
 
 The commands that reach the database open it as the server does, through
 `gateway.wiring.open_storage`; only `serve` migrates it.
@@ -26,12 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     from clients.simulator.cli import register as register_simulator
     from gateway.cli.audit import register as register_audit
     from gateway.cli.keys import register as register_keys
+    from gateway.cli.migrate import register as register_migrate
     from gateway.cli.serve import register as register_serve
 
     register_serve(sub)
     register_simulator(sub)
     register_audit(sub)
     register_keys(sub)
+    register_migrate(sub)
     return parser
 
 

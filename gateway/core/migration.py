@@ -26,14 +26,24 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
-from gateway.core.ports import Clock, SmartcarAPI, TokenRejected, UnitOfWorkFactory
+from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.upstream import ApplicationTokenSource
 
 SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
 """The statuses whose connections move; the others have no working connection to move."""
+
+
+class ConnectedCars(Protocol):
+    """What the migration asks of Smartcar: the cars a V3 access's user connected (the
+    `SmartcarAPI` port's `vehicle_ids`)."""
+
+    async def vehicle_ids(self, access: SmartcarAccess) -> list[str]:
+        """Return the Smartcar vehicle ids the access covers."""
+        ...
 
 
 class Outcome(StrEnum):
@@ -78,7 +88,7 @@ class FleetMigration:
         self,
         *,
         uow: UnitOfWorkFactory,
-        smartcar: SmartcarAPI,
+        smartcar: ConnectedCars,
         application: ApplicationTokenSource,
         clock: Clock,
     ) -> None:

@@ -82,17 +82,38 @@ class Upstream:
         except RateLimited as refused:
             self._metrics.rate_limited(limit=str(refused.metadata.get("limit", "unknown")))
             raise
-        access = await credentials.current()
+        try:
+            access = await credentials.current()
+        except ConnectionDisconnected as gone:  # its grant went: perhaps the car moved to V3
+            vehicle, credentials = await self._moved(vehicle, gone)
+            access = await credentials.current()
         try:
             result = await self._tracked(vehicle, call, access, billed)
         except TokenRejected:
-            access = await credentials.rejected(access)
+            try:
+                access = await credentials.rejected(access)
+            except ConnectionDisconnected as gone:
+                vehicle, credentials = await self._moved(vehicle, gone)
+                access = await credentials.current()
         else:
             return result
         try:
             return await self._tracked(vehicle, call, access, billed)
         except TokenRejected:
             raise await credentials.refused_again(vehicle) from None
+
+    async def _moved(
+        self, seen: Vehicle, gone: ConnectionDisconnected
+    ) -> tuple[Vehicle, _Credentials]:
+        """The vehicle and its credentials as stored now, when its connection changed since
+        `seen` was read (the fleet migration moved it to V3 and erased its v2 pair while a
+        call was on its way); re-raise `gone` when nothing changed."""
+        async with self._uow.reader() as uow:
+            current = await uow.vehicles.get(seen.id)
+        if current is None or (current.api, current.grant_id) == (seen.api, seen.grant_id):
+            raise gone
+        ensure_connected(current)
+        return current, self._credentials(current)
 
     def _credentials(self, vehicle: Vehicle) -> _Credentials:
         """What authorises calls for the vehicle: its owner's pair (v2), or the application's

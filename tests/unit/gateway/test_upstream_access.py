@@ -3,10 +3,12 @@ or for API V3 the application's token with the owner's user id, and what a refus
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gateway.core.budget import BudgetLedger, BudgetPolicy
-from gateway.core.errors import UpstreamUnavailable
+from gateway.core.errors import ConnectionDisconnected, UpstreamUnavailable
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import TokenRejected
 from gateway.core.ratelimit import CallKind, LocalAdmission, RateLimiter
@@ -127,3 +129,32 @@ async def test_a_v3_car_without_application_credentials_is_unavailable_not_a_cra
 
     with pytest.raises(UpstreamUnavailable, match="API V3"):
         await upstream(uow, None).call(V3_CAR, CallKind.READ, call)
+
+
+async def test_a_call_begun_before_its_car_moved_to_v3_is_served_through_v3() -> None:
+    """A caller read the car while it was on v2; the migration moved it to V3 and erased
+    the pair before the call asked for a token: the call goes through V3, not an error."""
+    uow, tokens = FakeUnitOfWorkFactory(), CountingTokens()
+    await stored(uow, V3_CAR)
+    seen_on_v2 = dataclasses.replace(V3_CAR, api=SmartcarApi.V2, grant_id="erased-grant")
+    used: list[SmartcarAccess] = []
+
+    async def call(access: SmartcarAccess, smartcar_id: str) -> str:
+        used.append(access)
+        return "answered"
+
+    assert await upstream(uow, tokens).call(seen_on_v2, CallKind.READ, call) == "answered"
+    assert [(a.api, a.user_id) for a in used] == [(SmartcarApi.V3, "user-3")]
+
+
+async def test_a_v2_car_whose_pair_is_gone_without_a_move_stays_an_error() -> None:
+    """Nothing moved: the missing pair is the disconnection it always was."""
+    uow, tokens = FakeUnitOfWorkFactory(), CountingTokens()
+    on_v2 = dataclasses.replace(V3_CAR, api=SmartcarApi.V2, grant_id="erased-grant")
+    uow.store.vehicles[on_v2.id] = on_v2  # its pair erased under it (no foreign key here)
+
+    async def call(access: SmartcarAccess, smartcar_id: str) -> str:
+        raise AssertionError("no call may be made")
+
+    with pytest.raises(ConnectionDisconnected, match="no longer exists"):
+        await upstream(uow, tokens).call(on_v2, CallKind.READ, call)
