@@ -22,6 +22,7 @@ from gateway.cli.migrate import migrate_fleet
 from gateway.edge.clock import ManualClock
 from tests.instants import START
 from tests.rpc.rig import (
+    CLIENT_SECRET,
     Rig,
     fresh_odometer,
     gateway_against,
@@ -220,3 +221,50 @@ async def test_a_dry_run_moves_nothing(tmp_path: Path) -> None:
         vehicle = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
     assert report.counts()["would_migrate"] == 1
     assert vehicle.smartcar_api == pb.SMARTCAR_API_V2
+
+
+async def test_rotating_the_client_secret_under_load_loses_no_call(tmp_path: Path) -> None:
+    """The new secret is configured beside the old one; at Smartcar the new one is added
+    and the old one deleted; the application token's hour passes while callers read:
+    no call fails, and the one new grant is made with the new secret after one refusal."""
+    settings = gateway_settings(
+        tmp_path, VG_SMARTCAR_API="v3", VG_SMARTCAR_CLIENT_SECRETS="the-new-secret", **UNLIMITED
+    )
+    no_limits = {"vehicle_rate_limit": None, "app_rate_limit": None, "monthly_request_limit": None}
+    async with (
+        simulator(**no_limits) as url,
+        gateway_against(settings, url, ManualClock(START)) as rig,
+    ):
+        await connect_v3(rig, "car-1")
+        await connect_v3(rig, "car-2")
+        stop, enough = asyncio.Event(), asyncio.Event()
+        failures: list[str] = []
+        served, goal = 0, 10**9
+
+        async def caller(car: str) -> None:
+            nonlocal served
+            while not stop.is_set():
+                try:
+                    await rig.stub.GetTelemetry(fresh_odometer(car))
+                    served += 1
+                except grpc.aio.AioRpcError as error:
+                    failures.append(f"{error.code().name} {error.details()}")
+                    enough.set()  # the assertion below reports it
+                if served >= goal:
+                    enough.set()
+                await asyncio.sleep(0)
+
+        callers = [asyncio.create_task(caller(car)) for car in ("car-1", "car-2") * 2]
+        before = await rig.stats()
+        await rig.sim("POST", "/sim/secrets", {"secret": "the-new-secret"})
+        await rig.sim("DELETE", "/sim/secrets", {"secret": CLIENT_SECRET})
+        await rig.advance(APPLICATION_TOKEN_HOUR_S + 1)
+        goal = served + 200  # 200 reads after the token's hour, under the new secret
+        await enough.wait()
+        stop.set()
+        await asyncio.gather(*callers)
+        after = await rig.stats()
+    assert failures == []
+    assert grants(after, "client_credentials") - grants(before, "client_credentials") == 1
+    refused = after["token_rejections"].get("invalid_client", 0)
+    assert refused - before["token_rejections"].get("invalid_client", 0) == 1

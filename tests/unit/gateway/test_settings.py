@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.model import SmartcarApi
 from gateway.settings import Settings, SettingsError
 
 
@@ -101,6 +102,8 @@ def test_v3_is_the_default_api_and_v2_may_be_chosen() -> None:
     """VG_SMARTCAR_API: v3 unless set; v2 selects the deprecated API."""
     assert Settings.from_env({}).smartcar_api == "v3"
     assert Settings.from_env({"VG_SMARTCAR_API": "v2"}).smartcar_api == "v2"
+    assert Settings.from_env({}).policies.connect.api is SmartcarApi.V3
+    assert Settings.from_env({"VG_SMARTCAR_API": "v2"}).policies.connect.api is SmartcarApi.V2
 
 
 def test_the_v3_origins_are_carried_as_given() -> None:
