@@ -70,6 +70,29 @@ async def test_a_burst_across_two_replicas_on_a_due_token_refreshes_once(
         assert await running.simulator.refresh_grants() - before == 1
 
 
+async def test_200_v3_reads_across_two_replicas_after_the_tokens_hour_make_one_grant(
+    database: str, tmp_path: Path
+) -> None:
+    """API V3: Smartcar's clock passes the application token's hour, so both replicas'
+    token is refused; 200 concurrent reads, half on each, cost exactly one new
+    client-credentials grant (the database arbitrates), and every read succeeds."""
+    limits = {"VG_VEHICLE_READS": "1000/1", "VG_APP_REQUESTS": "100000/1"}
+    async with fleet(database, tmp_path, VG_SMARTCAR_API="v3", **limits) as running:
+        a = await running.start_replica("a")
+        b = await running.start_replica("b")
+        await running.connect(a, "car-1")
+        await b.stub.GetTelemetry(fresh_read("car-1"))  # b holds the token too
+        await running.simulator.control("POST", "/sim/clock", {"advance_seconds": 3601})
+        before = await running.simulator.control("GET", "/sim/stats")
+        reads = [replica.stub.GetTelemetry(fresh_read("car-1")) for replica in (a, b) * 100]
+        answers = await asyncio.gather(*reads)
+        after = await running.simulator.control("GET", "/sim/stats")
+    assert len(answers) == 200
+    assert all(answer.readings for answer in answers)
+    granted = after["token_grants"]["client_credentials"]
+    assert granted - before["token_grants"]["client_credentials"] == 1
+
+
 async def test_a_rental_started_on_one_replica_blocks_disconnect_on_the_other(
     database: str, tmp_path: Path
 ) -> None:
