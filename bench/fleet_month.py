@@ -89,6 +89,9 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--poll-concurrency", type=int, default=4, help="polls in flight")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--api", choices=("v3", "v2"), default="v3", help="Smartcar API of the connections"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     # The database lives on tmpfs when there is one: this measures policy, not disk fsyncs.
@@ -107,10 +110,10 @@ async def connect_fleet(
         fleet_id = f"car-{n:05d}"
         issued = await gateway.get_connect_url(fleet_id)
         redirect = await http.get(issued.url)
-        code = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)[
-            "code"
-        ][0]
-        panel = await gateway.connect(fleet_id, code=code, state=issued.state)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
+        panel = await gateway.connect(
+            fleet_id, code=query["code"][0], state=issued.state, user_id=query["user_id"][0]
+        )
         roll = rng.random()
         cars.append(
             Car(
@@ -217,10 +220,14 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
                     "SMARTCAR_API_ORIGIN": sim.base_url,
                     "SMARTCAR_AUTH_ORIGIN": sim.base_url + "/oauth/token",
                     "SMARTCAR_CONNECT_ORIGIN": sim.base_url,
+                    "SMARTCAR_VEHICLE_API_V3_ORIGIN": sim.base_url,
+                    "SMARTCAR_IAM_ORIGIN": sim.base_url,
+                    "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": sim.base_url,
                     "SMARTCAR_CLIENT_ID": CLIENT_ID,
                     "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
                     "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
                     "VG_SMARTCAR_MODE": "simulated",
+                    "VG_SMARTCAR_API": args.api,
                 }
             )
             policies = replace(settings.policies, rate_limits=RateLimits(application=app))
@@ -328,6 +335,7 @@ async def summarise(
     billed_values = list(billed.values()) or [0]
     return {
         "vehicles": len(cars),
+        "api": args.api,
         "days": args.days,
         "app_bucket": args.app_bucket,
         "connect_s": round(connect_s, 1),
@@ -371,6 +379,7 @@ def main() -> int:
     width = 34
     for key in (
         "vehicles",
+        "api",
         "days",
         "app_bucket",
         "connect_s",

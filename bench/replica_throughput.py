@@ -278,6 +278,9 @@ def replica_env(
         "SMARTCAR_API_ORIGIN": simulator_url,
         "SMARTCAR_AUTH_ORIGIN": simulator_url + "/oauth/token",
         "SMARTCAR_CONNECT_ORIGIN": simulator_url,
+        "SMARTCAR_VEHICLE_API_V3_ORIGIN": simulator_url,
+        "SMARTCAR_IAM_ORIGIN": simulator_url,
+        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": simulator_url,
         "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
     }
 

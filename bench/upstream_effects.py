@@ -72,6 +72,9 @@ async def main() -> None:
                         "SMARTCAR_API_ORIGIN": url,
                         "SMARTCAR_AUTH_ORIGIN": url + "/oauth/token",
                         "SMARTCAR_CONNECT_ORIGIN": url,
+                        "SMARTCAR_VEHICLE_API_V3_ORIGIN": url,
+                        "SMARTCAR_IAM_ORIGIN": url,
+                        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": url,
                         "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
                     },
                     cpu=0,
@@ -88,9 +91,9 @@ async def main() -> None:
 
 
 async def batches(http: httpx.AsyncClient, url: str) -> int:
-    """How many batch requests the simulator has served."""
-    stats = (await http.get(url + "/sim/stats")).json()
-    return int(stats["requests"]["by_endpoint"].get("batch", 0))
+    """How many telemetry reads the simulator has served: v2 batches and V3 /signals."""
+    served = (await http.get(url + "/sim/stats")).json()["requests"]["by_endpoint"]
+    return int(served.get("batch", 0)) + int(served.get("v3/signals", 0))
 
 
 async def coalescing(

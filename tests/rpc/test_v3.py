@@ -204,10 +204,18 @@ async def test_a_v2_fleet_moves_to_v3_while_it_is_read_and_commanded(tmp_path: P
         assert report.counts()["migrated"] == MIGRATION_FLEET
         assert again.counts()["already_v3"] == MIGRATION_FLEET
         assert out.getvalue().splitlines()[-1].startswith('{"report"')
-        page = await rig.stub.ListVehicles(pb.ListVehiclesRequest(page_size=MIGRATION_FLEET))
-        assert len(page.vehicles) == MIGRATION_FLEET
-        assert {v.status for v in page.vehicles} == {pb.ACTIVE}
-        assert {v.smartcar_api for v in page.vehicles} == {pb.SMARTCAR_API_V3}
+        listed: list[pb.Vehicle] = []
+        page_token = ""
+        while True:
+            request = pb.ListVehiclesRequest(page_size=500, page_token=page_token)
+            page = await rig.stub.ListVehicles(request)
+            listed.extend(page.vehicles)
+            page_token = page.next_page_token
+            if not page_token:
+                break
+        assert len(listed) == MIGRATION_FLEET
+        assert {v.status for v in listed} == {pb.ACTIVE}
+        assert {v.smartcar_api for v in listed} == {pb.SMARTCAR_API_V3}
         after = await rig.stub.GetTelemetry(fresh_odometer(cars[0]))
         assert after.readings[0].availability == pb.AVAILABLE
 
