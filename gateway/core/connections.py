@@ -24,7 +24,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.core.budget import BudgetPolicy, month_of
@@ -76,6 +76,18 @@ class ConnectPolicy:
 
     state_ttl: timedelta = timedelta(minutes=15)
     api: SmartcarApi = SmartcarApi.V2
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """What a Connect found: the API, the owner, the car, its permissions, and the grant
+    holding the owner's pair (v2 only)."""
+
+    api: SmartcarApi
+    user_id: str
+    info: VehicleInfo
+    permissions: frozenset[str]
+    grant_id: str | None
 
 
 class ConnectionService:
@@ -245,29 +257,9 @@ class ConnectionService:
             vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
             if vehicle.grant_id:
                 old_grants.add(vehicle.grant_id)
-            linked = dataclasses.replace(
-                with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
-                smartcar_vehicle_id=info.smartcar_vehicle_id,
-                grant_id=grant.id,
-                api=SmartcarApi.V2,
-                smartcar_user_id=user_id,
-                make=info.make,
-                model=info.model,
-                year=info.year,
-                vin=info.vin,
-                permissions=permissions,
-            )
-            try:
-                await save(uow, vehicle, linked)
-            except Conflict:  # the car got linked to another fleet vehicle meanwhile
-                raise AuthorizationMismatch(
-                    f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
-                    metadata={"vehicle_id": vehicle_id},
-                ) from None
+            link = _Link(SmartcarApi.V2, user_id, info, permissions, grant_id=grant.id)
+            shown = await self._save_link(uow, vehicle, link, now=now)
             await _drop_unused(uow, old_grants)
-            # Connect read the car's attributes, VIN and permissions: three billed requests.
-            await uow.budget.add(vehicle_id, month_of(now), CONNECT_BILLED_REQUESTS[SmartcarApi.V2])
-            shown = await panel_of(uow, linked, at=now, policy=self._budget)
             await uow.commit()
         return shown
 
@@ -279,32 +271,40 @@ class ConnectionService:
         now = self._clock.now()
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
-            linked = dataclasses.replace(
-                with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
-                smartcar_vehicle_id=info.smartcar_vehicle_id,
-                grant_id=None,
-                api=SmartcarApi.V3,
-                smartcar_user_id=user_id,
-                make=info.make,
-                model=info.model,
-                year=info.year,
-                vin=info.vin,
-                permissions=permissions,
-            )
-            try:
-                await save(uow, vehicle, linked)
-            except Conflict:  # the car got linked to another fleet vehicle meanwhile
-                raise AuthorizationMismatch(
-                    f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
-                    metadata={"vehicle_id": vehicle_id},
-                ) from None
+            link = _Link(SmartcarApi.V3, user_id, info, permissions, grant_id=None)
+            shown = await self._save_link(uow, vehicle, link, now=now)
             if vehicle.grant_id:
                 await _drop_unused(uow, {vehicle.grant_id})
-            billed = CONNECT_BILLED_REQUESTS[SmartcarApi.V3]
-            await uow.budget.add(vehicle_id, month_of(now), billed)
-            shown = await panel_of(uow, linked, at=now, policy=self._budget)
             await uow.commit()
         return shown
+
+    async def _save_link(
+        self, uow: UnitOfWork, vehicle: Vehicle, link: _Link, *, now: datetime
+    ) -> VehiclePanel:
+        """Make the vehicle ACTIVE on the link, count what Connect cost, return its panel;
+        AuthorizationMismatch when the car got linked to another fleet vehicle meanwhile."""
+        info = link.info
+        linked = dataclasses.replace(
+            with_status(vehicle, ConnectionStatus.ACTIVE, reason=None, now=now),
+            smartcar_vehicle_id=info.smartcar_vehicle_id,
+            grant_id=link.grant_id,
+            api=link.api,
+            smartcar_user_id=link.user_id,
+            make=info.make,
+            model=info.model,
+            year=info.year,
+            vin=info.vin,
+            permissions=link.permissions,
+        )
+        try:
+            await save(uow, vehicle, linked)
+        except Conflict:
+            raise AuthorizationMismatch(
+                f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
+                metadata={"vehicle_id": vehicle.id},
+            ) from None
+        await uow.budget.add(vehicle.id, month_of(now), CONNECT_BILLED_REQUESTS[link.api])
+        return await panel_of(uow, linked, at=now, policy=self._budget)
 
     async def _move_users_vehicles(
         self, uow: UnitOfWork, grant: Grant, covered: list[str], *, exclude: str
