@@ -42,6 +42,7 @@ from clients.smartcar.v3 import (
     ApplicationCredentials,
     SmartcarConnectionsV3,
     SmartcarIAM,
+    SmartcarManagementV3,
     SmartcarVehiclesV3,
     V3Endpoints,
 )
@@ -79,7 +80,11 @@ from gateway.edge.redis.telemetry import RedisTelemetry
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.smartcar.events import SmartcarV2Events
 from gateway.edge.smartcar.iam import SmartcarApplicationAuth
-from gateway.edge.smartcar.v3_adapter import SmartcarRouter, SmartcarV3
+from gateway.edge.smartcar.v3_adapter import (
+    SmartcarRouter,
+    SmartcarSubscriptionsV3,
+    SmartcarV3,
+)
 from gateway.settings import Settings, SettingsError
 from gateway.wiring import configured_by, open_storage, serving_keyring
 from storage.crypto import Keyring
@@ -167,6 +172,7 @@ async def running_gateway(
             uow=uow_factory,
             smartcar=SmartcarRouter(v2=smartcar, v3=v3),
             application_tokens=application_tokens,
+            subscriptions=_subscriptions(settings, upstream, http),
             clock=clock,
             policies=settings.policies,
             metrics=metrics,
@@ -389,6 +395,21 @@ def api_v3(
         ),
     )
     return tokens, v3
+
+
+def _subscriptions(
+    settings: Settings, upstream: _Upstream, http: httpx.AsyncClient
+) -> SmartcarSubscriptionsV3 | None:
+    """Return the webhook subscriptions of new V3 connections, when a webhook is named."""
+    if settings.smartcar_webhook_id is None:
+        return None
+    return SmartcarSubscriptionsV3(
+        management=SmartcarManagementV3(http=http, endpoints=upstream.v3_endpoints),
+        webhook_id=settings.smartcar_webhook_id,
+        timeouts=UpstreamTimeouts(
+            read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
+        ),
+    )
 
 
 def configured_upstream(settings: Settings) -> _Upstream:

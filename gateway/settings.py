@@ -79,6 +79,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
     "VG_WEBHOOK_LISTEN": "unset: off — HOST:PORT of the Smartcar webhook receiver (port 0: pick)",
+    "VG_SMARTCAR_WEBHOOK_ID": "unset: none — the id of the application's webhook (made in "
+    "Smartcar's dashboard) each new API V3 connection is subscribed to",
     "VG_REDIS_URL": "unset: limits and cache per replica — redis://host:port/db shares rate "
     "limits, cooldowns, the telemetry cache and fetch claims between replicas",
     "VG_REDIS_FAILURE": "open — when Redis is unreachable: open (this replica's own limits) "
@@ -154,6 +156,7 @@ class Settings:
     scheduler_interval_s: float = 60.0
     audit_retention_interval_s: float = 3600.0
     webhook_listen: str | None = None
+    smartcar_webhook_id: str | None = None
     metrics_listen: str | None = None
     health_listen: str | None = None
     redis_url: str | None = field(default=None, repr=False)
@@ -235,6 +238,7 @@ class Settings:
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             audit_retention_interval_s=read.number("VG_AUDIT_RETENTION_INTERVAL_S", 3600.0),
             webhook_listen=read.address("VG_WEBHOOK_LISTEN"),
+            smartcar_webhook_id=_webhook_id(env.get("VG_SMARTCAR_WEBHOOK_ID")),
             metrics_listen=read.address("VG_METRICS_LISTEN"),
             health_listen=read.address("VG_HEALTH_LISTEN"),
             redis_url=env.get("VG_REDIS_URL") or None,
@@ -298,6 +302,17 @@ def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
             raise SettingsError(f"{name}_FILE: {path} is empty")
         smartcar[name] = value
     return smartcar
+
+
+def _webhook_id(value: str | None) -> str | None:
+    """Return a Smartcar webhook id (1-128 letters, digits, '-' or '_'), or None if unset."""
+    if not value:
+        return None
+    if len(value) > 128 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value):
+        raise SettingsError(
+            "VG_SMARTCAR_WEBHOOK_ID must be a webhook id: 1-128 letters, digits, '-' or '_'"
+        )
+    return value
 
 
 def _additional_client_secrets(

@@ -18,7 +18,13 @@ from gateway.core.facade import Gateway
 from gateway.core.health import HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.paging import PageTokens
-from gateway.core.ports import Clock, SharedTelemetry, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.ports import (
+    Clock,
+    SharedTelemetry,
+    SmartcarAPI,
+    UnitOfWorkFactory,
+    WebhookSubscriptions,
+)
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
 from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
@@ -59,6 +65,7 @@ def build_gateway(
     shared_telemetry: SharedTelemetry | None = None,
     page_tokens: PageTokens | None = None,
     application_tokens: ApplicationTokenSource | None = None,
+    subscriptions: WebhookSubscriptions | None = None,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -68,7 +75,8 @@ def build_gateway(
     and who is fetching which vehicle (default: each replica on its own); `page_tokens`
     signs ListVehicles tokens (default: a key of this process's own);
     `application_tokens` is the application's Smartcar API V3 token (default: none, so
-    V3 connections cannot be served).
+    V3 connections cannot be served); `subscriptions` subscribes each new V3 connection
+    to the application's webhook (default: none).
     """
     rotator = TokenRotator(
         uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
@@ -119,6 +127,7 @@ def build_gateway(
         policy=policies.connect,
         budget=policies.budget,
         application=application_tokens,
+        subscriptions=subscriptions,
     )
     return Gateway(
         connections=connections,

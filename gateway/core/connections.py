@@ -20,6 +20,7 @@ that no other fleet vehicle uses. Anything else is AuthorizationMismatch.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,7 @@ from gateway.core.ports import (
     TokenRejected,
     UnitOfWork,
     UnitOfWorkFactory,
+    WebhookSubscriptions,
 )
 from gateway.core.ratelimit import CallKind
 from gateway.core.rentals import ensure_not_rented
@@ -64,6 +66,7 @@ from gateway.core.upstream import ApplicationTokenSource, Upstream
 from gateway.core.vehicles import panel_of, require_vehicle
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 CONNECT_BILLED_REQUESTS = {SmartcarApi.V2: 3, SmartcarApi.V3: 1}
 """What Connect costs of the car's allowance: v2 reads attributes, VIN and permissions (three
 billed requests); V3 reads the vehicle (counted, conservatively, as one) and the user's
@@ -104,6 +107,7 @@ class ConnectionService:
         policy: ConnectPolicy = ConnectPolicy(),
         new_state: Callable[[], str] = lambda: secrets.token_urlsafe(32),
         application: ApplicationTokenSource | None = None,
+        subscriptions: WebhookSubscriptions | None = None,
     ) -> None:
         self._budget = budget
         self._uow = uow
@@ -113,6 +117,7 @@ class ConnectionService:
         self._policy = policy
         self._new_state = new_state
         self._application = application
+        self._subscriptions = subscriptions
 
     async def connect_url(self, vehicle_id: str, *, vin: str | None) -> ConnectUrl:
         """Register the vehicle if new, issue a single-use state bound to it, return the URL."""
@@ -204,7 +209,17 @@ class ConnectionService:
         smartcar_id = await ask(lambda access: self._choose(vehicle, covered, access))
         info = await ask(lambda access: self._smartcar.vehicle_info(access, smartcar_id))
         permissions = await ask(lambda access: self._smartcar.permissions(access, smartcar_id))
-        return await self._link_v3(vehicle_id, user_id, info, permissions)
+        shown = await self._link_v3(vehicle_id, user_id, info, permissions)
+        if self._subscriptions is not None:
+            subscriptions = self._subscriptions
+            try:
+                await ask(lambda access: subscriptions.subscribe(access, smartcar_id))
+            except GatewayError as failure:  # the car is connected; its events can wait
+                _log.warning(
+                    "car connected but not subscribed to the webhook",
+                    extra={"vehicle_id": vehicle_id, "reason": failure.reason},
+                )
+        return shown
 
     async def _take_state(self, vehicle_id: str, state: str) -> None:
         async with self._uow() as uow:

@@ -135,6 +135,14 @@ class ApplicationAuth(Protocol):
         ...
 
 
+class WebhookSubscriptions(Protocol):
+    """Subscribing a car to the application's webhook, so Smartcar sends its events."""
+
+    async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Subscribe the car the access's user connected (already subscribed is success)."""
+        ...
+
+
 class WebhookDecoder(Protocol):
     """Reads stored webhook events in one wire format and tells what each reports.
 

@@ -37,6 +37,7 @@ from clients.smartcar.v3 import (
     SignalCode,
     SignalStatus,
     SmartcarConnectionsV3,
+    SmartcarManagementV3,
     SmartcarVehiclesV3,
     VehicleConnection,
 )
@@ -186,6 +187,40 @@ class SmartcarV3:
             return await request(sc.Secret(access.token.reveal()), timeout)
         except sc.SmartcarError as error:
             raise translate(error, command=command) from None
+
+
+class SmartcarSubscriptionsV3:
+    """Subscribes cars to the application's webhook through the V3 management API
+    (`POST /v3/subscriptions` with the webhook, user and vehicle ids). Smartcar creates a
+    subscription asynchronously (202) and answers 409 for one that exists: both are
+    success. A webhook itself is made in Smartcar's dashboard; its id is configured."""
+
+    def __init__(
+        self,
+        *,
+        management: SmartcarManagementV3,
+        webhook_id: str,
+        timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+    ) -> None:
+        self._management = management
+        self._webhook_id = webhook_id
+        self._timeouts = timeouts
+
+    async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Subscribe the user's car to the webhook."""
+        if access.api is not SmartcarApi.V3:
+            raise ValueError("webhook subscriptions are made through API V3 only")
+        user = _user(access)
+        try:
+            await self._management.create_subscription(
+                sc.Secret(access.token.reveal()),
+                webhook_id=self._webhook_id,
+                user_id=user,
+                vehicle_id=smartcar_vehicle_id,
+                timeout_s=bounded_timeout_s(self._timeouts.read_s),
+            )
+        except sc.SmartcarError as error:
+            raise translate(error) from None
 
 
 class SmartcarRouter:

@@ -10,6 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from clients.smartcar.v3 import SmartcarManagementV3, V3Endpoints
+from gateway.core.model import SmartcarAccess
+from gateway.core.secret import Secret
+from gateway.edge.smartcar.v3_adapter import SmartcarSubscriptionsV3
 from tests.integration.simulator.flows import connect, stats
 from tests.integration.simulator.test_webhooks import SCALE, Callback, serving, sign
 from tests.integration.simulator.v3_flows import V3Car, connect_v3, error_of, v3_client
@@ -212,3 +216,19 @@ async def test_the_subscription_option_is_a_runtime_setting(rig: Rig) -> None:
     assert empty["data"] == []
     refused = await rig.http.post("/sim/config", json={"v3_signals_need_subscription": "yes"})
     assert refused.status_code == 400
+
+
+async def test_the_gateways_subscriptions_adapter_subscribes_a_car_once(rig: Rig) -> None:
+    """`SmartcarSubscriptionsV3` subscribes the car to the configured webhook; doing it
+    again (Smartcar's 409) is success too; the simulator then lists one subscription."""
+    origin = str(rig.http.base_url).rstrip("/")
+    endpoints = V3Endpoints(vehicle_origin=origin, iam_origin=origin, management_origin=origin)
+    adapter = SmartcarSubscriptionsV3(
+        management=SmartcarManagementV3(http=rig.http, endpoints=endpoints),
+        webhook_id=rig.hook["webhookId"],
+    )
+    access = SmartcarAccess.v3(Secret(rig.car.app_token), user_id=rig.car.user_id)
+    await adapter.subscribe(access, rig.car.vehicle_id)
+    await adapter.subscribe(access, rig.car.vehicle_id)
+    listed = await rig.subscriptions(**{"filter[vehicleId]": rig.car.vehicle_id})
+    assert len(listed) == 1

@@ -4,12 +4,20 @@ Disconnect removes the connection."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gateway.core.assembly import Policies, build_gateway
 from gateway.core.connections import ConnectPolicy
 from gateway.core.errors import InvalidArgument, UpstreamUnavailable
-from gateway.core.model import ConnectionStatus, LockAction, SmartcarApi, TelemetryField
+from gateway.core.model import (
+    ConnectionStatus,
+    LockAction,
+    SmartcarAccess,
+    SmartcarApi,
+    TelemetryField,
+)
 from gateway.core.secret import Secret
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeUnitOfWorkFactory
@@ -148,3 +156,46 @@ async def test_v3_without_application_credentials_says_so() -> None:
     world, _ = world_on_v3(with_application=False)
     with pytest.raises(UpstreamUnavailable, match="application credentials"):
         await connect_v3(world)
+
+
+class RecordingSubscriptions:
+    """Webhook subscriptions that record each request, or fail when told to."""
+
+    def __init__(self, failure: Exception | None = None) -> None:
+        self.made: list[tuple[str | None, str]] = []
+        self.failure = failure
+
+    async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.made.append((access.user_id, smartcar_vehicle_id))
+
+
+def world_with(subscriptions: RecordingSubscriptions) -> World:
+    """world_on_v3's fakes, with webhook subscriptions."""
+    world, tokens = world_on_v3()
+    gateway = build_gateway(
+        uow=world.uow,
+        smartcar=world.smartcar,
+        clock=world.clock,
+        policies=V3,
+        application_tokens=tokens,
+        subscriptions=subscriptions,
+    )
+    return dataclasses.replace(world, gateway=gateway)
+
+
+async def test_a_v3_connection_is_subscribed_to_the_webhook() -> None:
+    """A V3 Connect subscribes the user's car to the application's webhook."""
+    subscriptions = RecordingSubscriptions()
+    world = world_with(subscriptions)
+    await connect_v3(world)
+    assert subscriptions.made == [("user-1", "sc-1")]
+
+
+async def test_a_failed_subscription_does_not_fail_connect() -> None:
+    """Smartcar refusing the subscription leaves the car connected (events can wait)."""
+    world = world_with(RecordingSubscriptions(UpstreamUnavailable("management API down")))
+    await connect_v3(world)
+    panel = await world.gateway.get_vehicle("car-1")
+    assert panel.vehicle.status is ConnectionStatus.ACTIVE
