@@ -184,6 +184,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_TOKEN_KEYS": ["garbage", "k1:not-base64!", "k1:" + "A" * 10, "k1:,k1:"],
     "VG_SMARTCAR_MODE": ["turbo"],
     "VG_SMARTCAR_API": ["v4", "3"],
+    "VG_SMARTCAR_WEBHOOK_ID": ["has space", "x" * 129, "näme"],
     "VG_SMARTCAR_CLIENT_SECRETS": ["cs-one,,cs-two", "cs-one,cs-one", "cs-1,cs-2,cs-3,cs-4"],
     "VG_SMARTCAR_CLIENT_SECRETS_FILE": ["/no/such/secrets-file"],
     "VG_SIMULATOR_PORT": ["1.5", "70000", "-1"],
