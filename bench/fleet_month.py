@@ -43,6 +43,9 @@ from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
 
 CLIENT_ID, CLIENT_SECRET = "fleet-month", "fleet-month-secret"
+START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+"""Where both clocks start, whatever today's date: with the 35 idle days the measured
+month is May 2026 (31 days), so 30 simulated days stay inside one billing month."""
 
 
 @dataclass
@@ -198,6 +201,7 @@ async def simulate(args: argparse.Namespace) -> dict[str, Any]:
     capacity, period = args.app_bucket.split("/")
     app = BucketSpec(capacity=int(capacity), refill_per_s=1 / float(period))
     sim_config = SimulatorConfig(
+        start_at_s=START.timestamp(),
         seed=args.seed,
         vehicles=args.vehicles,
         client_id=CLIENT_ID,
