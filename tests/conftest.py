@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
+import logging
 import os
 import secrets
 import shutil
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from gateway.edge.logs import JsonFormatter
 from tests.services import PostgresCluster, RedisServer, postgres_bin, redis_binary
 
 
@@ -135,3 +138,20 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log record of the process, at DEBUG, as the service formats it (JSON)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

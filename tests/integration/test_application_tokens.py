@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from gateway.core.application_tokens import ApplicationTokens
 from gateway.core.metrics import RecordingMetrics
 from gateway.core.secret import Secret
 from gateway.edge.clock import ManualClock
-from gateway.edge.logs import JsonFormatter
 from gateway.edge.smartcar.iam import SmartcarApplicationAuth
 from storage.crypto import Keyring, TokenCipher
 from storage.database import create_engine, migrate
@@ -239,23 +237,6 @@ async def test_two_replicas_after_the_tokens_hour_grant_exactly_once(
         assert after[0] != first[0]
         assert await world.grants() == 2
         assert await world.accepts(after[0])
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log record of the process, at DEBUG, as the service formats it (JSON)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def test_no_token_or_secret_leaks_into_logs_errors_or_the_database(

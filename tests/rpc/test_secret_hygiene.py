@@ -8,9 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-import logging
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +22,11 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.app import running_gateway
 from gateway.edge.clock import ManualClock
-from gateway.edge.logs import JsonFormatter
 from tests.instants import START, START_S
 from tests.rpc.rig import CLIENT_ID, CLIENT_SECRET, gateway_settings, pointed_at
 
 MANAGEMENT_TOKEN = "management-token-for-the-leak-scan"
 TOKEN_KEY = "k1:" + base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("=")
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log record of the process, at DEBUG, as the service formats it (JSON)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 class Answers:
