@@ -172,7 +172,7 @@ async def running_gateway(
             uow=uow_factory,
             smartcar=SmartcarRouter(v2=smartcar, v3=v3),
             application_tokens=application_tokens,
-            subscriptions=_subscriptions(settings, upstream, http),
+            subscriptions=webhook_subscriptions(settings, upstream, http),
             clock=clock,
             policies=settings.policies,
             metrics=metrics,
@@ -397,10 +397,11 @@ def api_v3(
     return tokens, v3
 
 
-def _subscriptions(
+def webhook_subscriptions(
     settings: Settings, upstream: _Upstream, http: httpx.AsyncClient
 ) -> SmartcarSubscriptionsV3 | None:
-    """Return the webhook subscriptions of new V3 connections, when a webhook is named."""
+    """Return the webhook subscriptions of V3 connections (new or migrated), when a webhook
+    is named (VG_SMARTCAR_WEBHOOK_ID)."""
     if settings.smartcar_webhook_id is None:
         return None
     return SmartcarSubscriptionsV3(

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from gateway.app import api_v3, configured_upstream
+from gateway.app import api_v3, configured_upstream, webhook_subscriptions
 from gateway.core.migration import FleetMigration, MigrationReport, VehicleOutcome
 from gateway.core.ports import Clock
 from gateway.edge.clock import SystemClock
@@ -112,6 +112,7 @@ async def migrate_fleet(
             smartcar=v3,
             application=tokens,
             clock=clock,
+            subscriptions=webhook_subscriptions(settings, upstream, http),
         )
 
         async def progress(result: VehicleOutcome) -> None:

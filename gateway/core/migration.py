@@ -10,9 +10,10 @@ token lists that user's connections (`GET /v3/connections?filter[userId]`, not b
 listing per user and run, so the check costs the cars' allowances nothing. Moving a car is
 one transaction under its row lock: it is read again, and only if it is still the same v2
 connection it becomes V3 (same status, same Smartcar vehicle, the user id kept) and
-its grant is detached; the owner's token pair is erased once no vehicle uses it. Nothing
-is sent to Smartcar for the v2 side: revoking there would remove the very connection V3
-now uses.
+its grant is detached; the owner's token pair is erased once no vehicle uses it. With a
+webhook configured, the moved car is then subscribed to it as a new V3 connection is (a
+refusal is noted in its outcome: the car has moved all the same). Nothing is sent to
+Smartcar for the v2 side: revoking there would remove the very connection V3 now uses.
 
 A request in flight when its car moves finishes with the v2 token it already holds;
 the next one uses V3. The run is resumable: a car already on V3 is skipped, so running
@@ -30,7 +31,7 @@ from typing import Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
-from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
+from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory, WebhookSubscriptions
 from gateway.core.upstream import ApplicationTokenSource
 
 SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
@@ -91,7 +92,9 @@ class FleetMigration:
         smartcar: ConnectedCars,
         application: ApplicationTokenSource,
         clock: Clock,
+        subscriptions: WebhookSubscriptions | None = None,
     ) -> None:
+        self._subscriptions = subscriptions
         self._uow = uow
         self._smartcar = smartcar
         self._application = application
@@ -150,7 +153,10 @@ class FleetMigration:
                 )
             if dry_run:
                 return VehicleOutcome(vehicle.id, Outcome.WOULD_MIGRATE)
-            return await self._move(vehicle)
+            moved = await self._move(vehicle)
+            if moved.outcome is Outcome.MIGRATED:
+                return await self._subscribed(vehicle, moved)
+            return moved
         except (GatewayError, TokenRejected) as failure:
             return VehicleOutcome(vehicle.id, Outcome.FAILED, _described(failure))
 
@@ -164,6 +170,23 @@ class FleetMigration:
             token = await self._application.rejected(token)
             listed = await self._smartcar.vehicle_ids(SmartcarAccess.v3(token, user_id=user_id))
         return frozenset(listed)
+
+    async def _subscribed(self, vehicle: Vehicle, moved: VehicleOutcome) -> VehicleOutcome:
+        """Subscribe a moved car to the application's webhook, when one is configured; a
+        refusal is noted in the outcome (the car has moved all the same)."""
+        if self._subscriptions is None:
+            return moved
+        assert vehicle.smartcar_user_id is not None
+        assert vehicle.smartcar_vehicle_id is not None
+        token = await self._application.current()
+        access = SmartcarAccess.v3(token, user_id=vehicle.smartcar_user_id)
+        try:
+            await self._subscriptions.subscribe(access, vehicle.smartcar_vehicle_id)
+        except (GatewayError, TokenRejected) as failure:
+            return dataclasses.replace(
+                moved, reason=f"not subscribed to the webhook: {_described(failure)}"
+            )
+        return moved
 
     async def _move(self, seen: Vehicle) -> VehicleOutcome:
         """Make the connection V3 if it is still the one examined; erase an unused pair."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.core.assembly import Policies, build_gateway
+from gateway.core.errors import UpstreamUnavailable
 from gateway.core.migration import FleetMigration, Outcome
 from gateway.core.model import ConnectionStatus, SmartcarApi, TelemetryField
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.instants import START
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
-from tests.unit.gateway.test_connect_v3 import FakeApplicationTokens
+from tests.unit.gateway.test_connect_v3 import FakeApplicationTokens, RecordingSubscriptions
 from tests.unit.gateway.test_use_cases import GENEROUS, World
 
 
@@ -116,3 +117,25 @@ async def test_a_refused_application_token_is_replaced_once() -> None:
     report = await migration.run()
     assert report.counts()["migrated"] == 2
     assert tokens.grants == 2
+
+
+async def test_moved_cars_are_subscribed_to_the_webhook_and_a_refusal_is_noted() -> None:
+    """With a webhook configured each moved car is subscribed; a refused subscription
+    leaves the car moved, with the refusal in its outcome."""
+    world, tokens, _ = await v2_fleet()
+    made = RecordingSubscriptions()
+    migration = FleetMigration(
+        uow=world.uow,
+        smartcar=world.smartcar,
+        application=tokens,
+        clock=world.clock,
+        subscriptions=made,
+    )
+    report = await migration.run(limit=1)
+    assert made.made == [("owner-1", "sc-1")]
+    made.failure = UpstreamUnavailable("management API down")
+    rest = await migration.run(after_id=report.last_vehicle_id, limit=1)
+    [outcome] = rest.outcomes
+    assert outcome.outcome is Outcome.MIGRATED
+    assert "not subscribed to the webhook" in (outcome.reason or "")
+    assert world.uow.store.vehicles["car-2"].api is SmartcarApi.V3
