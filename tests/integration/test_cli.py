@@ -97,7 +97,9 @@ async def test_a_setting_unusable_at_start_up_is_a_settings_error_naming_it(
     assert "hunter2" not in str(refused.value)
 
 
-@pytest.mark.parametrize("command", [["keys", "status"], ["keys", "rotate"], ["audit"]])
+@pytest.mark.parametrize(
+    "command", [["keys", "status"], ["keys", "rotate"], ["audit"], ["migrate-v3", "--dry-run"]]
+)
 def test_the_other_commands_refuse_a_malformed_key_in_one_line(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -189,3 +191,46 @@ def test_keys_status_migrates_nothing(
     assert main(["keys", "status"]) == 2
     assert "schema revision 0001" in capsys.readouterr().err
     assert asyncio.run(revision_of(database)) == "0001"
+
+
+def test_migrate_v3_needs_smartcar_configured_not_the_embedded_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The embedded simulator lives inside `serve`: migrate-v3 without SMARTCAR_API_ORIGIN
+    exits 2 with one line naming it, and creates nothing."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("VG_VAR_DIR", "VG_DATABASE_URL", "SMARTCAR_API_ORIGIN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VG_TOKEN_KEYS", OLD)
+    assert main(["migrate-v3", "--dry-run"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("invalid configuration: SMARTCAR_API_ORIGIN is not set")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_migrate_v3_without_a_database_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pointed at Smartcar but run where no gateway database is: one line, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("VG_VAR_DIR", "VG_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    smartcar = {
+        "SMARTCAR_API_ORIGIN": "http://127.0.0.1:1",
+        "SMARTCAR_AUTH_ORIGIN": "http://127.0.0.1:1/oauth/token",
+        "SMARTCAR_CONNECT_ORIGIN": "http://127.0.0.1:1",
+        "SMARTCAR_VEHICLE_API_V3_ORIGIN": "http://127.0.0.1:1",
+        "SMARTCAR_IAM_ORIGIN": "http://127.0.0.1:1",
+        "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": "http://127.0.0.1:1",
+        "SMARTCAR_CLIENT_ID": "client",
+        "SMARTCAR_CLIENT_SECRET": "secret",
+        "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
+        "VG_TOKEN_KEYS": OLD,
+    }
+    for name, value in smartcar.items():
+        monkeypatch.setenv(name, value)
+    assert main(["migrate-v3"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "vehicle-gateway migrate-v3: no gateway database at var/gateway.db"
+    ]
+    assert list(tmp_path.iterdir()) == []
