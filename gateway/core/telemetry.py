@@ -9,7 +9,10 @@ reads of a stale vehicle cost one batch, even with `max_age` = 0.
 What a vehicle cannot report (NOT_CAPABLE) is remembered for a day; a field whose
 permission the owner did not grant is answered PERMISSION_MISSING without asking Smartcar;
 a field Smartcar could not read this time is UNAVAILABLE, carrying the last known value
-with its age. The rest still return.
+with its age. On API V3, which answers Smartcar's stored view, a value the car recorded
+before the caller's `max_age` (beyond a short grace) is UNAVAILABLE too, with its value,
+age and the reason OLDER_THAN_MAX_AGE: an old value never passes for a fresh one. The
+rest still return.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gateway.core.model import (
     FieldReading,
     FieldResult,
     SmartcarAccess,
+    SmartcarApi,
     Telemetry,
     TelemetryField,
     UpstreamFailure,
@@ -43,6 +47,9 @@ from gateway.core.upstream import Upstream
 
 ALL_FIELDS = frozenset(TelemetryField)
 ASLEEP_REASON = "VEHICLE_STATE:ASLEEP"
+OLDER_THAN_MAX_AGE = "OLDER_THAN_MAX_AGE"
+"""The reason of a V3 value Smartcar holds but the car recorded before the caller's
+`max_age` (see `TelemetryPolicy.stored_value_grace`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +67,11 @@ class TelemetryPolicy:
     """A read answered from cache judges the vehicle (permissions, existence) by a copy
     that is brought up to date with the database this often (see `VehicleSnapshots`);
     anything that asks Smartcar re-reads the vehicle first."""
+    stored_value_grace: timedelta = timedelta(minutes=5)
+    """API V3 answers Smartcar's stored view: a value the car recorded more than this
+    before the oldest the caller accepts is answered UNAVAILABLE with its value and age
+    (`OLDER_THAN_MAX_AGE`) instead of passing for fresh. The grace covers the ordinary lag
+    between a car recording a value and Smartcar holding it."""
     fetch_claim_ttl: timedelta = timedelta(seconds=20)
     """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
     how long the others wait for its answer) before another may ask Smartcar itself."""
@@ -206,6 +218,9 @@ class TelemetryService:
             return self._answer(
                 vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True
             )
+        if vehicle.api is SmartcarApi.V3:
+            bound = read.oldest_ok - self._policy.stored_value_grace
+            readings.update(_older_than_asked(stale, readings, bound))
         return self._answer(
             vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False
         )
@@ -413,6 +428,28 @@ def _asleep(
         marked[field] = dataclasses.replace(
             last, availability=Availability.UNAVAILABLE, reason=ASLEEP_REASON
         )
+    return marked
+
+
+def _older_than_asked(
+    fields: Iterable[TelemetryField],
+    readings: Mapping[TelemetryField, FieldReading],
+    bound: datetime,
+) -> dict[TelemetryField, FieldReading]:
+    """The fields Smartcar answered with a value the car recorded before `bound`: marked
+    UNAVAILABLE, keeping the value and its `recorded_at`, so the caller sees its age."""
+    marked = {}
+    for field in fields:
+        reading = readings.get(field)
+        if (
+            reading is not None
+            and reading.availability is Availability.AVAILABLE
+            and reading.recorded_at is not None
+            and reading.recorded_at < bound
+        ):
+            marked[field] = dataclasses.replace(
+                reading, availability=Availability.UNAVAILABLE, reason=OLDER_THAN_MAX_AGE
+            )
     return marked
 
 

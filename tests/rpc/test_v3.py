@@ -121,7 +121,8 @@ async def test_200_reads_after_the_application_tokens_hour_make_one_grant_and_on
 
 async def test_a_v3_car_asleep_answers_its_last_values_with_their_age(rig: Rig) -> None:
     """A sleeping car on V3 is answered from Smartcar's stored view: the values carry the
-    time the car recorded them, never the time of the read."""
+    time the car recorded them, never the time of the read, and one recorded before the
+    caller's max_age is UNAVAILABLE (OLDER_THAN_MAX_AGE) with its value: never fresh."""
     await connect_v3(rig, "car-1")
     first = await rig.stub.GetTelemetry(fresh_odometer("car-1"))
     recorded = first.readings[0].recorded_at.ToDatetime()
@@ -132,6 +133,7 @@ async def test_a_v3_car_asleep_answers_its_last_values_with_their_age(rig: Rig) 
     [reading] = later.readings
     assert reading.recorded_at.ToDatetime() <= recorded
     assert reading.HasField("odometer")
+    assert (reading.availability, reading.reason) == (pb.UNAVAILABLE, "OLDER_THAN_MAX_AGE")
 
 
 async def test_another_users_id_cannot_take_a_car(rig: Rig) -> None:
