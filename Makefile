@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 # Worker processes for the suite (pytest-xdist): most tests wait on sockets and child
 # processes, so three keep two cores busy.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 .PHONY: run simulator test lint typecheck archcheck services pytest timetravel soak lock \
 	bench-simulator clean clean-services

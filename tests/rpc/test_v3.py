@@ -151,8 +151,8 @@ async def test_another_users_id_cannot_take_a_car(rig: Rig) -> None:
     assert info
 
 
-MIGRATION_FLEET = int(os.environ.get("VG_MIGRATION_FLEET", "200"))
-"""Cars in the migration test: 200 in `make test`, 1,000 in `make soak`."""
+MIGRATION_FLEET = int(os.environ.get("VG_MIGRATION_FLEET", "100"))
+"""Cars in the migration test: 100 in `make test`, 1,000 in `make soak`."""
 UNLIMITED = {
     "VG_APP_REQUESTS": "1000000/1",
     "VG_VEHICLE_READS": "100000/1",
