@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 # Worker processes for the suite (pytest-xdist): most tests wait on sockets and child
-# processes, so four keep two cores busy (a warm working tree: 3 min 41 s on 3, 3 min 08 s on 4).
+# processes, so four keep two cores busy (pytest took 3 min 08 s on 4 in a warm working tree).
 TEST_WORKERS ?= 4
 
 .PHONY: run simulator test lint typecheck archcheck services pytest timetravel soak lock \
