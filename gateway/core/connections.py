@@ -54,7 +54,6 @@ from gateway.core.ports import (
     CodeRejected,
     Conflict,
     SmartcarAPI,
-    TokenRejected,
     UnitOfWork,
     UnitOfWorkFactory,
     WebhookSubscriptions,
@@ -62,7 +61,7 @@ from gateway.core.ports import (
 from gateway.core.ratelimit import CallKind
 from gateway.core.rentals import ensure_not_rented
 from gateway.core.status import save, with_status
-from gateway.core.upstream import ApplicationTokenSource, Upstream
+from gateway.core.upstream import ApplicationTokenSource, Upstream, as_application
 from gateway.core.vehicles import panel_of, require_vehicle
 
 T = TypeVar("T")
@@ -189,19 +188,7 @@ class ConnectionService:
         application = self._application
 
         async def ask(call: Callable[[SmartcarAccess], Awaitable[T]]) -> T:
-            """Call with the application's token; a refused one is replaced once."""
-            token = await application.current()
-            try:
-                return await call(SmartcarAccess.v3(token, user_id=user_id))
-            except TokenRejected:
-                token = await application.rejected(token)
-            try:
-                return await call(SmartcarAccess.v3(token, user_id=user_id))
-            except TokenRejected:
-                raise UpstreamUnavailable(
-                    "Smartcar refused a freshly granted application token; check the "
-                    "application's client credentials"
-                ) from None
+            return await as_application(application, user_id, call)
 
         covered = await ask(self._smartcar.vehicle_ids)
         async with self._uow() as uow:

@@ -31,8 +31,8 @@ from typing import Protocol
 
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
-from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory, WebhookSubscriptions
-from gateway.core.upstream import ApplicationTokenSource
+from gateway.core.ports import Clock, UnitOfWorkFactory, WebhookSubscriptions
+from gateway.core.upstream import ApplicationTokenSource, as_application
 
 SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
 """The statuses whose connections move; the others have no working connection to move."""
@@ -157,18 +157,13 @@ class FleetMigration:
             if moved.outcome is Outcome.MIGRATED:
                 return await self._subscribed(vehicle, moved)
             return moved
-        except (GatewayError, TokenRejected) as failure:
+        except GatewayError as failure:
             return VehicleOutcome(vehicle.id, Outcome.FAILED, _described(failure))
 
     async def _connected_cars(self, user_id: str) -> frozenset[str]:
         """Return the cars the user connected, as API V3 lists them (a refused application
         token is replaced once)."""
-        token = await self._application.current()
-        try:
-            listed = await self._smartcar.vehicle_ids(SmartcarAccess.v3(token, user_id=user_id))
-        except TokenRejected:
-            token = await self._application.rejected(token)
-            listed = await self._smartcar.vehicle_ids(SmartcarAccess.v3(token, user_id=user_id))
+        listed = await as_application(self._application, user_id, self._smartcar.vehicle_ids)
         return frozenset(listed)
 
     async def _subscribed(self, vehicle: Vehicle, moved: VehicleOutcome) -> VehicleOutcome:
@@ -178,11 +173,14 @@ class FleetMigration:
             return moved
         assert vehicle.smartcar_user_id is not None
         assert vehicle.smartcar_vehicle_id is not None
-        token = await self._application.current()
-        access = SmartcarAccess.v3(token, user_id=vehicle.smartcar_user_id)
+        subscriptions, car = self._subscriptions, vehicle.smartcar_vehicle_id
         try:
-            await self._subscriptions.subscribe(access, vehicle.smartcar_vehicle_id)
-        except (GatewayError, TokenRejected) as failure:
+            await as_application(
+                self._application,
+                vehicle.smartcar_user_id,
+                lambda access: subscriptions.subscribe(access, car),
+            )
+        except GatewayError as failure:
             return dataclasses.replace(
                 moved, reason=f"not subscribed to the webhook: {_described(failure)}"
             )
@@ -228,7 +226,5 @@ def _same_connection(current: Vehicle, seen: Vehicle) -> bool:
     )
 
 
-def _described(failure: Exception) -> str:
-    if isinstance(failure, GatewayError):
-        return f"{failure.reason}: {failure}"
-    return "Smartcar refused the application token twice; check the client credentials"
+def _described(failure: GatewayError) -> str:
+    return f"{failure.reason}: {failure}"

@@ -40,6 +40,10 @@ SMARTCAR_OEM_LIMIT = "smartcar_oem"
 """The manufacturer's own limit for a car (Smartcar UPSTREAM:RATE_LIMIT): a vehicle cooldown."""
 DEFAULT_COOLDOWN_S = 60.0
 """The cooldown after a 429 that named no `retry-after`."""
+APPLICATION_REFUSED = (
+    "Smartcar refused a freshly granted application token; check the application's client "
+    "credentials"
+)
 REVOKED_REASON = "Smartcar refused freshly rotated credentials: the owner revoked access"
 
 
@@ -247,8 +251,24 @@ class _ApplicationCredentials:
         return SmartcarAccess.v3(await self.source.rejected(access.token), user_id=self.user_id)
 
     async def refused_again(self, vehicle: Vehicle) -> GatewayError:
-        return UpstreamUnavailable(
-            "Smartcar refused a freshly granted application token; check the application's "
-            "client credentials",
-            metadata={"vehicle_id": vehicle.id},
-        )
+        return UpstreamUnavailable(APPLICATION_REFUSED, metadata={"vehicle_id": vehicle.id})
+
+
+async def as_application(
+    source: ApplicationTokenSource,
+    user_id: str,
+    call: Callable[[SmartcarAccess], Awaitable[T]],
+) -> T:
+    """Run `call` with the application's token for the owner `user_id`, outside a
+    vehicle's upstream path (Connect, the fleet migration): a refused token is replaced
+    once and the call retried; refused again is UpstreamUnavailable (the application's own
+    credentials are at fault)."""
+    token = await source.current()
+    try:
+        return await call(SmartcarAccess.v3(token, user_id=user_id))
+    except TokenRejected:
+        token = await source.rejected(token)
+    try:
+        return await call(SmartcarAccess.v3(token, user_id=user_id))
+    except TokenRejected:
+        raise UpstreamUnavailable(APPLICATION_REFUSED) from None
