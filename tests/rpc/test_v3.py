@@ -153,6 +153,12 @@ async def test_another_users_id_cannot_take_a_car(rig: Rig) -> None:
 
 MIGRATION_FLEET = int(os.environ.get("VG_MIGRATION_FLEET", "100"))
 """Cars in the migration test: 100 in `make test`, 1,000 in `make soak`."""
+SIMULATOR_UNLIMITED = {
+    "vehicle_rate_limit": None,
+    "app_rate_limit": None,
+    "monthly_request_limit": None,
+}
+"""A simulator without Smartcar's rate limits or allowance (the load tests' own)."""
 UNLIMITED = {
     "VG_APP_REQUESTS": "1000000/1",
     "VG_VEHICLE_READS": "100000/1",
@@ -165,9 +171,8 @@ async def test_a_v2_fleet_moves_to_v3_while_it_is_read_and_commanded(tmp_path: P
     random cars: no call fails, no connection is lost, every car ends on V3 with its v2
     tokens erased, and a second run finds nothing left to move."""
     settings = gateway_settings(tmp_path, VG_SMARTCAR_API="v2", **UNLIMITED)
-    no_limits = {"vehicle_rate_limit": None, "app_rate_limit": None, "monthly_request_limit": None}
     async with (
-        simulator(**no_limits) as url,
+        simulator(**SIMULATOR_UNLIMITED) as url,
         gateway_against(settings, url, ManualClock(START)) as rig,
     ):
         cars = [f"car-{n:04d}" for n in range(MIGRATION_FLEET)]
@@ -240,9 +245,8 @@ async def test_rotating_the_client_secret_under_load_loses_no_call(tmp_path: Pat
     settings = gateway_settings(
         tmp_path, VG_SMARTCAR_API="v3", VG_SMARTCAR_CLIENT_SECRETS="the-new-secret", **UNLIMITED
     )
-    no_limits = {"vehicle_rate_limit": None, "app_rate_limit": None, "monthly_request_limit": None}
     async with (
-        simulator(**no_limits) as url,
+        simulator(**SIMULATOR_UNLIMITED) as url,
         gateway_against(settings, url, ManualClock(START)) as rig,
     ):
         await connect_v3(rig, "car-1")
