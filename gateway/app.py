@@ -85,6 +85,7 @@ from gateway.edge.smartcar.v3_adapter import (
     SmartcarSubscriptionsV3,
     SmartcarV3,
 )
+from gateway.edge.smartcar.v3_events import SmartcarV3Events
 from gateway.settings import Settings, SettingsError
 from gateway.wiring import configured_by, open_storage, serving_keyring
 from storage.crypto import Keyring
@@ -295,7 +296,7 @@ async def _start_webhooks(
         uow=uow,
         cache=gateway.cache,
         clock=clock,
-        decoder=SmartcarV2Events(),
+        decoder=SmartcarV3Events() if settings.smartcar_api == "v3" else SmartcarV2Events(),
         metrics=gateway.metrics,
     )
     with configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):

@@ -322,7 +322,8 @@ class ConnectionService:
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:
         """Revoke at Smartcar and erase the tokens; refused while a rental holds the car
-        (`rentals.ensure_not_rented`).
+        (`rentals.ensure_not_rented`). A V3 car is unsubscribed from the webhook first,
+        then its connection deleted (and its user, once none is left).
 
         The status turns DISCONNECTED in the same transaction that checks for a rental (under
         the vehicle's row lock), so a concurrent StartRental, which needs ACTIVE, cannot slip
@@ -338,8 +339,33 @@ class ConnectionService:
             parked = with_status(vehicle, ConnectionStatus.DISCONNECTED, reason=reason, now=now)
             await save(uow, vehicle, parked)
             await uow.commit()
+        await self._unsubscribe(vehicle)
         await self._revoke(vehicle, parked)
         return await self._erase(vehicle_id)
+
+    async def _unsubscribe(self, vehicle: Vehicle) -> None:
+        """Remove a V3 car's webhook subscription before its connection is deleted. A
+        failure is logged and the disconnect goes on: the connection is what the caller
+        asked to remove, and Smartcar sends nothing for a car it no longer connects."""
+        car, user = vehicle.smartcar_vehicle_id, vehicle.smartcar_user_id
+        if (
+            vehicle.api is not SmartcarApi.V3
+            or self._subscriptions is None
+            or self._application is None
+            or car is None
+            or user is None
+        ):
+            return
+        subscriptions = self._subscriptions
+        try:
+            await as_application(
+                self._application, user, lambda access: subscriptions.unsubscribe(access, car)
+            )
+        except GatewayError as failure:
+            _log.warning(
+                "car disconnected but its webhook subscription not removed",
+                extra={"vehicle_id": vehicle.id, "reason": failure.reason},
+            )
 
     async def _revoke(self, vehicle: Vehicle, parked: Vehicle) -> None:
         async def revoke(access: SmartcarAccess, smartcar_id: str) -> None:

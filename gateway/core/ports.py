@@ -136,10 +136,16 @@ class ApplicationAuth(Protocol):
 
 
 class WebhookSubscriptions(Protocol):
-    """Subscribing a car to the application's webhook, so Smartcar sends its events."""
+    """Subscribing a car to the application's webhook, so Smartcar sends its events, and
+    unsubscribing it when it is disconnected."""
 
     async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Subscribe the car the access's user connected (already subscribed is success)."""
+        ...
+
+    async def unsubscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Remove the car's subscriptions to the application's webhook (none left is
+        success)."""
         ...
 
 
@@ -152,6 +158,11 @@ class WebhookDecoder(Protocol):
     def decode(self, event: WebhookEvent) -> VehicleReport:
         """Return what the event reports about its vehicle (`NotHandled` when nothing the
         gateway acts on)."""
+        ...
+
+    def owner(self, event: WebhookEvent) -> str | None:
+        """Return the Smartcar user whose connection the event concerns, or None when the
+        event names none."""
         ...
 
 

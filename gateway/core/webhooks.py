@@ -24,8 +24,10 @@ the body kept for audit), and the `WebhookDecoder` port tells what the stored bo
   that error. The connection status stays as it is: these errors concern the car or the
   owner's OEM account, and the connection health rules (`health`) decide ERROR from failed
   calls.
-- an event for a Smartcar vehicle no fleet vehicle is linked to, or one the decoder reports
-  as `NotHandled`, is marked applied with the reason (outcome `skipped`).
+- an event for a Smartcar vehicle no fleet vehicle is linked to, one for a Smartcar user
+  other than the one a V3 car is connected by (API V3 routes by vehicle and user: another
+  user's connection to the same car is not the fleet's), or one the decoder reports as
+  `NotHandled`, is marked applied with the reason (outcome `skipped`).
 
 Every stored event ends applied or failed, never stuck pending:
 
@@ -51,7 +53,7 @@ from datetime import datetime
 from gateway.core import payload as payloads
 from gateway.core.cache import TelemetryCache
 from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.model import FieldReading, Vehicle, WebhookEvent
+from gateway.core.model import FieldReading, SmartcarApi, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
 from gateway.core.reports import (
     ErrorReport,
@@ -154,6 +156,8 @@ class WebhookInbox:
                     SKIPPED,
                     f"no fleet vehicle is linked to Smartcar vehicle {event.smartcar_vehicle_id}",
                 )
+            elif (stranger := _another_owner(vehicle, self._decoder.owner(event))) is not None:
+                applied = _Applied(SKIPPED, stranger)
             else:
                 applied = await _apply_report(uow, vehicle, event, self._decoder.decode(event))
             note = None if applied.note is None else _bounded(applied.note)
@@ -203,6 +207,21 @@ async def _linked_vehicle(uow: UnitOfWork, smartcar_id: str | None) -> Vehicle |
         return None
     linked = await uow.vehicles.by_smartcar_id(smartcar_id)
     return None if linked is None else await uow.vehicles.get(linked.id, for_update=True)
+
+
+def _another_owner(vehicle: Vehicle, owner: str | None) -> str | None:
+    """Say why an event is not the vehicle's when it names a Smartcar user other than the one
+    the V3 car is connected by (None when it is the car's, or names no user)."""
+    if (
+        owner is None
+        or vehicle.api is not SmartcarApi.V3
+        or vehicle.smartcar_user_id in (None, owner)
+    ):
+        return None
+    return (
+        f"the event is for Smartcar user {payloads.printable(owner)}'s connection; "
+        f"the car is connected by another user"
+    )
 
 
 async def _apply_report(

@@ -39,11 +39,11 @@ from gateway.core.reports import ErrorReport, ReportedError, StateReport
 from gateway.core.secret import Secret
 from gateway.edge.clock import ManualClock
 from gateway.edge.smartcar.adapter import SmartcarV2
-from gateway.edge.smartcar.events import event_from
+from gateway.edge.smartcar.events import event_from, smartcar_user_id
 from gateway.edge.smartcar.failures import translate
 from gateway.edge.smartcar.v3_adapter import SmartcarRouter, SmartcarV3
 from gateway.edge.smartcar.v3_commands import ensure_confirmed
-from gateway.edge.smartcar.v3_events import SmartcarV3Events, smartcar_user_id
+from gateway.edge.smartcar.v3_events import SmartcarV3Events
 from gateway.edge.smartcar.v3_readings import batch_reading
 from tests.instants import START
 from tests.integration.simulator.conftest import unlimited_config

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import httpx
 import pytest
 from google.rpc import error_details_pb2
 
@@ -22,6 +23,7 @@ from gateway.cli.migrate import migrate_fleet
 from gateway.edge.clock import ManualClock
 from tests.instants import START
 from tests.rpc.rig import (
+    CLIENT_ID,
     CLIENT_SECRET,
     Rig,
     fresh_odometer,
@@ -149,6 +151,65 @@ async def test_another_users_id_cannot_take_a_car(rig: Rig) -> None:
         d for d in status_of(refused.value).details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)
     ]
     assert info
+
+
+async def test_a_v3_car_is_subscribed_on_connect_and_unsubscribed_on_disconnect(
+    tmp_path: Path,
+) -> None:
+    """With a webhook named (VG_SMARTCAR_WEBHOOK_ID), Connect subscribes the car to it
+    through the Management API and Disconnect removes the subscription, then the
+    connection, and the user with its last connection."""
+    async with simulator() as url, httpx.AsyncClient(base_url=url, timeout=10) as sim:
+        made = await sim.post("/sim/webhooks", json={"callback_url": "http://127.0.0.1:9/"})
+        webhook_id = made.json()["webhookId"]
+        settings = gateway_settings(
+            tmp_path, VG_SMARTCAR_API="v3", VG_SMARTCAR_WEBHOOK_ID=webhook_id
+        )
+        async with gateway_against(settings, url, ManualClock(START)) as rig:
+            vehicle, owner = await connect_v3(rig, "car-1")
+            token = await application_token(sim)
+            subscribed = await subscriptions_of(sim, token, webhook_id)
+            assert subscribed == [(owner, vehicle.smartcar_vehicle_id)]
+
+            await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+            # Deleted explicitly, not only dropped with the connection as the simulator
+            # (like Smartcar, presumably) does.
+            by_method = (await rig.stats())["requests"]["by_method"]
+            assert by_method.get("DELETE v3/subscriptions") == 1
+            assert await subscriptions_of(sim, token, webhook_id) == []
+            connections = await sim.get(
+                "/v3/connections",
+                params={"filter[userId]": owner},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert connections.json()["data"] == []
+
+
+async def application_token(sim: httpx.AsyncClient) -> str:
+    """Return an application token of the rig's client, as Smartcar's IAM grants it."""
+    granted = await sim.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
+    )
+    assert granted.status_code == 200, granted.text
+    return str(granted.json()["access_token"])
+
+
+async def subscriptions_of(
+    sim: httpx.AsyncClient, token: str, webhook_id: str
+) -> list[tuple[str, str]]:
+    """Return (user, vehicle) of each subscription to the webhook."""
+    listed = await sim.get(
+        "/v3/subscriptions",
+        params={"filter[webhookId]": webhook_id},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert listed.status_code == 200, listed.text
+    return [
+        (s["relationships"]["user"]["data"]["id"], s["relationships"]["vehicle"]["data"]["id"])
+        for s in listed.json()["data"]
+    ]
 
 
 MIGRATION_FLEET = int(os.environ.get("VG_MIGRATION_FLEET", "100"))

@@ -7,7 +7,8 @@ path injection). Error answers are read by ``v3_error`` (V3 ``errors[]`` or v2 f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import httpx
 
@@ -16,12 +17,17 @@ from clients.smartcar._ids import checked_id
 from clients.smartcar._transport import Answer, BearerAuth, Call, Transport
 from clients.smartcar.secret import Secret
 from clients.smartcar.v3._errors import v3_error
+from clients.smartcar.v3.models import Paged
 
-__all__ = ["USER_HEADER", "Sender", "paging"]
+__all__ = ["MAX_PAGES", "USER_HEADER", "Sender", "every_item", "paging"]
 
 USER_HEADER = "sc-user-id"
 
 Params = Mapping[str, str | int]
+T = TypeVar("T")
+
+MAX_PAGES = 10_000
+"""A walk over a collection stops after this many pages, whatever the answers say."""
 
 
 class Sender:
@@ -82,3 +88,18 @@ def paging(
 
 def _positive(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+async def every_item(page: Callable[[int], Awaitable[Paged[T]]]) -> AsyncIterator[T]:
+    """Yield every item of a collection, asking ``page(number)`` for page 1, 2, … until a
+    page says it is the last.
+
+    Pages are asked for by number (never by following ``links.next``, which could send the
+    token elsewhere); an empty page ends the walk, and so does MAX_PAGES.
+    """
+    for number in range(1, MAX_PAGES + 1):
+        answer = await page(number)
+        for item in answer.items:
+            yield item
+        if not answer.page.has_next or not answer.items:
+            return

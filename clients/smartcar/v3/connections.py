@@ -24,16 +24,13 @@ from clients.smartcar._clock import Clock, system_clock
 from clients.smartcar._ids import checked_id
 from clients.smartcar.secret import Secret
 from clients.smartcar.v3 import _resources
-from clients.smartcar.v3._calls import Sender, paging
+from clients.smartcar.v3._calls import Sender, every_item, paging
 from clients.smartcar.v3.endpoints import V3Endpoints
 from clients.smartcar.v3.models import Paged, VehicleConnection
 
 __all__ = ["SmartcarConnectionsV3", "VehicleMode"]
 
 VehicleMode = Literal["live", "simulated"]
-
-MAX_PAGES = 10_000
-"""``all_connections`` stops after this many pages, whatever the answers say."""
 
 
 class SmartcarConnectionsV3:
@@ -92,14 +89,10 @@ class SmartcarConnectionsV3:
         page_size: int | None = None,
         timeout_s: float | None = None,
     ) -> AsyncIterator[VehicleConnection]:
-        """Yield every connection, page after page, until a page says it is the last.
-
-        Pages are asked for by number (never by following ``links.next``, which could
-        send the token elsewhere); an empty page ends the walk, and so does MAX_PAGES.
-        ``timeout_s`` bounds each request.
-        """
-        for number in range(1, MAX_PAGES + 1):
-            page = await self.list_connections(
+        """Yield every connection, page after page (see ``every_item``); ``timeout_s``
+        bounds each request."""
+        async for connection in every_item(
+            lambda number: self.list_connections(
                 token,
                 user_id=user_id,
                 vehicle_id=vehicle_id,
@@ -108,10 +101,8 @@ class SmartcarConnectionsV3:
                 page_size=page_size,
                 timeout_s=timeout_s,
             )
-            for connection in page.items:
-                yield connection
-            if not page.page.has_next:
-                return
+        ):
+            yield connection
 
     async def connection(
         self, token: Secret, connection_id: str, *, timeout_s: float | None = None

@@ -12,6 +12,8 @@ Smartcar page (third parties expect 204); any 2xx is taken as success.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 from clients.smartcar._clock import Clock, system_clock
@@ -19,7 +21,7 @@ from clients.smartcar._ids import checked_id
 from clients.smartcar.errors import SmartcarAPIError, SmartcarProtocolError
 from clients.smartcar.secret import Secret
 from clients.smartcar.v3 import _resources
-from clients.smartcar.v3._calls import Sender, paging
+from clients.smartcar.v3._calls import Sender, every_item, paging
 from clients.smartcar.v3.connections import VehicleMode
 from clients.smartcar.v3.endpoints import V3Endpoints
 from clients.smartcar.v3.models import (
@@ -153,6 +155,31 @@ class SmartcarManagementV3:
             params["filter[vehicle.mode]"] = mode
         answer = await self._get(token, "/v3/subscriptions", "/v3/subscriptions", params, timeout_s)
         return _resources.subscriptions(answer)
+
+    async def all_subscriptions(
+        self,
+        token: Secret,
+        *,
+        webhook_id: str | None = None,
+        user_id: str | None = None,
+        vehicle_id: str | None = None,
+        page_size: int | None = None,
+        timeout_s: float | None = None,
+    ) -> AsyncIterator[Subscription]:
+        """Yield every subscription matching the filters, page after page (see
+        ``every_item``); ``timeout_s`` bounds each request."""
+        async for subscription in every_item(
+            lambda number: self.list_subscriptions(
+                token,
+                webhook_id=webhook_id,
+                user_id=user_id,
+                vehicle_id=vehicle_id,
+                page_number=number,
+                page_size=page_size,
+                timeout_s=timeout_s,
+            )
+        ):
+            yield subscription
 
     async def subscription(
         self, token: Secret, subscription_id: str, *, timeout_s: float | None = None

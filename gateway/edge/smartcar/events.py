@@ -10,7 +10,9 @@ the inbox stores (the whole body kept for audit): an id or type storage cannot k
 `gateway.core.payload`) gives an event already failed, stored with those characters
 replaced.
 
-`SmartcarV2Events` is the core's `WebhookDecoder`: it reads a stored event's body.
+`SmartcarV2Events` is the core's `WebhookDecoder`: it reads a stored event's body, and the
+Smartcar user it names (`data.user.id`, which payload version 4.0 carries: the inbox skips
+an event for a user other than the one a V3 car is connected by).
 
 - VERIFY is answered by the receiver and never stored;
 - VEHICLE_STATE: `data.signals` (see `signals`) become a `StateReport`;
@@ -69,6 +71,16 @@ def event_from(payload: Mapping[str, object], *, received_at: datetime) -> Webho
     return dataclasses.replace(event, payload=stored, failed_at=received_at, error=reason)
 
 
+def smartcar_user_id(payload: Mapping[str, object]) -> str | None:
+    """Return the Smartcar user an event names (`data.user.id`), or None when it names none
+    a store keeps (a non-empty string of at most 128 characters, no lone surrogate or NUL)."""
+    user = _data(payload).get("user")
+    found = user.get("id") if isinstance(user, Mapping) else None
+    if not isinstance(found, str) or not found or len(found) > MAX_ID_LENGTH:
+        return None
+    return found if payloads.clean(found) else None
+
+
 def smartcar_vehicle_id(payload: Mapping[str, object]) -> str | None:
     """Return the Smartcar vehicle id of an event (`data.vehicle.id`, else `vehicleId`)."""
     vehicle = _data(payload).get("vehicle")
@@ -84,6 +96,10 @@ class SmartcarV2Events:
     def decode(self, event: WebhookEvent) -> VehicleReport:
         """Return what the event reports about its vehicle."""
         return decode_event(event)
+
+    def owner(self, event: WebhookEvent) -> str | None:
+        """Return the Smartcar user the event names (`data.user.id`)."""
+        return smartcar_user_id(event.payload)
 
 
 def decode_event(event: WebhookEvent, *, success_only: bool = False) -> VehicleReport:

@@ -193,7 +193,9 @@ class SmartcarSubscriptionsV3:
     """Subscribes cars to the application's webhook through the V3 management API
     (`POST /v3/subscriptions` with the webhook, user and vehicle ids). Smartcar creates a
     subscription asynchronously (202) and answers 409 for one that exists: both are
-    success. A webhook itself is made in Smartcar's dashboard; its id is configured."""
+    success. Unsubscribing lists the car's subscriptions to the webhook and deletes each
+    (`DELETE /v3/subscriptions/{id}`). A webhook itself is made in Smartcar's dashboard;
+    its id is configured."""
 
     def __init__(
         self,
@@ -208,17 +210,42 @@ class SmartcarSubscriptionsV3:
 
     async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Subscribe the user's car to the webhook."""
-        if access.api is not SmartcarApi.V3:
-            raise ValueError("webhook subscriptions are made through API V3 only")
-        user = _user(access)
+        token, user = _application(access), _user(access)
         try:
             await self._management.create_subscription(
-                sc.Secret(access.token.reveal()),
+                token,
                 webhook_id=self._webhook_id,
                 user_id=user,
                 vehicle_id=smartcar_vehicle_id,
                 timeout_s=bounded_timeout_s(self._timeouts.read_s),
             )
+        except sc.SmartcarError as error:
+            raise translate(error) from None
+
+    async def unsubscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        """Delete every subscription of the user's car to the webhook; one Smartcar no
+        longer has (404) is gone already."""
+        token, user = _application(access), _user(access)
+        timeout = bounded_timeout_s(self._timeouts.read_s)
+        try:
+            found = [
+                subscription.id
+                async for subscription in self._management.all_subscriptions(
+                    token,
+                    webhook_id=self._webhook_id,
+                    user_id=user,
+                    vehicle_id=smartcar_vehicle_id,
+                    timeout_s=timeout,
+                )
+            ]
+            for subscription_id in found:
+                try:
+                    await self._management.delete_subscription(
+                        token, subscription_id, timeout_s=timeout
+                    )
+                except sc.SmartcarAPIError as error:
+                    if error.status != 404:
+                        raise
         except sc.SmartcarError as error:
             raise translate(error) from None
 
@@ -286,6 +313,13 @@ class SmartcarRouter:
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the car."""
         await self._for(access).disconnect(access, smartcar_vehicle_id)
+
+
+def _application(access: SmartcarAccess) -> sc.Secret:
+    """Return the application token of a V3 access (subscriptions are V3 only)."""
+    if access.api is not SmartcarApi.V3:
+        raise ValueError("webhook subscriptions are made through API V3 only")
+    return sc.Secret(access.token.reveal())
 
 
 def _user(access: SmartcarAccess) -> str:

@@ -3,7 +3,7 @@ of a fleet migrating to it.
 
     event = event_from(payload, received_at=clock.now())   # the same envelope parser as v2
     report = SmartcarV3Events().decode(event)              # StateReport, ErrorReport, NotHandled
-    user = smartcar_user_id(event.payload)                 # data.user.id, V3's routing key
+    user = SmartcarV3Events().owner(event)                 # data.user.id, V3's routing key
 
 V3 webhooks deliver payload version 4.0 (smartcar-v3-notes §6.2): `{eventId, eventType,
 data: {user: {id}, vehicle: {id, …}, signals | errors}, triggers, meta: {version: "4.0",
@@ -14,7 +14,8 @@ data: {user: {id}, vehicle: {id, …}, signals | errors}, triggers, meta: {versi
   from the top-level `vehicleId` (where Smartcar's event reference puts it; live payloads
   have none). Both forms are accepted, as before. What V3 adds is `data.user.id`, the
   Smartcar user whose connection the car is (the `sc-user-id` of every V3 call):
-  `smartcar_user_id` reads it; the stored `WebhookEvent` does not carry it yet;
+  `owner` reads it, and the inbox skips an event for a user other than the one the car
+  is connected by (another user's connection to the same car is not the fleet's);
 - VEHICLE_STATE signals come as `[{code, name, group, body, status, meta}]` (or keyed by
   `Group.Name`), exactly what `signals` parses: the same parser, the same field-by-field
   rejections, the same `connectivitystatus-isasleep` sleep report. One rule follows API
@@ -37,13 +38,9 @@ read here either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from gateway.core import payload as payloads
 from gateway.core.model import WebhookEvent
 from gateway.core.reports import VehicleReport
-from gateway.core.validation import MAX_ID_LENGTH
-from gateway.edge.smartcar.events import decode_event
+from gateway.edge.smartcar.events import decode_event, smartcar_user_id
 
 
 class SmartcarV3Events:
@@ -53,13 +50,6 @@ class SmartcarV3Events:
         """Return what the event reports about its vehicle."""
         return decode_event(event, success_only=True)
 
-
-def smartcar_user_id(payload: Mapping[str, object]) -> str | None:
-    """Return the Smartcar user an event names (`data.user.id`), or None when it names none
-    a store keeps (a non-empty string of at most 128 characters, no lone surrogate or NUL)."""
-    data = payload.get("data")
-    user = data.get("user") if isinstance(data, Mapping) else None
-    found = user.get("id") if isinstance(user, Mapping) else None
-    if not isinstance(found, str) or not found or len(found) > MAX_ID_LENGTH:
-        return None
-    return found if payloads.clean(found) else None
+    def owner(self, event: WebhookEvent) -> str | None:
+        """Return the Smartcar user the event names (`data.user.id`)."""
+        return smartcar_user_id(event.payload)

@@ -232,3 +232,22 @@ async def test_the_gateways_subscriptions_adapter_subscribes_a_car_once(rig: Rig
     await adapter.subscribe(access, rig.car.vehicle_id)
     listed = await rig.subscriptions(**{"filter[vehicleId]": rig.car.vehicle_id})
     assert len(listed) == 1
+
+
+async def test_the_gateways_subscriptions_adapter_unsubscribes_a_car(rig: Rig) -> None:
+    """`SmartcarSubscriptionsV3.unsubscribe` deletes the car's subscription to the webhook
+    and leaves other cars' alone; unsubscribing again (nothing left) is success."""
+    origin = str(rig.http.base_url).rstrip("/")
+    endpoints = V3Endpoints(vehicle_origin=origin, iam_origin=origin, management_origin=origin)
+    adapter = SmartcarSubscriptionsV3(
+        management=SmartcarManagementV3(http=rig.http, endpoints=endpoints),
+        webhook_id=rig.hook["webhookId"],
+    )
+    other = await connect_v3(rig.http)
+    for car in (rig.car, other):
+        assert (await rig.subscribe(car)).status_code == 202
+    access = SmartcarAccess.v3(Secret(rig.car.app_token), user_id=rig.car.user_id)
+    await adapter.unsubscribe(access, rig.car.vehicle_id)
+    await adapter.unsubscribe(access, rig.car.vehicle_id)
+    remaining = [s["relationships"]["vehicle"]["data"]["id"] for s in await rig.subscriptions()]
+    assert remaining == [other.vehicle_id]

@@ -161,14 +161,23 @@ async def test_v3_without_application_credentials_says_so() -> None:
 class RecordingSubscriptions:
     """Webhook subscriptions that record each request, or fail when told to."""
 
-    def __init__(self, failure: Exception | None = None) -> None:
+    def __init__(
+        self, failure: Exception | None = None, *, removal_failure: Exception | None = None
+    ) -> None:
         self.made: list[tuple[str | None, str]] = []
+        self.removed: list[tuple[str | None, str]] = []
         self.failure = failure
+        self.removal_failure = removal_failure
 
     async def subscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         if self.failure is not None:
             raise self.failure
         self.made.append((access.user_id, smartcar_vehicle_id))
+
+    async def unsubscribe(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
+        if self.removal_failure is not None:
+            raise self.removal_failure
+        self.removed.append((access.user_id, smartcar_vehicle_id))
 
 
 def world_with(subscriptions: RecordingSubscriptions) -> World:
@@ -199,3 +208,26 @@ async def test_a_failed_subscription_does_not_fail_connect() -> None:
     await connect_v3(world)
     panel = await world.gateway.get_vehicle("car-1")
     assert panel.vehicle.status is ConnectionStatus.ACTIVE
+
+
+async def test_v3_disconnect_removes_the_subscription_before_the_connection() -> None:
+    """Disconnect unsubscribes the car from the webhook, then deletes its connection; a
+    second Disconnect sends neither again."""
+    subscriptions = RecordingSubscriptions()
+    world = world_with(subscriptions)
+    await connect_v3(world)
+    await world.gateway.disconnect("car-1")
+    await world.gateway.disconnect("car-1")
+    assert subscriptions.removed == [("user-1", "sc-1")]
+    assert world.smartcar.v3_users["user-1"] == []
+    assert world.smartcar.calls["disconnect"] == 1
+
+
+async def test_a_failed_unsubscribe_does_not_keep_the_car_connected() -> None:
+    """The management API failing leaves the disconnect to go on: the connection is gone."""
+    failing = RecordingSubscriptions(removal_failure=UpstreamUnavailable("management API down"))
+    world = world_with(failing)
+    await connect_v3(world)
+    panel = await world.gateway.disconnect("car-1")
+    assert panel.vehicle.status is ConnectionStatus.DISCONNECTED
+    assert world.smartcar.v3_users["user-1"] == []

@@ -27,6 +27,7 @@ from gateway.core.model import (
     Location,
     LockStatus,
     Odometer,
+    SmartcarApi,
     TelemetryField,
     Vehicle,
     WebhookEvent,
@@ -469,6 +470,10 @@ class OwnFormat:
         rejected = Rejection(TelemetryField.LOCATION, "no position in this format")
         return StateReport(readings=(reading,), rejections=(rejected,))
 
+    def owner(self, event: WebhookEvent) -> str | None:
+        """Name no user: this format routes by vehicle only."""
+        return None
+
 
 async def test_the_inbox_applies_what_its_decoder_reports() -> None:
     """Any decoder can feed the inbox: its readings are stored and cached, its rejections
@@ -490,3 +495,32 @@ async def test_the_inbox_applies_what_its_decoder_reports() -> None:
     assert stored.error == "rejected location: no position in this format"
     assert world.metrics.webhook_rejections == ["location"]
     assert world.metrics.webhook_events == ["applied"]
+
+
+async def test_an_event_for_another_users_connection_is_skipped_on_v3() -> None:
+    """API V3 routes by vehicle and user: an event naming a user other than the one the V3
+    car is connected by is skipped with the reason; the car's own user's event applies."""
+    uow = FakeUnitOfWorkFactory()
+    world = await build_world(uow)
+    on_v3 = dataclasses.replace(world.vehicle, api=SmartcarApi.V3, smartcar_user_id="user-2")
+    uow.store.vehicles[VEHICLE_ID] = on_v3
+    stranger = state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now()))
+    await world.deliver(stranger)
+    assert TelemetryField.ODOMETER not in uow.store.telemetry.get(VEHICLE_ID, {})
+    note = uow.store.webhook_events["evt-1"].error or ""
+    assert "user-1" in note
+    assert "another user" in note
+    own = state_event("evt-2", SMARTCAR_ID, every_signal(world.clock.now()))
+    own["data"]["user"]["id"] = "user-2"
+    await world.deliver(own)
+    assert world.reading(TelemetryField.ODOMETER).availability is Availability.AVAILABLE
+    assert world.metrics.webhook_events == ["skipped", "applied"]
+
+
+async def test_a_v2_car_takes_events_whatever_user_they_name() -> None:
+    """A car on v2 is routed by vehicle alone, as before API V3."""
+    uow = FakeUnitOfWorkFactory()
+    world = await build_world(uow)
+    uow.store.vehicles[VEHICLE_ID] = dataclasses.replace(world.vehicle, smartcar_user_id="u-9")
+    await world.deliver(state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now())))
+    assert world.reading(TelemetryField.ODOMETER).availability is Availability.AVAILABLE
