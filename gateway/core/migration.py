@@ -3,17 +3,21 @@
     migration = FleetMigration(uow=uow, smartcar=smartcar, application=tokens, clock=clock)
     report = await migration.run(batch_size=100, dry_run=False)
 
-A connection moves when it is served (ACTIVE or ERROR), on v2, and its owner's V3
-connections include the car. The owner is the Smartcar user id the connection recorded
-(migration 0007 copied it from the grant for connections made before); the application
-token lists that user's connections (`GET /v3/connections?filter[userId]`, not billed), one
-listing per user and run, so the check costs the cars' allowances nothing. Moving a car is
-one transaction under its row lock: it is read again, and only if it is still the same v2
-connection it becomes V3 (same status, same Smartcar vehicle, the user id kept) and
-its grant is detached; the owner's token pair is erased once no vehicle uses it. With a
-webhook configured, the moved car is then subscribed to it as a new V3 connection is (a
-refusal is noted in its outcome: the car has moved all the same). Nothing is sent to
-Smartcar for the v2 side: revoking there would remove the very connection V3 now uses.
+A connection moves when it is on v2, served (ACTIVE or ERROR) or EXPIRED, and its owner's V3
+connections include the car. An EXPIRED car lost its v2 token pair (refresh token past its
+60 days, or refused), which need not mean its connection is gone: when Smartcar still lists
+it, the move makes it ACTIVE again (the status change recorded with the reason); when the
+owner revoked it, Smartcar does not list it and it stays EXPIRED. The owner is the Smartcar
+user id the connection recorded (migration 0007 copied it from the grant for connections
+made before); the application token lists that user's connections
+(`GET /v3/connections?filter[userId]`, not billed), one listing per user and run, so the check
+costs the cars' allowances nothing. Moving a car is one transaction under its row lock: it
+is read again, and only if it is still the same v2 connection it becomes V3 (same Smartcar
+vehicle, the user id kept; the status kept, or ACTIVE for an EXPIRED car) and its grant is
+detached; the owner's token pair is erased once no vehicle uses it. With a webhook
+configured, the moved car is then subscribed to it as a new V3 connection is (a refusal is
+noted in its outcome: the car has moved all the same). Nothing is sent to Smartcar for the
+v2 side: revoking there would remove the very connection V3 now uses.
 
 A request in flight when its car moves finishes with the v2 token it already holds;
 the next one uses V3. The run is resumable: a car already on V3 is skipped, so running
@@ -32,10 +36,16 @@ from typing import Protocol
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory, WebhookSubscriptions
+from gateway.core.status import save, with_status
 from gateway.core.upstream import ApplicationTokenSource, as_application
 
 SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
-"""The statuses whose connections move; the others have no working connection to move."""
+"""The statuses of connections the gateway serves: they move as they are."""
+MOVABLE = SERVED | {ConnectionStatus.EXPIRED}
+"""The statuses whose connections may move. An EXPIRED car lost its v2 token pair, not
+necessarily its connection: when Smartcar still lists it for its owner, it moves and is
+ACTIVE again. NOT_CONNECTED and DISCONNECTED cars have no connection to move."""
+REVIVED = "moved to Smartcar API V3, which still lists its connection (its v2 tokens had expired)"
 
 
 class ConnectedCars(Protocol):
@@ -187,7 +197,8 @@ class FleetMigration:
         return moved
 
     async def _move(self, seen: Vehicle) -> VehicleOutcome:
-        """Make the connection V3 if it is still the one examined; erase an unused pair."""
+        """Make the connection V3 if it is still the one examined (an EXPIRED one ACTIVE
+        again, the change recorded); erase an unused pair."""
         async with self._uow() as uow:
             current = await uow.vehicles.get(seen.id, for_update=True)
             if current is None or not _same_connection(current, seen):
@@ -195,20 +206,25 @@ class FleetMigration:
                     seen.id, Outcome.SKIPPED, "the connection changed while it was examined"
                 )
             grant_id = current.grant_id
-            await uow.vehicles.update(
-                dataclasses.replace(current, api=SmartcarApi.V3, grant_id=None)
-            )
+            moved = dataclasses.replace(current, api=SmartcarApi.V3, grant_id=None)
+            revived = current.status is ConnectionStatus.EXPIRED
+            if revived:
+                now = self._clock.now()
+                moved = with_status(moved, ConnectionStatus.ACTIVE, reason=REVIVED, now=now)
+            await save(uow, current, moved)
             if grant_id is not None and not await uow.vehicles.by_grant(grant_id):
                 await uow.grants.delete(grant_id)
             await uow.commit()
-        return VehicleOutcome(seen.id, Outcome.MIGRATED)
+        return VehicleOutcome(seen.id, Outcome.MIGRATED, REVIVED if revived else None)
 
 
 def _unmovable(vehicle: Vehicle) -> str | None:
     """Say why a v2 vehicle cannot move, or None if it may."""
-    if vehicle.status not in SERVED:
-        return f"status {vehicle.status.value}: no working connection to move"
-    if vehicle.smartcar_vehicle_id is None or vehicle.grant_id is None:
+    if vehicle.status not in MOVABLE:
+        return f"status {vehicle.status.value}: no connection to move"
+    if vehicle.smartcar_vehicle_id is None:
+        return "not linked to a Smartcar vehicle"
+    if vehicle.grant_id is None and vehicle.status is not ConnectionStatus.EXPIRED:
         return "not linked to a Smartcar vehicle"
     if not vehicle.smartcar_user_id:
         return "its owner's Smartcar user id is not known"
@@ -219,7 +235,7 @@ def _same_connection(current: Vehicle, seen: Vehicle) -> bool:
     """Tell whether the vehicle still holds the v2 connection that was examined."""
     return (
         current.api is SmartcarApi.V2
-        and current.status in SERVED
+        and current.status is seen.status
         and current.grant_id == seen.grant_id
         and current.smartcar_vehicle_id == seen.smartcar_vehicle_id
         and current.smartcar_user_id == seen.smartcar_user_id

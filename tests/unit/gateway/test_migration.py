@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from gateway.core.assembly import Policies, build_gateway
 from gateway.core.errors import UpstreamUnavailable
-from gateway.core.migration import FleetMigration, Outcome
+from gateway.core.migration import REVIVED, FleetMigration, Outcome
 from gateway.core.model import ConnectionStatus, SmartcarApi, TelemetryField
+from gateway.core.status import set_grant_status
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.instants import START
@@ -97,17 +96,60 @@ async def test_a_stopped_run_resumes_after_its_last_vehicle_and_a_rerun_changes_
     assert again.counts()["migrated"] == 0
 
 
-async def test_cars_that_are_not_served_stay_where_they_are() -> None:
-    """An EXPIRED connection has no working link to move: skipped, with the reason."""
+async def test_cars_without_a_connection_stay_where_they_are() -> None:
+    """A DISCONNECTED car has no connection to move: skipped, with the reason."""
     world, _, migration = await v2_fleet()
-    expired = dataclasses.replace(
-        world.uow.store.vehicles["car-2"], status=ConnectionStatus.EXPIRED
-    )
-    world.uow.store.vehicles["car-2"] = expired
+    await world.gateway.disconnect("car-2")
     report = await migration.run()
     by_id = {o.vehicle_id: o for o in report.outcomes}
     assert by_id["car-2"].outcome is Outcome.SKIPPED
-    assert "EXPIRED" in (by_id["car-2"].reason or "")
+    assert "DISCONNECTED" in (by_id["car-2"].reason or "")
+    assert world.uow.store.vehicles["car-2"].api is SmartcarApi.V2
+
+
+async def expire(world: World, vehicle_id: str) -> None:
+    """Put the car's connection in EXPIRED with its pair dropped, as the rotator does."""
+    async with world.uow() as uow:
+        vehicle = world.uow.store.vehicles[vehicle_id]
+        assert vehicle.grant_id is not None
+        await set_grant_status(
+            uow,
+            vehicle.grant_id,
+            ConnectionStatus.EXPIRED,
+            reason="refresh token expired",
+            now=world.clock.now(),
+        )
+        await uow.commit()
+
+
+async def test_an_expired_car_smartcar_still_lists_moves_and_is_active_again() -> None:
+    """A v2 car whose token pair expired, but whose connection Smartcar still lists for its
+    owner, moves to V3 and is ACTIVE again, the change recorded with its reason; an expired
+    car Smartcar no longer lists stays EXPIRED."""
+    world, _, migration = await v2_fleet()
+    await expire(world, "car-2")
+    await expire(world, "car-3")
+    report = await migration.run()
+    by_id = {o.vehicle_id: o for o in report.outcomes}
+    assert by_id["car-2"].outcome is Outcome.MIGRATED
+    assert by_id["car-2"].reason == REVIVED
+    revived = world.uow.store.vehicles["car-2"]
+    assert (revived.status, revived.api, revived.status_reason) == (
+        ConnectionStatus.ACTIVE,
+        SmartcarApi.V3,
+        REVIVED,
+    )
+    transitions = [
+        (t.from_status, t.to_status)
+        for t in world.uow.store.transitions.values()
+        if t.vehicle_id == "car-2"
+    ]
+    assert transitions[-1] == (ConnectionStatus.EXPIRED, ConnectionStatus.ACTIVE)
+    assert by_id["car-3"].outcome is Outcome.SKIPPED
+    assert world.uow.store.vehicles["car-3"].status is ConnectionStatus.EXPIRED
+    odometer = frozenset({TelemetryField.ODOMETER})
+    telemetry = await world.gateway.get_telemetry("car-2", fields=odometer, max_age=None)
+    assert telemetry.readings[TelemetryField.ODOMETER].value is not None
 
 
 async def test_a_refused_application_token_is_replaced_once() -> None:
