@@ -161,6 +161,7 @@ async def running_gateway(
                 clock=clock.now,
             ),
             vehicles=sc.SmartcarVehicles(http=http, endpoints=upstream.endpoints, clock=clock.now),
+            clock=clock,
             mode=upstream.mode,
             timeouts=UpstreamTimeouts(
                 read_s=settings.read_timeout_s, command_s=settings.command_timeout_s

@@ -108,7 +108,9 @@ async def rig() -> AsyncIterator[Rig]:
             vehicles=SmartcarVehiclesV3(http=http, endpoints=endpoints),
             token=grant.token.access_token,
             v2=SmartcarV2(
-                auth=auth, vehicles=sc.SmartcarVehicles(http=http, endpoints=v2_endpoints)
+                auth=auth,
+                vehicles=sc.SmartcarVehicles(http=http, endpoints=v2_endpoints),
+                clock=ManualClock(START),  # the simulator's clock starts there too
             ),
             auth=auth,
         )

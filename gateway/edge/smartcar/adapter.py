@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from clients import smartcar as sc
 from gateway.core import model
 from gateway.core.model import Availability, BatchReading, FieldResult, TelemetryField
 from gateway.core.permissions import REQUESTED_PERMISSIONS
+from gateway.core.ports import Clock
 from gateway.core.secret import Secret
 from gateway.edge.context import bounded_timeout_s
 from gateway.edge.smartcar.failures import availability_of, failure_of, translate, translate_grant
-from gateway.edge.smartcar.values import telemetry_value
+from gateway.edge.smartcar.values import checked_result, telemetry_value
 
 T = TypeVar("T")
 
@@ -51,9 +53,11 @@ class SmartcarV2:
         *,
         auth: sc.SmartcarAuth,
         vehicles: sc.SmartcarVehicles,
+        clock: Clock,
         mode: sc.ConnectMode = "live",
         timeouts: UpstreamTimeouts = UpstreamTimeouts(),
     ) -> None:
+        self._clock = clock
         self._auth = auth
         self._vehicles = vehicles
         self._mode: sc.ConnectMode = mode
@@ -144,13 +148,14 @@ class SmartcarV2:
             ),
             access,
         )
+        received_at = self._clock.now()
         results = {}
         for field in wanted:
             try:
                 item = batch.item(PATHS[field])
             except KeyError:
                 continue
-            results[field] = _field_result(field, item)
+            results[field] = _field_result(field, item, received_at=received_at)
         return BatchReading(results=results)
 
     async def command(
@@ -197,7 +202,9 @@ def _pair(pair: sc.TokenPair) -> model.TokenPair:
     )
 
 
-def _field_result(field: TelemetryField, item: sc.BatchItem) -> FieldResult:
+def _field_result(
+    field: TelemetryField, item: sc.BatchItem, *, received_at: datetime
+) -> FieldResult:
     if item.error is not None:
         return FieldResult(
             field=field, availability=availability_of(item.error), failure=failure_of(item.error)
@@ -206,4 +213,12 @@ def _field_result(field: TelemetryField, item: sc.BatchItem) -> FieldResult:
     if value is None:
         failure = model.UpstreamFailure(description=f"unexpected value for {item.path}")
         return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
-    return FieldResult(field=field, value=value, recorded_at=item.meta.data_age)
+    return checked_result(
+        field,
+        value,
+        recorded_at=item.meta.data_age,
+        received_at=received_at,
+        time_name="sc-data-age",
+        source=item.path,
+        request_id=item.meta.request_id,
+    )

@@ -44,19 +44,12 @@ the car recorded it: judging V3 values by `recorded_at` is the core's part of is
 
 Plausibility. The client already refuses latitudes, longitudes and percentages outside
 their ranges and non-finite numbers (the field fails with its `SmartcarProtocolError`).
-Here the gateway's own bounds (`gateway.core.plausibility`, as the webhook signals meet
-them) apply too: a `recorded_at` outside 2000-01-01 .. one hour after the answer arrived,
-or an odometer outside 0..10 million km, makes the field UNAVAILABLE with an
-`IMPLAUSIBLE_VALUE` failure saying why (a date in the future would otherwise hide every
-later reading); a range outside 0..10,000 km or a fuel amount outside 0..2,000 litres is
-left out (None) and logged, the field keeping its other parts, as the webhook parser does.
-Tyre pressures have no bounds in the core and pass as read.
+Here the gateway's own bounds apply too (`values.checked_result`, the same as on v2).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -71,46 +64,21 @@ from clients.smartcar.v3 import (
 from gateway.core.model import (
     Availability,
     BatchReading,
-    Battery,
     FieldResult,
-    Fuel,
-    Location,
     LockStatus,
-    Odometer,
     TelemetryField,
-    TelemetryValue,
     UpstreamFailure,
 )
-from gateway.core.plausibility import (
-    EARLIEST,
-    FUEL_L,
-    LATITUDE,
-    LONGITUDE,
-    MAX_AHEAD,
-    ODOMETER_KM,
-    RANGE_KM,
-    Bounds,
-    plausible_time,
-)
 from gateway.edge.smartcar.failures import availability_of, failure_of
-from gateway.edge.smartcar.values import telemetry_value
+from gateway.edge.smartcar.values import checked_result, telemetry_value
 
 SIGNAL_FIELDS: Mapping[TelemetryField, SignalField] = {
     field: SignalField(field.value) for field in TelemetryField
 }
 """The V3 client's reading for each telemetry field (they share their names)."""
 
-IMPLAUSIBLE = "IMPLAUSIBLE_VALUE"
-"""The failure type of a value outside the gateway's bounds (not one of Smartcar's)."""
-
 ASLEEP_TYPE, ASLEEP_CODE = "VEHICLE_STATE", "ASLEEP"
 """Smartcar's labels for a sleeping car, which the core reads as sleep."""
-
-_log = logging.getLogger(__name__)
-
-
-class _Implausible(ValueError):
-    """A value or time the gateway will not record; the message says why."""
 
 
 def batch_reading(
@@ -162,15 +130,15 @@ def _result(
         return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
     if isinstance(value, LockStatus):
         value = _named_doors(value)
-    try:
-        _check_time(reading.oem_updated_at, received_at=received_at)
-        value = _plausible(field, value)
-    except _Implausible as refused:
-        failure = UpstreamFailure(
-            type=IMPLAUSIBLE, request_id=request_id, description=f"{reading.code}: {refused}"
-        )
-        return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
-    return FieldResult(field=field, value=value, recorded_at=reading.oem_updated_at)
+    return checked_result(
+        field,
+        value,
+        recorded_at=reading.oem_updated_at,
+        received_at=received_at,
+        time_name="oemUpdatedAt",
+        source=str(reading.code),
+        request_id=request_id,
+    )
 
 
 def _named_doors(value: LockStatus) -> LockStatus:
@@ -196,56 +164,3 @@ def _failed(field: TelemetryField, reading: SignalFailure, request_id: str | Non
         description=f"{reading.code}: status {reading.status.value}, no error named",
     )
     return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
-
-
-def _check_time(recorded_at: datetime | None, *, received_at: datetime) -> None:
-    """Refuse a recorded time outside the plausible window (None passes: no time given)."""
-    if recorded_at is not None and not plausible_time(recorded_at, arrived_at=received_at):
-        raise _Implausible(
-            f"oemUpdatedAt {recorded_at.isoformat()} is not between {EARLIEST:%Y-%m-%d} "
-            f"and {MAX_AHEAD} after the answer arrived"
-        )
-
-
-def _plausible(field: TelemetryField, value: TelemetryValue) -> TelemetryValue:
-    """Return the value with implausible optional parts left out; raise `_Implausible`
-    for an implausible required one."""
-    match value:
-        case Odometer(distance_km=km):
-            _require(km, ODOMETER_KM, "distance", "km")
-        case Location(latitude=latitude, longitude=longitude):
-            _require(latitude, LATITUDE, "latitude", "°")
-            _require(longitude, LONGITUDE, "longitude", "°")
-        case Battery(range_km=range_km):
-            return dataclasses.replace(
-                value, range_km=_optional(field, range_km, RANGE_KM, "range", "km")
-            )
-        case Fuel(range_km=range_km, amount_remaining_l=amount):
-            return dataclasses.replace(
-                value,
-                range_km=_optional(field, range_km, RANGE_KM, "range", "km"),
-                amount_remaining_l=_optional(field, amount, FUEL_L, "amount", "l"),
-            )
-    return value
-
-
-def _require(number: float, bounds: Bounds, what: str, unit: str) -> None:
-    if number not in bounds:
-        raise _Implausible(_outside(number, bounds, what, unit))
-
-
-def _optional(
-    field: TelemetryField, number: float | None, bounds: Bounds, what: str, unit: str
-) -> float | None:
-    """Return `number` if it is within `bounds`, else None (logged)."""
-    if number is None or number in bounds:
-        return number
-    _log.warning(
-        "an implausible part of a V3 reading was left out",
-        extra={"field": field.value, "reason": _outside(number, bounds, what, unit)},
-    )
-    return None
-
-
-def _outside(number: float, bounds: Bounds, what: str, unit: str) -> str:
-    return f"{what} {number:g} {unit} is outside {bounds.low:g}..{bounds.high:g} {unit}"

@@ -6,12 +6,42 @@ same reading types (`Location`, `Odometer`, `Fuel`, `Battery`, `LockStatus`,
 one conversion serves the v2 adapter (`adapter`) and the V3 translation (`v3_readings`).
 Door names are passed on as the client gives them (`frontLeft`, …); the V3 translation
 renames them as the core's model names them (`front_left`, …).
+
+`checked_result` then holds a value to the gateway's own bounds (`gateway.core.plausibility`,
+which webhook signals meet too), for both API versions: a `recorded_at` outside
+2000-01-01 .. one hour after the answer arrived, or an odometer outside 0..10 million km,
+or a position outside ±90°/±180°, makes the field UNAVAILABLE with an `IMPLAUSIBLE_VALUE`
+failure saying why (a date in the future would otherwise hide every later reading); a
+range outside 0..10,000 km or a fuel amount outside 0..2,000 litres is left out (None) and
+logged, the field keeping its other parts, as the webhook parser does. Tyre pressures have
+no bounds in the core and pass as read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from datetime import datetime
+
 from clients import smartcar as sc
 from gateway.core import model
+from gateway.core.model import Availability, FieldResult, TelemetryField, UpstreamFailure
+from gateway.core.plausibility import (
+    EARLIEST,
+    FUEL_L,
+    LATITUDE,
+    LONGITUDE,
+    MAX_AHEAD,
+    ODOMETER_KM,
+    RANGE_KM,
+    Bounds,
+    plausible_time,
+)
+
+IMPLAUSIBLE = "IMPLAUSIBLE_VALUE"
+"""The failure type of a value outside the gateway's bounds (not one of Smartcar's)."""
+
+_log = logging.getLogger(__name__)
 
 
 def telemetry_value(value: object) -> model.TelemetryValue | None:
@@ -42,3 +72,85 @@ def telemetry_value(value: object) -> model.TelemetryValue | None:
         case sc.EngineOil(life_remaining_percent=oil):
             return model.EngineOil(life_remaining_percent=oil)
     return None
+
+
+class _Implausible(ValueError):
+    """A value or time the gateway will not record; the message says why."""
+
+
+def checked_result(
+    field: TelemetryField,
+    value: model.TelemetryValue,
+    *,
+    recorded_at: datetime | None,
+    received_at: datetime,
+    source: str,
+    time_name: str,
+    request_id: str | None = None,
+) -> FieldResult:
+    """Return the field's result for a value Smartcar sent (`source` names where: a path or
+    signal code; `time_name` where `recorded_at` came from), held to the gateway's bounds
+    (see the module docstring); `received_at` is when the answer arrived, by the gateway's
+    clock."""
+    try:
+        _check_time(recorded_at, received_at=received_at, name=time_name)
+        value = _plausible(field, value)
+    except _Implausible as refused:
+        failure = UpstreamFailure(
+            type=IMPLAUSIBLE, request_id=request_id, description=f"{source}: {refused}"
+        )
+        return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)
+    return FieldResult(field=field, value=value, recorded_at=recorded_at)
+
+
+def _check_time(recorded_at: datetime | None, *, received_at: datetime, name: str) -> None:
+    """Refuse a recorded time outside the plausible window (None passes: no time given)."""
+    if recorded_at is not None and not plausible_time(recorded_at, arrived_at=received_at):
+        raise _Implausible(
+            f"{name} {recorded_at.isoformat()} is not between {EARLIEST:%Y-%m-%d} "
+            f"and {MAX_AHEAD} after the answer arrived"
+        )
+
+
+def _plausible(field: TelemetryField, value: model.TelemetryValue) -> model.TelemetryValue:
+    """Return the value with implausible optional parts left out; raise `_Implausible`
+    for an implausible required one."""
+    match value:
+        case model.Odometer(distance_km=km):
+            _require(km, ODOMETER_KM, "distance", "km")
+        case model.Location(latitude=latitude, longitude=longitude):
+            _require(latitude, LATITUDE, "latitude", "°")
+            _require(longitude, LONGITUDE, "longitude", "°")
+        case model.Battery(range_km=range_km):
+            return dataclasses.replace(
+                value, range_km=_optional(field, range_km, RANGE_KM, "range", "km")
+            )
+        case model.Fuel(range_km=range_km, amount_remaining_l=amount):
+            return dataclasses.replace(
+                value,
+                range_km=_optional(field, range_km, RANGE_KM, "range", "km"),
+                amount_remaining_l=_optional(field, amount, FUEL_L, "amount", "l"),
+            )
+    return value
+
+
+def _require(number: float, bounds: Bounds, what: str, unit: str) -> None:
+    if number not in bounds:
+        raise _Implausible(_outside(number, bounds, what, unit))
+
+
+def _optional(
+    field: TelemetryField, number: float | None, bounds: Bounds, what: str, unit: str
+) -> float | None:
+    """Return `number` if it is within `bounds`, else None (logged)."""
+    if number is None or number in bounds:
+        return number
+    _log.warning(
+        "an implausible part of a Smartcar reading was left out",
+        extra={"field": field.value, "reason": _outside(number, bounds, what, unit)},
+    )
+    return None
+
+
+def _outside(number: float, bounds: Bounds, what: str, unit: str) -> str:
+    return f"{what} {number:g} {unit} is outside {bounds.low:g}..{bounds.high:g} {unit}"

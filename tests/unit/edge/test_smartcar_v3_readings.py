@@ -27,7 +27,8 @@ from gateway.core.model import (
 )
 from gateway.core.secret import Secret
 from gateway.core.telemetry import ASLEEP_REASON
-from gateway.edge.smartcar.v3_readings import IMPLAUSIBLE, SIGNAL_FIELDS, batch_reading
+from gateway.edge.smartcar.v3_readings import SIGNAL_FIELDS, batch_reading
+from gateway.edge.smartcar.values import IMPLAUSIBLE
 from tests.instants import START
 from tests.unit.edge.webhook_samples import millis
 from tests.unit.gateway.test_use_cases import build
