@@ -29,15 +29,14 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clients import smartcar as sc
-from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
 from clients.smartcar.v3 import (
     ApplicationCredentials,
     SmartcarConnectionsV3,
@@ -75,8 +74,6 @@ from gateway.edge.grpc.server import (
 )
 from gateway.edge.http.metrics import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.http.webhooks import serve_webhooks
-from gateway.edge.redis.admission import RedisAdmission, RedisFailure
-from gateway.edge.redis.telemetry import RedisTelemetry
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.smartcar.events import SmartcarV2Events
 from gateway.edge.smartcar.iam import SmartcarApplicationAuth
@@ -92,6 +89,10 @@ from storage.crypto import Keyring
 from storage.keys import key_usage
 from storage.permissions import secure_tree
 from storage.transient import is_transient
+
+if TYPE_CHECKING:
+    from gateway.edge.redis.admission import RedisAdmission
+    from gateway.edge.redis.telemetry import RedisTelemetry
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
 """Where the embedded simulator sends owners back; nothing needs to listen there, the
@@ -224,6 +225,12 @@ async def _shared(
     each replica's own)."""
     if settings.redis_url is None:
         return None, None
+    # Imported here: a replica without Redis never loads its client.
+    from redis.asyncio import Redis
+
+    from gateway.edge.redis.admission import RedisAdmission, RedisFailure
+    from gateway.edge.redis.telemetry import RedisTelemetry
+
     redis = Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
     stack.push_async_callback(redis.aclose)
     admission = RedisAdmission(
@@ -452,6 +459,9 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
     env = settings.smartcar
     if not settings.embedded_simulator:
         return _configured(settings)
+    # Imported here: a gateway pointed at Smartcar never loads the simulator (nor aiohttp).
+    from clients.simulator import SimulatorConfig, StateFile, StateFileError, serve_simulator
+
     # The simulator keeps its state (client, tokens, connections, clock) beside the
     # gateway's: a restart must find the tokens the database holds still valid.
     state_path = settings.var_dir / SIMULATOR_STATE_FILE

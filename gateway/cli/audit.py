@@ -23,9 +23,7 @@ from gateway.core.audit import AUDITED_METHODS, MAX_PAGE, AuditTrail
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.edge.clock import SystemClock
 from gateway.settings import Settings, SettingsError
-from gateway.wiring import open_storage
 from storage.crypto import Keyring
-from storage.database import DatabaseMissing
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         before_id=args.before_id,
         limit=args.limit,
     )
+    from storage.database import DatabaseMissing  # here: other sub-commands never load it
+
     try:
         entries = asyncio.run(_find(settings, query))
     except DatabaseMissing as missing:
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _find(settings: Settings, query: AuditQuery) -> list[AuditEntry]:
+    from gateway.wiring import open_storage
+
     async with open_storage(settings, migrate=False, keys=_throwaway_keyring) as storage:
         trail = AuditTrail(uow=storage.uow, clock=SystemClock())
         return await trail.find(query)

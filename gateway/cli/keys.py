@@ -24,10 +24,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.settings import Settings, SettingsError
-from gateway.wiring import OpenedStorage, open_storage
 from storage.crypto import (
     KeyConfigError,
     Keyring,
@@ -35,8 +34,9 @@ from storage.crypto import (
     generate_key_entry,
     load_keyring,
 )
-from storage.database import DatabaseMissing
-from storage.keys import key_usage, reencrypt
+
+if TYPE_CHECKING:
+    from gateway.wiring import OpenedStorage
 
 MISSING_KEY = 1
 """`keys status`'s exit status when stored tokens need a key VG_TOKEN_KEYS lacks."""
@@ -73,6 +73,8 @@ def _status(_: argparse.Namespace) -> int:
 
 def _rotate(args: argparse.Namespace) -> int:
     async def rotate(storage: OpenedStorage) -> dict[str, Any]:
+        from storage.keys import reencrypt
+
         report = await reencrypt(storage.engine, storage.cipher, batch_size=args.batch_size)
         usage = await _usage(storage)
         return {
@@ -86,6 +88,8 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 async def _usage(storage: OpenedStorage) -> dict[str, Any]:
+    from storage.keys import key_usage
+
     usage = await key_usage(storage.engine)
     keyring = storage.keyring
     unused = [k for k in keyring.key_ids if k != keyring.active_key_id and not usage.get(k)]
@@ -96,6 +100,10 @@ async def _usage(storage: OpenedStorage) -> dict[str, Any]:
 def _run(action: Callable[[OpenedStorage], Awaitable[dict[str, Any]]]) -> int:
     """Run `action` on the existing database with the configured keys, print its report,
     and return the exit status."""
+    # Imported here: the other sub-commands never load the storage wiring.
+    from gateway.wiring import open_storage
+    from storage.database import DatabaseMissing
+
     try:
         settings = Settings.from_env(os.environ)
         keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir, create=False)

@@ -21,18 +21,14 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import httpx
-
-from gateway.app import api_v3, configured_upstream, webhook_subscriptions
-from gateway.core.migration import FleetMigration, MigrationReport, VehicleOutcome
-from gateway.core.ports import Clock
-from gateway.edge.clock import SystemClock
 from gateway.settings import Settings, SettingsError
-from gateway.wiring import open_storage
 from storage.crypto import KeyConfigError, load_keyring
-from storage.database import DatabaseMissing
+
+if TYPE_CHECKING:
+    from gateway.core.migration import MigrationReport
+    from gateway.core.ports import Clock
 
 SOME_FAILED = 1
 """The exit status when a vehicle could not be checked or moved."""
@@ -61,6 +57,8 @@ def _positive(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from storage.database import DatabaseMissing
+
     try:
         settings = Settings.from_env(os.environ)
         load_keyring(settings.token_keys, var_dir=settings.var_dir, create=False)
@@ -99,6 +97,14 @@ async def migrate_fleet(
 ) -> MigrationReport:
     """Run one migration over the configured database and Smartcar; write each vehicle's
     result and the report to `out` as JSON lines when given."""
+    # Imported here: the other sub-commands never load the gateway's wiring.
+    import httpx
+
+    from gateway.app import api_v3, configured_upstream, webhook_subscriptions
+    from gateway.core.migration import FleetMigration, VehicleOutcome
+    from gateway.edge.clock import SystemClock
+    from gateway.wiring import open_storage
+
     clock = clock or SystemClock()
     upstream = configured_upstream(settings)
     keyring = load_keyring(settings.token_keys, var_dir=settings.var_dir, create=False)

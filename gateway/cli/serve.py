@@ -9,8 +9,6 @@ import logging
 import os
 from typing import Any
 
-from gateway.app import running_gateway
-from gateway.edge.grpc.server import serve_until_stopped
 from gateway.edge.logs import configure_logging
 from gateway.settings import ENV_VARIABLES, Settings, SettingsError, listen_address
 
@@ -69,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings) -> None:
+    # Imported here, after the settings are read: a bad setting is reported at once.
+    from gateway.app import running_gateway
+    from gateway.edge.grpc.server import serve_until_stopped
+
     async with running_gateway(settings) as running:
         _log.info(
             "gateway serving",
