@@ -48,6 +48,12 @@ archcheck: $(STAMP)
 services:
 	bash scripts/ensure_services.sh
 
+# The suite starts many Python processes (xdist workers, the instants below, replicas, CLI
+# runs); each would compile the project and rewrite the tests' asserts again if the machine
+# sets PYTHONDONTWRITEBYTECODE, so it is cleared for them: the bytecode lands in the
+# project's own __pycache__ directories (ignored by git).
+pytest timetravel: export PYTHONDONTWRITEBYTECODE :=
+
 pytest: $(STAMP) services
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS)
 
