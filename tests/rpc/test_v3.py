@@ -185,6 +185,23 @@ async def test_a_v3_car_is_subscribed_on_connect_and_unsubscribed_on_disconnect(
             assert connections.json()["data"] == []
 
 
+async def test_disconnecting_a_car_whose_owner_is_gone_at_smartcar_ends_disconnected(
+    rig: Rig,
+) -> None:
+    """The owner's user was removed at Smartcar first (with every connection of theirs):
+    Disconnect finds nothing left to delete (Smartcar's 404 means gone already) and the car
+    ends DISCONNECTED, not kept connected with a failure."""
+    _, owner = await connect_v3(rig, "car-1")
+    async with httpx.AsyncClient(base_url=rig.simulator_url, timeout=10) as sim:
+        token = await application_token(sim)
+        removed = await sim.delete(
+            f"/v3/users/{owner}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert removed.status_code == 204
+    disconnected = await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
+    assert disconnected.status == pb.DISCONNECTED
+
+
 async def application_token(sim: httpx.AsyncClient) -> str:
     """Return an application token of the rig's client, as Smartcar's IAM grants it."""
     granted = await sim.post(

@@ -141,17 +141,22 @@ class SmartcarV3:
         ensure_confirmed(execution)
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
-        """Delete the user's connection to the car, and the user once none is left."""
+        """Delete the user's connection to the car, and the user once none is left. A
+        connection or user Smartcar no longer has (404: the owner removed it, or an earlier
+        attempt did) is gone already, which is what was asked."""
         connection = await self._connection(access, smartcar_vehicle_id)
         if connection is not None:
             await self._call(
-                lambda t, s: self._connections.delete_connection(t, connection.id, timeout_s=s),
+                lambda t, s: _gone_is_done(
+                    self._connections.delete_connection(t, connection.id, timeout_s=s)
+                ),
                 access,
             )
         if not await self._user_connections(access):
             user = _user(access)
             await self._call(
-                lambda t, s: self._connections.delete_user(t, user, timeout_s=s), access
+                lambda t, s: _gone_is_done(self._connections.delete_user(t, user, timeout_s=s)),
+                access,
             )
 
     async def _connection(
@@ -239,13 +244,9 @@ class SmartcarSubscriptionsV3:
                 )
             ]
             for subscription_id in found:
-                try:
-                    await self._management.delete_subscription(
-                        token, subscription_id, timeout_s=timeout
-                    )
-                except sc.SmartcarAPIError as error:
-                    if error.status != 404:
-                        raise
+                await _gone_is_done(
+                    self._management.delete_subscription(token, subscription_id, timeout_s=timeout)
+                )
         except sc.SmartcarError as error:
             raise translate(error) from None
 
@@ -313,6 +314,15 @@ class SmartcarRouter:
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the car."""
         await self._for(access).disconnect(access, smartcar_vehicle_id)
+
+
+async def _gone_is_done(deletion: Awaitable[None]) -> None:
+    """Await a deletion; Smartcar answering 404 (nothing to delete) is success."""
+    try:
+        await deletion
+    except sc.SmartcarAPIError as error:
+        if error.status != 404:
+            raise
 
 
 def _application(access: SmartcarAccess) -> sc.Secret:
