@@ -270,7 +270,9 @@ class ConnectRequest(_message.Message):
     """The `state` from the Connect redirect (single use, bound to `vehicle_id`)."""
     user_id: _builtins.str
     """The `user_id` from the Connect redirect: the owner's Smartcar user id, required when new
-    connections use Smartcar's API V3.
+    connections use Smartcar's API V3. Live redirects spell it `user_id`; one mirror of
+    Smartcar's migration guide says `userId`: a caller reading the redirect should take
+    either.
     """
     def __init__(
         self,
