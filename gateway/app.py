@@ -12,7 +12,8 @@ the metered HTTP client for Smartcar; storage, opened with `gateway.wiring.open_
 (migrated to head, with the token keyring; it refuses to start without a key stored tokens
 are under); the Smartcar adapter; Redis for rate limits and the telemetry cache shared
 between replicas (with VG_REDIS_URL); the core, built by
-`gateway.core.assembly.build_gateway`; the leased background jobs; the webhook receiver;
+`gateway.core.assembly.build_gateway` (with Smartcar's Compatibility API, asked with the
+application's client id and secret); the leased background jobs; the webhook receiver;
 the gRPC server, whose call frame gets the access guard, the audit trail, metrics, the
 refusal log, the replica's health and storage's classifier of transient database failures
 (`storage.transient`); and the metrics and health ports. Leaving the block closes them in
@@ -75,6 +76,7 @@ from gateway.edge.grpc.server import (
 from gateway.edge.http.metrics import MeteredTransport, PrometheusMetrics, serve_metrics
 from gateway.edge.http.webhooks import serve_webhooks
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
+from gateway.edge.smartcar.compatibility import SmartcarCompatibilityV2
 from gateway.edge.smartcar.events import SmartcarV2Events
 from gateway.edge.smartcar.iam import SmartcarApplicationAuth
 from gateway.edge.smartcar.v3_adapter import (
@@ -183,6 +185,17 @@ async def running_gateway(
             shared_telemetry=shared_telemetry,
             # Every replica shares the keyring, so each accepts the others' page tokens.
             page_tokens=PageTokens(storage.keyring.derive(PAGE_TOKEN_PURPOSE)),
+            compatibility=SmartcarCompatibilityV2(
+                client=sc.SmartcarCompatibility(
+                    http=http,
+                    credentials=upstream.credentials,
+                    endpoints=upstream.endpoints,
+                    clock=clock.now,
+                ),
+                timeouts=UpstreamTimeouts(
+                    read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
+                ),
+            ),
         )
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)

@@ -37,6 +37,7 @@ from gateway.core.assembly import Policies
 from gateway.core.audit import AuditRetentionPolicy
 from gateway.core.connections import ConnectPolicy
 from gateway.core.model import SmartcarApi, TelemetryField
+from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
@@ -55,6 +56,10 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
     "VG_SMARTCAR_API": "v3 — Smartcar API for connections: v3 (one application token and "
     "sc-user-id) or v2 (deprecated: a token pair per owner)",
+    "VG_REQUIRED_PERMISSIONS": "read_vehicle_info,read_vin,read_location,read_odometer,"
+    "read_security,control_security — permissions Connect URLs mark with Smartcar's "
+    "required: prefix (the owner cannot leave them out); comma-separated, among those asked "
+    "for; 'none' marks none",
     "VG_SMARTCAR_CLIENT_SECRETS": "unset — more client secrets, comma-separated, tried after "
     "SMARTCAR_CLIENT_SECRET until Smartcar accepts one (at most 3 in all: rotation without "
     "restart)",
@@ -183,7 +188,9 @@ class Settings:
         read = _Reader(env)
         api = read.choice("VG_SMARTCAR_API", SMARTCAR_APIS) or "v3"
         policies = Policies(
-            connect=ConnectPolicy(api=SmartcarApi(api)),
+            connect=ConnectPolicy(
+                api=SmartcarApi(api), required_permissions=read.required_permissions()
+            ),
             rate_limits=RateLimits(
                 vehicle_reads=read.bucket("VG_VEHICLE_READS", "4/15"),
                 vehicle_commands=read.bucket("VG_VEHICLE_COMMANDS", "4/15"),
@@ -403,6 +410,26 @@ class _Reader:
             raise SettingsError(
                 f"{name} must be 'capacity/seconds per token' like {default!r}, got {raw!r}"
             ) from None
+
+    def required_permissions(self) -> frozenset[str]:
+        """Read VG_REQUIRED_PERMISSIONS: permissions among those Connect asks for, by
+        commas; `none` marks none; unset keeps the default."""
+        name = "VG_REQUIRED_PERMISSIONS"
+        raw = (self._env.get(name) or "").strip()
+        if not raw:
+            return DEFAULT_REQUIRED_AT_CONNECT
+        if raw.lower() == "none":
+            return frozenset()
+        names = [item.strip() for item in raw.split(",")]
+        if not all(names):
+            raise SettingsError(f"{name} holds an empty entry (two commas in a row?)")
+        unknown = sorted(set(names) - REQUESTED_PERMISSIONS)
+        if unknown:
+            raise SettingsError(
+                f"{name}: {', '.join(unknown)} is not among the permissions Connect asks for "
+                f"({', '.join(sorted(REQUESTED_PERMISSIONS))})"
+            )
+        return frozenset(names)
 
     def plan(self) -> PollPlan:
         """Read the scheduler's plan: `field=seconds` pairs for rental and idle times."""

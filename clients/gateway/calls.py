@@ -47,6 +47,25 @@ def connect(vehicle_id: str, *, code: str = "", state: str, user_id: str = "") -
     return Call("Connect", request, pb.Vehicle, safe=False)
 
 
+def connect_failed(
+    vehicle_id: str, *, state: str, error: str, error_description: str = ""
+) -> Call[pb.Vehicle]:
+    """Report a Connect redirect that carried Smartcar's `error` (and its description)
+    instead of a code: the state is used up and the vehicle notes why; raises
+    `errors.ConnectFailed`. Never repeated: the state is single use."""
+    request = pb.ConnectRequest(
+        vehicle_id=vehicle_id, state=state, error=error, error_description=error_description
+    )
+    return Call("Connect", request, pb.Vehicle, safe=False)
+
+
+def check_compatibility(vin: str, *, country: str) -> Call[pb.CheckCompatibilityResponse]:
+    """Whether Smartcar can connect the car with `vin` registered in `country` (ISO 3166-1
+    alpha-2), per permission the fleet asks for."""
+    request = pb.CheckCompatibilityRequest(vin=vin, country=country)
+    return Call("CheckCompatibility", request, pb.CheckCompatibilityResponse)
+
+
 def get_vehicle(vehicle_id: str) -> Call[pb.Vehicle]:
     """One vehicle's connection panel."""
     return Call("GetVehicle", pb.GetVehicleRequest(vehicle_id=vehicle_id), pb.Vehicle)

@@ -12,7 +12,9 @@ Every failed call raises a `GatewayCallError` subclass chosen by the ErrorInfo r
     │   ├── ConnectionDisconnected   CONNECTION_DISCONNECTED
     │   ├── PermissionMissing        PERMISSION_MISSING: `metadata["permission"]`
     │   ├── RentalActive             RENTAL_ACTIVE: `rental_id`
-    │   └── VehicleStateBlocks       VEHICLE_STATE (door open, in motion, …)
+    │   ├── VehicleStateBlocks       VEHICLE_STATE (door open, in motion, …)
+    │   └── ConnectFailed            CONNECT_<ERROR>: the owner's Connect ended in Smartcar's
+    │                                `connect_error` (access_denied, no_vehicles, …)
     ├── RateLimited                  retry_after_s (RetryInfo)
     ├── Unavailable                  retry_after_s when known
     │   └── CommandOutcomeUnknown    the command may have run: retry with the same
@@ -106,6 +108,15 @@ class VehicleStateBlocks(PreconditionFailed):
     """The car's state blocks the command (a door open, in motion, …)."""
 
 
+class ConnectFailed(PreconditionFailed):
+    """The owner's Connect ended in an error Smartcar put on the redirect."""
+
+    @property
+    def connect_error(self) -> str:
+        """Smartcar's error code, as the redirect carried it (e.g. `access_denied`)."""
+        return self.metadata.get("connect_error", "")
+
+
 class RateLimited(GatewayCallError):
     """A rate limit refused the call; retry after `retry_after_s`."""
 
@@ -143,6 +154,8 @@ _BY_REASON: Mapping[str, type[GatewayCallError]] = {
     "VEHICLE_STATE": VehicleStateBlocks,
     "COMMAND_OUTCOME_UNKNOWN": CommandOutcomeUnknown,
 }
+_CONNECT_FAILED_PREFIX = "CONNECT_"
+"""The reasons of a failed Connect: CONNECT_ and Smartcar's error in capitals."""
 _BY_CODE: Mapping[grpc.StatusCode, type[GatewayCallError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -167,6 +180,8 @@ def from_rpc_error(error: grpc.RpcError, *, request_id: str = "") -> GatewayCall
     info, retry, bad, precondition, request = _details(status)
     reason = info.reason if info is not None and info.domain == DOMAIN else ""
     cls = _BY_REASON.get(reason) or _BY_CODE.get(code, GatewayCallError)
+    if reason.startswith(_CONNECT_FAILED_PREFIX):
+        cls = ConnectFailed
     if cls is PreconditionFailed and code is not grpc.StatusCode.FAILED_PRECONDITION:
         cls = _BY_CODE.get(code, GatewayCallError)
     failure = cls(

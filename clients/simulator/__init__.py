@@ -1,7 +1,8 @@
 """A Smartcar API simulator: a real HTTP server speaking Smartcar's wire format.
 
 It serves simulated Connect (`/oauth/authorize`), the token endpoint (`/oauth/token`),
-the Vehicle API v2.0 (`/v2.0/…`), the Management API, API V3 on the same port (the IAM
+the Vehicle API v2.0 (`/v2.0/…`), the Management API, the Compatibility API by VIN
+(`/v2.0/compatibility`), API V3 on the same port (the IAM
 token endpoint `/oauth2/token`, the Vehicle and Connections APIs and the Management API
 under `/v3/…`), and a control API (`/sim/…`) for tests, and delivers Smartcar's webhooks
 (payload version 4.0: signed, with Smartcar's retry schedule) to the callbacks registered
@@ -22,7 +23,8 @@ Modules: `config` (settings), `clock` (simulated time), `fleet` (the seeded cata
 report as V3 signals), `accounts` (users, connections, tokens), `iam` (V3 client secrets
 and application tokens), `connect` (simulated Connect), `limits`, `faults`, `error_bodies`
 and `v3_errors`, `stats`, `admission` and `v3_admission` (the checks before serving),
-`delivery` (responses, transport faults), `webhooks`, `webhook_payloads` and
+`delivery` (responses, transport faults), `compatibility` (the Compatibility API),
+`webhooks`, `webhook_payloads` and
 `subscriptions` (webhook events delivered to registered callbacks and V3 subscriptions),
 `v3_payloads`, `v3_paging` and `v3_commands` (V3 bodies, collections and commands), the
 routes (`oauth_routes`, `iam_routes`, `vehicle_routes`, `batch`, `management_routes`,

@@ -7,10 +7,10 @@ Surfaces and their error formats:
 - `/v3/…` (the Vehicle, Connections and Management APIs V3): V3 `{"errors": [...]}` bodies
   (see `v3_errors`; errors both versions share are rendered in this shape), with
   `SC-Request-Id` on every response; an unknown path is 404 RESOURCE_NOT_FOUND:PATH;
-- `/v2.0/…` (Vehicle and Management APIs) and anything else: Smartcar v2 error bodies, with
-  `SC-Request-Id` on every response (its value is also the body's `requestId`). A path that
-  does not exist is 404 RESOURCE_NOT_FOUND:PATH, one under another version (`/v1.0/…`,
-  `/v4/…`) is 404 RESOURCE_NOT_FOUND:VERSION;
+- `/v2.0/…` (Vehicle, Management and Compatibility APIs) and anything else: Smartcar v2
+  error bodies, with `SC-Request-Id` on every response (its value is also the body's
+  `requestId`). A path that does not exist is 404 RESOURCE_NOT_FOUND:PATH, one under
+  another version (`/v1.0/…`, `/v4/…`) is 404 RESOURCE_NOT_FOUND:VERSION;
 - `/sim/…` (the control API): `{"error", "field"?, "message"}`.
 
 Whatever a client sends, the answer is JSON: unexpected exceptions are logged and become
@@ -27,6 +27,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from clients.simulator import (
+    compatibility,
     control_routes,
     iam_routes,
     management_routes,
@@ -76,6 +77,7 @@ def create_app(world: World, *, state_file: StateFile | None = None) -> web.Appl
     iam_routes.add_routes(app.router)
     vehicle_routes.add_routes(app.router)
     management_routes.add_routes(app.router)
+    compatibility.add_routes(app.router)
     v3_routes.add_routes(app.router)
     v3_connections.add_routes(app.router)
     v3_management_routes.add_routes(app.router)

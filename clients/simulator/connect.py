@@ -8,10 +8,11 @@ owner with `sc-user-id` instead of exchanging a code. Smartcar's current page sh
 
 Parameters the official SDK sends are accepted: `response_type` (must be `code`),
 `client_id`, `redirect_uri`, `scope` (space-separated; when absent the grant gets every
-permission the gateway uses), `state`, `mode` (`test`, `simulated` or `live`),
-`approval_prompt`, `single_select`, `single_select_vin`, `make`, `user`, `flags`. A missing
-or invalid `client_id`, `redirect_uri` or `response_type`, or a bad parameter value, is a
-400 JSON body `{"error", "error_description"}`: the redirect target cannot be trusted yet.
+permission the gateway uses; a scope may carry Smartcar's `required:` prefix), `state`,
+`mode` (`test`, `simulated` or `live`), `approval_prompt`, `single_select`,
+`single_select_vin`, `make`, `user`, `flags`. A missing or invalid `client_id`,
+`redirect_uri` or `response_type`, or a bad parameter value, is a 400 JSON body
+`{"error", "error_description"}`: the redirect target cannot be trusted yet.
 
 Which vehicles the owner connects:
 
@@ -35,7 +36,10 @@ Simulator-only parameters (never sent by real clients):
   `redirect_uri?error=access_denied&error_description=User+denied+access+to+application`
   (plus `state`), as Smartcar documents;
 - `sim_withhold=perm1 perm2` (spaces or commas): the owner grants the requested scopes minus
-  these, so the app ends up with fewer permissions than it asked for.
+  these, so the app ends up with fewer permissions than it asked for. A scope the URL marks
+  `required:` cannot be withheld: as on Smartcar's Connect since 2026-06-16, its checkbox is
+  locked, so the owner grants it whatever they would untick (the prefix does not filter
+  which vehicles can connect either).
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class ConnectRequest:
     client_id: str
     redirect_uri: str
     scopes: tuple[str, ...]
+    required: frozenset[str]
+    """The scopes marked `required:`: the owner cannot leave them out."""
     state: str | None
     single_select: bool
     single_select_vin: str | None
@@ -95,10 +101,12 @@ def parse_connect_request(
     vin = query.get("single_select_vin") or None
     if vin is not None and not is_well_formed_vin(vin):
         raise ConnectError("invalid_request", "single_select_vin must be a 17-character VIN")
+    scopes, required = _scopes(query.get("scope"))
     return ConnectRequest(
         client_id=client_id,
         redirect_uri=redirect_uri,
-        scopes=_scopes(query.get("scope")),
+        scopes=scopes,
+        required=required,
         state=query.get("state"),
         single_select=query.get("single_select", "").lower() == "true" or vin is not None,
         single_select_vin=vin.upper() if vin else None,
@@ -120,11 +128,12 @@ def approve(world: World, request: ConnectRequest) -> str:
         )
     user_id, vehicle_ids = _select(world, request)
     now_s = world.clock.now_s()
+    withheld = request.sim_withhold - request.required  # a required scope's box is locked
     grant = world.accounts.approve(
         user_id=user_id,
         client_id=request.client_id,
         vehicle_ids=vehicle_ids,
-        scopes=tuple(s for s in request.scopes if s not in request.sim_withhold),
+        scopes=tuple(s for s in request.scopes if s not in withheld),
         now_s=now_s,
     )
     code = world.accounts.issue_code(
@@ -170,16 +179,26 @@ def _redirect_uri(value: str) -> str:
     return value
 
 
-def _scopes(value: str | None) -> tuple[str, ...]:
-    """Split the space-separated scope, or default to every permission the gateway uses."""
+REQUIRED_PREFIX = "required:"
+"""Smartcar's prefix for a scope the owner may not leave out."""
+
+
+def _scopes(value: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Split the space-separated scope into its permissions (without `required:`) and the
+    ones marked required; no scope at all is every permission the gateway uses."""
     if value is None or not value.strip():
-        return DEFAULT_SCOPES
-    scopes = tuple(dict.fromkeys(value.split()))
-    for scope in scopes:
+        return DEFAULT_SCOPES, frozenset()
+    scopes: dict[str, None] = {}
+    required: set[str] = set()
+    for item in value.split():
+        scope = item.removeprefix(REQUIRED_PREFIX)
         prefix, _, rest = scope.partition("_")
         if prefix not in ("read", "control") or not rest or not rest.replace("_", "").isalpha():
             raise ConnectError("invalid_scope", "scope contains an unknown permission")
-    return scopes
+        scopes[scope] = None
+        if scope != item:
+            required.add(scope)
+    return tuple(scopes), frozenset(required)
 
 
 def _sim_vehicles(value: str | None) -> int | None:

@@ -170,6 +170,9 @@ _MODELS: tuple[ModelSpec, ...] = (
 )
 
 
+_WMIS = frozenset(model.wmi for model in _MODELS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class VehicleSpec:
     """One simulated vehicle as it left the catalog: identity, capabilities, starting data."""
@@ -219,6 +222,11 @@ def vehicle_for_vin(*, seed: int, vin: str) -> VehicleSpec:
     year_index = _YEAR_CODES.find(vin[9])
     year = 2010 + year_index if year_index >= 0 else rng.randint(model.first_year, 2024)
     return _generate(rng, model=model, year=year, vin=vin)
+
+
+def known_wmi(vin: str) -> bool:
+    """Tell whether the VIN's World Manufacturer Identifier is one a catalog make uses."""
+    return vin[:3].upper() in _WMIS
 
 
 def is_well_formed_vin(vin: str) -> bool:

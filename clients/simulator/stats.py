@@ -21,7 +21,8 @@ Every Vehicle and Management API request that names a known endpoint is counted 
 its endpoint, whatever its outcome (a 401 or a 429 is still a request to Smartcar); API V3
 endpoints are counted under keys beginning with `v3/` (`v3/signals`, `v3/signal`,
 `v3/vehicle`, `v3/commands/security/lock`, `v3/connections`, `v3/users`, `v3/webhooks`,
-`v3/subscriptions`). `token_grants.client_credentials` counts application tokens issued by
+`v3/subscriptions`); Compatibility API checks under `compatibility` (never billed).
+`token_grants.client_credentials` counts application tokens issued by
 the IAM endpoint (`POST /oauth2/token`); its refusals count under `token_rejections`. A batch
 counts once under `batch` and once per path under `batch_paths`; it is billed per path
 (`billed_this_month`). `security` counts GET (lock status) and POST (lock/unlock) alike;

@@ -5,6 +5,7 @@
     auth = SmartcarAuth(http=http, credentials=ClientCredentials.from_env(os.environ),
                         endpoints=endpoints)
     vehicles = SmartcarVehicles(http=http, endpoints=endpoints)
+    compatibility = SmartcarCompatibility(http=http, credentials=…, endpoints=endpoints)
     pair = await auth.exchange_code(code)
     odometer = await vehicles.odometer(pair.access_token, vehicle_id)   # Reading[Odometer]
 
@@ -15,6 +16,7 @@ the V3 management API) is ``clients.smartcar.v3``, raising the same errors.
 
 from clients.smartcar._batch import BATCH_PATHS
 from clients.smartcar.auth import ConnectMode, SmartcarAuth
+from clients.smartcar.compatibility import SmartcarCompatibility
 from clients.smartcar.credentials import ClientCredentials
 from clients.smartcar.endpoints import SmartcarEndpoints
 from clients.smartcar.errors import (
@@ -58,7 +60,9 @@ from clients.smartcar.models import (
     BatchItem,
     BatchResult,
     Battery,
+    Capability,
     Closure,
+    Compatibility,
     Connection,
     EngineOil,
     Fuel,
@@ -87,9 +91,11 @@ __all__ = [
     "BatchResult",
     "Battery",
     "BillingError",
+    "Capability",
     "ClientCredentials",
     "Closure",
     "CommandFailed",
+    "Compatibility",
     "CompatibilityError",
     "ConnectMode",
     "ConnectedServicesAccountError",
@@ -115,6 +121,7 @@ __all__ = [
     "ServerError",
     "SmartcarAPIError",
     "SmartcarAuth",
+    "SmartcarCompatibility",
     "SmartcarConnectionError",
     "SmartcarEndpoints",
     "SmartcarError",

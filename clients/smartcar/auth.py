@@ -1,5 +1,11 @@
 """SmartcarAuth: Smartcar Connect URLs and the OAuth 2.0 token grants.
 
+A Connect URL may mark scopes the application cannot work without: Smartcar's documented
+``required:`` prefix (``scope=required:read_location read_odometer``; the Tesla page and
+the backend tutorial show ``required:read_vehicle_info``). Smartcar's preview Connect page
+says that from 2026-06-16 such a scope's checkbox is locked for the owner and the prefix
+"does not filter which vehicles can connect" (smartcar-v3-notes §1.3).
+
 The client authenticates to the token endpoint with HTTP Basic auth; the client secret
 never goes into a body or a URL. Refused grants raise the OAuthError family, scrubbed
 of the code, refresh token and client secret they were about (Smartcar's own message
@@ -66,6 +72,7 @@ class SmartcarAuth:
         *,
         scopes: Iterable[str],
         state: str,
+        required: Iterable[str] = (),
         mode: ConnectMode = "live",
         single_select_vin: str | None = None,
         single_select: bool = False,
@@ -76,14 +83,16 @@ class SmartcarAuth:
     ) -> str:
         """Return the Smartcar Connect URL that sends the owner back with a code and ``state``.
 
-        ``single_select_vin`` implies ``single_select``; ``extra_params`` (e.g. ``flags``)
-        may not override a parameter this method sets.
+        ``required`` names scopes among ``scopes`` that are sent with Smartcar's
+        ``required:`` prefix (the owner cannot leave them out). ``single_select_vin``
+        implies ``single_select``; ``extra_params`` (e.g. ``flags``) may not override a
+        parameter this method sets.
         """
         query = {
             "response_type": "code",
             "client_id": self._credentials.client_id,
             "redirect_uri": self._credentials.redirect_uri,
-            "scope": _scope(scopes),
+            "scope": _scope(scopes, required),
             "state": _non_empty("state", state),
             "mode": _mode(mode),
             "approval_prompt": "force" if force_prompt else "auto",
@@ -139,16 +148,31 @@ def _non_empty(name: str, value: str) -> str:
     return value
 
 
-def _scope(scopes: Iterable[str]) -> str:
-    """Return the space-joined scope, refusing a bare string, blanks or no scope at all."""
-    if isinstance(scopes, str):
-        raise ValueError("scopes must be a collection of scope names, not one string")
-    names = list(scopes)
+REQUIRED_PREFIX = "required:"
+"""Smartcar's prefix for a scope the owner may not leave out of the grant."""
+
+
+def _scope(scopes: Iterable[str], required: Iterable[str]) -> str:
+    """Return the space-joined scope, the ``required`` ones prefixed with ``required:``;
+    refuse a bare string, blanks, no scope at all, or a required scope not asked for."""
+    names = _names("scopes", scopes)
     if not names:
         raise ValueError("scopes must name at least one permission")
-    if any(not isinstance(n, str) or not n or " " in n for n in names):
-        raise ValueError("scopes must be non-empty names without spaces")
-    return " ".join(names)
+    marked = set(_names("required", required))
+    unknown = sorted(marked.difference(names))
+    if unknown:
+        raise ValueError(f"required names scopes not among scopes: {', '.join(unknown)}")
+    return " ".join(f"{REQUIRED_PREFIX}{n}" if n in marked else n for n in names)
+
+
+def _names(what: str, scopes: Iterable[str]) -> list[str]:
+    """Return the scope names of a collection, refusing a bare string and blank names."""
+    if isinstance(scopes, str):
+        raise ValueError(f"{what} must be a collection of scope names, not one string")
+    names = list(scopes)
+    if any(not isinstance(n, str) or not n or " " in n or ":" in n for n in names):
+        raise ValueError(f"{what} must be non-empty names without spaces or colons")
+    return names
 
 
 def _mode(mode: str) -> str:

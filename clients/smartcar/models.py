@@ -20,7 +20,9 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "Battery",
+    "Capability",
     "Closure",
+    "Compatibility",
     "Connection",
     "EngineOil",
     "Fuel",
@@ -224,3 +226,29 @@ class BatchResult:
         if not isinstance(item.value, kind):
             raise TypeError(f"{path} holds {type(item.value).__name__}, not {kind.__name__}")
         return Reading(item.value, item.meta)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capability:
+    """Whether a vehicle is likely capable of one endpoint a permission authorises
+    (the Compatibility API's ``capabilities[]``)."""
+
+    permission: str
+    endpoint: str
+    """The endpoint the permission authorises, as Smartcar names it (``/engine/oil``)."""
+    capable: bool
+    reason: str | None
+    """Why not, when not capable (``VEHICLE_NOT_CAPABLE``, ``SMARTCAR_NOT_CAPABLE``, …)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compatibility:
+    """The Compatibility API's answer for one VIN: likely compatible or not, why not, and
+    the capabilities of the endpoints the permissions asked about authorise (empty when
+    not compatible, and outside the United States, where Smartcar does not check them)."""
+
+    compatible: bool
+    reason: str | None
+    """Why not, when not compatible, as Smartcar sends it (a code such as
+    ``MAKE_NOT_COMPATIBLE``)."""
+    capabilities: tuple[Capability, ...] = ()

@@ -13,6 +13,7 @@ from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
+from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService, ConnectPolicy
 from gateway.core.facade import Gateway
 from gateway.core.health import HealthPolicy
@@ -20,6 +21,7 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.paging import PageTokens
 from gateway.core.ports import (
     Clock,
+    CompatibilityAPI,
     SharedTelemetry,
     SmartcarAPI,
     UnitOfWorkFactory,
@@ -66,6 +68,7 @@ def build_gateway(
     page_tokens: PageTokens | None = None,
     application_tokens: ApplicationTokenSource | None = None,
     subscriptions: WebhookSubscriptions | None = None,
+    compatibility: CompatibilityAPI | None = None,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -76,7 +79,8 @@ def build_gateway(
     signs ListVehicles tokens (default: a key of this process's own);
     `application_tokens` is the application's Smartcar API V3 token (default: none, so
     V3 connections cannot be served); `subscriptions` subscribes each new V3 connection
-    to the application's webhook (default: none).
+    to the application's webhook (default: none); `compatibility` is Smartcar's
+    Compatibility API (default: none, so CheckCompatibility answers UNAVAILABLE).
     """
     rotator = TokenRotator(
         uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
@@ -158,4 +162,11 @@ def build_gateway(
         ),
         audit=AuditTrail(uow=uow, clock=clock),
         audit_retention=AuditRetention(uow=uow, clock=clock, policy=policies.audit),
+        compatibility=CompatibilityService(
+            api=compatibility,
+            limiter=limiter,
+            clock=clock,
+            required=policies.connect.required_permissions,
+            metrics=metrics,
+        ),
     )

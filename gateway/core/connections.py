@@ -12,6 +12,11 @@ owner token: the redirect's `user_id` names the owner, the application's token (
 the fleet, see `apptoken`) reads which cars that user connected, and the vehicle records
 the user id and API instead of a grant; a `code`, when sent too, is not needed.
 
+Connect URLs ask for every permission the gateway uses and mark the ones the fleet cannot
+work without with Smartcar's `required:` prefix (`ConnectPolicy.required_permissions`). A
+redirect that carries Smartcar's `error` instead of a code is recorded on the vehicle and
+answered `ConnectFailed` (`gateway.core.connect_failures`).
+
 Which Smartcar vehicle a Connect is for: the one already linked to this fleet vehicle, else
 the one whose VIN the fleet vehicle records, else the only one the authorization covers
 that no other fleet vehicle uses. Anything else is AuthorizationMismatch.
@@ -29,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from gateway.core.budget import BudgetPolicy, month_of
+from gateway.core.connect_failures import record_failure
 from gateway.core.errors import (
     AuthorizationMismatch,
     ConnectionDisconnected,
@@ -38,6 +44,7 @@ from gateway.core.errors import (
     UpstreamUnavailable,
 )
 from gateway.core.model import (
+    ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
     Grant,
@@ -49,6 +56,7 @@ from gateway.core.model import (
     VehicleInfo,
     VehiclePanel,
 )
+from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
 from gateway.core.ports import (
     Clock,
     CodeRejected,
@@ -74,10 +82,19 @@ connections (not billed)."""
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectPolicy:
-    """How long a Connect `state` stays usable, and which API new connections use."""
+    """How long a Connect `state` stays usable, which API new connections use, and which
+    of the permissions asked for Connect marks required (a subset of them)."""
 
     state_ttl: timedelta = timedelta(minutes=15)
     api: SmartcarApi = SmartcarApi.V2
+    required_permissions: frozenset[str] = DEFAULT_REQUIRED_AT_CONNECT
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.required_permissions - REQUESTED_PERMISSIONS)
+        if unknown:
+            raise ValueError(
+                f"required permissions must be among those asked for: {', '.join(unknown)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +143,11 @@ class ConnectionService:
             vehicle = await self._register(vehicle_id, vin, state)
         except Conflict:  # another caller registered the same new vehicle a moment ago
             vehicle = await self._register(vehicle_id, vin, state)
-        url = self._smartcar.connect_url(state=state.state, vin=vin or vehicle.vin)
+        url = self._smartcar.connect_url(
+            state=state.state,
+            vin=vin or vehicle.vin,
+            required=self._policy.required_permissions,
+        )
         return ConnectUrl(url=url, state=state.state, expires_at=state.expires_at)
 
     async def _register(self, vehicle_id: str, vin: str | None, state: OAuthState) -> Vehicle:
@@ -149,11 +170,21 @@ class ConnectionService:
         return vehicle
 
     async def connect(
-        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+        self,
+        vehicle_id: str,
+        *,
+        code: str,
+        state: str,
+        user_id: str = "",
+        failure: ConnectFailure | None = None,
     ) -> VehiclePanel:
         """Link the vehicle to its Smartcar car: on v2 by exchanging the code and storing the
-        tokens, on V3 by the redirect's user id (see the module docstring)."""
+        tokens, on V3 by the redirect's user id (see the module docstring). A redirect that
+        carried `failure` instead uses the state up, is noted on the vehicle, and raises
+        ConnectFailed."""
         await self._take_state(vehicle_id, state)
+        if failure is not None:
+            raise await self._failed(vehicle_id, failure)
         if self._policy.api is SmartcarApi.V3:
             return await self._connect_v3(vehicle_id, user_id)
         if not code:
@@ -207,6 +238,17 @@ class ConnectionService:
                     extra={"vehicle_id": vehicle_id, "reason": failure.reason},
                 )
         return shown
+
+    async def _failed(self, vehicle_id: str, failure: ConnectFailure) -> GatewayError:
+        """Record why the owner's Connect failed; return the error to answer with."""
+        async with self._uow() as uow:
+            refused = await record_failure(uow, vehicle_id, failure)
+            await uow.commit()
+        _log.info(
+            "Connect failed at Smartcar",
+            extra={"vehicle_id": vehicle_id, "reason": refused.reason},
+        )
+        return refused
 
     async def _take_state(self, vehicle_id: str, state: str) -> None:
         async with self._uow() as uow:

@@ -20,6 +20,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── VehicleNotCapable           the car cannot do this (Smartcar COMPATIBILITY)
     │   ├── OwnerAccountIssue           the owner's connected-services account needs action
     │   ├── AuthorizationMismatch       the authorization does not identify this vehicle
+    │   ├── ConnectFailed               the Connect redirect carried Smartcar's `error`
     │   ├── CommandNotApplied           the car reported the opposite state after the command
     │   └── UpstreamRejected            Smartcar refused a request we should not have sent
     │       └── ApplicationCredentialsRefused   no configured client secret gets a token
@@ -186,6 +187,25 @@ class AuthorizationMismatch(PreconditionFailed):
     """The owner's authorization does not identify exactly one car for this fleet vehicle."""
 
     reason = "AUTHORIZATION_MISMATCH"
+
+
+class ConnectFailed(PreconditionFailed):
+    """The owner's Connect ended in an error Smartcar put on the redirect (`access_denied`,
+    `no_vehicles`, …). The reason names it: `CONNECT_<ERROR>` (`gateway.core.connect_failures`),
+    metadata `connect_error` holds it as given."""
+
+    reason = "CONNECT_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, metadata=metadata)
+        if reason is not None:
+            self.reason = reason
 
 
 class CommandNotApplied(PreconditionFailed):

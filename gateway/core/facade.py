@@ -18,10 +18,13 @@ from gateway.core.audit import AuditRetention, AuditTrail
 from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
+from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService
 from gateway.core.metrics import Metrics
 from gateway.core.model import (
     CommandResult,
+    CompatibilityReport,
+    ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
     LockAction,
@@ -64,17 +67,27 @@ class Gateway:
     scheduler: TelemetryScheduler
     audit: AuditTrail
     audit_retention: AuditRetention
+    compatibility: CompatibilityService
 
     async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
         """Issue a single-use state bound to the vehicle (registering it if new) and the URL."""
         return await self.connections.connect_url(vehicle_id, vin=vin)
 
     async def connect(
-        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+        self,
+        vehicle_id: str,
+        *,
+        code: str,
+        state: str,
+        user_id: str = "",
+        failure: ConnectFailure | None = None,
     ) -> VehiclePanel:
         """Link the vehicle (v2: exchange the code, store the tokens; V3: the redirect's user
-        id), read info and permissions; status ACTIVE."""
-        return await self.connections.connect(vehicle_id, code=code, state=state, user_id=user_id)
+        id), read info and permissions; status ACTIVE. A redirect that carried Smartcar's
+        `failure` is recorded on the vehicle and raises ConnectFailed."""
+        return await self.connections.connect(
+            vehicle_id, code=code, state=state, user_id=user_id, failure=failure
+        )
 
     async def get_telemetry(
         self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
@@ -116,3 +129,7 @@ class Gateway:
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
         return self.feed.changes(vehicle_ids=vehicle_ids, after_id=after_id, caller=caller)
+
+    async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
+        """Ask Smartcar whether the car can be connected, per permission the fleet asks for."""
+        return await self.compatibility.check(vin, country=country)

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from gateway.core.model import (
     CommandResult,
+    CompatibilityReport,
+    ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
     LockAction,
@@ -34,10 +36,17 @@ class GatewayAPI(Protocol):
         ...
 
     async def connect(
-        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+        self,
+        vehicle_id: str,
+        *,
+        code: str,
+        state: str,
+        user_id: str = "",
+        failure: ConnectFailure | None = None,
     ) -> VehiclePanel:
         """Link the vehicle (v2: exchange the code, store the tokens; V3: the redirect's user
-        id), read info and permissions; status ACTIVE."""
+        id), read info and permissions; status ACTIVE. A redirect that carried Smartcar's
+        `failure` is recorded on the vehicle and raises ConnectFailed."""
         ...
 
     async def get_telemetry(
@@ -79,4 +88,9 @@ class GatewayAPI(Protocol):
     ) -> AsyncIterator[StatusTransition]:
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
+        ...
+
+    async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
+        """Ask Smartcar whether the car with `vin`, registered in `country`, can be
+        connected, and which permissions the fleet asks for it can serve."""
         ...

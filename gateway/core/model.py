@@ -494,3 +494,81 @@ class BatchReading:
     """The outcome of one upstream batch: each requested field's own result."""
 
     results: Mapping[TelemetryField, FieldResult] = field(default_factory=dict)
+
+
+# --- compatibility: can a car be connected, before anyone tries ------------------------------
+
+
+class Capability(StrEnum):
+    """Whether a car can serve one permission, by Smartcar's Compatibility API."""
+
+    CAPABLE = "CAPABLE"
+    """Likely capable of at least one endpoint the permission authorises."""
+    NOT_CAPABLE = "NOT_CAPABLE"
+    """Capable of none of them, or the car is not compatible at all."""
+    UNKNOWN = "UNKNOWN"
+    """Smartcar said nothing about it (it checks capabilities for US cars only)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointCapability:
+    """What Smartcar says about one endpoint a permission authorises, for one car."""
+
+    permission: str
+    endpoint: str
+    capable: bool
+    reason: str | None = None
+    """Why not (Smartcar's code, e.g. VEHICLE_NOT_CAPABLE); None when capable."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VehicleCompatibility:
+    """Smartcar's answer for one VIN (the CompatibilityAPI port's result)."""
+
+    compatible: bool
+    reason: str | None = None
+    """Why not (Smartcar's code, e.g. MAKE_NOT_COMPATIBLE); None when compatible."""
+    capabilities: tuple[EndpointCapability, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PermissionCompatibility:
+    """What a car can do of one permission the fleet asks owners for."""
+
+    permission: str
+    capability: Capability
+    reason: str | None
+    required: bool
+    """The fleet cannot work without it (Connect URLs mark it `required:`)."""
+    endpoints: tuple[EndpointCapability, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompatibilityReport:
+    """What CheckCompatibility answers: Smartcar's verdict on a VIN, per permission."""
+
+    vin: str
+    country: str
+    compatible: bool
+    reason: str | None
+    permissions: tuple[PermissionCompatibility, ...]
+    """Every permission the fleet asks for, sorted by name."""
+    checked_at: datetime
+
+    @property
+    def unsupported_required(self) -> tuple[str, ...]:
+        """The required permissions the car is not capable of, sorted."""
+        return tuple(
+            p.permission
+            for p in self.permissions
+            if p.required and p.capability is Capability.NOT_CAPABLE
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectFailure:
+    """A Connect redirect that carried `error` instead of a code or user id: Smartcar's
+    error code as given, and its description (bounded and printable: the edge checks)."""
+
+    error: str
+    description: str = ""

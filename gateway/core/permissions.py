@@ -3,6 +3,8 @@ happens when an owner takes one back.
 
     REQUESTED_PERMISSIONS   asked for at Connect: REQUIRED_PERMISSIONS, plus read_tires
                             and read_engine_oil where the car offers them
+    DEFAULT_REQUIRED_AT_CONNECT  the ones Connect URLs mark `required:` unless configured
+                            otherwise (`ConnectPolicy.required_permissions`)
     OPERATING_PERMISSIONS   what the gateway uses after Connect (telemetry, commands)
     FIELD_PERMISSIONS       the permission reading each telemetry field needs
     COMMAND_PERMISSION      the permission LOCK and UNLOCK need
@@ -40,6 +42,26 @@ REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | {"read_tires", "read_engine_oil"}
 OPERATING_PERMISSIONS = REQUESTED_PERMISSIONS - {"read_vehicle_info", "read_vin"}
 """What the gateway uses after Connect: commands and telemetry. Losing all of it is a
 revocation."""
+
+DEFAULT_REQUIRED_AT_CONNECT = frozenset(
+    {
+        "read_vehicle_info",
+        "read_vin",
+        "read_location",
+        "read_odometer",
+        "read_security",
+        "control_security",
+    }
+)
+"""What Connect URLs mark with Smartcar's `required:` prefix by default: what the rental flow
+cannot work without, on any car. `control_security` hands the car over and takes it back
+(Lock/Unlock), `read_security` tells whether it was left locked (and settles a command whose
+outcome was lost), `read_odometer` is what billing charges distance by, `read_location`
+finds the car, and `read_vehicle_info` and `read_vin` are what Connect itself reads to
+identify the car. `read_fuel` and `read_battery` are asked for but not required: which of
+them a car can serve depends on its powertrain: Smartcar's preview Connect page announces as
+a change effective 2026-06-16 that the prefix locks the owner's checkbox and "does not filter
+which vehicles can connect", so before it a required `read_fuel` may have kept EVs out."""
 
 FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
     TelemetryField.LOCATION: "read_location",

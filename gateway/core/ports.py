@@ -2,6 +2,7 @@
 
 Adapters implement these Protocols: `gateway.edge.smartcar.adapter` (SmartcarAPI on our
 httpx client), `gateway.edge.smartcar.iam` (ApplicationAuth, API V3's token endpoint),
+`gateway.edge.smartcar.compatibility` (CompatibilityAPI),
 `gateway.edge.smartcar.events` (WebhookDecoder), `storage.uow` (UnitOfWork on SQLAlchemy),
 `gateway.edge.clock`. Tests use the hand-written fakes in `tests/fakes.py`.
 """
@@ -32,6 +33,7 @@ from gateway.core.model import (
     TelemetryField,
     TokenPair,
     Vehicle,
+    VehicleCompatibility,
     VehicleInfo,
     WebhookEvent,
 )
@@ -71,8 +73,10 @@ class SmartcarAPI(Protocol):
     A command whose request may have reached the car raises `CommandOutcomeUnknown`.
     """
 
-    def connect_url(self, *, state: str, vin: str | None) -> str:
-        """Return the Smartcar Connect URL carrying `state` (and selecting `vin` if given)."""
+    def connect_url(self, *, state: str, vin: str | None, required: frozenset[str]) -> str:
+        """Return the Smartcar Connect URL carrying `state` (and selecting `vin` if given)
+        that asks for every permission the gateway uses, marking `required` ones as such
+        (the owner cannot leave them out)."""
         ...
 
     async def exchange_code(self, code: str) -> TokenPair:
@@ -113,6 +117,22 @@ class SmartcarAPI(Protocol):
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle at Smartcar."""
+        ...
+
+
+class CompatibilityAPI(Protocol):
+    """Smartcar's Compatibility API: whether a car, by VIN, can be connected at all, and
+    which permissions it can serve, asked with the application's own credentials.
+
+    `check` raises `gateway.core.errors` classes: `RateLimited` (`metadata["limit"]`
+    `smartcar_application` for Smartcar's app-wide 429), `UpstreamUnavailable`,
+    `ApplicationCredentialsRefused` and `UpstreamRejected`."""
+
+    async def check(
+        self, vin: str, *, country: str, permissions: frozenset[str]
+    ) -> VehicleCompatibility:
+        """Ask about the car with `vin` (upper case) registered in `country` (ISO 3166-1
+        alpha-2, upper case), and about the endpoints `permissions` authorise."""
         ...
 
 

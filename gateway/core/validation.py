@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 
+from gateway.core.countries import is_country
 from gateway.core.errors import FieldViolation, InvalidArgument
 from gateway.core.model import TelemetryField
 
@@ -35,6 +36,11 @@ MAX_WATCH_VEHICLE_IDS = 1000
 MAX_PAGE_TOKEN_LENGTH = 512
 """ListVehicles `page_token`: the tokens the gateway issues are well under this."""
 PAGE_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MAX_CONNECT_ERROR_LENGTH = 64
+"""Connect `error`: Smartcar's codes are short snake_case words."""
+MAX_CONNECT_ERROR_DESCRIPTION_LENGTH = 512
+"""Connect `error_description`: Smartcar's are one sentence."""
+COUNTRY_LENGTH = 2
 MAX_NAMED_VIOLATIONS = 20
 """How many bad fields an InvalidArgument names; the rest are only counted."""
 
@@ -67,6 +73,34 @@ def vin(field: str, value: str) -> FieldViolation | None:
     """Check an optional VIN: empty, or 17 characters without I, O or Q."""
     if value and (len(value) != VIN_LENGTH or not VIN_PATTERN.fullmatch(value.upper())):
         return FieldViolation(field, "must be a 17-character VIN (letters except I, O, Q)")
+    return None
+
+
+def required_vin(field: str, value: str) -> FieldViolation | None:
+    """Check a VIN that must be given: 17 characters without I, O or Q (any case)."""
+    if not value:
+        return FieldViolation(field, "is required: the car's 17-character VIN")
+    return vin(field, value)
+
+
+def country(field: str, value: str) -> FieldViolation | None:
+    """Check a country: an assigned ISO 3166-1 alpha-2 code (any case), e.g. US, DE, GB."""
+    if not value:
+        return FieldViolation(field, "is required: an ISO 3166-1 alpha-2 code such as US or DE")
+    if len(value) != COUNTRY_LENGTH or not value.isascii() or not is_country(value.upper()):
+        return FieldViolation(
+            field, "must be an ISO 3166-1 alpha-2 country code, such as US, DE or GB"
+        )
+    return None
+
+
+def free_text(field: str, value: str, *, max_length: int) -> FieldViolation | None:
+    """Check optional free text passed on from elsewhere (a Connect error's description):
+    bounded, and printable (no control or formatting characters)."""
+    if len(value) > max_length:
+        return FieldViolation(field, f"must be at most {max_length} characters")
+    if not value.isprintable():
+        return FieldViolation(field, "must be printable text (no control characters)")
     return None
 
 

@@ -271,3 +271,28 @@ def test_an_application_token_needs_the_user_header_the_sdk_cannot_send(sdk: Sdk
         smartcar.Vehicle(bev["id"], token["access_token"]).get_signals()
     assert refused.value.status_code == 400
     assert "MISSING_PARAMETER" in str(refused.value)
+
+
+def test_the_sdks_compatibility_check_reads_the_simulators_answers(sdk: Sdk) -> None:
+    """`smartcar.get_compatibility` (v2.0, Basic client credentials) reads a catalog car
+    as compatible with its capabilities, an unknown make as MAKE_NOT_COMPATIBLE, and a
+    bad VIN as the SDK's VALIDATION exception."""
+    smartcar = sdk.smartcar
+    options = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    bev = _vehicle_with(sdk, "BEV")
+    answer = smartcar.get_compatibility(bev["vin"], ["read_battery", "read_fuel"], "US", options)
+    assert (answer.compatible, answer.reason) == (True, None)
+    by_permission = {c.permission: (c.capable, c.reason) for c in answer.capabilities}
+    assert by_permission == {
+        "read_battery": (True, None),
+        "read_fuel": (False, "VEHICLE_NOT_CAPABLE"),
+    }
+    unknown = smartcar.get_compatibility("SALGS2SE1LA000001", ["read_vin"], "US", options)
+    assert (unknown.compatible, unknown.reason, unknown.capabilities) == (
+        False,
+        "MAKE_NOT_COMPATIBLE",
+        [],
+    )
+    with pytest.raises(smartcar.SmartcarException) as refused:
+        smartcar.get_compatibility("NOT-A-VIN", ["read_vin"], "US", options)
+    assert refused.value.type == "VALIDATION"

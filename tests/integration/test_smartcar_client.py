@@ -24,6 +24,7 @@ from clients.smartcar import (
     Secret,
     ServerError,
     SmartcarAuth,
+    SmartcarCompatibility,
     SmartcarConnectionError,
     SmartcarEndpoints,
     SmartcarManagement,
@@ -49,13 +50,14 @@ CREDENTIALS = ClientCredentials(
 
 @dataclass
 class Rig:
-    """A running simulator and our three clients pointed at it."""
+    """A running simulator and our clients pointed at it."""
 
     http: httpx.AsyncClient
     base_url: str
     auth: SmartcarAuth
     vehicles: SmartcarVehicles
     management: SmartcarManagement
+    compatibility: SmartcarCompatibility
 
     async def sim(self, method: str, path: str, body: Any = None) -> Any:
         """Call the simulator's control surface and return its JSON."""
@@ -113,6 +115,9 @@ async def rig() -> AsyncIterator[Rig]:
                 http=http,
                 endpoints=endpoints,
                 management_token=Secret(SimulatorConfig().management_token or ""),
+            ),
+            compatibility=SmartcarCompatibility(
+                http=http, credentials=CREDENTIALS, endpoints=endpoints
             ),
         )
 
@@ -305,6 +310,55 @@ async def test_withheld_scopes_are_missing_and_refused(rig: Rig) -> None:
     assert "control_security" not in granted.permissions
     with pytest.raises(PermissionDenied):
         await rig.vehicles.lock(tokens.access_token, vehicle["id"])
+
+
+async def test_a_required_scope_is_granted_whatever_the_owner_unticks(rig: Rig) -> None:
+    """A Connect URL marking control_security `required:` gets it granted even from an owner
+    who would withhold it; the lock then works."""
+    vehicle = await rig.free_vehicle("ICE")
+    url = rig.auth.connect_url(
+        scopes=SCOPES,
+        required=["control_security"],
+        state="s-1",
+        mode="simulated",
+        single_select_vin=vehicle["vin"],
+        extra_params={"sim_withhold": "control_security read_tires"},
+    )
+    redirect = await rig.http.get(url)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
+    tokens = await rig.auth.exchange_code(query["code"][0])
+    granted = (await rig.vehicles.permissions(tokens.access_token, vehicle["id"])).value
+    assert "control_security" in granted.permissions
+    assert "read_tires" not in granted.permissions
+    await rig.vehicles.lock(tokens.access_token, vehicle["id"])
+
+
+async def test_compatibility_by_vin_reads_the_simulators_answers(rig: Rig) -> None:
+    """The Compatibility API client reads a catalog EV (battery capable, fuel not) and an
+    unknown make (not compatible); a wrong client secret is AuthenticationError."""
+    ev = await rig.free_vehicle("BEV")
+    answer = await rig.compatibility.by_vin(
+        ev["vin"], scopes=["read_battery", "read_fuel"], country="US"
+    )
+    assert answer.value.compatible
+    assert {(c.permission, c.capable, c.reason) for c in answer.value.capabilities} == {
+        ("read_battery", True, None),
+        ("read_fuel", False, "VEHICLE_NOT_CAPABLE"),
+    }
+    assert answer.meta.request_id
+    unknown = await rig.compatibility.by_vin("SALGS2SE1LA000001", scopes=["read_vin"], country="US")
+    assert (unknown.value.compatible, unknown.value.reason) == (False, "MAKE_NOT_COMPATIBLE")
+    stranger = SmartcarCompatibility(
+        http=rig.http,
+        credentials=ClientCredentials(
+            client_id=CREDENTIALS.client_id,
+            client_secret=Secret("not-the-secret"),
+            redirect_uri=CREDENTIALS.redirect_uri,
+        ),
+        endpoints=SmartcarEndpoints.for_base_url(rig.base_url),
+    )
+    with pytest.raises(AuthenticationError):
+        await stranger.by_vin(ev["vin"], scopes=["read_vin"], country="US")
 
 
 async def test_a_denied_connect_redirects_with_access_denied(rig: Rig) -> None:

@@ -34,6 +34,7 @@ from tests.rpc.rig import (
 from tests.rpc.secure_rig import (
     BILLING_TOKEN,
     ODOMETER_ONLY,
+    OPERATOR_TOKEN,
     POLICY,
     RENTAL_TOKEN,
     secured,
@@ -110,6 +111,28 @@ async def test_bearer_tokens_over_tls_name_the_caller(tmp_path: Path) -> None:
         assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
         call = stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
         assert await code_of(call) is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_the_rental_service_and_operators_may_check_compatibility(tmp_path: Path) -> None:
+    """CheckCompatibility answers the rental service and an operator (whose role lists it,
+    and no command); billing is refused it before Smartcar is asked."""
+    async with secured(tmp_path, mtls=False) as gateway, gateway.channel() as channel:
+        stub = pb_grpc.VehicleGatewayStub(channel)
+        check = pb.CheckCompatibilityRequest(vin="1FTFW1E50NFA00001", country="US")
+
+        def bearer(token: str) -> tuple[tuple[str, str], ...]:
+            return (("authorization", f"Bearer {token}"),)
+
+        for token in (RENTAL_TOKEN, OPERATOR_TOKEN):
+            answer = await stub.CheckCompatibility(check, metadata=bearer(token))
+            assert answer.compatible
+        refused = stub.CheckCompatibility(check, metadata=bearer(BILLING_TOKEN))
+        assert await code_of(refused) is grpc.StatusCode.PERMISSION_DENIED
+        unlock = stub.Unlock(pb.UnlockRequest(vehicle_id="car-1"), metadata=bearer(OPERATOR_TOKEN))
+        assert await code_of(unlock) is grpc.StatusCode.PERMISSION_DENIED
+        async with httpx.AsyncClient() as http:
+            stats = (await http.get(gateway.simulator_url + "/sim/stats")).json()
+        assert stats["requests"]["by_endpoint"]["compatibility"] == 2
 
 
 async def test_health_and_reflection_follow_the_policy(tmp_path: Path) -> None:

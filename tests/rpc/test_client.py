@@ -131,3 +131,30 @@ async def test_the_sync_client_speaks_the_same(tmp_path: Path) -> None:
         state, reason = await asyncio.to_thread(use)
     assert state
     assert reason == "VEHICLE_NOT_FOUND"
+
+
+async def test_a_failed_connect_and_a_compatibility_check_through_the_client(
+    tmp_path: Path,
+) -> None:
+    """The client reports a Connect redirect's error and gets ConnectFailed naming
+    Smartcar's error; it asks CheckCompatibility, a read it may repeat."""
+    async with (
+        secured(tmp_path, mtls=False) as gateway,
+        AsyncGatewayClient(
+            f"localhost:{gateway.port}", credentials=credentials(gateway, RENTAL_TOKEN)
+        ) as client,
+    ):
+        issued = await client.call(calls.get_connect_url("car-1"))
+        report = calls.connect_failed(
+            "car-1", state=issued.state, error="no_vehicles", error_description="No vehicles"
+        )
+        with pytest.raises(client_errors.ConnectFailed) as failed:
+            await client.call(report)
+        assert (failed.value.reason, failed.value.connect_error) == (
+            "CONNECT_NO_VEHICLES",
+            "no_vehicles",
+        )
+        check = calls.check_compatibility("1FTFW1E50NFA00001", country="US")
+        assert check.safe
+        answer = await client.call(check)
+    assert answer.compatible

@@ -35,6 +35,8 @@ from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core import errors
 from gateway.core.model import (
     CommandResult,
+    CompatibilityReport,
+    ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
     LockAction,
@@ -102,7 +104,13 @@ class FakeGateway:
         )
 
     async def connect(
-        self, vehicle_id: str, *, code: str, state: str, user_id: str = ""
+        self,
+        vehicle_id: str,
+        *,
+        code: str,
+        state: str,
+        user_id: str = "",
+        failure: ConnectFailure | None = None,
     ) -> VehiclePanel:
         """Answer a connected panel."""
         return await self._answer(
@@ -112,6 +120,13 @@ class FakeGateway:
             code=code,
             state=state,
             user_id=user_id,
+            failure=failure,
+        )
+
+    async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
+        """Answer a compatible car's report."""
+        return await self._answer(
+            "check_compatibility", samples.compatibility_report(), vin=vin, country=country
         )
 
     async def get_telemetry(
@@ -276,8 +291,23 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "Connect",
         pb.ConnectRequest(vehicle_id="car-1", code="code-1", state="st-1"),
-        ("connect", {"vehicle_id": "car-1", "code": "code-1", "state": "st-1", "user_id": ""}),
+        (
+            "connect",
+            {
+                "vehicle_id": "car-1",
+                "code": "code-1",
+                "state": "st-1",
+                "user_id": "",
+                "failure": None,
+            },
+        ),
         convert.vehicle_message(samples.full_panel()),
+    ),
+    (
+        "CheckCompatibility",
+        pb.CheckCompatibilityRequest(vin=samples.VIN.lower(), country="us"),
+        ("check_compatibility", {"vin": samples.VIN, "country": "US"}),
+        convert.compatibility_message(samples.compatibility_report()),
     ),
     (
         "GetTelemetry",

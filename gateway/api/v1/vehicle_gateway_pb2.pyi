@@ -224,6 +224,42 @@ OUTCOME_UNKNOWN: CommandState.ValueType  # 4
 """Sent, but no answer came: it may have happened."""
 Global___CommandState: _TypeAlias = CommandState  # noqa: Y015
 
+class _PermissionCapability:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PermissionCapabilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PermissionCapability.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PERMISSION_CAPABILITY_UNSPECIFIED: _PermissionCapability.ValueType  # 0
+    """Not set."""
+    PERMISSION_CAPABLE: _PermissionCapability.ValueType  # 1
+    """Smartcar says the car is likely capable of at least one endpoint the permission
+    authorises.
+    """
+    PERMISSION_NOT_CAPABLE: _PermissionCapability.ValueType  # 2
+    """Smartcar says the car is not capable of any of them (`reason` says why), or the car is
+    not compatible at all.
+    """
+    PERMISSION_CAPABILITY_UNKNOWN: _PermissionCapability.ValueType  # 3
+    """Smartcar said nothing about it (it checks capabilities for US cars only)."""
+
+class PermissionCapability(_PermissionCapability, metaclass=_PermissionCapabilityEnumTypeWrapper):
+    """Whether a car can serve one Smartcar permission, as the Compatibility API judges it."""
+
+PERMISSION_CAPABILITY_UNSPECIFIED: PermissionCapability.ValueType  # 0
+"""Not set."""
+PERMISSION_CAPABLE: PermissionCapability.ValueType  # 1
+"""Smartcar says the car is likely capable of at least one endpoint the permission
+authorises.
+"""
+PERMISSION_NOT_CAPABLE: PermissionCapability.ValueType  # 2
+"""Smartcar says the car is not capable of any of them (`reason` says why), or the car is
+not compatible at all.
+"""
+PERMISSION_CAPABILITY_UNKNOWN: PermissionCapability.ValueType  # 3
+"""Smartcar said nothing about it (it checks capabilities for US cars only)."""
+Global___PermissionCapability: _TypeAlias = PermissionCapability  # noqa: Y015
+
 @_typing.final
 class GetConnectUrlRequest(_message.Message):
     """Asks for a Smartcar Connect URL for one fleet vehicle."""
@@ -260,6 +296,8 @@ class ConnectRequest(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    ERROR_DESCRIPTION_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet vehicle the Connect URL was issued for."""
     code: _builtins.str
@@ -274,6 +312,15 @@ class ConnectRequest(_message.Message):
     Smartcar's migration guide says `userId`: a caller reading the redirect should take
     either.
     """
+    error: _builtins.str
+    """The `error` of a Connect redirect that failed (e.g. access_denied, no_vehicles,
+    invalid_subscription, vehicle_incompatible, configuration_error): at most 64
+    printable ASCII characters without spaces. Sent instead of `code` and `user_id`.
+    """
+    error_description: _builtins.str
+    """The redirect's `error_description`, as Smartcar wrote it (at most 512 printable
+    characters); only with `error`.
+    """
     def __init__(
         self,
         *,
@@ -281,14 +328,44 @@ class ConnectRequest(_message.Message):
         code: _builtins.str = ...,
         state: _builtins.str = ...,
         user_id: _builtins.str = ...,
+        error: _builtins.str = ...,
+        error_description: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "state", b"state", "user_id", b"user_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "error", b"error", "error_description", b"error_description", "state", b"state", "user_id", b"user_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConnectRequest: _TypeAlias = ConnectRequest  # noqa: Y015
+
+@_typing.final
+class CheckCompatibilityRequest(_message.Message):
+    """Asks whether a car can be connected through Smartcar, before anyone tries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIN_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    vin: _builtins.str
+    """The car's VIN: 17 characters, letters other than I, O and Q, and digits."""
+    country: _builtins.str
+    """The country the car is registered in, an ISO 3166-1 alpha-2 code (e.g. US, DE, GB).
+    Smartcar checks capabilities for cars sold in the United States only.
+    """
+    def __init__(
+        self,
+        *,
+        vin: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "vin", b"vin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckCompatibilityRequest: _TypeAlias = CheckCompatibilityRequest  # noqa: Y015
 
 @_typing.final
 class GetTelemetryRequest(_message.Message):
@@ -807,6 +884,136 @@ class StatusChange(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatusChange: _TypeAlias = StatusChange  # noqa: Y015
+
+@_typing.final
+class EndpointCapability(_message.Message):
+    """One endpoint a permission authorises, and whether the car is likely capable of it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    CAPABLE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    endpoint: _builtins.str
+    """The endpoint as Smartcar names it, e.g. "/engine/oil"."""
+    capable: _builtins.bool
+    """True when Smartcar says the car is likely capable of it."""
+    reason: _builtins.str
+    """Why not, as Smartcar says it (e.g. VEHICLE_NOT_CAPABLE, SMARTCAR_NOT_CAPABLE); empty
+    when capable.
+    """
+    def __init__(
+        self,
+        *,
+        endpoint: _builtins.str = ...,
+        capable: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capable", b"capable", "endpoint", b"endpoint", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndpointCapability: _TypeAlias = EndpointCapability  # noqa: Y015
+
+@_typing.final
+class PermissionCompatibility(_message.Message):
+    """What the car can do of one permission the fleet asks owners for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERMISSION_FIELD_NUMBER: _builtins.int
+    CAPABILITY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    permission: _builtins.str
+    """The Smartcar permission, e.g. "control_security"."""
+    capability: Global___PermissionCapability.ValueType
+    """Whether the car can serve it."""
+    reason: _builtins.str
+    """Why not, when not capable: Smartcar's reason for the endpoint (or for the car when it is
+    not compatible); empty otherwise.
+    """
+    required: _builtins.bool
+    """True when the fleet cannot work without it: Connect URLs mark it `required:`."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___EndpointCapability]:
+        """What Smartcar said about each endpoint the permission authorises."""
+
+    def __init__(
+        self,
+        *,
+        permission: _builtins.str = ...,
+        capability: Global___PermissionCapability.ValueType = ...,
+        reason: _builtins.str = ...,
+        required: _builtins.bool = ...,
+        endpoints: _abc.Iterable[Global___EndpointCapability] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capability", b"capability", "endpoints", b"endpoints", "permission", b"permission", "reason", b"reason", "required", b"required"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PermissionCompatibility: _TypeAlias = PermissionCompatibility  # noqa: Y015
+
+@_typing.final
+class CheckCompatibilityResponse(_message.Message):
+    """The answer to CheckCompatibility. Smartcar calls it "for reference purposes only": a car
+    it calls compatible is likely, not certainly, connectable.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIN_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    COMPATIBLE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    PERMISSIONS_FIELD_NUMBER: _builtins.int
+    UNSUPPORTED_REQUIRED_PERMISSIONS_FIELD_NUMBER: _builtins.int
+    CHECKED_AT_FIELD_NUMBER: _builtins.int
+    vin: _builtins.str
+    """The VIN checked, upper case."""
+    country: _builtins.str
+    """The country it was checked for, upper case."""
+    compatible: _builtins.bool
+    """True when Smartcar says the car is likely compatible."""
+    reason: _builtins.str
+    """Why not, as Smartcar says it (e.g. MAKE_NOT_COMPATIBLE); empty when compatible."""
+    @_builtins.property
+    def permissions(self) -> _containers.RepeatedCompositeFieldContainer[Global___PermissionCompatibility]:
+        """Every permission the fleet asks owners for, sorted by name."""
+
+    @_builtins.property
+    def unsupported_required_permissions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The required permissions Smartcar says the car is not capable of, sorted: a car
+        that would connect but could not serve the fleet. Empty when none.
+        """
+
+    @_builtins.property
+    def checked_at(self) -> _timestamp_pb2.Timestamp:
+        """When the gateway asked Smartcar."""
+
+    def __init__(
+        self,
+        *,
+        vin: _builtins.str = ...,
+        country: _builtins.str = ...,
+        compatible: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        permissions: _abc.Iterable[Global___PermissionCompatibility] | None = ...,
+        unsupported_required_permissions: _abc.Iterable[_builtins.str] | None = ...,
+        checked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at", "compatible", b"compatible", "country", b"country", "permissions", b"permissions", "reason", b"reason", "unsupported_required_permissions", b"unsupported_required_permissions", "vin", b"vin"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckCompatibilityResponse: _TypeAlias = CheckCompatibilityResponse  # noqa: Y015
 
 @_typing.final
 class ListVehiclesResponse(_message.Message):

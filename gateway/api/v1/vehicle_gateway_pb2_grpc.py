@@ -91,6 +91,11 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.FromString,
                 _registered_method=True)
+        self.CheckCompatibility = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/CheckCompatibility',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
@@ -110,6 +115,10 @@ class VehicleGatewayServicer:
     def Connect(self, request, context):
         """Exchange the authorization code, store the tokens, read vehicle info and granted
         permissions. Reconnecting an existing vehicle replaces its tokens and keeps its data.
+        A redirect that carries `error` instead (the owner denied access, has no vehicles, …)
+        is passed on as it came: the state is used up, the vehicle's status reason records why
+        connecting failed, and the call fails with FAILED_PRECONDITION, ErrorInfo reason
+        `CONNECT_<ERROR>` (e.g. CONNECT_ACCESS_DENIED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,6 +190,15 @@ class VehicleGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckCompatibility(self, request, context):
+        """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
+        VIN) can be connected and which of the permissions the fleet asks for it can serve.
+        Nothing of any vehicle's monthly request allowance is spent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +256,11 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     servicer.WatchVehicles,
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.SerializeToString,
+            ),
+            'CheckCompatibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckCompatibility,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -539,6 +562,33 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/WatchVehicles',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehiclesRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StatusChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckCompatibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/CheckCompatibility',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,10 @@ class VehicleGatewayStub:
     Connect: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ConnectRequest, _vehicle_gateway_pb2.Vehicle]
     """Exchange the authorization code, store the tokens, read vehicle info and granted
     permissions. Reconnecting an existing vehicle replaces its tokens and keeps its data.
+    A redirect that carries `error` instead (the owner denied access, has no vehicles, …)
+    is passed on as it came: the state is used up, the vehicle's status reason records why
+    connecting failed, and the call fails with FAILED_PRECONDITION, ErrorInfo reason
+    `CONNECT_<ERROR>` (e.g. CONNECT_ACCESS_DENIED).
     """
     GetTelemetry: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetTelemetryRequest, _vehicle_gateway_pb2.Telemetry]
     """Read telemetry, from the cache when it is fresh enough for `max_age`; a refresh is one
@@ -79,6 +83,11 @@ class VehicleGatewayStub:
     """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
     """
+    CheckCompatibility: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.CheckCompatibilityRequest, _vehicle_gateway_pb2.CheckCompatibilityResponse]
+    """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
+    VIN) can be connected and which of the permissions the fleet asks for it can serve.
+    Nothing of any vehicle's monthly request allowance is spent.
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
@@ -95,6 +104,10 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     Connect: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ConnectRequest, _vehicle_gateway_pb2.Vehicle]  # type: ignore[assignment]
     """Exchange the authorization code, store the tokens, read vehicle info and granted
     permissions. Reconnecting an existing vehicle replaces its tokens and keeps its data.
+    A redirect that carries `error` instead (the owner denied access, has no vehicles, …)
+    is passed on as it came: the state is used up, the vehicle's status reason records why
+    connecting failed, and the call fails with FAILED_PRECONDITION, ErrorInfo reason
+    `CONNECT_<ERROR>` (e.g. CONNECT_ACCESS_DENIED).
     """
     GetTelemetry: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetTelemetryRequest, _vehicle_gateway_pb2.Telemetry]  # type: ignore[assignment]
     """Read telemetry, from the cache when it is fresh enough for `max_age`; a refresh is one
@@ -119,6 +132,11 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     WatchVehicles: _aio.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]  # type: ignore[assignment]
     """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+    """
+    CheckCompatibility: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.CheckCompatibilityRequest, _vehicle_gateway_pb2.CheckCompatibilityResponse]  # type: ignore[assignment]
+    """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
+    VIN) can be connected and which of the permissions the fleet asks for it can serve.
+    Nothing of any vehicle's monthly request allowance is spent.
     """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
@@ -145,6 +163,10 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_vehicle_gateway_pb2.Vehicle, _abc.Awaitable[_vehicle_gateway_pb2.Vehicle]]:
         """Exchange the authorization code, store the tokens, read vehicle info and granted
         permissions. Reconnecting an existing vehicle replaces its tokens and keeps its data.
+        A redirect that carries `error` instead (the owner denied access, has no vehicles, …)
+        is passed on as it came: the state is used up, the vehicle's status reason records why
+        connecting failed, and the call fails with FAILED_PRECONDITION, ErrorInfo reason
+        `CONNECT_<ERROR>` (e.g. CONNECT_ACCESS_DENIED).
         """
 
     @_abc_1.abstractmethod
@@ -223,6 +245,17 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_vehicle_gateway_pb2.StatusChange], _abc.AsyncIterator[_vehicle_gateway_pb2.StatusChange]]:
         """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
         recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckCompatibility(
+        self,
+        request: _vehicle_gateway_pb2.CheckCompatibilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.CheckCompatibilityResponse, _abc.Awaitable[_vehicle_gateway_pb2.CheckCompatibilityResponse]]:
+        """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
+        VIN) can be connected and which of the permissions the fleet asks for it can serve.
+        Nothing of any vehicle's monthly request allowance is spent.
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

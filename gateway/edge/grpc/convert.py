@@ -22,8 +22,11 @@ from gateway.core.errors import FieldViolation
 from gateway.core.model import (
     Availability,
     Battery,
+    Capability,
     CommandResult,
     CommandState,
+    CompatibilityReport,
+    ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
     EngineOil,
@@ -57,6 +60,11 @@ _AVAILABILITY_TO_PB = {a: pb.Availability.Value(a.name) for a in Availability}
 _ACTION_TO_PB = {a: pb.LockAction.Value(a.name) for a in LockAction}
 _COMMAND_STATE_TO_PB = {s: pb.CommandState.Value(s.name) for s in CommandState}
 _API_TO_PB = {api: pb.SmartcarApi.Value(f"SMARTCAR_API_{api.name}") for api in SmartcarApi}
+_CAPABILITY_TO_PB = {
+    Capability.CAPABLE: pb.PERMISSION_CAPABLE,
+    Capability.NOT_CAPABLE: pb.PERMISSION_NOT_CAPABLE,
+    Capability.UNKNOWN: pb.PERMISSION_CAPABILITY_UNKNOWN,
+}
 
 # google.protobuf.Duration's documented range: about 10,000 years either way.
 _MAX_DURATION_SECONDS = 315_576_000_000
@@ -82,6 +90,16 @@ class ConnectArgs:
     code: str
     state: str
     user_id: str
+    failure: ConnectFailure | None = None
+    """The redirect's `error` and `error_description`, when connecting failed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompatibilityQuery:
+    """A validated CheckCompatibility request: VIN and country, upper case."""
+
+    vin: str
+    country: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,8 +150,10 @@ def connect_url_query(request: pb.GetConnectUrlRequest) -> ConnectUrlQuery:
 
 def connect_args(request: pb.ConnectRequest) -> ConnectArgs:
     """Validate a Connect request: `code` (v2), `user_id` (V3) or both, each well formed;
-    which one is needed depends on the API new connections use (the core checks that)."""
-    neither = not request.code and not request.user_id
+    which one is needed depends on the API new connections use (the core checks that).
+    Or the `error` (and `error_description`) of a failed redirect instead of both."""
+    failed = bool(request.error)
+    neither = not request.code and not request.user_id and not failed
     validation.ensure(
         [
             validation.identifier("vehicle_id", request.vehicle_id),
@@ -144,14 +164,53 @@ def connect_args(request: pb.ConnectRequest) -> ConnectArgs:
             validation.opaque("user_id", request.user_id, max_length=validation.MAX_ID_LENGTH)
             if request.user_id
             else None,
+            *_redirect_error(request),
         ]
     )
+    failure = None
+    if failed:
+        failure = ConnectFailure(error=request.error, description=request.error_description)
     return ConnectArgs(
         vehicle_id=request.vehicle_id,
         code=request.code,
         state=request.state,
         user_id=request.user_id,
+        failure=failure,
     )
+
+
+def _redirect_error(request: pb.ConnectRequest) -> list[FieldViolation | None]:
+    """Check a failed redirect's `error` and `error_description`: bounded and printable,
+    the description only with an error, and neither beside a code or user id."""
+    description = validation.free_text(
+        "error_description",
+        request.error_description,
+        max_length=validation.MAX_CONNECT_ERROR_DESCRIPTION_LENGTH,
+    )
+    if not request.error:
+        if request.error_description:
+            return [FieldViolation("error_description", "is only accepted with error")]
+        return []
+    if request.code or request.user_id:
+        clash = FieldViolation(
+            "error", "must not come with code or user_id: a redirect carries one or the other"
+        )
+        return [clash, description]
+    error = validation.opaque(
+        "error", request.error, max_length=validation.MAX_CONNECT_ERROR_LENGTH
+    )
+    return [error, description]
+
+
+def compatibility_query(request: pb.CheckCompatibilityRequest) -> CompatibilityQuery:
+    """Validate a CheckCompatibility request: a VIN and an ISO 3166-1 alpha-2 country."""
+    validation.ensure(
+        [
+            validation.required_vin("vin", request.vin),
+            validation.country("country", request.country),
+        ]
+    )
+    return CompatibilityQuery(vin=request.vin.upper(), country=request.country.upper())
 
 
 def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
@@ -319,6 +378,33 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
             else pb.SMARTCAR_API_UNSPECIFIED
         ),
         smartcar_user_id=vehicle.smartcar_user_id or "",
+    )
+
+
+def compatibility_message(report: CompatibilityReport) -> pb.CheckCompatibilityResponse:
+    """Build the CheckCompatibility response."""
+    return pb.CheckCompatibilityResponse(
+        vin=report.vin,
+        country=report.country,
+        compatible=report.compatible,
+        reason=report.reason or "",
+        permissions=[
+            pb.PermissionCompatibility(
+                permission=p.permission,
+                capability=_CAPABILITY_TO_PB[p.capability],
+                reason=p.reason or "",
+                required=p.required,
+                endpoints=[
+                    pb.EndpointCapability(
+                        endpoint=e.endpoint, capable=e.capable, reason=e.reason or ""
+                    )
+                    for e in p.endpoints
+                ],
+            )
+            for p in report.permissions
+        ],
+        unsupported_required_permissions=list(report.unsupported_required),
+        checked_at=_timestamp(report.checked_at),
     )
 
 

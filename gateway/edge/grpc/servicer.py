@@ -35,7 +35,11 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         """Complete Connect with the code and state from the redirect."""
         args = convert.connect_args(request)
         panel = await self._api.connect(
-            args.vehicle_id, code=args.code, state=args.state, user_id=args.user_id
+            args.vehicle_id,
+            code=args.code,
+            state=args.state,
+            user_id=args.user_id,
+            failure=args.failure,
         )
         return convert.vehicle_message(panel)
 
@@ -99,6 +103,14 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         )
         async for change in changes:
             yield convert.status_change_message(change)
+
+    async def CheckCompatibility(
+        self, request: pb.CheckCompatibilityRequest, context: Context
+    ) -> pb.CheckCompatibilityResponse:
+        """Ask Smartcar whether a car can be connected, per permission the fleet needs."""
+        query = convert.compatibility_query(request)
+        report = await self._api.check_compatibility(query.vin, country=query.country)
+        return convert.compatibility_message(report)
 
     async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
         """Run a Lock or Unlock."""

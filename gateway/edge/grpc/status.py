@@ -55,6 +55,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.VehicleNotCapable: _C.FAILED_PRECONDITION,
     errors.OwnerAccountIssue: _C.FAILED_PRECONDITION,
     errors.AuthorizationMismatch: _C.FAILED_PRECONDITION,
+    errors.ConnectFailed: _C.FAILED_PRECONDITION,
     errors.CommandNotApplied: _C.FAILED_PRECONDITION,
     errors.UpstreamRejected: _C.FAILED_PRECONDITION,
     errors.ApplicationCredentialsRefused: _C.FAILED_PRECONDITION,

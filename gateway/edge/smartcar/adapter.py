@@ -63,10 +63,12 @@ class SmartcarV2:
         self._mode: sc.ConnectMode = mode
         self._timeouts = timeouts
 
-    def connect_url(self, *, state: str, vin: str | None) -> str:
-        """Return the Connect URL for all requested scopes; a known VIN selects that car."""
+    def connect_url(self, *, state: str, vin: str | None, required: frozenset[str]) -> str:
+        """Return the Connect URL for all requested scopes, `required` ones marked with
+        Smartcar's `required:` prefix; a known VIN selects that car."""
         return self._auth.connect_url(
             scopes=sorted(REQUESTED_PERMISSIONS),
+            required=sorted(required),
             state=state,
             mode=self._mode,
             single_select_vin=vin or None,

@@ -266,9 +266,9 @@ class SmartcarRouter:
             raise ValueError("no Smartcar API V3 adapter is configured")
         return self._v3
 
-    def connect_url(self, *, state: str, vin: str | None) -> str:
+    def connect_url(self, *, state: str, vin: str | None, required: frozenset[str]) -> str:
         """Return the Connect URL (the same Connect serves both APIs)."""
-        return self._v2.connect_url(state=state, vin=vin)
+        return self._v2.connect_url(state=state, vin=vin, required=required)
 
     async def exchange_code(self, code: str) -> model.TokenPair:
         """Exchange a v2 authorization code."""

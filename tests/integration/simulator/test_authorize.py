@@ -7,6 +7,7 @@ import pytest
 
 from tests.integration.simulator.conftest import unlimited_config
 from tests.integration.simulator.flows import (
+    ALL_SCOPES,
     REDIRECT_URI,
     authorize_params,
     bearer,
@@ -91,6 +92,34 @@ async def test_sim_withhold_grants_fewer_scopes(client: httpx.AsyncClient) -> No
     denied = await client.get(f"{vehicle}/location", headers=session.headers)
     assert denied.status_code == 403
     assert denied.json()["type"] == "PERMISSION"
+
+
+async def test_a_required_scope_cannot_be_withheld(client: httpx.AsyncClient) -> None:
+    """A scope the URL marks `required:` is granted even when the owner would untick it
+    (its checkbox is locked); an unmarked one is withheld as asked, and the grant names
+    permissions without the prefix."""
+    scope = ALL_SCOPES.replace("control_security", "required:control_security")
+    session = await connect(client, scope=scope, sim_withhold="control_security read_location")
+    vehicle = f"/v2.0/vehicles/{session.vehicle_id}"
+    granted = (await client.get(f"{vehicle}/permissions", headers=session.headers)).json()
+    assert "control_security" in granted["permissions"]
+    assert "read_location" not in granted["permissions"]
+    assert not any(p.startswith("required:") for p in granted["permissions"])
+    locked = await client.post(
+        f"{vehicle}/security", json={"action": "LOCK"}, headers=session.headers
+    )
+    assert locked.status_code == 200, locked.text
+
+
+async def test_a_required_prefix_on_an_unknown_permission_is_invalid_scope(
+    client: httpx.AsyncClient,
+) -> None:
+    """`required:` names a permission like any scope: one that is none is invalid_scope."""
+    response = await client.get(
+        "/oauth/authorize", params=authorize_params(scope="required:drop_tables read_vin")
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
 
 
 async def test_same_user_key_is_the_same_smartcar_user(client: httpx.AsyncClient) -> None:

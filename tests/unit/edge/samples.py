@@ -11,11 +11,14 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.model import (
     Availability,
     Battery,
+    Capability,
     CommandResult,
     CommandState,
+    CompatibilityReport,
     ConnectionStatus,
     ConnectUrl,
     DoorState,
+    EndpointCapability,
     EngineOil,
     FieldReading,
     Fuel,
@@ -24,6 +27,7 @@ from gateway.core.model import (
     LockAction,
     LockStatus,
     Odometer,
+    PermissionCompatibility,
     Rental,
     SmartcarApi,
     StatusTransition,
@@ -39,6 +43,51 @@ from gateway.core.model import (
 NOW = datetime(2026, 11, 22, 9, 30, 15, 250000, tzinfo=UTC)
 VEHICLE_ID = "car-1"
 VIN = "5YJ3E1EA7KF317000"
+
+
+def compatibility_report() -> CompatibilityReport:
+    """A compatible car that can serve one required permission, not another, and one
+    permission Smartcar said nothing about."""
+    return CompatibilityReport(
+        vin=VIN,
+        country="US",
+        compatible=True,
+        reason=None,
+        permissions=(
+            PermissionCompatibility(
+                permission="control_security",
+                capability=Capability.CAPABLE,
+                reason=None,
+                required=True,
+                endpoints=(
+                    EndpointCapability(
+                        permission="control_security", endpoint="/security", capable=True
+                    ),
+                ),
+            ),
+            PermissionCompatibility(
+                permission="read_odometer",
+                capability=Capability.NOT_CAPABLE,
+                reason="SMARTCAR_NOT_CAPABLE",
+                required=True,
+                endpoints=(
+                    EndpointCapability(
+                        permission="read_odometer",
+                        endpoint="/odometer",
+                        capable=False,
+                        reason="SMARTCAR_NOT_CAPABLE",
+                    ),
+                ),
+            ),
+            PermissionCompatibility(
+                permission="read_tires",
+                capability=Capability.UNKNOWN,
+                reason=None,
+                required=False,
+            ),
+        ),
+        checked_at=NOW,
+    )
 
 
 def rental(*, ended: bool = False) -> Rental:
@@ -277,6 +326,46 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
     ("GetConnectUrl", pb.GetConnectUrlRequest(vehicle_id="car-1", vin="1" * 100_000), ("vin",)),
     ("ListVehicles", pb.ListVehiclesRequest(page_token="t" * 513), ("page_token",)),
     ("ListVehicles", pb.ListVehiclesRequest(page_token="eyJ9 =="), ("page_token",)),
+    ("CheckCompatibility", pb.CheckCompatibilityRequest(), ("vin", "country")),
+    ("CheckCompatibility", pb.CheckCompatibilityRequest(vin="1" * 100_000), ("vin", "country")),
+    (
+        "CheckCompatibility",
+        pb.CheckCompatibilityRequest(vin="5YJ3E1EA7KF31700O", country="US"),
+        ("vin",),
+    ),
+    ("CheckCompatibility", pb.CheckCompatibilityRequest(vin=VIN, country="USA"), ("country",)),
+    ("CheckCompatibility", pb.CheckCompatibilityRequest(vin=VIN, country="UK"), ("country",)),
+    ("CheckCompatibility", pb.CheckCompatibilityRequest(vin=VIN, country="Ü1"), ("country",)),
+    (
+        "Connect",
+        pb.ConnectRequest(vehicle_id="car-1", state="st", error="access_denied", code="c"),
+        ("error",),
+    ),
+    (
+        "Connect",
+        pb.ConnectRequest(vehicle_id="car-1", state="st", error="a b"),
+        ("error",),
+    ),
+    ("Connect", pb.ConnectRequest(vehicle_id="car-1", state="st", error="e" * 65), ("error",)),
+    (
+        "Connect",
+        pb.ConnectRequest(
+            vehicle_id="car-1", state="st", error="no_vehicles", error_description="x\n"
+        ),
+        ("error_description",),
+    ),
+    (
+        "Connect",
+        pb.ConnectRequest(
+            vehicle_id="car-1", state="st", error="no_vehicles", error_description="d" * 513
+        ),
+        ("error_description",),
+    ),
+    (
+        "Connect",
+        pb.ConnectRequest(vehicle_id="car-1", state="st", code="c", error_description="why"),
+        ("error_description",),
+    ),
 ]
 """Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to
 a live server."""

@@ -18,7 +18,9 @@ from gateway.core import validation
 from gateway.core.errors import InvalidArgument
 from gateway.core.model import (
     Availability,
+    Capability,
     CommandState,
+    ConnectFailure,
     ConnectionStatus,
     LockAction,
     TelemetryField,
@@ -38,6 +40,7 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "GetVehicle": convert.vehicle_id,
     "ListVehicles": convert.vehicle_list_query,
     "WatchVehicles": convert.watch_query,
+    "CheckCompatibility": convert.compatibility_query,
 }
 RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
 
@@ -70,6 +73,13 @@ def test_enums_match_the_domain_one_to_one(
     assert set(wire.keys()) - {unspecified} == {member.name for member in domain}
 
 
+def test_permission_capabilities_map_one_to_one() -> None:
+    """Each domain capability has its own wire value, and the wire has nothing else."""
+    wire = {convert._CAPABILITY_TO_PB[c] for c in Capability}
+    assert len(wire) == len(Capability)
+    assert wire == set(pb.PermissionCapability.values()) - {0}
+
+
 def test_every_rpc_has_a_converter_and_bad_inputs() -> None:
     """The converter table and the malformed-request table cover every RPC of the service."""
     assert set(CONVERTERS) == RPC_NAMES
@@ -100,6 +110,63 @@ def test_connect_args() -> None:
     assert args == convert.ConnectArgs(vehicle_id="car-1", code="c-1", state="s-1", user_id="")
     v3 = convert.connect_args(pb.ConnectRequest(vehicle_id="car-1", user_id="u-1", state="s-1"))
     assert v3 == convert.ConnectArgs(vehicle_id="car-1", code="", state="s-1", user_id="u-1")
+
+
+def test_connect_args_carry_a_failed_redirects_error() -> None:
+    """A redirect's `error` and `error_description` become the ConnectFailure passed on as
+    given; neither code nor user id is needed then."""
+    args = convert.connect_args(
+        pb.ConnectRequest(
+            vehicle_id="car-1",
+            state="s-1",
+            error="access_denied",
+            error_description="User denied access to application",
+        )
+    )
+    assert args.failure == ConnectFailure(
+        error="access_denied", description="User denied access to application"
+    )
+    bare = convert.connect_args(
+        pb.ConnectRequest(vehicle_id="car-1", state="s-1", error="a_code_nobody_documented")
+    )
+    assert bare.failure == ConnectFailure(error="a_code_nobody_documented", description="")
+    assert (
+        convert.connect_args(pb.ConnectRequest(vehicle_id="c", code="x", state="s")).failure is None
+    )
+
+
+def test_compatibility_query_upper_cases_vin_and_country() -> None:
+    """CheckCompatibility takes the VIN and the country in any case, and passes them on in
+    capitals."""
+    query = convert.compatibility_query(
+        pb.CheckCompatibilityRequest(vin=samples.VIN.lower(), country="de")
+    )
+    assert query == convert.CompatibilityQuery(vin=samples.VIN, country="DE")
+
+
+def test_compatibility_message() -> None:
+    """The report's verdict, each permission with its endpoints, and the required ones the
+    car cannot serve reach the wire; absent reasons are empty strings."""
+    message = convert.compatibility_message(samples.compatibility_report())
+    assert (message.vin, message.country, message.compatible, message.reason) == (
+        samples.VIN,
+        "US",
+        True,
+        "",
+    )
+    assert [
+        (p.permission, p.capability, p.reason, p.required, len(p.endpoints))
+        for p in message.permissions
+    ] == [
+        ("control_security", pb.PERMISSION_CAPABLE, "", True, 1),
+        ("read_odometer", pb.PERMISSION_NOT_CAPABLE, "SMARTCAR_NOT_CAPABLE", True, 1),
+        ("read_tires", pb.PERMISSION_CAPABILITY_UNKNOWN, "", False, 0),
+    ]
+    assert message.permissions[1].endpoints[0] == pb.EndpointCapability(
+        endpoint="/odometer", capable=False, reason="SMARTCAR_NOT_CAPABLE"
+    )
+    assert list(message.unsupported_required_permissions) == ["read_odometer"]
+    assert message.checked_at == ts(samples.NOW)
 
 
 def test_telemetry_query_defaults() -> None:

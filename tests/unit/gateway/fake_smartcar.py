@@ -142,9 +142,13 @@ class FakeSmartcar:
             raise AuthorizationMismatch(f"car {car_id} is not user {access.user_id}'s")
         return access.user_id or "", cars
 
-    def connect_url(self, *, state: str, vin: str | None) -> str:
-        """Return a recognisable Connect URL."""
-        return f"https://connect.invalid/oauth/authorize?state={state}&vin={vin or ''}"
+    def connect_url(self, *, state: str, vin: str | None, required: frozenset[str]) -> str:
+        """Return a recognisable Connect URL (the required permissions in `required`)."""
+        marked = ",".join(sorted(required))
+        return (
+            f"https://connect.invalid/oauth/authorize?state={state}&vin={vin or ''}"
+            f"&required={marked}"
+        )
 
     async def exchange_code(self, code: str) -> TokenPair:
         """Exchange a code issued by `issue_code` (single use)."""

@@ -98,6 +98,24 @@ def test_secrets_may_come_from_files(tmp_path: Path) -> None:
     assert "from-file" not in repr(settings)
 
 
+def test_required_permissions_default_to_what_the_rental_flow_needs() -> None:
+    """Unset, Connect marks the rental flow's permissions required (not fuel nor battery,
+    which depend on the car); a list replaces them, `none` marks none."""
+    default = Settings.from_env({}).policies.connect.required_permissions
+    assert default == {
+        "read_vehicle_info",
+        "read_vin",
+        "read_location",
+        "read_odometer",
+        "read_security",
+        "control_security",
+    }
+    chosen = Settings.from_env({"VG_REQUIRED_PERMISSIONS": " control_security , read_fuel"})
+    assert chosen.policies.connect.required_permissions == {"control_security", "read_fuel"}
+    none = Settings.from_env({"VG_REQUIRED_PERMISSIONS": "none"})
+    assert none.policies.connect.required_permissions == frozenset()
+
+
 def test_v3_is_the_default_api_and_v2_may_be_chosen() -> None:
     """VG_SMARTCAR_API: v3 unless set; v2 selects the deprecated API."""
     assert Settings.from_env({}).smartcar_api == "v3"
@@ -184,6 +202,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_TOKEN_KEYS": ["garbage", "k1:not-base64!", "k1:" + "A" * 10, "k1:,k1:"],
     "VG_SMARTCAR_MODE": ["turbo"],
     "VG_SMARTCAR_API": ["v4", "3"],
+    "VG_REQUIRED_PERMISSIONS": ["read_location,,read_odometer", "drop_tables", "read_speedometer"],
     "VG_SMARTCAR_WEBHOOK_ID": ["has space", "x" * 129, "näme"],
     "VG_SMARTCAR_CLIENT_SECRETS": ["cs-one,,cs-two", "cs-one,cs-one", "cs-1,cs-2,cs-3,cs-4"],
     "VG_SMARTCAR_CLIENT_SECRETS_FILE": ["/no/such/secrets-file"],

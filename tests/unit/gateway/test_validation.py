@@ -137,3 +137,59 @@ def test_page_tokens_are_bounded_url_safe_base64(token: str, ok: bool) -> None:
 def test_an_overlong_vin_is_refused_before_any_pattern() -> None:
     """A VIN longer than 17 characters is refused."""
     assert validation.vin("vin", "1HGCM82633A004352" * 1000) is not None
+
+
+@pytest.mark.parametrize("value", ["US", "de", "Gb", "JP"])
+def test_assigned_country_codes_pass_in_any_case(value: str) -> None:
+    """ISO 3166-1 alpha-2 codes that are assigned are countries, whatever their case."""
+    assert validation.country("country", value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("", "required"),
+        ("USA", "ISO 3166-1 alpha-2"),
+        ("UK", "ISO 3166-1 alpha-2"),
+        ("EU", "ISO 3166-1 alpha-2"),
+        ("ZZ", "ISO 3166-1 alpha-2"),
+        ("1U", "ISO 3166-1 alpha-2"),
+        ("ÜS", "ISO 3166-1 alpha-2"),
+    ],
+)
+def test_anything_else_is_no_country(value: str, fragment: str) -> None:
+    """Missing, three letters, reserved (UK, EU) or unassigned codes name `country`."""
+    violation = validation.country("country", value)
+    assert violation is not None
+    assert (violation.field, fragment in violation.description) == ("country", True)
+
+
+def test_a_required_vin_must_be_given_and_well_formed() -> None:
+    """CheckCompatibility's VIN is required (unlike GetConnectUrl's), and still a VIN."""
+    assert validation.required_vin("vin", "5yj3e1ea7kf317000") is None
+    missing = validation.required_vin("vin", "")
+    bad = validation.required_vin("vin", "5YJ3E1EA7KF31700Q")
+    assert missing is not None
+    assert "required" in missing.description
+    assert bad is not None
+    assert bad.field == "vin"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("User denied access to application", True),
+        ("Zugriff für das Fahrzeug verweigert", True),
+        ("", True),
+        ("d" * 512, True),
+        ("d" * 513, False),
+        ("two\nlines", False),
+        ("bell\x07", False),
+        ("hidden\u202eoverride", False),
+    ],
+)
+def test_free_text_is_bounded_and_printable(value: str, ok: bool) -> None:
+    """Free text passed on (a Connect error's description) may be any printable text up to
+    its bound; control and formatting characters are refused."""
+    violation = validation.free_text("error_description", value, max_length=512)
+    assert (violation is None) == ok

@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from clients.smartcar import SmartcarAuth, SmartcarManagement, SmartcarVehicles
+from clients.smartcar import (
+    SmartcarAuth,
+    SmartcarCompatibility,
+    SmartcarManagement,
+    SmartcarVehicles,
+)
 from tests.unit.smartcar.fakes import (
     CREDENTIALS,
     ENDPOINTS,
@@ -47,4 +52,12 @@ def management(http: httpx.AsyncClient) -> SmartcarManagement:
     """The management API client on the fake."""
     return SmartcarManagement(
         http=http, endpoints=ENDPOINTS, management_token=MANAGEMENT_TOKEN, clock=fixed_clock
+    )
+
+
+@pytest.fixture
+def compatibility(http: httpx.AsyncClient) -> SmartcarCompatibility:
+    """The Compatibility API client on the fake."""
+    return SmartcarCompatibility(
+        http=http, credentials=CREDENTIALS, endpoints=ENDPOINTS, clock=fixed_clock
     )

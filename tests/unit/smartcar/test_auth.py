@@ -99,9 +99,25 @@ def test_connect_url_single_select_without_vin(auth: SmartcarAuth) -> None:
     assert "single_select_vin" not in query
 
 
+def test_connect_url_marks_required_scopes_with_smartcars_prefix(auth: SmartcarAuth) -> None:
+    """Scopes named in `required` carry Smartcar's `required:` prefix, in the scopes' order;
+    the others are sent as they are."""
+    query = _query(
+        auth.connect_url(
+            scopes=["read_odometer", "control_security", "read_tires"],
+            required=["control_security", "read_odometer"],
+            state="s",
+        )
+    )
+    assert query["scope"] == ["required:read_odometer required:control_security read_tires"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
+        ({"required": ["read_odometer"]}, "required"),
+        ({"required": "read_vin"}, "required"),
+        ({"scopes": ["required:read_vin"]}, "scopes"),
         ({"scopes": []}, "scopes"),
         ({"scopes": "read_vin read_odometer"}, "scopes"),
         ({"scopes": ["read vin"]}, "scopes"),

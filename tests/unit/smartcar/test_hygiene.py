@@ -16,6 +16,7 @@ import pytest
 
 from clients.smartcar import (
     AppRateLimited,
+    AuthenticationError,
     CommandFailed,
     InvalidClient,
     InvalidGrant,
@@ -25,6 +26,7 @@ from clients.smartcar import (
     PermissionDenied,
     Secret,
     SmartcarAuth,
+    SmartcarCompatibility,
     SmartcarConnectionError,
     SmartcarError,
     SmartcarManagement,
@@ -50,11 +52,12 @@ CODE = Secret("authcode-8e1f2a3b4c5d")
 
 @dataclass(frozen=True)
 class Clients:
-    """The three clients under test."""
+    """The clients under test."""
 
     vehicles: SmartcarVehicles
     auth: SmartcarAuth
     management: SmartcarManagement
+    compatibility: SmartcarCompatibility
 
 
 Call = Callable[[Clients], Awaitable[object]]
@@ -82,6 +85,10 @@ def _exchange(c: Clients) -> Awaitable[object]:
 
 def _delete(c: Clients) -> Awaitable[object]:
     return c.management.delete_connections(vehicle_id=VEHICLE_ID)
+
+
+def _compatibility(c: Clients) -> Awaitable[object]:
+    return c.compatibility.by_vin("5YJ3E1EA7KF317000", scopes=["read_vin"], country="US")
 
 
 def _leaky_api_body(type_: str | None, code: str | None, status: int, leak: str) -> dict[str, Any]:
@@ -215,6 +222,20 @@ def _scenarios() -> list[Scenario]:
             PermissionDenied,
             _reply_json(403, lambda leak: _leaky_api_body("PERMISSION", None, 403, leak)),
         ),
+        Scenario(
+            "compatibility-client-secret",
+            _compatibility,
+            (CLIENT_SECRET,),
+            AuthenticationError,
+            _reply_json(401, lambda leak: _leaky_api_body("AUTHENTICATION", None, 401, leak)),
+        ),
+        Scenario(
+            "compatibility-transport",
+            _compatibility,
+            (CLIENT_SECRET,),
+            SmartcarConnectionError,
+            _raise(httpx.ConnectError),
+        ),
     ]
     return [*api, batch, *oauth, *transport, *protocol]
 
@@ -228,6 +249,7 @@ async def test_errors_never_show_the_secrets_that_were_sent(
     vehicles: SmartcarVehicles,
     auth: SmartcarAuth,
     management: SmartcarManagement,
+    compatibility: SmartcarCompatibility,
     caplog: pytest.LogCaptureFixture,
     scenario: Scenario,
 ) -> None:
@@ -235,7 +257,7 @@ async def test_errors_never_show_the_secrets_that_were_sent(
     leak = " ".join(s.reveal() for s in scenario.leaked)
     scenario.script(fake, leak)
     with caplog.at_level(logging.DEBUG), pytest.raises(SmartcarError) as caught:
-        await scenario.call(Clients(vehicles, auth, management))
+        await scenario.call(Clients(vehicles, auth, management, compatibility))
     error = caught.value
     assert type(error) is scenario.expected
     shown = " ".join([str(error), repr(error), repr(vars(error)), repr(error.args), caplog.text])
