@@ -143,7 +143,7 @@ async def running_gateway(
     access, credentials = _security(settings)  # first: a bad policy fails before anything runs
     _secure_var_dir(settings)
     async with AsyncExitStack() as stack:
-        upstream = await _upstream(settings, stack)
+        upstream = await _upstream(settings, stack, clock)
         metrics = PrometheusMetrics()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         http = await stack.enter_async_context(
@@ -467,8 +467,10 @@ def _configured(settings: Settings) -> _Upstream:
     )
 
 
-async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
-    """Return where Smartcar is: the configured one, or a freshly started embedded simulator."""
+async def _upstream(settings: Settings, stack: AsyncExitStack, clock: Clock) -> _Upstream:
+    """Return where Smartcar is: the configured one, or a freshly started embedded simulator
+    whose time starts at the gateway's (the system clock in service; a test's clock under
+    test, so the times the simulated cars report agree with the gateway's)."""
     env = settings.smartcar
     if not settings.embedded_simulator:
         return _configured(settings)
@@ -503,6 +505,7 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> _Upstream:
         additional_client_secrets=tuple(s.reveal() for s in settings.additional_client_secrets),
         management_token=management_token,
         command_latency_s=settings.simulator_command_latency_s,
+        start_at_s=clock.now().timestamp(),
     )
     try:
         with configured_by("VG_SIMULATOR_PORT", f"listen on port {settings.simulator_port}"):

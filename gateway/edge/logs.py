@@ -95,6 +95,11 @@ def _jsonable(value: object) -> object:
     return redact(str(value))
 
 
+QUIET_LOGGERS = ("alembic.runtime.plugins",)
+"""Libraries' loggers whose INFO lines say nothing an operator acts on (alembic announces
+each plugin it loads); their warnings still show."""
+
+
 def configure_logging(*, level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
     """Send every log record to `stream` (stderr) as JSON lines; replaces root handlers."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -104,3 +109,5 @@ def configure_logging(*, level: int | str = logging.INFO, stream: TextIO | None 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in QUIET_LOGGERS:
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
