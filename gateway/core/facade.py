@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from gateway.core.allowances import RequestAllowances
 from gateway.core.audit import AuditRetention, AuditTrail
 from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
@@ -53,6 +54,7 @@ class Gateway:
     commands: CommandService
     rentals: RentalService
     vehicles: VehicleQueries
+    allowances: RequestAllowances
     feed: StatusFeed
     metrics: Metrics
     cache: TelemetryCache
@@ -116,3 +118,9 @@ class Gateway:
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
         return self.feed.changes(vehicle_ids=vehicle_ids, after_id=after_id, caller=caller)
+
+    async def set_request_allowance(
+        self, vehicle_id: str, *, monthly_allowance: int | None
+    ) -> VehiclePanel:
+        """Give the car its own monthly request allowance (None: the fleet's again)."""
+        return await self.allowances.set(vehicle_id, monthly_allowance=monthly_allowance)

@@ -80,3 +80,10 @@ class GatewayAPI(Protocol):
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
         ...
+
+    async def set_request_allowance(
+        self, vehicle_id: str, *, monthly_allowance: int | None
+    ) -> VehiclePanel:
+        """Give the car its own monthly request allowance (None: the fleet's again); return
+        its panel with the figures that now apply."""
+        ...

@@ -35,6 +35,8 @@ MAX_WATCH_VEHICLE_IDS = 1000
 MAX_PAGE_TOKEN_LENGTH = 512
 """ListVehicles `page_token`: the tokens the gateway issues are well under this."""
 PAGE_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+MAX_MONTHLY_ALLOWANCE = 1_000_000
+"""The largest monthly request allowance a car (or the fleet) may be given."""
 MAX_NAMED_VIOLATIONS = 20
 """How many bad fields an InvalidArgument names; the rest are only counted."""
 
@@ -85,6 +87,15 @@ def page_size(field: str, value: int) -> FieldViolation | None:
         return FieldViolation(field, "must not be negative")
     if value > MAX_PAGE_SIZE:
         return FieldViolation(field, f"must be at most {MAX_PAGE_SIZE}")
+    return None
+
+
+def monthly_allowance(field: str, value: int) -> FieldViolation | None:
+    """Check a car's monthly request allowance: 0 (the fleet's) up to 1,000,000."""
+    if value < 0:
+        return FieldViolation(field, "must not be negative (0: the fleet's allowance)")
+    if value > MAX_MONTHLY_ALLOWANCE:
+        return FieldViolation(field, f"must be at most {MAX_MONTHLY_ALLOWANCE:,}")
     return None
 
 

@@ -21,6 +21,7 @@ from tests.rpc.rig import gateway_settings, pointed_at, simulator
 
 BILLING_TOKEN = "billing-token-for-tests-0123456789"
 RENTAL_TOKEN = "rental-token-for-tests-0123456789"
+OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
 
 POLICY = f"""
 [roles.rental]
@@ -35,6 +36,9 @@ telemetry_fields = ["ODOMETER"]
 [roles.debug]
 methods = ["grpc.reflection.v1alpha.ServerReflection/*", "grpc.health.v1.Health/*"]
 
+[roles.operator]
+methods = ["GetVehicle", "ListVehicles", "SetRequestAllowance"]
+
 [[callers]]
 name = "rental-service"
 roles = ["rental"]
@@ -46,6 +50,11 @@ name = "billing-service"
 roles = ["billing"]
 certificate_names = ["billing.fleet.internal"]
 token_sha256 = ["{token_digest(BILLING_TOKEN)}"]
+
+[[callers]]
+name = "fleet-operator"
+roles = ["operator"]
+token_sha256 = ["{token_digest(OPERATOR_TOKEN)}"]
 
 [[callers]]
 name = "engineer"

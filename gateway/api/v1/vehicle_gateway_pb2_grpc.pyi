@@ -79,6 +79,13 @@ class VehicleGatewayStub:
     """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
     """
+    SetRequestAllowance: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetRequestAllowanceRequest, _vehicle_gateway_pb2.Vehicle]
+    """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+    allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+    0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+    the vehicle's panel with the figures that now apply. Meant for operators (the access
+    policy says who), and audited.
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
@@ -119,6 +126,13 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     WatchVehicles: _aio.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]  # type: ignore[assignment]
     """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+    """
+    SetRequestAllowance: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetRequestAllowanceRequest, _vehicle_gateway_pb2.Vehicle]  # type: ignore[assignment]
+    """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+    allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+    0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+    the vehicle's panel with the figures that now apply. Meant for operators (the access
+    policy says who), and audited.
     """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
@@ -223,6 +237,19 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_vehicle_gateway_pb2.StatusChange], _abc.AsyncIterator[_vehicle_gateway_pb2.StatusChange]]:
         """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
         recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
+        """
+
+    @_abc_1.abstractmethod
+    def SetRequestAllowance(
+        self,
+        request: _vehicle_gateway_pb2.SetRequestAllowanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.Vehicle, _abc.Awaitable[_vehicle_gateway_pb2.Vehicle]]:
+        """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+        allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+        0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+        the vehicle's panel with the figures that now apply. Meant for operators (the access
+        policy says who), and audited.
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
