@@ -35,6 +35,7 @@ from sqlalchemy.exc import ArgumentError
 
 from gateway.core.assembly import Policies
 from gateway.core.audit import AuditRetentionPolicy
+from gateway.core.budget import BudgetPolicy
 from gateway.core.connections import ConnectPolicy
 from gateway.core.model import SmartcarApi, TelemetryField
 from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
@@ -43,6 +44,7 @@ from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.secret import Secret
 from gateway.core.telemetry import TelemetryPolicy
+from gateway.core.validation import MAX_MONTHLY_ALLOWANCE
 from gateway.core.watch import WatchPolicy
 from storage.crypto import KeyConfigError, Keyring
 
@@ -69,6 +71,11 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_READ_TIMEOUT_S": "15 — upper bound of a Smartcar read (the caller's deadline may cut it)",
     "VG_COMMAND_TIMEOUT_S": "60 — upper bound of a Smartcar command",
     "VG_DEFAULT_MAX_AGE_S": "300 — GetTelemetry's max_age when the caller sets none",
+    "VG_MONTHLY_REQUEST_ALLOWANCE": "500 — billed Smartcar requests per car and calendar month "
+    "(UTC), as the plan allows; a car may have its own (SetRequestAllowance)",
+    "VG_REQUEST_RESERVE": "10% — the part of each car's allowance kept for commands and rental "
+    "readings, which interactive reads and polls never spend: a percentage (0-50 %, at least "
+    "20 requests) or a number of requests (at most half the allowance)",
     "VG_VEHICLE_READS": "4/15 — per-vehicle read bucket: capacity/seconds per token",
     "VG_VEHICLE_COMMANDS": "4/15 — per-vehicle command bucket: capacity/seconds per token",
     "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
@@ -120,6 +127,8 @@ MAX_CLIENT_SECRETS = 3
 """Smartcar: "You can generate up to 3 client secrets for the same application"."""
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+MAX_RESERVE_PERCENT = 50
+"""The most of each car's allowance VG_REQUEST_RESERVE may keep from interactive reads."""
 
 
 def listen_address(name: str, raw: str, *, host_required: bool = True) -> str:
@@ -205,6 +214,7 @@ class Settings:
             telemetry=TelemetryPolicy(
                 default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
             ),
+            budget=read.budget(),
             scheduler=SchedulerPolicy(
                 plan=read.plan(),
                 concurrency=int(
@@ -430,6 +440,39 @@ class _Reader:
                 f"({', '.join(sorted(REQUESTED_PERMISSIONS))})"
             )
         return frozenset(names)
+
+    def budget(self) -> BudgetPolicy:
+        """Read the fleet's monthly allowance per car and the reserve kept of it."""
+        name = "VG_MONTHLY_REQUEST_ALLOWANCE"
+        allowance = int(self.number(name, 500, integer=True, positive=True))
+        if allowance > MAX_MONTHLY_ALLOWANCE:
+            raise SettingsError(
+                f"{name} must be at most {MAX_MONTHLY_ALLOWANCE:,}, got {allowance}"
+            )
+        default = BudgetPolicy(monthly_allowance=allowance)
+        raw = (self._env.get("VG_REQUEST_RESERVE") or "").strip()
+        if not raw:
+            return default
+        percent = raw.endswith("%")
+        number = raw.removesuffix("%").strip()
+        if not number.isascii() or not number.isdigit():
+            raise SettingsError(
+                "VG_REQUEST_RESERVE must be a whole percentage of each car's allowance "
+                f"(like '10%') or a number of requests (like '50'), got {raw!r}"
+            )
+        if percent:
+            if int(number) > MAX_RESERVE_PERCENT:
+                raise SettingsError(
+                    f"VG_REQUEST_RESERVE must be at most {MAX_RESERVE_PERCENT}% (interactive "
+                    f"reads keep at least half of each allowance), got {raw!r}"
+                )
+            return BudgetPolicy(monthly_allowance=allowance, reserve_percent=int(number))
+        if int(number) > allowance // 2:
+            raise SettingsError(
+                f"VG_REQUEST_RESERVE must be at most half of {name} ({allowance // 2} of "
+                f"{allowance}), got {raw!r}"
+            )
+        return BudgetPolicy(monthly_allowance=allowance, fixed_reserve=int(number))
 
     def plan(self) -> PollPlan:
         """Read the scheduler's plan: `field=seconds` pairs for rental and idle times."""

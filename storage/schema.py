@@ -13,7 +13,8 @@ the two.
     commands            Lock/Unlock requests by idempotency key, with their outcome
     oauth_states        single-use Connect states, stored as SHA-256 hashes
     status_transitions  every change of a vehicle's connection status (the audit trail)
-    request_budget      billed Smartcar requests per (vehicle, calendar month)
+    request_budget      billed Smartcar requests per (vehicle, calendar month), and whether
+                        the month was reported as running low
     scheduler_leases    named leases: which replica runs a background job, and until when
     webhook_events      Smartcar webhook deliveries, deduplicated by event id
     audit_log           every action on a car: caller, method, vehicle, request, outcome
@@ -188,6 +189,8 @@ vehicles = Table(
     Column("last_error", Text),
     Column("api", String(8), nullable=False, server_default=text("'v2'")),
     Column("smartcar_user_id", String(ID), index=True),
+    # The car's own monthly request allowance; NULL: the fleet's (VG_MONTHLY_REQUEST_ALLOWANCE).
+    Column("request_allowance", Integer),
     Column(
         "updated_at",
         UTCDateTime(),
@@ -271,6 +274,8 @@ request_budget = Table(
     Column("vehicle_id", String(ID), ForeignKey(vehicles.c.id), primary_key=True),
     Column("month", String(7), primary_key=True),
     Column("billed", Integer, nullable=False),
+    # When the month's count passed the warning share of the allowance (reported once).
+    Column("warned_at", UTCDateTime()),
 )
 
 scheduler_leases = Table(

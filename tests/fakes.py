@@ -36,6 +36,7 @@ from gateway.core.model import (
     ApplicationTokenRecord,
     AuditEntry,
     AuditQuery,
+    BudgetCharge,
     CommandRecord,
     CommandState,
     ConnectionStatus,
@@ -94,6 +95,8 @@ class FakeStore:
     transitions: dict[int, StatusTransition] = field(default_factory=dict)
     budget: dict[tuple[str, str], int] = field(default_factory=dict)
     """Billed requests by (vehicle id, `YYYY-MM`)."""
+    budget_warned: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """When each (vehicle id, `YYYY-MM`) was reported as running low."""
     leases: dict[str, FakeLease] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     audit: dict[int, AuditEntry] = field(default_factory=dict)
@@ -117,6 +120,7 @@ class FakeStore:
         self.states = dict(other.states)
         self.transitions = dict(other.transitions)
         self.budget = dict(other.budget)
+        self.budget_warned = dict(other.budget_warned)
         self.leases = dict(other.leases)
         self.webhook_events = dict(other.webhook_events)
         self.audit = dict(other.audit)
@@ -165,15 +169,25 @@ class FakeVehicleRepository:
         """Insert a new vehicle; Conflict if its id or Smartcar id is taken."""
         if vehicle.id in self._store.vehicles:
             raise Conflict(f"vehicle {vehicle.id!r} already exists")
-        self._write(vehicle)
+        self._write(dataclasses.replace(vehicle, request_allowance=None))
         self._store.vehicle_changed_at[vehicle.id] = datetime.now(UTC)
 
     async def update(self, vehicle: Vehicle) -> None:
-        """Write every field of an existing vehicle; LookupError if there is none."""
-        if vehicle.id not in self._store.vehicles:
+        """Write every field of an existing vehicle but its request allowance; LookupError
+        if there is none."""
+        current = self._store.vehicles.get(vehicle.id)
+        if current is None:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
-        self._write(vehicle)
+        self._write(dataclasses.replace(vehicle, request_allowance=current.request_allowance))
         self._store.vehicle_changed_at[vehicle.id] = datetime.now(UTC)
+
+    async def set_request_allowance(self, vehicle_id: str, allowance: int | None) -> None:
+        """Set the vehicle's own monthly request allowance; LookupError if there is none."""
+        current = self._store.vehicles.get(vehicle_id)
+        if current is None:
+            raise LookupError(f"no vehicle {vehicle_id!r} to update")
+        self._write(dataclasses.replace(current, request_allowance=allowance))
+        self._store.vehicle_changed_at[vehicle_id] = datetime.now(UTC)
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
         """Return how many vehicles are in each connection status (absent: none)."""
@@ -532,10 +546,28 @@ class FakeBudgetRepository:
 
     async def add(self, vehicle_id: str, month: str, requests: int) -> int:
         """Add billed requests; return the month's new total."""
+        return (await self.charge(vehicle_id, month, requests, limit=None)).billed
+
+    async def charge(
+        self, vehicle_id: str, month: str, requests: int, *, limit: int | None
+    ) -> BudgetCharge:
+        """Add billed requests unless the total would pass `limit`."""
         self._store.require_vehicle(vehicle_id)
-        total = self._store.budget.get((vehicle_id, month), 0) + requests
-        self._store.budget[(vehicle_id, month)] = total
-        return total
+        key = (vehicle_id, month)
+        current = self._store.budget.get(key, 0)
+        warned = key in self._store.budget_warned
+        if limit is not None and current + requests > limit:
+            return BudgetCharge(accepted=False, billed=current, warned=warned)
+        self._store.budget[key] = current + requests
+        return BudgetCharge(accepted=True, billed=current + requests, warned=warned)
+
+    async def mark_warned(self, vehicle_id: str, month: str, *, at: datetime) -> bool:
+        """Mark the month warned; True only the first time."""
+        key = (vehicle_id, month)
+        if key not in self._store.budget or key in self._store.budget_warned:
+            return False
+        self._store.budget_warned[key] = stored(at)
+        return True
 
     async def used(self, vehicle_id: str, month: str) -> int:
         """Return the billed requests of the month so far (0 if none)."""

@@ -120,5 +120,14 @@ def disconnect(vehicle_id: str) -> Call[pb.Vehicle]:
     return Call("Disconnect", pb.DisconnectRequest(vehicle_id=vehicle_id), pb.Vehicle, safe=False)
 
 
+def set_request_allowance(vehicle_id: str, *, monthly_allowance: int) -> Call[pb.Vehicle]:
+    """Give the vehicle its own monthly request allowance (0: the fleet's again); safe to
+    repeat, it sets a value."""
+    request = pb.SetRequestAllowanceRequest(
+        vehicle_id=vehicle_id, monthly_allowance=monthly_allowance
+    )
+    return Call("SetRequestAllowance", request, pb.Vehicle)
+
+
 def _new_id() -> str:
     return f"cmd-{uuid.uuid4()}"

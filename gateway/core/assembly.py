@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.core.allowances import RequestAllowances
 from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.cache import TelemetryCache
@@ -111,7 +112,6 @@ def build_gateway(
         uow=uow,
         telemetry=telemetry,
         cache=cache,
-        ledger=ledger,
         clock=clock,
         policy=policies.reconcile,
     )
@@ -129,7 +129,7 @@ def build_gateway(
         upstream=upstream,
         clock=clock,
         policy=policies.connect,
-        budget=policies.budget,
+        ledger=ledger,
         application=application_tokens,
         subscriptions=subscriptions,
     )
@@ -141,6 +141,7 @@ def build_gateway(
         vehicles=VehicleQueries(
             uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
         ),
+        allowances=RequestAllowances(uow=uow, clock=clock, budget=policies.budget),
         feed=StatusFeed(uow=uow, clock=clock, policy=policies.watch),
         metrics=metrics,
         cache=cache,

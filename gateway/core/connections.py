@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from gateway.core.budget import BudgetPolicy, month_of
+from gateway.core.budget import BudgetLedger, BudgetTier
 from gateway.core.connect_failures import record_failure
 from gateway.core.errors import (
     AuthorizationMismatch,
@@ -77,7 +77,8 @@ _log = logging.getLogger(__name__)
 CONNECT_BILLED_REQUESTS = {SmartcarApi.V2: 3, SmartcarApi.V3: 1}
 """What Connect costs of the car's allowance: v2 reads attributes, VIN and permissions (three
 billed requests); V3 reads the vehicle (counted, conservatively, as one) and the user's
-connections (not billed)."""
+connections (not billed). Counted before the reads are sent, never refused: connecting a
+car is an operator's act, whatever the budget says."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,13 +120,14 @@ class ConnectionService:
         smartcar: SmartcarAPI,
         upstream: Upstream,
         clock: Clock,
-        budget: BudgetPolicy,
+        ledger: BudgetLedger,
         policy: ConnectPolicy = ConnectPolicy(),
         new_state: Callable[[], str] = lambda: secrets.token_urlsafe(32),
         application: ApplicationTokenSource | None = None,
         subscriptions: WebhookSubscriptions | None = None,
     ) -> None:
-        self._budget = budget
+        self._ledger = ledger
+        self._budget = ledger.policy
         self._uow = uow
         self._smartcar = smartcar
         self._upstream = upstream
@@ -201,6 +203,7 @@ class ConnectionService:
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id)
         smartcar_id = await self._choose(vehicle, covered, access)
+        await self._count_reads(vehicle, SmartcarApi.V2)
         info = await self._smartcar.vehicle_info(access, smartcar_id)
         permissions = await self._smartcar.permissions(access, smartcar_id)
         return await self._link(vehicle_id, user_id, tokens, covered, info, permissions)
@@ -225,6 +228,7 @@ class ConnectionService:
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id)
         smartcar_id = await ask(lambda access: self._choose(vehicle, covered, access))
+        await self._count_reads(vehicle, SmartcarApi.V3)
         info = await ask(lambda access: self._smartcar.vehicle_info(access, smartcar_id))
         permissions = await ask(lambda access: self._smartcar.permissions(access, smartcar_id))
         shown = await self._link_v3(vehicle_id, user_id, info, permissions)
@@ -249,6 +253,12 @@ class ConnectionService:
             extra={"vehicle_id": vehicle_id, "reason": refused.reason},
         )
         return refused
+
+    async def _count_reads(self, vehicle: Vehicle, api: SmartcarApi) -> None:
+        """Count the billed reads Connect is about to make of the car, before it makes them."""
+        await self._ledger.charge(
+            vehicle, CONNECT_BILLED_REQUESTS[api], tier=BudgetTier.UNCAPPED, at=self._clock.now()
+        )
 
     async def _take_state(self, vehicle_id: str, state: str) -> None:
         async with self._uow() as uow:
@@ -325,7 +335,7 @@ class ConnectionService:
     async def _save_link(
         self, uow: UnitOfWork, vehicle: Vehicle, link: _Link, *, now: datetime
     ) -> VehiclePanel:
-        """Make the vehicle ACTIVE on the link, count what Connect cost, return its panel;
+        """Make the vehicle ACTIVE on the link and return its panel;
         AuthorizationMismatch when the car got linked to another fleet vehicle meanwhile."""
         info = link.info
         linked = dataclasses.replace(
@@ -347,7 +357,6 @@ class ConnectionService:
                 f"car {info.smartcar_vehicle_id} is already connected as another vehicle",
                 metadata={"vehicle_id": vehicle.id},
             ) from None
-        await uow.budget.add(vehicle.id, month_of(now), CONNECT_BILLED_REQUESTS[link.api])
         return await panel_of(uow, linked, at=now, policy=self._budget)
 
     async def _move_users_vehicles(

@@ -25,7 +25,8 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   └── UpstreamRejected            Smartcar refused a request we should not have sent
     │       └── ApplicationCredentialsRefused   no configured client secret gets a token
     ├── RateLimited                     a rate limit: ours or Smartcar's (RetryInfo)
-    │   ├── RequestAllowanceExhausted   Smartcar's monthly per-vehicle allowance
+    │   ├── RequestAllowanceExhausted   the month's allowance is spent (ours, or Smartcar's 430)
+    │   ├── RequestBudgetReserved       what is left is kept for commands and rental readings
     │   └── TooManyStreams              the caller holds its most WatchVehicles streams
     ├── Unavailable                     try again later (RetryInfo when known)
     │   ├── VehicleAsleep
@@ -242,9 +243,19 @@ class RateLimited(GatewayError):
 
 
 class RequestAllowanceExhausted(RateLimited):
-    """Smartcar's monthly request allowance for this vehicle is spent."""
+    """The vehicle's monthly request allowance is spent: Smartcar said so (430
+    VEHICLE_REQUEST_LIMIT, `limit` smartcar_monthly_allowance), or the gateway's count says
+    a read that may spend the reserve would go past it (`limit` request_allowance)."""
 
     reason = "REQUEST_ALLOWANCE_EXHAUSTED"
+
+
+class RequestBudgetReserved(RateLimited):
+    """An interactive read or a poll would spend the part of the vehicle's monthly allowance
+    kept for commands and rental readings (`gateway.core.budget`); retry next month, or
+    accept an older value. Metadata: `limit` (request_budget), the month and its figures."""
+
+    reason = "REQUEST_BUDGET_RESERVED"
 
 
 class TooManyStreams(RateLimited):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from gateway.core.allowances import RequestAllowances
 from gateway.core.audit import AuditRetention, AuditTrail
 from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
@@ -56,6 +57,7 @@ class Gateway:
     commands: CommandService
     rentals: RentalService
     vehicles: VehicleQueries
+    allowances: RequestAllowances
     feed: StatusFeed
     metrics: Metrics
     cache: TelemetryCache
@@ -133,3 +135,9 @@ class Gateway:
     async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
         """Ask Smartcar whether the car can be connected, per permission the fleet asks for."""
         return await self.compatibility.check(vin, country=country)
+
+    async def set_request_allowance(
+        self, vehicle_id: str, *, monthly_allowance: int | None
+    ) -> VehiclePanel:
+        """Give the car its own monthly request allowance (None: the fleet's again)."""
+        return await self.allowances.set(vehicle_id, monthly_allowance=monthly_allowance)

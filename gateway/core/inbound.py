@@ -93,4 +93,10 @@ class GatewayAPI(Protocol):
     async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
         """Ask Smartcar whether the car with `vin`, registered in `country`, can be
         connected, and which permissions the fleet asks for it can serve."""
+
+    async def set_request_allowance(
+        self, vehicle_id: str, *, monthly_allowance: int | None
+    ) -> VehiclePanel:
+        """Give the car its own monthly request allowance (None: the fleet's again); return
+        its panel with the figures that now apply."""
         ...

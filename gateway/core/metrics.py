@@ -18,6 +18,13 @@ class Metrics(Protocol):
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Billed requests were spent for one vehicle; its month total and allowance."""
 
+    def budget_warning(self) -> None:
+        """A car's month reached the warning share of its allowance (once per car and month)."""
+
+    def budget_refused(self, *, purpose: str) -> None:
+        """The budget refused a read of `purpose` (`gateway.core.purpose.ReadPurpose`): it
+        was answered from what is held, or refused."""
+
     def renewal(self, *, renewed: int, failed: int) -> None:
         """A refresh-token renewal pass ended."""
 
@@ -54,6 +61,12 @@ class NoMetrics:
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Discard."""
 
+    def budget_warning(self) -> None:
+        """Discard."""
+
+    def budget_refused(self, *, purpose: str) -> None:
+        """Discard."""
+
     def renewal(self, *, renewed: int, failed: int) -> None:
         """Discard."""
 
@@ -85,6 +98,8 @@ class RecordingMetrics:
     def __init__(self) -> None:
         self.ticks: list[tuple[int, int, float]] = []
         self.spends: list[tuple[int, int, int]] = []
+        self.budget_warnings = 0
+        self.budget_refusals: list[str] = []
         self.renewals: list[tuple[int, int]] = []
         self.reads: list[tuple[bool, bool]] = []
         self.refusals: list[str] = []
@@ -100,6 +115,14 @@ class RecordingMetrics:
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Record a spend."""
         self.spends.append((requests, month_total, allowance))
+
+    def budget_warning(self) -> None:
+        """Count a budget warning."""
+        self.budget_warnings += 1
+
+    def budget_refused(self, *, purpose: str) -> None:
+        """Record a read the budget refused, by purpose."""
+        self.budget_refusals.append(purpose)
 
     def renewal(self, *, renewed: int, failed: int) -> None:
         """Record a renewal pass."""

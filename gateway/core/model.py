@@ -292,6 +292,9 @@ class Vehicle:
     """The Smartcar API the connection is served through."""
     smartcar_user_id: str | None = None
     """The owner's Smartcar user id (V3 names it on every request; v2 keeps it per grant)."""
+    request_allowance: int | None = None
+    """This car's own monthly request allowance (SetRequestAllowance); None: the fleet's
+    (`BudgetPolicy.monthly_allowance`). Written only by `set_request_allowance`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -428,7 +431,26 @@ class VehiclePanel:
     requests_this_month: int = 0
     """Billed Smartcar requests for this vehicle in the current calendar month (UTC)."""
     monthly_request_allowance: int = 0
-    """The plan's allowance per vehicle and month."""
+    """The car's allowance per month: its own, or the fleet's."""
+    request_reserve: int = 0
+    """The part of the allowance kept for commands and rental readings: interactive reads
+    and polls stop `request_reserve` short of the allowance."""
+    request_allowance_overridden: bool = False
+    """True when `monthly_request_allowance` is the car's own, not the fleet's."""
+    request_budget_resets_at: datetime | None = None
+    """When the month's count starts again from zero (the first of next month, UTC)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetCharge:
+    """What storage answers when billed requests are counted against a month's cap."""
+
+    accepted: bool
+    """False when counting them would have taken the month past the cap: nothing counted."""
+    billed: int
+    """The month's count after the charge (or as it stands, when refused)."""
+    warned: bool
+    """Whether the month has already been reported as passing its warning share."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

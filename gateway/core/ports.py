@@ -20,6 +20,7 @@ from gateway.core.model import (
     AuditEntry,
     AuditQuery,
     BatchReading,
+    BudgetCharge,
     CommandRecord,
     CommandState,
     ConnectionStatus,
@@ -213,7 +214,14 @@ class VehicleRepository(Protocol):
         ...
 
     async def update(self, vehicle: Vehicle) -> None:
-        """Write every field of an existing vehicle."""
+        """Write every field of an existing vehicle but its `request_allowance`, which only
+        `set_request_allowance` writes (so a copy read before an operator changed it cannot
+        undo the change)."""
+        ...
+
+    async def set_request_allowance(self, vehicle_id: str, allowance: int | None) -> None:
+        """Set the vehicle's own monthly request allowance (None: the fleet's); a change of
+        the vehicle for `changed_since`. LookupError if there is no such vehicle."""
         ...
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
@@ -446,6 +454,19 @@ class BudgetRepository(Protocol):
 
     async def add(self, vehicle_id: str, month: str, requests: int) -> int:
         """Add billed requests atomically; return the month's new total."""
+        ...
+
+    async def charge(
+        self, vehicle_id: str, month: str, requests: int, *, limit: int | None
+    ) -> BudgetCharge:
+        """Add billed requests unless the month's total would pass `limit` (None: no
+        limit), in one atomic statement, so concurrent charges never pass it together;
+        return the outcome, the month's count and whether it was warned."""
+        ...
+
+    async def mark_warned(self, vehicle_id: str, month: str, *, at: datetime) -> bool:
+        """Mark the month as warned (its count passed the warning share); True only for
+        the one call that marked it, across processes."""
         ...
 
     async def used(self, vehicle_id: str, month: str) -> int:

@@ -23,9 +23,11 @@ When it looks, and what that costs:
   after that age is held. Reads take the normal telemetry path at the scheduler's
   priority (`CallKind.POLL`): the per-vehicle buckets, Smartcar cooldowns, sleep backoff
   and the app-wide bucket's reserve for commands all apply; a read our limits refuse
-  costs nothing and is tried again at the next pass; a car whose month's allowance is
-  spent is not asked. So an unknown outcome costs at most three billed requests per
-  replica running the job, taken from the share the budget keeps for commands.
+  costs nothing and is tried again at the next pass. The reads are part of the command
+  (`ReadPurpose.COMMAND_CHECK`): they may spend the reserve the budget keeps for commands,
+  but never take a car past its monthly allowance (the budget refuses them, asking
+  nothing). So an unknown outcome costs at most three billed requests per replica running
+  the job.
 
 A PENDING record older than `PENDING_TIMEOUT` belongs to a worker that stopped: it becomes
 OUTCOME_UNKNOWN and is settled like any other.
@@ -38,7 +40,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
 from gateway.core.errors import CommandNotApplied, GatewayError, RateLimited
 from gateway.core.model import (
@@ -53,7 +54,7 @@ from gateway.core.model import (
     TelemetryField,
 )
 from gateway.core.ports import Clock, UnitOfWorkFactory
-from gateway.core.ratelimit import CallKind
+from gateway.core.purpose import ReadPurpose
 from gateway.core.telemetry import TelemetryService
 from gateway.core.vehicles import require_vehicle
 
@@ -126,14 +127,12 @@ class CommandReconciler:
         uow: UnitOfWorkFactory,
         telemetry: TelemetryService,
         cache: TelemetryCache,
-        ledger: BudgetLedger,
         clock: Clock,
         policy: ReconcilePolicy = ReconcilePolicy(),
     ) -> None:
         self._uow = uow
         self._telemetry = telemetry
         self._cache = cache
-        self._ledger = ledger
         self._clock = clock
         self._policy = policy
         self._asked: dict[str, int] = {}
@@ -191,9 +190,6 @@ class CommandReconciler:
             return record
         if now >= record.created_at + self._policy.horizon:  # no reading could prove it now
             return record
-        used = await self._ledger.used(record.vehicle_id, at=now)
-        if used >= self._ledger.policy.monthly_allowance:
-            return record
         asked_before = self._asked.get(record.request_id, 0)
         self._asked[record.request_id] = len(due)
         since = record.created_at + due[-1]
@@ -202,9 +198,9 @@ class CommandReconciler:
                 record.vehicle_id,
                 fields=frozenset({TelemetryField.LOCK_STATUS}),
                 max_age=now - since,
-                kind=CallKind.POLL,
+                purpose=ReadPurpose.COMMAND_CHECK,
             )
-        except RateLimited:  # refused before asking: it cost nothing, the next pass asks
+        except RateLimited:  # refused before asking (limits, budget): it cost nothing
             self._asked[record.request_id] = asked_before
             return record
         except GatewayError as failed:  # asleep, unreachable, Smartcar failing: next check

@@ -4,8 +4,9 @@ Each tick looks at every ACTIVE vehicle and polls, in one batch, the fields its 
 are due: often during a rental, rarely when idle (`PollPlan`). It spends only what the
 month can afford:
 
-- a reserve of each vehicle's monthly allowance is never touched by polls, so commands
-  and rental-time reads are never refused for lack of budget;
+- a share of each vehicle's monthly allowance (`SchedulerPolicy.reserve`, and never less
+  than the budget's own reserve for commands and rental readings) is never touched by
+  polls, so commands and rental-time reads are never refused for lack of budget;
 - what is left is spread evenly over the days left in the month, so an early burst cannot
   starve the end of the month;
 - when the day's share is short, the most important due fields go first.
@@ -34,7 +35,7 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Availability, ConnectionStatus, FieldReading, TelemetryField, Vehicle
 from gateway.core.permissions import FIELD_PERMISSIONS
 from gateway.core.ports import Clock, UnitOfWorkFactory
-from gateway.core.ratelimit import CallKind
+from gateway.core.purpose import ReadPurpose
 from gateway.core.telemetry import TelemetryService
 
 _log = logging.getLogger(__name__)
@@ -146,16 +147,23 @@ def overdue_s(
 
 
 def daily_share(
-    *, used: int, spent_today: int, allowance: int, reserve: float, now: datetime
+    *,
+    used: int,
+    spent_today: int,
+    allowance: int,
+    reserve: float,
+    now: datetime,
+    kept: int = 0,
 ) -> int:
     """Return how many billed requests polls may still spend today for one vehicle.
 
-    What the month has left for polls (allowance less the reserve less what was used
-    before today) is split evenly over the days left, today included.
+    What the month has left for polls (allowance less the reserve, a share, or less `kept`
+    requests when that is more, less what was used before today) is split evenly over
+    the days left, today included.
     """
     days_in_month = calendar.monthrange(now.year, now.month)[1]
     days_left = days_in_month - now.day + 1
-    for_polls = int(allowance * (1 - reserve))
+    for_polls = min(int(allowance * (1 - reserve)), allowance - kept)
     left_at_dawn = for_polls - (used - spent_today)
     today = left_at_dawn // days_left
     # The hard cap: polls never take the month's usage past allowance less the reserve.
@@ -265,7 +273,7 @@ class TelemetryScheduler:
                 )
                 if found is None:
                     continue
-                affordable = self._share(vehicle.id, used[vehicle.id], now)
+                affordable = self._share(vehicle, used[vehicle.id], now)
                 if affordable <= 0:
                     report.skipped_budget += 1
                     continue
@@ -300,7 +308,10 @@ class TelemetryScheduler:
         chosen = frozenset(candidate.due[: candidate.affordable])
         try:
             answer = await self._telemetry.get(
-                candidate.vehicle_id, fields=chosen, max_age=timedelta(0), kind=CallKind.POLL
+                candidate.vehicle_id,
+                fields=chosen,
+                max_age=timedelta(0),
+                purpose=ReadPurpose.SCHEDULED,
             )
         except RateLimited as refused:
             report.refused += 1
@@ -315,16 +326,19 @@ class TelemetryScheduler:
             report.paths += len(chosen)
         return True
 
-    def _share(self, vehicle_id: str, used: int, now: datetime) -> int:
-        """Today's share for polls. `used` is read once per tick for a page of cars: a
-        command billed between that read and the poll comes out of the reserve, which is
-        there for commands."""
+    def _share(self, vehicle: Vehicle, used: int, now: datetime) -> int:
+        """Today's share for polls, of the car's own allowance. `used` is read once per tick
+        for a page of cars: a command billed between that read and the poll comes out of
+        the reserve, which is there for commands (and the budget refuses a poll that
+        would cut into its own reserve)."""
+        limits = self._budget.limits(vehicle)
         return daily_share(
             used=used,
-            spent_today=self._spent_today(vehicle_id, now),
-            allowance=self._budget.monthly_allowance,
+            spent_today=self._spent_today(vehicle.id, now),
+            allowance=limits.allowance,
             reserve=self._policy.reserve,
             now=now,
+            kept=limits.reserve,
         )
 
     def _spent_today(self, vehicle_id: str, now: datetime) -> int:

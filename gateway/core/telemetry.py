@@ -13,6 +13,14 @@ with its age. On API V3, which answers Smartcar's stored view, a value the car r
 before the caller's `max_age` (beyond a short grace) is UNAVAILABLE too, with its value,
 age and the reason OLDER_THAN_MAX_AGE: an old value never passes for a fresh one. The
 rest still return.
+
+Every read has a purpose (`ReadPurpose`, INTERACTIVE unless the caller says otherwise),
+which sets how far into the car's monthly allowance it may go (`gateway.core.budget`). A
+read the budget refuses (an interactive one that would cut into the reserve kept for
+commands and rental readings, or any past the allowance) asks Smartcar nothing: the
+fields it wanted are answered with their last values and ages, UNAVAILABLE with the
+refusal's reason (REQUEST_BUDGET_RESERVED, REQUEST_ALLOWANCE_EXHAUSTED); with none of them
+held, the refusal itself is raised (RESOURCE_EXHAUSTED, retry when the month turns).
 """
 
 from __future__ import annotations
@@ -23,7 +31,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.core.cache import TelemetryCache
-from gateway.core.errors import VehicleAsleep
+from gateway.core.errors import (
+    GatewayError,
+    RequestAllowanceExhausted,
+    RequestBudgetReserved,
+    VehicleAsleep,
+)
 from gateway.core.locks import KeyedLocks
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
@@ -40,7 +53,7 @@ from gateway.core.model import (
 )
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
-from gateway.core.ratelimit import CallKind
+from gateway.core.purpose import ReadPurpose
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.upstream import Upstream
@@ -133,11 +146,12 @@ class TelemetryService:
         *,
         fields: frozenset[TelemetryField],
         max_age: timedelta | None,
-        kind: CallKind = CallKind.READ,
+        purpose: ReadPurpose = ReadPurpose.INTERACTIVE,
     ) -> Telemetry:
         """Return `fields` (all when empty) of the vehicle, none older than `max_age`.
 
-        `kind` is POLL for the scheduler (lowest priority for the app-wide bucket).
+        `purpose` sets what the read may spend of the car's budget and its priority at the
+        rate limits (see `ReadPurpose`).
         """
         arrival = self._clock.now()
         read = _Read(
@@ -147,7 +161,7 @@ class TelemetryService:
         )
         answer = await self._from_cache(vehicle_id, read)
         if answer is None:
-            answer = await self._fetch_under_claim(vehicle_id, read, kind)
+            answer = await self._fetch_under_claim(vehicle_id, read, purpose)
         return answer
 
     async def _from_cache(self, vehicle_id: str, read: _Read) -> Telemetry | None:
@@ -159,7 +173,9 @@ class TelemetryService:
         self._metrics.telemetry_read(cached=True, coalesced=False)
         return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
 
-    async def _fetch_under_claim(self, vehicle_id: str, read: _Read, kind: CallKind) -> Telemetry:
+    async def _fetch_under_claim(
+        self, vehicle_id: str, read: _Read, purpose: ReadPurpose
+    ) -> Telemetry:
         """Under the vehicle's lock, and the replicas' claim when telemetry is shared: look
         again (another caller, replica, poll or webhook may have the readings by now), leave
         a sleeping car alone, else ask Smartcar for what is still stale."""
@@ -169,7 +185,7 @@ class TelemetryService:
             if not stale:  # fetched by another caller while this one waited
                 return self._from_held(vehicle, read, readings, coalesced=True)
             if vehicle.asleep_until is not None and vehicle.asleep_until > read.arrival:
-                readings.update(_asleep(stale, readings))
+                readings.update(_marked(stale, readings, ASLEEP_REASON))
                 return self._from_held(vehicle, read, readings, coalesced=False)
             claim = await self._claim(vehicle_id)
             try:
@@ -177,7 +193,7 @@ class TelemetryService:
                     readings, stale = await self._current(vehicle, read, shared_too=True)
                     if not stale:
                         return self._from_held(vehicle, read, readings, coalesced=True)
-                return await self._fetch_and_answer(vehicle, read, stale, readings, kind)
+                return await self._fetch_and_answer(vehicle, read, stale, readings, purpose)
             finally:
                 if claim.token is not None and self._cache.shared is not None:
                     await self._cache.shared.release(vehicle_id, claim.token)
@@ -203,27 +219,43 @@ class TelemetryService:
         read: _Read,
         stale: frozenset[TelemetryField],
         readings: dict[TelemetryField, FieldReading],
-        kind: CallKind,
+        purpose: ReadPurpose,
     ) -> Telemetry:
-        """Ask Smartcar for the stale fields; a car found asleep is answered with its last
-        readings, marked (VehicleAsleep when it has none of them)."""
+        """Ask Smartcar for the stale fields; a car found asleep, or a read the budget
+        refuses, is answered with the last readings, marked (the error itself when none of
+        them is held)."""
         self._metrics.telemetry_read(cached=False, coalesced=False)
         try:
-            readings.update(await self._fetch(vehicle, stale, readings, kind))
-        except VehicleAsleep:
+            readings.update(await self._fetch(vehicle, stale, readings, purpose))
+        except VehicleAsleep as asleep:
             await self._note_asleep(vehicle.id)
-            if not any(readings.get(f) for f in stale):
-                raise
-            readings.update(_asleep(stale, readings))
-            return self._answer(
-                vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True
-            )
+            return self._from_last(vehicle, read, stale, readings, asleep, ASLEEP_REASON)
+        except (RequestBudgetReserved, RequestAllowanceExhausted) as refused:
+            self._metrics.budget_refused(purpose=purpose.value)
+            return self._from_last(vehicle, read, stale, readings, refused, refused.reason)
         if vehicle.api is SmartcarApi.V3:
             bound = read.oldest_ok - self._policy.stored_value_grace
             readings.update(_older_than_asked(stale, readings, bound))
         return self._answer(
             vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False
         )
+
+    def _from_last(
+        self,
+        vehicle: Vehicle,
+        read: _Read,
+        stale: frozenset[TelemetryField],
+        readings: dict[TelemetryField, FieldReading],
+        error: GatewayError,
+        reason: str,
+    ) -> Telemetry:
+        """Answer with the last readings, the stale ones marked UNAVAILABLE for `reason`
+        (with their values and ages); raise `error`, why Smartcar was not asked, when
+        none of the stale fields has a reading to show."""
+        if not any(readings.get(f) for f in stale):
+            raise error
+        readings.update(_marked(stale, readings, reason))
+        return self._answer(vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True)
 
     def _from_held(
         self,
@@ -274,14 +306,16 @@ class TelemetryService:
         vehicle: Vehicle,
         stale: frozenset[TelemetryField],
         known: Mapping[TelemetryField, FieldReading],
-        kind: CallKind,
+        purpose: ReadPurpose,
     ) -> dict[TelemetryField, FieldReading]:
         """Ask Smartcar for the stale fields in one batch; store what it answered."""
 
         async def read(access: SmartcarAccess, smartcar_id: str) -> BatchReading:
             return await self._smartcar.read(access, smartcar_id, stale)
 
-        batch = await self._upstream.call(vehicle, kind, read, billed=len(stale))
+        batch = await self._upstream.call(
+            vehicle, purpose.call_kind, read, billed=len(stale), tier=purpose.tier
+        )
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         await self._note_item_limits(vehicle, batch)
@@ -416,17 +450,18 @@ def _is_asleep(failure: UpstreamFailure | None) -> bool:
     return failure is not None and (failure.type, failure.code) == ("VEHICLE_STATE", "ASLEEP")
 
 
-def _asleep(
-    fields: Iterable[TelemetryField], known: Mapping[TelemetryField, FieldReading]
+def _marked(
+    fields: Iterable[TelemetryField], known: Mapping[TelemetryField, FieldReading], reason: str
 ) -> dict[TelemetryField, FieldReading]:
-    """The answer for fields of a sleeping car: the last values, marked, with their age."""
+    """The answer for fields Smartcar was not asked for this time (the car sleeps, the
+    budget refused): the last values with their age, UNAVAILABLE for `reason`."""
     marked = {}
     for field in fields:
         last = known.get(field)
         if last is None:
             last = FieldReading(field=field, availability=Availability.UNAVAILABLE)
         marked[field] = dataclasses.replace(
-            last, availability=Availability.UNAVAILABLE, reason=ASLEEP_REASON
+            last, availability=Availability.UNAVAILABLE, reason=reason
         )
     return marked
 

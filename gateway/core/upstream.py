@@ -1,11 +1,13 @@
 """The one path every upstream call takes: status check, rate limits, token, one 401 retry.
 
-A call is admitted by the rate limiter (refusal: RateLimited, no request made), runs with
-an access token from the rotator, and on a 401 gets exactly one retry with a token that
-differs from the refused one; a second 401 means the owner revoked access, and every
-vehicle on the grant becomes DISCONNECTED. A Smartcar 429 puts the vehicle (or, for the
-app-wide bucket, the whole application) in cooldown until its `retry-after`. Every
-attempt is billed (`budget`), and its outcome told to the connection's health (`health`).
+A call is checked against the car's monthly budget for its tier (`budget`: a read that
+would cut into the reserve is refused before it takes anything else), admitted by the rate
+limiter (refusal: RateLimited, no request made), runs with an access token from the
+rotator, and on a 401 gets exactly one retry with a token that differs from the refused
+one; a second 401 means the owner revoked access, and every vehicle on the grant becomes
+DISCONNECTED. A Smartcar 429 puts the vehicle (or, for the app-wide bucket, the whole
+application) in cooldown until its `retry-after`. Every attempt is counted against the
+budget just before it is sent, and its outcome told to the connection's health (`health`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from gateway.core.budget import BudgetLedger
+from gateway.core.budget import BudgetLedger, BudgetTier
 from gateway.core.errors import (
     ConnectionDisconnected,
     GatewayError,
@@ -73,14 +75,22 @@ class Upstream:
         self._application = application
 
     async def call(
-        self, vehicle: Vehicle, kind: CallKind, call: UpstreamCall[T], *, billed: int = 1
+        self,
+        vehicle: Vehicle,
+        kind: CallKind,
+        call: UpstreamCall[T],
+        *,
+        billed: int = 1,
+        tier: BudgetTier = BudgetTier.UNCAPPED,
     ) -> T:
         """Run `call` for `vehicle`, or raise the domain error that explains why not.
 
-        `billed` is how many requests Smartcar bills for one attempt (a batch: its paths).
+        `billed` is how many requests Smartcar bills for one attempt (a batch: its paths);
+        `tier` how far into the car's monthly allowance they may go (commands: no cap).
         """
         ensure_connected(vehicle)
         credentials = self._credentials(vehicle)
+        await self._ledger.check(vehicle, billed, tier=tier, at=self._clock.now())
         try:
             await self._limiter.admit(vehicle.id, kind, now_s=self._clock.now().timestamp())
         except RateLimited as refused:
@@ -92,7 +102,7 @@ class Upstream:
             vehicle, credentials = await self._moved(vehicle, gone)
             access = await credentials.current()
         try:
-            result = await self._tracked(vehicle, call, access, billed)
+            result = await self._tracked(vehicle, call, access, billed, tier)
         except TokenRejected:
             try:
                 access = await credentials.rejected(access)
@@ -102,7 +112,7 @@ class Upstream:
         else:
             return result
         try:
-            return await self._tracked(vehicle, call, access, billed)
+            return await self._tracked(vehicle, call, access, billed, tier)
         except TokenRejected:
             raise await credentials.refused_again(vehicle) from None
 
@@ -139,24 +149,25 @@ class Upstream:
         return _OwnerCredentials(self._rotator, vehicle.grant_id, self.revoked)
 
     async def _tracked(
-        self, vehicle: Vehicle, call: UpstreamCall[T], access: SmartcarAccess, billed: int
+        self,
+        vehicle: Vehicle,
+        call: UpstreamCall[T],
+        access: SmartcarAccess,
+        billed: int,
+        tier: BudgetTier,
     ) -> T:
-        """One attempt: bill it, note rate limits, and keep the connection's health."""
+        """One attempt: count it against the budget before it is sent (a refusal sends
+        nothing), note rate limits, and keep the connection's health."""
         assert vehicle.smartcar_vehicle_id is not None
+        await self._ledger.charge(vehicle, billed, tier=tier, at=self._clock.now())
         try:
             result = await call(access, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
-            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             await self.note_rate_limit(vehicle.id, limited)
             raise
         except COUNTED_FAILURES as failure:
-            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
             await self._health.failed(vehicle.id, failure)
             raise
-        except (GatewayError, TokenRejected):
-            await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
-            raise
-        await self._ledger.spend(vehicle.id, billed, at=self._clock.now())
         await self._health.answered(vehicle)
         return result
 

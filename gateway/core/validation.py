@@ -41,6 +41,8 @@ MAX_CONNECT_ERROR_LENGTH = 64
 MAX_CONNECT_ERROR_DESCRIPTION_LENGTH = 512
 """Connect `error_description`: Smartcar's are one sentence."""
 COUNTRY_LENGTH = 2
+MAX_MONTHLY_ALLOWANCE = 1_000_000
+"""The largest monthly request allowance a car (or the fleet) may be given."""
 MAX_NAMED_VIOLATIONS = 20
 """How many bad fields an InvalidArgument names; the rest are only counted."""
 
@@ -119,6 +121,15 @@ def page_size(field: str, value: int) -> FieldViolation | None:
         return FieldViolation(field, "must not be negative")
     if value > MAX_PAGE_SIZE:
         return FieldViolation(field, f"must be at most {MAX_PAGE_SIZE}")
+    return None
+
+
+def monthly_allowance(field: str, value: int) -> FieldViolation | None:
+    """Check a car's monthly request allowance: 0 (the fleet's) up to 1,000,000."""
+    if value < 0:
+        return FieldViolation(field, "must not be negative (0: the fleet's allowance)")
+    if value > MAX_MONTHLY_ALLOWANCE:
+        return FieldViolation(field, f"must be at most {MAX_MONTHLY_ALLOWANCE:,}")
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway.core.budget import BudgetPolicy, month_of
+from gateway.core.budget import BudgetPolicy, month_of, next_month_start
 from gateway.core.errors import VehicleNotFound
 from gateway.core.model import ConnectionStatus, Rental, Vehicle, VehiclePage, VehiclePanel
 from gateway.core.paging import PageTokens
@@ -23,17 +23,22 @@ async def require_vehicle(uow: UnitOfWork, vehicle_id: str, *, for_update: bool 
 
 
 def panel(
-    vehicle: Vehicle, rental: Rental | None, *, used: int, policy: BudgetPolicy
+    vehicle: Vehicle, rental: Rental | None, *, used: int, policy: BudgetPolicy, at: datetime
 ) -> VehiclePanel:
-    """Return what the connection panel shows for a vehicle."""
+    """Return what the connection panel shows for a vehicle; `used` is its count for the
+    month of `at`."""
     connected = vehicle.status is not ConnectionStatus.NOT_CONNECTED
     missing = REQUESTED_PERMISSIONS - vehicle.permissions if connected else frozenset()
+    limits = policy.limits(vehicle)
     return VehiclePanel(
         vehicle=vehicle,
         missing_permissions=missing,
         active_rental=rental,
         requests_this_month=used,
-        monthly_request_allowance=policy.monthly_allowance,
+        monthly_request_allowance=limits.allowance,
+        request_reserve=limits.reserve,
+        request_allowance_overridden=limits.overridden,
+        request_budget_resets_at=next_month_start(at),
     )
 
 
@@ -43,7 +48,7 @@ async def panel_of(
     """Return the vehicle's panel, reading its rental and this month's budget in `uow`."""
     rental = await uow.rentals.active(vehicle.id)
     used = await uow.budget.used(vehicle.id, month_of(at))
-    return panel(vehicle, rental, used=used, policy=policy)
+    return panel(vehicle, rental, used=used, policy=policy, at=at)
 
 
 class VehicleQueries:
@@ -74,7 +79,8 @@ class VehicleQueries:
         """Return one page ordered by vehicle id; the token resumes after its last id."""
         after_id = self._tokens.resume_after(page_token, status)
         size = page_size or DEFAULT_PAGE_SIZE
-        month = month_of(self._clock.now())
+        now = self._clock.now()
+        month = month_of(now)
         async with self._uow.reader() as uow:
             vehicles = await uow.vehicles.page(status=status, after_id=after_id, limit=size + 1)
             shown = vehicles[:size]
@@ -83,6 +89,6 @@ class VehicleQueries:
         more = len(vehicles) > size
         token = self._tokens.issue(shown[-1].id, status) if more and shown else ""
         panels = tuple(
-            panel(v, rentals.get(v.id), used=used[v.id], policy=self._budget) for v in shown
+            panel(v, rentals.get(v.id), used=used[v.id], policy=self._budget, at=now) for v in shown
         )
         return VehiclePage(panels=panels, next_page_token=token)

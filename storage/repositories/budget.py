@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.model import BudgetCharge
 from storage.repositories._dialects import conflict_insert
 from storage.schema import request_budget
 
@@ -21,17 +23,43 @@ class SqlBudgetRepository:
 
     async def add(self, vehicle_id: str, month: str, requests: int) -> int:
         """Add billed requests atomically; return the month's new total."""
+        charged = await self.charge(vehicle_id, month, requests, limit=None)
+        return charged.billed
+
+    async def charge(
+        self, vehicle_id: str, month: str, requests: int, *, limit: int | None
+    ) -> BudgetCharge:
+        """Add billed requests unless the month's total would pass `limit`: one upsert
+        whose update applies only below the limit (the row lock it takes makes concurrent
+        charges see each other's totals), so what it returns is what was counted."""
+        if limit is not None and requests > limit:  # a first insert would pass it alone
+            return await self._refused(vehicle_id, month)
         statement = conflict_insert(self._connection, request_budget).values(
             vehicle_id=vehicle_id, month=month, billed=requests
         )
         statement = statement.on_conflict_do_update(
             index_elements=[_budget.vehicle_id, _budget.month],
             set_={"billed": _budget.billed + statement.excluded.billed},
+            where=None if limit is None else _budget.billed + statement.excluded.billed <= limit,
         )
-        total: int = (
-            await self._connection.execute(statement.returning(_budget.billed))
-        ).scalar_one()
-        return total
+        returning = statement.returning(_budget.billed, _budget.warned_at)
+        row = (await self._connection.execute(returning)).one_or_none()
+        if row is None:
+            return await self._refused(vehicle_id, month)
+        return BudgetCharge(accepted=True, billed=row.billed, warned=row.warned_at is not None)
+
+    async def mark_warned(self, vehicle_id: str, month: str, *, at: datetime) -> bool:
+        """Mark the month warned; True only for the statement that changed it."""
+        statement = (
+            update(request_budget)
+            .where(
+                _budget.vehicle_id == vehicle_id,
+                _budget.month == month,
+                _budget.warned_at.is_(None),
+            )
+            .values(warned_at=at)
+        )
+        return (await self._connection.execute(statement)).rowcount == 1
 
     async def used(self, vehicle_id: str, month: str) -> int:
         """Return the billed requests of the month so far (0 if none)."""
@@ -52,3 +80,13 @@ class SqlBudgetRepository:
         for vehicle_id, billed in await self._connection.execute(query):
             used[vehicle_id] = billed
         return used
+
+    async def _refused(self, vehicle_id: str, month: str) -> BudgetCharge:
+        """The answer to a refused charge: the month as it stands."""
+        query = select(_budget.billed, _budget.warned_at).where(
+            _budget.vehicle_id == vehicle_id, _budget.month == month
+        )
+        row = (await self._connection.execute(query)).one_or_none()
+        if row is None:
+            return BudgetCharge(accepted=False, billed=0, warned=False)
+        return BudgetCharge(accepted=False, billed=row.billed, warned=row.warned_at is not None)

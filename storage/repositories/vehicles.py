@@ -46,7 +46,8 @@ class SqlVehicleRepository:
         )
 
     async def update(self, vehicle: Vehicle) -> None:
-        """Write every field of an existing vehicle; LookupError if there is none."""
+        """Write every field of an existing vehicle but its request allowance (only
+        `set_request_allowance` writes that); LookupError if there is none."""
         result = await execute_or_conflict(
             self._connection,
             update(vehicles).where(vehicles.c.id == vehicle.id).values(**_columns(vehicle)),
@@ -54,6 +55,15 @@ class SqlVehicleRepository:
         )
         if result.rowcount == 0:
             raise LookupError(f"no vehicle {vehicle.id!r} to update")
+
+    async def set_request_allowance(self, vehicle_id: str, allowance: int | None) -> None:
+        """Set the vehicle's own monthly request allowance (None: the fleet's); LookupError
+        if there is no such vehicle."""
+        result = await self._connection.execute(
+            update(vehicles).where(vehicles.c.id == vehicle_id).values(request_allowance=allowance)
+        )
+        if result.rowcount == 0:
+            raise LookupError(f"no vehicle {vehicle_id!r} to update")
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
         """Return how many vehicles are in each connection status (absent: none)."""
@@ -98,7 +108,8 @@ class SqlVehicleRepository:
 
 
 def _columns(vehicle: Vehicle) -> dict[str, Any]:
-    """Return the columns of a vehicle's row, all but its id."""
+    """Return the columns a vehicle's row is written with: all but its id and its request
+    allowance (see `SqlVehicleRepository.set_request_allowance`)."""
     last = vehicle.last_command
     return {
         "smartcar_vehicle_id": vehicle.smartcar_vehicle_id,
@@ -147,6 +158,7 @@ def _to_vehicle(row: Row[Any]) -> Vehicle:
         last_error=columns["last_error"],
         api=SmartcarApi(columns["api"]),
         smartcar_user_id=columns["smartcar_user_id"],
+        request_allowance=columns["request_allowance"],
     )
 
 

@@ -53,6 +53,8 @@ def run_cli(
         ("VG_TOKEN_KEYS", "k1:not-a-key"),
         ("VG_VAR_DIR", "{tmp}/a-file/var"),
         ("VG_SMARTCAR_API", "v4"),
+        ("VG_MONTHLY_REQUEST_ALLOWANCE", "0"),
+        ("VG_REQUEST_RESERVE", "60%"),
     ],
 )
 def test_serve_with_a_bad_setting_exits_2_with_one_line_naming_it(

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 
 from gateway.app import _upstream
+from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
+from tests.instants import START
 
 PRODUCTION = (
     "https://vehicle.api.smartcar.com",
@@ -28,7 +30,7 @@ async def test_the_embedded_simulator_serves_the_v3_origins_and_every_secret(
         {"VG_VAR_DIR": str(tmp_path / "var"), "VG_SMARTCAR_CLIENT_SECRETS": "cs-extra-1"}
     )
     async with AsyncExitStack() as stack:
-        upstream = await _upstream(settings, stack)
+        upstream = await _upstream(settings, stack, ManualClock(START))
         url = upstream.simulator_url
         assert url is not None
         v3 = upstream.v3_endpoints
@@ -59,9 +61,9 @@ async def test_another_smartcar_gets_production_v3_origins_unless_configured() -
         "SMARTCAR_REDIRECT_URI": "https://fleet.example/callback",
     }
     async with AsyncExitStack() as stack:
-        default = await _upstream(Settings.from_env(env), stack)
+        default = await _upstream(Settings.from_env(env), stack, ManualClock(START))
         iam = {**env, "SMARTCAR_IAM_ORIGIN": "http://127.0.0.1:2"}
-        configured = await _upstream(Settings.from_env(iam), stack)
+        configured = await _upstream(Settings.from_env(iam), stack, ManualClock(START))
     v3 = default.v3_endpoints
     assert (v3.vehicle_origin, v3.iam_origin, v3.management_origin) == PRODUCTION
     assert configured.v3_endpoints.iam_origin == "http://127.0.0.1:2"

@@ -39,6 +39,9 @@ telemetry_fields = ["ODOMETER"]
 [roles.debug]
 methods = ["grpc.reflection.v1alpha.ServerReflection/*", "grpc.health.v1.Health/*"]
 
+[roles.operator]
+methods = ["GetVehicle", "ListVehicles", "SetRequestAllowance"]
+
 [[callers]]
 name = "rental-service"
 roles = ["rental"]

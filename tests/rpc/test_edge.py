@@ -201,6 +201,17 @@ class FakeGateway:
             page_token=page_token,
         )
 
+    async def set_request_allowance(
+        self, vehicle_id: str, *, monthly_allowance: int | None
+    ) -> VehiclePanel:
+        """Answer a full panel."""
+        return await self._answer(
+            "set_request_allowance",
+            samples.full_panel(vehicle_id),
+            vehicle_id=vehicle_id,
+            monthly_allowance=monthly_allowance,
+        )
+
 
 @dataclass
 class Running:
@@ -377,6 +388,12 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
             {"status": ConnectionStatus.ACTIVE, "page_size": 50, "page_token": "tok-1"},
         ),
         convert.vehicle_page_message(samples.page()),
+    ),
+    (
+        "SetRequestAllowance",
+        pb.SetRequestAllowanceRequest(vehicle_id="car-1", monthly_allowance=1000),
+        ("set_request_allowance", {"vehicle_id": "car-1", "monthly_allowance": 1000}),
+        convert.vehicle_message(samples.full_panel()),
     ),
 ]
 

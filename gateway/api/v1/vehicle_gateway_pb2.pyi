@@ -588,6 +588,32 @@ class ListVehiclesRequest(_message.Message):
 Global___ListVehiclesRequest: _TypeAlias = ListVehiclesRequest  # noqa: Y015
 
 @_typing.final
+class SetRequestAllowanceRequest(_message.Message):
+    """Asks to give one vehicle its own monthly request allowance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    MONTHLY_ALLOWANCE_FIELD_NUMBER: _builtins.int
+    vehicle_id: _builtins.str
+    """The fleet vehicle."""
+    monthly_allowance: _builtins.int
+    """Billed requests per calendar month (UTC), 1 to 1,000,000; 0: the fleet's allowance."""
+    def __init__(
+        self,
+        *,
+        vehicle_id: _builtins.str = ...,
+        monthly_allowance: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["monthly_allowance", b"monthly_allowance", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRequestAllowanceRequest: _TypeAlias = SetRequestAllowanceRequest  # noqa: Y015
+
+@_typing.final
 class GetConnectUrlResponse(_message.Message):
     """A Smartcar Connect URL for the vehicle's owner to open."""
 
@@ -716,6 +742,9 @@ class Vehicle(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     SMARTCAR_API_FIELD_NUMBER: _builtins.int
     SMARTCAR_USER_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_RESERVE_FIELD_NUMBER: _builtins.int
+    REQUEST_ALLOWANCE_OVERRIDDEN_FIELD_NUMBER: _builtins.int
+    REQUEST_BUDGET_RESETS_AT_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet's own vehicle id."""
     status: Global___ConnectionStatus.ValueType
@@ -733,11 +762,13 @@ class Vehicle(_message.Message):
     vin: _builtins.str
     """Vehicle identification number; empty when unknown."""
     requests_this_month: _builtins.int
-    """Billed Smartcar requests for this vehicle in the current calendar month (UTC); each
-    path of a batch counts.
+    """Billed Smartcar requests for this vehicle in the current calendar month (UTC), counted
+    before each is sent; each path of a batch counts.
     """
     monthly_request_allowance: _builtins.int
-    """The plan's monthly request allowance per vehicle."""
+    """The vehicle's monthly request allowance: its own (see
+    `request_allowance_overridden`), else the fleet's.
+    """
     failure_count: _builtins.int
     """Consecutive upstream failures; enough of them put the connection in ERROR."""
     last_error: _builtins.str
@@ -747,6 +778,15 @@ class Vehicle(_message.Message):
     smartcar_user_id: _builtins.str
     """The owner's Smartcar user id; empty when not connected (or connected before the
     gateway recorded it).
+    """
+    request_reserve: _builtins.int
+    """The part of `monthly_request_allowance` kept for commands and rental readings:
+    interactive reads and polls stop this many requests short of the allowance, and are
+    answered from what the gateway holds (reason REQUEST_BUDGET_RESERVED) once they reach it.
+    """
+    request_allowance_overridden: _builtins.bool
+    """True when `monthly_request_allowance` is this vehicle's own (SetRequestAllowance),
+    false when it is the fleet's.
     """
     @_builtins.property
     def status_changed_at(self) -> _timestamp_pb2.Timestamp:
@@ -776,6 +816,10 @@ class Vehicle(_message.Message):
     def asleep_until(self) -> _timestamp_pb2.Timestamp:
         """Until when the vehicle is left alone because it answered ASLEEP; unset when awake."""
 
+    @_builtins.property
+    def request_budget_resets_at(self) -> _timestamp_pb2.Timestamp:
+        """When `requests_this_month` starts again from zero: the first of next month, 00:00 UTC."""
+
     def __init__(
         self,
         *,
@@ -800,10 +844,13 @@ class Vehicle(_message.Message):
         last_error: _builtins.str = ...,
         smartcar_api: Global___SmartcarApi.ValueType = ...,
         smartcar_user_id: _builtins.str = ...,
+        request_reserve: _builtins.int = ...,
+        request_allowance_overridden: _builtins.bool = ...,
+        request_budget_resets_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "request_budget_resets_at", b"request_budget_resets_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "requests_this_month", b"requests_this_month", "smartcar_api", b"smartcar_api", "smartcar_user_id", b"smartcar_user_id", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "request_allowance_overridden", b"request_allowance_overridden", "request_budget_resets_at", b"request_budget_resets_at", "request_reserve", b"request_reserve", "requests_this_month", b"requests_this_month", "smartcar_api", b"smartcar_api", "smartcar_user_id", b"smartcar_user_id", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

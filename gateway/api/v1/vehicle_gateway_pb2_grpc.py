@@ -96,6 +96,11 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.FromString,
                 _registered_method=True)
+        self.SetRequestAllowance = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/SetRequestAllowance',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
@@ -199,6 +204,17 @@ class VehicleGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRequestAllowance(self, request, context):
+        """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+        allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+        0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+        the vehicle's panel with the figures that now apply. Meant for operators (the access
+        policy says who), and audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -261,6 +277,11 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     servicer.CheckCompatibility,
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.SerializeToString,
+            ),
+            'SetRequestAllowance': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRequestAllowance,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -589,6 +610,33 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/CheckCompatibility',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CheckCompatibilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRequestAllowance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/SetRequestAllowance',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,13 @@ class VehicleGatewayStub:
     VIN) can be connected and which of the permissions the fleet asks for it can serve.
     Nothing of any vehicle's monthly request allowance is spent.
     """
+    SetRequestAllowance: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetRequestAllowanceRequest, _vehicle_gateway_pb2.Vehicle]
+    """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+    allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+    0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+    the vehicle's panel with the figures that now apply. Meant for operators (the access
+    policy says who), and audited.
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
@@ -137,6 +144,13 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
     VIN) can be connected and which of the permissions the fleet asks for it can serve.
     Nothing of any vehicle's monthly request allowance is spent.
+    """
+    SetRequestAllowance: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetRequestAllowanceRequest, _vehicle_gateway_pb2.Vehicle]  # type: ignore[assignment]
+    """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+    allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+    0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+    the vehicle's panel with the figures that now apply. Meant for operators (the access
+    policy says who), and audited.
     """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
@@ -256,6 +270,19 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         """Ask Smartcar's Compatibility API, before an owner is sent to Connect, whether a car (by
         VIN) can be connected and which of the permissions the fleet asks for it can serve.
         Nothing of any vehicle's monthly request allowance is spent.
+        """
+
+    @_abc_1.abstractmethod
+    def SetRequestAllowance(
+        self,
+        request: _vehicle_gateway_pb2.SetRequestAllowanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.Vehicle, _abc.Awaitable[_vehicle_gateway_pb2.Vehicle]]:
+        """Give one vehicle its own monthly request allowance, for a car whose Smartcar plan
+        allows more (or fewer) billed requests than the fleet's VG_MONTHLY_REQUEST_ALLOWANCE;
+        0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
+        the vehicle's panel with the figures that now apply. Meant for operators (the access
+        policy says who), and audited.
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

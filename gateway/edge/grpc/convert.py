@@ -129,6 +129,14 @@ class RentalArgs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AllowanceArgs:
+    """A validated SetRequestAllowance request; `monthly_allowance` None: the fleet's."""
+
+    vehicle_id: str
+    monthly_allowance: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VehicleListQuery:
     """A validated ListVehicles request; `status` None means every status."""
 
@@ -263,6 +271,19 @@ def vehicle_id(request: pb.GetVehicleRequest | pb.DisconnectRequest) -> str:
     return request.vehicle_id
 
 
+def allowance_args(request: pb.SetRequestAllowanceRequest) -> AllowanceArgs:
+    """Validate a SetRequestAllowance request; 0 means the fleet's allowance again."""
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.monthly_allowance("monthly_allowance", request.monthly_allowance),
+        ]
+    )
+    return AllowanceArgs(
+        vehicle_id=request.vehicle_id, monthly_allowance=request.monthly_allowance or None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class WatchQuery:
     """WatchVehicles arguments, validated."""
@@ -378,6 +399,9 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
             else pb.SMARTCAR_API_UNSPECIFIED
         ),
         smartcar_user_id=vehicle.smartcar_user_id or "",
+        request_reserve=panel.request_reserve,
+        request_allowance_overridden=panel.request_allowance_overridden,
+        request_budget_resets_at=_timestamp(panel.request_budget_resets_at),
     )
 
 

@@ -112,6 +112,16 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         report = await self._api.check_compatibility(query.vin, country=query.country)
         return convert.compatibility_message(report)
 
+    async def SetRequestAllowance(
+        self, request: pb.SetRequestAllowanceRequest, context: Context
+    ) -> pb.Vehicle:
+        """Give one vehicle its own monthly request allowance (0: the fleet's)."""
+        args = convert.allowance_args(request)
+        panel = await self._api.set_request_allowance(
+            args.vehicle_id, monthly_allowance=args.monthly_allowance
+        )
+        return convert.vehicle_message(panel)
+
     async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
         """Run a Lock or Unlock."""
         result = await self._api.command(

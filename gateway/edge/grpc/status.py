@@ -61,6 +61,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.ApplicationCredentialsRefused: _C.FAILED_PRECONDITION,
     errors.RateLimited: _C.RESOURCE_EXHAUSTED,
     errors.RequestAllowanceExhausted: _C.RESOURCE_EXHAUSTED,
+    errors.RequestBudgetReserved: _C.RESOURCE_EXHAUSTED,
     errors.TooManyStreams: _C.RESOURCE_EXHAUSTED,
     errors.Unavailable: _C.UNAVAILABLE,
     errors.VehicleAsleep: _C.UNAVAILABLE,

@@ -20,6 +20,10 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
     vehicle_gateway_billed_requests_total                       what Smartcar bills
     vehicle_gateway_budget_used_ratio                           month usage / allowance at
                                                                 each spend (histogram)
+    vehicle_gateway_budget_warnings_total                       cars whose month reached 80 %
+                                                                of their allowance (once each)
+    vehicle_gateway_budget_refusals_total{purpose}              reads the budget refused:
+                                                                interactive / scheduled / ...
     vehicle_gateway_renewals_total{result}                      renewed / failed
     vehicle_gateway_webhook_events_total{outcome}               stored webhook events settled:
                                                                 applied / skipped / failed
@@ -109,6 +113,13 @@ class PrometheusMetrics:
             registry=registry,
             buckets=(0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0),
         )
+        self._budget_warnings = counter(
+            "budget_warnings",
+            "Cars whose month reached the warning share of their allowance, once per month",
+        )
+        self._budget_refusals = counter(
+            "budget_refusals", "Reads the request budget refused, by purpose", ("purpose",)
+        )
         self._renewals = counter("renewals", "Refresh-token renewals by result", ("result",))
         self._webhooks = counter(
             "webhook_events", "Stored webhook events settled, by outcome", ("outcome",)
@@ -133,6 +144,14 @@ class PrometheusMetrics:
         self._billed.inc(requests)
         if allowance > 0:
             self._budget.observe(month_total / allowance)
+
+    def budget_warning(self) -> None:
+        """Count a car passing the warning share of its allowance."""
+        self._budget_warnings.inc()
+
+    def budget_refused(self, *, purpose: str) -> None:
+        """Count a read the budget refused, by its purpose (never by vehicle)."""
+        self._budget_refusals.labels(purpose=purpose).inc()
 
     def renewal(self, *, renewed: int, failed: int) -> None:
         """Count a renewal pass's outcomes."""

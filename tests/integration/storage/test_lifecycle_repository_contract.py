@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.core.model import AuditEntry, AuditQuery, ConnectionStatus
+from gateway.core.model import AuditEntry, AuditQuery, BudgetCharge, ConnectionStatus
 from tests.integration.storage.builders import (
     BERLIN_SUMMER,
     T0,
@@ -128,6 +128,62 @@ async def test_racing_budget_increments_lose_nothing(backend: Backend) -> None:
         assert await uow.budget.used("v1", JUNE) == 55
     assert max(totals) == 55
     assert len(set(totals)) == 10
+
+
+async def test_a_charge_counts_only_up_to_its_limit(backend: Backend) -> None:
+    """charge() adds while the month stays within its limit, and otherwise counts nothing
+    and reports the month as it stands; no limit is add()."""
+    await seed(backend, bare_vehicle("v1"))
+    async with backend.factory() as uow:
+        assert await uow.budget.charge("v1", JUNE, 7, limit=5) == BudgetCharge(
+            accepted=False, billed=0, warned=False
+        )
+        assert await uow.budget.charge("v1", JUNE, 4, limit=5) == BudgetCharge(
+            accepted=True, billed=4, warned=False
+        )
+        assert await uow.budget.charge("v1", JUNE, 1, limit=5) == BudgetCharge(
+            accepted=True, billed=5, warned=False
+        )
+        assert await uow.budget.charge("v1", JUNE, 1, limit=5) == BudgetCharge(
+            accepted=False, billed=5, warned=False
+        )
+        assert (await uow.budget.charge("v1", JUNE, 3, limit=None)).billed == 8
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.budget.used("v1", JUNE) == 8
+
+
+async def test_racing_charges_never_pass_the_limit_together(backend: Backend) -> None:
+    """Twenty concurrent units each charging 1 against a limit of 12: exactly 12 are
+    accepted, whatever the interleaving."""
+    await seed(backend, bare_vehicle("v1"))
+
+    async def charge() -> bool:
+        async with backend.factory() as uow:
+            charged = await uow.budget.charge("v1", JUNE, 1, limit=12)
+            await uow.commit()
+            return charged.accepted
+
+    accepted = await asyncio.gather(*(charge() for _ in range(20)))
+    assert sum(accepted) == 12
+    async with backend.factory() as uow:
+        assert await uow.budget.used("v1", JUNE) == 12
+
+
+async def test_a_month_is_marked_warned_once(backend: Backend) -> None:
+    """mark_warned() is True for the one call that marks the month, then False; charges
+    report the mark; another month is not marked."""
+    await seed(backend, bare_vehicle("v1"))
+    async with backend.factory() as uow:
+        await uow.budget.add("v1", JUNE, 400)
+        await uow.budget.add("v1", JULY, 1)
+        assert await uow.budget.mark_warned("v1", JUNE, at=at(1)) is True
+        assert await uow.budget.mark_warned("v1", JUNE, at=at(2)) is False
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert (await uow.budget.charge("v1", JUNE, 1, limit=None)).warned is True
+        assert (await uow.budget.charge("v1", JULY, 1, limit=None)).warned is False
+        assert (await uow.budget.charge("v1", JUNE, 200, limit=450)).warned is True
 
 
 async def test_the_budget_of_an_unknown_vehicle_is_refused(backend: Backend) -> None:

@@ -227,6 +227,42 @@ async def test_upgrading_makes_existing_connections_v2_with_their_grants_owner(
         await engine.dispose()
 
 
+async def test_upgrading_leaves_every_car_on_the_fleets_allowance_and_unwarned(
+    tmp_path: Path, cipher: TokenCipher
+) -> None:
+    """Cars and budget months written before 0009 read back with no allowance of their own
+    and not warned (the next charge past 80 % reports them); going back to 0008 drops both
+    columns and keeps the counts."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        await migrate(engine, "0008")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO vehicles (id, status, permissions) "
+                    "VALUES ('v1', 'NOT_CONNECTED', '[]')"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO request_budget (vehicle_id, month, billed) "
+                    "VALUES ('v1', '2026-03', 420)"
+                )
+            )
+        await migrate(engine)
+        async with unit_of_work_factory(engine, cipher)() as uow:
+            assert await uow.vehicles.get("v1") == bare_vehicle("v1")
+            charged = await uow.budget.charge("v1", "2026-03", 1, limit=None)  # not committed
+        assert (charged.billed, charged.warned) == (421, False)
+        async with engine.begin() as connection:
+            await connection.run_sync(_downgrade, "0008")
+            assert "request_allowance" not in (await connection.run_sync(_layout))[1]
+            billed = await connection.execute(text("SELECT billed FROM request_budget"))
+            assert billed.scalar_one() == 420
+    finally:
+        await engine.dispose()
+
+
 async def test_active_rental_index_is_partial(engine: AsyncEngine) -> None:
     """The unique index on rentals.vehicle_id only covers rentals that have not ended."""
     query = text("SELECT sql FROM sqlite_master WHERE name = 'uq_rentals_active_vehicle'")

@@ -185,6 +185,37 @@ async def test_count_by_status_counts_every_vehicle_once(backend: Backend) -> No
     assert counts == {ConnectionStatus.NOT_CONNECTED: 2, ConnectionStatus.EXPIRED: 1}
 
 
+async def test_a_request_allowance_is_written_only_by_its_own_method(backend: Backend) -> None:
+    """set_request_allowance() sets and clears the car's own allowance and counts as a
+    change; add() and update() never write it, so a copy read before it was set cannot
+    undo it."""
+    await seed(backend, bare_vehicle("v1", request_allowance=900))
+    async with backend.factory() as uow:
+        stale = await uow.vehicles.get("v1")
+        assert stale is not None
+        assert stale.request_allowance is None  # add() left it to the fleet's
+        now, _ = await uow.vehicles.changed_since(None)
+    boundary = await database_time_after(backend, now)
+    async with backend.factory() as uow:
+        await uow.vehicles.set_request_allowance("v1", 1200)
+        await uow.commit()
+    async with backend.factory() as uow:
+        await uow.vehicles.update(dataclasses.replace(stale, failure_count=1))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.vehicles.get("v1") == bare_vehicle(
+            "v1", failure_count=1, request_allowance=1200
+        )
+        _, changed = await uow.vehicles.changed_since(boundary)
+        assert [v.id for v in changed] == ["v1"]
+        await uow.vehicles.set_request_allowance("v1", None)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.vehicles.get("v1") == bare_vehicle("v1", failure_count=1)
+        with pytest.raises(LookupError):
+            await uow.vehicles.set_request_allowance("ghost", 10)
+
+
 async def test_update_of_an_unknown_vehicle_is_a_lookup_error(backend: Backend) -> None:
     """Updating a vehicle that was never added raises LookupError."""
     async with backend.factory() as uow:

@@ -124,6 +124,11 @@ def full_panel(vehicle_id: str = VEHICLE_ID) -> VehiclePanel:
         vehicle=vehicle,
         missing_permissions=frozenset({"read_tires", "read_engine_oil"}),
         active_rental=rental(),
+        requests_this_month=412,
+        monthly_request_allowance=1000,
+        request_reserve=100,
+        request_allowance_overridden=True,
+        request_budget_resets_at=datetime(2026, 12, 1, tzinfo=UTC),
     )
 
 
@@ -365,6 +370,17 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
         "Connect",
         pb.ConnectRequest(vehicle_id="car-1", state="st", code="c", error_description="why"),
         ("error_description",),
+    ),
+    ("SetRequestAllowance", pb.SetRequestAllowanceRequest(), ("vehicle_id",)),
+    (
+        "SetRequestAllowance",
+        pb.SetRequestAllowanceRequest(vehicle_id="car-1", monthly_allowance=-1),
+        ("monthly_allowance",),
+    ),
+    (
+        "SetRequestAllowance",
+        pb.SetRequestAllowanceRequest(vehicle_id="car 1", monthly_allowance=1_000_001),
+        ("vehicle_id", "monthly_allowance"),
     ),
 ]
 """Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to

@@ -25,12 +25,13 @@ FIXED_REQUEST_FIELDS = {
     "ListVehicles": set(),
     "WatchVehicles": set(),
     "CheckCompatibility": {"vin", "country"},
+    "SetRequestAllowance": {"vehicle_id"},
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
     """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles and
-    CheckCompatibility."""
+    CheckCompatibility and SetRequestAllowance."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

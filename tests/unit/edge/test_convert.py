@@ -41,6 +41,7 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "ListVehicles": convert.vehicle_list_query,
     "WatchVehicles": convert.watch_query,
     "CheckCompatibility": convert.compatibility_query,
+    "SetRequestAllowance": convert.allowance_args,
 }
 RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
 
@@ -87,6 +88,15 @@ def test_every_rpc_has_a_converter_and_bad_inputs() -> None:
 
 
 # --- requests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(0, None), (1, 1), (750, 750), (1_000_000, 1_000_000)])
+def test_allowance_args_take_zero_as_the_fleets_allowance(sent: int, kept: int | None) -> None:
+    """SetRequestAllowance's 0 means the fleet's allowance (None); 1 to 1,000,000 are kept."""
+    request = pb.SetRequestAllowanceRequest(vehicle_id="car-1", monthly_allowance=sent)
+    assert convert.allowance_args(request) == convert.AllowanceArgs(
+        vehicle_id="car-1", monthly_allowance=kept
+    )
 
 
 def test_connect_url_query_upper_cases_the_vin() -> None:
@@ -295,6 +305,11 @@ def test_full_vehicle_message() -> None:
         ),
         smartcar_api=pb.SMARTCAR_API_V3,
         smartcar_user_id="user-1",
+        requests_this_month=412,
+        monthly_request_allowance=1000,
+        request_reserve=100,
+        request_allowance_overridden=True,
+        request_budget_resets_at=ts(panel.request_budget_resets_at),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from clients import smartcar as sc
 from gateway.core import errors
 from gateway.core.assembly import Policies, build_gateway
+from gateway.core.health import ConnectionHealth
 from gateway.core.model import (
     Availability,
     CommandRecord,
@@ -174,15 +175,32 @@ async def test_an_unexpected_error_after_sending_is_an_unknown_outcome(world: Wo
     assert state_of(world, "r-1") is CommandState.OUTCOME_UNKNOWN
 
 
-async def test_a_confirmed_command_succeeds_even_if_counting_it_fails(
+async def test_a_command_that_cannot_be_counted_is_not_sent(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Smartcar confirmed the Lock; the budget write after it failing does not unmake it."""
+    """The budget is written before the command leaves: when that write fails, nothing is
+    sent and the request id is free for a retry."""
 
-    async def broken(*_: object, **__: object) -> int:
+    async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("budget table unavailable")
 
-    monkeypatch.setattr(world.gateway.ledger, "spend", broken)
+    monkeypatch.setattr(world.gateway.ledger, "charge", broken)
+    sent = world.smartcar.calls["command"]
+    with pytest.raises(RuntimeError):
+        await world.gateway.command("car-1", action=LOCK, request_id="r-1")
+    assert world.smartcar.calls["command"] == sent
+    assert "r-1" not in world.uow.store.commands
+
+
+async def test_a_confirmed_command_succeeds_even_if_its_bookkeeping_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Smartcar confirmed the Lock; the health write after it failing does not unmake it."""
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("vehicles table unavailable")
+
+    monkeypatch.setattr(ConnectionHealth, "answered", broken)
     result = await world.gateway.command("car-1", action=LOCK, request_id="r-1")
     assert result.state is CommandState.SUCCEEDED
     assert state_of(world, "r-1") is CommandState.SUCCEEDED

@@ -52,6 +52,33 @@ def test_audit_retention_defaults_to_400_days_and_0_keeps_forever() -> None:
     assert Settings.from_env({"VG_AUDIT_RETENTION_DAYS": "0"}).policies.audit.retention is None
 
 
+def test_the_request_budget_is_configuration() -> None:
+    """VG_MONTHLY_REQUEST_ALLOWANCE sets the fleet's allowance (500 unset); the reserve is
+    10 % of each car's allowance, at least 20, unless VG_REQUEST_RESERVE says otherwise."""
+    default = Settings.from_env({}).policies.budget
+    assert (default.monthly_allowance, default.reserve_for(500)) == (500, 50)
+    assert default.reserve_for(100) == 20  # the floor
+    assert default.reserve_for(30) == 15  # never more than half a car's allowance
+    budget = Settings.from_env({"VG_MONTHLY_REQUEST_ALLOWANCE": "1000"}).policies.budget
+    assert (budget.monthly_allowance, budget.reserve_for(1000)) == (1000, 100)
+    share = Settings.from_env({"VG_REQUEST_RESERVE": " 25% "}).policies.budget
+    assert share.reserve_for(500) == 125
+    fixed = Settings.from_env({"VG_REQUEST_RESERVE": "40"}).policies.budget
+    assert (fixed.reserve_for(500), fixed.reserve_for(1000), fixed.reserve_for(60)) == (40, 40, 30)
+    assert Settings.from_env({"VG_REQUEST_RESERVE": "0"}).policies.budget.reserve_for(500) == 0
+
+
+def test_a_reserve_beyond_half_the_allowance_is_refused_naming_both() -> None:
+    """A fixed reserve is checked against the allowance set beside it."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"VG_MONTHLY_REQUEST_ALLOWANCE": "100", "VG_REQUEST_RESERVE": "60"})
+    message = str(refused.value)
+    assert "VG_REQUEST_RESERVE" in message
+    assert "VG_MONTHLY_REQUEST_ALLOWANCE" in message
+    fine = {"VG_MONTHLY_REQUEST_ALLOWANCE": "1000", "VG_REQUEST_RESERVE": "300"}
+    assert Settings.from_env(fine).policies.budget.reserve_for(1000) == 300
+
+
 def test_the_poll_plan_is_configuration() -> None:
     """VG_POLL_PLAN_IDLE replaces the idle plan; the rental plan keeps its default."""
     from gateway.core.model import TelemetryField
@@ -211,6 +238,8 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_READ_TIMEOUT_S": ["0", "soon"],
     "VG_COMMAND_TIMEOUT_S": ["0", "inf"],
     "VG_DEFAULT_MAX_AGE_S": ["-1"],
+    "VG_MONTHLY_REQUEST_ALLOWANCE": ["0", "-5", "500.5", "lots", "1000001"],
+    "VG_REQUEST_RESERVE": ["ten", "-1", "10.5%", "51%", "%", "251", "1e2"],
     "VG_VEHICLE_READS": ["4", "0/15", "4/0"],
     "VG_VEHICLE_COMMANDS": ["x/y"],
     "VG_APP_REQUESTS": ["120"],
