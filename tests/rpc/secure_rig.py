@@ -30,7 +30,8 @@ methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemet
            "CheckCompatibility", "grpc.health.v1.Health/*"]
 
 [roles.operator]
-methods = ["CheckCompatibility", "GetConnectUrl", "GetVehicle", "ListVehicles"]
+methods = ["CheckCompatibility", "GetConnectUrl", "GetVehicle", "ListVehicles",
+           "SetRequestAllowance"]
 
 [roles.billing]
 methods = ["GetTelemetry"]
@@ -38,9 +39,6 @@ telemetry_fields = ["ODOMETER"]
 
 [roles.debug]
 methods = ["grpc.reflection.v1alpha.ServerReflection/*", "grpc.health.v1.Health/*"]
-
-[roles.operator]
-methods = ["GetVehicle", "ListVehicles", "SetRequestAllowance"]
 
 [[callers]]
 name = "rental-service"
