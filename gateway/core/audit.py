@@ -1,5 +1,6 @@
-"""The audit trail: every action on a car (Connect, Lock, Unlock, Disconnect, StartRental,
-EndRental) with its caller, vehicle, request id, outcome and duration, kept durably.
+"""The audit trail: every action on a car (Connect, Lock, Unlock, StartCharge, StopCharge,
+SetChargeLimit, Disconnect, StartRental, EndRental) with its caller, vehicle, request id,
+outcome and duration, kept durably.
 
 The gRPC edge records each audited call it admitted when it ends, whatever the outcome,
 before the answer leaves (calls refused at admission are counted and logged instead, see
@@ -18,7 +19,19 @@ from datetime import timedelta
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.core.ports import Clock, UnitOfWorkFactory
 
-AUDITED_METHODS = frozenset({"Connect", "Lock", "Unlock", "Disconnect", "StartRental", "EndRental"})
+AUDITED_METHODS = frozenset(
+    {
+        "Connect",
+        "Lock",
+        "Unlock",
+        "StartCharge",
+        "StopCharge",
+        "SetChargeLimit",
+        "Disconnect",
+        "StartRental",
+        "EndRental",
+    }
+)
 """The RPCs that act on a car (by short name)."""
 
 MAX_PAGE = 1000

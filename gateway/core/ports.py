@@ -19,12 +19,12 @@ from gateway.core.model import (
     AuditEntry,
     AuditQuery,
     BatchReading,
+    Command,
     CommandRecord,
     CommandState,
     ConnectionStatus,
     FieldReading,
     Grant,
-    LockAction,
     OAuthState,
     Rental,
     SmartcarAccess,
@@ -106,9 +106,10 @@ class SmartcarAPI(Protocol):
         ...
 
     async def command(
-        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, command: Command
     ) -> None:
-        """Send LOCK or UNLOCK and return once Smartcar confirms it."""
+        """Send the command (lock, unlock, start or stop charging, set the charge limit)
+        and return once Smartcar confirms it."""
         ...
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
@@ -333,7 +334,7 @@ class RentalRepository(Protocol):
 
 
 class CommandRepository(Protocol):
-    """Lock/Unlock requests by idempotency key, with their outcome (also the audit trail)."""
+    """Command requests by idempotency key, with their outcome (also the audit trail)."""
 
     async def get(self, request_id: str) -> CommandRecord | None:
         """Return the command recorded under this request id."""

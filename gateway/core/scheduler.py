@@ -46,6 +46,7 @@ IMPORTANCE: Sequence[TelemetryField] = (
     F.ODOMETER,
     F.FUEL,
     F.BATTERY,
+    F.CHARGE,
     F.TIRE_PRESSURE,
     F.ENGINE_OIL,
 )
@@ -66,6 +67,7 @@ class PollPlan:
             F.LOCK_STATUS: timedelta(minutes=15),
             F.FUEL: _hours(1),
             F.BATTERY: _hours(1),
+            F.CHARGE: _hours(1),
             F.ODOMETER: _hours(6),
             F.TIRE_PRESSURE: _hours(24),
             F.ENGINE_OIL: _hours(24),
@@ -77,6 +79,7 @@ class PollPlan:
             F.LOCK_STATUS: _hours(12),
             F.FUEL: _hours(24),
             F.BATTERY: _hours(24),
+            F.CHARGE: _hours(24),
             F.ODOMETER: _hours(24),
             F.TIRE_PRESSURE: _hours(24),
             F.ENGINE_OIL: _hours(24),

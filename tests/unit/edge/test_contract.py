@@ -24,11 +24,15 @@ FIXED_REQUEST_FIELDS = {
     "GetVehicle": {"vehicle_id"},
     "ListVehicles": set(),
     "WatchVehicles": set(),
+    "StartCharge": {"vehicle_id", "request_id"},
+    "StopCharge": {"vehicle_id", "request_id"},
+    "SetChargeLimit": {"vehicle_id", "request_id"},
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
-    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, and WatchVehicles."""
+    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles and
+    the charge commands."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)
