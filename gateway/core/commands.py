@@ -57,6 +57,7 @@ from gateway.core.model import (
     FieldReading,
     LastCommand,
     SmartcarAccess,
+    UpstreamFailure,
     Vehicle,
 )
 from gateway.core.permissions import command_permission, ensure_permission, withdraw_permissions
@@ -338,7 +339,8 @@ def _unknown_error(failure: BaseException) -> CommandError:
 
 
 def _replayed_error(record: CommandRecord) -> GatewayError:
-    """Rebuild the error a command ended with (or an unknown outcome for a lost worker)."""
+    """Rebuild the error a command ended with (or an unknown outcome for a lost worker),
+    with Smartcar's type, code and request id as the first answer carried them."""
     stored = record.error
     prefix = f"command {record.request_id} (replayed): "
     if record.state is not CommandState.FAILED or stored is None:
@@ -346,6 +348,13 @@ def _replayed_error(record: CommandRecord) -> GatewayError:
         return CommandOutcomeUnknown(prefix + message)
     kind = next((k for k in REPLAYED_FAILURES if k.__name__ == stored.kind), None)
     error_class = kind or errors.UpstreamRejected
-    error = error_class(prefix + stored.message)
+    upstream = None
+    if stored.smartcar_type or stored.smartcar_code or stored.smartcar_request_id:
+        upstream = UpstreamFailure(
+            type=stored.smartcar_type,
+            code=stored.smartcar_code,
+            request_id=stored.smartcar_request_id,
+        )
+    error = error_class(prefix + stored.message, upstream=upstream)
     error.metadata["replayed"] = "true"
     return error

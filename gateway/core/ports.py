@@ -28,6 +28,7 @@ from gateway.core.model import (
     OAuthState,
     Rental,
     SmartcarAccess,
+    SmartcarApi,
     StatusTransition,
     TelemetryField,
     TokenPair,
@@ -103,6 +104,11 @@ class SmartcarAPI(Protocol):
         self, access: SmartcarAccess, smartcar_vehicle_id: str, fields: frozenset[TelemetryField]
     ) -> BatchReading:
         """Read `fields` in ONE upstream round trip (a batch); each field gets its own result."""
+        ...
+
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return how many billed requests one `read` of `fields` through `api` counts (the
+        budget counts them before the read is sent)."""
         ...
 
     async def command(

@@ -281,7 +281,8 @@ class TelemetryService:
         async def read(access: SmartcarAccess, smartcar_id: str) -> BatchReading:
             return await self._smartcar.read(access, smartcar_id, stale)
 
-        batch = await self._upstream.call(vehicle, kind, read, billed=len(stale))
+        billed = self._smartcar.read_cost(vehicle.api, stale)
+        batch = await self._upstream.call(vehicle, kind, read, billed=billed)
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
         await self._note_item_limits(vehicle, batch)

@@ -25,7 +25,8 @@ RENTAL_TOKEN = "rental-token-for-tests-0123456789"
 POLICY = f"""
 [roles.rental]
 methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
-           "Lock", "Unlock", "StartRental", "EndRental", "Disconnect", "WatchVehicles",
+           "Lock", "Unlock", "StartCharge", "StopCharge", "SetChargeLimit",
+           "StartRental", "EndRental", "Disconnect", "WatchVehicles",
            "grpc.health.v1.Health/*"]
 
 [roles.billing]

@@ -172,6 +172,10 @@ class SmartcarV2:
             results[field] = _field_result(field, item, parts, received_at=received_at)
         return BatchReading(results=results)
 
+    def read_cost(self, api: model.SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return the batch's paths: Smartcar bills each (CHARGE has two)."""
+        return sum(len(PATHS[field]) for field in fields)
+
     async def command(
         self, access: model.SmartcarAccess, smartcar_vehicle_id: str, command: model.Command
     ) -> None:

@@ -143,6 +143,12 @@ class SmartcarV3:
         )
         return batch_reading(signals, fields, received_at=self._clock.now())
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return one per field, the ledger's count for V3 reads so far: more than Smartcar
+        bills (one `/signals` request), so it never overruns the allowance. Counting it
+        exactly is the budget's work (issue 14, part 3), not changed here."""
+        return len(fields)
+
     async def command(
         self, access: SmartcarAccess, smartcar_vehicle_id: str, command: model.Command
     ) -> None:
@@ -337,6 +343,14 @@ class SmartcarRouter:
     ) -> BatchReading:
         """Read the fields in one upstream request."""
         return await self._for(access).read(access, smartcar_vehicle_id, fields)
+
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return what a read of `fields` through `api` counts."""
+        if api is SmartcarApi.V2:
+            return self._v2.read_cost(api, fields)
+        if self._v3 is None:
+            raise ValueError("no Smartcar API V3 adapter is configured")
+        return self._v3.read_cost(api, fields)
 
     async def command(
         self, access: SmartcarAccess, smartcar_vehicle_id: str, command: model.Command

@@ -22,6 +22,7 @@ from gateway.core.model import (
     Command,
     LockAction,
     SmartcarAccess,
+    SmartcarApi,
     TelemetryField,
 )
 from gateway.core.secret import Secret
@@ -133,6 +134,13 @@ async def test_v2_reads_the_charge_and_its_limit_in_one_batch(
         is_plugged_in=True, state=ChargingState.FULLY_CHARGED, limit_percent=80.0
     )
     assert result.recorded_at == datetime(2025, 5, 9, 16, tzinfo=UTC)
+
+
+def test_v2_bills_the_charge_as_its_two_paths(v2: SmartcarV2) -> None:
+    """The budget counts what Smartcar bills: each batch path, so CHARGE counts two."""
+    fields = CHARGE | {TelemetryField.ODOMETER}
+    assert v2.read_cost(SmartcarApi.V2, fields) == 3
+    assert v2.read_cost(SmartcarApi.V2, frozenset({TelemetryField.ODOMETER})) == 1
 
 
 async def test_v2_without_a_limit_still_answers_the_charge(

@@ -256,6 +256,10 @@ class FakeSmartcar:
             return FieldResult(field=field_, availability=Availability.NOT_CAPABLE, failure=failure)
         return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """One billed request per field, as a v2 batch of one path per field is billed."""
+        return len(fields)
+
     async def command(
         self, access: SmartcarAccess, smartcar_vehicle_id: str, command: Command
     ) -> None:
@@ -270,7 +274,8 @@ class FakeSmartcar:
             case LockAction():
                 car.locked = command.action is LockAction.LOCK
             case _ if not car.electric:
-                raise VehicleNotCapable("COMPATIBILITY:VEHICLE_NOT_CAPABLE no traction battery")
+                failure = UpstreamFailure(type="COMPATIBILITY", code="VEHICLE_NOT_CAPABLE")
+                raise VehicleNotCapable("no traction battery", upstream=failure)
             case ChargeAction.START_CHARGE:
                 _refuse_if(not car.plugged_in, "CHARGING_PLUG_NOT_CONNECTED")
                 _refuse_if(car.charging, "CHARGING_IN_PROGRESS")

@@ -155,13 +155,19 @@ async def test_a_limit_smartcar_would_refuse_is_invalid_argument(
 
 async def test_an_ice_car_cannot_charge_and_the_refusal_is_replayed(world: World) -> None:
     """Smartcar's COMPATIBILITY refusal is FAILED_PRECONDITION (VehicleNotCapable), kept:
-    a retry gets it again, marked replayed, without a second command."""
+    a retry gets it again, marked replayed, with Smartcar's type and code, without a
+    second command."""
     with pytest.raises(errors.VehicleNotCapable):
         await send(world, START, "c-1", vehicle_id="ice-1")
     assert stored(world, "c-1") is CommandState.FAILED
     with pytest.raises(errors.VehicleNotCapable) as replayed:
         await send(world, START, "c-1", vehicle_id="ice-1")
     assert replayed.value.metadata["replayed"] == "true"
+    assert replayed.value.upstream is not None
+    assert (replayed.value.upstream.type, replayed.value.upstream.code) == (
+        "COMPATIBILITY",
+        "VEHICLE_NOT_CAPABLE",
+    )
     assert world.smartcar.calls["command"] == 1
 
 
