@@ -10,7 +10,7 @@ the two.
     vehicles            fleet vehicles and their connection panel
     telemetry           the latest reading per (vehicle, field)
     rentals             rental holds; at most one active per vehicle
-    commands            Lock/Unlock requests by idempotency key, with their outcome
+    commands            command requests by idempotency key, with their outcome
     oauth_states        single-use Connect states, stored as SHA-256 hashes
     status_transitions  every change of a vehicle's connection status (the audit trail)
     request_budget      billed Smartcar requests per (vehicle, calendar month), and whether
@@ -242,6 +242,8 @@ commands = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime()),
     Column("error", _json()),
+    # What a SET_CHARGE_LIMIT asked for (percent); NULL for every other command.
+    Column("charge_limit_percent", Integer),
     Index(None, "vehicle_id", "created_at"),
     Index(None, "state", "created_at"),  # open outcomes, for the reconciler
 )

@@ -1,10 +1,10 @@
 """The gateway's calls, described once for the async and the sync client: which RPC, the
 request, its default deadline, and whether repeating it is safe.
 
-Safe to repeat after UNAVAILABLE: the reads, and Lock/Unlock because each carries one
-request_id for all its attempts (the gateway runs a request_id once and replays its
-outcome). Connect (single-use code), Disconnect and the rental calls are never repeated
-by the client.
+Safe to repeat after UNAVAILABLE: the reads, and the commands (Lock, Unlock, StartCharge,
+StopCharge, SetChargeLimit) because each carries one request_id for all its attempts (the
+gateway runs a request_id once and replays its outcome). Connect (single-use code),
+Disconnect and the rental calls are never repeated by the client.
 """
 
 from __future__ import annotations
@@ -101,6 +101,29 @@ def unlock(vehicle_id: str, *, request_id: str | None = None) -> Call[pb.Command
     """Unlock; every attempt carries the same request_id (a fresh one unless given)."""
     request = pb.UnlockRequest(vehicle_id=vehicle_id, request_id=request_id or _new_id())
     return Call("Unlock", request, pb.CommandResult, command=True)
+
+
+def start_charge(vehicle_id: str, *, request_id: str | None = None) -> Call[pb.CommandResult]:
+    """Start charging; every attempt carries the same request_id (a fresh one unless given)."""
+    request = pb.StartChargeRequest(vehicle_id=vehicle_id, request_id=request_id or _new_id())
+    return Call("StartCharge", request, pb.CommandResult, command=True)
+
+
+def stop_charge(vehicle_id: str, *, request_id: str | None = None) -> Call[pb.CommandResult]:
+    """Stop charging; every attempt carries the same request_id (a fresh one unless given)."""
+    request = pb.StopChargeRequest(vehicle_id=vehicle_id, request_id=request_id or _new_id())
+    return Call("StopCharge", request, pb.CommandResult, command=True)
+
+
+def set_charge_limit(
+    vehicle_id: str, *, limit_percent: int, request_id: str | None = None
+) -> Call[pb.CommandResult]:
+    """Set the charge limit (50-100 %); every attempt carries the same request_id (a fresh
+    one unless given)."""
+    request = pb.SetChargeLimitRequest(
+        vehicle_id=vehicle_id, request_id=request_id or _new_id(), limit_percent=limit_percent
+    )
+    return Call("SetChargeLimit", request, pb.CommandResult, command=True)
 
 
 def start_rental(vehicle_id: str, *, rental_id: str) -> Call[pb.Rental]:

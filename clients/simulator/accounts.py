@@ -99,6 +99,8 @@ DEFAULT_SCOPES = (
     "control_security",
     "read_tires",
     "read_engine_oil",
+    "read_charge",
+    "control_charge",
 )
 """What Connect grants when no scope is asked for: every permission the gateway uses."""
 

@@ -201,6 +201,24 @@ IN_MOTION = ErrorKind(
     doc_url=_DOCS + "vehicle-state-errors#in-motion",
     suggested_user_message="Your vehicle is unable to perform the request while in motion.",
 )
+
+
+def _charging(code: str, description: str) -> ErrorKind:
+    """Return a 409 VEHICLE_STATE kind a charging command meets."""
+    return ErrorKind(
+        type="VEHICLE_STATE",
+        code=code,
+        status=409,
+        description=description,
+        doc_url=_DOCS + "vehicle-state-errors#" + code.lower().replace("_", "-"),
+    )
+
+
+CHARGING_IN_PROGRESS = _charging("CHARGING_IN_PROGRESS", "The vehicle is already charging.")
+CHARGING_PLUG_NOT_CONNECTED = _charging(
+    "CHARGING_PLUG_NOT_CONNECTED", "The charging plug is not connected to the vehicle."
+)
+NOT_CHARGING = _charging("NOT_CHARGING", "The vehicle is not charging.")
 SERVER_INTERNAL = ErrorKind(
     type="SERVER",
     code="INTERNAL",

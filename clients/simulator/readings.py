@@ -9,10 +9,12 @@ its position wanders a few kilometres around where it was parked.
 Cars report on a schedule (every 1, 5, 15, 30 or 60 minutes, with a per-car phase), and a
 read returns the last report, not the present: `SC-Data-Age` is that report's time, and the
 values are computed at that time. The lock status is reported again whenever it changes
-(a command or `/sim/vehicles/{id}/state`).
+(a command or `/sim/vehicles/{id}/state`), and so is the charge (`/charge`, `/charge/limit`:
+a charge command, or the plug).
 
 Units follow `SC-Unit-System`: metric is km, litres and kPa; imperial is miles, US gallons
-and psi. Fractions (`percentRemaining`, `lifeRemaining`) are 0-1, as Smartcar v2 sends them.
+and psi. Fractions (`percentRemaining`, `lifeRemaining`, the charge `limit`) are 0-1, as
+Smartcar v2 sends them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from clients.simulator import charging
 from clients.simulator.fleet import Powertrain
 from clients.simulator.vehicles import VehicleState
 
@@ -65,7 +68,11 @@ def distance_km(state: VehicleState, at_s: float) -> float:
 
 def recorded_at(state: VehicleState, endpoint: ReadEndpoint, now_s: float) -> float:
     """Return when the car last reported the data `endpoint` returns, as of `now_s`."""
-    changed_s = state.security_changed_s if endpoint.name == "security" else None
+    changed_s = None
+    if endpoint.name == "security":
+        changed_s = state.security_changed_s
+    elif endpoint.name in _CHARGE_ENDPOINTS:
+        changed_s = state.charge_changed_s
     return last_report_s(state, now_s, changed_s=changed_s)
 
 
@@ -206,9 +213,20 @@ def _security(state: VehicleState, at_s: float, units: Units) -> dict[str, Any]:
     }
 
 
+def _charge(state: VehicleState, at_s: float, units: Units) -> dict[str, Any]:
+    """Body of `GET /vehicles/{id}/charge`."""
+    return {"isPluggedIn": state.plugged_in, "state": charging.state_name(state)}
+
+
+def _charge_limit(state: VehicleState, at_s: float, units: Units) -> dict[str, Any]:
+    """Body of `GET /vehicles/{id}/charge/limit` (a fraction, as v2 sends it)."""
+    return {"limit": state.charge_limit / 100}
+
+
 _ALL = frozenset(Powertrain)
 _FUEL = frozenset({Powertrain.ICE, Powertrain.PHEV})
 _BATTERY = frozenset({Powertrain.BEV, Powertrain.PHEV})
+_CHARGE_ENDPOINTS = frozenset({"charge", "charge/limit"})
 
 READ_ENDPOINTS: dict[str, ReadEndpoint] = {
     endpoint.name: endpoint
@@ -250,6 +268,13 @@ READ_ENDPOINTS: dict[str, ReadEndpoint] = {
             permission="read_engine_oil",
             powertrains=_FUEL,
             reader=_engine_oil,
+        ),
+        ReadEndpoint(name="charge", permission="read_charge", powertrains=_BATTERY, reader=_charge),
+        ReadEndpoint(
+            name="charge/limit",
+            permission="read_charge",
+            powertrains=_BATTERY,
+            reader=_charge_limit,
         ),
     )
 }

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from clients.simulator import charging
 from clients.simulator.fleet import Powertrain
 from clients.simulator.readings import READ_ENDPOINTS, Units, last_report_s
 from clients.simulator.vehicles import VehicleState
@@ -345,7 +346,7 @@ SIGNALS: tuple[SignalSpec, ...] = (
         "DetailedChargingStatus",
         "read_charge",
         _BATTERY,
-        _value(lambda state: "CHARGING" if state.charging else "NOT_CHARGING"),
+        _value(charging.state_name),
         changed=_charge_changed,
     ),
     _spec(

@@ -9,6 +9,8 @@ needs, accepts, refuses, and does to the car.
     charge/stop       charge-stop       control_charge    with battery  NOT_CHARGING
     charge/set-limit  charge-set-limit  control_charge    with battery  -
 
+(The charge commands do what v2's do: `charging`.)
+
 Lock and unlock take no body (Smartcar's example sends none; a body is ignored).
 `set-limit` takes `{"data": {"attributes": {"percent": <integer 50-100>}}}` (the lower
 bound is a third-party reading of the spec, UNCERTAIN) and echoes it as `parameters`; a
@@ -29,20 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clients.simulator import charging
 from clients.simulator.error_bodies import DOOR_OPEN, IN_MOTION, ApiError
 from clients.simulator.fleet import Powertrain
-from clients.simulator.v3_errors import (
-    BAD_REQUEST,
-    CHARGING_IN_PROGRESS,
-    CHARGING_PLUG_NOT_CONNECTED,
-    INVALID_INPUT_FORMAT,
-    NOT_CHARGING,
-    V3Error,
-)
+from clients.simulator.v3_errors import BAD_REQUEST, INVALID_INPUT_FORMAT, V3Error
 from clients.simulator.vehicles import VehicleState
 
-MIN_CHARGE_LIMIT = 50
-MAX_CHARGE_LIMIT = 100
+MIN_CHARGE_LIMIT = charging.MIN_LIMIT_PERCENT
+MAX_CHARGE_LIMIT = charging.MAX_LIMIT_PERCENT
 
 Parameters = dict[str, Any]
 Apply = Callable[[VehicleState, Parameters, float], None]
@@ -94,21 +90,15 @@ def _unlock(state: VehicleState, _parameters: Parameters, now_s: float) -> None:
 
 
 def _start_charge(state: VehicleState, _parameters: Parameters, now_s: float) -> None:
-    if not state.plugged_in:
-        raise V3Error(CHARGING_PLUG_NOT_CONNECTED)
-    if state.charging:
-        raise V3Error(CHARGING_IN_PROGRESS)
-    state.set_charging(charging=True, now_s=now_s)
+    charging.start(state, now_s)
 
 
 def _stop_charge(state: VehicleState, _parameters: Parameters, now_s: float) -> None:
-    if not state.charging:
-        raise V3Error(NOT_CHARGING)
-    state.set_charging(charging=False, now_s=now_s)
+    charging.stop(state, now_s)
 
 
 def _set_limit(state: VehicleState, parameters: Parameters, now_s: float) -> None:
-    state.set_charge_limit(percent=int(parameters["percent"]), now_s=now_s)
+    charging.set_limit(state, int(parameters["percent"]), now_s)
 
 
 def _charge_limit(raw_body: bytes) -> Parameters:
@@ -138,11 +128,6 @@ def _charge_limit(raw_body: bytes) -> Parameters:
 
 
 _ALL = frozenset(Powertrain)
-_BATTERY = frozenset({Powertrain.BEV, Powertrain.PHEV})
-_CHARGE_SIGNALS = (
-    "charge-ischarging",
-    "charge-detailedchargingstatus",
-)
 
 COMMANDS: dict[str, Command] = {
     command.path: command
@@ -169,27 +154,27 @@ COMMANDS: dict[str, Command] = {
             path="charge/start",
             action="CHARGE_START",
             command_type="charge-start",
-            permission="control_charge",
-            powertrains=_BATTERY,
-            triggers=_CHARGE_SIGNALS,
+            permission=charging.PERMISSION,
+            powertrains=charging.POWERTRAINS,
+            triggers=charging.STATE_SIGNALS,
             apply=_start_charge,
         ),
         Command(
             path="charge/stop",
             action="CHARGE_STOP",
             command_type="charge-stop",
-            permission="control_charge",
-            powertrains=_BATTERY,
-            triggers=_CHARGE_SIGNALS,
+            permission=charging.PERMISSION,
+            powertrains=charging.POWERTRAINS,
+            triggers=charging.STATE_SIGNALS,
             apply=_stop_charge,
         ),
         Command(
             path="charge/set-limit",
             action="CHARGE_SET_LIMIT",
             command_type="charge-set-limit",
-            permission="control_charge",
-            powertrains=_BATTERY,
-            triggers=("charge-chargelimits",),
+            permission=charging.PERMISSION,
+            powertrains=charging.POWERTRAINS,
+            triggers=charging.LIMIT_SIGNALS,
             apply=_set_limit,
             takes_parameters=True,
         ),

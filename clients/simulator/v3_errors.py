@@ -154,36 +154,6 @@ ALREADY_SUBSCRIBED = V3ErrorKind(
 )
 
 
-def _vehicle_state(code: str, title: str, detail: str) -> V3ErrorKind:
-    """Return a 409 VEHICLE_STATE kind of a charging command."""
-    return V3ErrorKind(
-        status=409,
-        type="VEHICLE_STATE",
-        code=code,
-        title=title,
-        detail=detail,
-        about="https://smartcar.com/docs/errors/api-errors/vehicle-state-errors#"
-        + code.lower().replace("_", "-"),
-        resolution=Resolution(type=None),
-    )
-
-
-CHARGING_IN_PROGRESS = _vehicle_state(
-    "CHARGING_IN_PROGRESS",
-    "Charging In Progress",
-    "The vehicle is already charging.",
-)
-CHARGING_PLUG_NOT_CONNECTED = _vehicle_state(
-    "CHARGING_PLUG_NOT_CONNECTED",
-    "Charging Plug Not Connected",
-    "The charging plug is not connected to the vehicle.",
-)
-NOT_CHARGING = _vehicle_state(
-    "NOT_CHARGING",
-    "Not Charging",
-    "The vehicle is not charging.",
-)
-
 _SAME_MEANING: dict[ErrorKind, V3ErrorKind] = {
     v2.AUTHENTICATION: UNAUTHORIZED,
     v2.VALIDATION: BAD_REQUEST,

@@ -17,6 +17,8 @@ from clients.smartcar.models import (
     ActionResult,
     Attributes,
     Battery,
+    ChargeLimit,
+    ChargeStatus,
     Closure,
     Connection,
     EngineOil,
@@ -120,6 +122,25 @@ def battery(raw: object, units: UnitSystem) -> Battery:
     )
 
 
+def charge(raw: object, units: UnitSystem) -> ChargeStatus:
+    """Decode ``GET /vehicles/{id}/charge``: ``{"isPluggedIn": true, "state": "CHARGING"}``."""
+    body = JsonObject(raw, "charge")
+    state = body.string("state").strip().upper()
+    if not state:
+        raise body.fail("state", "a charging state")
+    return ChargeStatus(is_plugged_in=body.boolean("isPluggedIn"), state=state)
+
+
+def charge_limit(raw: object, units: UnitSystem) -> ChargeLimit:
+    """Decode ``GET /vehicles/{id}/charge/limit``: ``{"limit": 0.8}``, a fraction 0-1,
+    into percent."""
+    body = JsonObject(raw, "charge/limit")
+    limit = body.finite_number("limit")
+    if limit is None or not 0 <= limit <= 1:
+        raise body.fail("limit", "a fraction from 0 to 1")
+    return ChargeLimit(limit_percent=percent(limit))
+
+
 def tire_pressure(raw: object, units: UnitSystem) -> TirePressure:
     """Decode ``GET /vehicles/{id}/tires/pressure`` into kPa."""
     body = JsonObject(raw, "tires/pressure")
@@ -210,5 +231,7 @@ BY_VEHICLE_PATH: dict[str, Decoder] = {
     "/security": lock_status,
     "/tires/pressure": tire_pressure,
     "/engine/oil": engine_oil,
+    "/charge": charge,
+    "/charge/limit": charge_limit,
 }
 """Decoders of the vehicle GET endpoints, by the path a batch request names them with."""

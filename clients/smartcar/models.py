@@ -21,6 +21,8 @@ __all__ = [
     "BatchResult",
     "Battery",
     "Capability",
+    "ChargeLimit",
+    "ChargeStatus",
     "Closure",
     "Compatibility",
     "Connection",
@@ -133,6 +135,24 @@ class Battery:
 
     percent_remaining: float | None
     range_km: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeStatus:
+    """An EV's or PHEV's charging (``GET /charge``): whether a cable is plugged in, and the
+    charging state as Smartcar names it (``CHARGING``, ``FULLY_CHARGED``, ``NOT_CHARGING``;
+    upper-cased, any other name passed on as sent)."""
+
+    is_plugged_in: bool
+    state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeLimit:
+    """The charge limit (``GET /charge/limit``): the state of charge at which charging
+    stops, in percent 0-100 (v2 sends a fraction)."""
+
+    limit_percent: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""SmartcarVehicles: Smartcar's Vehicle API v2.0 — reads, batch, lock/unlock, disconnect.
+"""SmartcarVehicles: Smartcar's Vehicle API v2.0 — reads, batch, lock/unlock, charging,
+disconnect.
 
 The access token is an argument of every call and is never kept: one client serves
 every vehicle of every owner without a token crossing from one call to another.
@@ -23,6 +24,8 @@ from clients.smartcar.models import (
     Attributes,
     BatchResult,
     Battery,
+    ChargeLimit,
+    ChargeStatus,
     EngineOil,
     Fuel,
     Location,
@@ -164,6 +167,22 @@ class SmartcarVehicles:
             access_token, vehicle_id, "/engine/oil", _decode.engine_oil, timeout_s
         )
 
+    async def charge(
+        self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
+    ) -> Reading[ChargeStatus]:
+        """Return whether the cable is plugged in and the charging state
+        (``GET /vehicles/{id}/charge``, ``read_charge``)."""
+        return await self._read(access_token, vehicle_id, "/charge", _decode.charge, timeout_s)
+
+    async def charge_limit(
+        self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
+    ) -> Reading[ChargeLimit]:
+        """Return the charge limit in percent (``GET /vehicles/{id}/charge/limit``,
+        ``read_charge``; some makes answer CHARGING_PLUG_NOT_CONNECTED when unplugged)."""
+        return await self._read(
+            access_token, vehicle_id, "/charge/limit", _decode.charge_limit, timeout_s
+        )
+
     async def batch(
         self,
         access_token: Secret,
@@ -193,13 +212,49 @@ class SmartcarVehicles:
         self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
     ) -> Reading[ActionResult]:
         """Lock the doors (``POST /vehicles/{id}/security {"action": "LOCK"}``)."""
-        return await self._command(access_token, vehicle_id, "LOCK", timeout_s)
+        body = {"action": "LOCK"}
+        return await self._command(access_token, vehicle_id, "/security", body, timeout_s)
 
     async def unlock(
         self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
     ) -> Reading[ActionResult]:
         """Unlock the doors (``POST /vehicles/{id}/security {"action": "UNLOCK"}``)."""
-        return await self._command(access_token, vehicle_id, "UNLOCK", timeout_s)
+        body = {"action": "UNLOCK"}
+        return await self._command(access_token, vehicle_id, "/security", body, timeout_s)
+
+    async def start_charge(
+        self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
+    ) -> Reading[ActionResult]:
+        """Start charging (``POST /vehicles/{id}/charge {"action": "START"}``,
+        ``control_charge``)."""
+        body = {"action": "START"}
+        return await self._command(access_token, vehicle_id, "/charge", body, timeout_s)
+
+    async def stop_charge(
+        self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
+    ) -> Reading[ActionResult]:
+        """Stop charging (``POST /vehicles/{id}/charge {"action": "STOP"}``,
+        ``control_charge``)."""
+        body = {"action": "STOP"}
+        return await self._command(access_token, vehicle_id, "/charge", body, timeout_s)
+
+    async def set_charge_limit(
+        self,
+        access_token: Secret,
+        vehicle_id: str,
+        percent: int,
+        *,
+        timeout_s: float | None = None,
+    ) -> Reading[ActionResult]:
+        """Set the charge limit (``POST /vehicles/{id}/charge/limit``, ``control_charge``).
+
+        ``percent`` is an integer 0-100, sent as v2's fraction (``{"limit": 0.8}``);
+        Smartcar accepts 0.5 to 1 and answers a VALIDATION error otherwise.
+        """
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise ValueError("percent must be an integer from 0 to 100")
+        body = {"limit": percent / 100}
+        return await self._command(access_token, vehicle_id, "/charge/limit", body, timeout_s)
 
     async def disconnect(
         self, access_token: Secret, vehicle_id: str, *, timeout_s: float | None = None
@@ -211,15 +266,15 @@ class SmartcarVehicles:
         return self._reading(answer, _decode.status)
 
     async def _command(
-        self, access_token: Secret, vehicle_id: str, action: str, timeout_s: float | None
+        self,
+        access_token: Secret,
+        vehicle_id: str,
+        path: str,
+        body: Mapping[str, object],
+        timeout_s: float | None,
     ) -> Reading[ActionResult]:
         answer = await self._send_to_vehicle(
-            access_token,
-            vehicle_id,
-            "POST",
-            "/security",
-            json_body={"action": action},
-            timeout_s=timeout_s,
+            access_token, vehicle_id, "POST", path, json_body=body, timeout_s=timeout_s
         )
         return self._reading(answer, _decode.action_result)
 

@@ -1,6 +1,6 @@
-"""The audit trail: every action on a car (Connect, Lock, Unlock, Disconnect, StartRental,
-EndRental, SetRequestAllowance) with its caller, vehicle, request id, outcome and duration,
-kept durably.
+"""The audit trail: every action on a car (Connect, Lock, Unlock, StartCharge, StopCharge,
+SetChargeLimit, Disconnect, StartRental, EndRental, SetRequestAllowance) with its caller,
+vehicle, request id, outcome and duration, kept durably.
 
 The gRPC edge records each audited call it admitted when it ends, whatever the outcome,
 before the answer leaves (calls refused at admission are counted and logged instead, see
@@ -24,6 +24,9 @@ AUDITED_METHODS = frozenset(
         "Connect",
         "Lock",
         "Unlock",
+        "StartCharge",
+        "StopCharge",
+        "SetChargeLimit",
         "Disconnect",
         "StartRental",
         "EndRental",

@@ -1,24 +1,28 @@
-"""Lock and Unlock, idempotent per `request_id`.
+"""Commands on a car (Lock, Unlock, StartCharge, StopCharge, SetChargeLimit), idempotent
+per `request_id`.
 
 The request id is recorded (PENDING) before anything is sent, under a unique key, so two
 workers cannot both send a command for one id. Every record leaves PENDING before the call
 ends, whatever ends it (an answer, an error, the caller cancelling): the last write is
 shielded from cancellation. How each outcome is kept:
 
-- success: SUCCEEDED; the vehicle's last command and lock state are updated;
+- success: SUCCEEDED; the vehicle's last command and the state the command changed (its
+  lock state, or its charge: `command_effects.after`) are updated;
 - a refusal by Smartcar or the car that happened there (door open, not capable, …):
   FAILED with the error, which a retry gets again without a second upstream command;
 - sent but unanswered (timeout after sending, Smartcar 5xx, the caller cancelling while it
   was on its way, any unexpected exception after it left): OUTCOME_UNKNOWN, answered as
-  UNAVAILABLE with `may_have_succeeded=true` until the car's lock state settles it
-  (`gateway.core.reconcile`): a retry then gets the settled outcome;
+  UNAVAILABLE with `may_have_succeeded=true` until the car's state settles it (its lock
+  state, or its charge: `gateway.core.reconcile`): a retry then gets the settled outcome;
 - anything that proves nothing reached the car (our rate limits, Smartcar 429/430 and the
   manufacturer's rate limit, asleep, a connection that never opened, an expired
   authorization, a failure before sending such as a token that cannot be read): the record
   is dropped, so a retry with the same id runs the command afresh; the answer never says
   `may_have_succeeded`.
 
-The same id with another vehicle or action is INVALID_ARGUMENT.
+The same id with another vehicle, action or charge limit is INVALID_ARGUMENT. Lock and
+Unlock need `control_security`, the charge commands `control_charge` (refused before
+anything is sent when the owner did not grant it).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any, TypeVar
 
 from gateway.core import errors
 from gateway.core.cache import TelemetryCache
+from gateway.core.command_effects import after, effect_field
 from gateway.core.errors import (
     CommandInProgress,
     CommandOutcomeUnknown,
@@ -43,19 +48,19 @@ from gateway.core.errors import (
 from gateway.core.locks import KeyedLocks
 from gateway.core.model import (
     Availability,
+    Command,
+    CommandAction,
     CommandError,
     CommandRecord,
     CommandResult,
     CommandState,
     FieldReading,
     LastCommand,
-    LockAction,
-    LockStatus,
     SmartcarAccess,
-    TelemetryField,
+    UpstreamFailure,
     Vehicle,
 )
-from gateway.core.permissions import COMMAND_PERMISSION, ensure_permission, withdraw_permissions
+from gateway.core.permissions import command_permission, ensure_permission, withdraw_permissions
 from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
@@ -94,7 +99,7 @@ class _Stage(Enum):
 
 
 class CommandService:
-    """The Lock and Unlock use cases."""
+    """The command use cases: Lock, Unlock, StartCharge, StopCharge, SetChargeLimit."""
 
     def __init__(
         self,
@@ -116,19 +121,30 @@ class CommandService:
         self._writes: set[asyncio.Future[Any]] = set()
         """Durable writes in flight, kept referenced until they end (see `_durably`)."""
 
-    async def run(self, vehicle_id: str, *, action: LockAction, request_id: str) -> CommandResult:
-        """Send the command once per request id and return (or replay) its outcome."""
+    async def run(
+        self,
+        vehicle_id: str,
+        *,
+        action: CommandAction,
+        request_id: str,
+        charge_limit_percent: int | None = None,
+    ) -> CommandResult:
+        """Send the command once per request id and return (or replay) its outcome.
+        `charge_limit_percent` goes with SET_CHARGE_LIMIT (50-100), and only with it."""
+        try:
+            command = Command(action=action, charge_limit_percent=charge_limit_percent)
+        except ValueError as wrong:
+            raise InvalidArgument.of("limit_percent", str(wrong)) from None
         request_id = request_id or f"gw-{uuid.uuid4()}"
         async with self._in_flight.hold(request_id):
-            return await self._run_once(vehicle_id, action, request_id)
+            return await self._run_once(vehicle_id, command, request_id)
 
-    async def _run_once(
-        self, vehicle_id: str, action: LockAction, request_id: str
-    ) -> CommandResult:
+    async def _run_once(self, vehicle_id: str, command: Command, request_id: str) -> CommandResult:
         record = CommandRecord(
             request_id=request_id,
             vehicle_id=vehicle_id,
-            action=action,
+            action=command.action,
+            charge_limit_percent=command.charge_limit_percent,
             state=CommandState.PENDING,
             created_at=self._clock.now(),
         )
@@ -139,18 +155,18 @@ class CommandService:
                 vehicle = await require_vehicle(uow, vehicle_id)
                 if existing is None:
                     ensure_connected(vehicle)
-                    ensure_permission(vehicle, COMMAND_PERMISSION)
+                    ensure_permission(vehicle, command_permission(command.action))
                     await uow.commands.add(record)
                     await uow.commit()
                     claimed = True
         except Conflict:
-            return await self._replay_stored(request_id, vehicle_id, action)
+            return await self._replay_stored(request_id, vehicle_id, command)
         except asyncio.CancelledError:
             if claimed:  # claimed, never sent: free the request id again
                 await self._durably(self._forget(record))
             raise
         if existing is not None:
-            return await self._replay(existing, vehicle_id, action)
+            return await self._replay(existing, vehicle_id, command)
         return await self._execute(vehicle, record)
 
     async def _execute(self, vehicle: Vehicle, record: CommandRecord) -> CommandResult:
@@ -161,7 +177,7 @@ class CommandService:
             nonlocal stage
             stage = _Stage.SENDING
             try:
-                await self._smartcar.command(access, smartcar_id, record.action)
+                await self._smartcar.command(access, smartcar_id, record.command)
             except (GatewayError, TokenRejected) as answered:
                 if not isinstance(answered, CommandOutcomeUnknown):
                     stage = _Stage.NOT_SENT  # Smartcar answered: it did not act
@@ -195,9 +211,8 @@ class CommandService:
             await self._finish(record, CommandState.FAILED, _error_of(failure))
             if isinstance(failure, errors.PermissionMissing):
                 async with self._uow() as uow:
-                    await withdraw_permissions(
-                        uow, vehicle.id, {COMMAND_PERMISSION}, now=self._clock.now()
-                    )
+                    refused = {command_permission(record.action)}
+                    await withdraw_permissions(uow, vehicle.id, refused, now=self._clock.now())
                     await uow.commit()
         else:
             await self._forget(record)
@@ -225,16 +240,16 @@ class CommandService:
             await uow.commit()
 
     async def _succeeded(self, vehicle_id: str, record: CommandRecord) -> CommandRecord:
-        """In one transaction: the command's outcome, the vehicle's last command and its
-        new lock state."""
+        """In one transaction: the command's outcome, the vehicle's last command and the
+        state the command changed (`command_effects.after`)."""
         at = self._clock.now()
         done = dataclasses.replace(record, state=CommandState.SUCCEEDED, completed_at=at)
-        previous = (await self._cache.readings(vehicle_id)).get(TelemetryField.LOCK_STATUS)
-        doors = previous.value.doors if previous and isinstance(previous.value, LockStatus) else ()
+        field = effect_field(done.command)
+        previous = (await self._cache.readings(vehicle_id)).get(field)
         reading = FieldReading(
-            field=TelemetryField.LOCK_STATUS,
+            field=field,
             availability=Availability.AVAILABLE,
-            value=LockStatus(is_locked=done.action is LockAction.LOCK, doors=doors),
+            value=after(done.command, previous.value if previous else None),
             recorded_at=at,
             fetched_at=at,
         )
@@ -249,24 +264,24 @@ class CommandService:
         return done
 
     async def _replay_stored(
-        self, request_id: str, vehicle_id: str, action: LockAction
+        self, request_id: str, vehicle_id: str, command: Command
     ) -> CommandResult:
         async with self._uow() as uow:
             existing = await uow.commands.get(request_id)
         if existing is None:  # the other worker freed the key again: the caller may retry
             message = "a command with this request_id just ran; retry"
             raise CommandInProgress(message, retry_after_s=1.0)
-        return await self._replay(existing, vehicle_id, action)
+        return await self._replay(existing, vehicle_id, command)
 
     async def _replay(
-        self, record: CommandRecord, vehicle_id: str, action: LockAction
+        self, record: CommandRecord, vehicle_id: str, command: Command
     ) -> CommandResult:
         """Answer a repeated request id with the first outcome (an open one settled first
-        from the lock state held, if that proves it)."""
-        if record.vehicle_id != vehicle_id or record.action is not action:
+        from the state held, if that proves it)."""
+        if record.vehicle_id != vehicle_id or record.command != command:
             raise InvalidArgument.of(
                 "request_id",
-                f"was already used for {record.action} of vehicle {record.vehicle_id}",
+                f"was already used for {_named(record.command)} of vehicle {record.vehicle_id}",
             )
         if record.state is CommandState.PENDING and not self._abandoned(record.created_at):
             raise CommandInProgress(
@@ -281,6 +296,12 @@ class CommandService:
 
     def _abandoned(self, created_at: datetime) -> bool:
         return self._clock.now() - created_at > PENDING_TIMEOUT
+
+
+def _named(command: Command) -> str:
+    """Name a command for messages: `LOCK`, `SET_CHARGE_LIMIT 80 %`."""
+    limit = command.charge_limit_percent
+    return command.action.value if limit is None else f"{command.action.value} {limit} %"
 
 
 def _result(record: CommandRecord, *, replayed: bool) -> CommandResult:
@@ -318,7 +339,8 @@ def _unknown_error(failure: BaseException) -> CommandError:
 
 
 def _replayed_error(record: CommandRecord) -> GatewayError:
-    """Rebuild the error a command ended with (or an unknown outcome for a lost worker)."""
+    """Rebuild the error a command ended with (or an unknown outcome for a lost worker),
+    with Smartcar's type, code and request id as the first answer carried them."""
     stored = record.error
     prefix = f"command {record.request_id} (replayed): "
     if record.state is not CommandState.FAILED or stored is None:
@@ -326,6 +348,13 @@ def _replayed_error(record: CommandRecord) -> GatewayError:
         return CommandOutcomeUnknown(prefix + message)
     kind = next((k for k in REPLAYED_FAILURES if k.__name__ == stored.kind), None)
     error_class = kind or errors.UpstreamRejected
-    error = error_class(prefix + stored.message)
+    upstream = None
+    if stored.smartcar_type or stored.smartcar_code or stored.smartcar_request_id:
+        upstream = UpstreamFailure(
+            type=stored.smartcar_type,
+            code=stored.smartcar_code,
+            request_id=stored.smartcar_request_id,
+        )
+    error = error_class(prefix + stored.message, upstream=upstream)
     error.metadata["replayed"] = "true"
     return error

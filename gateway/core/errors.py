@@ -211,7 +211,8 @@ class ConnectFailed(PreconditionFailed):
 
 class CommandNotApplied(PreconditionFailed):
     """A command whose outcome was unknown did not happen: the car reported the opposite
-    lock state after the command could have completed. Send a new command to try again."""
+    state (unlocked after a Lock, not charging after a StartCharge, …) after the command
+    could have completed. Send a new command to try again."""
 
     reason = "COMMAND_NOT_APPLIED"
 

@@ -23,12 +23,12 @@ from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService
 from gateway.core.metrics import Metrics
 from gateway.core.model import (
+    CommandAction,
     CommandResult,
     CompatibilityReport,
     ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
-    LockAction,
     Rental,
     StatusTransition,
     Telemetry,
@@ -98,10 +98,21 @@ class Gateway:
         return await self.telemetry.get(vehicle_id, fields=fields, max_age=max_age)
 
     async def command(
-        self, vehicle_id: str, *, action: LockAction, request_id: str
+        self,
+        vehicle_id: str,
+        *,
+        action: CommandAction,
+        request_id: str,
+        charge_limit_percent: int | None = None,
     ) -> CommandResult:
-        """Lock or unlock, idempotently per `request_id` (empty: a new id is generated)."""
-        return await self.commands.run(vehicle_id, action=action, request_id=request_id)
+        """Lock, unlock, start or stop charging, or set the charge limit (with
+        `charge_limit_percent`), idempotently per `request_id` (empty: a new id)."""
+        return await self.commands.run(
+            vehicle_id,
+            action=action,
+            request_id=request_id,
+            charge_limit_percent=charge_limit_percent,
+        )
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:
         """Revoke at Smartcar and erase the tokens unless a rental is active."""

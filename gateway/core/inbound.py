@@ -13,12 +13,12 @@ from datetime import timedelta
 from typing import Protocol
 
 from gateway.core.model import (
+    CommandAction,
     CommandResult,
     CompatibilityReport,
     ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
-    LockAction,
     Rental,
     StatusTransition,
     Telemetry,
@@ -56,9 +56,15 @@ class GatewayAPI(Protocol):
         ...
 
     async def command(
-        self, vehicle_id: str, *, action: LockAction, request_id: str
+        self,
+        vehicle_id: str,
+        *,
+        action: CommandAction,
+        request_id: str,
+        charge_limit_percent: int | None = None,
     ) -> CommandResult:
-        """Lock or unlock, idempotently per `request_id` (empty: a new id is generated)."""
+        """Lock, unlock, start or stop charging, or set the charge limit (with
+        `charge_limit_percent`), idempotently per `request_id` (empty: a new id)."""
         ...
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:

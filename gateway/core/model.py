@@ -48,6 +48,8 @@ class TelemetryField(StrEnum):
     """Locked or not, plus the doors' open/closed states."""
     TIRE_PRESSURE = "tire_pressure"
     ENGINE_OIL = "engine_oil"
+    CHARGE = "charge"
+    """Plugged in or not, charging or not, and the charge limit (EVs and PHEVs)."""
 
 
 class Availability(StrEnum):
@@ -67,6 +69,38 @@ class LockAction(StrEnum):
 
     LOCK = "LOCK"
     UNLOCK = "UNLOCK"
+
+
+class ChargeAction(StrEnum):
+    """A remote command on the charging of an EV or PHEV."""
+
+    START_CHARGE = "START_CHARGE"
+    STOP_CHARGE = "STOP_CHARGE"
+    SET_CHARGE_LIMIT = "SET_CHARGE_LIMIT"
+    """Set the state of charge at which charging stops (`Command.charge_limit_percent`)."""
+
+
+CommandAction = LockAction | ChargeAction
+"""Any remote command: its value names it uniquely (`LOCK`, `START_CHARGE`, …)."""
+
+
+def command_action(name: str) -> CommandAction:
+    """Return the command action a stored name stands for; ValueError for an unknown one."""
+    for kind in (LockAction, ChargeAction):
+        try:
+            return kind(name)
+        except ValueError:
+            continue
+    raise ValueError(f"{name!r} is no command action")
+
+
+class ChargingState(StrEnum):
+    """Where a charging session stands, as the car reports it."""
+
+    CHARGING = "CHARGING"
+    NOT_CHARGING = "NOT_CHARGING"
+    FULLY_CHARGED = "FULLY_CHARGED"
+    """Charged up to the charge limit (which may be below 100 %)."""
 
 
 class CommandState(StrEnum):
@@ -148,7 +182,21 @@ class EngineOil:
     life_remaining_percent: float | None
 
 
-TelemetryValue = Location | Odometer | Fuel | Battery | LockStatus | TirePressure | EngineOil
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Charge:
+    """Charging: whether a cable is plugged in, whether the car charges, the charge limit
+    (percent 0-100) and, where Smartcar reports it, the minutes until the limit is reached.
+    A part the car does not report is None."""
+
+    is_plugged_in: bool | None
+    state: ChargingState | None
+    limit_percent: float | None
+    minutes_to_complete: float | None = None
+
+
+TelemetryValue = (
+    Location | Odometer | Fuel | Battery | LockStatus | TirePressure | EngineOil | Charge
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,7 +306,7 @@ class ApplicationTokenRecord:
 class LastCommand:
     """The most recent successful command on a vehicle."""
 
-    action: LockAction
+    action: CommandAction
     request_id: str
     at: datetime
 
@@ -317,7 +365,7 @@ class AuditEntry:
     at: datetime
     caller: str
     method: str
-    """The RPC's short name: Connect, Lock, Unlock, Disconnect, StartRental, EndRental."""
+    """The RPC's short name: Connect, Lock, Unlock, StartCharge, …, EndRental."""
     vehicle_id: str
     request_id: str
     outcome: str
@@ -390,17 +438,49 @@ class CommandError:
     smartcar_request_id: str | None = None
 
 
+MIN_CHARGE_LIMIT_PERCENT = 50
+MAX_CHARGE_LIMIT_PERCENT = 100
+"""The charge limits Smartcar accepts: v2.0 "cannot be less than 0.5, or greater than 1";
+API V3 an integer percent 50-100 (a reading of its spec, smartcar-v3-notes §2.5)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """What a command asks of the car: its action, and for SET_CHARGE_LIMIT the limit
+    (an integer percent, `MIN_CHARGE_LIMIT_PERCENT`..`MAX_CHARGE_LIMIT_PERCENT`)."""
+
+    action: CommandAction
+    charge_limit_percent: int | None = None
+
+    def __post_init__(self) -> None:
+        sets_limit = self.action is ChargeAction.SET_CHARGE_LIMIT
+        limit = self.charge_limit_percent
+        if sets_limit != (limit is not None):
+            raise ValueError("a charge limit goes with SET_CHARGE_LIMIT, and only with it")
+        if limit is not None and not MIN_CHARGE_LIMIT_PERCENT <= limit <= MAX_CHARGE_LIMIT_PERCENT:
+            raise ValueError(
+                f"a charge limit must be {MIN_CHARGE_LIMIT_PERCENT}-{MAX_CHARGE_LIMIT_PERCENT} %"
+            )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandRecord:
-    """A Lock/Unlock request: the idempotency key, what it asked, and how it ended."""
+    """A command request: the idempotency key, what it asked, and how it ended."""
 
     request_id: str
     vehicle_id: str
-    action: LockAction
+    action: CommandAction
     state: CommandState
     created_at: datetime
     completed_at: datetime | None = None
     error: CommandError | None = None
+    charge_limit_percent: int | None = None
+    """The limit a SET_CHARGE_LIMIT asked for (None for any other command)."""
+
+    @property
+    def command(self) -> Command:
+        """Return what the command asked of the car."""
+        return Command(action=self.action, charge_limit_percent=self.charge_limit_percent)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,11 +543,11 @@ class VehiclePage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandResult:
-    """What Lock/Unlock answer."""
+    """What a command (Lock, Unlock, StartCharge, StopCharge, SetChargeLimit) answers."""
 
     request_id: str
     vehicle_id: str
-    action: LockAction
+    action: CommandAction
     state: CommandState
     completed_at: datetime | None
     replayed: bool = False

@@ -19,6 +19,8 @@ from typing import Any
 from gateway.core.model import (
     Availability,
     Battery,
+    Charge,
+    ChargingState,
     DoorState,
     EngineOil,
     FieldReading,
@@ -39,6 +41,7 @@ _VALUE_TYPES: tuple[type[TelemetryValue], ...] = (
     LockStatus,
     TirePressure,
     EngineOil,
+    Charge,
 )
 _VALUE_INDEX = {cls: n for n, cls in enumerate(_VALUE_TYPES)}
 _VALUE_FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _VALUE_TYPES}
@@ -89,6 +92,10 @@ def _pack_value(value: TelemetryValue | None) -> tuple[Any, ...] | None:
     if isinstance(value, LockStatus):
         doors = tuple((door.door, door.status) for door in value.doors)
         return (_VALUE_INDEX[LockStatus], value.is_locked, doors)
+    if isinstance(value, Charge):
+        state = None if value.state is None else value.state.value
+        charge = (value.is_plugged_in, state, value.limit_percent, value.minutes_to_complete)
+        return (_VALUE_INDEX[Charge], *charge)
     return (_VALUE_INDEX[type(value)], *(getattr(value, n) for n in _VALUE_FIELDS[type(value)]))
 
 
@@ -99,6 +106,14 @@ def _unpack_value(packed: tuple[Any, ...] | None) -> TelemetryValue | None:
     if cls is LockStatus:
         doors = tuple(DoorState(door=door, status=status) for door, status in packed[2])
         return LockStatus(is_locked=packed[1], doors=doors)
+    if cls is Charge:
+        plugged_in, state, limit, minutes = packed[1:]
+        return Charge(
+            is_plugged_in=plugged_in,
+            state=None if state is None else ChargingState(state),
+            limit_percent=limit,
+            minutes_to_complete=minutes,
+        )
     value: TelemetryValue = cls(**dict(zip(_VALUE_FIELDS[cls], packed[1:], strict=True)))
     return value
 

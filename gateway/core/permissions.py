@@ -1,13 +1,16 @@
 """Permissions: what the gateway asks owners to grant, what each use needs, and what
 happens when an owner takes one back.
 
-    REQUESTED_PERMISSIONS   asked for at Connect: REQUIRED_PERMISSIONS, plus read_tires
-                            and read_engine_oil where the car offers them
+    REQUESTED_PERMISSIONS   asked for at Connect: REQUIRED_PERMISSIONS, plus read_tires,
+                            read_engine_oil, read_charge and control_charge where the car
+                            offers them
     DEFAULT_REQUIRED_AT_CONNECT  the ones Connect URLs mark `required:` unless configured
                             otherwise (`ConnectPolicy.required_permissions`)
     OPERATING_PERMISSIONS   what the gateway uses after Connect (telemetry, commands)
     FIELD_PERMISSIONS       the permission reading each telemetry field needs
     COMMAND_PERMISSION      the permission LOCK and UNLOCK need
+    CHARGE_PERMISSION       the permission START_CHARGE, STOP_CHARGE, SET_CHARGE_LIMIT need
+    command_permission      the permission a command action needs
     ensure_permission       PermissionMissing unless the owner granted a permission
     withdraw_permissions    forget what Smartcar refused; DISCONNECTED when nothing the
                             gateway operates with is left
@@ -20,7 +23,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from gateway.core.errors import PermissionMissing
-from gateway.core.model import ConnectionStatus, TelemetryField, Vehicle
+from gateway.core.model import (
+    CommandAction,
+    ConnectionStatus,
+    LockAction,
+    TelemetryField,
+    Vehicle,
+)
 from gateway.core.ports import UnitOfWork
 from gateway.core.status import save, with_status
 
@@ -36,9 +45,11 @@ REQUIRED_PERMISSIONS = frozenset(
         "control_security",
     }
 )
-"""What car sharing needs; `read_tires` and `read_engine_oil` are asked for where offered."""
+"""What car sharing needs; the optional ones below are asked for where offered."""
 
-REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | {"read_tires", "read_engine_oil"}
+OPTIONAL_PERMISSIONS = frozenset({"read_tires", "read_engine_oil", "read_charge", "control_charge"})
+"""Asked for too, where the car offers them: tyres, oil, and an EV's or PHEV's charging."""
+REQUESTED_PERMISSIONS = REQUIRED_PERMISSIONS | OPTIONAL_PERMISSIONS
 OPERATING_PERMISSIONS = REQUESTED_PERMISSIONS - {"read_vehicle_info", "read_vin"}
 """What the gateway uses after Connect: commands and telemetry. Losing all of it is a
 revocation."""
@@ -71,8 +82,16 @@ FIELD_PERMISSIONS: Mapping[TelemetryField, str] = {
     TelemetryField.LOCK_STATUS: "read_security",
     TelemetryField.TIRE_PRESSURE: "read_tires",
     TelemetryField.ENGINE_OIL: "read_engine_oil",
+    TelemetryField.CHARGE: "read_charge",
 }
 COMMAND_PERMISSION = "control_security"
+CHARGE_PERMISSION = "control_charge"
+
+
+def command_permission(action: CommandAction) -> str:
+    """Return the permission the command `action` needs."""
+    return COMMAND_PERMISSION if isinstance(action, LockAction) else CHARGE_PERMISSION
+
 
 WITHDRAWN_REASON = "Smartcar refused every permission the owner had granted: access was revoked"
 

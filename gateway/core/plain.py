@@ -4,7 +4,8 @@ Storage keeps them in JSON columns and the shared Redis telemetry cache sends th
 replicas, so both read back what either wrote.
 
 A telemetry value is stored as its dataclass fields plus a `type` tag naming the class,
-so a row can be read back without knowing which field it belongs to.
+so a row can be read back without knowing which field it belongs to. A charge's state is
+its name (`CHARGING`); one this version does not know reads back as not reported (None).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from gateway.core.model import (
     Battery,
+    Charge,
+    ChargingState,
     CommandError,
     DoorState,
     EngineOil,
@@ -34,6 +37,7 @@ _TYPES: dict[str, type[TelemetryValue]] = {
     "lock_status": LockStatus,
     "tire_pressure": TirePressure,
     "engine_oil": EngineOil,
+    "charge": Charge,
 }
 _TAGS: dict[type[TelemetryValue], str] = {cls: tag for tag, cls in _TYPES.items()}
 
@@ -53,7 +57,17 @@ def telemetry_from_json(data: Mapping[str, Any]) -> TelemetryValue:
     if cls is LockStatus:
         doors = tuple(DoorState(**door) for door in fields.pop("doors", ()))
         return LockStatus(doors=doors, **fields)
+    if cls is Charge:
+        return Charge(state=_charging_state(fields.pop("state", None)), **fields)
     return cls(**fields)
+
+
+def _charging_state(name: object) -> ChargingState | None:
+    """Return the charging state a stored name stands for (None: none, or unknown)."""
+    try:
+        return ChargingState(name) if isinstance(name, str) else None
+    except ValueError:
+        return None
 
 
 def command_error_to_json(error: CommandError) -> dict[str, Any]:

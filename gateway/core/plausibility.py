@@ -5,7 +5,8 @@
   outside. A reading dated in the future would otherwise hide every later one, as the
   gateway never replaces a reading with one recorded earlier.
 - Values must lie in physical bounds: latitude ±90, longitude ±180, odometer 0..10 million
-  km, percentages 0..100, ranges 0..10,000 km, fuel 0..2,000 litres.
+  km, percentages 0..100 (charge limits included), ranges 0..10,000 km, fuel 0..2,000
+  litres, a charge's minutes to complete 0..one week.
 
 These are the gateway's rules, so every decoder applies the same ones. A decoder checks
 the values it receives against them before converting (`Bounds.per` gives the bounds in
@@ -45,6 +46,8 @@ PERCENT = Bounds(0, 100)
 ODOMETER_KM = Bounds(0, 10_000_000.0)
 RANGE_KM = Bounds(0, 10_000.0)
 FUEL_L = Bounds(0, 2_000.0)
+CHARGE_MINUTES = Bounds(0, 7 * 24 * 60.0)
+"""Minutes until a charge completes: a slow charger on a large battery takes days, not weeks."""
 
 
 def plausible_time(moment: datetime, *, arrived_at: datetime) -> bool:

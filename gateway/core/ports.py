@@ -21,15 +21,16 @@ from gateway.core.model import (
     AuditQuery,
     BatchReading,
     BudgetCharge,
+    Command,
     CommandRecord,
     CommandState,
     ConnectionStatus,
     FieldReading,
     Grant,
-    LockAction,
     OAuthState,
     Rental,
     SmartcarAccess,
+    SmartcarApi,
     StatusTransition,
     TelemetryField,
     TokenPair,
@@ -110,10 +111,16 @@ class SmartcarAPI(Protocol):
         """Read `fields` in ONE upstream round trip (a batch); each field gets its own result."""
         ...
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return how many billed requests one `read` of `fields` through `api` counts (the
+        budget counts them before the read is sent)."""
+        ...
+
     async def command(
-        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, command: Command
     ) -> None:
-        """Send LOCK or UNLOCK and return once Smartcar confirms it."""
+        """Send the command (lock, unlock, start or stop charging, set the charge limit)
+        and return once Smartcar confirms it."""
         ...
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
@@ -361,7 +368,7 @@ class RentalRepository(Protocol):
 
 
 class CommandRepository(Protocol):
-    """Lock/Unlock requests by idempotency key, with their outcome (also the audit trail)."""
+    """Command requests by idempotency key, with their outcome (also the audit trail)."""
 
     async def get(self, request_id: str) -> CommandRecord | None:
         """Return the command recorded under this request id."""

@@ -1,26 +1,29 @@
-"""Settling commands whose outcome is unknown, from the lock state the car reports.
+"""Settling commands whose outcome is unknown, from the state the car reports.
 
-A Lock or Unlock that was sent but never answered (a timeout, Smartcar 5xx, a reset, the
-caller cancelling, the worker dying) is kept OUTCOME_UNKNOWN. The car's lock state
-settles it (`verdict`):
+A command that was sent but never answered (a timeout, Smartcar 5xx, a reset, the caller
+cancelling, the worker dying) is kept OUTCOME_UNKNOWN. The field the command changes
+settles it (`verdict`): the lock status for Lock and Unlock, the charge for the charge
+commands (`command_effects` says which field and what each reading proves):
 
 - a reading recorded after the command was sent that shows the requested state:
   SUCCEEDED, completed when the car reported it; the vehicle's last command follows;
-- a reading of the opposite state recorded once the command cannot be on its way any more
-  (`ReconcilePolicy.settle` after sending, Smartcar's documented maximum latency): FAILED,
-  replayed as `CommandNotApplied`;
+- a reading of the opposite state (unlocked after a Lock, NOT_CHARGING after a start,
+  another limit after a set-limit) recorded once the command cannot be on its way any
+  more (`ReconcilePolicy.settle` after sending, Smartcar's documented maximum latency):
+  FAILED, replayed as `CommandNotApplied`;
 - nothing else proves anything: not a reading from before the command, nor one recorded
   after a later command of the same car was sent (that one may have changed the state),
-  nor one from long after (`horizon`: the car may have been locked by hand since).
+  nor one from long after (`horizon`: the car may have been locked by hand since), nor a
+  reading that shows neither (FULLY_CHARGED, a car that reports no limit).
 
 When it looks, and what that costs:
 
-- for free, at every replay of the request id and at every pass: the lock status already
+- for free, at every replay of the request id and at every pass: the reading already
   held (webhooks, scheduler polls and other callers' reads keep it current);
 - by asking the car, from the background job (`run_once`, one leased replica, at the
   scheduler's interval), at fixed ages of the command (`checks`: 1, 6 and 30 minutes
-  after sending): one LOCK_STATUS read per age at most, and none while a reading fetched
-  after that age is held. Reads take the normal telemetry path at the scheduler's
+  after sending): one read of that field per age at most, and none while a reading
+  fetched after that age is held. Reads take the normal telemetry path at the scheduler's
   priority (`CallKind.POLL`): the per-vehicle buckets, Smartcar cooldowns, sleep backoff
   and the app-wide bucket's reserve for commands all apply; a read our limits refuse
   costs nothing and is tried again at the next pass. The reads are part of the command
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.core.cache import TelemetryCache
+from gateway.core.command_effects import describe, effect_field, shows
 from gateway.core.errors import CommandNotApplied, GatewayError, RateLimited
 from gateway.core.model import (
     Availability,
@@ -49,9 +53,7 @@ from gateway.core.model import (
     CommandState,
     FieldReading,
     LastCommand,
-    LockAction,
-    LockStatus,
-    TelemetryField,
+    TelemetryValue,
 )
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
@@ -74,7 +76,7 @@ class ReconcilePolicy:
         timedelta(minutes=6),
         timedelta(minutes=30),
     )
-    """Ages of the command at which the lock state is read (once each at most)."""
+    """Ages of the command at which its field is read (once each at most)."""
     settle: timedelta = timedelta(minutes=5)
     """How long after sending the opposite state proves failure: Smartcar's maximum
     response latency ("expect a maximum response latency of 300 seconds")."""
@@ -91,19 +93,22 @@ def verdict(
     next_sent_at: datetime | None,
     policy: ReconcilePolicy,
 ) -> CommandState | None:
-    """Return what a lock-status reading proves about a command: SUCCEEDED, FAILED, or
-    None when it proves nothing."""
+    """Return what a reading of the command's field proves about it: SUCCEEDED, FAILED,
+    or None when it proves nothing."""
     if reading is None or reading.availability is not Availability.AVAILABLE:
         return None
     recorded = reading.recorded_at
-    if not isinstance(reading.value, LockStatus) or recorded is None:
+    if reading.value is None or recorded is None:
         return None
     sent = record.created_at
     if recorded <= sent or recorded >= sent + policy.horizon:
         return None
     if next_sent_at is not None and recorded >= next_sent_at:
         return None
-    if reading.value.is_locked == (record.action is LockAction.LOCK):
+    happened = shows(record.command, reading.value)
+    if happened is None:
+        return None
+    if happened:
         return CommandState.SUCCEEDED
     return CommandState.FAILED if recorded >= sent + policy.settle else None
 
@@ -119,7 +124,7 @@ class ReconcileReport:
 
 
 class CommandReconciler:
-    """Settles unknown command outcomes from the car's lock state."""
+    """Settles unknown command outcomes from the car's state."""
 
     def __init__(
         self,
@@ -164,14 +169,16 @@ class CommandReconciler:
     async def settle(
         self, record: CommandRecord, reading: FieldReading | None = None
     ) -> CommandRecord:
-        """Resolve an open outcome if `reading` (default: the lock status held now) proves
-        it; return the record as it now stands. An abandoned PENDING becomes unknown."""
+        """Resolve an open outcome if `reading` (default: the reading of the command's field
+        held now) proves it; return the record as it now stands. An abandoned PENDING
+        becomes unknown."""
         if record.state is CommandState.PENDING:
             record = await self._abandoned(record)
         if record.state is not CommandState.OUTCOME_UNKNOWN:
             return record
+        field = effect_field(record.command)
         if reading is None:
-            reading = (await self._cache.refresh(record.vehicle_id)).get(TelemetryField.LOCK_STATUS)
+            reading = (await self._cache.refresh(record.vehicle_id)).get(field)
         async with self._uow.reader() as uow:
             next_sent_at = await uow.commands.next_sent_at(
                 record.vehicle_id, after=record.created_at, request_id=record.request_id
@@ -179,12 +186,12 @@ class CommandReconciler:
         state = verdict(record, reading, next_sent_at=next_sent_at, policy=self._policy)
         if state is None or reading is None or reading.recorded_at is None:
             return record
-        return await self._resolve(record, state, reading.recorded_at)
+        return await self._resolve(record, state, reading)
 
     async def _ask(
         self, record: CommandRecord, now: datetime, report: ReconcileReport
     ) -> CommandRecord:
-        """Read the lock state if a check is due and not yet asked for; settle from it."""
+        """Read the command's field if a check is due and not yet asked for; settle from it."""
         due = [age for age in self._policy.checks if record.created_at + age <= now]
         if not due or self._asked.get(record.request_id, 0) >= len(due):
             return record
@@ -193,10 +200,11 @@ class CommandReconciler:
         asked_before = self._asked.get(record.request_id, 0)
         self._asked[record.request_id] = len(due)
         since = record.created_at + due[-1]
+        field = effect_field(record.command)
         try:
             answer = await self._telemetry.get(
                 record.vehicle_id,
-                fields=frozenset({TelemetryField.LOCK_STATUS}),
+                fields=frozenset({field}),
                 max_age=now - since,
                 purpose=ReadPurpose.COMMAND_CHECK,
             )
@@ -207,7 +215,7 @@ class CommandReconciler:
             _log.debug("reconciliation read failed: %s", failed.reason)
             return record
         report.asked += not answer.from_cache
-        return await self.settle(record, answer.readings.get(TelemetryField.LOCK_STATUS))
+        return await self.settle(record, answer.readings.get(field))
 
     async def _abandoned(self, record: CommandRecord) -> CommandRecord:
         """Mark a PENDING record whose worker stopped as OUTCOME_UNKNOWN (if still PENDING)."""
@@ -226,16 +234,19 @@ class CommandReconciler:
         return current or unknown
 
     async def _resolve(
-        self, record: CommandRecord, state: CommandState, recorded_at: datetime
+        self, record: CommandRecord, state: CommandState, reading: FieldReading
     ) -> CommandRecord:
         """Write the verdict (unless another worker settled it first); a success also
         becomes the vehicle's last command, unless a later one already is."""
+        recorded_at = reading.recorded_at
+        assert recorded_at is not None  # by `verdict`, which needs a time and a value
+        assert reading.value is not None
         succeeded = state is CommandState.SUCCEEDED
         done = dataclasses.replace(
             record,
             state=state,
             completed_at=recorded_at if succeeded else record.completed_at,
-            error=None if succeeded else _not_applied(record),
+            error=None if succeeded else _not_applied(record, reading.value),
         )
         async with self._uow() as uow:
             # The vehicle row first, then the command: the order every writer keeps.
@@ -248,17 +259,18 @@ class CommandReconciler:
                 await uow.vehicles.update(dataclasses.replace(vehicle, last_command=latest))
             await uow.commit()
         _log.info(
-            "command outcome settled from the car's lock state",
+            "command outcome settled from the car's state",
             extra={"event": "command_reconciled", "vehicle": record.vehicle_id, "state": state},
         )
         return done
 
 
-def _not_applied(record: CommandRecord) -> CommandError:
-    """The stored error of a command the car's state proves did not happen."""
-    other = "unlocked" if record.action is LockAction.LOCK else "locked"
+def _not_applied(record: CommandRecord, shown: TelemetryValue) -> CommandError:
+    """The stored error of a command the car's state (`shown`) proves did not happen."""
+    command = record.command
+    name = command.action.value.lower().replace("_", " ")
     message = (
-        f"the car still reported {other} once the {record.action.value.lower()} could no "
+        f"the car still reported {describe(command, shown)} once the {name} could no "
         "longer be on its way: it did not happen; send a new command to try again"
     )
     return CommandError(kind=CommandNotApplied.__name__, message=message)

@@ -47,6 +47,7 @@ IMPORTANCE: Sequence[TelemetryField] = (
     F.ODOMETER,
     F.FUEL,
     F.BATTERY,
+    F.CHARGE,
     F.TIRE_PRESSURE,
     F.ENGINE_OIL,
 )
@@ -67,6 +68,7 @@ class PollPlan:
             F.LOCK_STATUS: timedelta(minutes=15),
             F.FUEL: _hours(1),
             F.BATTERY: _hours(1),
+            F.CHARGE: _hours(1),
             F.ODOMETER: _hours(6),
             F.TIRE_PRESSURE: _hours(24),
             F.ENGINE_OIL: _hours(24),
@@ -78,6 +80,7 @@ class PollPlan:
             F.LOCK_STATUS: _hours(12),
             F.FUEL: _hours(24),
             F.BATTERY: _hours(24),
+            F.CHARGE: _hours(24),
             F.ODOMETER: _hours(24),
             F.TIRE_PRESSURE: _hours(24),
             F.ENGINE_OIL: _hours(24),

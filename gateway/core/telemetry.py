@@ -313,8 +313,9 @@ class TelemetryService:
         async def read(access: SmartcarAccess, smartcar_id: str) -> BatchReading:
             return await self._smartcar.read(access, smartcar_id, stale)
 
+        billed = self._smartcar.read_cost(vehicle.api, stale)
         batch = await self._upstream.call(
-            vehicle, purpose.call_kind, read, billed=len(stale), tier=purpose.tier
+            vehicle, purpose.call_kind, read, billed=billed, tier=purpose.tier
         )
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from gateway.core.countries import is_country
 from gateway.core.errors import FieldViolation, InvalidArgument
-from gateway.core.model import TelemetryField
+from gateway.core.model import MAX_CHARGE_LIMIT_PERCENT, MIN_CHARGE_LIMIT_PERCENT, TelemetryField
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 MAX_ID_LENGTH = 128
@@ -30,7 +30,7 @@ MAX_PAGE_SIZE = 500
 VIN_LENGTH = 17
 VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 MAX_TELEMETRY_FIELDS = len(TelemetryField)
-"""GetTelemetry `fields`: at most one entry per known field (7)."""
+"""GetTelemetry `fields`: at most one entry per known field (8)."""
 MAX_WATCH_VEHICLE_IDS = 1000
 """WatchVehicles `vehicle_ids`: watch more than this many vehicles by watching them all."""
 MAX_PAGE_TOKEN_LENGTH = 512
@@ -130,6 +130,17 @@ def monthly_allowance(field: str, value: int) -> FieldViolation | None:
         return FieldViolation(field, "must not be negative (0: the fleet's allowance)")
     if value > MAX_MONTHLY_ALLOWANCE:
         return FieldViolation(field, f"must be at most {MAX_MONTHLY_ALLOWANCE:,}")
+    return None
+
+
+def charge_limit(field: str, value: int) -> FieldViolation | None:
+    """Check a charge limit: an integer percent Smartcar accepts (50-100; 0, proto3's
+    unset, is missing)."""
+    low, high = MIN_CHARGE_LIMIT_PERCENT, MAX_CHARGE_LIMIT_PERCENT
+    if value == 0:
+        return FieldViolation(field, f"is required: a percent from {low} to {high}")
+    if not low <= value <= high:
+        return FieldViolation(field, f"must be a percent from {low} to {high} (got {value})")
     return None
 
 

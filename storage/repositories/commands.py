@@ -1,4 +1,4 @@
-"""Lock/Unlock requests by idempotency key, with their outcome, in the `commands` table."""
+"""Command requests by idempotency key, with their outcome, in the `commands` table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.model import CommandRecord, CommandState, LockAction
+from gateway.core.model import CommandRecord, CommandState, command_action
 from gateway.core.plain import command_error_from_json, command_error_to_json
 from storage.repositories._conflicts import execute_or_conflict
 from storage.schema import commands
@@ -32,6 +32,7 @@ class SqlCommandRepository:
             request_id=record.request_id,
             vehicle_id=record.vehicle_id,
             action=record.action.value,
+            charge_limit_percent=record.charge_limit_percent,
             created_at=record.created_at,
             **_outcome(record),
         )
@@ -113,7 +114,8 @@ def _to_record(row: Row[Any]) -> CommandRecord:
     return CommandRecord(
         request_id=columns["request_id"],
         vehicle_id=columns["vehicle_id"],
-        action=LockAction(columns["action"]),
+        action=command_action(columns["action"]),
+        charge_limit_percent=columns["charge_limit_percent"],
         state=CommandState(columns["state"]),
         created_at=columns["created_at"],
         completed_at=columns["completed_at"],

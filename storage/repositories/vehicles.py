@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.core.model import ConnectionStatus, LastCommand, LockAction, SmartcarApi, Vehicle
+from gateway.core.model import (
+    ConnectionStatus,
+    LastCommand,
+    SmartcarApi,
+    Vehicle,
+    command_action,
+)
 from storage.repositories._conflicts import execute_or_conflict
 from storage.schema import db_now, vehicles
 
@@ -167,7 +173,7 @@ def _last_command(columns: RowMapping) -> LastCommand | None:
     if columns["last_command_action"] is None:
         return None
     return LastCommand(
-        action=LockAction(columns["last_command_action"]),
+        action=command_action(columns["last_command_action"]),
         request_id=columns["last_command_request_id"],
         at=columns["last_command_at"],
     )

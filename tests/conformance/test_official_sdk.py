@@ -196,6 +196,30 @@ def test_a_whole_sdk_session_works_against_the_simulator(sdk: Sdk) -> None:
     assert stats["requests"]["by_endpoint"]["batch"] == 1
 
 
+def test_the_sdk_reads_and_commands_an_evs_charging(sdk: Sdk) -> None:
+    """The SDK's charge calls work unmodified: status and limit (a fraction), start, set
+    the limit, stop, and both reads in one batch."""
+    smartcar = sdk.smartcar
+    auth = smartcar.AuthClient(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI
+    )
+    bev = _vehicle_with(sdk, "BEV")
+    access = _connect(sdk, auth, bev["vin"], state="state-bev")
+    car = smartcar.Vehicle(bev["id"], access.access_token)
+    status = car.charge()
+    assert (status.is_plugged_in, status.state) == (True, "NOT_CHARGING")
+    assert car.get_charge_limit().limit == 0.8
+    assert car.start_charge().status == "success"
+    assert car.charge().state == "CHARGING"
+    assert car.set_charge_limit(0.9).status == "success"
+    assert car.stop_charge().message == "Successfully sent request to vehicle"
+    batch = car.batch(["/charge", "/charge/limit"])
+    assert batch.charge().state == "NOT_CHARGING"
+    assert batch.get_charge_limit().limit == 0.9
+    commands = sdk.sim("GET", "/sim/stats")["commands"]
+    assert (commands["CHARGE_START"], commands["CHARGE_SET_LIMIT"]) == (1, 1)
+
+
 def test_the_sdk_deletes_connections_through_the_management_api(sdk: Sdk) -> None:
     """delete_connections with the application management token removes a vehicle's link."""
     smartcar = sdk.smartcar

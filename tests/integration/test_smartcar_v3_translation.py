@@ -29,6 +29,7 @@ from gateway.core import errors
 from gateway.core.model import (
     Availability,
     BatchReading,
+    Command,
     LockAction,
     LockStatus,
     Odometer,
@@ -288,7 +289,7 @@ async def test_the_v3_adapter_serves_the_ports_vehicle_calls_from_the_simulator(
         assert "read_tires" not in granted
         batch = await adapter.read(access, car.vehicle_id, frozenset({TelemetryField.ODOMETER}))
         assert batch.results[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
-        await adapter.command(access, car.vehicle_id, LockAction.LOCK)
+        await adapter.command(access, car.vehicle_id, Command(action=LockAction.LOCK))
         await adapter.disconnect(access, car.vehicle_id)
         assert await adapter.vehicle_ids(access) == []
         with pytest.raises(errors.GatewayError):

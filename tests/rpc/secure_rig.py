@@ -26,7 +26,8 @@ OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
 POLICY = f"""
 [roles.rental]
 methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
-           "Lock", "Unlock", "StartRental", "EndRental", "Disconnect", "WatchVehicles",
+           "Lock", "Unlock", "StartCharge", "StopCharge", "SetChargeLimit",
+           "StartRental", "EndRental", "Disconnect", "WatchVehicles",
            "CheckCompatibility", "grpc.health.v1.Health/*"]
 
 [roles.operator]

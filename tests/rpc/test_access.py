@@ -49,8 +49,9 @@ async def code_of(call: object) -> grpc.StatusCode:
 
 
 async def test_mtls_callers_get_their_roles_and_nothing_more(tmp_path: Path) -> None:
-    """Over mTLS the certificate names the caller: rental works the flow; billing reads the
-    odometer and is refused every other field and method, before any work is done."""
+    """Over mTLS the certificate names the caller: rental works the flow (charging
+    included); billing reads the odometer and is refused every other field and method,
+    before any work is done."""
     async with secured(tmp_path, mtls=True) as gateway:
         rental = gateway.channel(gateway.ca.client("rental.fleet.internal"))
         billing = gateway.channel(gateway.ca.client("billing.fleet.internal"))
@@ -70,6 +71,15 @@ async def test_mtls_callers_get_their_roles_and_nothing_more(tmp_path: Path) -> 
             # Checked before any work: an unknown vehicle is PERMISSION_DENIED, not NOT_FOUND.
             unlock = pb.UnlockRequest(vehicle_id="no-such-car", request_id="r-1")
             assert await code_of(as_billing.Unlock(unlock)) is grpc.StatusCode.PERMISSION_DENIED
+            charge = pb.StartChargeRequest(vehicle_id="no-such-car", request_id="r-2")
+            assert await code_of(as_rental.StartCharge(charge)) is grpc.StatusCode.NOT_FOUND
+            limit = pb.SetChargeLimitRequest(vehicle_id="no-such-car", limit_percent=80)
+            for denied_call in (
+                as_billing.StartCharge(charge),
+                as_billing.StopCharge(pb.StopChargeRequest(vehicle_id="no-such-car")),
+                as_billing.SetChargeLimit(limit),
+            ):
+                assert await code_of(denied_call) is grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_mtls_refuses_unknown_and_missing_certificates(tmp_path: Path) -> None:

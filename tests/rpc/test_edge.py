@@ -34,6 +34,8 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core import errors
 from gateway.core.model import (
+    ChargeAction,
+    CommandAction,
     CommandResult,
     CompatibilityReport,
     ConnectFailure,
@@ -142,7 +144,12 @@ class FakeGateway:
         )
 
     async def command(
-        self, vehicle_id: str, *, action: LockAction, request_id: str
+        self,
+        vehicle_id: str,
+        *,
+        action: CommandAction,
+        request_id: str,
+        charge_limit_percent: int | None = None,
     ) -> CommandResult:
         """Answer a replayed, succeeded command."""
         return await self._answer(
@@ -151,6 +158,7 @@ class FakeGateway:
             vehicle_id=vehicle_id,
             action=action,
             request_id=request_id,
+            charge_limit_percent=charge_limit_percent,
         )
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:
@@ -292,6 +300,20 @@ def as_dict(metadata: Any) -> dict[str, Any]:
 
 # --- every RPC round-trips ------------------------------------------------------------------
 
+
+def _command(
+    action: CommandAction, request_id: str, *, limit: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The use-case call a command RPC on car-1 makes."""
+    arguments = {
+        "vehicle_id": "car-1",
+        "action": action,
+        "request_id": request_id,
+        "charge_limit_percent": limit,
+    }
+    return "command", arguments
+
+
 ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "GetConnectUrl",
@@ -338,13 +360,31 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "Lock",
         pb.LockRequest(vehicle_id="car-1", request_id="req-1"),
-        ("command", {"vehicle_id": "car-1", "action": LockAction.LOCK, "request_id": "req-1"}),
+        _command(LockAction.LOCK, "req-1"),
         convert.command_result_message(samples.command_result()),
     ),
     (
         "Unlock",
         pb.UnlockRequest(vehicle_id="car-1"),
-        ("command", {"vehicle_id": "car-1", "action": LockAction.UNLOCK, "request_id": ""}),
+        _command(LockAction.UNLOCK, ""),
+        convert.command_result_message(samples.command_result()),
+    ),
+    (
+        "StartCharge",
+        pb.StartChargeRequest(vehicle_id="car-1", request_id="req-2"),
+        _command(ChargeAction.START_CHARGE, "req-2"),
+        convert.command_result_message(samples.command_result()),
+    ),
+    (
+        "StopCharge",
+        pb.StopChargeRequest(vehicle_id="car-1"),
+        _command(ChargeAction.STOP_CHARGE, ""),
+        convert.command_result_message(samples.command_result()),
+    ),
+    (
+        "SetChargeLimit",
+        pb.SetChargeLimitRequest(vehicle_id="car-1", request_id="req-3", limit_percent=85),
+        _command(ChargeAction.SET_CHARGE_LIMIT, "req-3", limit=85),
         convert.command_result_message(samples.command_result()),
     ),
     (

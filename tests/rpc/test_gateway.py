@@ -369,14 +369,15 @@ async def test_a_caller_over_its_watch_stream_cap_gets_resource_exhausted(
 
 
 async def test_the_panel_shows_the_months_billed_requests(rig: Rig) -> None:
-    """Connect (3) and a full read (7 paths) show as 10 billed requests of 500 this month."""
+    """Connect (3) and a full read (9 paths: the charge is two) show as 12 billed requests
+    of 500 this month."""
     vehicle = await rig.connect("car-1")
     await rig.telemetry("car-1", max_age_s=0)
     panel = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
-    assert (panel.requests_this_month, panel.monthly_request_allowance) == (10, 500)
+    assert (panel.requests_this_month, panel.monthly_request_allowance) == (12, 500)
     billed = (await rig.stats())["billed_this_month"]
     # The ledger counts Connect's /permissions read too; the simulator does not bill it.
-    assert billed[vehicle.smartcar_vehicle_id] == 10 - 1
+    assert billed[vehicle.smartcar_vehicle_id] == 12 - 1
 
 
 async def test_a_webhook_from_smartcar_updates_what_the_gateway_serves(tmp_path: Path) -> None:

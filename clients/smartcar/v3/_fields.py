@@ -162,6 +162,38 @@ def _word(body: JsonObject, units: UnitSystem) -> str:
     return body.string("value").strip().upper()
 
 
+def _charge_limit(body: JsonObject, units: UnitSystem) -> float:
+    """Read ``charge-chargelimits``: ``activeLimit`` when it is a number, else the limit of
+    the GLOBAL entry of ``values`` (type matched case-insensitively: the docs' example
+    writes ``global``, the enum ``GLOBAL``), in percent 0-100."""
+    try:
+        _units.to_percent(0.0, _unit(body))
+    except _units.UnknownUnit as exc:
+        raise body.fail("unit", str(exc)) from None
+    limit = body.finite_number("activeLimit")
+    if limit is None:
+        for entry in body.objects("values", required=False):
+            kind = entry.optional_string("type")
+            if kind is not None and kind.strip().upper() == "GLOBAL":
+                limit = entry.finite_number("limit")
+                break
+    if limit is None:
+        raise body.fail("activeLimit", "a number, or values[] a GLOBAL limit")
+    if not 0 <= limit <= 100:
+        raise body.fail("activeLimit", "a percentage from 0 to 100")
+    return limit
+
+
+def _minutes(body: JsonObject, units: UnitSystem) -> float:
+    try:
+        minutes = _units.to_minutes(_value(body), _unit(body))
+    except _units.UnknownUnit as exc:
+        raise body.fail("unit", str(exc)) from None
+    if minutes < 0:
+        raise body.fail("value", "a duration of 0 or more")
+    return minutes
+
+
 def _location(body: JsonObject, units: UnitSystem) -> Location:
     latitude, longitude = body.finite_number("latitude"), body.finite_number("longitude")
     if latitude is None or not -90 <= latitude <= 90:
@@ -242,12 +274,20 @@ LOCK_STATUS = _Spec((_Code.IS_LOCKED, _Code.DOORS), _Code.IS_LOCKED, _lock_statu
 TIRE_PRESSURE = _Spec((_Code.TIRES,), _Code.TIRES, lambda p: p.read(_Code.TIRES, _tires))
 ENGINE_OIL = _Spec((_Code.OIL_LIFE,), _Code.OIL_LIFE, _engine_oil)
 CHARGE = _Spec(
-    (_Code.IS_CHARGING, _Code.PLUGGED_IN, _Code.CHARGING_STATUS),
+    (
+        _Code.IS_CHARGING,
+        _Code.PLUGGED_IN,
+        _Code.CHARGING_STATUS,
+        _Code.CHARGE_LIMITS,
+        _Code.TIME_TO_COMPLETE,
+    ),
     None,
     lambda p: ChargeState(
         is_charging=p.read(_Code.IS_CHARGING, _flag),
         is_plugged_in=p.read(_Code.PLUGGED_IN, _flag),
         status=p.read(_Code.CHARGING_STATUS, _word),
+        limit_percent=p.read(_Code.CHARGE_LIMITS, _charge_limit),
+        minutes_to_complete=p.read(_Code.TIME_TO_COMPLETE, _minutes),
     ),
 )
 CONNECTIVITY = _Spec(

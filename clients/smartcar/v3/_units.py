@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping
 
 from clients.smartcar.units import UnitSystem, kilometres, kilopascals, litres
 
-__all__ = ["UnknownUnit", "to_kilometres", "to_kilopascals", "to_litres", "to_percent"]
+__all__ = [
+    "UnknownUnit",
+    "to_kilometres",
+    "to_kilopascals",
+    "to_litres",
+    "to_minutes",
+    "to_percent",
+]
 
 _PLACES = 6
 
@@ -44,6 +51,10 @@ _PRESSURE: Mapping[str, Convert] = {
     "psi": _imperial(kilopascals),
 }
 _PERCENT = frozenset({"percent", "percentage", "%"})
+_DURATION: Mapping[str, Convert] = {
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), _same),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), lambda value: round(value * 60, _PLACES)),
+}
 
 _DEFAULT_UNIT = {
     UnitSystem.METRIC: {"distance": "km", "volume": "l", "pressure": "kpa"},
@@ -75,6 +86,16 @@ def to_percent(value: float, unit: str | None) -> float:
     if unit is not None and unit.strip().lower() not in _PERCENT:
         raise UnknownUnit("a percentage")
     return value
+
+
+def to_minutes(value: float, unit: str | None) -> float:
+    """Return a duration in minutes; without a unit it is minutes, as Smartcar documents
+    ``charge-timetocomplete`` ("in minutes"; live answers spell ``minute`` or nothing)."""
+    name = unit.strip().lower() if unit is not None else "minutes"
+    convert = _DURATION.get(name)
+    if convert is None:
+        raise UnknownUnit(f"a duration unit ({', '.join(sorted(_DURATION))})")
+    return convert(value)
 
 
 def _convert(

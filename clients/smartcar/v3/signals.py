@@ -16,7 +16,8 @@ percent 0-100) whatever units Smartcar spelled:
 | tire_pressure | wheel-tires (required)                                                |
 | engine_oil    | internalcombustionengine-oillife (required)                           |
 | charge        | charge-ischarging, charge-ischargingcableconnected,                   |
-|               | charge-detailedchargingstatus                                         |
+|               | charge-detailedchargingstatus, charge-chargelimits,                   |
+|               | charge-timetocomplete                                                 |
 | connectivity  | connectivitystatus-isonline, connectivitystatus-isasleep              |
 
 A field is absent (None) when Smartcar sent none of its signals, or not its required one.
@@ -83,6 +84,8 @@ class SignalCode(StrEnum):
     IS_CHARGING = "charge-ischarging"
     PLUGGED_IN = "charge-ischargingcableconnected"
     CHARGING_STATUS = "charge-detailedchargingstatus"
+    CHARGE_LIMITS = "charge-chargelimits"
+    TIME_TO_COMPLETE = "charge-timetocomplete"
     IS_ONLINE = "connectivitystatus-isonline"
     IS_ASLEEP = "connectivitystatus-isasleep"
     VIN = "vehicleidentification-vin"
@@ -114,6 +117,8 @@ FIELD_SIGNALS: Mapping[SignalField, tuple[SignalCode, ...]] = {
         SignalCode.IS_CHARGING,
         SignalCode.PLUGGED_IN,
         SignalCode.CHARGING_STATUS,
+        SignalCode.CHARGE_LIMITS,
+        SignalCode.TIME_TO_COMPLETE,
     ),
     SignalField.CONNECTIVITY: (SignalCode.IS_ONLINE, SignalCode.IS_ASLEEP),
 }
@@ -153,6 +158,11 @@ class ChargeState:
     is_plugged_in: bool | None = None
     status: str | None = None
     """``CHARGING``, ``NOT_CHARGING``, ``FULLY_CHARGED`` (upper-cased as received)."""
+    limit_percent: float | None = None
+    """The charge limit in force (percent 0-100): ``charge-chargelimits``' ``activeLimit``
+    when it has one (the car is plugged in and charging), else its GLOBAL limit."""
+    minutes_to_complete: float | None = None
+    """Minutes until the charge reaches its limit (``charge-timetocomplete``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

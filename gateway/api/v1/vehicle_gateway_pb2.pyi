@@ -90,6 +90,8 @@ class _TelemetryFieldEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Teleme
     """The four tyre pressures."""
     ENGINE_OIL: _TelemetryField.ValueType  # 7
     """Engine oil life remaining."""
+    CHARGE: _TelemetryField.ValueType  # 8
+    """Charging: plugged in or not, charging or not, the charge limit (EVs and PHEVs)."""
 
 class TelemetryField(_TelemetryField, metaclass=_TelemetryFieldEnumTypeWrapper):
     """A piece of telemetry the gateway can read."""
@@ -110,6 +112,8 @@ TIRE_PRESSURE: TelemetryField.ValueType  # 6
 """The four tyre pressures."""
 ENGINE_OIL: TelemetryField.ValueType  # 7
 """Engine oil life remaining."""
+CHARGE: TelemetryField.ValueType  # 8
+"""Charging: plugged in or not, charging or not, the charge limit (EVs and PHEVs)."""
 Global___TelemetryField: _TypeAlias = TelemetryField  # noqa: Y015
 
 class _Availability:
@@ -191,6 +195,62 @@ LOCK: LockAction.ValueType  # 1
 UNLOCK: LockAction.ValueType  # 2
 """Unlock the doors."""
 Global___LockAction: _TypeAlias = LockAction  # noqa: Y015
+
+class _ChargeAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChargeActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargeAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHARGE_ACTION_UNSPECIFIED: _ChargeAction.ValueType  # 0
+    """Not set (the command was no charge command)."""
+    START_CHARGE: _ChargeAction.ValueType  # 1
+    """Start charging."""
+    STOP_CHARGE: _ChargeAction.ValueType  # 2
+    """Stop charging."""
+    SET_CHARGE_LIMIT: _ChargeAction.ValueType  # 3
+    """Set the charge limit."""
+
+class ChargeAction(_ChargeAction, metaclass=_ChargeActionEnumTypeWrapper):
+    """A remote command on the charging of an EV or PHEV."""
+
+CHARGE_ACTION_UNSPECIFIED: ChargeAction.ValueType  # 0
+"""Not set (the command was no charge command)."""
+START_CHARGE: ChargeAction.ValueType  # 1
+"""Start charging."""
+STOP_CHARGE: ChargeAction.ValueType  # 2
+"""Stop charging."""
+SET_CHARGE_LIMIT: ChargeAction.ValueType  # 3
+"""Set the charge limit."""
+Global___ChargeAction: _TypeAlias = ChargeAction  # noqa: Y015
+
+class _ChargingState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChargingStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargingState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHARGING_STATE_UNSPECIFIED: _ChargingState.ValueType  # 0
+    """Not reported (or a state the gateway does not know)."""
+    CHARGING: _ChargingState.ValueType  # 1
+    """Charging now."""
+    NOT_CHARGING: _ChargingState.ValueType  # 2
+    """Not charging (unplugged, stopped, or waiting for a schedule)."""
+    FULLY_CHARGED: _ChargingState.ValueType  # 3
+    """Charged up to its charge limit (which may be below 100 percent)."""
+
+class ChargingState(_ChargingState, metaclass=_ChargingStateEnumTypeWrapper):
+    """Where a charging session stands, as the vehicle reports it."""
+
+CHARGING_STATE_UNSPECIFIED: ChargingState.ValueType  # 0
+"""Not reported (or a state the gateway does not know)."""
+CHARGING: ChargingState.ValueType  # 1
+"""Charging now."""
+NOT_CHARGING: ChargingState.ValueType  # 2
+"""Not charging (unplugged, stopped, or waiting for a schedule)."""
+FULLY_CHARGED: ChargingState.ValueType  # 3
+"""Charged up to its charge limit (which may be below 100 percent)."""
+Global___ChargingState: _TypeAlias = ChargingState  # noqa: Y015
 
 class _CommandState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -380,7 +440,7 @@ class GetTelemetryRequest(_message.Message):
     """The fleet vehicle to read."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[Global___TelemetryField.ValueType]:
-        """The fields wanted, at most 7 entries; empty means all of them."""
+        """The fields wanted, at most one entry per TelemetryField; empty means all of them."""
 
     @_builtins.property
     def max_age(self) -> _duration_pb2.Duration:
@@ -458,6 +518,94 @@ class UnlockRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnlockRequest: _TypeAlias = UnlockRequest  # noqa: Y015
+
+@_typing.final
+class StartChargeRequest(_message.Message):
+    """Asks to start charging one vehicle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    vehicle_id: _builtins.str
+    """The fleet vehicle to charge."""
+    request_id: _builtins.str
+    """Idempotency key (same rules as ids); a retry with the same key returns the first
+    outcome without a second command. Empty: the gateway generates one.
+    """
+    def __init__(
+        self,
+        *,
+        vehicle_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartChargeRequest: _TypeAlias = StartChargeRequest  # noqa: Y015
+
+@_typing.final
+class StopChargeRequest(_message.Message):
+    """Asks to stop charging one vehicle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    vehicle_id: _builtins.str
+    """The fleet vehicle to stop charging."""
+    request_id: _builtins.str
+    """Idempotency key (same rules as ids); a retry with the same key returns the first
+    outcome without a second command. Empty: the gateway generates one.
+    """
+    def __init__(
+        self,
+        *,
+        vehicle_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopChargeRequest: _TypeAlias = StopChargeRequest  # noqa: Y015
+
+@_typing.final
+class SetChargeLimitRequest(_message.Message):
+    """Asks to set one vehicle's charge limit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LIMIT_PERCENT_FIELD_NUMBER: _builtins.int
+    vehicle_id: _builtins.str
+    """The fleet vehicle."""
+    request_id: _builtins.str
+    """Idempotency key (same rules as ids); a retry with the same key (and the same limit)
+    returns the first outcome without a second command. Empty: the gateway generates one.
+    """
+    limit_percent: _builtins.int
+    """The state of charge at which charging stops, percent: 50 to 100, what Smartcar accepts."""
+    def __init__(
+        self,
+        *,
+        vehicle_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        limit_percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit_percent", b"limit_percent", "request_id", b"request_id", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetChargeLimitRequest: _TypeAlias = SetChargeLimitRequest  # noqa: Y015
 
 @_typing.final
 class DisconnectRequest(_message.Message):
@@ -654,10 +802,13 @@ class LastCommand(_message.Message):
     ACTION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    CHARGE_ACTION_FIELD_NUMBER: _builtins.int
     action: Global___LockAction.ValueType
-    """What was done."""
+    """What was done, for Lock and Unlock; unspecified for a charge command."""
     request_id: _builtins.str
     """The idempotency key it was sent with."""
+    charge_action: Global___ChargeAction.ValueType
+    """What was done, for a charge command; unspecified for Lock and Unlock."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp:
         """When it completed."""
@@ -668,10 +819,11 @@ class LastCommand(_message.Message):
         action: Global___LockAction.ValueType = ...,
         request_id: _builtins.str = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        charge_action: Global___ChargeAction.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "at", b"at", "charge_action", b"charge_action", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1092,7 +1244,7 @@ Global___ListVehiclesResponse: _TypeAlias = ListVehiclesResponse  # noqa: Y015
 
 @_typing.final
 class CommandResult(_message.Message):
-    """The result of a Lock or Unlock."""
+    """The result of a command: Lock, Unlock, StartCharge, StopCharge or SetChargeLimit."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1102,16 +1254,19 @@ class CommandResult(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
     REPLAYED_FIELD_NUMBER: _builtins.int
+    CHARGE_ACTION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """The idempotency key of the command (generated when the request had none)."""
     vehicle_id: _builtins.str
     """The fleet vehicle commanded."""
     action: Global___LockAction.ValueType
-    """What was asked."""
+    """What was asked, for Lock and Unlock; unspecified for a charge command."""
     state: Global___CommandState.ValueType
     """Where the command stands."""
     replayed: _builtins.bool
     """True when this is the stored outcome of an earlier request with the same request_id."""
+    charge_action: Global___ChargeAction.ValueType
+    """What was asked, for a charge command; unspecified for Lock and Unlock."""
     @_builtins.property
     def completed_at(self) -> _timestamp_pb2.Timestamp:
         """When it completed; unset while pending or when the outcome is unknown."""
@@ -1125,10 +1280,11 @@ class CommandResult(_message.Message):
         state: Global___CommandState.ValueType = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
         replayed: _builtins.bool = ...,
+        charge_action: Global___ChargeAction.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "completed_at", b"completed_at", "replayed", b"replayed", "request_id", b"request_id", "state", b"state", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "charge_action", b"charge_action", "completed_at", b"completed_at", "replayed", b"replayed", "request_id", b"request_id", "state", b"state", "vehicle_id", b"vehicle_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1384,6 +1540,51 @@ class EngineOil(_message.Message):
 Global___EngineOil: _TypeAlias = EngineOil  # noqa: Y015
 
 @_typing.final
+class Charge(_message.Message):
+    """Charging. Each part is absent when the vehicle does not report it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLUGGED_IN_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LIMIT_PERCENT_FIELD_NUMBER: _builtins.int
+    MINUTES_TO_COMPLETE_FIELD_NUMBER: _builtins.int
+    plugged_in: _builtins.bool
+    """True when a charging cable is plugged in."""
+    state: Global___ChargingState.ValueType
+    """Charging, not charging, or fully charged; unspecified when not reported."""
+    limit_percent: _builtins.float
+    """The charge limit (the state of charge at which charging stops), percent 0-100."""
+    minutes_to_complete: _builtins.float
+    """Estimated minutes until the charge limit is reached (Smartcar API V3 only)."""
+    def __init__(
+        self,
+        *,
+        plugged_in: _builtins.bool | None = ...,
+        state: Global___ChargingState.ValueType = ...,
+        limit_percent: _builtins.float | None = ...,
+        minutes_to_complete: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit_percent", b"_limit_percent", "_minutes_to_complete", b"_minutes_to_complete", "_plugged_in", b"_plugged_in", "limit_percent", b"limit_percent", "minutes_to_complete", b"minutes_to_complete", "plugged_in", b"plugged_in"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit_percent", b"_limit_percent", "_minutes_to_complete", b"_minutes_to_complete", "_plugged_in", b"_plugged_in", "limit_percent", b"limit_percent", "minutes_to_complete", b"minutes_to_complete", "plugged_in", b"plugged_in", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__limit_percent: _TypeAlias = _typing.Literal["limit_percent"]  # noqa: Y015
+    _WhichOneofArgType__limit_percent: _TypeAlias = _typing.Literal["_limit_percent", b"_limit_percent"]  # noqa: Y015
+    _WhichOneofReturnType__minutes_to_complete: _TypeAlias = _typing.Literal["minutes_to_complete"]  # noqa: Y015
+    _WhichOneofArgType__minutes_to_complete: _TypeAlias = _typing.Literal["_minutes_to_complete", b"_minutes_to_complete"]  # noqa: Y015
+    _WhichOneofReturnType__plugged_in: _TypeAlias = _typing.Literal["plugged_in"]  # noqa: Y015
+    _WhichOneofArgType__plugged_in: _TypeAlias = _typing.Literal["_plugged_in", b"_plugged_in"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_percent) -> _WhichOneofReturnType__limit_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minutes_to_complete) -> _WhichOneofReturnType__minutes_to_complete | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__plugged_in) -> _WhichOneofReturnType__plugged_in | None: ...
+
+Global___Charge: _TypeAlias = Charge  # noqa: Y015
+
+@_typing.final
 class FieldReading(_message.Message):
     """One telemetry field's latest known state: its value (if any), why not, and how old it is."""
 
@@ -1401,6 +1602,7 @@ class FieldReading(_message.Message):
     LOCK_STATUS_FIELD_NUMBER: _builtins.int
     TIRE_PRESSURE_FIELD_NUMBER: _builtins.int
     ENGINE_OIL_FIELD_NUMBER: _builtins.int
+    CHARGE_FIELD_NUMBER: _builtins.int
     field: Global___TelemetryField.ValueType
     """Which field this is."""
     availability: Global___Availability.ValueType
@@ -1443,6 +1645,10 @@ class FieldReading(_message.Message):
     def engine_oil(self) -> Global___EngineOil:
         """Set for ENGINE_OIL."""
 
+    @_builtins.property
+    def charge(self) -> Global___Charge:
+        """Set for CHARGE."""
+
     def __init__(
         self,
         *,
@@ -1458,12 +1664,13 @@ class FieldReading(_message.Message):
         lock_status: Global___LockStatus | None = ...,
         tire_pressure: Global___TirePressure | None = ...,
         engine_oil: Global___EngineOil | None = ...,
+        charge: Global___Charge | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["battery", b"battery", "engine_oil", b"engine_oil", "fetched_at", b"fetched_at", "fuel", b"fuel", "location", b"location", "lock_status", b"lock_status", "odometer", b"odometer", "recorded_at", b"recorded_at", "tire_pressure", b"tire_pressure", "value", b"value"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["battery", b"battery", "charge", b"charge", "engine_oil", b"engine_oil", "fetched_at", b"fetched_at", "fuel", b"fuel", "location", b"location", "lock_status", b"lock_status", "odometer", b"odometer", "recorded_at", b"recorded_at", "tire_pressure", b"tire_pressure", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "battery", b"battery", "engine_oil", b"engine_oil", "fetched_at", b"fetched_at", "field", b"field", "fuel", b"fuel", "location", b"location", "lock_status", b"lock_status", "odometer", b"odometer", "reason", b"reason", "recorded_at", b"recorded_at", "tire_pressure", b"tire_pressure", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["availability", b"availability", "battery", b"battery", "charge", b"charge", "engine_oil", b"engine_oil", "fetched_at", b"fetched_at", "field", b"field", "fuel", b"fuel", "location", b"location", "lock_status", b"lock_status", "odometer", b"odometer", "reason", b"reason", "recorded_at", b"recorded_at", "tire_pressure", b"tire_pressure", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_value: _TypeAlias = _typing.Literal["location", "odometer", "fuel", "battery", "lock_status", "tire_pressure", "engine_oil"]  # noqa: Y015
+    _WhichOneofReturnType_value: _TypeAlias = _typing.Literal["location", "odometer", "fuel", "battery", "lock_status", "tire_pressure", "engine_oil", "charge"]  # noqa: Y015
     _WhichOneofArgType_value: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_value) -> _WhichOneofReturnType_value | None: ...
 

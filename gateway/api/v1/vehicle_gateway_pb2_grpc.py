@@ -26,8 +26,9 @@ if _version_not_supported:
 
 
 class VehicleGatewayStub:
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     def __init__(self, channel):
@@ -101,11 +102,27 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.FromString,
                 _registered_method=True)
+        self.StartCharge = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/StartCharge',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StartChargeRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+                _registered_method=True)
+        self.StopCharge = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/StopCharge',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StopChargeRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+                _registered_method=True)
+        self.SetChargeLimit = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/SetChargeLimit',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     def GetConnectUrl(self, request, context):
@@ -215,6 +232,29 @@ class VehicleGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartCharge(self, request, context):
+        """Start charging an EV or PHEV (it must be plugged in). `request_id` is an idempotency
+        key, as for Lock: a retry returns the first outcome without a second command.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopCharge(self, request, context):
+        """Stop charging. `request_id` is an idempotency key, as for Lock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetChargeLimit(self, request, context):
+        """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
+        `request_id` is an idempotency key, as for Lock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -283,6 +323,21 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.SerializeToString,
             ),
+            'StartCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCharge,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StartChargeRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.SerializeToString,
+            ),
+            'StopCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopCharge,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StopChargeRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.SerializeToString,
+            ),
+            'SetChargeLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetChargeLimit,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'vehiclegateway.v1.VehicleGateway', rpc_method_handlers)
@@ -292,8 +347,9 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class VehicleGateway:
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     @staticmethod
@@ -637,6 +693,87 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/SetRequestAllowance',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetRequestAllowanceRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Vehicle.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/StartCharge',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StartChargeRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/StopCharge',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.StopChargeRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetChargeLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/SetChargeLimit',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
             options,
             channel_credentials,
             insecure,

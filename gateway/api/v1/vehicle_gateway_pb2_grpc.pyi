@@ -38,8 +38,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class VehicleGatewayStub:
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     @_typing.overload
@@ -95,11 +96,22 @@ class VehicleGatewayStub:
     the vehicle's panel with the figures that now apply. Meant for operators (the access
     policy says who), and audited.
     """
+    StartCharge: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartChargeRequest, _vehicle_gateway_pb2.CommandResult]
+    """Start charging an EV or PHEV (it must be plugged in). `request_id` is an idempotency
+    key, as for Lock: a retry returns the first outcome without a second command.
+    """
+    StopCharge: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StopChargeRequest, _vehicle_gateway_pb2.CommandResult]
+    """Stop charging. `request_id` is an idempotency key, as for Lock."""
+    SetChargeLimit: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetChargeLimitRequest, _vehicle_gateway_pb2.CommandResult]
+    """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
+    `request_id` is an idempotency key, as for Lock.
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -152,10 +164,21 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     the vehicle's panel with the figures that now apply. Meant for operators (the access
     policy says who), and audited.
     """
+    StartCharge: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartChargeRequest, _vehicle_gateway_pb2.CommandResult]  # type: ignore[assignment]
+    """Start charging an EV or PHEV (it must be plugged in). `request_id` is an idempotency
+    key, as for Lock: a retry returns the first outcome without a second command.
+    """
+    StopCharge: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StopChargeRequest, _vehicle_gateway_pb2.CommandResult]  # type: ignore[assignment]
+    """Stop charging. `request_id` is an idempotency key, as for Lock."""
+    SetChargeLimit: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetChargeLimitRequest, _vehicle_gateway_pb2.CommandResult]  # type: ignore[assignment]
+    """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
+    `request_id` is an idempotency key, as for Lock.
+    """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
-    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, and
-    holds them for rentals. It owns the Smartcar tokens: no RPC ever returns one.
+    """Connects fleet vehicles to Smartcar, reads their telemetry, locks and unlocks them, starts
+    and stops their charging, and holds them for rentals. It owns the Smartcar tokens: no RPC
+    ever returns one.
     """
 
     @_abc_1.abstractmethod
@@ -283,6 +306,34 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         0 goes back to the fleet's. Takes effect at once; the month's count is kept. Returns
         the vehicle's panel with the figures that now apply. Meant for operators (the access
         policy says who), and audited.
+        """
+
+    @_abc_1.abstractmethod
+    def StartCharge(
+        self,
+        request: _vehicle_gateway_pb2.StartChargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.CommandResult, _abc.Awaitable[_vehicle_gateway_pb2.CommandResult]]:
+        """Start charging an EV or PHEV (it must be plugged in). `request_id` is an idempotency
+        key, as for Lock: a retry returns the first outcome without a second command.
+        """
+
+    @_abc_1.abstractmethod
+    def StopCharge(
+        self,
+        request: _vehicle_gateway_pb2.StopChargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.CommandResult, _abc.Awaitable[_vehicle_gateway_pb2.CommandResult]]:
+        """Stop charging. `request_id` is an idempotency key, as for Lock."""
+
+    @_abc_1.abstractmethod
+    def SetChargeLimit(
+        self,
+        request: _vehicle_gateway_pb2.SetChargeLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.CommandResult, _abc.Awaitable[_vehicle_gateway_pb2.CommandResult]]:
+        """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
+        `request_id` is an idempotency key, as for Lock.
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,6 +23,10 @@ from gateway.core.model import (
     Availability,
     Battery,
     Capability,
+    Charge,
+    ChargeAction,
+    ChargingState,
+    CommandAction,
     CommandResult,
     CommandState,
     CompatibilityReport,
@@ -58,6 +62,8 @@ _STATUS_TO_PB = {s: v for v, s in CONNECTION_STATUSES.items()}
 _FIELD_TO_PB = {f: v for v, f in TELEMETRY_FIELDS.items()}
 _AVAILABILITY_TO_PB = {a: pb.Availability.Value(a.name) for a in Availability}
 _ACTION_TO_PB = {a: pb.LockAction.Value(a.name) for a in LockAction}
+_CHARGE_ACTION_TO_PB = {a: pb.ChargeAction.Value(a.name) for a in ChargeAction}
+_CHARGING_STATE_TO_PB = {s: pb.ChargingState.Value(s.name) for s in ChargingState}
 _COMMAND_STATE_TO_PB = {s: pb.CommandState.Value(s.name) for s in CommandState}
 _API_TO_PB = {api: pb.SmartcarApi.Value(f"SMARTCAR_API_{api.name}") for api in SmartcarApi}
 _CAPABILITY_TO_PB = {
@@ -113,11 +119,13 @@ class TelemetryQuery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandArgs:
-    """A validated Lock or Unlock request; empty `request_id` lets the gateway pick one."""
+    """A validated command request (Lock, Unlock, StartCharge, StopCharge, SetChargeLimit);
+    empty `request_id` lets the gateway pick one; `charge_limit_percent` is SetChargeLimit's."""
 
     vehicle_id: str
-    action: LockAction
+    action: CommandAction
     request_id: str
+    charge_limit_percent: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,8 +251,12 @@ def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
     return TelemetryQuery(vehicle_id=request.vehicle_id, fields=fields, max_age=max_age)
 
 
-def command_args(request: pb.LockRequest | pb.UnlockRequest, action: LockAction) -> CommandArgs:
-    """Validate a Lock or Unlock request; the request id is optional."""
+def command_args(
+    request: pb.LockRequest | pb.UnlockRequest | pb.StartChargeRequest | pb.StopChargeRequest,
+    action: LockAction | ChargeAction,
+) -> CommandArgs:
+    """Validate a Lock, Unlock, StartCharge or StopCharge request; the request id is
+    optional."""
     validation.ensure(
         [
             validation.identifier("vehicle_id", request.vehicle_id),
@@ -252,6 +264,23 @@ def command_args(request: pb.LockRequest | pb.UnlockRequest, action: LockAction)
         ]
     )
     return CommandArgs(vehicle_id=request.vehicle_id, action=action, request_id=request.request_id)
+
+
+def charge_limit_args(request: pb.SetChargeLimitRequest) -> CommandArgs:
+    """Validate a SetChargeLimit request: the request id is optional, the limit 50-100 %."""
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id),
+            validation.identifier("request_id", request.request_id, required=False),
+            validation.charge_limit("limit_percent", request.limit_percent),
+        ]
+    )
+    return CommandArgs(
+        vehicle_id=request.vehicle_id,
+        action=ChargeAction.SET_CHARGE_LIMIT,
+        request_id=request.request_id,
+        charge_limit_percent=request.limit_percent,
+    )
 
 
 def rental_args(request: pb.StartRentalRequest | pb.EndRentalRequest) -> RentalArgs:
@@ -463,15 +492,28 @@ def rental_message(rental: Rental) -> pb.Rental:
 
 
 def command_result_message(result: CommandResult) -> pb.CommandResult:
-    """Build the Lock/Unlock response."""
+    """Build the answer to a command: `action` for Lock and Unlock, `charge_action` for the
+    charge commands."""
+    lock, charge = _actions(result.action)
     return pb.CommandResult(
         request_id=result.request_id,
         vehicle_id=result.vehicle_id,
-        action=_ACTION_TO_PB[result.action],
+        action=lock,
+        charge_action=charge,
         state=_COMMAND_STATE_TO_PB[result.state],
         completed_at=_timestamp(result.completed_at),
         replayed=result.replayed,
     )
+
+
+def _actions(
+    action: CommandAction,
+) -> tuple[pb.LockAction.ValueType, pb.ChargeAction.ValueType]:
+    """Return a command action as the (LockAction, ChargeAction) pair of the messages: the
+    one it belongs to set, the other unspecified."""
+    if isinstance(action, LockAction):
+        return _ACTION_TO_PB[action], pb.CHARGE_ACTION_UNSPECIFIED
+    return pb.LOCK_ACTION_UNSPECIFIED, _CHARGE_ACTION_TO_PB[action]
 
 
 def telemetry_message(telemetry: Telemetry) -> pb.Telemetry:
@@ -533,6 +575,21 @@ def _set_value(message: pb.FieldReading, value: TelemetryValue) -> None:
             message.engine_oil.CopyFrom(
                 pb.EngineOil(life_remaining_percent=value.life_remaining_percent)
             )
+        case Charge():
+            message.charge.CopyFrom(_charge_message(value))
+
+
+def _charge_message(value: Charge) -> pb.Charge:
+    """Build the charge: plugged in, state, limit and minutes to complete, each if reported."""
+    state = pb.CHARGING_STATE_UNSPECIFIED
+    if value.state is not None:
+        state = _CHARGING_STATE_TO_PB[value.state]
+    return pb.Charge(
+        plugged_in=value.is_plugged_in,
+        state=state,
+        limit_percent=value.limit_percent,
+        minutes_to_complete=value.minutes_to_complete,
+    )
 
 
 def _tire_pressure_message(value: TirePressure) -> pb.TirePressure:
@@ -549,8 +606,10 @@ def _last_command_message(command: LastCommand | None) -> pb.LastCommand | None:
     """Build the panel's last command, or None when there was none."""
     if command is None:
         return None
+    lock, charge = _actions(command.action)
     return pb.LastCommand(
-        action=_ACTION_TO_PB[command.action],
+        action=lock,
+        charge_action=charge,
         request_id=command.request_id,
         at=_timestamp(command.at),
     )

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
-from gateway.core.model import LockAction
+from gateway.core.model import ChargeAction, LockAction
 from gateway.edge.grpc import access, convert
 from gateway.edge.grpc.interceptors import Context
 
@@ -58,6 +58,22 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     async def Unlock(self, request: pb.UnlockRequest, context: Context) -> pb.CommandResult:
         """Unlock the vehicle, idempotently per request id."""
         return await self._command(convert.command_args(request, LockAction.UNLOCK))
+
+    async def StartCharge(
+        self, request: pb.StartChargeRequest, context: Context
+    ) -> pb.CommandResult:
+        """Start charging the vehicle, idempotently per request id."""
+        return await self._command(convert.command_args(request, ChargeAction.START_CHARGE))
+
+    async def StopCharge(self, request: pb.StopChargeRequest, context: Context) -> pb.CommandResult:
+        """Stop charging the vehicle, idempotently per request id."""
+        return await self._command(convert.command_args(request, ChargeAction.STOP_CHARGE))
+
+    async def SetChargeLimit(
+        self, request: pb.SetChargeLimitRequest, context: Context
+    ) -> pb.CommandResult:
+        """Set the vehicle's charge limit, idempotently per request id."""
+        return await self._command(convert.charge_limit_args(request))
 
     async def Disconnect(self, request: pb.DisconnectRequest, context: Context) -> pb.Vehicle:
         """Disconnect the vehicle from Smartcar."""
@@ -123,8 +139,11 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         return convert.vehicle_message(panel)
 
     async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
-        """Run a Lock or Unlock."""
+        """Run a command."""
         result = await self._api.command(
-            args.vehicle_id, action=args.action, request_id=args.request_id
+            args.vehicle_id,
+            action=args.action,
+            request_id=args.request_id,
+            charge_limit_percent=args.charge_limit_percent,
         )
         return convert.command_result_message(result)

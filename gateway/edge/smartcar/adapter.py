@@ -8,10 +8,11 @@ call is bounded by min(configured timeout, the caller's remaining deadline).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from clients import smartcar as sc
 from gateway.core import model
@@ -21,19 +22,31 @@ from gateway.core.ports import Clock
 from gateway.core.secret import Secret
 from gateway.edge.context import bounded_timeout_s
 from gateway.edge.smartcar.failures import availability_of, failure_of, translate, translate_grant
-from gateway.edge.smartcar.values import checked_result, telemetry_value
+from gateway.edge.smartcar.values import checked_result, telemetry_value, with_charge_limit
 
 T = TypeVar("T")
 
-PATHS: Mapping[TelemetryField, str] = {
-    TelemetryField.LOCATION: "/location",
-    TelemetryField.ODOMETER: "/odometer",
-    TelemetryField.FUEL: "/fuel",
-    TelemetryField.BATTERY: "/battery",
-    TelemetryField.LOCK_STATUS: "/security",
-    TelemetryField.TIRE_PRESSURE: "/tires/pressure",
-    TelemetryField.ENGINE_OIL: "/engine/oil",
+PATHS: Mapping[TelemetryField, tuple[str, ...]] = {
+    TelemetryField.LOCATION: ("/location",),
+    TelemetryField.ODOMETER: ("/odometer",),
+    TelemetryField.FUEL: ("/fuel",),
+    TelemetryField.BATTERY: ("/battery",),
+    TelemetryField.LOCK_STATUS: ("/security",),
+    TelemetryField.TIRE_PRESSURE: ("/tires/pressure",),
+    TelemetryField.ENGINE_OIL: ("/engine/oil",),
+    TelemetryField.CHARGE: ("/charge", "/charge/limit"),
 }
+"""The batch paths of each field: the first answers it, the others fill in parts of it
+(the charge limit, which some makes answer only while plugged in: without it the charge
+is still read). Each path is billed."""
+
+
+class _Send(Protocol):
+    """A v2 command call of the client, its parameters bound."""
+
+    def __call__(
+        self, access_token: sc.Secret, vehicle_id: str, *, timeout_s: float | None = None
+    ) -> Awaitable[sc.Reading[sc.ActionResult]]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,32 +155,54 @@ class SmartcarV2:
         smartcar_vehicle_id: str,
         fields: frozenset[TelemetryField],
     ) -> BatchReading:
-        """Read the fields in one batch; each item becomes its field's own result."""
+        """Read the fields in one batch; each field's items become its own result."""
         wanted = sorted(fields)
+        paths = [path for field in wanted for path in PATHS[field]]
         batch = await self._call(
-            lambda t, s: self._vehicles.batch(
-                t, smartcar_vehicle_id, [PATHS[f] for f in wanted], timeout_s=s
-            ),
+            lambda t, s: self._vehicles.batch(t, smartcar_vehicle_id, paths, timeout_s=s),
             access,
         )
         received_at = self._clock.now()
         results = {}
         for field in wanted:
+            first, *others = PATHS[field]
             try:
-                item = batch.item(PATHS[field])
+                item = batch.item(first)
             except KeyError:
                 continue
-            results[field] = _field_result(field, item, received_at=received_at)
+            parts = [_part(batch, path) for path in others]
+            results[field] = _field_result(field, item, parts, received_at=received_at)
         return BatchReading(results=results)
 
+    def read_cost(self, api: model.SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return the batch's paths: Smartcar bills each (CHARGE has two)."""
+        return sum(len(PATHS[field]) for field in fields)
+
     async def command(
-        self, access: model.SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
+        self, access: model.SmartcarAccess, smartcar_vehicle_id: str, command: model.Command
     ) -> None:
-        """Send LOCK or UNLOCK; an unconfirmed command is CommandOutcomeUnknown."""
-        send = self._vehicles.lock if action is model.LockAction.LOCK else self._vehicles.unlock
+        """Send the command; an unconfirmed command is CommandOutcomeUnknown."""
+        send = self._sender(command)
         await self._call(
             lambda t, s: send(t, smartcar_vehicle_id, timeout_s=s), access, command=True
         )
+
+    def _sender(self, command: model.Command) -> _Send:
+        """Return the client call that sends `command` (bound to its parameters)."""
+        vehicles = self._vehicles
+        match command.action:
+            case model.LockAction.LOCK:
+                return vehicles.lock
+            case model.LockAction.UNLOCK:
+                return vehicles.unlock
+            case model.ChargeAction.START_CHARGE:
+                return vehicles.start_charge
+            case model.ChargeAction.STOP_CHARGE:
+                return vehicles.stop_charge
+            case model.ChargeAction.SET_CHARGE_LIMIT:
+                percent = command.charge_limit_percent
+                assert percent is not None  # by Command's own check
+                return functools.partial(vehicles.set_charge_limit, percent=percent)
 
     async def disconnect(self, access: model.SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle."""
@@ -204,14 +239,26 @@ def _pair(pair: sc.TokenPair) -> model.TokenPair:
     )
 
 
+def _part(batch: sc.BatchResult, path: str) -> object:
+    """Return the value a path that fills in part of a field answered (None: it failed or
+    Smartcar did not answer it)."""
+    try:
+        item = batch.item(path)
+    except KeyError:
+        return None
+    return item.value if item.error is None else None
+
+
 def _field_result(
-    field: TelemetryField, item: sc.BatchItem, *, received_at: datetime
+    field: TelemetryField, item: sc.BatchItem, parts: list[object], *, received_at: datetime
 ) -> FieldResult:
     if item.error is not None:
         return FieldResult(
             field=field, availability=availability_of(item.error), failure=failure_of(item.error)
         )
     value = telemetry_value(item.value)
+    for part in parts:
+        value = None if value is None else with_charge_limit(value, part)
     if value is None:
         failure = model.UpstreamFailure(description=f"unexpected value for {item.path}")
         return FieldResult(field=field, availability=Availability.UNAVAILABLE, failure=failure)

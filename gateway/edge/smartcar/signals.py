@@ -12,6 +12,16 @@ Which signals make which field (the first of each is required, the others fill i
 | lock_status  | `closure-islocked` {value}, `closure-doors` {values: [{row, column,     |
 |              | isOpen}]}                                                               |
 | engine_oil   | `internalcombustionengine-oillife` {value %}                            |
+| charge       | any of `charge-ischarging` {value}, `charge-ischargingcableconnected`   |
+|              | {value}, `charge-detailedchargingstatus` {value}, `charge-chargelimits` |
+|              | {activeLimit, values: [{type, limit}], unit}, `charge-timetocomplete`   |
+
+Charge has no required signal: an event carrying any of them gives a reading, timed by the
+first present (in the order above), whose parts the event did not carry are not reported
+(None): an event is what the car reported then, not a merge with what the gateway held.
+The state is `charge-detailedchargingstatus` (CHARGING, NOT_CHARGING, FULLY_CHARGED; any
+other name is not reported), else CHARGING or NOT_CHARGING by `charge-ischarging`; the
+limit is `activeLimit`, else the GLOBAL entry's `limit`.
 
 Tire pressure is not mapped: `wheel-tires` documents no pressure unit. A field's
 `recorded_at` is its first signal's `meta.oemUpdatedAt`, else its `fetchedAt` /
@@ -41,10 +51,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from gateway.core.model import (
     Availability,
     Battery,
+    Charge,
+    ChargingState,
     DoorState,
     EngineOil,
     FieldReading,
@@ -56,6 +69,7 @@ from gateway.core.model import (
     TelemetryValue,
 )
 from gateway.core.plausibility import (
+    CHARGE_MINUTES,
     EARLIEST,
     FUEL_L,
     LATITUDE,
@@ -79,6 +93,7 @@ _TIME_KEYS = ("oemUpdatedAt", "fetchedAt", "retrievedAt")
 _MAX_SHOWN = 40
 ASLEEP_SIGNAL = "connectivitystatus-isasleep"
 
+T = TypeVar("T")
 Body = Mapping[str, object]
 Signals = Mapping[str, Mapping[str, object]]
 """Usable signals by code: each a `{body, meta}` mapping."""
@@ -135,16 +150,17 @@ def parse(signals: Signals, *, fetched_at: datetime) -> StateReport:
     readings: list[FieldReading] = []
     rejections: list[Rejection] = []
     for field, (codes, build) in _FIELDS.items():
-        primary = signals.get(codes[0])
-        if primary is None:
+        present = [code for code in codes if code in signals]
+        if not present or (field not in _ANY_SIGNAL and present[0] != codes[0]):
             continue
+        primary = signals[present[0]]
         bodies = {code: _body(signals[code]) for code in codes if code in signals}
         notes: list[str] = []
         try:
             recorded = _recorded_at(primary, arrived_at=fetched_at)
             value = build(bodies, notes)
         except _Refused as refused:
-            rejections.append(Rejection(field, f"{codes[0]} {refused}"))
+            rejections.append(Rejection(field, f"{present[0]} {refused}"))
             continue
         rejections.extend(Rejection(field, note) for note in notes)
         readings.append(
@@ -263,8 +279,8 @@ def _not_a_number(key: str, value: object) -> str:
 
 
 def _optional(
-    bodies: Mapping[str, Body], code: str, notes: list[str], read: Callable[[Body], float]
-) -> float | None:
+    bodies: Mapping[str, Body], code: str, notes: list[str], read: Callable[[Body], T]
+) -> T | None:
     """Return an optional part of a field, or None (noted when it was there but bad)."""
     body = bodies.get(code)
     if body is None:
@@ -361,6 +377,70 @@ def _engine_oil(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
     return EngineOil(life_remaining_percent=_percent(bodies["internalcombustionengine-oillife"]))
 
 
+CHARGE_SIGNALS = (
+    "charge-ischarging",
+    "charge-ischargingcableconnected",
+    "charge-detailedchargingstatus",
+    "charge-chargelimits",
+    "charge-timetocomplete",
+)
+_MINUTE_UNITS = {None: 1.0, "min": 1.0, "minute": 1.0, "minutes": 1.0, "hours": 60.0}
+
+
+def _charge(bodies: Mapping[str, Body], notes: Notes) -> TelemetryValue:
+    charging, plugged_in, status, limits, minutes = CHARGE_SIGNALS
+    state = _optional(bodies, status, notes, _charging_state)
+    is_charging = _optional(bodies, charging, notes, _flag)
+    if state is None and is_charging is not None:
+        state = ChargingState.CHARGING if is_charging else ChargingState.NOT_CHARGING
+    value = Charge(
+        is_plugged_in=_optional(bodies, plugged_in, notes, _flag),
+        state=state,
+        limit_percent=_optional(bodies, limits, notes, _charge_limit),
+        minutes_to_complete=_optional(
+            bodies,
+            minutes,
+            notes,
+            lambda body: _scaled(body, _MINUTE_UNITS, CHARGE_MINUTES, unit_name="min"),
+        ),
+    )
+    if value == Charge(is_plugged_in=None, state=None, limit_percent=None):
+        raise _Refused("no charge signal has a readable value")
+    return value
+
+
+def _flag(body: Body) -> bool:
+    value = body.get("value")
+    if not isinstance(value, bool):
+        raise _Refused(f"value {_shown(value)} is not true or false")
+    return value
+
+
+def _charging_state(body: Body) -> ChargingState:
+    value = body.get("value")
+    try:
+        return ChargingState(value.strip().upper() if isinstance(value, str) else "")
+    except ValueError:
+        raise _Refused(f"value {_shown(value)} is no charging state") from None
+
+
+def _charge_limit(body: Body) -> float:
+    unit = body.get("unit")
+    if unit is not None and (not isinstance(unit, str) or unit.lower() not in _PERCENT_UNITS):
+        raise _Refused(f"unit {_shown(unit)} is not a percentage")
+    if body.get("activeLimit") is not None:
+        return _number(body, "activeLimit", PERCENT, unit=" %")
+    entries = body.get("values")
+    for entry in entries if isinstance(entries, list) else []:
+        kind = entry.get("type") if isinstance(entry, Mapping) else None
+        if isinstance(kind, str) and kind.upper() == "GLOBAL":
+            return _number(entry, "limit", PERCENT, unit=" %")
+    raise _Refused("has neither an activeLimit nor a GLOBAL limit")
+
+
+_PERCENT_UNITS = frozenset({"percent", "percentage", "%"})
+
+
 Build = Callable[[Mapping[str, Body], Notes], TelemetryValue]
 _FIELDS: Mapping[TelemetryField, tuple[tuple[str, ...], Build]] = {
     TelemetryField.LOCATION: (("location-preciselocation",), _location),
@@ -379,4 +459,7 @@ _FIELDS: Mapping[TelemetryField, tuple[tuple[str, ...], Build]] = {
     ),
     TelemetryField.LOCK_STATUS: (("closure-islocked", "closure-doors"), _lock),
     TelemetryField.ENGINE_OIL: (("internalcombustionengine-oillife",), _engine_oil),
+    TelemetryField.CHARGE: (CHARGE_SIGNALS, _charge),
 }
+_ANY_SIGNAL = frozenset({TelemetryField.CHARGE})
+"""Fields read from whichever of their signals an event carries (no required one)."""

@@ -14,8 +14,9 @@ Every V3 call carries the application's token as Bearer and the owner's user id 
 - `permissions`: the permissions of the user's connection to that car (`/connections`);
 - `read`: ONE `GET /v3/vehicles/{id}/signals` (one billed request), translated by
   `v3_readings.batch_reading`;
-- `command`: `POST …/commands/security/lock|unlock`; a 202 Smartcar has not confirmed is
-  `CommandOutcomeUnknown` (`v3_commands`);
+- `command`: `POST …/commands/security/lock|unlock`, `…/commands/charge/start|stop` and
+  `…/commands/charge/set-limit` (`{"data": {"attributes": {"percent": n}}}`); a 202
+  Smartcar has not confirmed is `CommandOutcomeUnknown` (`v3_commands`);
 - `disconnect`: `DELETE /v3/connections/{id}` of that user's connection to the car, then
   `DELETE /v3/users/{id}` when the user has no connection left (nothing of theirs is kept
   at Smartcar for the application once the fleet let the last car go); a connection that
@@ -29,11 +30,13 @@ the redirect's `user_id`. Failures are translated once (`failures.translate`), a
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from clients import smartcar as sc
 from clients.smartcar.v3 import (
+    CommandExecution,
     SignalCode,
     SignalStatus,
     SmartcarConnectionsV3,
@@ -52,6 +55,19 @@ from gateway.edge.smartcar.v3_commands import ensure_confirmed
 from gateway.edge.smartcar.v3_readings import batch_reading
 
 T = TypeVar("T")
+
+
+class _Send(Protocol):
+    """A V3 command call of the client, its parameters bound."""
+
+    def __call__(
+        self,
+        token: sc.Secret,
+        vehicle_id: str,
+        *,
+        user_id: str,
+        timeout_s: float | None = None,
+    ) -> Awaitable[CommandExecution]: ...
 
 
 class SmartcarV3:
@@ -127,18 +143,41 @@ class SmartcarV3:
         )
         return batch_reading(signals, fields, received_at=self._clock.now())
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return one per field, the ledger's count for V3 reads so far: more than Smartcar
+        bills (one `/signals` request), so it never overruns the allowance. Counting it
+        exactly is the budget's work (issue 14, part 3), not changed here."""
+        return len(fields)
+
     async def command(
-        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, command: model.Command
     ) -> None:
-        """Send LOCK or UNLOCK; unconfirmed (a 202 still pending) is CommandOutcomeUnknown."""
+        """Send the command; unconfirmed (a 202 still pending) is CommandOutcomeUnknown."""
         user = _user(access)
-        send = self._vehicles.lock if action is model.LockAction.LOCK else self._vehicles.unlock
+        send = self._sender(command)
         execution = await self._call(
             lambda t, s: send(t, smartcar_vehicle_id, user_id=user, timeout_s=s),
             access,
             command=True,
         )
         ensure_confirmed(execution)
+
+    def _sender(self, command: model.Command) -> _Send:
+        """Return the client call that sends `command` (bound to its parameters)."""
+        vehicles = self._vehicles
+        match command.action:
+            case model.LockAction.LOCK:
+                return vehicles.lock
+            case model.LockAction.UNLOCK:
+                return vehicles.unlock
+            case model.ChargeAction.START_CHARGE:
+                return vehicles.start_charge
+            case model.ChargeAction.STOP_CHARGE:
+                return vehicles.stop_charge
+            case model.ChargeAction.SET_CHARGE_LIMIT:
+                percent = command.charge_limit_percent
+                assert percent is not None  # by Command's own check
+                return functools.partial(vehicles.set_charge_limit, percent=percent)
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Delete the user's connection to the car, and the user once none is left. A
@@ -305,11 +344,19 @@ class SmartcarRouter:
         """Read the fields in one upstream request."""
         return await self._for(access).read(access, smartcar_vehicle_id, fields)
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """Return what a read of `fields` through `api` counts."""
+        if api is SmartcarApi.V2:
+            return self._v2.read_cost(api, fields)
+        if self._v3 is None:
+            raise ValueError("no Smartcar API V3 adapter is configured")
+        return self._v3.read_cost(api, fields)
+
     async def command(
-        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: model.LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, command: model.Command
     ) -> None:
-        """Send LOCK or UNLOCK."""
-        await self._for(access).command(access, smartcar_vehicle_id, action)
+        """Send a command."""
+        await self._for(access).command(access, smartcar_vehicle_id, command)
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the car."""

@@ -11,9 +11,10 @@ or a plain 200), and PENDING when Smartcar accepted it without confirming it: a 
 a status such as PENDING. Smartcar documents no endpoint to ask about an execution later
 (smartcar-v3-notes §2.5), so a PENDING command is `CommandOutcomeUnknown`: the command
 service keeps it OUTCOME_UNKNOWN, answers UNAVAILABLE with `may_have_succeeded=true`, and
-the reconciler (`gateway.core.reconcile`) settles it from the lock state the car reports
-afterwards. That works on V3 because a V3 reading's `recorded_at` is the car's own time
-(`v3_readings`), so Smartcar's stored view from before the command proves nothing.
+the reconciler (`gateway.core.reconcile`) settles it from the state the car reports
+afterwards (its lock state, or its charge). That works on V3 because a V3 reading's
+`recorded_at` is the car's own time (`v3_readings`), so Smartcar's stored view from
+before the command proves nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,6 @@ def ensure_confirmed(execution: CommandExecution) -> None:
         account += f", execution {execution.id}"
     raise CommandOutcomeUnknown(
         f"Smartcar accepted the command but has not confirmed it ({account}); "
-        "the car's lock state will settle it",
+        "the state the car reports will settle it",
         upstream=UpstreamFailure(request_id=execution.request_id, description=account),
     )

@@ -7,14 +7,23 @@ one conversion serves the v2 adapter (`adapter`) and the V3 translation (`v3_rea
 Door names are passed on as the client gives them (`frontLeft`, …); the V3 translation
 renames them as the core's model names them (`front_left`, …).
 
+Charging comes in two shapes. v2 answers it in two paths: `/charge` (`ChargeStatus`:
+plugged in, state) and `/charge/limit` (`ChargeLimit`), which the v2 adapter reads in one
+batch and joins (`with_charge_limit`). V3 answers one `ChargeState` from its charge
+signals. The state is Smartcar's `CHARGING`, `NOT_CHARGING` or `FULLY_CHARGED` (v2's
+`state`, V3's `charge-detailedchargingstatus`); a name the gateway does not know is not
+reported (None) rather than guessed at, and on V3 a car that sends no detailed status is
+CHARGING or NOT_CHARGING by `charge-ischarging`.
+
 `checked_result` then holds a value to the gateway's own bounds (`gateway.core.plausibility`,
 which webhook signals meet too), for both API versions: a `recorded_at` outside
 2000-01-01 .. one hour after the answer arrived, or an odometer outside 0..10 million km,
 or a position outside ±90°/±180°, makes the field UNAVAILABLE with an `IMPLAUSIBLE_VALUE`
 failure saying why (a date in the future would otherwise hide every later reading); a
-range outside 0..10,000 km or a fuel amount outside 0..2,000 litres is left out (None) and
-logged, the field keeping its other parts, as the webhook parser does. Tyre pressures have
-no bounds in the core and pass as read.
+range outside 0..10,000 km, a fuel amount outside 0..2,000 litres, a charge limit outside
+0..100 % or minutes to complete outside 0..one week is left out (None) and logged, the
+field keeping its other parts, as the webhook parser does. Tyre pressures have no bounds
+in the core and pass as read.
 """
 
 from __future__ import annotations
@@ -24,15 +33,18 @@ import logging
 from datetime import datetime
 
 from clients import smartcar as sc
+from clients.smartcar.v3 import ChargeState
 from gateway.core import model
 from gateway.core.model import Availability, FieldResult, TelemetryField, UpstreamFailure
 from gateway.core.plausibility import (
+    CHARGE_MINUTES,
     EARLIEST,
     FUEL_L,
     LATITUDE,
     LONGITUDE,
     MAX_AHEAD,
     ODOMETER_KM,
+    PERCENT,
     RANGE_KM,
     Bounds,
     plausible_time,
@@ -71,7 +83,42 @@ def telemetry_value(value: object) -> model.TelemetryValue | None:
             )
         case sc.EngineOil(life_remaining_percent=oil):
             return model.EngineOil(life_remaining_percent=oil)
+        case sc.ChargeStatus(is_plugged_in=plugged_in, state=state):
+            return model.Charge(
+                is_plugged_in=plugged_in, state=charging_state(state), limit_percent=None
+            )
+        case ChargeState():
+            return _v3_charge(value)
     return None
+
+
+def charging_state(name: str | None) -> model.ChargingState | None:
+    """Return the charging state Smartcar names (None for no name or one not known)."""
+    try:
+        return model.ChargingState(name.strip().upper()) if name else None
+    except ValueError:
+        return None
+
+
+def _v3_charge(value: ChargeState) -> model.Charge:
+    state = charging_state(value.status)
+    if state is None and value.is_charging is not None:
+        charging = value.is_charging
+        state = model.ChargingState.CHARGING if charging else model.ChargingState.NOT_CHARGING
+    return model.Charge(
+        is_plugged_in=value.is_plugged_in,
+        state=state,
+        limit_percent=value.limit_percent,
+        minutes_to_complete=value.minutes_to_complete,
+    )
+
+
+def with_charge_limit(value: model.TelemetryValue, limit: object) -> model.TelemetryValue:
+    """Return a v2 charge value joined with its `/charge/limit` reading (`sc.ChargeLimit`);
+    anything else leaves it as it is."""
+    if isinstance(value, model.Charge) and isinstance(limit, sc.ChargeLimit):
+        return dataclasses.replace(value, limit_percent=limit.limit_percent)
+    return value
 
 
 class _Implausible(ValueError):
@@ -130,6 +177,12 @@ def _plausible(field: TelemetryField, value: model.TelemetryValue) -> model.Tele
                 value,
                 range_km=_optional(field, range_km, RANGE_KM, "range", "km"),
                 amount_remaining_l=_optional(field, amount, FUEL_L, "amount", "l"),
+            )
+        case model.Charge(limit_percent=limit, minutes_to_complete=minutes):
+            return dataclasses.replace(
+                value,
+                limit_percent=_optional(field, limit, PERCENT, "charge limit", "%"),
+                minutes_to_complete=_optional(field, minutes, CHARGE_MINUTES, "time", "min"),
             )
     return value
 

@@ -16,7 +16,13 @@ from gateway.core.secret import Secret
 from gateway.edge.smartcar.v3_adapter import SmartcarSubscriptionsV3
 from tests.integration.simulator.flows import connect, stats
 from tests.integration.simulator.test_webhooks import SCALE, Callback, serving, sign
-from tests.integration.simulator.v3_flows import V3Car, connect_v3, error_of, v3_client
+from tests.integration.simulator.v3_flows import (
+    CHARGE_SCOPES,
+    V3Car,
+    connect_v3,
+    error_of,
+    v3_client,
+)
 
 
 @dataclass
@@ -55,7 +61,9 @@ class Rig:
 
 @asynccontextmanager
 async def rig_with(**config: Any) -> AsyncIterator[Rig]:
-    """Serve a simulator, register a verified webhook for no vehicle, connect one car."""
+    """Serve a simulator, register a verified webhook for no vehicle, connect one car (with
+    every scope the gateway asks for, charging's included: webhook events carry every
+    signal)."""
     callback = Callback()
     settings = {"webhook_retry_scale": SCALE, "webhook_timeout_s": 1.0, **config}
     async with serving(callback) as url, v3_client(**settings) as (_, http):
@@ -63,7 +71,8 @@ async def rig_with(**config: Any) -> AsyncIterator[Rig]:
         assert answer.status_code == 201, answer.text
         hook = answer.json()
         assert hook["verified"] is True
-        yield Rig(http=http, callback=callback, hook=hook, car=await connect_v3(http))
+        car = await connect_v3(http, scope=CHARGE_SCOPES)
+        yield Rig(http=http, callback=callback, hook=hook, car=car)
 
 
 @pytest.fixture

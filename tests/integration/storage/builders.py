@@ -9,6 +9,8 @@ from typing import Any
 from gateway.core.model import (
     Availability,
     Battery,
+    Charge,
+    ChargingState,
     CommandError,
     CommandRecord,
     CommandState,
@@ -144,6 +146,12 @@ VALUES: dict[TelemetryField, TelemetryValue] = {
         front_left_kpa=230.0, front_right_kpa=231.5, back_left_kpa=None, back_right_kpa=229.0
     ),
     TelemetryField.ENGINE_OIL: EngineOil(life_remaining_percent=64.0),
+    TelemetryField.CHARGE: Charge(
+        is_plugged_in=True,
+        state=ChargingState.FULLY_CHARGED,
+        limit_percent=80.0,
+        minutes_to_complete=None,
+    ),
 }
 """One value of every telemetry type, with a None wherever the type allows one."""
 

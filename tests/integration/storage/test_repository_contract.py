@@ -10,10 +10,12 @@ import pytest
 
 from gateway.core.model import (
     Availability,
+    ChargeAction,
     CommandState,
     ConnectionStatus,
     FieldReading,
     Grant,
+    LastCommand,
     TelemetryField,
 )
 from gateway.core.ports import Conflict
@@ -532,6 +534,32 @@ async def test_command_round_trips_and_records_its_outcome(backend: Backend) -> 
     async with backend.factory() as uow:
         assert await uow.commands.get("req-1") == dataclasses.replace(failed, vehicle_id="v1")
         assert await uow.commands.get("req-2") is None
+
+
+async def test_charge_commands_keep_their_action_and_limit(backend: Backend) -> None:
+    """StartCharge, StopCharge and SetChargeLimit read back with their action, the limit
+    a SetChargeLimit asked for, and as a vehicle's last command."""
+    limit = command("req-3", action=ChargeAction.SET_CHARGE_LIMIT, charge_limit_percent=85)
+    start = command("req-4", action=ChargeAction.START_CHARGE)
+    stop = command("req-5", action=ChargeAction.STOP_CHARGE)
+    last = LastCommand(action=ChargeAction.SET_CHARGE_LIMIT, request_id="req-3", at=at(5))
+    await seed(backend, vehicle("v1"))
+    async with backend.factory() as uow:
+        for record in (limit, start, stop):
+            await uow.commands.add(record)
+        car = await uow.vehicles.get("v1")
+        assert car is not None
+        await uow.vehicles.update(dataclasses.replace(car, last_command=last))
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert [await uow.commands.get(r.request_id) for r in (limit, start, stop)] == [
+            limit,
+            start,
+            stop,
+        ]
+        stored = await uow.vehicles.get("v1")
+        assert stored is not None
+        assert stored.last_command == last
 
 
 async def test_a_request_id_is_used_once(backend: Backend) -> None:

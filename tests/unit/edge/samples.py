@@ -12,6 +12,8 @@ from gateway.core.model import (
     Availability,
     Battery,
     Capability,
+    Charge,
+    ChargingState,
     CommandResult,
     CommandState,
     CompatibilityReport,
@@ -174,7 +176,8 @@ def _reading(field: TelemetryField, value: TelemetryValue) -> FieldReading:
 
 
 def telemetry(*, from_cache: bool = False) -> Telemetry:
-    """Every telemetry field: six with values (some partial), battery not capable."""
+    """Every telemetry field: six with values (some partial), battery and charge not
+    capable."""
     readings = [
         _reading(TelemetryField.ENGINE_OIL, EngineOil(life_remaining_percent=None)),
         _reading(TelemetryField.LOCATION, Location(latitude=52.52, longitude=13.405)),
@@ -208,6 +211,12 @@ def telemetry(*, from_cache: bool = False) -> Telemetry:
                 back_right_kpa=None,
             ),
         ),
+        FieldReading(
+            field=TelemetryField.CHARGE,
+            availability=Availability.NOT_CAPABLE,
+            fetched_at=NOW,
+            reason="COMPATIBILITY:VEHICLE_NOT_CAPABLE",
+        ),
     ]
     return Telemetry(
         vehicle_id=VEHICLE_ID,
@@ -219,6 +228,14 @@ def telemetry(*, from_cache: bool = False) -> Telemetry:
 def battery_reading() -> FieldReading:
     """An EV's battery reading, range not reported."""
     return _reading(TelemetryField.BATTERY, Battery(percent_remaining=80.0, range_km=None))
+
+
+def charge_reading(*, state: ChargingState | None = ChargingState.CHARGING) -> FieldReading:
+    """An EV's charge reading: plugged in, charging to 80 %, no time to complete reported."""
+    return _reading(
+        TelemetryField.CHARGE,
+        Charge(is_plugged_in=True, state=state, limit_percent=80.0, minutes_to_complete=None),
+    )
 
 
 def page() -> VehiclePage:
@@ -310,7 +327,7 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
     ),
     (
         "GetTelemetry",
-        pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.ODOMETER] * 8),
+        pb.GetTelemetryRequest(vehicle_id="car-1", fields=[pb.ODOMETER] * 9),
         ("fields",),
     ),
     (
@@ -381,6 +398,25 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
         "SetRequestAllowance",
         pb.SetRequestAllowanceRequest(vehicle_id="car 1", monthly_allowance=1_000_001),
         ("vehicle_id", "monthly_allowance"),
+    ),
+    ("StartCharge", pb.StartChargeRequest(request_id="r1"), ("vehicle_id",)),
+    ("StartCharge", pb.StartChargeRequest(vehicle_id="car-1", request_id="r 1"), ("request_id",)),
+    ("StopCharge", pb.StopChargeRequest(vehicle_id="car/1"), ("vehicle_id",)),
+    ("SetChargeLimit", pb.SetChargeLimitRequest(vehicle_id="car-1"), ("limit_percent",)),
+    (
+        "SetChargeLimit",
+        pb.SetChargeLimitRequest(vehicle_id="car-1", limit_percent=49),
+        ("limit_percent",),
+    ),
+    (
+        "SetChargeLimit",
+        pb.SetChargeLimitRequest(vehicle_id="car-1", limit_percent=101),
+        ("limit_percent",),
+    ),
+    (
+        "SetChargeLimit",
+        pb.SetChargeLimitRequest(request_id="bad id", limit_percent=-80),
+        ("vehicle_id", "request_id", "limit_percent"),
     ),
 ]
 """Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to

@@ -26,12 +26,15 @@ FIXED_REQUEST_FIELDS = {
     "WatchVehicles": set(),
     "CheckCompatibility": {"vin", "country"},
     "SetRequestAllowance": {"vehicle_id"},
+    "StartCharge": {"vehicle_id", "request_id"},
+    "StopCharge": {"vehicle_id", "request_id"},
+    "SetChargeLimit": {"vehicle_id", "request_id"},
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
     """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles and
-    CheckCompatibility and SetRequestAllowance."""
+    CheckCompatibility, SetRequestAllowance and the charge commands."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

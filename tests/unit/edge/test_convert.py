@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
@@ -19,9 +20,13 @@ from gateway.core.errors import InvalidArgument
 from gateway.core.model import (
     Availability,
     Capability,
+    ChargeAction,
+    ChargingState,
+    CommandResult,
     CommandState,
     ConnectFailure,
     ConnectionStatus,
+    LastCommand,
     LockAction,
     TelemetryField,
 )
@@ -34,6 +39,9 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "GetTelemetry": convert.telemetry_query,
     "Lock": lambda request: convert.command_args(request, LockAction.LOCK),
     "Unlock": lambda request: convert.command_args(request, LockAction.UNLOCK),
+    "StartCharge": lambda request: convert.command_args(request, ChargeAction.START_CHARGE),
+    "StopCharge": lambda request: convert.command_args(request, ChargeAction.STOP_CHARGE),
+    "SetChargeLimit": convert.charge_limit_args,
     "Disconnect": convert.vehicle_id,
     "StartRental": convert.rental_args,
     "EndRental": convert.rental_args,
@@ -63,6 +71,8 @@ def ts(value: object) -> Timestamp:
         (ConnectionStatus, pb.ConnectionStatus, "CONNECTION_STATUS_UNSPECIFIED"),
         (Availability, pb.Availability, "AVAILABILITY_UNSPECIFIED"),
         (LockAction, pb.LockAction, "LOCK_ACTION_UNSPECIFIED"),
+        (ChargeAction, pb.ChargeAction, "CHARGE_ACTION_UNSPECIFIED"),
+        (ChargingState, pb.ChargingState, "CHARGING_STATE_UNSPECIFIED"),
         (CommandState, pb.CommandState, "COMMAND_STATE_UNSPECIFIED"),
     ],
 )
@@ -216,6 +226,45 @@ def test_command_args(request_type: type[pb.LockRequest], action: LockAction) ->
     assert args == convert.CommandArgs(vehicle_id="car-1", action=action, request_id="req-1")
 
 
+@pytest.mark.parametrize(
+    ("request_type", "action"),
+    [
+        (pb.StartChargeRequest, ChargeAction.START_CHARGE),
+        (pb.StopChargeRequest, ChargeAction.STOP_CHARGE),
+    ],
+)
+def test_charge_command_args(
+    request_type: type[pb.StartChargeRequest], action: ChargeAction
+) -> None:
+    """StartCharge/StopCharge carry the vehicle, the action and the idempotency key."""
+    args = convert.command_args(request_type(vehicle_id="car-1", request_id="req-1"), action)
+    assert args == convert.CommandArgs(vehicle_id="car-1", action=action, request_id="req-1")
+
+
+@pytest.mark.parametrize("limit", [50, 80, 100])
+def test_charge_limit_args_take_50_to_100_percent(limit: int) -> None:
+    """SetChargeLimit carries the limit Smartcar accepts, 50-100 percent, as asked."""
+    request = pb.SetChargeLimitRequest(vehicle_id="car-1", request_id="req-1", limit_percent=limit)
+    assert convert.charge_limit_args(request) == convert.CommandArgs(
+        vehicle_id="car-1",
+        action=ChargeAction.SET_CHARGE_LIMIT,
+        request_id="req-1",
+        charge_limit_percent=limit,
+    )
+
+
+@pytest.mark.parametrize(("limit", "says"), [(0, "is required"), (49, "got 49"), (101, "got 101")])
+def test_a_charge_limit_outside_50_to_100_is_named(limit: int, says: str) -> None:
+    """A missing (0) or out-of-range limit is INVALID_ARGUMENT naming `limit_percent`."""
+    request = pb.SetChargeLimitRequest(vehicle_id="car-1", limit_percent=limit)
+    with pytest.raises(InvalidArgument) as caught:
+        convert.charge_limit_args(request)
+    [violation] = caught.value.violations
+    assert violation.field == "limit_percent"
+    assert says in violation.description
+    assert "50 to 100" in violation.description
+
+
 def test_command_request_id_is_optional() -> None:
     """An empty request id passes through for the gateway to fill in."""
     args = convert.command_args(pb.LockRequest(vehicle_id="car-1"), LockAction.LOCK)
@@ -354,6 +403,28 @@ def test_command_result_message() -> None:
     )
 
 
+def test_a_charge_command_result_names_its_charge_action() -> None:
+    """A charge command's result sets `charge_action` and leaves the lock `action` unset;
+    the panel's last command does the same."""
+    result = CommandResult(
+        request_id="req-3",
+        vehicle_id="car-1",
+        action=ChargeAction.SET_CHARGE_LIMIT,
+        state=CommandState.SUCCEEDED,
+        completed_at=samples.NOW,
+    )
+    message = convert.command_result_message(result)
+    assert (message.action, message.charge_action) == (
+        pb.LOCK_ACTION_UNSPECIFIED,
+        pb.SET_CHARGE_LIMIT,
+    )
+    last = LastCommand(action=ChargeAction.START_CHARGE, request_id="req-4", at=samples.NOW)
+    panel = samples.full_panel()
+    vehicle = dataclasses.replace(panel.vehicle, last_command=last)
+    shown = convert.vehicle_message(dataclasses.replace(panel, vehicle=vehicle)).last_command
+    assert (shown.action, shown.charge_action) == (pb.LOCK_ACTION_UNSPECIFIED, pb.START_CHARGE)
+
+
 def test_command_outcome_unknown_has_no_completion_time() -> None:
     """A command whose outcome is unknown reports that state and no completed_at."""
     message = convert.command_result_message(
@@ -376,6 +447,7 @@ def test_telemetry_message_orders_readings_by_field() -> None:
         pb.LOCK_STATUS,
         pb.TIRE_PRESSURE,
         pb.ENGINE_OIL,
+        pb.CHARGE,
     ]
 
 
@@ -398,7 +470,8 @@ def test_telemetry_values_fill_the_matching_oneof_member() -> None:
     assert readings[pb.ENGINE_OIL].engine_oil == pb.EngineOil()
     for field, reading in readings.items():
         member = reading.WhichOneof("value")
-        assert member == (None if field == pb.BATTERY else pb.TelemetryField.Name(field).lower())
+        no_value = (pb.BATTERY, pb.CHARGE)
+        assert member == (None if field in no_value else pb.TelemetryField.Name(field).lower())
 
 
 def test_unreported_values_are_absent_not_zero() -> None:
@@ -435,3 +508,14 @@ def test_battery_reading() -> None:
     message = convert.field_reading_message(samples.battery_reading())
     assert message.battery == pb.Battery(percent_remaining=80.0)
     assert not message.battery.HasField("range_km")
+
+
+def test_charge_reading() -> None:
+    """A charge reading maps plugged in, state and limit, and leaves what is not reported
+    unset (minutes to complete, and a state the car did not give)."""
+    message = convert.field_reading_message(samples.charge_reading())
+    assert message.WhichOneof("value") == "charge"
+    assert message.charge == pb.Charge(plugged_in=True, state=pb.CHARGING, limit_percent=80.0)
+    assert not message.charge.HasField("minutes_to_complete")
+    unknown = convert.field_reading_message(samples.charge_reading(state=None))
+    assert unknown.charge.state == pb.CHARGING_STATE_UNSPECIFIED

@@ -1,7 +1,8 @@
 """A hand-written SmartcarAPI for core unit tests: single-use refresh tokens (with Smartcar's
 60 s reuse grace), counted calls, scripted failures and lost answers, a gate to hold calls
 in flight for concurrency tests, and an event per method that tells when a call has
-arrived."""
+arrived. Electric cars charge: plugged in, not charging, an 80 % limit to start with;
+the charge commands change that, or are refused as Smartcar refuses them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.core.errors import AuthorizationMismatch, PermissionMissing
+from gateway.core.errors import (
+    AuthorizationMismatch,
+    PermissionMissing,
+    VehicleNotCapable,
+    VehicleStateBlocks,
+)
 from gateway.core.model import (
     Availability,
     BatchReading,
     Battery,
+    Charge,
+    ChargeAction,
+    ChargingState,
+    Command,
     FieldResult,
     Fuel,
     LockAction,
@@ -28,7 +38,7 @@ from gateway.core.model import (
     UpstreamFailure,
     VehicleInfo,
 )
-from gateway.core.permissions import FIELD_PERMISSIONS, REQUESTED_PERMISSIONS
+from gateway.core.permissions import FIELD_PERMISSIONS, REQUESTED_PERMISSIONS, command_permission
 from gateway.core.ports import Clock, CodeRejected, RefreshRejected, TokenRejected
 from gateway.core.secret import Secret
 
@@ -44,6 +54,16 @@ class FakeCar:
     permissions: frozenset[str] = REQUESTED_PERMISSIONS
     # Batch items that fail with this Smartcar error instead of answering.
     failing: dict[TelemetryField, UpstreamFailure] = field(default_factory=dict)
+    plugged_in: bool = True
+    charging: bool = False
+    charge_limit_percent: float = 80.0
+
+    def charge(self) -> Charge:
+        """Return the car's charge as Smartcar reports it."""
+        state = ChargingState.CHARGING if self.charging else ChargingState.NOT_CHARGING
+        return Charge(
+            is_plugged_in=self.plugged_in, state=state, limit_percent=self.charge_limit_percent
+        )
 
 
 @dataclass
@@ -232,6 +252,7 @@ class FakeSmartcar:
             TelemetryField.BATTERY: Battery(percent_remaining=80.0, range_km=400.0)
             if car.electric
             else None,
+            TelemetryField.CHARGE: car.charge() if car.electric else None,
         }
         value = values.get(field_)
         if value is None:
@@ -239,17 +260,48 @@ class FakeSmartcar:
             return FieldResult(field=field_, availability=Availability.NOT_CAPABLE, failure=failure)
         return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
 
+    def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
+        """One billed request per field, as a v2 batch of one path per field is billed."""
+        return len(fields)
+
     async def command(
-        self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
+        self, access: SmartcarAccess, smartcar_vehicle_id: str, command: Command
     ) -> None:
-        """Lock or unlock the fake car."""
+        """Carry the command out on the fake car, or refuse it as Smartcar would."""
         await self._enter("command")
         self._grant(access, smartcar_vehicle_id)
-        if "control_security" not in self.cars[smartcar_vehicle_id].permissions:
-            raise PermissionMissing("PERMISSION: control_security was not granted")
-        self.cars[smartcar_vehicle_id].locked = action is LockAction.LOCK
+        car = self.cars[smartcar_vehicle_id]
+        permission = command_permission(command.action)
+        if permission not in car.permissions:
+            raise PermissionMissing(f"PERMISSION: {permission} was not granted")
+        match command.action:
+            case LockAction():
+                car.locked = command.action is LockAction.LOCK
+            case _ if not car.electric:
+                failure = UpstreamFailure(type="COMPATIBILITY", code="VEHICLE_NOT_CAPABLE")
+                raise VehicleNotCapable("no traction battery", upstream=failure)
+            case ChargeAction.START_CHARGE:
+                _refuse_if(not car.plugged_in, "CHARGING_PLUG_NOT_CONNECTED")
+                _refuse_if(car.charging, "CHARGING_IN_PROGRESS")
+                car.charging = True
+            case ChargeAction.STOP_CHARGE:
+                _refuse_if(not car.charging, "NOT_CHARGING")
+                car.charging = False
+            case ChargeAction.SET_CHARGE_LIMIT:
+                assert command.charge_limit_percent is not None
+                car.charge_limit_percent = float(command.charge_limit_percent)
+        self._answer("command")
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Remove the car from the token's grant."""
         await self._enter("disconnect")
         self._grant(access, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
+
+
+def _refuse_if(refused: bool, code: str) -> None:
+    """Raise Smartcar's 409 VEHICLE_STATE `code` when the car refuses a command."""
+    if refused:
+        failure = UpstreamFailure(type="VEHICLE_STATE", code=code)
+        raise VehicleStateBlocks(
+            f"VEHICLE_STATE:{code}", metadata={"vehicle_state": code}, upstream=failure
+        )

@@ -10,7 +10,13 @@ from datetime import timedelta
 import pytest
 
 from gateway.core import errors
-from gateway.core.model import Availability, ConnectionStatus, LockAction, TelemetryField
+from gateway.core.model import (
+    Availability,
+    ChargeAction,
+    ConnectionStatus,
+    LockAction,
+    TelemetryField,
+)
 from gateway.core.model import UpstreamFailure as Failure
 from gateway.core.ports import RefreshRejected
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
@@ -212,6 +218,8 @@ async def test_a_permission_the_owner_takes_back_is_forgotten_and_losing_all_dis
     car.permissions = frozenset({"read_vehicle_info", "read_vin"})
     with pytest.raises(errors.PermissionMissing):
         await world.gateway.command("car-1", action=LockAction.UNLOCK, request_id="r-1")
+    with pytest.raises(errors.PermissionMissing):
+        await world.gateway.command("car-1", action=ChargeAction.STOP_CHARGE, request_id="r-2")
     assert (await world.gateway.get_vehicle("car-1")).vehicle.status is ConnectionStatus.ACTIVE
     everything = frozenset(TelemetryField)
     await world.gateway.get_telemetry("car-1", fields=everything, max_age=timedelta(0))

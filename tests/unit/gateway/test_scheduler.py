@@ -145,7 +145,7 @@ async def test_metrics_hooks_see_spend_ticks_lag_and_renewals() -> None:
     world = World(gateway=gateway, smartcar=base.smartcar, uow=base.uow, clock=base.clock)
     await world.connect("car-1", "sc-1")
     await gateway.scheduler.tick()
-    assert metrics.spends[-1] == (7, 10, 500)  # a 7-path batch; the month has Connect's 3 too
+    assert metrics.spends[-1] == (8, 11, 500)  # an 8-field batch; the month has Connect's 3 too
     world.clock.advance(13 * 3600)  # one hour past the idle plan for the lock status
     await gateway.scheduler.tick()
     polls, paths, lag_s = metrics.ticks[-1]
@@ -205,4 +205,4 @@ async def test_a_car_that_slept_last_time_is_probed_with_one_field_first(world: 
     assert awake is not None
     assert awake.asleep_until is None
     rest = await world.gateway.scheduler.tick()
-    assert (rest.polls, rest.paths) == (1, 6)
+    assert (rest.polls, rest.paths) == (1, 7)

@@ -207,7 +207,7 @@ async def test_reading_raises_the_items_error(
         ([], "at least one"),
         ("/odometer", "not one string"),
         (["/odometer", "/odometer"], "repeat"),
-        (["/charge"], "unsupported"),
+        (["/charge/schedule"], "unsupported"),
         (["odometer"], "unsupported"),
     ],
 )
@@ -232,5 +232,7 @@ def test_batch_paths_cover_every_read() -> None:
         "/security",
         "/tires/pressure",
         "/engine/oil",
+        "/charge",
+        "/charge/limit",
         "/permissions",
     } == BATCH_PATHS

@@ -14,6 +14,8 @@ from clients.smartcar import (
     ActionResult,
     Attributes,
     Battery,
+    ChargeLimit,
+    ChargeStatus,
     Closure,
     EngineOil,
     Fuel,
@@ -21,6 +23,7 @@ from clients.smartcar import (
     LockStatus,
     Odometer,
     PermissionPage,
+    SmartcarProtocolError,
     SmartcarVehicles,
     TirePressure,
     UnitSystem,
@@ -159,6 +162,47 @@ CASES = {
     ),
     "disconnect": Case(
         "disconnect", "DELETE", f"{BASE}/application", {"status": "success"}, "success"
+    ),
+    # Smartcar's documented examples (api-reference/evs/get-charge-status, get-charge-limit,
+    # set-charge-limit, control-charge).
+    "charge": Case(
+        "charge",
+        "GET",
+        f"{BASE}/charge",
+        {"isPluggedIn": True, "state": "FULLY_CHARGED"},
+        ChargeStatus(is_plugged_in=True, state="FULLY_CHARGED"),
+    ),
+    "charge_limit": Case(
+        "charge_limit",
+        "GET",
+        f"{BASE}/charge/limit",
+        {"limit": 0.8},
+        ChargeLimit(limit_percent=80.0),
+    ),
+    "start_charge": Case(
+        "start_charge",
+        "POST",
+        f"{BASE}/charge",
+        {"message": "Successfully sent request to vehicle", "status": "success"},
+        ActionResult(status="success", message="Successfully sent request to vehicle"),
+        sent_json={"action": "START"},
+    ),
+    "stop_charge": Case(
+        "stop_charge",
+        "POST",
+        f"{BASE}/charge",
+        {"message": "Successfully sent request to vehicle", "status": "success"},
+        ActionResult(status="success", message="Successfully sent request to vehicle"),
+        sent_json={"action": "STOP"},
+    ),
+    "set_charge_limit": Case(
+        "set_charge_limit",
+        "POST",
+        f"{BASE}/charge/limit",
+        {"message": "Successfully sent request to vehicle", "status": "success"},
+        ActionResult(status="success", message="Successfully sent request to vehicle"),
+        kwargs={"percent": 80},
+        sent_json={"limit": 0.8},
     ),
 }
 
@@ -337,3 +381,60 @@ async def test_lock_status_tolerates_missing_closure_lists(
     assert (await vehicles.lock_status(ACCESS_TOKEN, VEHICLE_ID)).value == LockStatus(
         is_locked=True
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"isPluggedIn": False, "state": "NOT_CHARGING"},
+            ChargeStatus(is_plugged_in=False, state="NOT_CHARGING"),
+        ),
+        (
+            {"isPluggedIn": True, "state": "charging"},
+            ChargeStatus(is_plugged_in=True, state="CHARGING"),
+        ),
+        (
+            {"isPluggedIn": True, "state": "PAUSED"},
+            ChargeStatus(is_plugged_in=True, state="PAUSED"),
+        ),
+    ],
+)
+async def test_charge_states_are_upper_cased_and_passed_on(
+    fake: FakeSmartcar, vehicles: SmartcarVehicles, body: dict[str, Any], expected: ChargeStatus
+) -> None:
+    """A charge state is read in any case; one Smartcar has not documented is passed on
+    for the caller to judge."""
+    fake.reply(200, json_body=body)
+    assert (await vehicles.charge(ACCESS_TOKEN, VEHICLE_ID)).value == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        ("charge", {"isPluggedIn": "yes", "state": "CHARGING"}, "isPluggedIn"),
+        ("charge", {"isPluggedIn": True}, "state"),
+        ("charge", {"isPluggedIn": True, "state": " "}, "state"),
+        ("charge_limit", {"limit": 80}, "limit"),
+        ("charge_limit", {"limit": None}, "limit"),
+        ("charge_limit", {"limit": -0.1}, "limit"),
+    ],
+)
+async def test_bad_charge_bodies_are_protocol_errors_naming_the_key(
+    fake: FakeSmartcar, vehicles: SmartcarVehicles, path: str, body: dict[str, Any], key: str
+) -> None:
+    """A charge body without its documented keys, or a limit that is no fraction (80 is a
+    percentage: v2 sends 0.8), is a SmartcarProtocolError naming the key."""
+    fake.reply(200, json_body=body)
+    with pytest.raises(SmartcarProtocolError, match=key):
+        await getattr(vehicles, path)(ACCESS_TOKEN, VEHICLE_ID)
+
+
+@pytest.mark.parametrize("percent", [-1, 101, 80.0, True])
+async def test_a_charge_limit_must_be_a_whole_percent(
+    fake: FakeSmartcar, vehicles: SmartcarVehicles, percent: Any
+) -> None:
+    """set_charge_limit takes an integer percent 0-100 and sends nothing otherwise."""
+    with pytest.raises(ValueError, match="percent"):
+        await vehicles.set_charge_limit(ACCESS_TOKEN, VEHICLE_ID, percent)
+    assert fake.requests == []

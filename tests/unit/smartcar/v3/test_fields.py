@@ -285,6 +285,79 @@ def test_charge_and_connectivity() -> None:
     assert _value(signals.connectivity) == Connectivity(is_online=None, is_asleep=True)
 
 
+# Smartcar's charge signal page examples (api-reference/signals/charge).
+CHARGE_LIMITS = {
+    "values": [
+        {"type": "global", "limit": 80, "condition": None},
+        {
+            "type": "location",
+            "limit": 90,
+            "condition": {"name": "Home", "address": "123 Main St", "latitude": 37.7749},
+        },
+    ],
+    "activeLimit": 100,
+    "unit": "percent",
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "limit"),
+    [
+        pytest.param(CHARGE_LIMITS, 100, id="documented-example-active-limit"),
+        pytest.param({**CHARGE_LIMITS, "activeLimit": None}, 80, id="unplugged-global-lowercase"),
+        pytest.param(
+            {"values": [{"type": "GLOBAL", "limit": 75}], "unit": "percent"}, 75, id="upper-case"
+        ),
+        pytest.param({"values": [{"type": "GLOBAL", "limit": 70}]}, 70, id="no-unit"),
+    ],
+)
+def test_the_charge_limit_is_the_active_one_else_the_global_one(
+    body: dict[str, Any], limit: float
+) -> None:
+    """`activeLimit` while it is set (plugged in and charging), else the GLOBAL entry,
+    whichever case Smartcar spells its type in."""
+    charge = _value(_read(signal("charge-chargelimits", body)).charge)
+    assert isinstance(charge, ChargeState)
+    assert charge.limit_percent == limit
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"values": [{"type": "LOCATION", "limit": 90}]}, id="no-global"),
+        pytest.param({"activeLimit": 101, "unit": "percent"}, id="over-100"),
+        pytest.param({"activeLimit": 80, "unit": "kWh"}, id="not-a-percentage"),
+    ],
+)
+def test_an_unusable_charge_limit_is_left_out_and_the_rest_kept(body: dict[str, Any]) -> None:
+    """A limits body without a usable limit gives no limit; the other charge parts stay;
+    alone, it fails the field with the protocol error naming the key."""
+    signals = _read(
+        signal("charge-ischargingcableconnected", {"value": True}),
+        signal("charge-chargelimits", body),
+    )
+    assert _value(signals.charge) == ChargeState(is_plugged_in=True)
+    alone = _failure(_read(signal("charge-chargelimits", body)).charge)
+    assert isinstance(alone.error, SmartcarProtocolError)
+    assert "charge-chargelimits" in str(alone.error)
+
+
+@pytest.mark.parametrize(
+    ("body", "minutes"),
+    [
+        ({"value": 45}, 45),
+        ({"value": 45, "unit": "minute"}, 45),
+        ({"value": 1.5, "unit": "hours"}, 90),
+    ],
+)
+def test_time_to_complete_is_in_minutes(body: dict[str, Any], minutes: float) -> None:
+    """`charge-timetocomplete` is minutes, as documented (live answers say `minute` or
+    nothing); hours are converted."""
+    charge = _value(_read(signal("charge-timetocomplete", body)).charge)
+    assert isinstance(charge, ChargeState)
+    assert charge.minutes_to_complete == minutes
+
+
 def test_unavailable_and_unknown_statuses_fail_without_an_error() -> None:
     """UNAVAILABLE (and an unknown status) is a failure; Smartcar named no error."""
     signals = _read(
