@@ -154,7 +154,10 @@ async def test_set_request_allowance_gives_a_car_its_own_and_0_gives_the_fleets_
     answer = await rig.stub.GetTelemetry(read("car-1"))
     assert not answer.from_cache
     listed = await rig.stub.ListVehicles(pb.ListVehiclesRequest())
-    assert listed.vehicles[0].requests_this_month == CONNECT + len(pb.TelemetryField.keys()) - 1
+    # One billed request per v2 batch path: every field is one path, CHARGE two (/charge and
+    # /charge/limit); UNSPECIFIED is no field.
+    paths = len(pb.TelemetryField.keys()) - 1 + 1
+    assert listed.vehicles[0].requests_this_month == CONNECT + paths
     assert listed.vehicles[0].monthly_request_allowance == 100
 
     fleet = await rig.stub.SetRequestAllowance(

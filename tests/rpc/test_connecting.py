@@ -92,7 +92,9 @@ async def test_a_catalog_car_is_checked_per_permission_and_costs_no_allowance(
     assert (answer.vin, answer.country, answer.compatible, answer.reason) == (vin, "US", True, "")
     permissions = by_permission(answer)
     assert sorted(permissions) == sorted(
-        set(DEFAULT_REQUIRED) | {"read_fuel", "read_battery", "read_tires", "read_engine_oil"}
+        set(DEFAULT_REQUIRED)
+        | {"read_fuel", "read_battery", "read_tires", "read_engine_oil"}
+        | {"read_charge", "control_charge"}
     )
     fuel, battery = permissions["read_fuel"], permissions["read_battery"]
     assert (fuel.capability, fuel.required) == (pb.PERMISSION_CAPABLE, False)
