@@ -25,11 +25,11 @@ RENTAL_TOKEN = "rental-token-for-tests-0123456789"
 POLICY = f"""
 [roles.rental]
 methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
-           "Lock", "Unlock", "StartRental", "EndRental", "Disconnect", "WatchVehicles",
-           "grpc.health.v1.Health/*"]
+           "Lock", "Unlock", "StartRental", "EndRental", "GetRental", "ListRentals",
+           "Disconnect", "WatchVehicles", "grpc.health.v1.Health/*"]
 
 [roles.billing]
-methods = ["GetTelemetry"]
+methods = ["GetTelemetry", "GetRental", "ListRentals"]
 telemetry_fields = ["ODOMETER"]
 
 [roles.debug]

@@ -24,11 +24,14 @@ FIXED_REQUEST_FIELDS = {
     "GetVehicle": {"vehicle_id"},
     "ListVehicles": set(),
     "WatchVehicles": set(),
+    "GetRental": {"rental_id"},
+    "ListRentals": set(),
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
-    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, and WatchVehicles."""
+    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles, and
+    GetRental and ListRentals."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

@@ -44,6 +44,8 @@ class FakeCar:
     permissions: frozenset[str] = REQUESTED_PERMISSIONS
     # Batch items that fail with this Smartcar error instead of answering.
     failing: dict[TelemetryField, UpstreamFailure] = field(default_factory=dict)
+    report_lag: timedelta = timedelta(minutes=1)
+    """How long before a read the car recorded the values it answers."""
 
 
 @dataclass
@@ -233,7 +235,7 @@ class FakeSmartcar:
         if value is None:
             failure = UpstreamFailure(type="COMPATIBILITY", code="VEHICLE_NOT_CAPABLE")
             return FieldResult(field=field_, availability=Availability.NOT_CAPABLE, failure=failure)
-        return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
+        return FieldResult(field=field_, value=value, recorded_at=now - car.report_lag)
 
     async def command(
         self, access: SmartcarAccess, smartcar_vehicle_id: str, action: LockAction
