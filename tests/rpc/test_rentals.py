@@ -57,12 +57,24 @@ def preconditions(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     raise AssertionError("the error carries no PreconditionFailure")
 
 
-async def test_a_car_asleep_at_the_end_gets_its_final_reading_later(rig: Rig) -> None:
+@pytest.mark.parametrize("api", ["v3", "v2"])
+async def test_a_car_asleep_at_the_end_gets_its_final_reading_later(
+    tmp_path: Path, api: str
+) -> None:
     """The car falls asleep before EndRental: the answer keeps its last values, recorded
     before the end, and says the final reading is pending; the background job leaves the
     sleeping car alone, and once it is awake and has reported, GetRental shows a reading
-    recorded after the end (source LIVE) and nothing pending."""
-    vehicle, _ = await connect_v3(rig, "car-1")
+    recorded after the end (source LIVE) and nothing pending. On API V3 (Smartcar's stored
+    view: a sleeping car's last report) and on v2 (409 ASLEEP) alike."""
+    settings = gateway_settings(tmp_path, VG_SMARTCAR_API=api)
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
+        await asleep_at_the_end(rig, api)
+
+
+async def asleep_at_the_end(rig: Rig, api: str) -> None:
+    """The steps of the test above, on a gateway whose new connections use `api`."""
+    vehicle = (await connect_v3(rig, "car-1"))[0] if api == "v3" else await rig.connect("car-1")
+    endpoint = "v3/signals" if api == "v3" else "batch"
     started = await rig.stub.StartRental(start("car-1", "r-1"))
     assert started.start_reading.odometer.source == pb.READING_SOURCE_LIVE
     assert started.start_reading.odometer.reading.odometer.distance_km > 0
@@ -82,9 +94,9 @@ async def test_a_car_asleep_at_the_end_gets_its_final_reading_later(rig: Rig) ->
     assert ended.HasField("distance_km")
 
     await rig.advance(120)
-    signals = (await rig.stats())["requests"]["by_endpoint"].get("v3/signals", 0)
+    reads = (await rig.stats())["requests"]["by_endpoint"].get(endpoint, 0)
     await rig.running.gateway.final_readings.run_once()
-    assert (await rig.stats())["requests"]["by_endpoint"].get("v3/signals", 0) == signals
+    assert (await rig.stats())["requests"]["by_endpoint"].get(endpoint, 0) == reads
     assert (await rig.stub.GetRental(pb.GetRentalRequest(rental_id="r-1"))).final_reading_pending
 
     await rig.sim("POST", f"/sim/vehicles/{smartcar_id}/sleep", {"asleep": False})

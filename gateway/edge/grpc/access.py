@@ -133,11 +133,11 @@ class AccessGuard:
 def visible_fields(method: str) -> frozenset[TelemetryField]:
     """Return the telemetry fields the current call's caller may see in what `method`
     (its short name) answers: the `telemetry_fields` of its roles that allow the method.
-    Rental readings are filtered by it, as GetTelemetry's fields are checked. Outside an
-    admitted call (tests calling the servicer directly): every field."""
+    Rental readings are filtered by it, as GetTelemetry's fields are checked. Outside a
+    call the guard admitted: none (a servicer wired without the guard shows no readings)."""
     who = _admitted.get()
     if who is None:
-        return frozenset(TelemetryField)
+        return frozenset()
     return who.readable_fields(f"/{GATEWAY_SERVICE}/{method}")
 
 

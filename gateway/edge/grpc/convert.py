@@ -431,8 +431,7 @@ def rental_record_message(
     showing only the `visible` fields and the differences computed from them."""
     message = rental_message(record.rental)
     _fill_reading(message.start_reading, record.start, visible)
-    if record.rental.ended_at is not None:
-        _fill_reading(message.end_reading, record.end, visible)
+    _fill_reading(message.end_reading, record.end, visible)
     final = record.final
     if final is not None:
         message.final_reading_pending = record.final_reading_pending
@@ -465,9 +464,10 @@ def _fill_reading(
     readings: Mapping[TelemetryField, SourcedReading],
     visible: frozenset[TelemetryField],
 ) -> None:
-    """Set each visible field a rental's reading holds (the message's presence marks that
-    a reading was taken, even with no field visible)."""
-    message.SetInParent()
+    """Set each visible field a rental's reading holds. The message is present once a
+    reading was taken, even with no field visible to the caller."""
+    if readings:
+        message.SetInParent()
     for reading_field, member in _RENTAL_READING_MEMBERS.items():
         sourced = readings.get(reading_field)
         if sourced is not None and reading_field in visible:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, timedelta
 from enum import StrEnum
@@ -392,6 +393,12 @@ def test_only_the_fields_a_caller_may_read_are_shown() -> None:
     hidden = convert.rental_record_message(samples.rental_record(), visible=frozenset())
     assert hidden.HasField("start_reading")
     assert hidden.start_reading == pb.RentalReading()
+
+
+def test_a_reading_not_taken_yet_is_absent() -> None:
+    """A rental whose start reading is still on its way has no start_reading at all."""
+    record = dataclasses.replace(samples.rental_record(), start={})
+    assert not convert.rental_record_message(record).HasField("start_reading")
 
 
 def test_rental_page_message() -> None:
