@@ -7,7 +7,8 @@ an odometer read at each end by "billing"), idle cars, sleepy cars (asleep most 
 EVs and ICE cars (the simulator's catalog). Before the measured month the fleet sits idle
 for `--pre-age-days`, so refresh tokens approach their 60 days during the month and renewal
 has to work. Reports: vehicles over budget, refresh tokens expired, commands refused for
-budget, polls of sleeping cars, and field freshness percentiles.
+budget, polls of sleeping cars, field freshness percentiles, and how the ended rentals'
+final readings (recorded after the end) stand, the background job run at every tick.
 
     .venv/bin/python bench/fleet_month.py --vehicles 1000 --days 30
 
@@ -37,7 +38,7 @@ from clients.simulator import BucketLimit, SimulatorConfig, serve_simulator
 from gateway.app import running_gateway
 from gateway.core.errors import GatewayError, RequestAllowanceExhausted
 from gateway.core.facade import Gateway
-from gateway.core.model import ConnectionStatus, LockAction, TelemetryField
+from gateway.core.model import ConnectionStatus, FinalReadingState, LockAction, TelemetryField
 from gateway.core.ratelimit import BucketSpec, RateLimits
 from gateway.edge.clock import ManualClock
 from gateway.settings import Settings
@@ -65,6 +66,8 @@ class Tally:
     """What the month produced."""
 
     rentals: int = 0
+    rentals_refused: Counter[str] = field(default_factory=Counter)
+    final_reading_s: float = 0.0
     commands: int = 0
     commands_refused: Counter[str] = field(default_factory=Counter)
     billing_reads: int = 0
@@ -138,8 +141,12 @@ async def rental_step(
             return
         tally.rentals += 1
         car.rental_id = f"{car.fleet_id}-r{tally.rentals}"
+        try:
+            await gateway.start_rental(car.fleet_id, rental_id=car.rental_id)
+        except GatewayError as refused:  # e.g. a car in ERROR cannot be rented
+            tally.rentals_refused[refused.reason] += 1
+            return
         car.rental_ends = now + timedelta(hours=rng.choice((1, 2, 3, 4, 6)))
-        await gateway.start_rental(car.fleet_id, rental_id=car.rental_id)
         await command(gateway, car, LockAction.UNLOCK, tally)
         await billing_read(gateway, car, tally)
     elif now >= car.rental_ends:
@@ -289,6 +296,9 @@ async def run_month(
         tally.polls_of_sleeping_cars += sum(after.get(i, 0) - before.get(i, 0) for i in asleep)
         tally.ticks += 1
         tally.polls += report.polls
+        final_started = time.perf_counter()
+        await gateway.final_readings.run_once()  # in service: every VG_SCHEDULER_INTERVAL_S
+        tally.final_reading_s += time.perf_counter() - final_started
         if tick % max(1, 60 // args.tick_min) == 0:
             await gateway.renewal.run_once()
         if tick % max(1, 6 * 60 // args.tick_min) == 0:
@@ -337,6 +347,7 @@ async def summarise(
         for (role, name), ages in sorted(tally.ages.items())
     }
     billed_values = list(billed.values()) or [0]
+    finals = await final_readings(gateway)
     return {
         "vehicles": len(cars),
         "api": args.api,
@@ -358,6 +369,9 @@ async def summarise(
         "billing_reads": tally.billing_reads,
         "billing_reads_failed": dict(tally.billing_reads_failed),
         "rentals": tally.rentals,
+        "rentals_refused": dict(tally.rentals_refused),
+        "final_readings": finals,
+        "final_reading_job_s": round(tally.final_reading_s, 1),
         "polls": tally.polls,
         "polls_of_sleeping_cars": tally.polls_of_sleeping_cars,
         "asleep_item_errors": errors.get("VEHICLE_STATE:ASLEEP", 0),
@@ -365,6 +379,54 @@ async def summarise(
         "token_grants": stats.get("token_grants", {}),
         "freshness": freshness,
     }
+
+
+async def final_readings(gateway: Gateway) -> dict[str, Any]:
+    """How the ended rentals' final readings stand: recorded (within 24 h of the end),
+    given up (and why), still pending; the delay from end to recorded."""
+    states: Counter[str] = Counter()
+    given_up: Counter[str] = Counter()
+    delays: list[float] = []
+    token = ""
+    while True:
+        page = await gateway.list_rentals(
+            vehicle_id=None, ended_after=None, ended_before=None, page_size=500, page_token=token
+        )
+        for record in page.records:
+            final, ended_at = record.final, record.rental.ended_at
+            if final is None or ended_at is None:
+                continue
+            states[final.state.value] += 1
+            if final.state is FinalReadingState.RECORDED and final.settled_at is not None:
+                delays.append((final.settled_at - ended_at).total_seconds())
+            if final.state is FinalReadingState.GIVEN_UP:
+                given_up[_why_given_up(final.reason or "")] += 1
+        token = page.next_page_token
+        if not token:
+            break
+    ended = sum(states.values())
+    within_day = sum(1 for d in delays if d <= 86_400)
+    return {
+        "ended": ended,
+        "recorded": states.get(FinalReadingState.RECORDED.value, 0),
+        "recorded_within_24h_share": round(within_day / ended, 4) if ended else None,
+        "given_up": dict(given_up),
+        "pending": states.get(FinalReadingState.PENDING.value, 0),
+        "delay_h": {
+            "p50": round(percentile(delays, 50) / 3600, 2),
+            "p90": round(percentile(delays, 90) / 3600, 2),
+            "p99": round(percentile(delays, 99) / 3600, 2),
+        },
+    }
+
+
+def _why_given_up(reason: str) -> str:
+    """Name the kind of reason a final reading was given up for."""
+    if reason.startswith("rental "):
+        return "next_rental_first"
+    if "connection was removed" in reason:
+        return "disconnected"
+    return "window_passed" if reason.startswith("no value") else "other"
 
 
 def main() -> int:
@@ -399,6 +461,9 @@ def main() -> int:
         "billing_reads",
         "billing_reads_failed",
         "rentals",
+        "rentals_refused",
+        "final_readings",
+        "final_reading_job_s",
         "polls",
         "polls_of_sleeping_cars",
         "token_grants",

@@ -197,6 +197,9 @@ async def running_gateway(
                 ),
             ),
         )
+        # Rental readings still in flight at shutdown are cancelled before storage closes
+        # (their final readings are pending in the database: the background job goes on).
+        stack.push_async_callback(gateway.rentals.aclose)
         await _start_background(stack, settings, gateway, uow_factory, clock)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
@@ -347,8 +350,8 @@ async def _start_background(
     clock: Clock,
 ) -> None:
     """Start the leased background jobs (token renewal, telemetry scheduler, audit
-    retention, and at the scheduler's interval the reconciler of unknown command outcomes);
-    cancel on exit."""
+    retention, and at the scheduler's interval the reconciler of unknown command outcomes
+    and the chase of rentals' final readings); cancel on exit."""
     holder = replica_id()
     keeps_forever = settings.policies.audit.retention is None
     jobs = (
@@ -360,6 +363,7 @@ async def _start_background(
             0 if keeps_forever else settings.audit_retention_interval_s,
         ),
         ("command-reconciler", gateway.reconciler.run_once, settings.scheduler_interval_s),
+        ("rental-final-readings", gateway.final_readings.run_once, settings.scheduler_interval_s),
     )
     for name, work, interval_s in jobs:
         if not interval_s:

@@ -40,6 +40,7 @@ from gateway.core.connections import ConnectPolicy
 from gateway.core.model import SmartcarApi, TelemetryField
 from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
 from gateway.core.ratelimit import BucketSpec, RateLimits
+from gateway.core.rental_readings import RentalReadingPolicy
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
 from gateway.core.secret import Secret
@@ -84,9 +85,15 @@ ENV_VARIABLES: Mapping[str, str] = {
     "that dies mid-refresh delays the others this long at most",
     "VG_SHUTDOWN_GRACE_S": "10 — how long in-flight calls may finish after SIGTERM",
     "VG_RENEWAL_INTERVAL_S": "3600 — how often one replica renews refresh tokens due (0: never)",
-    "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry and settles "
-    "unknown command outcomes (0: off)",
+    "VG_SCHEDULER_INTERVAL_S": "60 — how often one replica polls due telemetry, settles "
+    "unknown command outcomes and asks again for rentals' final readings (0: off)",
     "VG_SCHEDULER_CONCURRENCY": "4 — polls in flight at once",
+    "VG_RENTAL_READING_MAX_AGE_S": "60 — StartRental and EndRental reuse a reading fetched at "
+    "most this long before; an older one is asked of Smartcar again",
+    "VG_RENTAL_READING_WAIT_S": "5 — how long StartRental and EndRental wait for the car "
+    "before answering with what is held (0: not at all); the reading is stored when it comes",
+    "VG_RENTAL_FINAL_READING_GIVE_UP_S": "86400 — how long after a rental's end one replica "
+    "keeps trying (at VG_SCHEDULER_INTERVAL_S) for a reading recorded after the end",
     "VG_POLL_PLAN_RENTAL": "location=900,lock_status=900,fuel=3600,… — seconds per field "
     "during a rental (fields left out are not polled; unset: the built-in plan)",
     "VG_POLL_PLAN_IDLE": "location=43200,lock_status=43200,odometer=86400,… — the same when idle",
@@ -227,6 +234,7 @@ class Settings:
                 )
             ),
             audit=AuditRetentionPolicy(retention=read.retention("VG_AUDIT_RETENTION_DAYS", 400)),
+            rentals=_rental_readings(read),
         )
         _check_secrets_and_urls(env)
         smartcar = _smartcar(env)
@@ -266,6 +274,24 @@ class Settings:
             tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
             log_level=read.choice("VG_LOG_LEVEL", LOG_LEVELS, upper=True) or "INFO",
         )
+
+
+def _rental_readings(read: _Reader) -> RentalReadingPolicy:
+    """Read how fresh rental readings must be, how long a call waits for one, and how long
+    the final reading is chased."""
+    default = RentalReadingPolicy()
+    give_up = read.number(
+        "VG_RENTAL_FINAL_READING_GIVE_UP_S", default.give_up_after.total_seconds(), positive=True
+    )
+    return RentalReadingPolicy(
+        max_age=timedelta(
+            seconds=read.number("VG_RENTAL_READING_MAX_AGE_S", default.max_age.total_seconds())
+        ),
+        wait=timedelta(
+            seconds=read.number("VG_RENTAL_READING_WAIT_S", default.wait.total_seconds())
+        ),
+        give_up_after=timedelta(seconds=give_up),
+    )
 
 
 def _check_secrets_and_urls(env: Mapping[str, str]) -> None:

@@ -10,6 +10,8 @@ the two.
     vehicles            fleet vehicles and their connection panel
     telemetry           the latest reading per (vehicle, field)
     rentals             rental holds; at most one active per vehicle
+    rental_readings     the readings taken at a rental's start and end, per field
+    rental_final_readings  the chase of an ended rental's final reading
     commands            command requests by idempotency key, with their outcome
     oauth_states        single-use Connect states, stored as SHA-256 hashes
     status_transitions  every change of a vehicle's connection status (the audit trail)
@@ -230,6 +232,38 @@ Index(
     unique=True,
     sqlite_where=rentals.c.ended_at.is_(None),
     postgresql_where=rentals.c.ended_at.is_(None),
+)
+# ListRentals pages by (started_at, rental_id), of every car or of one, or by end time.
+Index(None, rentals.c.started_at, rentals.c.rental_id)
+Index(None, rentals.c.vehicle_id, rentals.c.started_at, rentals.c.rental_id)
+Index(None, rentals.c.ended_at)
+
+rental_readings = Table(
+    "rental_readings",
+    metadata,
+    Column("rental_id", String(ID), ForeignKey(rentals.c.rental_id), primary_key=True),
+    Column("phase", String(8), primary_key=True),
+    Column("field", String(32), primary_key=True),
+    Column("availability", String(32), nullable=False),
+    Column("value", _json()),
+    Column("recorded_at", UTCDateTime()),
+    Column("fetched_at", UTCDateTime()),
+    Column("reason", Text),
+    Column("source", String(16), nullable=False),
+    Column("taken_at", UTCDateTime(), nullable=False),
+)
+
+rental_final_readings = Table(
+    "rental_final_readings",
+    metadata,
+    Column("rental_id", String(ID), ForeignKey(rentals.c.rental_id), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_attempt_at", UTCDateTime()),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("settled_at", UTCDateTime()),
+    Column("reason", Text),
+    Index(None, "state", "next_attempt_at"),  # the background job's due ones
 )
 
 commands = Table(

@@ -41,9 +41,15 @@ from gateway.core.model import (
     CommandState,
     ConnectionStatus,
     FieldReading,
+    FinalReading,
+    FinalReadingState,
     Grant,
     OAuthState,
     Rental,
+    RentalPhase,
+    RentalQuery,
+    RentalRecord,
+    SourcedReading,
     StatusTransition,
     TelemetryField,
     TokenPair,
@@ -90,6 +96,11 @@ class FakeStore:
     application_tokens: dict[str, ApplicationTokenRecord] = field(default_factory=dict)
     telemetry: dict[str, dict[TelemetryField, FieldReading]] = field(default_factory=dict)
     rentals: dict[str, Rental] = field(default_factory=dict)
+    rental_readings: dict[tuple[str, RentalPhase], dict[TelemetryField, SourcedReading]] = field(
+        default_factory=dict
+    )
+    """Each rental's readings by (rental id, phase), then by field."""
+    rental_finals: dict[str, FinalReading] = field(default_factory=dict)
     commands: dict[str, CommandRecord] = field(default_factory=dict)
     states: dict[str, OAuthState] = field(default_factory=dict)
     transitions: dict[int, StatusTransition] = field(default_factory=dict)
@@ -116,6 +127,8 @@ class FakeStore:
         self.application_tokens = dict(other.application_tokens)
         self.telemetry = {key: dict(value) for key, value in other.telemetry.items()}
         self.rentals = dict(other.rentals)
+        self.rental_readings = {key: dict(value) for key, value in other.rental_readings.items()}
+        self.rental_finals = dict(other.rental_finals)
         self.commands = dict(other.commands)
         self.states = dict(other.states)
         self.transitions = dict(other.transitions)
@@ -130,6 +143,11 @@ class FakeStore:
         """Refuse a row pointing at a vehicle that does not exist."""
         if vehicle_id not in self.vehicles:
             raise ForeignKeyViolation(f"no vehicle {vehicle_id!r}")
+
+    def require_rental(self, rental_id: str) -> None:
+        """Refuse a row pointing at a rental that does not exist."""
+        if rental_id not in self.rentals:
+            raise ForeignKeyViolation(f"no rental {rental_id!r}")
 
 
 def stored(value: T) -> T:
@@ -421,6 +439,99 @@ class FakeRentalRepository:
             raise LookupError(f"no rental {rental_id!r} to end")
         if rental.active:
             self._store.rentals[rental_id] = stored(dataclasses.replace(rental, ended_at=ended_at))
+
+    async def record(self, rental_id: str) -> RentalRecord | None:
+        """Return the rental with its readings and final reading, by id."""
+        rental = self._store.rentals.get(rental_id)
+        return None if rental is None else self._record(rental)
+
+    async def records(self, query: RentalQuery) -> list[RentalRecord]:
+        """Return up to `query.limit` rentals by (started_at, rental_id) after `query.after`."""
+        found = [
+            rental
+            for rental in self._ordered()
+            if (query.vehicle_id is None or rental.vehicle_id == query.vehicle_id)
+            and _ended_within(rental, query.ended_after, query.ended_before)
+            and (query.after is None or (rental.started_at, rental.rental_id) > query.after)
+        ]
+        return [self._record(rental) for rental in found[: max(query.limit, 0)]]
+
+    async def following(self, rental: Rental) -> RentalRecord | None:
+        """Return the first rental of the same vehicle started at or after `rental` ended."""
+        ended_at = rental.ended_at
+        if ended_at is None:
+            return None
+        later = (
+            r
+            for r in self._ordered()
+            if r.vehicle_id == rental.vehicle_id
+            and r.started_at >= ended_at
+            and r.rental_id != rental.rental_id
+        )
+        first = next(later, None)
+        return None if first is None else self._record(first)
+
+    async def store_readings(
+        self, rental_id: str, phase: RentalPhase, readings: Iterable[SourcedReading]
+    ) -> None:
+        """Insert or replace the rental's readings of these fields at `phase`."""
+        readings = list(readings)
+        if not readings:
+            return
+        self._store.require_rental(rental_id)
+        held = self._store.rental_readings.setdefault((rental_id, phase), {})
+        for sourced in readings:
+            held[sourced.field] = stored(sourced)
+
+    async def save_final(self, rental_id: str, final: FinalReading) -> None:
+        """Insert or replace the chase of the rental's final reading."""
+        self._store.require_rental(rental_id)
+        self._store.rental_finals[rental_id] = stored(final)
+
+    async def due_finals(self, *, now: datetime, limit: int) -> list[RentalRecord]:
+        """Return rentals whose final reading is pending and due at `now`, longest due first."""
+        due = sorted(
+            (final.next_attempt_at, rental_id)
+            for rental_id, final in self._store.rental_finals.items()
+            if final.state is FinalReadingState.PENDING
+            and final.next_attempt_at is not None
+            and final.next_attempt_at <= now
+        )
+        return [self._record(self._store.rentals[r]) for _, r in due[: max(limit, 0)]]
+
+    async def pending_finals(self, vehicle_id: str) -> list[RentalRecord]:
+        """Return the vehicle's rentals whose final reading is pending, oldest first."""
+        finals = self._store.rental_finals
+        return [
+            self._record(rental)
+            for rental in self._ordered()
+            if rental.vehicle_id == vehicle_id
+            and rental.rental_id in finals
+            and finals[rental.rental_id].state is FinalReadingState.PENDING
+        ]
+
+    def _ordered(self) -> list[Rental]:
+        return sorted(self._store.rentals.values(), key=lambda r: (r.started_at, r.rental_id))
+
+    def _record(self, rental: Rental) -> RentalRecord:
+        readings = self._store.rental_readings
+        return RentalRecord(
+            rental=rental,
+            start=dict(readings.get((rental.rental_id, RentalPhase.START), {})),
+            end=dict(readings.get((rental.rental_id, RentalPhase.END), {})),
+            final=self._store.rental_finals.get(rental.rental_id),
+        )
+
+
+def _ended_within(rental: Rental, after: datetime | None, before: datetime | None) -> bool:
+    """Tell whether the rental ended in [after, before) (either bound optional); an active
+    rental never matches a bound."""
+    if after is None and before is None:
+        return True
+    ended_at = rental.ended_at
+    if ended_at is None:
+        return False
+    return (after is None or ended_at >= after) and (before is None or ended_at < before)
 
 
 class FakeCommandRepository:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from google.protobuf import duration_pb2
@@ -136,6 +137,31 @@ def end_rental(vehicle_id: str, *, rental_id: str) -> Call[pb.Rental]:
     """Release a rental hold."""
     request = pb.EndRentalRequest(vehicle_id=vehicle_id, rental_id=rental_id)
     return Call("EndRental", request, pb.Rental, safe=False)
+
+
+def get_rental(rental_id: str) -> Call[pb.Rental]:
+    """One rental with its start and end readings, distance and fuel/charge difference."""
+    return Call("GetRental", pb.GetRentalRequest(rental_id=rental_id), pb.Rental)
+
+
+def list_rentals(
+    *,
+    vehicle_id: str = "",
+    ended_after: datetime | None = None,
+    ended_before: datetime | None = None,
+    page_size: int = 0,
+    page_token: str = "",
+) -> Call[pb.ListRentalsResponse]:
+    """One page of rentals, oldest start first: optionally one vehicle's, optionally those
+    that ended in [`ended_after`, `ended_before`) (aware datetimes)."""
+    request = pb.ListRentalsRequest(
+        vehicle_id=vehicle_id, page_size=page_size, page_token=page_token
+    )
+    if ended_after is not None:
+        request.ended_after.FromDatetime(ended_after)
+    if ended_before is not None:
+        request.ended_before.FromDatetime(ended_before)
+    return Call("ListRentals", request, pb.ListRentalsResponse)
 
 
 def disconnect(vehicle_id: str) -> Call[pb.Vehicle]:

@@ -12,6 +12,7 @@ Every failed call raises a `GatewayCallError` subclass chosen by the ErrorInfo r
     │   ├── ConnectionDisconnected   CONNECTION_DISCONNECTED
     │   ├── PermissionMissing        PERMISSION_MISSING: `metadata["permission"]`
     │   ├── RentalActive             RENTAL_ACTIVE: `rental_id`
+    │   ├── VehicleNotRentable       VEHICLE_NOT_RENTABLE: `violations` name what is missing
     │   ├── VehicleStateBlocks       VEHICLE_STATE (door open, in motion, …)
     │   └── ConnectFailed            CONNECT_<ERROR>: the owner's Connect ended in Smartcar's
     │                                `connect_error` (access_denied, no_vehicles, …)
@@ -104,6 +105,11 @@ class RentalActive(PreconditionFailed):
         return self.metadata.get("rental_id", "")
 
 
+class VehicleNotRentable(PreconditionFailed):
+    """StartRental of a car that is not ACTIVE or lacks `control_security`; `violations`
+    name each missing thing (CONNECTION_STATUS, PERMISSION)."""
+
+
 class VehicleStateBlocks(PreconditionFailed):
     """The car's state blocks the command (a door open, in motion, …)."""
 
@@ -151,6 +157,7 @@ _BY_REASON: Mapping[str, type[GatewayCallError]] = {
     "CONNECTION_DISCONNECTED": ConnectionDisconnected,
     "PERMISSION_MISSING": PermissionMissing,
     "RENTAL_ACTIVE": RentalActive,
+    "VEHICLE_NOT_RENTABLE": VehicleNotRentable,
     "VEHICLE_STATE": VehicleStateBlocks,
     "COMMAND_OUTCOME_UNKNOWN": CommandOutcomeUnknown,
 }

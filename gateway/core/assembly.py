@@ -17,6 +17,7 @@ from gateway.core.commands import CommandService
 from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService, ConnectPolicy
 from gateway.core.facade import Gateway
+from gateway.core.final_readings import FinalReadings
 from gateway.core.health import HealthPolicy
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.paging import PageTokens
@@ -31,6 +32,9 @@ from gateway.core.ports import (
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
 from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
+from gateway.core.rental_queries import RentalQueries
+from gateway.core.rental_reader import RentalReader
+from gateway.core.rental_readings import RentalReadingPolicy
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
@@ -55,6 +59,7 @@ class Policies:
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
     audit: AuditRetentionPolicy = field(default_factory=AuditRetentionPolicy)
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
+    rentals: RentalReadingPolicy = field(default_factory=RentalReadingPolicy)
 
 
 def build_gateway(
@@ -77,7 +82,7 @@ def build_gateway(
     `admission` decides rate limits (default: this process's own buckets; the Redis
     adapter shares them between replicas); `shared_telemetry` shares the telemetry cache
     and who is fetching which vehicle (default: each replica on its own); `page_tokens`
-    signs ListVehicles tokens (default: a key of this process's own);
+    signs ListVehicles and ListRentals tokens (default: a key of this process's own);
     `application_tokens` is the application's Smartcar API V3 token (default: none, so
     V3 connections cannot be served); `subscriptions` subscribes each new V3 connection
     to the application's webhook (default: none); `compatibility` is Smartcar's
@@ -133,11 +138,18 @@ def build_gateway(
         application=application_tokens,
         subscriptions=subscriptions,
     )
+    reader = RentalReader(telemetry=telemetry, cache=cache, clock=clock)
     return Gateway(
         connections=connections,
         telemetry=telemetry,
         commands=commands,
-        rentals=RentalService(uow=uow, clock=clock),
+        rentals=RentalService(
+            uow=uow, reader=reader, clock=clock, policy=policies.rentals, metrics=metrics
+        ),
+        rental_queries=RentalQueries(uow=uow, page_tokens=page_tokens),
+        final_readings=FinalReadings(
+            uow=uow, reader=reader, clock=clock, policy=policies.rentals, metrics=metrics
+        ),
         vehicles=VehicleQueries(
             uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
         ),

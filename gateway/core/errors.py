@@ -8,6 +8,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     GatewayError
     ├── InvalidArgument                 bad request fields (BadRequest)
     ├── VehicleNotFound
+    ├── RentalNotFound
     ├── PreconditionFailed
     │   ├── NotConnected                never connected
     │   ├── ConnectionExpired           refresh token rejected or outlived: reconnect
@@ -16,6 +17,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── PermissionMissing           the owner did not grant a needed scope
     │   ├── RentalActive                Disconnect during a rental (PreconditionFailure)
     │   ├── RentalConflict              another rental holds the car / no such rental
+    │   ├── VehicleNotRentable          StartRental: not ACTIVE, or control_security missing
     │   ├── VehicleStateBlocks          door open, in motion, … (Smartcar VEHICLE_STATE)
     │   ├── VehicleNotCapable           the car cannot do this (Smartcar COMPATIBILITY)
     │   ├── OwnerAccountIssue           the owner's connected-services account needs action
@@ -113,6 +115,23 @@ class VehicleNotFound(GatewayError):
     reason = "VEHICLE_NOT_FOUND"
 
 
+class RentalNotFound(GatewayError):
+    """No rental has this id."""
+
+    reason = "RENTAL_NOT_FOUND"
+
+
+@dataclass(frozen=True, slots=True)
+class UnmetCondition:
+    """One thing a request needs that is missing (a `google.rpc.PreconditionFailure`
+    violation): its `type` (`CONNECTION_STATUS`, `PERMISSION`), the `subject` it concerns
+    (`vehicles/car-1`, `permissions/control_security`) and what to do about it."""
+
+    type: str
+    subject: str
+    description: str
+
+
 class PreconditionFailed(GatewayError):
     """The system is not in a state that allows this request."""
 
@@ -164,6 +183,22 @@ class RentalConflict(PreconditionFailed):
     """StartRental while another rental holds the car, or EndRental of a rental not active."""
 
     reason = "RENTAL_CONFLICT"
+
+
+class VehicleNotRentable(PreconditionFailed):
+    """StartRental of a car that cannot be rented: its connection is not ACTIVE, or the
+    owner did not grant `control_security` (a car that cannot be unlocked cannot be rented).
+    `unmet` names each missing thing; metadata `status` and `missing_permissions` too."""
+
+    reason = "VEHICLE_NOT_RENTABLE"
+
+    def __init__(
+        self, message: str, *, unmet: Sequence[UnmetCondition], metadata: Mapping[str, str]
+    ) -> None:
+        if not unmet:
+            raise ValueError("VehicleNotRentable needs at least one unmet condition")
+        super().__init__(message, metadata=metadata)
+        self.unmet = tuple(unmet)
 
 
 class VehicleStateBlocks(PreconditionFailed):

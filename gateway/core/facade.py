@@ -4,15 +4,16 @@ implements the inbound port `gateway.core.inbound.GatewayAPI`.
 Each use case hands over to the service that owns it. `gateway.core.assembly.build_gateway`
 makes those services from the policies and puts this facade over them. Besides them the
 facade holds the parts the composition root hands to other adapters: the background jobs
-(`renewal`, `scheduler`, `reconciler`, `audit_retention`), the audit trail the gRPC call
-frame writes, and the telemetry cache and metrics the webhook receiver shares.
+(`renewal`, `scheduler`, `reconciler`, `final_readings`, `audit_retention`), the audit
+trail the gRPC call frame writes, and the telemetry cache and metrics the webhook receiver
+shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.core.allowances import RequestAllowances
 from gateway.core.audit import AuditRetention, AuditTrail
@@ -21,6 +22,7 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
 from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService
+from gateway.core.final_readings import FinalReadings
 from gateway.core.metrics import Metrics
 from gateway.core.model import (
     CommandAction,
@@ -29,7 +31,8 @@ from gateway.core.model import (
     ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
-    Rental,
+    RentalPage,
+    RentalRecord,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -39,6 +42,7 @@ from gateway.core.model import (
 from gateway.core.ratelimit import Admission
 from gateway.core.reconcile import CommandReconciler
 from gateway.core.renewal import TokenRenewal
+from gateway.core.rental_queries import RentalQueries
 from gateway.core.rentals import RentalService
 from gateway.core.rotation import TokenRotator
 from gateway.core.scheduler import TelemetryScheduler
@@ -56,6 +60,8 @@ class Gateway:
     telemetry: TelemetryService
     commands: CommandService
     rentals: RentalService
+    rental_queries: RentalQueries
+    final_readings: FinalReadings
     vehicles: VehicleQueries
     allowances: RequestAllowances
     feed: StatusFeed
@@ -118,13 +124,37 @@ class Gateway:
         """Revoke at Smartcar and erase the tokens unless a rental is active."""
         return await self.connections.disconnect(vehicle_id)
 
-    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Hold a rentable vehicle for a rental (idempotent for the same rental id) and take
+        its start reading."""
         return await self.rentals.start(vehicle_id, rental_id=rental_id)
 
-    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Release the rental hold (idempotent for an already ended rental)."""
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Release the rental hold (idempotent for an already ended rental) and take its
+        end reading; the final one may still be pending."""
         return await self.rentals.end(vehicle_id, rental_id=rental_id)
+
+    async def get_rental(self, rental_id: str) -> RentalRecord:
+        """Return one rental with its readings."""
+        return await self.rental_queries.get(rental_id)
+
+    async def list_rentals(
+        self,
+        *,
+        vehicle_id: str | None,
+        ended_after: datetime | None,
+        ended_before: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> RentalPage:
+        """Return one page of rentals with their readings, oldest start first."""
+        return await self.rental_queries.page(
+            vehicle_id=vehicle_id,
+            ended_after=ended_after,
+            ended_before=ended_before,
+            page_size=page_size,
+            page_token=page_token,
+        )
 
     async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:
         """Return the connection panel of one vehicle."""

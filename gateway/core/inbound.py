@@ -9,7 +9,7 @@ implement for the core, are in `gateway.core.ports`.)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from gateway.core.model import (
@@ -19,7 +19,8 @@ from gateway.core.model import (
     ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
-    Rental,
+    RentalPage,
+    RentalRecord,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -71,12 +72,30 @@ class GatewayAPI(Protocol):
         """Revoke at Smartcar and erase the tokens unless a rental is active."""
         ...
 
-    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Hold a rentable vehicle for a rental (idempotent for the same rental id) and take
+        its start reading."""
         ...
 
-    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Release the rental hold (idempotent for an already ended rental)."""
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Release the rental hold (idempotent for an already ended rental) and take its
+        end reading; the final one may still be pending."""
+        ...
+
+    async def get_rental(self, rental_id: str) -> RentalRecord:
+        """Return one rental with its readings."""
+        ...
+
+    async def list_rentals(
+        self,
+        *,
+        vehicle_id: str | None,
+        ended_after: datetime | None,
+        ended_before: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> RentalPage:
+        """Return one page of rentals with their readings, oldest start first."""
         ...
 
     async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:

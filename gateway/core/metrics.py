@@ -15,6 +15,10 @@ class Metrics(Protocol):
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """A scheduler tick ended; `lag_s` is how overdue the most overdue field was."""
 
+    def rental_final_reading(self, *, outcome: str, after_s: float) -> None:
+        """An ended rental's final reading was settled, `after_s` after the rental ended:
+        recorded (every field recorded after the end) or given_up."""
+
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Billed requests were spent for one vehicle; its month total and allowance."""
 
@@ -58,6 +62,9 @@ class NoMetrics:
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """Discard."""
 
+    def rental_final_reading(self, *, outcome: str, after_s: float) -> None:
+        """Discard."""
+
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Discard."""
 
@@ -97,6 +104,7 @@ class RecordingMetrics:
 
     def __init__(self) -> None:
         self.ticks: list[tuple[int, int, float]] = []
+        self.final_readings: list[tuple[str, float]] = []
         self.spends: list[tuple[int, int, int]] = []
         self.budget_warnings = 0
         self.budget_refusals: list[str] = []
@@ -111,6 +119,10 @@ class RecordingMetrics:
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """Record a tick."""
         self.ticks.append((polls, paths, lag_s))
+
+    def rental_final_reading(self, *, outcome: str, after_s: float) -> None:
+        """Record a settled final reading."""
+        self.final_readings.append((outcome, after_s))
 
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Record a spend."""

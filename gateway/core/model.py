@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from gateway.core.secret import Secret
 
@@ -222,6 +223,8 @@ class Telemetry:
     readings: Mapping[TelemetryField, FieldReading]
     from_cache: bool
     """True when every field came from the cache and no upstream request was made."""
+    fetched: frozenset[TelemetryField] = frozenset()
+    """The fields this request asked Smartcar for (the rest came from the cache)."""
 
 
 # --- tokens, vehicles, rentals, commands -----------------------------------------------------
@@ -424,6 +427,149 @@ class Rental:
     def active(self) -> bool:
         """Tell whether the rental still holds the vehicle."""
         return self.ended_at is None
+
+
+class RentalPhase(StrEnum):
+    """Which end of a rental a reading belongs to."""
+
+    START = "start"
+    END = "end"
+
+
+class ReadingSource(StrEnum):
+    """Where a rental's reading of a field came from."""
+
+    LIVE = "live"
+    """Asked of Smartcar for this rental."""
+    CACHE = "cache"
+    """Already held by the gateway (a poll, another caller's read, an earlier webhook)."""
+    WEBHOOK = "webhook"
+    """Pushed by Smartcar's webhook while the rental's final reading was pending."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourcedReading:
+    """One field of a rental's reading: the reading, where it came from, and when the rental
+    took it (so `taken_at - recorded_at` is how old the value was then)."""
+
+    reading: FieldReading
+    source: ReadingSource
+    taken_at: datetime
+
+    @property
+    def field(self) -> TelemetryField:
+        """The telemetry field read."""
+        return self.reading.field
+
+
+class FinalReadingState(StrEnum):
+    """Where an ended rental's final reading stands: one the car recorded after the end."""
+
+    PENDING = "PENDING"
+    """The gateway still tries to get one."""
+    RECORDED = "RECORDED"
+    """Every field the car can report has a value recorded at or after the end."""
+    GIVEN_UP = "GIVEN_UP"
+    """The gateway stopped trying; `FinalReading.reason` says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinalReading:
+    """The chase of an ended rental's final reading: its state and its retries."""
+
+    state: FinalReadingState
+    attempts: int = 0
+    """Background attempts made so far (EndRental's own reading not counted)."""
+    last_attempt_at: datetime | None = None
+    """When the car was last asked (a reading fetched since then is news)."""
+    next_attempt_at: datetime | None = None
+    """When the background job tries next; None once settled."""
+    settled_at: datetime | None = None
+    """When it was recorded or given up."""
+    reason: str | None = None
+    """Why it was given up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalRecord:
+    """A rental with the readings taken at its start and end, and its final reading's chase
+    (None while the rental is active): what GetRental answers."""
+
+    rental: Rental
+    start: Mapping[TelemetryField, SourcedReading] = field(default_factory=dict)
+    end: Mapping[TelemetryField, SourcedReading] = field(default_factory=dict)
+    final: FinalReading | None = None
+
+    @property
+    def final_reading_pending(self) -> bool:
+        """Tell whether the gateway still tries to get a reading recorded after the end."""
+        return self.final is not None and self.final.state is FinalReadingState.PENDING
+
+    @property
+    def distance_km(self) -> float | None:
+        """The end odometer less the start one; None when either is missing, or when the
+        end is below the start (then the two cannot both be right)."""
+        start = _value(self.start, TelemetryField.ODOMETER, Odometer)
+        end = _value(self.end, TelemetryField.ODOMETER, Odometer)
+        if start is None or end is None or end.distance_km < start.distance_km:
+            return None
+        return end.distance_km - start.distance_km
+
+    @property
+    def fuel_percent_change(self) -> float | None:
+        """The fuel level at the end less at the start, percentage points (None: unknown)."""
+        start = _value(self.start, TelemetryField.FUEL, Fuel)
+        end = _value(self.end, TelemetryField.FUEL, Fuel)
+        return _difference(
+            start.percent_remaining if start else None, end.percent_remaining if end else None
+        )
+
+    @property
+    def battery_percent_change(self) -> float | None:
+        """The state of charge at the end less at the start, percentage points (None:
+        unknown)."""
+        start = _value(self.start, TelemetryField.BATTERY, Battery)
+        end = _value(self.end, TelemetryField.BATTERY, Battery)
+        return _difference(
+            start.percent_remaining if start else None, end.percent_remaining if end else None
+        )
+
+
+_V = TypeVar("_V", Odometer, Fuel, Battery)
+
+
+def _value(
+    readings: Mapping[TelemetryField, SourcedReading], which: TelemetryField, kind: type[_V]
+) -> _V | None:
+    """The value of `which` among a rental's readings, if it has one of type `kind`."""
+    sourced = readings.get(which)
+    value = sourced.reading.value if sourced is not None else None
+    return value if isinstance(value, kind) else None
+
+
+def _difference(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else end - start
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalQuery:
+    """Which rentals to list: optionally one vehicle's, optionally only those that ended in
+    [`ended_after`, `ended_before`); ordered by (started_at, rental_id), after `after`."""
+
+    vehicle_id: str | None = None
+    ended_after: datetime | None = None
+    ended_before: datetime | None = None
+    after: tuple[datetime, str] | None = None
+    """The (started_at, rental_id) of the last rental of the previous page."""
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalPage:
+    """One page of ListRentals; `next_page_token` is empty on the last page."""
+
+    records: tuple[RentalRecord, ...]
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,11 +26,16 @@ from gateway.core.model import (
     CommandState,
     ConnectionStatus,
     FieldReading,
+    FinalReading,
     Grant,
     OAuthState,
     Rental,
+    RentalPhase,
+    RentalQuery,
+    RentalRecord,
     SmartcarAccess,
     SmartcarApi,
+    SourcedReading,
     StatusTransition,
     TelemetryField,
     TokenPair,
@@ -344,7 +349,9 @@ class TelemetryRepository(Protocol):
 
 
 class RentalRepository(Protocol):
-    """Rental holds; at most one active rental per vehicle (enforced by the database)."""
+    """Rental holds; at most one active rental per vehicle (enforced by the database). With
+    each rental, the readings taken at its start and end (one per field and phase) and the
+    chase of its final reading."""
 
     async def get(self, rental_id: str) -> Rental | None:
         """Return a rental by id."""
@@ -364,6 +371,39 @@ class RentalRepository(Protocol):
 
     async def end(self, rental_id: str, *, ended_at: datetime) -> None:
         """Mark the rental as ended."""
+        ...
+
+    async def record(self, rental_id: str) -> RentalRecord | None:
+        """Return the rental with its readings and final reading, by id."""
+        ...
+
+    async def records(self, query: RentalQuery) -> list[RentalRecord]:
+        """Return up to `query.limit` rentals with their readings, ordered by (started_at,
+        rental_id) after `query.after`, filtered by vehicle and end time."""
+        ...
+
+    async def following(self, rental: Rental) -> RentalRecord | None:
+        """Return the first rental of the same vehicle started at or after `rental` ended
+        (None for an active rental, or when there is none)."""
+        ...
+
+    async def store_readings(
+        self, rental_id: str, phase: RentalPhase, readings: Iterable[SourcedReading]
+    ) -> None:
+        """Insert or replace the rental's readings of these fields at `phase`."""
+        ...
+
+    async def save_final(self, rental_id: str, final: FinalReading) -> None:
+        """Insert or replace the chase of the rental's final reading."""
+        ...
+
+    async def due_finals(self, *, now: datetime, limit: int) -> list[RentalRecord]:
+        """Return ended rentals whose final reading is pending and due at `now` (its next
+        attempt at or before it), the longest due first."""
+        ...
+
+    async def pending_finals(self, vehicle_id: str) -> list[RentalRecord]:
+        """Return the vehicle's ended rentals whose final reading is pending, oldest first."""
         ...
 
 

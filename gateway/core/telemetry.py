@@ -237,7 +237,7 @@ class TelemetryService:
             bound = read.oldest_ok - self._policy.stored_value_grace
             readings.update(_older_than_asked(stale, readings, bound))
         return self._answer(
-            vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False
+            vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False, fetched=stale
         )
 
     def _from_last(
@@ -405,9 +405,12 @@ class TelemetryService:
         readings: Mapping[TelemetryField, FieldReading],
         *,
         from_cache: bool,
+        fetched: frozenset[TelemetryField] = frozenset(),
     ) -> Telemetry:
         answer = {f: self._field(granted, f, readings.get(f)) for f in sorted(wanted)}
-        return Telemetry(vehicle_id=vehicle_id, readings=answer, from_cache=from_cache)
+        return Telemetry(
+            vehicle_id=vehicle_id, readings=answer, from_cache=from_cache, fetched=fetched
+        )
 
     def _field(
         self, granted: frozenset[str], field: TelemetryField, reading: FieldReading | None

@@ -16,7 +16,9 @@ the body kept for audit), and the `WebhookDecoder` port tells what the stored bo
 (`gateway.core.reports`). Applying an event:
 
 - a `StateReport`: its readings are written to storage and the telemetry cache, except
-  over a reading the car recorded later (a late, older event never replaces newer data);
+  over a reading the car recorded later (a late, older event never replaces newer data),
+  and offered to the car's ended rentals still waiting for a final reading
+  (`gateway.core.final_readings.complete_from_webhook`, source WEBHOOK);
   `last_telemetry_at` moves to the event's arrival, and `asleep_until` is cleared (the car
   reported, so it is awake) unless the report says the car is asleep.
 - an `ErrorReport`: an active error becomes the vehicle's `last_error`
@@ -52,6 +54,7 @@ from datetime import datetime
 
 from gateway.core import payload as payloads
 from gateway.core.cache import TelemetryCache
+from gateway.core.final_readings import complete_from_webhook
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, SmartcarApi, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
@@ -159,7 +162,8 @@ class WebhookInbox:
             elif (stranger := _another_owner(vehicle, self._decoder.owner(event))) is not None:
                 applied = _Applied(SKIPPED, stranger)
             else:
-                applied = await _apply_report(uow, vehicle, event, self._decoder.decode(event))
+                report = self._decoder.decode(event)
+                applied = await _apply_report(uow, vehicle, event, report, self._metrics)
             note = None if applied.note is None else _bounded(applied.note)
             await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=note)
             await uow.commit()
@@ -225,12 +229,12 @@ def _another_owner(vehicle: Vehicle, owner: str | None) -> str | None:
 
 
 async def _apply_report(
-    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: VehicleReport
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: VehicleReport, metrics: Metrics
 ) -> _Applied:
     """Apply what the event reports to its (locked) vehicle."""
     match report:
         case StateReport():
-            return await _apply_state(uow, vehicle, event, report)
+            return await _apply_state(uow, vehicle, event, report, metrics)
         case ErrorReport():
             await _apply_errors(uow, vehicle, report)
             return _Applied(APPLIED, None)
@@ -239,10 +243,10 @@ async def _apply_report(
 
 
 async def _apply_state(
-    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: StateReport
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: StateReport, metrics: Metrics
 ) -> _Applied:
-    """Store the valid readings newer than the stored ones; the car is awake unless it says
-    it is asleep."""
+    """Store the valid readings newer than the stored ones, and offer them to the car's
+    rentals waiting for a final reading; the car is awake unless it says it is asleep."""
     stored = await uow.telemetry.latest(vehicle.id)
     newer = tuple(
         reading for reading in report.readings if not _older(reading, stored.get(reading.field))
@@ -250,6 +254,7 @@ async def _apply_state(
     updated = vehicle
     if newer:
         await uow.telemetry.store(vehicle.id, newer)
+        await complete_from_webhook(uow, vehicle.id, newer, at=event.received_at, metrics=metrics)
         updated = dataclasses.replace(
             updated, last_telemetry_at=_latest(vehicle.last_telemetry_at, event.received_at)
         )

@@ -27,15 +27,15 @@ POLICY = f"""
 [roles.rental]
 methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
            "Lock", "Unlock", "StartCharge", "StopCharge", "SetChargeLimit",
-           "StartRental", "EndRental", "Disconnect", "WatchVehicles",
-           "CheckCompatibility", "grpc.health.v1.Health/*"]
+           "StartRental", "EndRental", "GetRental", "ListRentals", "Disconnect",
+           "WatchVehicles", "CheckCompatibility", "grpc.health.v1.Health/*"]
 
 [roles.operator]
 methods = ["CheckCompatibility", "GetConnectUrl", "GetVehicle", "ListVehicles",
            "SetRequestAllowance"]
 
 [roles.billing]
-methods = ["GetTelemetry"]
+methods = ["GetTelemetry", "GetRental", "ListRentals"]
 telemetry_fields = ["ODOMETER"]
 
 [roles.debug]

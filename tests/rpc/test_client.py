@@ -67,6 +67,17 @@ async def test_errors_arrive_typed_with_their_details(tmp_path: Path) -> None:
         assert held.value.violations[0][1] == "rentals/r-9"
         with pytest.raises(client_errors.PermissionDenied):
             await billing.call(calls.unlock("car-1"))
+        rented = await billing.call(calls.get_rental("r-9"))
+        assert rented.start_reading.HasField("odometer")
+        listed = await billing.call(calls.list_rentals(vehicle_id="car-1"))
+        assert [r.rental_id for r in listed.rentals] == ["r-9"]
+        with pytest.raises(client_errors.NotFound) as no_rental:
+            await billing.call(calls.get_rental("r-404"))
+        assert no_rental.value.reason == "RENTAL_NOT_FOUND"
+        await rental.call(calls.get_connect_url("car-2"))
+        with pytest.raises(client_errors.VehicleNotRentable) as not_rentable:
+            await rental.call(calls.start_rental("car-2", rental_id="r-10"))
+        assert not_rentable.value.violations[0][:2] == ("CONNECTION_STATUS", "vehicles/car-2")
         with pytest.raises(client_errors.Unauthenticated):
             await stranger.call(calls.get_vehicle("car-1"))
 

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,8 +41,10 @@ from gateway.core.model import (
     ConnectFailure,
     ConnectionStatus,
     ConnectUrl,
+    FinalReadingState,
     LockAction,
-    Rental,
+    RentalPage,
+    RentalRecord,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -165,16 +167,44 @@ class FakeGateway:
         """Answer a never-connected panel."""
         return await self._answer("disconnect", samples.minimal_panel(), vehicle_id=vehicle_id)
 
-    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Answer an active rental."""
+    async def start_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Answer an active rental with its start reading."""
         return await self._answer(
-            "start_rental", samples.rental(), vehicle_id=vehicle_id, rental_id=rental_id
+            "start_rental", samples.rental_record(), vehicle_id=vehicle_id, rental_id=rental_id
         )
 
-    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> Rental:
-        """Answer an ended rental."""
+    async def end_rental(self, vehicle_id: str, *, rental_id: str) -> RentalRecord:
+        """Answer an ended rental whose final reading is pending."""
         return await self._answer(
-            "end_rental", samples.rental(ended=True), vehicle_id=vehicle_id, rental_id=rental_id
+            "end_rental",
+            samples.rental_record(ended=True),
+            vehicle_id=vehicle_id,
+            rental_id=rental_id,
+        )
+
+    async def get_rental(self, rental_id: str) -> RentalRecord:
+        """Answer an ended rental whose final reading is recorded."""
+        record = samples.rental_record(ended=True, final=FinalReadingState.RECORDED)
+        return await self._answer("get_rental", record, rental_id=rental_id)
+
+    async def list_rentals(
+        self,
+        *,
+        vehicle_id: str | None,
+        ended_after: datetime | None,
+        ended_before: datetime | None,
+        page_size: int,
+        page_token: str,
+    ) -> RentalPage:
+        """Answer a page of two rentals."""
+        return await self._answer(
+            "list_rentals",
+            samples.rental_page(),
+            vehicle_id=vehicle_id,
+            ended_after=ended_after,
+            ended_before=ended_before,
+            page_size=page_size,
+            page_token=page_token,
         )
 
     async def get_vehicle(self, vehicle_id: str) -> VehiclePanel:
@@ -397,13 +427,38 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
         "StartRental",
         pb.StartRentalRequest(vehicle_id="car-1", rental_id="rental-7"),
         ("start_rental", {"vehicle_id": "car-1", "rental_id": "rental-7"}),
-        convert.rental_message(samples.rental()),
+        convert.rental_record_message(samples.rental_record()),
     ),
     (
         "EndRental",
         pb.EndRentalRequest(vehicle_id="car-1", rental_id="rental-7"),
         ("end_rental", {"vehicle_id": "car-1", "rental_id": "rental-7"}),
-        convert.rental_message(samples.rental(ended=True)),
+        convert.rental_record_message(samples.rental_record(ended=True)),
+    ),
+    (
+        "GetRental",
+        pb.GetRentalRequest(rental_id="rental-7"),
+        ("get_rental", {"rental_id": "rental-7"}),
+        convert.rental_record_message(
+            samples.rental_record(ended=True, final=FinalReadingState.RECORDED)
+        ),
+    ),
+    (
+        "ListRentals",
+        pb.ListRentalsRequest(
+            vehicle_id="car-1", ended_after=samples.timestamp(samples.NOW), page_token="tok-1"
+        ),
+        (
+            "list_rentals",
+            {
+                "vehicle_id": "car-1",
+                "ended_after": samples.NOW,
+                "ended_before": None,
+                "page_size": 50,
+                "page_token": "tok-1",
+            },
+        ),
+        convert.rental_page_message(samples.rental_page()),
     ),
     (
         "GetVehicle",
@@ -499,6 +554,9 @@ def _every_error() -> list[errors.GatewayError]:
             found.append(cls("rented", vehicle_id="car-1", rental_id="rental-7"))
         elif cls is errors.CommandOutcomeUnknown:
             found.append(cls("no answer"))
+        elif cls is errors.VehicleNotRentable:
+            unmet = [errors.UnmetCondition("PERMISSION", "permissions/control_security", "grant")]
+            found.append(cls("not rentable", unmet=unmet, metadata={"vehicle_id": "car-1"}))
         else:
             found.append(cls(f"{cls.__name__} for car-1"))
     return sorted(found, key=lambda e: type(e).__name__)

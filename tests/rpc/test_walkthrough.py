@@ -126,7 +126,7 @@ def readme_walkthrough() -> str:
 def test_the_readme_walkthrough_runs_as_written(served: Served) -> None:
     """The README's grpcurl block, run by bash against a live gateway (only its address and
     the grpcurl path replaced), connects, reads, locks, unlocks, is refused Disconnect during
-    the rental and disconnects after it."""
+    the rental, disconnects after it, and ends with the rental's readings (GetRental)."""
     script = readme_walkthrough()
     for written in ("A=127.0.0.1:50051", ".venv/bin/grpcurl"):
         assert written in script
@@ -138,7 +138,7 @@ def test_the_readme_walkthrough_runs_as_written(served: Served) -> None:
         [bash, "-u", "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     out = done.stdout + done.stderr
-    assert done.returncode == 0, out  # the last step, Health/Check, succeeded
+    assert done.returncode == 0, out  # the last step, GetRental, succeeded
     for step in (
         SERVICE,  # list
         "rpc GetTelemetry",  # describe
@@ -150,9 +150,16 @@ def test_the_readme_walkthrough_runs_as_written(served: Served) -> None:
         "rentals/rental-1",  # …names the rental
         '"status": "DISCONNECTED"',  # Disconnect after it, ListVehicles
         '"status": "SERVING"',  # Health/Check
+        '"startReading"',  # StartRental, GetRental…
+        '"source": "READING_SOURCE_',  # …each value with where it came from
+        '"endReading"',  # EndRental, GetRental
+        '"finalReadingState": "FINAL_READING_',  # GetRental: pending, or recorded
     ):
         assert step in out, step
     assert out.count('"state": "SUCCEEDED"') == 2  # Lock, Unlock
+    answers = done.stdout
+    assert answers.count('"rentalId": "rental-1"') == 3  # StartRental, EndRental, GetRental
+    assert answers.rindex('"finalReadingState"') > answers.rindex('"status": "SERVING"')
 
 
 def test_sigterm_drains_and_stops_cleanly_without_leaking_secrets(served: Served) -> None:

@@ -284,6 +284,70 @@ OUTCOME_UNKNOWN: CommandState.ValueType  # 4
 """Sent, but no answer came: it may have happened."""
 Global___CommandState: _TypeAlias = CommandState  # noqa: Y015
 
+class _ReadingSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReadingSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReadingSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    READING_SOURCE_UNSPECIFIED: _ReadingSource.ValueType  # 0
+    """Not set."""
+    READING_SOURCE_LIVE: _ReadingSource.ValueType  # 1
+    """Asked of Smartcar for this rental."""
+    READING_SOURCE_CACHE: _ReadingSource.ValueType  # 2
+    """Already held by the gateway (a scheduled poll, another caller's read, an earlier
+    webhook), fresh enough for the rental.
+    """
+    READING_SOURCE_WEBHOOK: _ReadingSource.ValueType  # 3
+    """Pushed by Smartcar's webhook while the rental's final reading was pending."""
+
+class ReadingSource(_ReadingSource, metaclass=_ReadingSourceEnumTypeWrapper):
+    """Where a rental's reading of a field came from."""
+
+READING_SOURCE_UNSPECIFIED: ReadingSource.ValueType  # 0
+"""Not set."""
+READING_SOURCE_LIVE: ReadingSource.ValueType  # 1
+"""Asked of Smartcar for this rental."""
+READING_SOURCE_CACHE: ReadingSource.ValueType  # 2
+"""Already held by the gateway (a scheduled poll, another caller's read, an earlier
+webhook), fresh enough for the rental.
+"""
+READING_SOURCE_WEBHOOK: ReadingSource.ValueType  # 3
+"""Pushed by Smartcar's webhook while the rental's final reading was pending."""
+Global___ReadingSource: _TypeAlias = ReadingSource  # noqa: Y015
+
+class _FinalReadingState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FinalReadingStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FinalReadingState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FINAL_READING_STATE_UNSPECIFIED: _FinalReadingState.ValueType  # 0
+    """Not set: the rental is still active."""
+    FINAL_READING_PENDING: _FinalReadingState.ValueType  # 1
+    """The gateway is still trying (in the background, at a priority just below commands)."""
+    FINAL_READING_RECORDED: _FinalReadingState.ValueType  # 2
+    """Every field the car can report has a value recorded at or after the end."""
+    FINAL_READING_GIVEN_UP: _FinalReadingState.ValueType  # 3
+    """The gateway stopped trying (`final_reading_reason` says why); the end reading holds
+    the newest values known, recorded before the end.
+    """
+
+class FinalReadingState(_FinalReadingState, metaclass=_FinalReadingStateEnumTypeWrapper):
+    """Where a rental's final reading stands: one the car recorded at or after the rental's end."""
+
+FINAL_READING_STATE_UNSPECIFIED: FinalReadingState.ValueType  # 0
+"""Not set: the rental is still active."""
+FINAL_READING_PENDING: FinalReadingState.ValueType  # 1
+"""The gateway is still trying (in the background, at a priority just below commands)."""
+FINAL_READING_RECORDED: FinalReadingState.ValueType  # 2
+"""Every field the car can report has a value recorded at or after the end."""
+FINAL_READING_GIVEN_UP: FinalReadingState.ValueType  # 3
+"""The gateway stopped trying (`final_reading_reason` says why); the end reading holds
+the newest values known, recorded before the end.
+"""
+Global___FinalReadingState: _TypeAlias = FinalReadingState  # noqa: Y015
+
 class _PermissionCapability:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -762,6 +826,104 @@ class SetRequestAllowanceRequest(_message.Message):
 Global___SetRequestAllowanceRequest: _TypeAlias = SetRequestAllowanceRequest  # noqa: Y015
 
 @_typing.final
+class GetRentalRequest(_message.Message):
+    """Asks for one rental."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RENTAL_ID_FIELD_NUMBER: _builtins.int
+    rental_id: _builtins.str
+    """The rental service's id for the rental."""
+    def __init__(
+        self,
+        *,
+        rental_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rental_id", b"rental_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRentalRequest: _TypeAlias = GetRentalRequest  # noqa: Y015
+
+@_typing.final
+class ListRentalsRequest(_message.Message):
+    """Asks for one page of rentals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    ENDED_AFTER_FIELD_NUMBER: _builtins.int
+    ENDED_BEFORE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    vehicle_id: _builtins.str
+    """Only this fleet vehicle's rentals; empty for every vehicle's."""
+    page_size: _builtins.int
+    """At most this many rentals, 0 to 500; 0 means the default (50)."""
+    page_token: _builtins.str
+    """The `next_page_token` of the previous page (opaque, signed, at most 512 characters,
+    valid only with the same filters); empty for the first page.
+    """
+    @_builtins.property
+    def ended_after(self) -> _timestamp_pb2.Timestamp:
+        """Only rentals that ended at or after this time (active ones never match); unset: no
+        lower bound.
+        """
+
+    @_builtins.property
+    def ended_before(self) -> _timestamp_pb2.Timestamp:
+        """Only rentals that ended before this time (active ones never match); unset: no upper
+        bound. Must be later than `ended_after` when both are set.
+        """
+
+    def __init__(
+        self,
+        *,
+        vehicle_id: _builtins.str = ...,
+        ended_after: _timestamp_pb2.Timestamp | None = ...,
+        ended_before: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_after", b"ended_after", "ended_before", b"ended_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_after", b"ended_after", "ended_before", b"ended_before", "page_size", b"page_size", "page_token", b"page_token", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRentalsRequest: _TypeAlias = ListRentalsRequest  # noqa: Y015
+
+@_typing.final
+class ListRentalsResponse(_message.Message):
+    """One page of ListRentals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RENTALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as `page_token` for the next page; empty on the last page."""
+    @_builtins.property
+    def rentals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rental]:
+        """The rentals on this page, oldest start first (ties by rental id)."""
+
+    def __init__(
+        self,
+        *,
+        rentals: _abc.Iterable[Global___Rental] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "rentals", b"rentals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRentalsResponse: _TypeAlias = ListRentalsResponse  # noqa: Y015
+
+@_typing.final
 class GetConnectUrlResponse(_message.Message):
     """A Smartcar Connect URL for the vehicle's owner to open."""
 
@@ -831,7 +993,10 @@ Global___LastCommand: _TypeAlias = LastCommand  # noqa: Y015
 
 @_typing.final
 class Rental(_message.Message):
-    """A rental hold on a vehicle; active while `ended_at` is unset."""
+    """A rental hold on a vehicle; active while `ended_at` is unset. StartRental, EndRental,
+    GetRental and ListRentals also carry its readings; a vehicle panel's `active_rental`
+    carries the hold only (ask GetRental for the readings).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -839,10 +1004,39 @@ class Rental(_message.Message):
     VEHICLE_ID_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     ENDED_AT_FIELD_NUMBER: _builtins.int
+    START_READING_FIELD_NUMBER: _builtins.int
+    END_READING_FIELD_NUMBER: _builtins.int
+    FINAL_READING_PENDING_FIELD_NUMBER: _builtins.int
+    FINAL_READING_STATE_FIELD_NUMBER: _builtins.int
+    FINAL_READING_REASON_FIELD_NUMBER: _builtins.int
+    FINAL_READING_SETTLED_AT_FIELD_NUMBER: _builtins.int
+    DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    FUEL_PERCENT_CHANGE_FIELD_NUMBER: _builtins.int
+    BATTERY_PERCENT_CHANGE_FIELD_NUMBER: _builtins.int
     rental_id: _builtins.str
     """The rental service's id for the rental."""
     vehicle_id: _builtins.str
     """The fleet vehicle held."""
+    final_reading_pending: _builtins.bool
+    """True while the gateway still tries to get, for every field of the end reading the car
+    can report, a value the car recorded at or after `ended_at`.
+    """
+    final_reading_state: Global___FinalReadingState.ValueType
+    """Where the final reading stands; unspecified while the rental is active."""
+    final_reading_reason: _builtins.str
+    """Why the gateway stopped trying (FINAL_READING_GIVEN_UP); empty otherwise."""
+    distance_km: _builtins.float
+    """Kilometres driven: the end odometer less the start odometer. Absent when either is
+    missing, or when the end is below the start (the values cannot both be right).
+    """
+    fuel_percent_change: _builtins.float
+    """Fuel level at the end less at the start, percentage points (negative: fuel used).
+    Absent when either is missing.
+    """
+    battery_percent_change: _builtins.float
+    """Traction battery state of charge at the end less at the start, percentage points
+    (negative: charge used). Absent when either is missing.
+    """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp:
         """When the hold began."""
@@ -851,6 +1045,21 @@ class Rental(_message.Message):
     def ended_at(self) -> _timestamp_pb2.Timestamp:
         """When the hold was released; unset while active."""
 
+    @_builtins.property
+    def start_reading(self) -> Global___RentalReading:
+        """The reading taken at the start: the best the gateway had then, each value with its age."""
+
+    @_builtins.property
+    def end_reading(self) -> Global___RentalReading:
+        """The reading at the end: what was known when EndRental answered, each field replaced by
+        the first value the car recorded at or after `ended_at` once there is one. Unset while
+        the rental is active.
+        """
+
+    @_builtins.property
+    def final_reading_settled_at(self) -> _timestamp_pb2.Timestamp:
+        """When the final reading was recorded or given up; unset while active or pending."""
+
     def __init__(
         self,
         *,
@@ -858,14 +1067,125 @@ class Rental(_message.Message):
         vehicle_id: _builtins.str = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         ended_at: _timestamp_pb2.Timestamp | None = ...,
+        start_reading: Global___RentalReading | None = ...,
+        end_reading: Global___RentalReading | None = ...,
+        final_reading_pending: _builtins.bool = ...,
+        final_reading_state: Global___FinalReadingState.ValueType = ...,
+        final_reading_reason: _builtins.str = ...,
+        final_reading_settled_at: _timestamp_pb2.Timestamp | None = ...,
+        distance_km: _builtins.float | None = ...,
+        fuel_percent_change: _builtins.float | None = ...,
+        battery_percent_change: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change", "_distance_km", b"_distance_km", "_fuel_percent_change", b"_fuel_percent_change", "battery_percent_change", b"battery_percent_change", "distance_km", b"distance_km", "end_reading", b"end_reading", "ended_at", b"ended_at", "final_reading_settled_at", b"final_reading_settled_at", "fuel_percent_change", b"fuel_percent_change", "start_reading", b"start_reading", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "rental_id", b"rental_id", "started_at", b"started_at", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change", "_distance_km", b"_distance_km", "_fuel_percent_change", b"_fuel_percent_change", "battery_percent_change", b"battery_percent_change", "distance_km", b"distance_km", "end_reading", b"end_reading", "ended_at", b"ended_at", "final_reading_pending", b"final_reading_pending", "final_reading_reason", b"final_reading_reason", "final_reading_settled_at", b"final_reading_settled_at", "final_reading_state", b"final_reading_state", "fuel_percent_change", b"fuel_percent_change", "rental_id", b"rental_id", "start_reading", b"start_reading", "started_at", b"started_at", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__battery_percent_change: _TypeAlias = _typing.Literal["battery_percent_change"]  # noqa: Y015
+    _WhichOneofArgType__battery_percent_change: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change"]  # noqa: Y015
+    _WhichOneofReturnType__distance_km: _TypeAlias = _typing.Literal["distance_km"]  # noqa: Y015
+    _WhichOneofArgType__distance_km: _TypeAlias = _typing.Literal["_distance_km", b"_distance_km"]  # noqa: Y015
+    _WhichOneofReturnType__fuel_percent_change: _TypeAlias = _typing.Literal["fuel_percent_change"]  # noqa: Y015
+    _WhichOneofArgType__fuel_percent_change: _TypeAlias = _typing.Literal["_fuel_percent_change", b"_fuel_percent_change"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__battery_percent_change) -> _WhichOneofReturnType__battery_percent_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__distance_km) -> _WhichOneofReturnType__distance_km | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fuel_percent_change) -> _WhichOneofReturnType__fuel_percent_change | None: ...
+
+Global___Rental: _TypeAlias = Rental  # noqa: Y015
+
+@_typing.final
+class RentalReading(_message.Message):
+    """The reading a rental took at its start or end, one entry per field. A field the caller
+    may not read (the access policy's `telemetry_fields`) is left unset.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ODOMETER_FIELD_NUMBER: _builtins.int
+    FUEL_FIELD_NUMBER: _builtins.int
+    BATTERY_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def odometer(self) -> Global___RentalFieldReading:
+        """Total distance driven."""
+
+    @_builtins.property
+    def fuel(self) -> Global___RentalFieldReading:
+        """Fuel tank level (a car without one: availability NOT_CAPABLE)."""
+
+    @_builtins.property
+    def battery(self) -> Global___RentalFieldReading:
+        """Traction battery state of charge (a car without one: availability NOT_CAPABLE)."""
+
+    @_builtins.property
+    def location(self) -> Global___RentalFieldReading:
+        """Where the car was."""
+
+    def __init__(
+        self,
+        *,
+        odometer: Global___RentalFieldReading | None = ...,
+        fuel: Global___RentalFieldReading | None = ...,
+        battery: Global___RentalFieldReading | None = ...,
+        location: Global___RentalFieldReading | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["battery", b"battery", "fuel", b"fuel", "location", b"location", "odometer", b"odometer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["battery", b"battery", "fuel", b"fuel", "location", b"location", "odometer", b"odometer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Rental: _TypeAlias = Rental  # noqa: Y015
+Global___RentalReading: _TypeAlias = RentalReading  # noqa: Y015
+
+@_typing.final
+class RentalFieldReading(_message.Message):
+    """One field of a rental's reading: the value as GetTelemetry shows it, where the gateway
+    got it, and how old it was when the rental took it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    READING_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TAKEN_AT_FIELD_NUMBER: _builtins.int
+    AGE_FIELD_NUMBER: _builtins.int
+    source: Global___ReadingSource.ValueType
+    """Where the gateway got it."""
+    @_builtins.property
+    def reading(self) -> Global___FieldReading:
+        """The value, its availability and reason, when the car recorded it and when the gateway
+        fetched it. A value the car could not refresh (asleep, rate limited, offline) is kept
+        with availability UNAVAILABLE and the reason.
+        """
+
+    @_builtins.property
+    def taken_at(self) -> _timestamp_pb2.Timestamp:
+        """When the rental took it."""
+
+    @_builtins.property
+    def age(self) -> _duration_pb2.Duration:
+        """How old the value was when the rental took it (`taken_at` less `recorded_at`); unset
+        when the car did not say when it recorded it.
+        """
+
+    def __init__(
+        self,
+        *,
+        reading: Global___FieldReading | None = ...,
+        source: Global___ReadingSource.ValueType = ...,
+        taken_at: _timestamp_pb2.Timestamp | None = ...,
+        age: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["age", b"age", "reading", b"reading", "taken_at", b"taken_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age", b"age", "reading", b"reading", "source", b"source", "taken_at", b"taken_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RentalFieldReading: _TypeAlias = RentalFieldReading  # noqa: Y015
 
 @_typing.final
 class Vehicle(_message.Message):

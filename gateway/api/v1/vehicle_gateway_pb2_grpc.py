@@ -117,6 +117,16 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
                 _registered_method=True)
+        self.GetRental = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/GetRental',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.GetRentalRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Rental.FromString,
+                _registered_method=True)
+        self.ListRentals = channel.unary_unary(
+                '/vehiclegateway.v1.VehicleGateway/ListRentals',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
@@ -177,14 +187,20 @@ class VehicleGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartRental(self, request, context):
-        """Hold the vehicle for a rental (idempotent for the same rental id).
+        """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
+        reading. The car must be ACTIVE with `control_security` granted, else FAILED_PRECONDITION
+        with a PreconditionFailure naming what is missing. Answers within a short bound with the
+        best reading held then (each value with its age); a reading still on its way is stored
+        when it arrives.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EndRental(self, request, context):
-        """Release a rental hold (idempotent for an already ended rental).
+        """Release a rental hold (idempotent for an already ended rental) and take its end
+        reading. Answers within a short bound with what is known; until the car reports a value
+        recorded after the end, `final_reading_pending` is true and the gateway keeps trying.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -250,6 +266,24 @@ class VehicleGatewayServicer:
     def SetChargeLimit(self, request, context):
         """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
         `request_id` is an idempotency key, as for Lock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRental(self, request, context):
+        """Return one rental: the readings the gateway took at its start and end (odometer, fuel,
+        battery, location, each with when the car recorded it and where the gateway got it),
+        the distance driven, the fuel and charge difference, and whether the final reading (one
+        the car recorded after the rental's end) is still pending.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRentals(self, request, context):
+        """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
+        only those that ended within a period.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -337,6 +371,16 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     servicer.SetChargeLimit,
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.SerializeToString,
+            ),
+            'GetRental': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRental,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.GetRentalRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Rental.SerializeToString,
+            ),
+            'ListRentals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRentals,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -774,6 +818,60 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/SetChargeLimit',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.SetChargeLimitRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.CommandResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRental(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/GetRental',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.GetRentalRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.Rental.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRentals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/ListRentals',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -73,9 +73,17 @@ class VehicleGatewayStub:
     history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
     """
     StartRental: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartRentalRequest, _vehicle_gateway_pb2.Rental]
-    """Hold the vehicle for a rental (idempotent for the same rental id)."""
+    """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
+    reading. The car must be ACTIVE with `control_security` granted, else FAILED_PRECONDITION
+    with a PreconditionFailure naming what is missing. Answers within a short bound with the
+    best reading held then (each value with its age); a reading still on its way is stored
+    when it arrives.
+    """
     EndRental: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.EndRentalRequest, _vehicle_gateway_pb2.Rental]
-    """Release a rental hold (idempotent for an already ended rental)."""
+    """Release a rental hold (idempotent for an already ended rental) and take its end
+    reading. Answers within a short bound with what is known; until the car reports a value
+    recorded after the end, `final_reading_pending` is true and the gateway keeps trying.
+    """
     GetVehicle: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetVehicleRequest, _vehicle_gateway_pb2.Vehicle]
     """Return one vehicle's connection panel."""
     ListVehicles: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]
@@ -105,6 +113,16 @@ class VehicleGatewayStub:
     SetChargeLimit: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetChargeLimitRequest, _vehicle_gateway_pb2.CommandResult]
     """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
     `request_id` is an idempotency key, as for Lock.
+    """
+    GetRental: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetRentalRequest, _vehicle_gateway_pb2.Rental]
+    """Return one rental: the readings the gateway took at its start and end (odometer, fuel,
+    battery, location, each with when the car recorded it and where the gateway got it),
+    the distance driven, the fuel and charge difference, and whether the final reading (one
+    the car recorded after the rental's end) is still pending.
+    """
+    ListRentals: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListRentalsRequest, _vehicle_gateway_pb2.ListRentalsResponse]
+    """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
+    only those that ended within a period.
     """
 
 @_typing.type_check_only
@@ -141,9 +159,17 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
     """
     StartRental: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartRentalRequest, _vehicle_gateway_pb2.Rental]  # type: ignore[assignment]
-    """Hold the vehicle for a rental (idempotent for the same rental id)."""
+    """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
+    reading. The car must be ACTIVE with `control_security` granted, else FAILED_PRECONDITION
+    with a PreconditionFailure naming what is missing. Answers within a short bound with the
+    best reading held then (each value with its age); a reading still on its way is stored
+    when it arrives.
+    """
     EndRental: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.EndRentalRequest, _vehicle_gateway_pb2.Rental]  # type: ignore[assignment]
-    """Release a rental hold (idempotent for an already ended rental)."""
+    """Release a rental hold (idempotent for an already ended rental) and take its end
+    reading. Answers within a short bound with what is known; until the car reports a value
+    recorded after the end, `final_reading_pending` is true and the gateway keeps trying.
+    """
     GetVehicle: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetVehicleRequest, _vehicle_gateway_pb2.Vehicle]  # type: ignore[assignment]
     """Return one vehicle's connection panel."""
     ListVehicles: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]  # type: ignore[assignment]
@@ -173,6 +199,16 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     SetChargeLimit: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.SetChargeLimitRequest, _vehicle_gateway_pb2.CommandResult]  # type: ignore[assignment]
     """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
     `request_id` is an idempotency key, as for Lock.
+    """
+    GetRental: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.GetRentalRequest, _vehicle_gateway_pb2.Rental]  # type: ignore[assignment]
+    """Return one rental: the readings the gateway took at its start and end (odometer, fuel,
+    battery, location, each with when the car recorded it and where the gateway got it),
+    the distance driven, the fuel and charge difference, and whether the final reading (one
+    the car recorded after the rental's end) is still pending.
+    """
+    ListRentals: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListRentalsRequest, _vehicle_gateway_pb2.ListRentalsResponse]  # type: ignore[assignment]
+    """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
+    only those that ended within a period.
     """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
@@ -248,7 +284,12 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _vehicle_gateway_pb2.StartRentalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vehicle_gateway_pb2.Rental, _abc.Awaitable[_vehicle_gateway_pb2.Rental]]:
-        """Hold the vehicle for a rental (idempotent for the same rental id)."""
+        """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
+        reading. The car must be ACTIVE with `control_security` granted, else FAILED_PRECONDITION
+        with a PreconditionFailure naming what is missing. Answers within a short bound with the
+        best reading held then (each value with its age); a reading still on its way is stored
+        when it arrives.
+        """
 
     @_abc_1.abstractmethod
     def EndRental(
@@ -256,7 +297,10 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _vehicle_gateway_pb2.EndRentalRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vehicle_gateway_pb2.Rental, _abc.Awaitable[_vehicle_gateway_pb2.Rental]]:
-        """Release a rental hold (idempotent for an already ended rental)."""
+        """Release a rental hold (idempotent for an already ended rental) and take its end
+        reading. Answers within a short bound with what is known; until the car reports a value
+        recorded after the end, `final_reading_pending` is true and the gateway keeps trying.
+        """
 
     @_abc_1.abstractmethod
     def GetVehicle(
@@ -334,6 +378,28 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_vehicle_gateway_pb2.CommandResult, _abc.Awaitable[_vehicle_gateway_pb2.CommandResult]]:
         """Set the charge limit (the state of charge at which charging stops), 50-100 percent.
         `request_id` is an idempotency key, as for Lock.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRental(
+        self,
+        request: _vehicle_gateway_pb2.GetRentalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.Rental, _abc.Awaitable[_vehicle_gateway_pb2.Rental]]:
+        """Return one rental: the readings the gateway took at its start and end (odometer, fuel,
+        battery, location, each with when the car recorded it and where the gateway got it),
+        the distance driven, the fuel and charge difference, and whether the final reading (one
+        the car recorded after the rental's end) is still pending.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRentals(
+        self,
+        request: _vehicle_gateway_pb2.ListRentalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_vehicle_gateway_pb2.ListRentalsResponse, _abc.Awaitable[_vehicle_gateway_pb2.ListRentalsResponse]]:
+        """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
+        only those that ended within a period.
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

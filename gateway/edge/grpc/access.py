@@ -11,7 +11,8 @@ request is looked at by anything else:
 2. otherwise `authorization: Bearer <token>` metadata names it, accepted only over TLS or
    from a loopback peer (a token sent in clear over a network is as good as published);
 3. no identity the policy knows → Unauthenticated; a method (or, for GetTelemetry, a
-   field) the caller's roles do not allow → AccessDenied.
+   field) the caller's roles do not allow → AccessDenied. The rental RPCs answer readings
+   too: those of fields the caller's roles may not read are left out (`visible_fields`).
 
 Without a policy the gateway runs in development mode: every caller is `anonymous` and may
 do anything. `gateway.app` allows that only on a loopback address and says so loudly.
@@ -49,6 +50,9 @@ _LOOPBACK_PEERS = ("ipv4:127.", "ipv6:[::1]", "unix:")
 caller: ContextVar[str | None] = ContextVar("caller", default=None)
 """The name of the caller of the gRPC call being served, for logs and the audit trail."""
 
+_admitted: ContextVar[Caller | None] = ContextVar("admitted", default=None)
+"""The caller the guard admitted for the call being served, with its roles."""
+
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -67,6 +71,7 @@ class AccessGuard:
         """Return the call's caller if the policy allows the call; raise otherwise."""
         who = ANONYMOUS if self._policy is None else self._identify(self._policy, call)
         caller.set(who.name)
+        _admitted.set(who)
         if not who.allows(method):
             raise AccessDenied(
                 f"caller {who.name!r} may not call {method}",
@@ -123,6 +128,17 @@ class AccessGuard:
                 refusal=Refusal.FIELDS_DENIED,
                 metadata={"caller": who.name, "fields": ",".join(refused)},
             )
+
+
+def visible_fields(method: str) -> frozenset[TelemetryField]:
+    """Return the telemetry fields the current call's caller may see in what `method`
+    (its short name) answers: the `telemetry_fields` of its roles that allow the method.
+    Rental readings are filtered by it, as GetTelemetry's fields are checked. Outside a
+    call the guard admitted: none (a servicer wired without the guard shows no readings)."""
+    who = _admitted.get()
+    if who is None:
+        return frozenset()
+    return who.readable_fields(f"/{GATEWAY_SERVICE}/{method}")
 
 
 def certificate_names(context: Mapping[str, Iterable[bytes]], *, uri_sans: bool) -> tuple[str, ...]:

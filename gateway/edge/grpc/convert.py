@@ -9,9 +9,9 @@ response messages. Enum members map by name, so the tables below are bijections 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -35,14 +35,19 @@ from gateway.core.model import (
     ConnectUrl,
     EngineOil,
     FieldReading,
+    FinalReadingState,
     Fuel,
     LastCommand,
     Location,
     LockAction,
     LockStatus,
     Odometer,
+    ReadingSource,
     Rental,
+    RentalPage,
+    RentalRecord,
     SmartcarApi,
+    SourcedReading,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -51,6 +56,7 @@ from gateway.core.model import (
     VehiclePage,
     VehiclePanel,
 )
+from gateway.core.rental_readings import RENTAL_FIELDS
 
 TELEMETRY_FIELDS: dict[pb.TelemetryField.ValueType, TelemetryField] = {
     pb.TelemetryField.Value(f.name): f for f in TelemetryField
@@ -71,9 +77,16 @@ _CAPABILITY_TO_PB = {
     Capability.NOT_CAPABLE: pb.PERMISSION_NOT_CAPABLE,
     Capability.UNKNOWN: pb.PERMISSION_CAPABILITY_UNKNOWN,
 }
+_SOURCE_TO_PB = {s: pb.ReadingSource.Value(f"READING_SOURCE_{s.name}") for s in ReadingSource}
+_FINAL_TO_PB = {s: pb.FinalReadingState.Value(f"FINAL_READING_{s.name}") for s in FinalReadingState}
+_RENTAL_READING_MEMBERS = {f: f.value for f in RENTAL_FIELDS}
+"""The member of a RentalReading message holding each field (named after the field)."""
 
 # google.protobuf.Duration's documented range: about 10,000 years either way.
 _MAX_DURATION_SECONDS = 315_576_000_000
+# google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_TIMESTAMP_SECONDS = -62_135_596_800
+_MAX_TIMESTAMP_SECONDS = 253_402_300_799
 _NANOS_PER_SECOND = 1_000_000_000
 
 
@@ -142,6 +155,17 @@ class AllowanceArgs:
 
     vehicle_id: str
     monthly_allowance: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RentalListQuery:
+    """A validated ListRentals request: filters (None: none), page size and token."""
+
+    vehicle_id: str | None
+    ended_after: datetime | None
+    ended_before: datetime | None
+    page_size: int
+    page_token: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,6 +318,39 @@ def rental_args(request: pb.StartRentalRequest | pb.EndRentalRequest) -> RentalA
     return RentalArgs(vehicle_id=request.vehicle_id, rental_id=request.rental_id)
 
 
+def rental_id(request: pb.GetRentalRequest) -> str:
+    """Validate a request that names only a rental, and return its id."""
+    validation.ensure([validation.identifier("rental_id", request.rental_id)])
+    return request.rental_id
+
+
+def rental_list_query(request: pb.ListRentalsRequest) -> RentalListQuery:
+    """Validate a ListRentals request: an optional vehicle id, valid end bounds in order,
+    page size and token shape; page size 0 becomes the default."""
+    ended_after, after_violation = _optional_time(request, "ended_after")
+    ended_before, before_violation = _optional_time(request, "ended_before")
+    order_violation = None
+    if ended_after is not None and ended_before is not None and ended_before <= ended_after:
+        order_violation = FieldViolation("ended_before", "must be later than ended_after")
+    validation.ensure(
+        [
+            validation.identifier("vehicle_id", request.vehicle_id, required=False),
+            after_violation,
+            before_violation,
+            order_violation,
+            validation.page_size("page_size", request.page_size),
+            validation.page_token("page_token", request.page_token),
+        ]
+    )
+    return RentalListQuery(
+        vehicle_id=request.vehicle_id or None,
+        ended_after=ended_after,
+        ended_before=ended_before,
+        page_size=request.page_size or validation.DEFAULT_PAGE_SIZE,
+        page_token=request.page_token,
+    )
+
+
 def vehicle_id(request: pb.GetVehicleRequest | pb.DisconnectRequest) -> str:
     """Validate a request that names only a vehicle, and return its id."""
     validation.ensure([validation.identifier("vehicle_id", request.vehicle_id)])
@@ -374,6 +431,21 @@ def _telemetry_fields(
         else:
             fields.add(field)
     return frozenset(fields), violations
+
+
+def _optional_time(
+    request: pb.ListRentalsRequest, path: str
+) -> tuple[datetime | None, FieldViolation | None]:
+    """Convert an optional Timestamp field, refusing one outside protobuf's valid range."""
+    if not request.HasField(path):  # type: ignore[arg-type]
+        return None, None
+    stamp: Timestamp = getattr(request, path)
+    if not (
+        _MIN_TIMESTAMP_SECONDS <= stamp.seconds <= _MAX_TIMESTAMP_SECONDS
+        and 0 <= stamp.nanos < _NANOS_PER_SECOND
+    ):
+        return None, FieldViolation(path, "must be a valid timestamp (years 1 to 9999)")
+    return stamp.ToDatetime(tzinfo=UTC), None
 
 
 def _timedelta(path: str, duration: Duration) -> tuple[timedelta | None, FieldViolation | None]:
@@ -482,13 +554,76 @@ def vehicle_page_message(page: VehiclePage) -> pb.ListVehiclesResponse:
 
 
 def rental_message(rental: Rental) -> pb.Rental:
-    """Build a rental message (StartRental, EndRental, and a panel's active rental)."""
+    """Build a rental hold's message (a panel's active rental: no readings)."""
     return pb.Rental(
         rental_id=rental.rental_id,
         vehicle_id=rental.vehicle_id,
         started_at=_timestamp(rental.started_at),
         ended_at=_timestamp(rental.ended_at),
     )
+
+
+def rental_record_message(
+    record: RentalRecord, *, visible: frozenset[TelemetryField] = frozenset(TelemetryField)
+) -> pb.Rental:
+    """Build a rental with its readings (StartRental, EndRental, GetRental, ListRentals),
+    showing only the `visible` fields and the differences computed from them."""
+    message = rental_message(record.rental)
+    _fill_reading(message.start_reading, record.start, visible)
+    _fill_reading(message.end_reading, record.end, visible)
+    final = record.final
+    if final is not None:
+        message.final_reading_pending = record.final_reading_pending
+        message.final_reading_state = _FINAL_TO_PB[final.state]
+        message.final_reading_reason = final.reason or ""
+        if final.settled_at is not None:
+            message.final_reading_settled_at.FromDatetime(final.settled_at)
+    for visible_field, name, value in (
+        (TelemetryField.ODOMETER, "distance_km", record.distance_km),
+        (TelemetryField.FUEL, "fuel_percent_change", record.fuel_percent_change),
+        (TelemetryField.BATTERY, "battery_percent_change", record.battery_percent_change),
+    ):
+        if value is not None and visible_field in visible:
+            setattr(message, name, value)
+    return message
+
+
+def rental_page_message(
+    page: RentalPage, *, visible: frozenset[TelemetryField] = frozenset(TelemetryField)
+) -> pb.ListRentalsResponse:
+    """Build the ListRentals response."""
+    return pb.ListRentalsResponse(
+        rentals=[rental_record_message(record, visible=visible) for record in page.records],
+        next_page_token=page.next_page_token,
+    )
+
+
+def _fill_reading(
+    message: pb.RentalReading,
+    readings: Mapping[TelemetryField, SourcedReading],
+    visible: frozenset[TelemetryField],
+) -> None:
+    """Set each visible field a rental's reading holds. The message is present once a
+    reading was taken, even with no field visible to the caller."""
+    if readings:
+        message.SetInParent()
+    for reading_field, member in _RENTAL_READING_MEMBERS.items():
+        sourced = readings.get(reading_field)
+        if sourced is not None and reading_field in visible:
+            getattr(message, member).CopyFrom(_sourced_message(sourced))
+
+
+def _sourced_message(sourced: SourcedReading) -> pb.RentalFieldReading:
+    """Build one field of a rental's reading, with its source and age."""
+    message = pb.RentalFieldReading(
+        reading=field_reading_message(sourced.reading),
+        source=_SOURCE_TO_PB[sourced.source],
+        taken_at=_timestamp(sourced.taken_at),
+    )
+    recorded_at = sourced.reading.recorded_at
+    if recorded_at is not None:
+        message.age.FromTimedelta(max(sourced.taken_at - recorded_at, timedelta(0)))
+    return message
 
 
 def command_result_message(result: CommandResult) -> pb.CommandResult:

@@ -81,16 +81,35 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         return convert.vehicle_message(panel)
 
     async def StartRental(self, request: pb.StartRentalRequest, context: Context) -> pb.Rental:
-        """Hold the vehicle for a rental."""
+        """Hold the vehicle for a rental and take its start reading."""
         args = convert.rental_args(request)
-        rental = await self._api.start_rental(args.vehicle_id, rental_id=args.rental_id)
-        return convert.rental_message(rental)
+        record = await self._api.start_rental(args.vehicle_id, rental_id=args.rental_id)
+        return convert.rental_record_message(record, visible=access.visible_fields("StartRental"))
 
     async def EndRental(self, request: pb.EndRentalRequest, context: Context) -> pb.Rental:
-        """Release a rental hold."""
+        """Release a rental hold and take its end reading."""
         args = convert.rental_args(request)
-        rental = await self._api.end_rental(args.vehicle_id, rental_id=args.rental_id)
-        return convert.rental_message(rental)
+        record = await self._api.end_rental(args.vehicle_id, rental_id=args.rental_id)
+        return convert.rental_record_message(record, visible=access.visible_fields("EndRental"))
+
+    async def GetRental(self, request: pb.GetRentalRequest, context: Context) -> pb.Rental:
+        """Show one rental with its readings."""
+        record = await self._api.get_rental(convert.rental_id(request))
+        return convert.rental_record_message(record, visible=access.visible_fields("GetRental"))
+
+    async def ListRentals(
+        self, request: pb.ListRentalsRequest, context: Context
+    ) -> pb.ListRentalsResponse:
+        """List rentals with their readings, one page at a time."""
+        query = convert.rental_list_query(request)
+        page = await self._api.list_rentals(
+            vehicle_id=query.vehicle_id,
+            ended_after=query.ended_after,
+            ended_before=query.ended_before,
+            page_size=query.page_size,
+            page_token=query.page_token,
+        )
+        return convert.rental_page_message(page, visible=access.visible_fields("ListRentals"))
 
     async def GetVehicle(self, request: pb.GetVehicleRequest, context: Context) -> pb.Vehicle:
         """Show one vehicle's connection panel."""

@@ -7,7 +7,8 @@ its own row (a test walks the hierarchy and proves it). `status_for` builds the 
   `error.metadata` plus Smartcar's `smartcar_type`/`smartcar_code`/`smartcar_request_id`)
   and `RequestInfo` (the call's request id);
 - `BadRequest` for `InvalidArgument`, one violation per bad field;
-- `PreconditionFailure` naming the rental for `RentalActive`;
+- `PreconditionFailure` naming the rental for `RentalActive`, and each missing condition
+  (connection status, permission) for `VehicleNotRentable`;
 - `RetryInfo` whenever a retry delay is known, and always for RESOURCE_EXHAUSTED and
   ABORTED (one second when nobody said how long);
 - `LocalizedMessage` (en-US) when Smartcar suggested a message for the user.
@@ -43,6 +44,7 @@ _C = grpc.StatusCode
 STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.InvalidArgument: _C.INVALID_ARGUMENT,
     errors.VehicleNotFound: _C.NOT_FOUND,
+    errors.RentalNotFound: _C.NOT_FOUND,
     errors.PreconditionFailed: _C.FAILED_PRECONDITION,
     errors.NotConnected: _C.FAILED_PRECONDITION,
     errors.ConnectionExpired: _C.FAILED_PRECONDITION,
@@ -51,6 +53,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.PermissionMissing: _C.FAILED_PRECONDITION,
     errors.RentalActive: _C.FAILED_PRECONDITION,
     errors.RentalConflict: _C.FAILED_PRECONDITION,
+    errors.VehicleNotRentable: _C.FAILED_PRECONDITION,
     errors.VehicleStateBlocks: _C.FAILED_PRECONDITION,
     errors.VehicleNotCapable: _C.FAILED_PRECONDITION,
     errors.OwnerAccountIssue: _C.FAILED_PRECONDITION,
@@ -171,6 +174,14 @@ def _specific_details(error: errors.GatewayError) -> list[Message]:
             type="RENTAL", subject=f"rentals/{error.rental_id}", description=error.message
         )
         return [error_details_pb2.PreconditionFailure(violations=[violation])]
+    if isinstance(error, errors.VehicleNotRentable):
+        violations = [
+            error_details_pb2.PreconditionFailure.Violation(
+                type=unmet.type, subject=unmet.subject, description=unmet.description
+            )
+            for unmet in error.unmet
+        ]
+        return [error_details_pb2.PreconditionFailure(violations=violations)]
     return []
 
 

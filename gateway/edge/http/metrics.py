@@ -50,6 +50,8 @@ from gateway.core.model import ConnectionStatus
 _log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_FINAL_READING_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 172800)
+"""Seconds from a rental's end to its final reading: a minute to two days."""
 _ID_AFTER = frozenset({"vehicles", "users", "connections", "webhooks"})
 _UUID = re.compile(r"^[0-9a-fA-F-]{16,}$")
 
@@ -106,6 +108,13 @@ class PrometheusMetrics:
             "How overdue the most overdue field was at the last tick",
             registry=registry,
         )
+        self._final_readings = Histogram(
+            "vehicle_gateway_rental_final_reading_seconds",
+            "Time from a rental's end until its final reading was settled, by outcome",
+            ("outcome",),
+            registry=registry,
+            buckets=_FINAL_READING_BUCKETS,
+        )
         self._billed = counter("billed_requests", "Requests Smartcar bills")
         self._budget = Histogram(
             "vehicle_gateway_budget_used_ratio",
@@ -138,6 +147,10 @@ class PrometheusMetrics:
         self._polls.inc(polls)
         self._paths.inc(paths)
         self._lag.set(lag_s)
+
+    def rental_final_reading(self, *, outcome: str, after_s: float) -> None:
+        """Observe how long after its end a rental's final reading was settled."""
+        self._final_readings.labels(outcome=outcome).observe(max(0.0, after_s))
 
     def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
         """Count billed requests; observe the vehicle's share of its allowance."""

@@ -23,7 +23,14 @@ FIRST_TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands
 LIFECYCLE_TABLES = {"status_transitions", "request_budget", "scheduler_leases", "webhook_events"}
 AUDIT_TABLES = {"audit_log"}
 APPLICATION_TOKEN_TABLES = {"smartcar_application_tokens"}
-TABLES = FIRST_TABLES | LIFECYCLE_TABLES | AUDIT_TABLES | APPLICATION_TOKEN_TABLES
+RENTAL_READING_TABLES = {"rental_readings", "rental_final_readings"}
+TABLES = (
+    FIRST_TABLES
+    | LIFECYCLE_TABLES
+    | AUDIT_TABLES
+    | APPLICATION_TOKEN_TABLES
+    | RENTAL_READING_TABLES
+)
 LIFECYCLE_COLUMNS = {"asleep_until", "failure_count", "last_error"}
 
 
@@ -133,10 +140,50 @@ async def test_downgrade_to_command_outcomes_removes_the_application_tokens(
         await connection.run_sync(_downgrade, "0006")
     async with migrated_engine.connect() as connection:
         tables, _, _ = await connection.run_sync(_layout)
-    assert tables & TABLES == TABLES - APPLICATION_TOKEN_TABLES
+    assert tables & TABLES == TABLES - APPLICATION_TOKEN_TABLES - RENTAL_READING_TABLES
     await migrate(migrated_engine)
     async with migrated_engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
+
+
+async def test_downgrade_below_rental_readings_keeps_the_rentals(tmp_path: Path) -> None:
+    """Going back to 0008 drops the rental readings, their chases and the rentals' listing
+    indexes, and keeps the rentals; upgrading again restores the schema, the rentals
+    without readings."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'down.db'}")
+    try:
+        await migrate(engine)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO vehicles (id, status, permissions) VALUES ('v1', 'ACTIVE', '[]')")
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO rentals (rental_id, vehicle_id, started_at, ended_at) VALUES"
+                    " ('r1', 'v1', '2026-03-10 11:00:00', '2026-03-10 12:00:00')"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO rental_final_readings (rental_id, state, attempts) VALUES"
+                    " ('r1', 'PENDING', 0)"
+                )
+            )
+            await connection.run_sync(_downgrade, "0008")
+        async with engine.connect() as connection:
+            tables, _, _ = await connection.run_sync(_layout)
+            indexes = await connection.run_sync(
+                lambda c: {str(i["name"]) for i in inspect(c).get_indexes("rentals")}
+            )
+            rentals = (await connection.execute(text("SELECT rental_id FROM rentals"))).all()
+        assert tables & TABLES == TABLES - RENTAL_READING_TABLES
+        assert indexes == {"uq_rentals_active_vehicle"}
+        assert [row[0] for row in rentals] == ["r1"]
+        await migrate(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
 
 
 async def test_downgrade_below_webhook_failures_keeps_failed_events_out_of_pending(

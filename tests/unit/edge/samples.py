@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.model import (
@@ -23,6 +24,8 @@ from gateway.core.model import (
     EndpointCapability,
     EngineOil,
     FieldReading,
+    FinalReading,
+    FinalReadingState,
     Fuel,
     LastCommand,
     Location,
@@ -30,8 +33,12 @@ from gateway.core.model import (
     LockStatus,
     Odometer,
     PermissionCompatibility,
+    ReadingSource,
     Rental,
+    RentalPage,
+    RentalRecord,
     SmartcarApi,
+    SourcedReading,
     StatusTransition,
     Telemetry,
     TelemetryField,
@@ -100,6 +107,112 @@ def rental(*, ended: bool = False) -> Rental:
         started_at=NOW - timedelta(hours=2),
         ended_at=NOW if ended else None,
     )
+
+
+def _sourced(
+    field: TelemetryField,
+    value: TelemetryValue | None,
+    *,
+    recorded_at: datetime | None,
+    source: ReadingSource,
+    taken_at: datetime,
+    availability: Availability = Availability.AVAILABLE,
+    reason: str | None = None,
+) -> SourcedReading:
+    """One field of a rental's reading, fetched 30 s after the car recorded it."""
+    reading = FieldReading(
+        field=field,
+        availability=availability,
+        value=value,
+        recorded_at=recorded_at,
+        fetched_at=recorded_at + timedelta(seconds=30) if recorded_at else None,
+        reason=reason,
+    )
+    return SourcedReading(reading=reading, source=source, taken_at=taken_at)
+
+
+def rental_record(*, ended: bool = False, final: FinalReadingState | None = None) -> RentalRecord:
+    """rental-7 with its start reading (odometer live, 10 min old; fuel from cache; battery
+    not capable; location asleep, 3 h old) and, once `ended`, its end reading (odometer
+    recorded 5 min after the end, by webhook; fuel recorded before the end) and a final
+    reading in state `final` (PENDING by default)."""
+    hold = rental(ended=ended)
+    started = hold.started_at
+    start = {
+        TelemetryField.ODOMETER: _sourced(
+            TelemetryField.ODOMETER,
+            Odometer(distance_km=12_000.5),
+            recorded_at=started - timedelta(minutes=10),
+            source=ReadingSource.LIVE,
+            taken_at=started,
+        ),
+        TelemetryField.FUEL: _sourced(
+            TelemetryField.FUEL,
+            Fuel(percent_remaining=80.0, amount_remaining_l=None, range_km=None),
+            recorded_at=started - timedelta(seconds=30),
+            source=ReadingSource.CACHE,
+            taken_at=started,
+        ),
+        TelemetryField.BATTERY: _sourced(
+            TelemetryField.BATTERY,
+            None,
+            recorded_at=None,
+            source=ReadingSource.CACHE,
+            taken_at=started,
+            availability=Availability.NOT_CAPABLE,
+            reason="COMPATIBILITY:VEHICLE_NOT_CAPABLE",
+        ),
+        TelemetryField.LOCATION: _sourced(
+            TelemetryField.LOCATION,
+            Location(latitude=52.52, longitude=13.405),
+            recorded_at=started - timedelta(hours=3),
+            source=ReadingSource.CACHE,
+            taken_at=started,
+            availability=Availability.UNAVAILABLE,
+            reason="VEHICLE_STATE:ASLEEP",
+        ),
+    }
+    if not ended:
+        return RentalRecord(rental=hold, start=start)
+    end = {
+        TelemetryField.ODOMETER: _sourced(
+            TelemetryField.ODOMETER,
+            Odometer(distance_km=12_042.0),
+            recorded_at=NOW + timedelta(minutes=5),
+            source=ReadingSource.WEBHOOK,
+            taken_at=NOW + timedelta(minutes=6),
+        ),
+        TelemetryField.FUEL: _sourced(
+            TelemetryField.FUEL,
+            Fuel(percent_remaining=71.5, amount_remaining_l=None, range_km=None),
+            recorded_at=NOW - timedelta(minutes=1),
+            source=ReadingSource.LIVE,
+            taken_at=NOW,
+        ),
+    }
+    state = final or FinalReadingState.PENDING
+    settled = state is not FinalReadingState.PENDING
+    chase = FinalReading(
+        state=state,
+        attempts=2,
+        last_attempt_at=NOW,
+        next_attempt_at=None if settled else NOW + timedelta(minutes=4),
+        settled_at=NOW + timedelta(hours=1) if settled else None,
+        reason="the car's connection was removed" if state is FinalReadingState.GIVEN_UP else None,
+    )
+    return RentalRecord(rental=hold, start=start, end=end, final=chase)
+
+
+def rental_page() -> RentalPage:
+    """A page of two rentals, ended then active, and a next page token."""
+    return RentalPage(records=(rental_record(ended=True), rental_record()), next_page_token="tok-2")
+
+
+def timestamp(value: datetime) -> Timestamp:
+    """Return the Timestamp of an aware datetime."""
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
 
 
 def full_panel(vehicle_id: str = VEHICLE_ID) -> VehiclePanel:
@@ -418,6 +531,29 @@ BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
         pb.SetChargeLimitRequest(request_id="bad id", limit_percent=-80),
         ("vehicle_id", "request_id", "limit_percent"),
     ),
+    ("GetRental", pb.GetRentalRequest(), ("rental_id",)),
+    ("GetRental", pb.GetRentalRequest(rental_id="r" * 129), ("rental_id",)),
+    (
+        "ListRentals",
+        pb.ListRentalsRequest(vehicle_id="car 1", page_size=501),
+        ("vehicle_id", "page_size"),
+    ),
+    (
+        "ListRentals",
+        pb.ListRentalsRequest(
+            ended_after=Timestamp(seconds=10), ended_before=Timestamp(seconds=10)
+        ),
+        ("ended_before",),
+    ),
+    (
+        "ListRentals",
+        pb.ListRentalsRequest(
+            ended_after=Timestamp(seconds=253_402_300_800),
+            ended_before=Timestamp(seconds=1, nanos=-1),
+        ),
+        ("ended_after", "ended_before"),
+    ),
+    ("ListRentals", pb.ListRentalsRequest(page_token="t" * 513), ("page_token",)),
 ]
 """Each RPC's malformed inputs; the unit tests feed them to the converters, the rpc tests to
 a live server."""

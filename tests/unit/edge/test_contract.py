@@ -29,12 +29,14 @@ FIXED_REQUEST_FIELDS = {
     "StartCharge": {"vehicle_id", "request_id"},
     "StopCharge": {"vehicle_id", "request_id"},
     "SetChargeLimit": {"vehicle_id", "request_id"},
+    "GetRental": {"rental_id"},
+    "ListRentals": set(),
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
-    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles and
-    CheckCompatibility, SetRequestAllowance and the charge commands."""
+    """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles,
+    CheckCompatibility, SetRequestAllowance, the charge commands, GetRental and ListRentals."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

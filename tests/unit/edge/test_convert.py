@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -26,8 +26,11 @@ from gateway.core.model import (
     CommandState,
     ConnectFailure,
     ConnectionStatus,
+    FinalReadingState,
     LastCommand,
     LockAction,
+    ReadingSource,
+    RentalPage,
     TelemetryField,
 )
 from gateway.edge.grpc import convert
@@ -50,6 +53,8 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "WatchVehicles": convert.watch_query,
     "CheckCompatibility": convert.compatibility_query,
     "SetRequestAllowance": convert.allowance_args,
+    "GetRental": convert.rental_id,
+    "ListRentals": convert.rental_list_query,
 }
 RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
 
@@ -89,6 +94,26 @@ def test_permission_capabilities_map_one_to_one() -> None:
     wire = {convert._CAPABILITY_TO_PB[c] for c in Capability}
     assert len(wire) == len(Capability)
     assert wire == set(pb.PermissionCapability.values()) - {0}
+
+
+@pytest.mark.parametrize(
+    ("domain", "wire", "prefix"),
+    [
+        (ReadingSource, pb.ReadingSource, "READING_SOURCE_"),
+        (FinalReadingState, pb.FinalReadingState, "FINAL_READING_"),
+    ],
+)
+def test_prefixed_enums_match_the_domain_one_to_one(
+    domain: type[StrEnum], wire: EnumTypeWrapper, prefix: str
+) -> None:
+    """The rental enums are the domain enums by name behind their prefix, plus a zero
+    UNSPECIFIED member."""
+    names = list(wire.keys())
+    unspecified = [name for name in names if wire.Value(name) == 0]
+    assert len(unspecified) == 1
+    assert unspecified[0].endswith("_UNSPECIFIED")
+    named = {name.removeprefix(prefix) for name in names} - {unspecified[0].removeprefix(prefix)}
+    assert named == {member.name for member in domain}
 
 
 def test_every_rpc_has_a_converter_and_bad_inputs() -> None:
@@ -302,6 +327,42 @@ def test_vehicle_list_query_filter_and_paging() -> None:
     )
 
 
+def test_rental_id() -> None:
+    """GetRental gives its rental id."""
+    assert convert.rental_id(pb.GetRentalRequest(rental_id="rental-7")) == "rental-7"
+
+
+def test_rental_list_query_defaults() -> None:
+    """No filters mean every vehicle and no end bounds; page size 0 means the default."""
+    query = convert.rental_list_query(pb.ListRentalsRequest())
+    assert query == convert.RentalListQuery(
+        vehicle_id=None,
+        ended_after=None,
+        ended_before=None,
+        page_size=validation.DEFAULT_PAGE_SIZE,
+        page_token="",
+    )
+
+
+def test_rental_list_query_filters_and_paging() -> None:
+    """The vehicle, the end bounds (as aware UTC times), size and token pass through."""
+    after, before = samples.NOW - timedelta(days=1), samples.NOW
+    query = convert.rental_list_query(
+        pb.ListRentalsRequest(
+            vehicle_id="car-1",
+            ended_after=ts(after),
+            ended_before=ts(before),
+            page_size=10,
+            page_token="tok",
+        )
+    )
+    assert query == convert.RentalListQuery(
+        vehicle_id="car-1", ended_after=after, ended_before=before, page_size=10, page_token="tok"
+    )
+    assert query.ended_after is not None
+    assert query.ended_after.tzinfo is UTC
+
+
 @pytest.mark.parametrize(
     ("rpc", "request_message", "paths"),
     samples.BAD_REQUESTS,
@@ -388,6 +449,98 @@ def test_rental_message(ended: bool) -> None:
     assert message.vehicle_id == "car-1"
     assert message.started_at == ts(rental.started_at)
     assert message.HasField("ended_at") is ended
+
+
+def test_an_active_rental_has_its_start_reading_only() -> None:
+    """An active rental shows its start reading, no end reading, no final reading state and
+    no differences."""
+    record = samples.rental_record()
+    message = convert.rental_record_message(record)
+    assert message.HasField("start_reading")
+    assert not message.HasField("end_reading")
+    assert message.final_reading_state == pb.FINAL_READING_STATE_UNSPECIFIED
+    assert not message.final_reading_pending
+    for name in ("distance_km", "fuel_percent_change", "battery_percent_change"):
+        assert not message.HasField(name)  # type: ignore[arg-type]
+
+
+def test_a_rental_field_reading_carries_value_source_and_age() -> None:
+    """Each field of a rental's reading is GetTelemetry's reading plus where it came from,
+    when the rental took it and how old it was then; a value kept from a sleeping car keeps
+    its reason and its three hours."""
+    record = samples.rental_record()
+    start = convert.rental_record_message(record).start_reading
+    odometer = record.start[TelemetryField.ODOMETER]
+    assert start.odometer == pb.RentalFieldReading(
+        reading=convert.field_reading_message(odometer.reading),
+        source=pb.READING_SOURCE_LIVE,
+        taken_at=ts(odometer.taken_at),
+        age=Duration(seconds=600),
+    )
+    assert start.fuel.source == pb.READING_SOURCE_CACHE
+    assert start.battery.reading.availability == pb.NOT_CAPABLE
+    assert not start.battery.HasField("age")
+    assert start.location.reading.reason == "VEHICLE_STATE:ASLEEP"
+    assert start.location.reading.location == pb.Location(latitude=52.52, longitude=13.405)
+    assert start.location.age == Duration(seconds=3 * 3600)
+
+
+def test_an_ended_rental_shows_both_readings_and_the_differences() -> None:
+    """An ended rental with a pending final reading: both readings, pending, the distance
+    driven and the fuel used; no battery difference for a car without one."""
+    message = convert.rental_record_message(samples.rental_record(ended=True))
+    assert message.end_reading.odometer.source == pb.READING_SOURCE_WEBHOOK
+    assert not message.end_reading.HasField("battery")
+    assert message.final_reading_pending
+    assert message.final_reading_state == pb.FINAL_READING_PENDING
+    assert not message.HasField("final_reading_settled_at")
+    assert message.distance_km == pytest.approx(41.5)
+    assert message.fuel_percent_change == pytest.approx(-8.5)
+    assert not message.HasField("battery_percent_change")
+
+
+def test_a_settled_final_reading_says_when_and_why() -> None:
+    """A given-up final reading is not pending, and carries when and why."""
+    record = samples.rental_record(ended=True, final=FinalReadingState.GIVEN_UP)
+    message = convert.rental_record_message(record)
+    assert not message.final_reading_pending
+    assert message.final_reading_state == pb.FINAL_READING_GIVEN_UP
+    assert message.final_reading_reason == "the car's connection was removed"
+    assert record.final is not None
+    assert message.final_reading_settled_at == ts(record.final.settled_at)
+
+
+def test_only_the_fields_a_caller_may_read_are_shown() -> None:
+    """A caller allowed the odometer alone sees the odometer and the distance, nothing of
+    fuel, battery or location (the readings themselves stay present, empty)."""
+    message = convert.rental_record_message(
+        samples.rental_record(ended=True), visible=frozenset({TelemetryField.ODOMETER})
+    )
+    for reading in (message.start_reading, message.end_reading):
+        assert [f.name for f, _ in reading.ListFields()] == ["odometer"]
+    assert message.HasField("distance_km")
+    assert not message.HasField("fuel_percent_change")
+    hidden = convert.rental_record_message(samples.rental_record(), visible=frozenset())
+    assert hidden.HasField("start_reading")
+    assert hidden.start_reading == pb.RentalReading()
+
+
+def test_a_reading_not_taken_yet_is_absent() -> None:
+    """A rental whose start reading is still on its way has no start_reading at all."""
+    record = dataclasses.replace(samples.rental_record(), start={})
+    assert not convert.rental_record_message(record).HasField("start_reading")
+
+
+def test_rental_page_message() -> None:
+    """ListRentals answers each rental in order, filtered alike, and the next page token."""
+    records = (samples.rental_record(ended=True), samples.rental_record())
+    page = RentalPage(records=records, next_page_token="tok-2")
+    visible = frozenset({TelemetryField.FUEL})
+    message = convert.rental_page_message(page, visible=visible)
+    assert list(message.rentals) == [
+        convert.rental_record_message(record, visible=visible) for record in records
+    ]
+    assert message.next_page_token == "tok-2"
 
 
 def test_command_result_message() -> None:

@@ -80,12 +80,27 @@ def make(cls: type[errors.GatewayError]) -> errors.GatewayError:
         return errors.RentalActive("rental active", vehicle_id="car-1", rental_id="rental-7")
     if cls is errors.CommandOutcomeUnknown:
         return errors.CommandOutcomeUnknown("no answer")
+    if cls is errors.VehicleNotRentable:
+        return NOT_RENTABLE
     return cls(f"{cls.__name__} happened")
+
+
+NOT_RENTABLE = errors.VehicleNotRentable(
+    "vehicle car-1 cannot be rented",
+    unmet=[
+        errors.UnmetCondition("CONNECTION_STATUS", "vehicles/car-1", "the connection is EXPIRED"),
+        errors.UnmetCondition(
+            "PERMISSION", "permissions/control_security", "control_security was not granted"
+        ),
+    ],
+    metadata={"vehicle_id": "car-1", "status": "EXPIRED"},
+)
 
 
 EXPECTED_FAMILY_CODES = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.VehicleNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.RentalNotFound: grpc.StatusCode.NOT_FOUND,
     errors.PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
@@ -203,6 +218,30 @@ def test_rental_active_names_the_rental() -> None:
     info = details[error_details_pb2.ErrorInfo]
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert info.metadata["rental_id"] == "rental-7"
+
+
+def test_a_car_that_cannot_be_rented_names_everything_missing() -> None:
+    """StartRental of a car that cannot be rented: FAILED_PRECONDITION with one
+    PreconditionFailure violation per missing thing, and the metadata naming them."""
+    status = edge_errors.status_for(NOT_RENTABLE, request_id=RID)
+    _, details = decode(status)
+    assert status.code is grpc.StatusCode.FAILED_PRECONDITION
+    failure = details[error_details_pb2.PreconditionFailure]
+    assert isinstance(failure, error_details_pb2.PreconditionFailure)
+    assert [(v.type, v.subject) for v in failure.violations] == [
+        ("CONNECTION_STATUS", "vehicles/car-1"),
+        ("PERMISSION", "permissions/control_security"),
+    ]
+    assert failure.violations[0].description == "the connection is EXPIRED"
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.metadata["status"]) == ("VEHICLE_NOT_RENTABLE", "EXPIRED")
+
+
+def test_a_car_that_cannot_be_rented_needs_a_reason() -> None:
+    """VehicleNotRentable without any unmet condition is a programming error."""
+    with pytest.raises(ValueError, match="unmet"):
+        errors.VehicleNotRentable("?", unmet=[], metadata={})
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,9 @@ class FakeCar:
             is_plugged_in=self.plugged_in, state=state, limit_percent=self.charge_limit_percent
         )
 
+    report_lag: timedelta = timedelta(minutes=1)
+    """How long before a read the car recorded the values it answers."""
+
 
 @dataclass
 class FakeSmartcar:
@@ -258,7 +261,7 @@ class FakeSmartcar:
         if value is None:
             failure = UpstreamFailure(type="COMPATIBILITY", code="VEHICLE_NOT_CAPABLE")
             return FieldResult(field=field_, availability=Availability.NOT_CAPABLE, failure=failure)
-        return FieldResult(field=field_, value=value, recorded_at=now - timedelta(minutes=1))
+        return FieldResult(field=field_, value=value, recorded_at=now - car.report_lag)
 
     def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
         """One billed request per field, as a v2 batch of one path per field is billed."""

@@ -116,3 +116,30 @@ def test_short_keys_are_refused() -> None:
     """A signing key under 128 bits is a configuration bug, refused at construction."""
     with pytest.raises(ValueError, match="128 bits"):
         PageTokens((b"short",))
+
+
+def test_a_positional_token_resumes_its_listing_only() -> None:
+    """A token of another listing (ListRentals) resumes after its position under the same
+    listing and filters; under other filters, or given to ListVehicles, it is refused, and
+    a ListVehicles token is refused there."""
+    tokens = PageTokens((NEW_KEY,))
+    listing = "rentals\0car-1\0\0"
+    token = tokens.issue_position(listing, "1700000000000000:r-9")
+    assert tokens.resume_position(token, listing) == "1700000000000000:r-9"
+    assert tokens.resume_position("", listing) is None
+    with pytest.raises(InvalidArgument, match="other filters"):
+        tokens.resume_position(token, "rentals\0car-2\0\0")
+    assert "another listing" in _refused(tokens, token)
+    with pytest.raises(InvalidArgument, match="another listing"):
+        tokens.resume_position(tokens.issue("car-1", None), listing)
+
+
+def test_a_positional_token_survives_key_rotation_and_refuses_forgeries() -> None:
+    """Signed with the old key, a positional token still works once a new key signs; one
+    signed by a key not configured, or forged, is not a token this service issued."""
+    listing = "rentals\0\0\0"
+    old = PageTokens((OLD_KEY,)).issue_position(listing, "1:r-1")
+    assert PageTokens((NEW_KEY, OLD_KEY)).resume_position(old, listing) == "1:r-1"
+    for forged in (*FORGED_PAGE_TOKENS.values(), old):
+        with pytest.raises(InvalidArgument, match="not a token this service issued"):
+            PageTokens((NEW_KEY,)).resume_position(forged, listing)

@@ -43,6 +43,30 @@ def test_the_watch_stream_cap_is_configuration() -> None:
     assert settings.policies.watch.streams_per_caller == 3
 
 
+def test_rental_readings_are_configuration() -> None:
+    """VG_RENTAL_READING_MAX_AGE_S, VG_RENTAL_READING_WAIT_S and
+    VG_RENTAL_FINAL_READING_GIVE_UP_S set the rental reading policy; 60 s, 5 s and a day
+    when unset; a wait of 0 means not waiting."""
+    default = Settings.from_env({}).policies.rentals
+    assert (default.max_age, default.wait, default.give_up_after) == (
+        timedelta(seconds=60),
+        timedelta(seconds=5),
+        timedelta(days=1),
+    )
+    policy = Settings.from_env(
+        {
+            "VG_RENTAL_READING_MAX_AGE_S": "120",
+            "VG_RENTAL_READING_WAIT_S": "0",
+            "VG_RENTAL_FINAL_READING_GIVE_UP_S": "7200",
+        }
+    ).policies.rentals
+    assert (policy.max_age, policy.wait, policy.give_up_after) == (
+        timedelta(seconds=120),
+        timedelta(0),
+        timedelta(hours=2),
+    )
+
+
 def test_audit_retention_defaults_to_400_days_and_0_keeps_forever() -> None:
     """VG_AUDIT_RETENTION_DAYS: 400 days unless set; 0 keeps entries forever (None)."""
     assert Settings.from_env({}).policies.audit.retention == timedelta(days=400)
@@ -249,6 +273,9 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_RENEWAL_INTERVAL_S": ["hourly"],
     "VG_SCHEDULER_INTERVAL_S": ["-60"],
     "VG_SCHEDULER_CONCURRENCY": ["0", "2.5"],
+    "VG_RENTAL_READING_MAX_AGE_S": ["-1", "a minute"],
+    "VG_RENTAL_READING_WAIT_S": ["-0.5", "inf"],
+    "VG_RENTAL_FINAL_READING_GIVE_UP_S": ["0", "nan"],
     "VG_POLL_PLAN_RENTAL": ["speed=60"],
     "VG_POLL_PLAN_IDLE": ["odometer=0"],
     "VG_WEBHOOK_LISTEN": ["abc", "127.0.0.1:http"],

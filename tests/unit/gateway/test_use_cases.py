@@ -422,8 +422,10 @@ async def test_rentals_are_idempotent_and_exclusive(world: World) -> None:
 async def test_a_rental_needs_a_connected_vehicle(world: World) -> None:
     """StartRental on a never-connected vehicle explains that it is not connected."""
     await world.gateway.get_connect_url("car-1")
-    with pytest.raises(errors.NotConnected):
+    with pytest.raises(errors.VehicleNotRentable) as refused:
         await world.gateway.start_rental("car-1", rental_id="rent-1")
+    assert [u.type for u in refused.value.unmet] == ["CONNECTION_STATUS"]
+    assert "never connected" in refused.value.message
 
 
 async def test_reconnecting_keeps_the_vehicles_data(world: World) -> None:

@@ -27,12 +27,15 @@ from gateway.core.model import (
     Location,
     LockStatus,
     Odometer,
+    ReadingSource,
+    Rental,
     SmartcarApi,
     TelemetryField,
     Vehicle,
     WebhookEvent,
 )
 from gateway.core.ports import WebhookDecoder
+from gateway.core.rental_records import pending_final
 from gateway.core.reports import Rejection, StateReport, VehicleReport
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
@@ -524,3 +527,33 @@ async def test_a_v2_car_takes_events_whatever_user_they_name() -> None:
     uow.store.vehicles[VEHICLE_ID] = dataclasses.replace(world.vehicle, smartcar_user_id="u-9")
     await world.deliver(state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now())))
     assert world.reading(TelemetryField.ODOMETER).availability is Availability.AVAILABLE
+
+
+async def test_a_webhook_completes_an_ended_rentals_final_reading(world: Inbox) -> None:
+    """An event recorded after a rental's end, applied by the inbox, completes its pending
+    final reading: the values are the event's, marked WEBHOOK, taken when it arrived."""
+    ended_at = world.clock.now()
+    async with world.uow() as uow:
+        await uow.rentals.add(
+            Rental(
+                rental_id="r-1",
+                vehicle_id=VEHICLE_ID,
+                started_at=ended_at - timedelta(hours=1),
+                ended_at=ended_at,
+            )
+        )
+        await uow.rentals.save_final(
+            "r-1", pending_final(ended_at=ended_at, retry_at=ended_at + timedelta(minutes=1))
+        )
+        await uow.commit()
+    world.clock.advance(120)
+    await world.deliver(state_event("evt-1", SMARTCAR_ID, every_signal(world.clock.now())))
+    async with world.uow.reader() as uow:
+        record = await uow.rentals.record("r-1")
+    assert record is not None
+    assert not record.final_reading_pending
+    odometer = record.end[TelemetryField.ODOMETER]
+    assert odometer.source is ReadingSource.WEBHOOK
+    assert odometer.taken_at == world.clock.now()
+    assert odometer.reading == world.reading(TelemetryField.ODOMETER)
+    assert [outcome for outcome, _ in world.metrics.final_readings] == ["recorded"]
