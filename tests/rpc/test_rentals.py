@@ -137,9 +137,18 @@ async def test_end_rental_answers_at_once_while_the_car_does_not(tmp_path: Path)
         assert rental.end_reading.odometer.taken_at == ended.ended_at  # the clock stood still
 
 
-async def test_a_car_without_control_security_cannot_be_rented(rig: Rig) -> None:
-    """StartRental of a car whose owner withheld control_security: FAILED_PRECONDITION,
-    reason VEHICLE_NOT_RENTABLE, a PreconditionFailure naming the permission; nothing held."""
+async def test_a_car_without_control_security_cannot_be_rented(tmp_path: Path) -> None:
+    """StartRental of a car whose owner withheld control_security (possible when the fleet
+    does not mark it required at Connect): FAILED_PRECONDITION, reason VEHICLE_NOT_RENTABLE,
+    a PreconditionFailure naming the permission; nothing held."""
+    settings = gateway_settings(
+        tmp_path, VG_SMARTCAR_API="v3", VG_REQUIRED_PERMISSIONS="read_vehicle_info,read_vin"
+    )
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
+        await _refused_without_control_security(rig)
+
+
+async def _refused_without_control_security(rig: Rig) -> None:
     issued = await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-1"))
     redirect = await rig.http.get(issued.url + "&sim_withhold=control_security")
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
