@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the unit tier with the process's clock set (by libfaketime) to instants where date bugs
-# live: the last seconds of a month, of a year and of a leap day, and the first minute of a
-# month. The clock keeps running from there, so a test that reads the real date anywhere, or
+# live: the last seconds of a year (a month's too), of a leap day (a short month's too), and
+# the first seconds of a month after a short February. The clock keeps running from there, so a test that reads the real date anywhere, or
 # crosses midnight while it runs, fails on every day CI runs, not only at month end.
 #
 #   scripts/timetravel.sh [pytest arguments…]      (make timetravel; make test runs it)
@@ -24,9 +24,8 @@ if [ -z "$library" ]; then
 fi
 
 instants=(
-    "2027-01-31 23:59:40"   # a month's last seconds
-    "2026-12-31 23:59:40"   # a year's last seconds
-    "2028-02-29 23:59:40"   # a leap day's last seconds
+    "2026-12-31 23:59:40"   # a year's (and a month's) last seconds
+    "2028-02-29 23:59:40"   # a leap day's (and a short month's) last seconds
     "2027-03-01 00:00:05"   # a month's first seconds (after a short February)
 )
 if [ $# -eq 0 ]; then

@@ -1,6 +1,8 @@
 """The rpc tier runs every test twice: on SQLite (under the test's tmp_path) and on a
 PostgreSQL database of its own (VG_DATABASE_URL, which `rig.gateway_settings` and the CLI
-both read). A test marked `sqlite_only` checks something only a SQLite file has."""
+both read). A test marked `sqlite_only` checks something only a SQLite file has; one
+marked `postgres_only` is a load test of behaviour the storage contract tests already hold
+on both databases, run on the store several replicas share."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from tests.conftest import Postgres
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker."""
     config.addinivalue_line("markers", "sqlite_only: the test inspects the SQLite file itself")
+    config.addinivalue_line(
+        "markers", "postgres_only: a load test run on PostgreSQL, the replicas' shared store"
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"], autouse=True)
@@ -19,6 +24,8 @@ def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Point the test's gateways at SQLite or at a fresh PostgreSQL database."""
     monkeypatch.delenv("VG_DATABASE_URL", raising=False)
     if request.param == "sqlite":
+        if request.node.get_closest_marker("postgres_only"):
+            pytest.skip("a load test run on PostgreSQL, the replicas' shared store")
         return "sqlite"
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("inspects the SQLite file itself")

@@ -244,6 +244,7 @@ UNLIMITED = {
 }
 
 
+@pytest.mark.postgres_only
 async def test_a_v2_fleet_moves_to_v3_while_it_is_read_and_commanded(tmp_path: Path) -> None:
     """A fleet connected on v2 moves to V3 through `migrate-v3` while callers read and lock
     random cars: no call fails, no connection is lost, every car ends on V3 with its v2
