@@ -54,8 +54,10 @@ services:
 # project's own __pycache__ directories (ignored by git).
 pytest timetravel: export PYTHONDONTWRITEBYTECODE :=
 
+# Work stealing: a worker that runs out of tests takes queued ones from a busy worker, so
+# the long multi-process tests do not leave the other workers idle at the end.
 pytest: $(STAMP) services
-	$(BIN)/pytest --numprocesses $(TEST_WORKERS)
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 # The unit tier at instants where date bugs live (libfaketime moves the process's clock).
 timetravel: $(STAMP) services
