@@ -40,6 +40,8 @@ from tests.rpc.secure_rig import (
     secured,
 )
 
+pytestmark = pytest.mark.one_database
+
 
 async def code_of(call: object) -> grpc.StatusCode:
     """Await a call and return the status code it failed with."""

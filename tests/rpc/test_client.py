@@ -16,6 +16,8 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.model import AuditQuery
 from tests.rpc.secure_rig import BILLING_TOKEN, RENTAL_TOKEN, Secured, secured
 
+pytestmark = pytest.mark.one_database
+
 
 def credentials(gateway: Secured, token: str) -> CallerCredentials:
     """Bearer `token` over TLS, trusting the test CA."""

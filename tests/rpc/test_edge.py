@@ -65,6 +65,8 @@ from gateway.edge.grpc.status import STATUS_CODES
 from gateway.edge.logs import JsonFormatter
 from tests.unit.edge import samples
 
+pytestmark = pytest.mark.one_database
+
 BIN = Path(sys.executable).parent
 T = TypeVar("T")
 TIMEOUT_S = 10.0

@@ -33,6 +33,8 @@ from tests.rpc.test_edge import FakeGateway, details_of
 from tests.unit.edge.test_errors import DEFAULT_CLIENT_METADATA_LIMIT
 from tests.unit.gateway.test_paging import FORGED_PAGE_TOKENS, b64
 
+pytestmark = pytest.mark.one_database
+
 TIMEOUT_S = 10.0
 GET_VEHICLE = f"/{SERVICE_NAME}/GetVehicle"
 WATCH = f"/{SERVICE_NAME}/WatchVehicles"

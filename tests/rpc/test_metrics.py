@@ -16,6 +16,8 @@ from gateway.edge.clock import ManualClock
 from tests.instants import START
 from tests.rpc.rig import Rig, fresh_odometer, gateway_against, gateway_settings, simulator
 
+pytestmark = pytest.mark.one_database
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+pytestmark = pytest.mark.one_database
+
 BIN = Path(sys.executable).parent
 GRPCURL = BIN / "grpcurl"
 SERVICE = "vehiclegateway.v1.VehicleGateway"
