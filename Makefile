@@ -63,12 +63,11 @@ pytest: $(STAMP) services
 timetravel: $(STAMP) services
 	bash scripts/timetravel.sh
 
-# The static checks run beside pytest (mypy and ruff take one core for a few seconds while
-# pytest's workers wait on sockets and child processes), each target's output kept
-# together; the unit tier at fixed instants runs after, on a machine pytest has left.
+# The static checks and the unit tier at fixed instants run beside pytest, whose workers
+# leave about a third of two cores idle while they wait on sockets and child processes;
+# each target's output is kept together.
 test: $(STAMP) services
-	$(MAKE) --no-print-directory --jobs=2 --output-sync=target static pytest
-	$(MAKE) --no-print-directory timetravel
+	$(MAKE) --no-print-directory --jobs=3 --output-sync=target static pytest timetravel
 
 static: lint typecheck archcheck
 
