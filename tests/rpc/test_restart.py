@@ -81,7 +81,7 @@ async def test_an_unreadable_simulator_state_stops_the_start_naming_the_file(
     """A simulator.json that is not a simulator state is a configuration error naming the
     file and what to do (serve exits 2 with that line), not a traceback or a fresh start."""
     settings = gateway_settings(tmp_path)
-    settings.var_dir.mkdir(parents=True)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
     (settings.var_dir / "simulator.json").write_text("{not json")
     with pytest.raises(SettingsError, match=r"simulator\.json.*delete the file"):
         async with running_gateway(settings, clock=ManualClock(START)):
