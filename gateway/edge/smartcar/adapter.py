@@ -8,7 +8,6 @@ call is bounded by min(configured timeout, the caller's remaining deadline).
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from gateway.core.permissions import REQUESTED_PERMISSIONS
 from gateway.core.ports import Clock
 from gateway.core.secret import Secret
 from gateway.edge.context import bounded_timeout_s
+from gateway.edge.smartcar.command_calls import command_call
 from gateway.edge.smartcar.failures import availability_of, failure_of, translate, translate_grant
 from gateway.edge.smartcar.values import checked_result, telemetry_value, with_charge_limit
 
@@ -189,20 +189,8 @@ class SmartcarV2:
 
     def _sender(self, command: model.Command) -> _Send:
         """Return the client call that sends `command` (bound to its parameters)."""
-        vehicles = self._vehicles
-        match command.action:
-            case model.LockAction.LOCK:
-                return vehicles.lock
-            case model.LockAction.UNLOCK:
-                return vehicles.unlock
-            case model.ChargeAction.START_CHARGE:
-                return vehicles.start_charge
-            case model.ChargeAction.STOP_CHARGE:
-                return vehicles.stop_charge
-            case model.ChargeAction.SET_CHARGE_LIMIT:
-                percent = command.charge_limit_percent
-                assert percent is not None  # by Command's own check
-                return functools.partial(vehicles.set_charge_limit, percent=percent)
+        send: _Send = command_call(command, self._vehicles)
+        return send
 
     async def disconnect(self, access: model.SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Revoke the application's access to the vehicle."""

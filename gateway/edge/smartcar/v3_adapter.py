@@ -30,7 +30,6 @@ the redirect's `user_id`. Failures are translated once (`failures.translate`), a
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
@@ -50,6 +49,7 @@ from gateway.core.ports import Clock, SmartcarAPI
 from gateway.core.secret import Secret
 from gateway.edge.context import bounded_timeout_s
 from gateway.edge.smartcar.adapter import UpstreamTimeouts
+from gateway.edge.smartcar.command_calls import command_call
 from gateway.edge.smartcar.failures import translate
 from gateway.edge.smartcar.v3_commands import ensure_confirmed
 from gateway.edge.smartcar.v3_readings import batch_reading
@@ -164,20 +164,8 @@ class SmartcarV3:
 
     def _sender(self, command: model.Command) -> _Send:
         """Return the client call that sends `command` (bound to its parameters)."""
-        vehicles = self._vehicles
-        match command.action:
-            case model.LockAction.LOCK:
-                return vehicles.lock
-            case model.LockAction.UNLOCK:
-                return vehicles.unlock
-            case model.ChargeAction.START_CHARGE:
-                return vehicles.start_charge
-            case model.ChargeAction.STOP_CHARGE:
-                return vehicles.stop_charge
-            case model.ChargeAction.SET_CHARGE_LIMIT:
-                percent = command.charge_limit_percent
-                assert percent is not None  # by Command's own check
-                return functools.partial(vehicles.set_charge_limit, percent=percent)
+        send: _Send = command_call(command, self._vehicles)
+        return send
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
         """Delete the user's connection to the car, and the user once none is left. A
