@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 # Worker processes for the suite (pytest-xdist): most tests wait on sockets and child
-# processes, so four keep two cores busy (pytest took 3 min 08 s on 4 in a warm working tree).
+# processes, so four keep two cores busy (pytest took 3 min 08 s on 4, with work stealing,
+# in a warm working tree; 6 workers were no faster).
 TEST_WORKERS ?= 4
 
 .PHONY: run simulator test static lint typecheck archcheck services pytest timetravel soak lock \
