@@ -117,7 +117,8 @@ class WebhookInbox:
 
     async def apply(self, event: WebhookEvent) -> None:
         """Apply a stored event to its vehicle, after that vehicle's earlier events; if that
-        raises, mark the event failed instead (only cancellation leaves it pending)."""
+        raises, mark the event failed instead (only cancellation leaves it pending). An event
+        no longer pending is left alone, so applying a redelivered event again is safe."""
         lock = self._locks.setdefault(event.smartcar_vehicle_id or "", asyncio.Lock())
         async with lock:
             try:
@@ -125,6 +126,8 @@ class WebhookInbox:
             except Exception as exc:  # noqa: BLE001 - whatever it was, the event ends failed
                 await self._mark_failed(event, exc)
                 return
+        if applied is None:  # applied (or failed) already: nothing to do, nothing to count
+            return
         self._metrics.webhook_event(outcome=applied.outcome)
         for rejection in applied.rejected:
             self._metrics.webhook_value_rejected(field=rejection.field.value)
@@ -151,9 +154,15 @@ class WebhookInbox:
                 seen.add(event.event_id)
                 await self.apply(event)
 
-    async def _apply(self, event: WebhookEvent) -> _Applied:
+    async def _apply(self, event: WebhookEvent) -> _Applied | None:
+        """Apply the stored event, read again under the vehicle's row lock: None when it is
+        no longer pending (another delivery of the same event applied it first)."""
         async with self._uow() as uow:
             vehicle = await _linked_vehicle(uow, event.smartcar_vehicle_id)
+            stored = await uow.webhook_events.get(event.event_id)
+            if stored is None or not stored.pending:
+                return None
+            event = stored
             if vehicle is None:
                 applied = _Applied(
                     SKIPPED,

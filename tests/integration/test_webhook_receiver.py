@@ -64,6 +64,7 @@ class Rig:
     http: httpx.AsyncClient
     inbox: CountingInbox
     uow: FakeUnitOfWorkFactory
+    clock: ManualClock
 
     async def post(self, body: bytes, *, signature: str | bytes | None = None) -> httpx.Response:
         """POST raw bytes to the receiver, with `SC-Signature` when given."""
@@ -116,7 +117,7 @@ async def rig() -> AsyncIterator[Rig]:
         ) as running,
         httpx.AsyncClient(timeout=5.0) as http,
     ):
-        yield Rig(running=running, http=http, inbox=inbox, uow=uow)
+        yield Rig(running=running, http=http, inbox=inbox, uow=uow, clock=clock)
 
 
 def odometer_event(event_id: str = "evt-1") -> dict[str, Any]:
@@ -264,15 +265,33 @@ async def test_a_body_that_is_no_event_is_refused(rig: Rig, body: bytes) -> None
 
 
 async def test_a_redelivery_is_acknowledged_but_stored_and_applied_once(rig: Rig) -> None:
-    """The same eventId twice (a new deliveryId) is 200 both times, stored and applied once."""
+    """The same eventId twice (a new deliveryId) is 200 both times, stored and applied once:
+    the duplicate is offered to the inbox again (in case the first attempt's storing
+    outlasted its answer and nothing applied it), which finds it applied and leaves it."""
     first = odometer_event()
     second = {**first, "meta": {**first["meta"], "deliveryId": "delivery-2"}}
-    answers = [await rig.post_signed(first), await rig.post_signed(second)]
+    answers = [await rig.post_signed(first)]
+    await rig.running.settled()
+    applied_at = rig.uow.store.webhook_events["evt-1"].applied_at
+    assert applied_at is not None
+    rig.clock.advance(60)
+    answers.append(await rig.post_signed(second))
     await rig.running.settled()
     assert [a.status_code for a in answers] == [200, 200]
     assert [a.json()["status"] for a in answers] == ["received", "duplicate"]
     assert list(rig.uow.store.webhook_events) == ["evt-1"]
-    assert rig.inbox.applied == ["evt-1"]
+    assert rig.uow.store.webhook_events["evt-1"].applied_at == applied_at
+
+
+async def test_a_duplicate_of_an_event_stored_but_never_applied_applies_it(rig: Rig) -> None:
+    """An attempt whose storing landed after its answer timed out (so nothing applied the
+    event): Smartcar's retry is a duplicate, and it applies the stored event."""
+    event = event_from(odometer_event(), received_at=rig.clock.now())
+    assert await rig.inbox.receive(event)  # stored, as by the timed-out attempt; not applied
+    answer = await rig.post_signed(odometer_event())
+    await rig.running.settled()
+    assert answer.json()["status"] == "duplicate"
+    assert rig.uow.store.webhook_events["evt-1"].applied_at is not None
 
 
 async def test_an_event_not_stored_in_time_is_not_acknowledged(rig: Rig) -> None:

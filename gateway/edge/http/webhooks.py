@@ -26,7 +26,8 @@ Each request, in order:
    `WebhookInbox.receive` before the answer: 200 `{"status": "received"}`,
    `{"status": "failed", "reason": …}` when it was stored failed (text no store keeps
    elsewhere in the body: retrying would not help), or `{"status": "duplicate"}` for an
-   eventId seen before (acknowledged, not stored again, not applied again). If storing
+   eventId seen before (acknowledged, not stored again; applied only if it is still
+   pending, as after an attempt whose storing outlasted its answer). If storing
    takes longer than `ack_timeout_s` (10 s, inside Smartcar's 15 s), or fails, the answer
    is 503 and Smartcar retries.
 
@@ -136,6 +137,9 @@ class WebhookReceiver:
             _log.exception("webhook event not stored", extra={"event_id": event.event_id})
             return _error(503, "unavailable", "the event could not be stored; retry")
         if not stored:
+            # Stored before, perhaps by an attempt whose answer timed out after the commit
+            # landed, so never applied: apply it now if it is still pending.
+            self._apply_later(event)
             return web.json_response({"status": "duplicate"})
         if not event.pending:
             return web.json_response({"status": "failed", "reason": event.error})
