@@ -10,6 +10,11 @@ has to work. Reports: vehicles over budget, refresh tokens expired, commands ref
 budget, polls of sleeping cars, field freshness percentiles, and how the ended rentals'
 final readings (recorded after the end) stand, the background job run at every tick.
 
+With `--hammer-share` above 0, a careless caller joins: it reads every field of a random
+share of the cars with `max_age=0`, `--hammer-reads` times per tick (one simulated minute
+apart), all month. The month then shows whether the budget protects commands and rental
+readings from it: commands refused for budget, cars over their allowance, final readings.
+
     .venv/bin/python bench/fleet_month.py --vehicles 1000 --days 30
 
 Not a test: it prints a table (and JSON with --json) and exits 0.
@@ -57,6 +62,7 @@ class Car:
     smartcar_id: str
     renter: bool
     sleepy: bool
+    hammered: bool = False
     rental_ends: datetime | None = None
     rental_id: str = ""
 
@@ -77,6 +83,9 @@ class Tally:
     polls: int = 0
     polls_of_sleeping_cars: int = 0
     scheduler_s: float = 0.0
+    hammer_reads: Counter[str] = field(default_factory=Counter)
+    """The careless caller's reads by outcome: `live` (Smartcar was asked), `held_<reason>`
+    (answered with the last values, marked), `refused_<reason>` (an error)."""
 
 
 def parse() -> argparse.Namespace:
@@ -93,6 +102,10 @@ def parse() -> argparse.Namespace:
         default="120/30",
         help="app-wide Smartcar bucket 'capacity/seconds per token' (Smartcar default 120/30)",
     )
+    parser.add_argument(
+        "--hammer-share", type=float, default=0.0, help="share of cars a caller reads fresh"
+    )
+    parser.add_argument("--hammer-reads", type=int, default=3, help="its reads per car per tick")
     parser.add_argument("--poll-concurrency", type=int, default=4, help="polls in flight")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
@@ -129,6 +142,11 @@ async def connect_fleet(
                 sleepy=args.renters <= roll < args.renters + args.sleepy,
             )
         )
+    # A separate stream of draws, so the roles (and every run without the caller) stay as
+    # they were before it existed.
+    picker = random.Random(args.seed + 2)
+    for car in cars:
+        car.hammered = picker.random() < args.hammer_share
     return cars
 
 
@@ -176,6 +194,26 @@ async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
         )
     except GatewayError as error:
         tally.billing_reads_failed[error.reason] += 1
+
+
+async def hammer_round(gateway: Gateway, cars: list[Car], tally: Tally) -> None:
+    """The careless caller: every field of each of its cars, nothing older than now."""
+    for car in cars:
+        if not car.hammered:
+            continue
+        try:
+            answer = await gateway.get_telemetry(
+                car.fleet_id, fields=frozenset(), max_age=timedelta(0)
+            )
+        except GatewayError as error:
+            tally.hammer_reads[f"refused_{error.reason}"] += 1
+            continue
+        if answer.fetched:
+            tally.hammer_reads["live"] += 1
+            continue
+        reasons = {r.reason for r in answer.readings.values() if r.reason}
+        held = sorted(r for r in reasons if r.startswith("REQUEST_"))
+        tally.hammer_reads[f"held_{held[0]}" if held else "held_other"] += 1
 
 
 def set_sleep(world: Any, cars: list[Car], now: datetime) -> None:
@@ -278,8 +316,12 @@ async def run_month(
     tally = Tally()
     step_s = args.tick_min * 60
     loop_started = time.perf_counter()
+    hammer_rounds = args.hammer_reads if any(c.hammered for c in cars) else 0
     for tick in range(args.days * 24 * 60 // args.tick_min):
-        advance(world, clock, step_s)
+        advance(world, clock, step_s - 60 * hammer_rounds)
+        for _ in range(hammer_rounds):
+            advance(world, clock, 60)
+            await hammer_round(gateway, cars, tally)
         now = clock.now()
         set_sleep(world, cars, now)
         for car in cars:
@@ -366,6 +408,12 @@ async def summarise(
         "commands": tally.commands,
         "commands_refused": dict(tally.commands_refused),
         "commands_refused_for_budget": tally.commands_refused.get("budget", 0),
+        "hammered_cars": sum(1 for c in cars if c.hammered),
+        "hammered_renters": sum(1 for c in cars if c.hammered and c.renter),
+        "hammer_reads": dict(tally.hammer_reads),
+        "billed_per_hammered_vehicle": _spread(
+            [billed.get(c.smartcar_id, 0) for c in cars if c.hammered]
+        ),
         "billing_reads": tally.billing_reads,
         "billing_reads_failed": dict(tally.billing_reads_failed),
         "rentals": tally.rentals,
@@ -420,6 +468,11 @@ async def final_readings(gateway: Gateway) -> dict[str, Any]:
     }
 
 
+def _spread(values: list[int]) -> dict[str, float]:
+    """Median and maximum (0 for none)."""
+    return {"median": statistics.median(values or [0]), "max": max(values or [0])}
+
+
 def _why_given_up(reason: str) -> str:
     """Name the kind of reason a final reading was given up for."""
     if reason.startswith("rental "):
@@ -458,6 +511,10 @@ def main() -> int:
         "commands",
         "commands_refused_for_budget",
         "commands_refused",
+        "hammered_cars",
+        "hammered_renters",
+        "hammer_reads",
+        "billed_per_hammered_vehicle",
         "billing_reads",
         "billing_reads_failed",
         "rentals",

@@ -419,6 +419,7 @@ def api_v3(
         timeouts=UpstreamTimeouts(
             read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
         ),
+        billed_per_signal=settings.v3_read_billing == "signal",
     )
     return tokens, v3
 

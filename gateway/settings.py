@@ -59,6 +59,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
     "VG_SMARTCAR_API": "v3 — Smartcar API for connections: v3 (one application token and "
     "sc-user-id) or v2 (deprecated: a token pair per owner)",
+    "VG_V3_READ_BILLING": "request — what one API V3 read counts against a car's monthly "
+    "allowance: request (one per /signals call, as Smartcar is observed to bill) or signal "
+    "(one per signal read: the upper bound if a plan bills per signal)",
     "VG_REQUIRED_PERMISSIONS": "read_vehicle_info,read_vin,read_location,read_odometer,"
     "read_security,control_security — permissions Connect URLs mark with Smartcar's "
     "required: prefix (the owner cannot leave them out); comma-separated, among those asked "
@@ -130,6 +133,7 @@ class SettingsError(ValueError):
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SMARTCAR_APIS = ("v3", "v2")
+V3_READ_BILLING = ("request", "signal")
 MAX_CLIENT_SECRETS = 3
 """Smartcar: "You can generate up to 3 client secrets for the same application"."""
 DATABASE_BACKENDS = ("sqlite", "postgresql")
@@ -165,6 +169,8 @@ class Settings:
     smartcar_mode: str | None = None
     smartcar_api: str = "v3"
     """`v3` (application token and sc-user-id) or `v2` (deprecated per-owner tokens)."""
+    v3_read_billing: str = "request"
+    """What one V3 read counts against the allowance: `request` (1) or `signal` (1 each)."""
     additional_client_secrets: tuple[Secret, ...] = field(default=(), repr=False)
     """Client secrets tried after SMARTCAR_CLIENT_SECRET (VG_SMARTCAR_CLIENT_SECRETS)."""
     simulator_port: int = 0
@@ -250,6 +256,7 @@ class Settings:
             smartcar=smartcar,
             smartcar_mode=read.choice("VG_SMARTCAR_MODE", ("live", "test", "simulated")),
             smartcar_api=api,
+            v3_read_billing=read.choice("VG_V3_READ_BILLING", V3_READ_BILLING) or "request",
             additional_client_secrets=_additional_client_secrets(
                 env, primary=smartcar.get("SMARTCAR_CLIENT_SECRET")
             ),

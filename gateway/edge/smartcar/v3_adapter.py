@@ -80,11 +80,13 @@ class SmartcarV3:
         connections: SmartcarConnectionsV3,
         clock: Clock,
         timeouts: UpstreamTimeouts = UpstreamTimeouts(),
+        billed_per_signal: bool = False,
     ) -> None:
         self._vehicles = vehicles
         self._connections = connections
         self._clock = clock
         self._timeouts = timeouts
+        self._billed_per_signal = billed_per_signal
 
     async def user_id(self, access: SmartcarAccess) -> str:
         """Return the owner the access names (V3 names it; nothing is asked)."""
@@ -144,10 +146,14 @@ class SmartcarV3:
         return batch_reading(signals, fields, received_at=self._clock.now())
 
     def read_cost(self, api: SmartcarApi, fields: frozenset[TelemetryField]) -> int:
-        """Return one per field, the ledger's count for V3 reads so far: more than Smartcar
-        bills (one `/signals` request), so it never overruns the allowance. Counting it
-        exactly is the budget's work (issue 14, part 3), not changed here."""
-        return len(fields)
+        """Return what a read of `fields` counts against the car's monthly allowance.
+
+        A read is ONE `GET /signals` request whatever the fields, and users of the live
+        API see it billed as one call (smartcar-v3-notes §5; Smartcar itself has not
+        said whether V3 bills per request or per signal). So it counts 1; with
+        `billed_per_signal` (VG_V3_READ_BILLING=signal, for a plan billed per signal) it
+        counts one per field asked for, the upper bound either way."""
+        return max(1, len(fields)) if self._billed_per_signal else 1
 
     async def command(
         self, access: SmartcarAccess, smartcar_vehicle_id: str, command: model.Command

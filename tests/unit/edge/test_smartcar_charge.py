@@ -143,6 +143,28 @@ def test_v2_bills_the_charge_as_its_two_paths(v2: SmartcarV2) -> None:
     assert v2.read_cost(SmartcarApi.V2, frozenset({TelemetryField.ODOMETER})) == 1
 
 
+def test_v3_counts_one_signals_request_per_read_unless_billed_per_signal(
+    v3: SmartcarV3,
+) -> None:
+    """A V3 read is one `/signals` request whatever it asks for: it counts 1. A plan billed
+    per signal (VG_V3_READ_BILLING=signal) counts each field asked for."""
+    fields = CHARGE | {TelemetryField.ODOMETER, TelemetryField.FUEL}
+    assert v3.read_cost(SmartcarApi.V3, fields) == 1
+    assert v3.read_cost(SmartcarApi.V3, frozenset({TelemetryField.ODOMETER})) == 1
+
+
+def test_v3_billed_per_signal_counts_each_field(http: httpx.AsyncClient) -> None:
+    """With VG_V3_READ_BILLING=signal the count is the upper bound: one per field."""
+    per_signal = SmartcarV3(
+        vehicles=SmartcarVehiclesV3(http=http, endpoints=V3_ENDPOINTS, clock=fixed_clock),
+        connections=SmartcarConnectionsV3(http=http, endpoints=V3_ENDPOINTS),
+        clock=ManualClock(NOW),
+        billed_per_signal=True,
+    )
+    fields = CHARGE | {TelemetryField.ODOMETER, TelemetryField.FUEL}
+    assert per_signal.read_cost(SmartcarApi.V3, fields) == len(fields)
+
+
 async def test_v2_without_a_limit_still_answers_the_charge(
     fake: FakeSmartcar, v2: SmartcarV2
 ) -> None:

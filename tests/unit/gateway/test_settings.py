@@ -171,6 +171,8 @@ def test_v3_is_the_default_api_and_v2_may_be_chosen() -> None:
     """VG_SMARTCAR_API: v3 unless set; v2 selects the deprecated API."""
     assert Settings.from_env({}).smartcar_api == "v3"
     assert Settings.from_env({"VG_SMARTCAR_API": "v2"}).smartcar_api == "v2"
+    assert Settings.from_env({}).v3_read_billing == "request"
+    assert Settings.from_env({"VG_V3_READ_BILLING": "signal"}).v3_read_billing == "signal"
     assert Settings.from_env({}).policies.connect.api is SmartcarApi.V3
     assert Settings.from_env({"VG_SMARTCAR_API": "v2"}).policies.connect.api is SmartcarApi.V2
 
@@ -253,6 +255,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_TOKEN_KEYS": ["garbage", "k1:not-base64!", "k1:" + "A" * 10, "k1:,k1:"],
     "VG_SMARTCAR_MODE": ["turbo"],
     "VG_SMARTCAR_API": ["v4", "3"],
+    "VG_V3_READ_BILLING": ["signals", "call"],
     "VG_REQUIRED_PERMISSIONS": ["read_location,,read_odometer", "drop_tables", "read_speedometer"],
     "VG_SMARTCAR_WEBHOOK_ID": ["has space", "x" * 129, "näme"],
     "VG_SMARTCAR_CLIENT_SECRETS": ["cs-one,,cs-two", "cs-one,cs-one", "cs-1,cs-2,cs-3,cs-4"],
