@@ -191,6 +191,7 @@ async def running_gateway(
                     credentials=upstream.credentials,
                     endpoints=upstream.endpoints,
                     clock=clock.now,
+                    additional_secrets=upstream.application_credentials.client_secrets[1:],
                 ),
                 timeouts=UpstreamTimeouts(
                     read_s=settings.read_timeout_s, command_s=settings.command_timeout_s

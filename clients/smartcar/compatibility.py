@@ -27,6 +27,11 @@ was ``{"compatible"}`` alone) reads as none; reason strings are kept as Smartcar
 The API is an Enterprise feature of Smartcar's plans. Nothing of a vehicle's monthly
 allowance is spent: Smartcar bills "successful API requests that perform actions on or
 pull data from vehicles", and this one reaches no vehicle.
+
+Client-secret rotation: Smartcar lets an application hold up to three client secrets at
+once. With ``additional_secrets``, a 401 for one secret tries the next, and the one accepted
+is tried first from then on (as the IAM client does for API V3 tokens); only when every
+secret is refused does the caller see the ``AuthenticationError``.
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from clients.smartcar._transport import Call, Transport, basic_auth
 from clients.smartcar._wire import meta_from_headers
 from clients.smartcar.credentials import ClientCredentials
 from clients.smartcar.endpoints import SmartcarEndpoints
-from clients.smartcar.errors import SmartcarProtocolError
+from clients.smartcar.errors import AuthenticationError, SmartcarProtocolError
 from clients.smartcar.models import Capability, Compatibility, Reading
+from clients.smartcar.secret import Secret
 from clients.smartcar.units import UnitSystem
 
 __all__ = ["SmartcarCompatibility"]
@@ -68,9 +74,13 @@ class SmartcarCompatibility:
         endpoints: SmartcarEndpoints,
         clock: Clock = system_clock,
         timeout_s: float | None = None,
+        additional_secrets: tuple[Secret, ...] = (),
     ) -> None:
         self._transport = Transport(http=http, clock=clock, timeout_s=timeout_s)
         self._credentials = credentials
+        self._secrets = (credentials.client_secret, *additional_secrets)
+        self._accepted = 0
+        """Index in `_secrets` of the secret Smartcar last accepted: tried first."""
         self._url = f"{endpoints.api_origin}{ROUTE}"
 
     async def by_vin(
@@ -87,7 +97,32 @@ class SmartcarCompatibility:
         ValueError for a VIN that is not 17 characters of the VIN alphabet, a country that
         is not two capital letters, or scopes that are not permission names.
         """
-        secret = self._credentials.client_secret
+        order = [self._accepted, *(i for i in range(len(self._secrets)) if i != self._accepted)]
+        for index in order[:-1]:
+            try:
+                answer = await self._ask(
+                    self._secrets[index], vin, scopes=scopes, country=country, timeout_s=timeout_s
+                )
+            except AuthenticationError:
+                continue  # a rotated-out secret: the next one may be the current
+            self._accepted = index
+            return answer
+        answer = await self._ask(
+            self._secrets[order[-1]], vin, scopes=scopes, country=country, timeout_s=timeout_s
+        )
+        self._accepted = order[-1]
+        return answer
+
+    async def _ask(
+        self,
+        secret: Secret,
+        vin: str,
+        *,
+        scopes: Iterable[str],
+        country: str,
+        timeout_s: float | None,
+    ) -> Reading[Compatibility]:
+        """One request authenticated with `secret`."""
         call = Call(
             method="GET",
             url=self._url,

@@ -24,12 +24,18 @@ vehicle's read bucket (`ADMISSION_KEY`), and in the app-wide bucket they only ta
 leaves the reserve kept for commands and interactive reads. A refused check is
 RateLimited (limit `compatibility_checks` or `application`) and asks Smartcar nothing;
 Smartcar's own app-wide 429 cools every call down, as for any request.
+
+Answers are kept for `cache_ttl` (a day) per VIN and country, at most `cache_size` of them
+(the oldest checked dropped first): what a model can do does not change within a day, and
+an operator checking the same car again, or a script checking a list twice, should not
+spend the app-wide limit on it. A kept report says when Smartcar was asked (`checked_at`).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.core.errors import RateLimited, UpstreamUnavailable
 from gateway.core.metrics import NO_METRICS, Metrics
@@ -63,6 +69,8 @@ class CompatibilityService:
         required: frozenset[str],
         permissions: frozenset[str] = REQUESTED_PERMISSIONS,
         metrics: Metrics = NO_METRICS,
+        cache_ttl: timedelta = timedelta(days=1),
+        cache_size: int = 10_000,
     ) -> None:
         self._api = api
         self._limiter = limiter
@@ -70,19 +78,26 @@ class CompatibilityService:
         self._required = required
         self._permissions = permissions
         self._metrics = metrics
+        self._cache_ttl = cache_ttl
+        self._cache_size = cache_size
+        self._answers: OrderedDict[tuple[str, str], CompatibilityReport] = OrderedDict()
+        """Reports by (VIN, country), oldest checked first."""
 
     async def check(self, vin: str, *, country: str) -> CompatibilityReport:
         """Ask Smartcar about the car with `vin` registered in `country` (both validated,
         upper case) and report per permission."""
         if self._api is None:
             raise UpstreamUnavailable("this gateway has no Smartcar Compatibility API configured")
+        kept = self._kept(vin, country)
+        if kept is not None:
+            return kept
         await self._admit()
         try:
             answer = await self._api.check(vin, country=country, permissions=self._permissions)
         except RateLimited as limited:
             await self._cool_down(limited)
             raise
-        return report(
+        checked = report(
             vin=vin,
             country=country,
             answer=answer,
@@ -90,6 +105,23 @@ class CompatibilityService:
             required=self._required,
             at=self._clock.now(),
         )
+        self._keep(checked)
+        return checked
+
+    def _kept(self, vin: str, country: str) -> CompatibilityReport | None:
+        """The report kept for this car, unless it is older than the cache's time to live."""
+        kept = self._answers.get((vin, country))
+        if kept is not None and self._clock.now() - kept.checked_at < self._cache_ttl:
+            return kept
+        return None
+
+    def _keep(self, checked: CompatibilityReport) -> None:
+        """Keep a fresh report, dropping the oldest past `cache_size`."""
+        key = (checked.vin, checked.country)
+        self._answers.pop(key, None)
+        self._answers[key] = checked
+        while len(self._answers) > self._cache_size:
+            self._answers.popitem(last=False)
 
     async def _admit(self) -> None:
         """Take a token for one check, or raise RateLimited naming the checks' limit."""

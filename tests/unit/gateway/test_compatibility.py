@@ -17,6 +17,7 @@ from gateway.edge.clock import ManualClock
 from tests.instants import START
 
 VIN = "5YJ3E1EA7KF317000"
+OTHER_VINS = ("1HGCM82633A004352", "2HGCM82633A004352", "3HGCM82633A004352")
 GENEROUS = RateLimits(
     vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
     application=BucketSpec(capacity=1000, refill_per_s=10.0),
@@ -48,11 +49,17 @@ def service(
     *,
     limits: RateLimits = GENEROUS,
     required: frozenset[str] = frozenset({"control_security", "read_fuel"}),
+    clock: ManualClock | None = None,
+    cache_size: int = 10_000,
 ) -> tuple[CompatibilityService, LocalAdmission]:
-    """A service over `api` with its own limiter, its clock at START."""
+    """A service over `api` with its own limiter, its clock at START (or `clock`)."""
     limiter = LocalAdmission(RateLimiter(limits))
     made = CompatibilityService(
-        api=api, limiter=limiter, clock=ManualClock(START), required=required
+        api=api,
+        limiter=limiter,
+        clock=clock or ManualClock(START),
+        required=required,
+        cache_size=cache_size,
     )
     return made, limiter
 
@@ -140,9 +147,9 @@ async def test_checks_share_one_bucket_and_a_refusal_asks_nothing() -> None:
     api = ScriptedCompatibility()
     made, limiter = service(api, limits=tight)
     await made.check(VIN, country="US")
-    await made.check("1HGCM82633A004352", country="US")
+    await made.check(OTHER_VINS[0], country="US")
     with pytest.raises(errors.RateLimited) as refused:
-        await made.check(VIN, country="US")
+        await made.check(OTHER_VINS[1], country="US")
     assert refused.value.metadata == {"limit": "compatibility_checks"}
     assert (refused.value.retry_after_s or 0) > 0
     assert len(api.calls) == 2
@@ -160,9 +167,9 @@ async def test_checks_leave_the_app_wide_reserve_to_commands() -> None:
     )
     made, limiter = service(ScriptedCompatibility(), limits=limits)
     await made.check(VIN, country="US")
-    await made.check(VIN, country="US")
+    await made.check(OTHER_VINS[0], country="US")
     with pytest.raises(errors.RateLimited) as refused:
-        await made.check(VIN, country="US")
+        await made.check(OTHER_VINS[1], country="US")
     assert refused.value.metadata == {"limit": "application"}
     await limiter.admit("car-1", CallKind.COMMAND, now_s=START.timestamp())
 
@@ -205,3 +212,37 @@ async def test_without_a_compatibility_api_checks_are_unavailable() -> None:
     made, _ = service(None)
     with pytest.raises(errors.UpstreamUnavailable):
         await made.check(VIN, country="US")
+
+
+async def test_an_answer_is_kept_for_a_day_per_vin_and_country() -> None:
+    """The same car asked again within a day is answered from the kept report (its
+    `checked_at` unchanged) without asking Smartcar or taking a rate-limit token; another
+    country is another question; after a day Smartcar is asked again."""
+    tight = RateLimits(
+        vehicle_reads=BucketSpec(capacity=2, refill_per_s=1 / (30 * 86_400)),
+        application=BucketSpec(capacity=1000, refill_per_s=10.0),
+    )
+    api = ScriptedCompatibility()
+    clock = ManualClock(START)
+    made, _ = service(api, limits=tight, clock=clock)
+    first = await made.check(VIN, country="US")
+    clock.advance(3600)
+    again = await made.check(VIN, country="US")
+    assert again == first
+    assert again.checked_at == START
+    await made.check(VIN, country="CA")
+    assert [(vin, country) for vin, country, _ in api.calls] == [(VIN, "US"), (VIN, "CA")]
+    clock.advance(86_400 - 3600)
+    with pytest.raises(errors.RateLimited):  # asked again: the two tokens are spent
+        await made.check(VIN, country="US")
+
+
+async def test_the_kept_answers_are_bounded_oldest_dropped_first() -> None:
+    """Past `cache_size` reports the oldest checked is dropped and asked again."""
+    api = ScriptedCompatibility()
+    made, _ = service(api, cache_size=2)
+    for vin in (VIN, *OTHER_VINS[:2]):
+        await made.check(vin, country="US")
+    await made.check(OTHER_VINS[1], country="US")
+    await made.check(VIN, country="US")
+    assert [vin for vin, _, _ in api.calls] == [VIN, *OTHER_VINS[:2], VIN]

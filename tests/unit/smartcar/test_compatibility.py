@@ -6,17 +6,25 @@ import base64
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from clients.smartcar import (
     AuthenticationError,
     Capability,
     Compatibility,
+    Secret,
     SmartcarCompatibility,
     SmartcarProtocolError,
     ValidationError,
 )
-from tests.unit.smartcar.fakes import CLIENT_SECRET, FakeSmartcar
+from tests.unit.smartcar.fakes import (
+    CLIENT_SECRET,
+    CREDENTIALS,
+    ENDPOINTS,
+    FakeSmartcar,
+    fixed_clock,
+)
 
 VIN = "5YJ3E1EA7KF317000"
 ANSWER = {
@@ -148,3 +156,42 @@ async def test_malformed_arguments_are_refused_before_sending(
     with pytest.raises(ValueError, match=named):
         await compatibility.by_vin(vin, **arguments)
     assert fake.requests == []
+
+
+async def test_a_rotated_out_secret_is_followed_by_the_next_and_the_accepted_one_kept(
+    fake: FakeSmartcar, http: httpx.AsyncClient
+) -> None:
+    """With more client secrets, a 401 for one tries the next; the accepted one is tried
+    first from then on, and only when every secret is refused is the 401 raised."""
+    newer = Secret("newer-client-secret")
+    client = SmartcarCompatibility(
+        http=http,
+        credentials=CREDENTIALS,
+        endpoints=ENDPOINTS,
+        clock=fixed_clock,
+        additional_secrets=(newer,),
+    )
+    refused = {"type": "AUTHENTICATION", "description": "invalid client credentials"}
+    fake.reply(401, json_body=refused)
+    fake.reply(200, json_body=ANSWER)
+    fake.reply(200, json_body=ANSWER)
+    fake.reply(401, json_body=refused)
+    fake.reply(401, json_body=refused)
+    await client.by_vin(VIN, scopes=["read_vin"], country="US")
+    await client.by_vin(VIN, scopes=["read_vin"], country="US")
+    with pytest.raises(AuthenticationError):
+        await client.by_vin(VIN, scopes=["read_vin"], country="US")
+    used = [_basic_secret(r) for r in fake.requests]
+    assert used == [
+        CLIENT_SECRET.reveal(),
+        newer.reveal(),
+        newer.reveal(),
+        newer.reveal(),
+        CLIENT_SECRET.reveal(),
+    ]
+
+
+def _basic_secret(request: httpx.Request) -> str:
+    """The client secret of a request's Basic authorization."""
+    _, _, encoded = request.headers["authorization"].partition(" ")
+    return base64.b64decode(encoded).decode().partition(":")[2]
