@@ -59,6 +59,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
     "VG_SMARTCAR_API": "v3 — Smartcar API for connections: v3 (one application token and "
     "sc-user-id) or v2 (deprecated: a token pair per owner)",
+    "VG_CACHE_VEHICLES": "100000 — vehicles whose readings the in-memory cache holds (least "
+    "recently used dropped past it, reloaded from the database on their next use)",
     "VG_V3_READ_BILLING": "request — what one API V3 read counts against a car's monthly "
     "allowance: request (one per /signals call, as Smartcar is observed to bill) or signal "
     "(one per signal read: the upper bound if a plan bills per signal)",
@@ -225,7 +227,10 @@ class Settings:
                 ),
             ),
             telemetry=TelemetryPolicy(
-                default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0))
+                default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0)),
+                cache_vehicles=int(
+                    read.number("VG_CACHE_VEHICLES", 100_000, integer=True, positive=True)
+                ),
             ),
             budget=read.budget(),
             scheduler=SchedulerPolicy(

@@ -103,7 +103,7 @@ def build_gateway(
         metrics=metrics,
         application=application_tokens,
     )
-    cache = TelemetryCache(uow, shared_telemetry)
+    cache = TelemetryCache(uow, shared_telemetry, size=policies.telemetry.cache_vehicles)
     telemetry = TelemetryService(
         uow=uow,
         smartcar=smartcar,

@@ -25,19 +25,36 @@ class TelemetryCache:
     and a read of a hot vehicle unpacks nothing. A mapping handed out is never changed
     afterwards: a new reading replaces the vehicle's mapping.
 
+    Bounded: at most `size` vehicles are held; past it the least recently used is dropped
+    (its readings stay in storage, where every reading put here already is, and the next
+    use loads them again). So memory follows `size`, not the fleet.
+
     With `shared` (Redis), readings are also exchanged with the other replicas: what one
     fetches, the others find by `refresh` instead of asking Smartcar again. Without it,
     `refresh` reads storage, which every replica shares too.
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, shared: SharedTelemetry | None = None, *, hot: int = 1024
+        self,
+        uow: UnitOfWorkFactory,
+        shared: SharedTelemetry | None = None,
+        *,
+        hot: int = 1024,
+        size: int = 100_000,
     ) -> None:
         self._uow = uow
         self.shared = shared
-        self._packed: dict[str, bytes] = {}
+        self._packed: OrderedDict[str, bytes] = OrderedDict()
+        """Every held vehicle's readings, packed, least recently used first."""
         self._hot: OrderedDict[str, Mapping[TelemetryField, FieldReading]] = OrderedDict()
-        self._hot_size = max(1, hot)
+        self._size = max(1, size)
+        self._hot_size = min(max(1, hot), self._size)
+        self.evictions = 0
+        """Vehicles dropped to stay within `size` since start."""
+
+    def __len__(self) -> int:
+        """How many vehicles are held."""
+        return len(self._packed)
 
     async def readings(self, vehicle_id: str) -> Mapping[TelemetryField, FieldReading]:
         """Return the vehicle's cached readings (from storage the first time)."""
@@ -51,10 +68,12 @@ class TelemetryCache:
         hot = self._hot.get(vehicle_id)
         if hot is not None:
             self._hot.move_to_end(vehicle_id)
+            self._packed.move_to_end(vehicle_id)
             return hot
         packed = self._packed.get(vehicle_id)
         if packed is None:
             return None
+        self._packed.move_to_end(vehicle_id)
         return self._warm(vehicle_id, unpack(packed))
 
     def keep(
@@ -90,6 +109,11 @@ class TelemetryCache:
         self, vehicle_id: str, readings: dict[TelemetryField, FieldReading]
     ) -> Mapping[TelemetryField, FieldReading]:
         self._packed[vehicle_id] = pack(readings)
+        self._packed.move_to_end(vehicle_id)
+        while len(self._packed) > self._size:
+            dropped, _ = self._packed.popitem(last=False)
+            self._hot.pop(dropped, None)
+            self.evictions += 1
         return self._warm(vehicle_id, readings)
 
     def _warm(

@@ -88,6 +88,9 @@ class TelemetryPolicy:
     fetch_claim_ttl: timedelta = timedelta(seconds=20)
     """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
     how long the others wait for its answer) before another may ask Smartcar itself."""
+    cache_vehicles: int = 100_000
+    """How many vehicles' readings the in-memory cache holds (least recently used dropped
+    past it, loaded from storage again on their next use)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

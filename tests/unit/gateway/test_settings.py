@@ -265,6 +265,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_READ_TIMEOUT_S": ["0", "soon"],
     "VG_COMMAND_TIMEOUT_S": ["0", "inf"],
     "VG_DEFAULT_MAX_AGE_S": ["-1"],
+    "VG_CACHE_VEHICLES": ["0", "1.5", "many"],
     "VG_MONTHLY_REQUEST_ALLOWANCE": ["0", "-5", "500.5", "lots", "1000001"],
     "VG_REQUEST_RESERVE": ["ten", "-1", "10.5%", "51%", "%", "251", "1e2"],
     "VG_VEHICLE_READS": ["4", "0/15", "4/0"],

@@ -566,6 +566,29 @@ async def test_the_cache_keeps_readings_packed_beyond_its_hot_set() -> None:
     assert all(first[car] for car, _ in cars)
 
 
+async def test_the_cache_holds_at_most_its_size_dropping_the_least_recently_used() -> None:
+    """With room for 2 vehicles, a third drops the one used longest ago; a dropped vehicle's
+    readings come back from storage, equal, on its next use (one unit of work), and the
+    vehicles in use stay held."""
+    world = build()
+    cars = [("car-1", "sc-1"), ("car-2", "sc-2"), ("ev-1", "sc-ev")]
+    for car, smartcar_id in cars:
+        await world.connect(car, smartcar_id)
+        await world.gateway.get_telemetry(car, fields=frozenset(), max_age=None)
+    cache = TelemetryCache(world.uow, hot=1, size=2)
+    first = {car: dict(await cache.readings(car)) for car, _ in cars[:2]}
+    await cache.readings("car-1")  # car-2 is now the least recently used
+    await cache.readings("ev-1")
+    assert (len(cache), cache.evictions) == (2, 1)
+    assert cache.held("car-2") is None
+    assert cache.held("car-1") is not None
+    opened = world.uow.opened
+    assert dict(await cache.readings("car-2")) == first["car-2"]
+    assert world.uow.opened == opened + 1
+    assert cache.held("ev-1") is None  # car-1 was used after ev-1 was loaded
+    assert dict(await cache.readings("car-1")) == first["car-1"]
+
+
 def replicas(shared: FakeSharedTelemetry | None) -> tuple[World, Gateway]:
     """Two gateways on one storage and one Smartcar (two replicas), sharing `shared`."""
     one = build()
