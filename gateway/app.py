@@ -216,6 +216,7 @@ async def running_gateway(
                     refusals=RefusalLog(clock=clock, observer=metrics),
                     health=ServingStatus(health),
                     transient=is_transient,
+                    access_log=settings.access_log,
                 ),
                 credentials=credentials,
             )

@@ -126,6 +126,8 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_AUDIT_RETENTION_INTERVAL_S": "3600 — how often one replica (holding a lease) deletes "
     "expired audit entries, in batches (0: never)",
     "VG_LOG_LEVEL": "INFO",
+    "VG_ACCESS_LOG": "all — the per-call log line (INFO): all calls, errors (calls not ending "
+    "OK) or off; metrics and the audit are kept either way",
 }
 
 
@@ -136,6 +138,7 @@ class SettingsError(ValueError):
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SMARTCAR_APIS = ("v3", "v2")
 V3_READ_BILLING = ("request", "signal")
+ACCESS_LOG_MODES = ("all", "errors", "off")
 MAX_CLIENT_SECRETS = 3
 """Smartcar: "You can generate up to 3 client secrets for the same application"."""
 DATABASE_BACKENDS = ("sqlite", "postgresql")
@@ -195,6 +198,8 @@ class Settings:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     log_level: str = "INFO"
+    access_log: str = "all"
+    """Which calls get their log line: `all`, `errors` (not OK) or `off`."""
 
     @property
     def embedded_simulator(self) -> bool:
@@ -285,6 +290,7 @@ class Settings:
             tls_key=read.path("VG_TLS_KEY"),
             tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
             log_level=read.choice("VG_LOG_LEVEL", LOG_LEVELS, upper=True) or "INFO",
+            access_log=read.choice("VG_ACCESS_LOG", ACCESS_LOG_MODES) or "all",
         )
 
 

@@ -418,17 +418,10 @@ class TelemetryService:
     def _field(
         self, granted: frozenset[str], field: TelemetryField, reading: FieldReading | None
     ) -> FieldReading:
-        permission = FIELD_PERMISSIONS[field]
-        if permission not in granted:
-            return FieldReading(
-                field=field,
-                availability=Availability.PERMISSION_MISSING,
-                reason=f"the owner did not grant {permission}",
-            )
+        if FIELD_PERMISSIONS[field] not in granted:
+            return _PERMISSION_MISSING[field]
         if reading is None:
-            return FieldReading(
-                field=field, availability=Availability.UNAVAILABLE, reason="no reading yet"
-            )
+            return _NO_READING_YET[field]
         return reading
 
     async def _held(
@@ -455,6 +448,24 @@ class TelemetryService:
 
 def _is_asleep(failure: UpstreamFailure | None) -> bool:
     return failure is not None and (failure.type, failure.code) == ("VEHICLE_STATE", "ASLEEP")
+
+
+_PERMISSION_MISSING = {
+    field: FieldReading(
+        field=field,
+        availability=Availability.PERMISSION_MISSING,
+        reason=f"the owner did not grant {FIELD_PERMISSIONS[field]}",
+    )
+    for field in TelemetryField
+}
+"""The answer for a field whose permission the owner withheld: one object per field, so
+answers built from it can be kept (`gateway.edge.grpc.answers`)."""
+
+_NO_READING_YET = {
+    field: FieldReading(field=field, availability=Availability.UNAVAILABLE, reason="no reading yet")
+    for field in TelemetryField
+}
+"""The answer for a field never read: one object per field, as above."""
 
 
 def _marked(

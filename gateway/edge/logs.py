@@ -13,6 +13,7 @@ query or JSON fields, and every extra whose key names a secret.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -51,6 +52,10 @@ _SECRET_TEXT = (
 )
 """Text patterns masked in messages and tracebacks."""
 
+_MAY_HOLD_SECRET = re.compile(r"bearer|basic|token|secret|code|state", re.IGNORECASE)
+"""A word every pattern above needs: text without one has nothing to mask, and is passed
+after one scan instead of four substitutions (most log text, e.g. every access line)."""
+
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
@@ -60,6 +65,8 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 
 def redact(text: str) -> str:
     """Mask credentials and token-like fields in free text."""
+    if not _MAY_HOLD_SECRET.search(text):
+        return text
     for pattern, replacement in _SECRET_TEXT:
         text = pattern.sub(replacement, text)
     return text
@@ -80,10 +87,16 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key in _RECORD_ATTRIBUTES or key == "request_id":
                 continue
-            payload[key] = REDACTED if _SECRET_KEY.search(key) else _jsonable(value)
+            payload[key] = REDACTED if _names_secret(key) else _jsonable(value)
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_secret(key: str) -> bool:
+    """True when an extra field's name says it holds a secret (decided once per name)."""
+    return _SECRET_KEY.search(key) is not None
 
 
 def _jsonable(value: object) -> object:

@@ -18,7 +18,9 @@ For each call (the gateway's RPCs, health and reflection) it
    classifier, storage's, says is one) to UNAVAILABLE with a retry delay, and anything
    else to INTERNAL, logging that one with its traceback;
 4. logs one line per call: method, status, duration, request id (never the messages),
-   at INFO, or DEBUG for health checks.
+   at INFO, or DEBUG for health checks; `EdgeHooks.access_log` (VG_ACCESS_LOG) may keep
+   only the calls that did not end OK (`errors`), or none (`off`): the metrics and the
+   audit see every call either way.
 
 Streaming calls (WatchVehicles, health `Watch`, reflection) get the same frame around the
 whole stream.
@@ -101,6 +103,8 @@ class EdgeHooks:
     refusals: RefusalLog | None = None
     health: ReplicaHealth | None = None
     transient: Callable[[BaseException], bool] = _nothing_is_transient
+    access_log: str = "all"
+    """Which calls get their log line: `all`, `errors` (not OK) or `off`."""
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
@@ -319,6 +323,8 @@ def _observe(
     elapsed_s = time.perf_counter() - started
     if hooks.observer is not None:
         hooks.observer.rpc(method=method, code=status.name, seconds=elapsed_s)
+    if hooks.access_log != "all" and (hooks.access_log == "off" or status is grpc.StatusCode.OK):
+        return
     _log.log(
         logging.DEBUG if quiet or method.startswith(_QUIET_PREFIX) else logging.INFO,
         "rpc %s %s",

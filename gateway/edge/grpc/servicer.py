@@ -14,6 +14,7 @@ from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
 from gateway.core.model import ChargeAction, LockAction
 from gateway.edge.grpc import access, convert
+from gateway.edge.grpc.answers import TelemetryAnswers
 from gateway.edge.grpc.interceptors import Context
 
 
@@ -22,6 +23,7 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
 
     def __init__(self, api: GatewayAPI) -> None:
         self._api = api
+        self._telemetry_answers = TelemetryAnswers()
 
     async def GetConnectUrl(
         self, request: pb.GetConnectUrlRequest, context: Context
@@ -49,7 +51,7 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         telemetry = await self._api.get_telemetry(
             query.vehicle_id, fields=query.fields, max_age=query.max_age
         )
-        return convert.telemetry_message(telemetry)
+        return self._telemetry_answers.message(telemetry)
 
     async def Lock(self, request: pb.LockRequest, context: Context) -> pb.CommandResult:
         """Lock the vehicle, idempotently per request id."""

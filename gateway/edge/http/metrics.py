@@ -74,6 +74,7 @@ class PrometheusMetrics:
 
         self._rpcs = counter("rpcs", "RPCs handled, by method and status code", ("method", "code"))
         self._rpc_seconds = histogram("rpc_duration_seconds", "RPC latency", ("method",))
+        self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._refused = counter(
             "refused_calls",
             "Calls refused at admission (UNAUTHENTICATED, PERMISSION_DENIED), by method and reason",
@@ -200,9 +201,20 @@ class PrometheusMetrics:
     # --- the edge's observations ---
 
     def rpc(self, *, method: str, code: str, seconds: float) -> None:
-        """Count an RPC by method and code; observe its latency."""
-        self._rpcs.labels(method=method, code=code).inc()
-        self._rpc_seconds.labels(method=method).observe(seconds)
+        """Count an RPC by method and code; observe its latency.
+
+        The children are looked up once per method and code (a bounded set: only the
+        server's registered methods reach here) and kept: `labels` on every call was a
+        measurable part of a cached read."""
+        bound = self._rpc_children.get((method, code))
+        if bound is None:
+            bound = (
+                self._rpcs.labels(method=method, code=code),
+                self._rpc_seconds.labels(method=method),
+            )
+            self._rpc_children[(method, code)] = bound
+        bound[0].inc()
+        bound[1].observe(seconds)
 
     def refused(self, *, method: str, reason: str) -> None:
         """Count a call refused at admission by method and reason (never by token)."""

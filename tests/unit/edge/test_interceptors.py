@@ -208,6 +208,31 @@ async def test_logs_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
     assert "REQUEST-BODY" not in caplog.text
 
 
+@pytest.mark.parametrize(("mode", "logged"), [("errors", ["NOT_FOUND"]), ("off", [])])
+async def test_the_access_log_may_keep_errors_only_or_nothing(
+    caplog: pytest.LogCaptureFixture, mode: str, logged: list[str]
+) -> None:
+    """VG_ACCESS_LOG=errors logs only calls not ending OK; off logs none; the observer
+    (metrics) still sees every call."""
+    seen: list[str] = []
+
+    class Observer:
+        def rpc(self, *, method: str, code: str, seconds: float) -> None:
+            seen.append(code)
+
+    async def not_found(request: object, call: object) -> None:
+        raise VehicleNotFound("nope")
+
+    hooks = EdgeHooks(observer=Observer(), access_log=mode)
+    with caplog.at_level(logging.INFO, logger="gateway.edge.grpc.interceptors"):
+        await serve_call(echo_context, "R", FakeContext(), method=METHOD, hooks=hooks)  # type: ignore[arg-type]
+        with pytest.raises(grpc.aio.AbortError):
+            await serve_call(not_found, "R", FakeContext(), method=METHOD, hooks=hooks)  # type: ignore[arg-type]
+    lines = [r for r in caplog.records if r.name == "gateway.edge.grpc.interceptors"]
+    assert [r.status for r in lines] == logged  # type: ignore[attr-defined]
+    assert seen == ["OK", "NOT_FOUND"]
+
+
 class _Deadlock(Exception):
     """What a PostgreSQL driver raises for a deadlock it broke (SQLSTATE 40P01)."""
 

@@ -290,6 +290,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_TLS_KEY": ["server.key"],  # without VG_TLS_CERT
     "VG_TLS_CLIENT_CA": ["ca.pem"],  # without TLS
     "VG_LOG_LEVEL": ["LOUD"],
+    "VG_ACCESS_LOG": ["none", "ALL"],
     "SMARTCAR_API_ORIGIN": ["api.smartcar.com", "ftp://api"],
     "SMARTCAR_AUTH_ORIGIN": ["/oauth/token"],
     "SMARTCAR_IAM_ORIGIN": ["iam.smartcar.com", "https://iam.test/?client_secret=x"],

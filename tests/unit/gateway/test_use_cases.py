@@ -546,6 +546,9 @@ async def test_cached_reads_follow_vehicle_changes_by_one_query_per_interval() -
         Availability.PERMISSION_MISSING
     )
     assert after.readings[TelemetryField.ODOMETER].availability is Availability.AVAILABLE
+    # The same object each time, so the edge can keep the answer built from it.
+    again = await world.gateway.get_telemetry("car-1", fields=odometer, max_age=None)
+    assert again.readings[TelemetryField.ODOMETER] is answer.readings[TelemetryField.ODOMETER]
 
 
 async def test_the_cache_keeps_readings_packed_beyond_its_hot_set() -> None:

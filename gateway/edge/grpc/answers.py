@@ -1,0 +1,52 @@
+"""GetTelemetry's protobuf answers, built once per set of readings.
+
+A cached read hands the servicer the very `FieldReading` objects the telemetry cache holds
+(they are immutable, and the cache replaces a vehicle's mapping when a reading changes), so
+the answer built for them stays right until one of them is replaced. `TelemetryAnswers`
+keeps the last answer per vehicle, field set and `from_cache`, with the readings it was
+built from, and hands it out again while every reading is the same object: a cached read
+then converts nothing (building the messages and their timestamps was a fifth of a cached
+read's CPU). A reading replaced by a newer one, or an answer from Smartcar (new objects),
+builds afresh and replaces the kept answer.
+
+Answers handed out are shared between calls and never changed: grpc only serializes them.
+At most `size` answers are kept; past it the oldest kept is dropped.
+"""
+
+from __future__ import annotations
+
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.model import FieldReading, Telemetry, TelemetryField
+from gateway.edge.grpc.convert import telemetry_message
+
+_Key = tuple[str, bool, tuple[TelemetryField, ...]]
+
+
+class TelemetryAnswers:
+    """The last GetTelemetry answer per vehicle and field set, while its readings hold."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = max(1, size)
+        self._kept: dict[_Key, tuple[tuple[FieldReading, ...], pb.Telemetry]] = {}
+        self.built = 0
+        """Answers built (not found kept) since start."""
+
+    def message(self, telemetry: Telemetry) -> pb.Telemetry:
+        """Return the answer for `telemetry`, built only when its readings changed."""
+        readings = tuple(telemetry.readings.values())
+        key = (telemetry.vehicle_id, telemetry.from_cache, tuple(telemetry.readings))
+        kept = self._kept.get(key)
+        if kept is not None and _same(kept[0], readings):
+            return kept[1]
+        message = telemetry_message(telemetry)
+        self.built += 1
+        self._kept.pop(key, None)
+        self._kept[key] = (readings, message)
+        if len(self._kept) > self._size:
+            del self._kept[next(iter(self._kept))]
+        return message
+
+
+def _same(kept: tuple[FieldReading, ...], now: tuple[FieldReading, ...]) -> bool:
+    """True when both hold the very same reading objects, in order."""
+    return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
