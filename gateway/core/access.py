@@ -28,6 +28,7 @@ field. Parsing names every bad entry by its path (`roles.billing.methods[0]`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,17 +74,31 @@ class Caller:
 
     def allows(self, method: str) -> bool:
         """Tell whether any of the caller's roles allows `method`."""
-        return any(role.allows(method) for role in self.roles)
+        return _allows(self, method)
 
     def readable_fields(self, method: str) -> frozenset[TelemetryField]:
         """Return the telemetry fields the caller may read through `method`."""
-        fields: set[TelemetryField] = set()
-        for role in self.roles:
-            if role.allows(method):
-                fields |= (
-                    set(TelemetryField) if role.telemetry_fields is None else role.telemetry_fields
-                )
-        return frozenset(fields)
+        return _readable_fields(self, method)
+
+
+# A policy names a few callers and the server a few dozen methods: each answer is worked
+# out once per caller and method, not on every call.
+@functools.lru_cache(maxsize=4096)
+def _allows(who: Caller, method: str) -> bool:
+    return any(role.allows(method) for role in who.roles)
+
+
+@functools.lru_cache(maxsize=4096)
+def _readable_fields(who: Caller, method: str) -> frozenset[TelemetryField]:
+    fields: set[TelemetryField] = set()
+    for role in who.roles:
+        if role.allows(method):
+            fields |= ALL_FIELDS if role.telemetry_fields is None else role.telemetry_fields
+    return frozenset(fields)
+
+
+ALL_FIELDS = frozenset(TelemetryField)
+"""Every telemetry field."""
 
 
 @dataclass(frozen=True, slots=True)

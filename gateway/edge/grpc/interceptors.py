@@ -113,6 +113,9 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, hooks: EdgeHooks | None = None) -> None:
         self._hooks = hooks or EdgeHooks()
+        self._framed: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], Any]] = {}
+        """Per method, the handler last framed and its framed handler: servers hand out
+        the same handler object for a method on every call, so it is framed once."""
 
     async def intercept_service(
         self,
@@ -126,6 +129,18 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        kept = self._framed.get(method)
+        if kept is not None and kept[0] is handler:
+            return cast("grpc.RpcMethodHandler[Any, Any]", kept[1])
+        framed = self._frame(handler, method)
+        if kept is not None or len(self._framed) < _MAX_FRAMED:
+            self._framed[method] = (handler, framed)
+        return framed
+
+    def _frame(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """Wrap one method's handler in the call frame."""
         hooks = self._hooks
         if handler.request_streaming:
             return _framed_bidirectional(handler, method, hooks)
@@ -143,6 +158,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=decoding.lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+
+_MAX_FRAMED = 1024
+"""Methods whose framed handler is kept, at most: a server registers a bounded set, and
+unknown methods get no handler, so this bounds only what should never grow."""
 
 
 def _framed_bidirectional(

@@ -89,6 +89,8 @@ class PrometheusMetrics:
             "upstream_request_duration_seconds", "Smartcar request latency", ("endpoint",)
         )
         self._reads = counter("telemetry_reads", "Telemetry reads: cache hit or miss", ("result",))
+        self._read_hits = self._reads.labels(result="hit")
+        self._read_misses = self._reads.labels(result="miss")
         self._coalesced = counter("coalesced_waiters", "Reads answered by another's fetch")
         self._limited = counter("rate_limited", "Upstream calls refused by a limit", ("limit",))
         self._refreshes = counter("token_refreshes", "Token refreshes by result", ("result",))
@@ -174,7 +176,7 @@ class PrometheusMetrics:
 
     def telemetry_read(self, *, cached: bool, coalesced: bool) -> None:
         """Count a read as a hit or a miss (and a coalesced waiter)."""
-        self._reads.labels(result="hit" if cached else "miss").inc()
+        (self._read_hits if cached else self._read_misses).inc()
         if coalesced:
             self._coalesced.inc()
 
