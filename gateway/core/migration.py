@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from gateway.core.application_access import ApplicationTokenSource, as_application
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory, WebhookSubscriptions
 from gateway.core.status import save, with_status
-from gateway.core.upstream import ApplicationTokenSource, as_application
 
 SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
 """The statuses of connections the gateway serves: they move as they are."""
