@@ -175,9 +175,10 @@ class ReauthenticationRequired(PreconditionFailed):
         self,
         message: str,
         *,
-        action: OwnerAction,
+        action: OwnerAction | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
+        action = action or OwnerAction(error="CONNECTED_SERVICES_ACCOUNT")
         described = {
             "smartcar_error": action.error,
             "resolution_type": action.resolution_type,

@@ -19,7 +19,9 @@ and smartcar-v3-notes §2.6, §4.2, §6.2):
   reconnect, or the fleet migration to V3, brings it back). When the listing cannot be
   asked (no application credentials, Smartcar failing) DESIGN's rule stands: EXPIRED.
 - v2, a vehicle call: a 401 that survives freshly rotated tokens is revocation
-  (`upstream`, DESIGN's "early revocation"): DISCONNECTED, as before.
+  (`upstream`, DESIGN's "early revocation"): the car is DISCONNECTED. The owner's other cars
+  on the same pair are too when the listing cannot be asked (as before); with it, only
+  those Smartcar no longer lists (revoking one car must not cut off the others).
 - V3, a vehicle call: a car whose connection the owner removed is refused 403
   AUTHENTICATION:ACCESS_DENIED, the same answer as for a user id that never owned the car.
   The listing tells them apart: not listed, DISCONNECTED; still listed, the 403 stands

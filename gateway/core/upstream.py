@@ -4,10 +4,12 @@ A call is checked against the car's monthly budget for its tier (`budget`: a rea
 would cut into the reserve is refused before it takes anything else), admitted by the rate
 limiter (refusal: RateLimited, no request made), runs with an access token from the
 rotator, and on a 401 gets exactly one retry with a token that differs from the refused
-one; a second 401 means the owner revoked access, and every vehicle on the grant becomes
-DISCONNECTED. A Smartcar 429 puts the vehicle (or, for the app-wide bucket, the whole
-application) in cooldown until its `retry-after`. Every attempt is counted against the
-budget just before it is sent, and its outcome told to the connection's health (`health`).
+one; a second 401 means the owner revoked access: the car becomes DISCONNECTED, with every
+other car on its grant that Smartcar no longer lists (every car on the grant when the
+listing cannot be asked, `revocation`). A Smartcar 429 puts the vehicle (or, for the
+app-wide bucket, the whole application) in cooldown until its `retry-after`. Every attempt
+is counted against the budget just before it is sent, and its outcome told to the
+connection's health (`health`).
 
 Two answers change the car's status here. Smartcar's CONNECTED_SERVICES_ACCOUNT errors
 (`OwnerAccountIssue`) make it wait for its owner (NEEDS_REAUTHENTICATION,
@@ -224,16 +226,24 @@ class Upstream:
         until_s = now_s + (retry_after_s or DEFAULT_COOLDOWN_S)
         await self._limiter.cool_down(vehicle_id, until_s=until_s, now_s=now_s)
 
-    async def revoked(self, grant_id: str) -> None:
-        """Disconnect every vehicle on the grant: the owner revoked the application's access."""
+    async def revoked(self, grant_id: str, vehicle: Vehicle) -> None:
+        """Freshly rotated credentials were refused for `vehicle`: the owner revoked access.
+        With a listing of the owner's connections, the car is DISCONNECTED, and so is every
+        other car on its pair that Smartcar no longer lists (the rest keep the pair); without
+        one, every vehicle on the pair is."""
+        listed = None
+        if self._listing is not None:
+            listed = await self._listing.listed(vehicle.smartcar_user_id)
+        now = self._clock.now()
         async with self._uow() as uow:
-            await set_grant_status(
-                uow,
-                grant_id,
-                ConnectionStatus.DISCONNECTED,
-                reason=REVOKED_REASON,
-                now=self._clock.now(),
-            )
+            if listed is None:
+                await set_grant_status(
+                    uow, grant_id, ConnectionStatus.DISCONNECTED, reason=REVOKED_REASON, now=now
+                )
+            else:
+                for other in await uow.vehicles.by_grant(grant_id):
+                    if other.id == vehicle.id or revoked(other, listed):
+                        await disconnect_revoked(uow, other.id, reason=REVOKED_REASON, now=now)
             await uow.commit()
 
 
@@ -268,12 +278,12 @@ class _Credentials(Protocol):
 @dataclass(frozen=True, slots=True)
 class _OwnerCredentials:
     """v2: the owner's token pair, rotated exactly once per expiry (`rotation`). Freshly
-    rotated credentials refused again mean the owner revoked access: the grant's vehicles
-    become DISCONNECTED."""
+    rotated credentials refused again mean the owner revoked access: the car becomes
+    DISCONNECTED (`Upstream.revoked`)."""
 
     rotator: TokenRotator
     grant_id: str
-    revoke: Callable[[str], Awaitable[None]]
+    revoke: Callable[[str, Vehicle], Awaitable[None]]
 
     async def current(self) -> SmartcarAccess:
         return SmartcarAccess.v2(await self.rotator.access_token(self.grant_id))
@@ -282,7 +292,7 @@ class _OwnerCredentials:
         return SmartcarAccess.v2(await self.rotator.after_rejection(self.grant_id, access.token))
 
     async def refused_again(self, vehicle: Vehicle) -> GatewayError:
-        await self.revoke(self.grant_id)
+        await self.revoke(self.grant_id, vehicle)
         return ConnectionDisconnected(
             f"vehicle {vehicle.id}: {REVOKED_REASON}; reconnect it",
             metadata={"vehicle_id": vehicle.id},

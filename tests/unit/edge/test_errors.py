@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from clients.gateway import errors as client_errors
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import errors, validation
 from gateway.core.model import OwnerAction, UpstreamFailure
@@ -404,3 +405,22 @@ def test_an_owner_account_issue_links_smartcars_resolution_from_its_answer() -> 
     )
     _, plain = decode(edge_errors.status_for(blocked, request_id=RID))
     assert error_details_pb2.Help not in plain
+
+
+def test_the_client_library_reads_a_car_waiting_for_its_owner() -> None:
+    """The gateway's client library raises OwnerMustAct, with Smartcar's resolution URL, for
+    REAUTHENTICATION_REQUIRED and OWNER_ACCOUNT_ISSUE alike."""
+    issue = errors.OwnerAccountIssue(
+        "Smartcar: AUTHENTICATION_FAILED",
+        upstream=UpstreamFailure(
+            type="CONNECTED_SERVICES_ACCOUNT",
+            code="AUTHENTICATION_FAILED",
+            resolution_url=REAUTH_URL,
+        ),
+    )
+    for error in (REAUTHENTICATION, issue):
+        failure = client_errors.from_rpc_error(
+            FakeCall(edge_errors.status_for(error, request_id=RID))  # type: ignore[arg-type]
+        )
+        assert isinstance(failure, client_errors.OwnerMustAct)
+        assert failure.resolution_url == REAUTH_URL

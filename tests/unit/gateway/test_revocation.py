@@ -11,7 +11,9 @@ import pytest
 
 from gateway.core import errors
 from gateway.core.model import ConnectionStatus, SmartcarApi, TelemetryField
+from gateway.core.ports import TokenRejected
 from gateway.core.revocation import ACCESS_REVOKED, REFRESH_REFUSED, REFRESH_REVOKED
+from gateway.core.upstream import REVOKED_REASON
 from tests.unit.gateway.states import OWNER, account_issue, connect, world_of
 from tests.unit.gateway.test_use_cases import World
 
@@ -59,6 +61,25 @@ async def test_a_refused_pair_whose_connection_is_still_listed_is_expired() -> N
     unasked = world_of(with_application=False)
     await expired(unasked)
     assert (await status_of(unasked))[0] is ConnectionStatus.EXPIRED
+
+
+async def test_a_fresh_token_refused_for_one_car_disconnects_it_not_the_owners_others() -> None:
+    """v2: a 401 that survives a fresh token for one of an owner's two cars on one pair
+    disconnects that car (and any Smartcar no longer lists), not the other, which keeps
+    the pair and still answers."""
+    world = world_of()
+    for vehicle_id, vin in (("car-1", "1HGCM82633A004352"), ("car-2", "1HGCM82633A004353")):
+        url = await world.gateway.get_connect_url(vehicle_id, vin=vin)
+        code = world.smartcar.issue_code(OWNER, ["sc-1", "sc-2"])
+        await world.gateway.connect(vehicle_id, code=code, state=url.state)
+    assert len(world.uow.store.grants) == 1
+    world.smartcar.fail("read", TokenRejected(), TokenRejected())
+    with pytest.raises(errors.ConnectionDisconnected):
+        await read(world, "car-2")
+    assert await status_of(world, "car-2") == (ConnectionStatus.DISCONNECTED, REVOKED_REASON)
+    assert (await status_of(world, "car-1"))[0] is ConnectionStatus.ACTIVE
+    assert len(world.uow.store.grants) == 1
+    await read(world, "car-1")
 
 
 async def test_a_pair_past_its_sixty_days_is_expired_without_asking_smartcar() -> None:
