@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -193,6 +194,15 @@ vehicles = Table(
     Column("smartcar_user_id", String(ID), index=True),
     # The car's own monthly request allowance; NULL: the fleet's (VG_MONTHLY_REQUEST_ALLOWANCE).
     Column("request_allowance", Integer),
+    # What the owner must do (status NEEDS_REAUTHENTICATION only; NULL otherwise): Smartcar's
+    # TYPE:CODE, its resolution, its page, its message, and when the scheduler last probed.
+    Column("owner_error", Text),
+    Column("owner_resolution_type", Text),
+    Column("owner_resolution_url", Text),
+    Column("owner_doc_url", Text),
+    Column("owner_message", Text),
+    Column("owner_commands_only", Boolean, nullable=False, server_default=text("false")),
+    Column("owner_probed_at", UTCDateTime()),
     Column(
         "updated_at",
         UTCDateTime(),

@@ -10,6 +10,8 @@ Every failed call raises a `GatewayCallError` subclass chosen by the ErrorInfo r
     │   ├── NotConnected             NOT_CONNECTED: run Connect
     │   ├── ConnectionExpired        CONNECTION_EXPIRED: the owner must reconnect
     │   ├── ConnectionDisconnected   CONNECTION_DISCONNECTED
+    │   ├── OwnerMustAct             REAUTHENTICATION_REQUIRED, OWNER_ACCOUNT_ISSUE: the owner
+    │   │                            must act in their account or reconnect (`resolution_url`)
     │   ├── PermissionMissing        PERMISSION_MISSING: `metadata["permission"]`
     │   ├── RentalActive             RENTAL_ACTIVE: `rental_id`
     │   ├── VehicleNotRentable       VEHICLE_NOT_RENTABLE: `violations` name what is missing
@@ -92,6 +94,17 @@ class ConnectionDisconnected(PreconditionFailed):
     """The vehicle was disconnected (by the fleet, or its owner revoked access)."""
 
 
+class OwnerMustAct(PreconditionFailed):
+    """Smartcar says the vehicle's owner must act in their connected-services account or
+    reconnect the car (the vehicle is NEEDS_REAUTHENTICATION); `resolution_url` is where,
+    when Smartcar gave a link."""
+
+    @property
+    def resolution_url(self) -> str:
+        """Where the owner resolves it (Smartcar's link); empty when Smartcar gave none."""
+        return self.metadata.get("resolution_url", "")
+
+
 class PermissionMissing(PreconditionFailed):
     """The owner did not grant a permission the call needs."""
 
@@ -155,6 +168,8 @@ _BY_REASON: Mapping[str, type[GatewayCallError]] = {
     "NOT_CONNECTED": NotConnected,
     "CONNECTION_EXPIRED": ConnectionExpired,
     "CONNECTION_DISCONNECTED": ConnectionDisconnected,
+    "REAUTHENTICATION_REQUIRED": OwnerMustAct,
+    "OWNER_ACCOUNT_ISSUE": OwnerMustAct,
     "PERMISSION_MISSING": PermissionMissing,
     "RENTAL_ACTIVE": RentalActive,
     "VEHICLE_NOT_RENTABLE": VehicleNotRentable,

@@ -40,9 +40,10 @@ from clients.simulator.error_bodies import (
     VALIDATION,
     VALIDATION_PARAMETER,
     ApiError,
+    account_error,
     rate_limited,
 )
-from clients.simulator.faults import Fault, FaultKind
+from clients.simulator.faults import ACCOUNT_CODES, Fault, FaultKind
 from clients.simulator.readings import Units
 from clients.simulator.vehicles import VehicleState
 from clients.simulator.world import World
@@ -129,11 +130,15 @@ def take_fault(
     world.stats.faults_injected[str(fault.kind)] += 1
     if fault.kind.is_transport:
         return fault
-    raise refusal(fault)
+    raise refusal(fault, client_id=world.config.client_id or "", vehicle_id=vehicle_id)
 
 
-def refusal(fault: Fault) -> ApiError:
-    """Return the API error a refusal fault answers with."""
+def refusal(fault: Fault, *, client_id: str, vehicle_id: str | None) -> ApiError:
+    """Return the API error a refusal fault answers with (an account error's links name
+    the client and the vehicle)."""
+    if fault.kind is FaultKind.ACCOUNT:
+        code = fault.code or ACCOUNT_CODES[0]
+        return ApiError(account_error(code, client_id=client_id, vehicle_id=vehicle_id))
     if fault.kind is FaultKind.SERVER_ERROR:
         return ApiError(SERVER_INTERNAL)
     if fault.kind is FaultKind.UPSTREAM:

@@ -18,6 +18,7 @@ available to copy from.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,8 @@ class ErrorKind:
     doc_url: str
     resolution: str | None = None
     suggested_user_message: str | None = None
+    resolution_url: str | None = None
+    """`resolution.url`: where the user resolves the error (sent only when there is one)."""
 
     @property
     def label(self) -> str:
@@ -58,6 +61,8 @@ class ErrorKind:
             "requestId": request_id,
             "resolution": {"type": self.resolution},
         }
+        if self.resolution_url is not None:
+            body["resolution"]["url"] = self.resolution_url
         if self.suggested_user_message is not None:
             body["suggestedUserMessage"] = self.suggested_user_message
         return body
@@ -282,6 +287,118 @@ UPSTREAM_ERRORS: dict[str, ErrorKind] = {
         ),
     )
 }
+
+
+def _account(
+    code: str,
+    description: str,
+    *,
+    resolution: str | None = None,
+    url: str | None = None,
+    message: str | None = None,
+) -> ErrorKind:
+    """Return one 400 CONNECTED_SERVICES_ACCOUNT kind, as its page shows it."""
+    return ErrorKind(
+        type="CONNECTED_SERVICES_ACCOUNT",
+        code=code,
+        status=400,
+        description=description,
+        doc_url=_DOCS + "connected-services-account-errors#" + code.lower().replace("_", "-"),
+        resolution=resolution,
+        resolution_url=url,
+        suggested_user_message=message,
+    )
+
+
+REAUTHENTICATE_URL = (
+    "https://connect.smartcar.com/oauth/reauthenticate?response_type=vehicle_id"
+    "&client_id={client_id}&vehicle_id={vehicle_id}"
+)
+"""The re-authentication link AUTHENTICATION_FAILED carries (the page's example, filled)."""
+VIRTUAL_KEY_URL = "https://www.tesla.com/_ak/smartcar.com"
+_RECONNECT = (
+    f"Your car got disconnected from {APP_NAME}. Please use this link to re-connect your car: "
+    "{url}."
+)
+_SUBSCRIPTION_MESSAGE = (
+    "Your car\u2019s connected services subscription has either expired or it doesn\u2019t "
+    f"support the necessary features to connect to {APP_NAME}. Please activate your "
+    "subscription or contact us to upgrade your subscription."
+)
+ACCOUNT_ERRORS: dict[str, ErrorKind] = {
+    kind.code or "": kind
+    for kind in (
+        _account(
+            "ACCOUNT_ISSUE",
+            "Action needed in the user\u2019s connected services account. Please prompt the "
+            "user to log into their connected services account and complete any outstanding "
+            "tasks.",
+            message="Action required in your connected services account. Please log into your "
+            "connected services app or web portal and complete any outstanding tasks (e.g. "
+            "finish activating your account or accept the Terms of Service).",
+        ),
+        _account(
+            "AUTHENTICATION_FAILED",
+            "Smartcar was unable to authenticate with the user\u2019s connected services "
+            "account. Please prompt the user to re-authenticate using Smartcar Connect.",
+            resolution="REAUTHENTICATE",
+            url=REAUTHENTICATE_URL,
+            message=_RECONNECT,
+        ),
+        _account(
+            "NO_VEHICLES",
+            "No vehicles found in the user\u2019s connected services account. Please prompt the "
+            "user to add their vehicle to their connected services account and re-authenticate "
+            "using Smartcar Connect.",
+            message=_RECONNECT,
+        ),
+        _account(
+            "PERMISSION",
+            "The vehicle owner has revoked Smartcar\u2019s access to their OEM account.",
+            resolution="REAUTHENTICATE",
+        ),
+        _account(
+            "SUBSCRIPTION",
+            "The vehicle\u2019s connected services subscription is inactive or does not support "
+            "the requested API endpoint.",
+            message=_SUBSCRIPTION_MESSAGE,
+        ),
+        _account(
+            "VEHICLE_MISSING",
+            "This vehicle is no longer associated with the user\u2019s connected services "
+            "account. Please prompt the user to re-add the vehicle to their account.",
+            message="This car is no longer associated with your connected services account. "
+            "Please log into your account and re-add this car.",
+        ),
+        _account(
+            "VIRTUAL_KEY_REQUIRED",
+            "The vehicle owner needs to grant additional access to Smartcar in order to perform "
+            "this request.",
+            resolution="ACTION_REQUIRED",
+            url=VIRTUAL_KEY_URL,
+            message="In order to perform this request you\u2019ll need to add a Third-Party "
+            "Virtual key to your vehicle. Please open this link on the phone with your Tesla "
+            "App to complete this step.",
+        ),
+    )
+}
+"""Smartcar's CONNECTED_SERVICES_ACCOUNT errors (errors/api-errors/connected-services-account-
+errors), with the resolution each page shows: REAUTHENTICATE with a re-authentication link
+for AUTHENTICATION_FAILED, REAUTHENTICATE for PERMISSION, ACTION_REQUIRED with the virtual-key
+page for VIRTUAL_KEY_REQUIRED, none for the rest."""
+
+
+def account_error(code: str, *, client_id: str, vehicle_id: str | None) -> ErrorKind:
+    """Return the CONNECTED_SERVICES_ACCOUNT kind `code`, its links filled for this client
+    and vehicle (the `{url}` of its user message is its resolution URL)."""
+    kind = ACCOUNT_ERRORS[code]
+    url = kind.resolution_url
+    if url is not None:
+        url = url.format(client_id=client_id, vehicle_id=vehicle_id or "")
+    message = kind.suggested_user_message
+    if message is not None:
+        message = message.format(url=url or "https://connect.smartcar.com")
+    return dataclasses.replace(kind, resolution_url=url, suggested_user_message=message)
 
 
 class ApiError(Exception):

@@ -22,15 +22,22 @@ Kinds and what they do:
 | malformed    | the request is processed, then 200 with a truncated, non-JSON body     |
 | reset        | the request is processed, then the TCP connection is reset (RST)       |
 | hold         | the request is processed, then the answer waits until released (`holds`) |
+| account      | 400 CONNECTED_SERVICES_ACCOUNT:<code>, with Smartcar's resolution       |
 
 `upstream` takes an optional `code`: NO_RESPONSE (default), INVALID_DATA, KNOWN_ISSUE,
-UNKNOWN_ISSUE or RATE_LIMIT.
+UNKNOWN_ISSUE or RATE_LIMIT. `account` takes one of Smartcar's CONNECTED_SERVICES_ACCOUNT
+codes: AUTHENTICATION_FAILED (default: resolution REAUTHENTICATE with a re-authentication
+link for the client and vehicle), ACCOUNT_ISSUE, NO_VEHICLES, PERMISSION (REAUTHENTICATE),
+SUBSCRIPTION, VEHICLE_MISSING or VIRTUAL_KEY_REQUIRED (ACTION_REQUIRED with the virtual-key
+page); on v2 as a flat body, on V3 as `errors[]`, both carrying `resolution.url` when the
+code has one. The owner's account failing stays until the fault is disarmed (or its
+`count` is spent): disarming it is the owner doing what Smartcar asked.
 
-The first four are refusals: nothing happens (a command is not executed, a refresh token
-is not used). The last four are transport failures after the work was done: a command
-was executed and a refresh token was spent although the client never sees the answer,
-which is the case "the command may have succeeded" and "retry the refresh within the grace
-window" must handle.
+`account` and the first four are refusals: nothing happens (a command is not executed, a
+refresh token is not used). The last four are transport failures after the work was done: a
+command was executed and a refresh token was spent although the client never sees the
+answer, which is the case "the command may have succeeded" and "retry the refresh within the
+grace window" must handle.
 
 In a batch, a fault with path `batch` or no path hits the whole request; a fault naming one
 of the batch's paths hits only that item when it is a refusal (the item carries the error),
@@ -61,6 +68,7 @@ class FaultKind(StrEnum):
     MALFORMED = "malformed"
     RESET = "reset"
     HOLD = "hold"
+    ACCOUNT = "account"
 
     @property
     def is_transport(self) -> bool:
@@ -69,10 +77,21 @@ class FaultKind(StrEnum):
 
 
 UPSTREAM_CODES = ("NO_RESPONSE", "INVALID_DATA", "KNOWN_ISSUE", "UNKNOWN_ISSUE", "RATE_LIMIT")
+ACCOUNT_CODES = (
+    "AUTHENTICATION_FAILED",
+    "ACCOUNT_ISSUE",
+    "NO_VEHICLES",
+    "PERMISSION",
+    "SUBSCRIPTION",
+    "VEHICLE_MISSING",
+    "VIRTUAL_KEY_REQUIRED",
+)
+"""Smartcar's CONNECTED_SERVICES_ACCOUNT codes; the first is the `account` fault's default."""
+_CODES = {"upstream": UPSTREAM_CODES, "account": ACCOUNT_CODES}
 TOKEN_PATH = "token"  # noqa: S105 - an endpoint name, not a secret
 IAM_TOKEN_PATH = "oauth2/token"  # noqa: S105 - an endpoint name, not a secret
 TOKEN_PATHS = (TOKEN_PATH, IAM_TOKEN_PATH)
-_NOT_FOR_TOKEN = (FaultKind.ASLEEP, FaultKind.RATE_LIMIT)
+_NOT_FOR_TOKEN = (FaultKind.ASLEEP, FaultKind.RATE_LIMIT, FaultKind.ACCOUNT)
 
 
 class FaultError(ValueError):
@@ -189,8 +208,10 @@ def _parse_fault(spec: Mapping[str, object], *, fault_id: int) -> Fault:
     count = _optional_positive_int(spec, "count")
     retry_after_s = _optional_positive_int(spec, "retry_after_s") or 60
     code = _optional_str(spec, "code")
-    if code is not None and (kind is not FaultKind.UPSTREAM or code not in UPSTREAM_CODES):
-        raise FaultError("code", f"only for upstream faults, one of {', '.join(UPSTREAM_CODES)}")
+    codes = _CODES.get(kind.value, ())
+    if code is not None and code not in codes:
+        choices = "; ".join(f"{name}: {', '.join(known)}" for name, known in _CODES.items())
+        raise FaultError("code", f"only for upstream and account faults ({choices})")
     return Fault(
         id=fault_id,
         kind=kind,

@@ -16,16 +16,18 @@
 
 Application tokens only (see `v3_admission`); none of these is billed (live users: "a
 /connections line is not billed"); each takes an app-bucket token. Stats count them under
-`v3/connections` and `v3/users`.
+`v3/connections` and `v3/users`. A fault naming the path `v3/connections` (and only such a
+fault: see `faults`) hits listing and deleting connections, so a failed deletion can be
+tested.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from clients.simulator import v3_admission, v3_paging, v3_payloads
+from clients.simulator import admission, v3_admission, v3_paging, v3_payloads
 from clients.simulator.accounts import Connection
-from clients.simulator.delivery import WORLD, json_response
+from clients.simulator.delivery import WORLD, deliver, json_response
 from clients.simulator.v3_errors import NOT_FOUND, V3Error
 from clients.simulator.world import World
 
@@ -45,6 +47,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
 async def list_connections(request: web.Request) -> web.StreamResponse:
     """List the connections matching the filters, one page."""
     world = _admitted(request, "v3/connections")
+    fault = admission.take_fault(world, None, "v3/connections", any_path=False)
     filters = v3_paging.filters_of(request.query, _FILTERS)
     page = v3_paging.page_of(request.query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
     mode = v3_paging.vehicle_mode(filters)
@@ -61,7 +64,7 @@ async def list_connections(request: web.Request) -> web.StreamResponse:
     items = [_resource(world, connection) for connection in chosen]
     body = v3_paging.collection(items, page=page, path="/connections", filters=filters)
     body["meta"].update(orderBy="createdAt", orderDirection="DESC")
-    return json_response(body)
+    return await deliver(world, request, json_response(body), fault)
 
 
 async def get_connection(request: web.Request) -> web.StreamResponse:
@@ -74,9 +77,10 @@ async def get_connection(request: web.Request) -> web.StreamResponse:
 async def delete_connection(request: web.Request) -> web.StreamResponse:
     """Disconnect the vehicle of one connection from its user."""
     world = _admitted(request, "v3/connections")
+    fault = admission.take_fault(world, None, "v3/connections", any_path=False)
     connection = _connection(world, request.match_info["connection_id"])
     world.accounts.delete_connections(vehicle_id=connection.vehicle_id, user_id=connection.user_id)
-    return web.Response(status=204)
+    return await deliver(world, request, web.Response(status=204), fault)
 
 
 async def delete_user(request: web.Request) -> web.StreamResponse:

@@ -42,9 +42,11 @@ _V3_DOCS = "https://smartcar.com/docs/errors/api-errors/v3/"
 
 @dataclass(frozen=True, kw_only=True)
 class Resolution:
-    """An error's `resolution`: what the client should do (`type` may be null)."""
+    """An error's `resolution`: what the client should do (`type` may be null), and where
+    the user does it (`url`, sent only when there is one)."""
 
     type: str | None
+    url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,8 @@ class V3ErrorKind:
             item["links"] = {"about": self.about}
         if self.resolution is not None:
             item["resolution"] = {"type": self.resolution.type}
+            if self.resolution.url is not None:
+                item["resolution"]["url"] = self.resolution.url
         if self.suggested_user_message is not None:
             item["suggestedUserMessage"] = self.suggested_user_message
         return item
@@ -166,6 +170,8 @@ _TITLES = {
     "RATE_LIMIT:VEHICLE": "Vehicle Rate Limit",
     "RATE_LIMIT:SMARTCAR_API": "Smartcar API Rate Limit",
     "SERVER:INTERNAL": "Internal Server Error",
+    "CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED": "Authentication Failed",
+    "CONNECTED_SERVICES_ACCOUNT:VIRTUAL_KEY_REQUIRED": "Virtual Key Required",
 }
 
 
@@ -181,6 +187,6 @@ def from_v2(kind: ErrorKind) -> V3ErrorKind:
         title=_TITLES.get(kind.label) or (kind.code or kind.type).replace("_", " ").title(),
         detail=kind.description,
         about=kind.doc_url,
-        resolution=Resolution(type=kind.resolution),
+        resolution=Resolution(type=kind.resolution, url=kind.resolution_url),
         suggested_user_message=kind.suggested_user_message,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.core.allowances import RequestAllowances
+from gateway.core.application_access import ApplicationTokenSource
 from gateway.core.audit import AuditRetention, AuditRetentionPolicy, AuditTrail
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.cache import TelemetryCache
@@ -36,10 +37,11 @@ from gateway.core.rental_queries import RentalQueries
 from gateway.core.rental_reader import RentalReader
 from gateway.core.rental_readings import RentalReadingPolicy
 from gateway.core.rentals import RentalService
+from gateway.core.revocation import SmartcarListing
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryPolicy, TelemetryService
-from gateway.core.upstream import ApplicationTokenSource, Upstream
+from gateway.core.upstream import Upstream
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import StatusFeed, WatchPolicy
 
@@ -88,8 +90,19 @@ def build_gateway(
     to the application's webhook (default: none); `compatibility` is Smartcar's
     Compatibility API (default: none, so CheckCompatibility answers UNAVAILABLE).
     """
+    # Which connections Smartcar still lists tells revocation from expiry (`revocation`).
+    listing = (
+        None
+        if application_tokens is None
+        else SmartcarListing(smartcar=smartcar, application=application_tokens)
+    )
     rotator = TokenRotator(
-        uow=uow, smartcar=smartcar, clock=clock, policy=policies.rotation, metrics=metrics
+        uow=uow,
+        smartcar=smartcar,
+        clock=clock,
+        policy=policies.rotation,
+        metrics=metrics,
+        listing=listing,
     )
     limiter = admission or LocalAdmission(RateLimiter(policies.rate_limits))
     ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
@@ -102,6 +115,7 @@ def build_gateway(
         health=policies.health,
         metrics=metrics,
         application=application_tokens,
+        listing=listing,
     )
     cache = TelemetryCache(uow, shared_telemetry, size=policies.telemetry.cache_vehicles)
     telemetry = TelemetryService(

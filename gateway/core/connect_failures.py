@@ -50,7 +50,11 @@ FALLBACK_REASON = "CONNECT_FAILED"
 """The reason of a code with no letter or digit to name it by."""
 
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
-_CONNECTED = (ConnectionStatus.ACTIVE, ConnectionStatus.ERROR)
+_CONNECTED = (
+    ConnectionStatus.ACTIVE,
+    ConnectionStatus.ERROR,
+    ConnectionStatus.NEEDS_REAUTHENTICATION,
+)
 
 
 def reason_of(error: str) -> str:

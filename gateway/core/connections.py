@@ -1,4 +1,4 @@
-"""Connecting and disconnecting vehicles: Connect URLs, code exchange, revocation.
+"""Connecting and disconnecting vehicles: Connect URLs, code exchange, deleting connections.
 
 Tokens are stored per *grant*: one Smartcar user's token pair, shared by every fleet
 vehicle it covers, never copied per vehicle. When a user connects again, every fleet
@@ -9,8 +9,9 @@ a single car (Smartcar single-select) never cuts off the owner's other cars.
 New connections are made through the API the policy names (`ConnectPolicy.api`). On v2,
 Connect exchanges the redirect's `code` for the owner's token pair. On API V3 there is no
 owner token: the redirect's `user_id` names the owner, the application's token (shared by
-the fleet, see `apptoken`) reads which cars that user connected, and the vehicle records
-the user id and API instead of a grant; a `code`, when sent too, is not needed.
+the fleet, `gateway.core.application_access`) reads which cars that user connected, and the
+vehicle records the user id and API instead of a grant; a `code`, when sent too, is not
+needed.
 
 Connect URLs ask for every permission the gateway uses and mark the ones the fleet cannot
 work without with Smartcar's `required:` prefix (`ConnectPolicy.required_permissions`). A
@@ -19,7 +20,35 @@ answered `ConnectFailed` (`gateway.core.connect_failures`).
 
 Which Smartcar vehicle a Connect is for: the one already linked to this fleet vehicle, else
 the one whose VIN the fleet vehicle records, else the only one the authorization covers
-that no other fleet vehicle uses. Anything else is AuthorizationMismatch.
+that no other fleet vehicle uses. Anything else is AuthorizationMismatch. A successful
+Connect makes the car ACTIVE whatever it was (EXPIRED, DISCONNECTED, waiting for its owner).
+
+Disconnecting deletes the connection at Smartcar, so that it no longer counts against the
+plan's vehicle limit, and erases the tokens; the vehicle and its history stay, DISCONNECTED.
+Every connection that may still count there is deleted, whatever the car's status (ACTIVE,
+ERROR, NEEDS_REAUTHENTICATION, EXPIRED, or a v2 car still holding its owner's pair):
+
+- V3: the application's token deletes the owner's connection to the car (and the owner once
+  none is left: `SmartcarAPI.disconnect`), after unsubscribing the car from the webhook;
+- v2 with the owner's pair: the owner's token revokes it (`DELETE …/application`); when
+  that pair no longer works (refused, expired, an account to act on) the application's
+  token deletes it as below;
+- v2 without tokens (EXPIRED: the pair was refused or outlived its 60 days): v2 revokes
+  with the owner's access token only, so the application's token deletes the connection
+  through API V3's Connections API (`DELETE /v3/connections/{id}` of that owner's
+  connection to the car), which also holds connections made through v2 (Smartcar's
+  migration guide reads their user ids from it). It needs the owner's Smartcar user id:
+  without one, FAILED_PRECONDITION. (Smartcar's v2 management endpoint, `DELETE
+  /v2.0/management/connections`, would do too, but with the application management token,
+  which the gateway is given only to verify webhooks: not used.)
+
+A connection Smartcar no longer has (404, or no longer listed) is gone already: success. A
+failure at Smartcar (5xx, a timeout, a rate limit) keeps the car as it was, status, tokens
+and what its owner must do, notes why in its status reason, and fails the call with
+Smartcar's error (UNAVAILABLE or RESOURCE_EXHAUSTED, RetryInfo when known): a connection
+that still counts against the plan is reported, never silently forgotten; retry Disconnect.
+NOT_CONNECTED and DISCONNECTED cars (deleted already, or revoked by their owner, whose
+connection Smartcar no longer lists) send nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +62,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from gateway.core.application_access import ApplicationTokenSource, as_application
 from gateway.core.budget import BudgetLedger, BudgetTier
 from gateway.core.connect_failures import record_failure
 from gateway.core.errors import (
@@ -41,6 +71,8 @@ from gateway.core.errors import (
     ConnectionExpired,
     GatewayError,
     InvalidArgument,
+    OwnerAccountIssue,
+    PreconditionFailed,
     UpstreamUnavailable,
 )
 from gateway.core.model import (
@@ -69,7 +101,7 @@ from gateway.core.ports import (
 from gateway.core.ratelimit import CallKind
 from gateway.core.rentals import ensure_not_rented
 from gateway.core.status import save, with_status
-from gateway.core.upstream import ApplicationTokenSource, Upstream, as_application
+from gateway.core.upstream import Upstream
 from gateway.core.vehicles import panel_of, require_vehicle
 
 T = TypeVar("T")
@@ -372,13 +404,14 @@ class ConnectionService:
         return old
 
     async def disconnect(self, vehicle_id: str) -> VehiclePanel:
-        """Revoke at Smartcar and erase the tokens; refused while a rental holds the car
-        (`rentals.ensure_not_rented`). A V3 car is unsubscribed from the webhook first,
-        then its connection deleted (and its user, once none is left).
+        """Delete the connection at Smartcar and erase the tokens; refused while a rental
+        holds the car (`rentals.ensure_not_rented`). See "Disconnecting" in the module
+        docstring for how, whatever the car's status.
 
         The status turns DISCONNECTED in the same transaction that checks for a rental (under
         the vehicle's row lock), so a concurrent StartRental, which needs ACTIVE, cannot slip
-        in between. If Smartcar cannot be reached, the vehicle is restored and the call fails.
+        in between. If Smartcar cannot delete the connection, the vehicle is restored and the
+        call fails with Smartcar's error (UNAVAILABLE, RESOURCE_EXHAUSTED: retry it).
         """
         now = self._clock.now()
         async with self._uow() as uow:
@@ -386,13 +419,38 @@ class ConnectionService:
             await ensure_not_rented(uow, vehicle_id)
             if not _linked(vehicle):
                 return await panel_of(uow, vehicle, at=now, policy=self._budget)
-            reason = "disconnected through the gateway"
-            parked = with_status(vehicle, ConnectionStatus.DISCONNECTED, reason=reason, now=now)
+            self._ensure_deletable(vehicle)
+            parked = with_status(
+                vehicle, ConnectionStatus.DISCONNECTED, reason=DISCONNECTED_REASON, now=now
+            )
             await save(uow, vehicle, parked)
             await uow.commit()
         await self._unsubscribe(vehicle)
-        await self._revoke(vehicle, parked)
+        try:
+            await self._delete(vehicle)
+        except GatewayError as failure:
+            await self._restore(vehicle, parked, failure)
+            raise
         return await self._erase(vehicle_id)
+
+    def _ensure_deletable(self, vehicle: Vehicle) -> None:
+        """Refuse, before anything changes, a connection the gateway has no way to delete:
+        a v2 car whose tokens are gone needs the application's token and the owner's id."""
+        if vehicle.api is SmartcarApi.V3 or vehicle.grant_id is not None:
+            return
+        if not vehicle.smartcar_user_id:
+            raise PreconditionFailed(
+                f"vehicle {vehicle.id}: its owner's Smartcar user id is not known, so its "
+                "connection cannot be found to delete; delete it in Smartcar's dashboard, or "
+                "reconnect the car",
+                metadata={"vehicle_id": vehicle.id, "status": vehicle.status.value},
+            )
+        if self._application is None:
+            raise UpstreamUnavailable(
+                f"vehicle {vehicle.id}: its owner's tokens are gone and this gateway has no "
+                "application credentials to delete the connection with",
+                metadata={"vehicle_id": vehicle.id},
+            )
 
     async def _unsubscribe(self, vehicle: Vehicle) -> None:
         """Remove a V3 car's webhook subscription before its connection is deleted. A
@@ -418,48 +476,115 @@ class ConnectionService:
                 extra={"vehicle_id": vehicle.id, "reason": failure.reason},
             )
 
-    async def _revoke(self, vehicle: Vehicle, parked: Vehicle) -> None:
+    async def _delete(self, vehicle: Vehicle) -> None:
+        """Delete the car's connection at Smartcar: through the API its connection uses
+        (the owner's tokens on v2, the application's on V3), whatever its status; a v2 car
+        whose tokens are gone, or no longer work, through API V3's management of
+        connections with the application's token."""
+
         async def revoke(access: SmartcarAccess, smartcar_id: str) -> None:
             await self._smartcar.disconnect(access, smartcar_id)
 
+        if vehicle.api is SmartcarApi.V2 and vehicle.grant_id is None:
+            await self._delete_as_application(vehicle)
+            return
         try:
-            await self._upstream.call(vehicle, CallKind.COMMAND, revoke)
-        except (ConnectionDisconnected, ConnectionExpired):
-            return  # the owner or Smartcar removed the link already: nothing left to revoke
-        except GatewayError as failure:
-            restored = dataclasses.replace(
-                vehicle,
-                status_reason=f"disconnect failed, connection kept: {failure.reason}",
-                status_changed_at=self._clock.now(),
-            )
-            async with self._uow() as uow:
-                await save(uow, parked, restored)
-                await uow.commit()
-            raise
+            await self._upstream.call(vehicle, CallKind.COMMAND, revoke, awaiting_owner=True)
+        except (ConnectionDisconnected, ConnectionExpired, OwnerAccountIssue) as refused:
+            # The owner's tokens cannot delete it (revoked, expired, an account to act on).
+            if self._application is None or vehicle.smartcar_user_id is None:
+                if isinstance(refused, ConnectionDisconnected):
+                    return  # the owner removed it, and nothing else can tell otherwise
+                raise
+            await self._delete_as_application(vehicle)
+
+    async def _delete_as_application(self, vehicle: Vehicle) -> None:
+        """Delete the owner's connection to the car with the application's token (API V3's
+        Connections API: the car's connection of that user, then the user once none is
+        left); one Smartcar no longer has is gone already, which is what was asked."""
+        application, user = self._application, vehicle.smartcar_user_id
+        car = vehicle.smartcar_vehicle_id
+        assert application is not None
+        assert user is not None
+        assert car is not None
+        await as_application(
+            application, user, lambda access: self._smartcar.disconnect(access, car)
+        )
+
+    async def _restore(self, vehicle: Vehicle, parked: Vehicle, failure: GatewayError) -> None:
+        """Put the vehicle back as it was before Disconnect (its connection still counts at
+        Smartcar), noting why; a status someone else set meanwhile (the rotator finding the
+        pair refused) is kept."""
+        now = self._clock.now()
+        reason = f"disconnect failed, connection kept: {failure.reason}"
+        async with self._uow() as uow:
+            current = await require_vehicle(uow, vehicle.id, for_update=True)
+            if _same_status(current, parked):
+                restored = dataclasses.replace(
+                    with_status(current, vehicle.status, reason=reason, now=now),
+                    owner_action=vehicle.owner_action,
+                )
+            else:
+                restored = dataclasses.replace(current, status_reason=reason)
+            await save(uow, current, restored)
+            await uow.commit()
 
     async def _erase(self, vehicle_id: str) -> VehiclePanel:
+        """Erase the car's tokens (its pair, once no vehicle uses it) and leave it
+        DISCONNECTED (the rotator may have marked it otherwise on the way)."""
+        now = self._clock.now()
         async with self._uow() as uow:
             vehicle = await require_vehicle(uow, vehicle_id, for_update=True)
             grant_id = vehicle.grant_id
-            detached = dataclasses.replace(vehicle, grant_id=None)
-            await uow.vehicles.update(detached)
+            detached = dataclasses.replace(
+                with_status(
+                    vehicle, ConnectionStatus.DISCONNECTED, reason=DISCONNECTED_REASON, now=now
+                )
+                if vehicle.status is not ConnectionStatus.DISCONNECTED
+                else vehicle,
+                grant_id=None,
+            )
+            await save(uow, vehicle, detached)
             if grant_id:
                 await _drop_unused(uow, {grant_id})
-            shown = await panel_of(uow, detached, at=self._clock.now(), policy=self._budget)
+            shown = await panel_of(uow, detached, at=now, policy=self._budget)
             await uow.commit()
         return shown
 
 
+DISCONNECTED_REASON = "disconnected through the gateway"
+DELETABLE = frozenset(
+    {
+        ConnectionStatus.ACTIVE,
+        ConnectionStatus.ERROR,
+        ConnectionStatus.NEEDS_REAUTHENTICATION,
+        ConnectionStatus.EXPIRED,
+    }
+)
+"""The statuses of a connection that may still count at Smartcar (against the plan's
+vehicle limit) and that Disconnect therefore deletes there."""
+
+
 def _linked(vehicle: Vehicle) -> bool:
-    """Tell whether the vehicle holds a Smartcar link there is something to revoke of: a v2
-    grant, or a V3 car and owner."""
-    if vehicle.api is SmartcarApi.V3:
-        return (
-            vehicle.smartcar_vehicle_id is not None
-            and vehicle.smartcar_user_id is not None
-            and vehicle.status is not ConnectionStatus.DISCONNECTED
-        )
-    return vehicle.grant_id is not None
+    """Tell whether the vehicle may hold a connection at Smartcar to delete: a car of a
+    status that may still count there (with a Smartcar car and, on V3, an owner), or a v2
+    car that still holds its owner's pair."""
+    if vehicle.smartcar_vehicle_id is None:
+        return False
+    if vehicle.api is SmartcarApi.V2 and vehicle.grant_id is not None:
+        return True
+    if vehicle.api is SmartcarApi.V3 and vehicle.smartcar_user_id is None:
+        return False
+    return vehicle.status in DELETABLE
+
+
+def _same_status(current: Vehicle, parked: Vehicle) -> bool:
+    """Tell whether the vehicle still stands as Disconnect left it before asking Smartcar."""
+    return (current.status, current.status_reason, current.status_changed_at) == (
+        parked.status,
+        parked.status_reason,
+        parked.status_changed_at,
+    )
 
 
 async def _unclaimed(uow: UnitOfWork, smartcar_id: str, fleet_id: str) -> bool:

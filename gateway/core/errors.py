@@ -14,6 +14,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   ├── ConnectionExpired           refresh token rejected or outlived: reconnect
     │   ├── ConnectionDisconnected      we disconnected, or the owner revoked access
     │   ├── ConnectionFailing           status ERROR
+    │   ├── ReauthenticationRequired    NEEDS_REAUTHENTICATION: the owner must act first
     │   ├── PermissionMissing           the owner did not grant a needed scope
     │   ├── RentalActive                Disconnect during a rental (PreconditionFailure)
     │   ├── RentalConflict              another rental holds the car / no such rental
@@ -48,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.core.model import UpstreamFailure
+from gateway.core.model import OwnerAction, UpstreamFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,34 @@ class ConnectionFailing(PreconditionFailed):
     reason = "CONNECTION_ERROR"
 
 
+class ReauthenticationRequired(PreconditionFailed):
+    """The car waits for its owner (NEEDS_REAUTHENTICATION): Smartcar said they must act in
+    their connected-services account or reconnect; `action` says what Smartcar asked for.
+    Metadata: `vehicle_id`, `status`, `smartcar_error`, and when known `resolution_type`,
+    `resolution_url`, `smartcar_doc_url`."""
+
+    reason = "REAUTHENTICATION_REQUIRED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: OwnerAction | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        action = action or OwnerAction(error="CONNECTED_SERVICES_ACCOUNT")
+        described = {
+            "smartcar_error": action.error,
+            "resolution_type": action.resolution_type,
+            "resolution_url": action.resolution_url,
+            "smartcar_doc_url": action.doc_url,
+        }
+        merged = {key: value for key, value in described.items() if value}
+        merged.update(metadata or {})
+        super().__init__(message, metadata=merged)
+        self.action = action
+
+
 class PermissionMissing(PreconditionFailed):
     """The owner did not grant a Smartcar permission this request needs."""
 
@@ -214,9 +243,36 @@ class VehicleNotCapable(PreconditionFailed):
 
 
 class OwnerAccountIssue(PreconditionFailed):
-    """The owner's connected-services account needs their action (subscription, login…)."""
+    """Smartcar answered that the owner's connected-services account needs their action
+    (subscription, login, a virtual key…: a CONNECTED_SERVICES_ACCOUNT error); `action`
+    says what. The car is then NEEDS_REAUTHENTICATION (`gateway.core.reauthentication`)."""
 
     reason = "OWNER_ACCOUNT_ISSUE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: OwnerAction | None = None,
+        metadata: Mapping[str, str] | None = None,
+        upstream: UpstreamFailure | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, metadata=metadata, upstream=upstream, retry_after_s=retry_after_s)
+        self.action = action or _action_of(upstream)
+
+
+def _action_of(upstream: UpstreamFailure | None) -> OwnerAction:
+    """What Smartcar's failure asks of the owner, as far as it said."""
+    if upstream is None:
+        return OwnerAction(error="CONNECTED_SERVICES_ACCOUNT")
+    return OwnerAction(
+        error=":".join(part for part in (upstream.type, upstream.code) if part) or "UNKNOWN",
+        resolution_type=upstream.resolution_type,
+        resolution_url=upstream.resolution_url,
+        doc_url=upstream.doc_url,
+        user_message=upstream.suggested_user_message,
+    )
 
 
 class AuthorizationMismatch(PreconditionFailed):

@@ -3,11 +3,12 @@
     migration = FleetMigration(uow=uow, smartcar=smartcar, application=tokens, clock=clock)
     report = await migration.run(batch_size=100, dry_run=False)
 
-A connection moves when it is on v2, served (ACTIVE or ERROR) or EXPIRED, and its owner's V3
-connections include the car. An EXPIRED car lost its v2 token pair (refresh token past its
-60 days, or refused), which need not mean its connection is gone: when Smartcar still lists
-it, the move makes it ACTIVE again (the status change recorded with the reason); when the
-owner revoked it, Smartcar does not list it and it stays EXPIRED. The owner is the Smartcar
+A connection moves when it is on v2, served (ACTIVE, ERROR or NEEDS_REAUTHENTICATION) or
+EXPIRED, and its owner's V3 connections include the car. An EXPIRED car lost its v2 token
+pair (refresh token past its 60 days, or refused), which need not mean its connection is
+gone: when Smartcar still lists it, the move makes it ACTIVE again (the status change
+recorded with the reason); when the owner revoked it, Smartcar does not list it and it stays
+EXPIRED. The owner is the Smartcar
 user id the connection recorded (migration 0007 copied it from the grant for connections
 made before); the application token lists that user's connections
 (`GET /v3/connections?filter[userId]`, not billed), one listing per user and run, so the check
@@ -33,14 +34,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from gateway.core.application_access import ApplicationTokenSource, as_application
 from gateway.core.errors import GatewayError
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import Clock, UnitOfWorkFactory, WebhookSubscriptions
 from gateway.core.status import save, with_status
-from gateway.core.upstream import ApplicationTokenSource, as_application
 
-SERVED = frozenset({ConnectionStatus.ACTIVE, ConnectionStatus.ERROR})
-"""The statuses of connections the gateway serves: they move as they are."""
+SERVED = frozenset(
+    {
+        ConnectionStatus.ACTIVE,
+        ConnectionStatus.ERROR,
+        ConnectionStatus.NEEDS_REAUTHENTICATION,
+    }
+)
+"""The statuses of connections the gateway serves (a car waiting for its owner included: its
+connection stands): they move as they are."""
 MOVABLE = SERVED | {ConnectionStatus.EXPIRED}
 """The statuses whose connections may move. An EXPIRED car lost its v2 token pair, not
 necessarily its connection: when Smartcar still lists it for its owner, it moves and is

@@ -24,8 +24,14 @@ class ConnectionStatus(StrEnum):
     EXPIRED = "EXPIRED"
     """The refresh token was rejected or outlived: the owner must reconnect."""
     DISCONNECTED = "DISCONNECTED"
-    """We disconnected it, or the owner revoked access."""
+    """The connection is gone at Smartcar: we disconnected it (and deleted it there), or the
+    owner revoked the application's access (`gateway.core.revocation`)."""
     ERROR = "ERROR"
+    """Repeated upstream failures (`gateway.core.health`); the next answer restores ACTIVE."""
+    NEEDS_REAUTHENTICATION = "NEEDS_REAUTHENTICATION"
+    """The connection stands at Smartcar, but the owner must act in their connected-services
+    (OEM) account or reconnect before the car answers: `Vehicle.owner_action` says what
+    Smartcar asked for (`gateway.core.reauthentication`)."""
 
 
 class SmartcarApi(StrEnum):
@@ -306,6 +312,30 @@ class ApplicationTokenRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OwnerAction:
+    """What Smartcar says the owner must do before a connection works again (one of its
+    CONNECTED_SERVICES_ACCOUNT errors): what a NEEDS_REAUTHENTICATION car shows."""
+
+    error: str
+    """Smartcar's `TYPE:CODE`, e.g. `CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED`."""
+    resolution_type: str | None = None
+    """Smartcar's `resolution.type` (`REAUTHENTICATE`, `ACTION_REQUIRED`, …); None when it
+    named none."""
+    resolution_url: str | None = None
+    """Where the owner acts (Smartcar's re-authentication link, a virtual-key page), when
+    Smartcar gave one."""
+    doc_url: str | None = None
+    """Smartcar's page about the error (`docURL`, V3 `links.about`)."""
+    user_message: str | None = None
+    """Smartcar's `suggestedUserMessage`, to show the owner."""
+    commands_only: bool = False
+    """True when the error concerns commands alone (a missing virtual key): reads still
+    work, so an answered read says nothing about it."""
+    probed_at: datetime | None = None
+    """When the scheduler last asked Smartcar whether the owner acted (None: not yet)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LastCommand:
     """The most recent successful command on a vehicle."""
 
@@ -346,6 +376,9 @@ class Vehicle:
     request_allowance: int | None = None
     """This car's own monthly request allowance (SetRequestAllowance); None: the fleet's
     (`BudgetPolicy.monthly_allowance`). Written only by `set_request_allowance`."""
+    owner_action: OwnerAction | None = None
+    """What the owner must do: set exactly while the status is NEEDS_REAUTHENTICATION
+    (`status.with_status` drops it on any other status)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -724,6 +757,12 @@ class UpstreamFailure:
     description: str | None = None
     suggested_user_message: str | None = None
     retry_after_s: float | None = None
+    resolution_type: str | None = None
+    """Smartcar's `resolution.type` (`RETRY_LATER`, `REAUTHENTICATE`, …), when it named one."""
+    resolution_url: str | None = None
+    """Smartcar's `resolution.url`: where the owner resolves the error, when given."""
+    doc_url: str | None = None
+    """Smartcar's page about the error (`docURL`, V3 `links.about`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

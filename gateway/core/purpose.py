@@ -7,6 +7,7 @@
     RENTAL          the reserve too             READ
     SCHEDULED       down to the reserve         POLL (the scheduler also keeps its own share)
     COMMAND_CHECK   the reserve too             POLL
+    OWNER_PROBE     down to the reserve         POLL (the scheduler also keeps its own share)
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class ReadPurpose(StrEnum):
     """A scheduler poll keeping fields fresh without anyone asking."""
     COMMAND_CHECK = "command_check"
     """A read of the lock status settling a command's unknown outcome: part of the command."""
+    OWNER_PROBE = "owner_probe"
+    """A scheduler's read of a car waiting for its owner (NEEDS_REAUTHENTICATION), asking
+    whether they acted: the one read such a car is sent (`gateway.core.reauthentication`)."""
 
     @property
     def tier(self) -> BudgetTier:
@@ -45,10 +49,12 @@ _TIERS = {
     ReadPurpose.RENTAL: BudgetTier.RESERVE,
     ReadPurpose.SCHEDULED: BudgetTier.OPEN,
     ReadPurpose.COMMAND_CHECK: BudgetTier.RESERVE,
+    ReadPurpose.OWNER_PROBE: BudgetTier.OPEN,
 }
 _CALL_KINDS = {
     ReadPurpose.INTERACTIVE: CallKind.READ,
     ReadPurpose.RENTAL: CallKind.READ,
     ReadPurpose.SCHEDULED: CallKind.POLL,
     ReadPurpose.COMMAND_CHECK: CallKind.POLL,
+    ReadPurpose.OWNER_PROBE: CallKind.POLL,
 }

@@ -242,6 +242,13 @@ def ensure_rentable(vehicle: Vehicle) -> None:
     if not unmet:
         return
     metadata = {"vehicle_id": vehicle.id, "status": vehicle.status.value}
+    action = vehicle.owner_action
+    if action is not None:
+        metadata["smartcar_error"] = action.error
+        if action.resolution_url:
+            metadata["resolution_url"] = action.resolution_url
+        if action.doc_url:
+            metadata["smartcar_doc_url"] = action.doc_url
     if missing_permission:
         metadata["missing_permissions"] = COMMAND_PERMISSION
     raise VehicleNotRentable(
@@ -260,6 +267,9 @@ _STATUS_ADVICE = {
     "reconnect the car to rent it",
     ConnectionStatus.ERROR: "the connection is in ERROR{reason}, not ACTIVE: Smartcar failed "
     "repeatedly for this car (GetVehicle shows the last error)",
+    ConnectionStatus.NEEDS_REAUTHENTICATION: "the connection is NEEDS_REAUTHENTICATION{reason}, "
+    "not ACTIVE: the owner must act in their connected-services account or reconnect the car "
+    "(GetVehicle shows Smartcar's resolution URL)",
 }
 """What the CONNECTION_STATUS violation says for each status that is not ACTIVE."""
 

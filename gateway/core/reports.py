@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.core.model import FieldReading, TelemetryField
+from gateway.core.model import FieldReading, OwnerAction, TelemetryField
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,10 @@ class ReportedError:
     label: str
     description: str | None = None
     resolved: bool = False
+    owner_action: OwnerAction | None = None
+    """What the owner must do, when the error is one only they can resolve (Smartcar's
+    CONNECTED_SERVICES_ACCOUNT errors): the car then waits for them
+    (`gateway.core.reauthentication`)."""
 
 
 @dataclass(frozen=True, slots=True)

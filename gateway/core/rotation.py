@@ -16,7 +16,10 @@ a bounded number of times with jittered, doubling waits, and starts no retry lat
 
 `invalid_grant` is read once more before it is believed: another worker may have rotated
 the pair in between. If the pair really is dead, every vehicle on it becomes EXPIRED; no
-other failure expires a connection.
+other failure expires a connection. `invalid_grant` is also what a pair whose owner revoked
+the application's access gets: given a `ConnectionListing`, the rotator asks whether
+Smartcar still lists each car's connection, and a car it no longer lists is DISCONNECTED
+instead (`gateway.core.revocation`). A pair past its 60 days is EXPIRED without asking.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from gateway.core.errors import (
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, Grant, TokenPair
 from gateway.core.ports import Clock, RefreshRejected, SmartcarAPI, UnitOfWorkFactory
+from gateway.core.revocation import ConnectionListing, retire_refused_pair
 from gateway.core.secret import Secret
 from gateway.core.status import set_grant_status
 
@@ -85,9 +89,13 @@ class TokenRotator:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         metrics: Metrics = NO_METRICS,
+        listing: ConnectionListing | None = None,
     ) -> None:
         """`sleep` waits (between polls and retries) and `jitter` returns a number in
-        [0, 1) that spreads retries: both injected so tests wait for nothing."""
+        [0, 1) that spreads retries: both injected so tests wait for nothing. `listing`
+        tells a revoked pair from a merely refused one (without it, every refused pair is
+        EXPIRED)."""
+        self._listing = listing
         self._metrics = metrics
         self._jitter = jitter
         self._uow = uow
@@ -206,7 +214,25 @@ class TokenRotator:
         current = await self._load(claimed.id)
         if current.version != claimed.version and current.tokens != claimed.tokens:
             return current.tokens.access_token
-        raise await self._expire(claimed.id, "Smartcar rejected the refresh token (invalid_grant)")
+        raise await self._refused(current)
+
+    async def _refused(self, grant: Grant) -> GatewayError:
+        """Settle the vehicles of a pair Smartcar refused (`revocation.retire_refused_pair`)
+        and return the error to raise: ConnectionDisconnected when every one was revoked."""
+        listed = None
+        if self._listing is not None:
+            listed = await self._listing.listed(grant.smartcar_user_id)
+        async with self._uow() as uow:
+            all_revoked = await retire_refused_pair(uow, grant, listed, now=self._clock.now())
+            await uow.commit()
+        if all_revoked:
+            return ConnectionDisconnected(
+                "the owner revoked the application's access; the owner must reconnect"
+            )
+        return ConnectionExpired(
+            "connection expired: Smartcar rejected the refresh token (invalid_grant); the "
+            "owner must reconnect"
+        )
 
     async def _await_other_worker(self, seen: Grant) -> Secret:
         polls = math.ceil(self._policy.claim_ttl.total_seconds() / self._policy.poll_interval_s)

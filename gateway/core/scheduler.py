@@ -16,6 +16,11 @@ passes, a car that answered ASLEEP is probed with one field before it gets a who
 (a sleeping car's 409 is billed per path). Polls are the lowest priority for the app-wide
 Smartcar bucket (`CallKind.POLL`); a refused poll costs nothing and is tried again at a
 later tick. A few polls are in flight at once (`SchedulerPolicy.concurrency`).
+
+A car that waits for its owner (NEEDS_REAUTHENTICATION) is not polled: every
+`SchedulerPolicy.owner_probe_interval` it is probed instead, one field (one billed request,
+within the same daily share), asking Smartcar whether the owner acted; an answer makes it
+ACTIVE again (`gateway.core.reauthentication`). Probes go after the tick's polls.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from gateway.core.model import Availability, ConnectionStatus, FieldReading, Tel
 from gateway.core.permissions import FIELD_PERMISSIONS
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
+from gateway.core.reauthentication import OwnerActions, probe_due
 from gateway.core.telemetry import TelemetryService
 
 _log = logging.getLogger(__name__)
@@ -97,6 +103,10 @@ class SchedulerPolicy:
     concurrency: int = 4
     """Polls in flight at once: Smartcar answers in seconds, so one at a time would let a
     large fleet fall behind whenever the app-wide bucket has room."""
+    owner_probe_interval: timedelta | None = timedelta(hours=6)
+    """How often a car waiting for its owner (NEEDS_REAUTHENTICATION) is asked whether they
+    acted: one billed request each time, four a day at most. None: never (the wait then
+    ends only by a reconnect or Smartcar's RESOLVED event)."""
 
 
 def due_fields(
@@ -126,6 +136,19 @@ def due_fields(
         if stale or (name is F.ODOMETER and before_rental):
             due.append(name)
     return due
+
+
+def probe_field(
+    vehicle: Vehicle, readings: Mapping[TelemetryField, FieldReading]
+) -> TelemetryField | None:
+    """Return the field a probe of the car asks for: the most important one the owner
+    granted and the car can report (None: there is none to ask)."""
+    for name in IMPORTANCE:
+        reading = readings.get(name)
+        capable = reading is None or reading.availability is not Availability.NOT_CAPABLE
+        if FIELD_PERMISSIONS[name] in vehicle.permissions and capable:
+            return name
+    return None
 
 
 def overdue_s(
@@ -184,6 +207,8 @@ class _Candidate:
     due: list[TelemetryField]
     lag_s: float
     affordable: int = 0
+    probe: bool = False
+    """A probe of a car waiting for its owner, not a poll."""
 
 
 @dataclass(slots=True)
@@ -196,6 +221,8 @@ class TickReport:
     skipped_asleep: int = 0
     skipped_budget: int = 0
     refused: int = 0
+    probes: int = 0
+    """Cars waiting for their owner that were asked whether the owner acted."""
     lag_s: float = 0.0
     """How overdue the most overdue due field was when the tick looked at it."""
 
@@ -223,6 +250,7 @@ class TelemetryScheduler:
         self._budget = budget
         self._policy = policy
         self._page_size = page_size
+        self._owners = OwnerActions(uow=uow, clock=clock)
         self._spent: dict[str, tuple[str, int]] = {}
         """Per vehicle: (day, billed requests the scheduler spent that day)."""
 
@@ -236,6 +264,7 @@ class TelemetryScheduler:
         report = TickReport()
         candidates = await self._candidates(report)
         candidates.sort(key=lambda c: c.lag_s, reverse=True)
+        candidates.extend(await self._probes(report))
         app_bucket_empty = asyncio.Event()
         slots = asyncio.Semaphore(max(1, self._policy.concurrency))
 
@@ -285,6 +314,41 @@ class TelemetryScheduler:
                 return candidates
             after = page[-1].id
 
+    async def _probes(self, report: TickReport) -> list[_Candidate]:
+        """Return the cars waiting for their owner that are due a probe (`probe_due`),
+        awake, with a field to ask and a share of today's budget left."""
+        interval = self._policy.owner_probe_interval
+        if interval is None:
+            return []
+        probes: list[_Candidate] = []
+        after: str | None = None
+        now = self._clock.now()
+        while True:
+            async with self._uow.reader() as uow:
+                page = await uow.vehicles.page(
+                    status=ConnectionStatus.NEEDS_REAUTHENTICATION,
+                    after_id=after,
+                    limit=self._page_size,
+                )
+                used = await uow.budget.used_by([v.id for v in page], month_of(now))
+            for vehicle in page:
+                report.vehicles_seen += 1
+                if not probe_due(vehicle, interval=interval, now=now):
+                    continue
+                if vehicle.asleep_until is not None and vehicle.asleep_until > now:
+                    report.skipped_asleep += 1
+                    continue
+                field_ = probe_field(vehicle, await self._cache.readings(vehicle.id))
+                if field_ is None:
+                    continue
+                if self._share(vehicle, used[vehicle.id], now) <= 0:
+                    report.skipped_budget += 1
+                    continue
+                probes.append(_Candidate(vehicle.id, [field_], lag_s=0.0, affordable=1, probe=True))
+            if len(page) < self._page_size:
+                return probes
+            after = page[-1].id
+
     async def _candidate(
         self, vehicle: Vehicle, rented_since: datetime | None, report: TickReport, now: datetime
     ) -> _Candidate | None:
@@ -309,12 +373,16 @@ class TelemetryScheduler:
         """Poll one car within its budget; return False when the app-wide bucket is empty."""
         now = self._clock.now()
         chosen = frozenset(candidate.due[: candidate.affordable])
+        purpose = ReadPurpose.SCHEDULED
+        if candidate.probe:
+            interval = self._policy.owner_probe_interval or timedelta(0)
+            if not await self._owners.probing(candidate.vehicle_id, interval=interval):
+                return True  # another scheduler probed it, or the owner acted meanwhile
+            report.probes += 1
+            purpose = ReadPurpose.OWNER_PROBE
         try:
             answer = await self._telemetry.get(
-                candidate.vehicle_id,
-                fields=chosen,
-                max_age=timedelta(0),
-                purpose=ReadPurpose.SCHEDULED,
+                candidate.vehicle_id, fields=chosen, max_age=timedelta(0), purpose=purpose
             )
         except RateLimited as refused:
             report.refused += 1

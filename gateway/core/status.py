@@ -10,8 +10,9 @@ from gateway.core.errors import (
     ConnectionExpired,
     NotConnected,
     PreconditionFailed,
+    ReauthenticationRequired,
 )
-from gateway.core.model import ConnectionStatus, StatusTransition, Vehicle
+from gateway.core.model import ConnectionStatus, OwnerAction, StatusTransition, Vehicle
 from gateway.core.ports import UnitOfWork
 
 
@@ -27,18 +28,39 @@ def ensure_connected(vehicle: Vehicle) -> None:
         failure = ConnectionDisconnected(
             f"vehicle {vehicle.id} is disconnected; reconnect to use it. {reason}"
         )
+    elif vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION:
+        failure = awaiting_owner(vehicle)
     if failure is not None:
         failure.metadata["vehicle_id"] = vehicle.id
         raise failure
 
 
+def awaiting_owner(vehicle: Vehicle) -> ReauthenticationRequired:
+    """The error refusing a call to a car that waits for its owner (NEEDS_REAUTHENTICATION):
+    what Smartcar asked of the owner, with its resolution URL when it gave one."""
+    action = vehicle.owner_action or OwnerAction(error="CONNECTED_SERVICES_ACCOUNT")
+    where = f" ({action.resolution_url})" if action.resolution_url else ""
+    return ReauthenticationRequired(
+        f"vehicle {vehicle.id} needs its owner: Smartcar said {action.error}; the owner must "
+        f"act in their connected-services account or reconnect the car{where}",
+        action=action,
+        metadata={"vehicle_id": vehicle.id, "status": vehicle.status.value},
+    )
+
+
 def with_status(
     vehicle: Vehicle, status: ConnectionStatus, *, reason: str | None, now: datetime
 ) -> Vehicle:
-    """Return the vehicle in `status`; the change time moves only when the status changes."""
+    """Return the vehicle in `status`; the change time moves only when the status changes.
+    What the owner must do (`owner_action`) is kept only in NEEDS_REAUTHENTICATION."""
     changed_at = now if status is not vehicle.status else vehicle.status_changed_at
+    waiting = status is ConnectionStatus.NEEDS_REAUTHENTICATION
     return dataclasses.replace(
-        vehicle, status=status, status_reason=reason, status_changed_at=changed_at
+        vehicle,
+        status=status,
+        status_reason=reason,
+        status_changed_at=changed_at,
+        owner_action=vehicle.owner_action if waiting else None,
     )
 
 

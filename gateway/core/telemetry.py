@@ -21,6 +21,13 @@ commands and rental readings, or any past the allowance) asks Smartcar nothing: 
 fields it wanted are answered with their last values and ages, UNAVAILABLE with the
 refusal's reason (REQUEST_BUDGET_RESERVED, REQUEST_ALLOWANCE_EXHAUSTED); with none of them
 held, the refusal itself is raised (RESOURCE_EXHAUSTED, retry when the month turns).
+
+A car that waits for its owner (NEEDS_REAUTHENTICATION, `gateway.core.reauthentication`)
+is asked nothing either, except by the scheduler's probe (`ReadPurpose.OWNER_PROBE`): stale
+fields are answered with their last values and ages, UNAVAILABLE with the reason
+REAUTHENTICATION_REQUIRED, and with none of them held the call fails
+`ReauthenticationRequired` (FAILED_PRECONDITION, carrying Smartcar's resolution). The read
+that meets Smartcar's CONNECTED_SERVICES_ACCOUNT error is answered the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from datetime import datetime, timedelta
 from gateway.core.cache import TelemetryCache
 from gateway.core.errors import (
     GatewayError,
+    OwnerAccountIssue,
+    ReauthenticationRequired,
     RequestAllowanceExhausted,
     RequestBudgetReserved,
     VehicleAsleep,
@@ -42,6 +51,7 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     Availability,
     BatchReading,
+    ConnectionStatus,
     FieldReading,
     FieldResult,
     SmartcarAccess,
@@ -54,8 +64,10 @@ from gateway.core.model import (
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
+from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
+from gateway.core.status import awaiting_owner
 from gateway.core.upstream import Upstream
 
 ALL_FIELDS = frozenset(TelemetryField)
@@ -190,6 +202,11 @@ class TelemetryService:
             if vehicle.asleep_until is not None and vehicle.asleep_until > read.arrival:
                 readings.update(_marked(stale, readings, ASLEEP_REASON))
                 return self._from_held(vehicle, read, readings, coalesced=False)
+            if _waits_for_owner(vehicle, purpose):
+                refused = awaiting_owner(vehicle)
+                return self._from_last(
+                    vehicle, read, stale, readings, refused, REAUTHENTICATION_REQUIRED
+                )
             claim = await self._claim(vehicle_id)
             try:
                 if claim.waited:  # another replica was fetching: its answer may do
@@ -236,6 +253,10 @@ class TelemetryService:
         except (RequestBudgetReserved, RequestAllowanceExhausted) as refused:
             self._metrics.budget_refused(purpose=purpose.value)
             return self._from_last(vehicle, read, stale, readings, refused, refused.reason)
+        except (OwnerAccountIssue, ReauthenticationRequired) as refused:
+            return self._from_last(
+                vehicle, read, stale, readings, refused, REAUTHENTICATION_REQUIRED
+            )
         if vehicle.api is SmartcarApi.V3:
             bound = read.oldest_ok - self._policy.stored_value_grace
             readings.update(_older_than_asked(stale, readings, bound))
@@ -318,7 +339,12 @@ class TelemetryService:
 
         billed = self._smartcar.read_cost(vehicle.api, stale)
         batch = await self._upstream.call(
-            vehicle, purpose.call_kind, read, billed=billed, tier=purpose.tier
+            vehicle,
+            purpose.call_kind,
+            read,
+            billed=billed,
+            tier=purpose.tier,
+            awaiting_owner=purpose is ReadPurpose.OWNER_PROBE,
         )
         fetched_at = self._clock.now()
         fresh = {f: self._reading(f, batch.results.get(f), known.get(f), fetched_at) for f in stale}
@@ -444,6 +470,15 @@ class TelemetryService:
         """The vehicle as the database has it now (kept as the copy too)."""
         async with self._uow.reader() as uow:
             return await self._vehicles.load(uow, vehicle_id)
+
+
+def _waits_for_owner(vehicle: Vehicle, purpose: ReadPurpose) -> bool:
+    """Tell whether the car waits for its owner and this read may not ask whether they
+    acted (only the scheduler's probe may)."""
+    return (
+        vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION
+        and purpose is not ReadPurpose.OWNER_PROBE
+    )
 
 
 def _is_asleep(failure: UpstreamFailure | None) -> bool:

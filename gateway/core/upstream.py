@@ -4,10 +4,19 @@ A call is checked against the car's monthly budget for its tier (`budget`: a rea
 would cut into the reserve is refused before it takes anything else), admitted by the rate
 limiter (refusal: RateLimited, no request made), runs with an access token from the
 rotator, and on a 401 gets exactly one retry with a token that differs from the refused
-one; a second 401 means the owner revoked access, and every vehicle on the grant becomes
-DISCONNECTED. A Smartcar 429 puts the vehicle (or, for the app-wide bucket, the whole
-application) in cooldown until its `retry-after`. Every attempt is counted against the
-budget just before it is sent, and its outcome told to the connection's health (`health`).
+one; a second 401 means the owner revoked access: the car becomes DISCONNECTED, with every
+other car on its grant that Smartcar no longer lists (every car on the grant when the
+listing cannot be asked, `revocation`). A Smartcar 429 puts the vehicle (or, for the
+app-wide bucket, the whole application) in cooldown until its `retry-after`. Every attempt
+is counted against the budget just before it is sent, and its outcome told to the
+connection's health (`health`).
+
+Two answers change the car's status here. Smartcar's CONNECTED_SERVICES_ACCOUNT errors
+(`OwnerAccountIssue`) make it wait for its owner (NEEDS_REAUTHENTICATION,
+`reauthentication`); such a car is sent nothing but calls made with `awaiting_owner` (the
+scheduler's probe, Disconnect), and a probe answered ends the wait. A 403 ACCESS_DENIED
+(`AuthorizationMismatch`) for a car whose connection Smartcar no longer lists is the owner
+revoking access: DISCONNECTED (`revocation`).
 """
 
 from __future__ import annotations
@@ -16,10 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from gateway.core.application_access import APPLICATION_REFUSED, ApplicationTokenSource
 from gateway.core.budget import BudgetLedger, BudgetTier
 from gateway.core.errors import (
+    AuthorizationMismatch,
     ConnectionDisconnected,
     GatewayError,
+    OwnerAccountIssue,
     RateLimited,
     UpstreamUnavailable,
 )
@@ -28,8 +40,9 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
 from gateway.core.ports import Clock, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import Admission, CallKind
+from gateway.core.reauthentication import OwnerActions
+from gateway.core.revocation import ACCESS_REVOKED, ConnectionListing, disconnect_revoked, revoked
 from gateway.core.rotation import TokenRotator
-from gateway.core.secret import Secret
 from gateway.core.status import ensure_connected, set_grant_status
 
 T = TypeVar("T")
@@ -42,10 +55,6 @@ SMARTCAR_OEM_LIMIT = "smartcar_oem"
 """The manufacturer's own limit for a car (Smartcar UPSTREAM:RATE_LIMIT): a vehicle cooldown."""
 DEFAULT_COOLDOWN_S = 60.0
 """The cooldown after a 429 that named no `retry-after`."""
-APPLICATION_REFUSED = (
-    "Smartcar refused a freshly granted application token; check the application's client "
-    "credentials"
-)
 REVOKED_REASON = "Smartcar refused freshly rotated credentials: the owner revoked access"
 
 
@@ -64,7 +73,10 @@ class Upstream:
         health: HealthPolicy = HealthPolicy(),
         metrics: Metrics = NO_METRICS,
         application: ApplicationTokenSource | None = None,
+        listing: ConnectionListing | None = None,
     ) -> None:
+        """`listing` tells a car whose owner revoked access from one Smartcar refused for
+        another reason (without it, a 403 leaves the status as it is)."""
         self._metrics = metrics
         self._uow = uow
         self._rotator = rotator
@@ -72,7 +84,9 @@ class Upstream:
         self._clock = clock
         self._ledger = ledger
         self._health = ConnectionHealth(uow=uow, clock=clock, policy=health)
+        self._owners = OwnerActions(uow=uow, clock=clock)
         self._application = application
+        self._listing = listing
 
     async def call(
         self,
@@ -82,13 +96,17 @@ class Upstream:
         *,
         billed: int = 1,
         tier: BudgetTier = BudgetTier.UNCAPPED,
+        awaiting_owner: bool = False,
     ) -> T:
         """Run `call` for `vehicle`, or raise the domain error that explains why not.
 
         `billed` is how many requests Smartcar bills for one attempt (a batch: its paths);
         `tier` how far into the car's monthly allowance they may go (commands: no cap).
+        `awaiting_owner` sends it to a car that waits for its owner (NEEDS_REAUTHENTICATION)
+        too: a probe of whether the owner acted (answered, the wait ends), or Disconnect.
         """
-        ensure_connected(vehicle)
+        _ensure_callable(vehicle, awaiting_owner=awaiting_owner)
+        attempt = _Attempt(billed=billed, tier=tier, awaiting_owner=awaiting_owner)
         credentials = self._credentials(vehicle)
         await self._ledger.check(vehicle, billed, tier=tier, at=self._clock.now())
         try:
@@ -99,25 +117,25 @@ class Upstream:
         try:
             access = await credentials.current()
         except ConnectionDisconnected as gone:  # its grant went: perhaps the car moved to V3
-            vehicle, credentials = await self._moved(vehicle, gone)
+            vehicle, credentials = await self._moved(vehicle, gone, attempt)
             access = await credentials.current()
         try:
-            result = await self._tracked(vehicle, call, access, billed, tier)
+            result = await self._tracked(vehicle, call, access, attempt)
         except TokenRejected:
             try:
                 access = await credentials.rejected(access)
             except ConnectionDisconnected as gone:
-                vehicle, credentials = await self._moved(vehicle, gone)
+                vehicle, credentials = await self._moved(vehicle, gone, attempt)
                 access = await credentials.current()
         else:
             return result
         try:
-            return await self._tracked(vehicle, call, access, billed, tier)
+            return await self._tracked(vehicle, call, access, attempt)
         except TokenRejected:
             raise await credentials.refused_again(vehicle) from None
 
     async def _moved(
-        self, seen: Vehicle, gone: ConnectionDisconnected
+        self, seen: Vehicle, gone: ConnectionDisconnected, attempt: _Attempt
     ) -> tuple[Vehicle, _Credentials]:
         """The vehicle and its credentials as stored now, when its connection changed since
         `seen` was read (the fleet migration moved it to V3 and erased its v2 pair while a
@@ -126,7 +144,7 @@ class Upstream:
             current = await uow.vehicles.get(seen.id)
         if current is None or (current.api, current.grant_id) == (seen.api, seen.grant_id):
             raise gone
-        ensure_connected(current)
+        _ensure_callable(current, awaiting_owner=attempt.awaiting_owner)
         return current, self._credentials(current)
 
     def _credentials(self, vehicle: Vehicle) -> _Credentials:
@@ -149,17 +167,13 @@ class Upstream:
         return _OwnerCredentials(self._rotator, vehicle.grant_id, self.revoked)
 
     async def _tracked(
-        self,
-        vehicle: Vehicle,
-        call: UpstreamCall[T],
-        access: SmartcarAccess,
-        billed: int,
-        tier: BudgetTier,
+        self, vehicle: Vehicle, call: UpstreamCall[T], access: SmartcarAccess, attempt: _Attempt
     ) -> T:
         """One attempt: count it against the budget before it is sent (a refusal sends
-        nothing), note rate limits, and keep the connection's health."""
+        nothing), note rate limits, keep the connection's health, and note what Smartcar
+        said of the owner (an account to act on, access revoked, a probe answered)."""
         assert vehicle.smartcar_vehicle_id is not None
-        await self._ledger.charge(vehicle, billed, tier=tier, at=self._clock.now())
+        await self._ledger.charge(vehicle, attempt.billed, tier=attempt.tier, at=self._clock.now())
         try:
             result = await call(access, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
@@ -168,8 +182,33 @@ class Upstream:
         except COUNTED_FAILURES as failure:
             await self._health.failed(vehicle.id, failure)
             raise
+        except OwnerAccountIssue as issue:
+            await self._owners.required(vehicle.id, issue.action)
+            raise
+        except AuthorizationMismatch as refused:
+            raise await self._refused_access(vehicle, refused) from None
         await self._health.answered(vehicle)
+        if attempt.awaiting_owner and vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION:
+            await self._owners.answered(vehicle.id)
         return result
+
+    async def _refused_access(
+        self, vehicle: Vehicle, refused: AuthorizationMismatch
+    ) -> GatewayError:
+        """A 403 ACCESS_DENIED: when Smartcar no longer lists the owner's connection to the
+        car, the owner revoked it (DISCONNECTED, `revocation`); otherwise the refusal stands."""
+        if self._listing is None:
+            return refused
+        if not revoked(vehicle, await self._listing.listed(vehicle.smartcar_user_id)):
+            return refused
+        async with self._uow() as uow:
+            await disconnect_revoked(uow, vehicle.id, reason=ACCESS_REVOKED, now=self._clock.now())
+            await uow.commit()
+        return ConnectionDisconnected(
+            f"vehicle {vehicle.id}: {ACCESS_REVOKED}; reconnect it",
+            metadata={"vehicle_id": vehicle.id},
+            upstream=refused.upstream,
+        )
 
     async def note_rate_limit(self, vehicle_id: str, limited: RateLimited) -> None:
         """Start the cooldown Smartcar asked for with a 429."""
@@ -187,29 +226,43 @@ class Upstream:
         until_s = now_s + (retry_after_s or DEFAULT_COOLDOWN_S)
         await self._limiter.cool_down(vehicle_id, until_s=until_s, now_s=now_s)
 
-    async def revoked(self, grant_id: str) -> None:
-        """Disconnect every vehicle on the grant: the owner revoked the application's access."""
+    async def revoked(self, grant_id: str, vehicle: Vehicle) -> None:
+        """Freshly rotated credentials were refused for `vehicle`: the owner revoked access.
+        With a listing of the owner's connections, the car is DISCONNECTED, and so is every
+        other car on its pair that Smartcar no longer lists (the rest keep the pair); without
+        one, every vehicle on the pair is."""
+        listed = None
+        if self._listing is not None:
+            listed = await self._listing.listed(vehicle.smartcar_user_id)
+        now = self._clock.now()
         async with self._uow() as uow:
-            await set_grant_status(
-                uow,
-                grant_id,
-                ConnectionStatus.DISCONNECTED,
-                reason=REVOKED_REASON,
-                now=self._clock.now(),
-            )
+            if listed is None:
+                await set_grant_status(
+                    uow, grant_id, ConnectionStatus.DISCONNECTED, reason=REVOKED_REASON, now=now
+                )
+            else:
+                for other in await uow.vehicles.by_grant(grant_id):
+                    if other.id == vehicle.id or revoked(other, listed):
+                        await disconnect_revoked(uow, other.id, reason=REVOKED_REASON, now=now)
             await uow.commit()
 
 
-class ApplicationTokenSource(Protocol):
-    """The application's Smartcar API V3 token, shared by the fleet (see `apptoken`)."""
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What one call's attempts share: what each costs, how far into the budget it may go,
+    and whether a car waiting for its owner may be sent it."""
 
-    async def current(self) -> Secret:
-        """Return a valid application token (granting one only when none is)."""
-        ...
+    billed: int
+    tier: BudgetTier
+    awaiting_owner: bool
 
-    async def rejected(self, token: Secret) -> Secret:
-        """Drop `token`, which Smartcar refused, and return a newer one."""
-        ...
+
+def _ensure_callable(vehicle: Vehicle, *, awaiting_owner: bool) -> None:
+    """Raise why the vehicle cannot be called (`status.ensure_connected`); a car waiting for
+    its owner can be, by a call made `awaiting_owner`."""
+    waiting = vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION
+    if not (awaiting_owner and waiting):
+        ensure_connected(vehicle)
 
 
 class _Credentials(Protocol):
@@ -225,12 +278,12 @@ class _Credentials(Protocol):
 @dataclass(frozen=True, slots=True)
 class _OwnerCredentials:
     """v2: the owner's token pair, rotated exactly once per expiry (`rotation`). Freshly
-    rotated credentials refused again mean the owner revoked access: the grant's vehicles
-    become DISCONNECTED."""
+    rotated credentials refused again mean the owner revoked access: the car becomes
+    DISCONNECTED (`Upstream.revoked`)."""
 
     rotator: TokenRotator
     grant_id: str
-    revoke: Callable[[str], Awaitable[None]]
+    revoke: Callable[[str, Vehicle], Awaitable[None]]
 
     async def current(self) -> SmartcarAccess:
         return SmartcarAccess.v2(await self.rotator.access_token(self.grant_id))
@@ -239,7 +292,7 @@ class _OwnerCredentials:
         return SmartcarAccess.v2(await self.rotator.after_rejection(self.grant_id, access.token))
 
     async def refused_again(self, vehicle: Vehicle) -> GatewayError:
-        await self.revoke(self.grant_id)
+        await self.revoke(self.grant_id, vehicle)
         return ConnectionDisconnected(
             f"vehicle {vehicle.id}: {REVOKED_REASON}; reconnect it",
             metadata={"vehicle_id": vehicle.id},
@@ -263,23 +316,3 @@ class _ApplicationCredentials:
 
     async def refused_again(self, vehicle: Vehicle) -> GatewayError:
         return UpstreamUnavailable(APPLICATION_REFUSED, metadata={"vehicle_id": vehicle.id})
-
-
-async def as_application(
-    source: ApplicationTokenSource,
-    user_id: str,
-    call: Callable[[SmartcarAccess], Awaitable[T]],
-) -> T:
-    """Run `call` with the application's token for the owner `user_id`, outside a
-    vehicle's upstream path (Connect, the fleet migration): a refused token is replaced
-    once and the call retried; refused again is UpstreamUnavailable (the application's own
-    credentials are at fault)."""
-    token = await source.current()
-    try:
-        return await call(SmartcarAccess.v3(token, user_id=user_id))
-    except TokenRejected:
-        token = await source.rejected(token)
-    try:
-        return await call(SmartcarAccess.v3(token, user_id=user_id))
-    except TokenRejected:
-        raise UpstreamUnavailable(APPLICATION_REFUSED) from None

@@ -23,9 +23,12 @@ the body kept for audit), and the `WebhookDecoder` port tells what the stored bo
   reported, so it is awake) unless the report says the car is asleep.
 - an `ErrorReport`: an active error becomes the vehicle's `last_error`
   (`LABEL: description`, or the label alone); a resolved one clears `last_error` if it is
-  that error. The connection status stays as it is: these errors concern the car or the
-  owner's OEM account, and the connection health rules (`health`) decide ERROR from failed
-  calls.
+  that error. An error only the owner can resolve (`ReportedError.owner_action`: Smartcar's
+  CONNECTED_SERVICES_ACCOUNT errors) makes an ACTIVE or ERROR car wait for them
+  (NEEDS_REAUTHENTICATION, with Smartcar's resolution), and that error reported RESOLVED
+  makes a waiting car ACTIVE again (`gateway.core.reauthentication`). Other errors leave
+  the status as it is: they concern the car itself, and the connection health rules
+  (`health`) decide ERROR from failed calls.
 - an event for a Smartcar vehicle no fleet vehicle is linked to, one for a Smartcar user
   other than the one a V3 car is connected by (API V3 routes by vehicle and user: another
   user's connection to the same car is not the fleet's), or one the decoder reports as
@@ -58,6 +61,7 @@ from gateway.core.final_readings import complete_from_webhook
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, SmartcarApi, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
+from gateway.core.reauthentication import resolves, resumed, waiting
 from gateway.core.reports import (
     ErrorReport,
     NotHandled,
@@ -65,6 +69,7 @@ from gateway.core.reports import (
     StateReport,
     VehicleReport,
 )
+from gateway.core.status import save
 
 APPLIED, SKIPPED, FAILED = "applied", "skipped", "failed"
 """How a stored event was settled (`Metrics.webhook_event` outcomes)."""
@@ -245,7 +250,7 @@ async def _apply_report(
         case StateReport():
             return await _apply_state(uow, vehicle, event, report, metrics)
         case ErrorReport():
-            await _apply_errors(uow, vehicle, report)
+            await _apply_errors(uow, vehicle, report, at=event.received_at)
             return _Applied(APPLIED, None)
         case NotHandled(reason=reason):
             return _Applied(SKIPPED, reason)
@@ -277,18 +282,29 @@ async def _apply_state(
     return _Applied(APPLIED, note, vehicle.id, newer, report.rejections)
 
 
-async def _apply_errors(uow: UnitOfWork, vehicle: Vehicle, report: ErrorReport) -> None:
-    """Keep the newest active error on the vehicle; forget one the report says is resolved."""
-    last_error = vehicle.last_error
+async def _apply_errors(
+    uow: UnitOfWork, vehicle: Vehicle, report: ErrorReport, *, at: datetime
+) -> None:
+    """Keep the newest active error on the vehicle; forget one the report says is resolved.
+    An error only the owner can resolve makes the car wait for them; that error resolved
+    ends the wait."""
+    updated = vehicle
     for error in report.errors:
+        last_error = updated.last_error
         if error.resolved:
             if last_error is not None and (last_error + ":").startswith(error.label + ":"):
-                last_error = None
+                updated = dataclasses.replace(updated, last_error=None)
+            if resolves(updated, error.label):
+                reason = f"Smartcar reported {error.label} resolved"
+                updated = resumed(updated, reason=reason, now=at)
             continue
         description = error.description
         last_error = error.label if description is None else f"{error.label}: {description}"
-    if last_error != vehicle.last_error:
-        await uow.vehicles.update(dataclasses.replace(vehicle, last_error=last_error))
+        updated = dataclasses.replace(updated, last_error=last_error)
+        if error.owner_action is not None:
+            updated = waiting(updated, error.owner_action, now=at) or updated
+    if updated != vehicle:
+        await save(uow, vehicle, updated)
 
 
 def _older(reading: FieldReading, current: FieldReading | None) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.core.model import (
     ConnectionStatus,
     LastCommand,
+    OwnerAction,
     SmartcarApi,
     Vehicle,
     command_action,
@@ -117,6 +118,7 @@ def _columns(vehicle: Vehicle) -> dict[str, Any]:
     """Return the columns a vehicle's row is written with: all but its id and its request
     allowance (see `SqlVehicleRepository.set_request_allowance`)."""
     last = vehicle.last_command
+    action = vehicle.owner_action
     return {
         "smartcar_vehicle_id": vehicle.smartcar_vehicle_id,
         "grant_id": vehicle.grant_id,
@@ -138,6 +140,13 @@ def _columns(vehicle: Vehicle) -> dict[str, Any]:
         "last_error": vehicle.last_error,
         "api": vehicle.api.value,
         "smartcar_user_id": vehicle.smartcar_user_id,
+        "owner_error": action.error if action else None,
+        "owner_resolution_type": action.resolution_type if action else None,
+        "owner_resolution_url": action.resolution_url if action else None,
+        "owner_doc_url": action.doc_url if action else None,
+        "owner_message": action.user_message if action else None,
+        "owner_commands_only": action.commands_only if action else False,
+        "owner_probed_at": action.probed_at if action else None,
     }
 
 
@@ -165,6 +174,22 @@ def _to_vehicle(row: Row[Any]) -> Vehicle:
         api=SmartcarApi(columns["api"]),
         smartcar_user_id=columns["smartcar_user_id"],
         request_allowance=columns["request_allowance"],
+        owner_action=_owner_action(columns),
+    )
+
+
+def _owner_action(columns: RowMapping) -> OwnerAction | None:
+    """Return what the owner must do, as a vehicle row records it, if anything."""
+    if columns["owner_error"] is None:
+        return None
+    return OwnerAction(
+        error=columns["owner_error"],
+        resolution_type=columns["owner_resolution_type"],
+        resolution_url=columns["owner_resolution_url"],
+        doc_url=columns["owner_doc_url"],
+        user_message=columns["owner_message"],
+        commands_only=bool(columns["owner_commands_only"]),
+        probed_at=columns["owner_probed_at"],
     )
 
 

@@ -45,11 +45,25 @@ class _ConnectionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Conn
     ACTIVE: _ConnectionStatus.ValueType  # 2
     """Connected: tokens are valid or refreshable."""
     EXPIRED: _ConnectionStatus.ValueType  # 3
-    """The refresh token was rejected or outlived: the owner must reconnect."""
+    """The v2 refresh token outlived its 60 days, or Smartcar refused it while still listing the
+    connection: the owner must reconnect (Disconnect still deletes the connection).
+    """
     DISCONNECTED: _ConnectionStatus.ValueType  # 4
-    """Disconnected by the gateway, or access revoked by the owner."""
+    """The connection is gone at Smartcar: Disconnect deleted it, or the owner revoked the
+    application's access (`status_reason` says which).
+    """
     ERROR: _ConnectionStatus.ValueType  # 5
-    """Failing after repeated upstream errors."""
+    """Failing after repeated upstream errors; the next answer restores ACTIVE."""
+    NEEDS_REAUTHENTICATION: _ConnectionStatus.ValueType  # 6
+    """The connection stands, but Smartcar says the owner must act in their connected-services
+    (manufacturer) account or reconnect (a CONNECTED_SERVICES_ACCOUNT error: failed login,
+    inactive subscription, virtual key, …). `status_error_code` and `resolution_*` say what;
+    reads are answered from what the gateway holds (UNAVAILABLE, reason
+    REAUTHENTICATION_REQUIRED), otherwise, and for commands, FAILED_PRECONDITION with reason
+    REAUTHENTICATION_REQUIRED carrying the resolution URL (ErrorInfo metadata
+    `resolution_url`, a google.rpc.Help link). Ends with a reconnect, Smartcar's webhook
+    saying the error is RESOLVED, or a scheduled probe answered (every 6 h by default).
+    """
 
 class ConnectionStatus(_ConnectionStatus, metaclass=_ConnectionStatusEnumTypeWrapper):
     """The state of a vehicle's link to Smartcar."""
@@ -61,11 +75,25 @@ NOT_CONNECTED: ConnectionStatus.ValueType  # 1
 ACTIVE: ConnectionStatus.ValueType  # 2
 """Connected: tokens are valid or refreshable."""
 EXPIRED: ConnectionStatus.ValueType  # 3
-"""The refresh token was rejected or outlived: the owner must reconnect."""
+"""The v2 refresh token outlived its 60 days, or Smartcar refused it while still listing the
+connection: the owner must reconnect (Disconnect still deletes the connection).
+"""
 DISCONNECTED: ConnectionStatus.ValueType  # 4
-"""Disconnected by the gateway, or access revoked by the owner."""
+"""The connection is gone at Smartcar: Disconnect deleted it, or the owner revoked the
+application's access (`status_reason` says which).
+"""
 ERROR: ConnectionStatus.ValueType  # 5
-"""Failing after repeated upstream errors."""
+"""Failing after repeated upstream errors; the next answer restores ACTIVE."""
+NEEDS_REAUTHENTICATION: ConnectionStatus.ValueType  # 6
+"""The connection stands, but Smartcar says the owner must act in their connected-services
+(manufacturer) account or reconnect (a CONNECTED_SERVICES_ACCOUNT error: failed login,
+inactive subscription, virtual key, …). `status_error_code` and `resolution_*` say what;
+reads are answered from what the gateway holds (UNAVAILABLE, reason
+REAUTHENTICATION_REQUIRED), otherwise, and for commands, FAILED_PRECONDITION with reason
+REAUTHENTICATION_REQUIRED carrying the resolution URL (ErrorInfo metadata
+`resolution_url`, a google.rpc.Help link). Ends with a reconnect, Smartcar's webhook
+saying the error is RESOLVED, or a scheduled probe answered (every 6 h by default).
+"""
 Global___ConnectionStatus: _TypeAlias = ConnectionStatus  # noqa: Y015
 
 class _TelemetryField:
@@ -1217,6 +1245,11 @@ class Vehicle(_message.Message):
     REQUEST_RESERVE_FIELD_NUMBER: _builtins.int
     REQUEST_ALLOWANCE_OVERRIDDEN_FIELD_NUMBER: _builtins.int
     REQUEST_BUDGET_RESETS_AT_FIELD_NUMBER: _builtins.int
+    STATUS_ERROR_CODE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_TYPE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_URL_FIELD_NUMBER: _builtins.int
+    RESOLUTION_DOC_URL_FIELD_NUMBER: _builtins.int
+    SUGGESTED_USER_MESSAGE_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet's own vehicle id."""
     status: Global___ConnectionStatus.ValueType
@@ -1260,6 +1293,22 @@ class Vehicle(_message.Message):
     """True when `monthly_request_allowance` is this vehicle's own (SetRequestAllowance),
     false when it is the fleet's.
     """
+    status_error_code: _builtins.str
+    """NEEDS_REAUTHENTICATION only (empty otherwise): Smartcar's error, `TYPE:CODE`, e.g.
+    "CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED".
+    """
+    resolution_type: _builtins.str
+    """NEEDS_REAUTHENTICATION only: Smartcar's resolution type (`REAUTHENTICATE`,
+    `ACTION_REQUIRED`, …); empty when Smartcar named none.
+    """
+    resolution_url: _builtins.str
+    """NEEDS_REAUTHENTICATION only: where the owner acts (Smartcar's re-authentication link, a
+    virtual-key page); empty when Smartcar gave none.
+    """
+    resolution_doc_url: _builtins.str
+    """NEEDS_REAUTHENTICATION only: Smartcar's page about the error."""
+    suggested_user_message: _builtins.str
+    """NEEDS_REAUTHENTICATION only: the message Smartcar suggests showing the owner."""
     @_builtins.property
     def status_changed_at(self) -> _timestamp_pb2.Timestamp:
         """When the status last changed."""
@@ -1319,10 +1368,15 @@ class Vehicle(_message.Message):
         request_reserve: _builtins.int = ...,
         request_allowance_overridden: _builtins.bool = ...,
         request_budget_resets_at: _timestamp_pb2.Timestamp | None = ...,
+        status_error_code: _builtins.str = ...,
+        resolution_type: _builtins.str = ...,
+        resolution_url: _builtins.str = ...,
+        resolution_doc_url: _builtins.str = ...,
+        suggested_user_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "last_command", b"last_command", "last_telemetry_at", b"last_telemetry_at", "request_budget_resets_at", b"request_budget_resets_at", "status_changed_at", b"status_changed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "request_allowance_overridden", b"request_allowance_overridden", "request_budget_resets_at", b"request_budget_resets_at", "request_reserve", b"request_reserve", "requests_this_month", b"requests_this_month", "smartcar_api", b"smartcar_api", "smartcar_user_id", b"smartcar_user_id", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_reason", b"status_reason", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_rental", b"active_rental", "asleep_until", b"asleep_until", "failure_count", b"failure_count", "granted_permissions", b"granted_permissions", "last_command", b"last_command", "last_error", b"last_error", "last_telemetry_at", b"last_telemetry_at", "make", b"make", "missing_permissions", b"missing_permissions", "model", b"model", "monthly_request_allowance", b"monthly_request_allowance", "request_allowance_overridden", b"request_allowance_overridden", "request_budget_resets_at", b"request_budget_resets_at", "request_reserve", b"request_reserve", "requests_this_month", b"requests_this_month", "resolution_doc_url", b"resolution_doc_url", "resolution_type", b"resolution_type", "resolution_url", b"resolution_url", "smartcar_api", b"smartcar_api", "smartcar_user_id", b"smartcar_user_id", "smartcar_vehicle_id", b"smartcar_vehicle_id", "status", b"status", "status_changed_at", b"status_changed_at", "status_error_code", b"status_error_code", "status_reason", b"status_reason", "suggested_user_message", b"suggested_user_message", "vehicle_id", b"vehicle_id", "vin", b"vin", "year", b"year"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -179,8 +179,14 @@ class VehicleGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Disconnect(self, request, context):
-        """Revoke the connection at Smartcar and erase its tokens, keeping the vehicle and its
-        history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
+        """Delete the connection at Smartcar (so it no longer counts against the plan's vehicle
+        limit) and erase its tokens, keeping the vehicle and its history (status DISCONNECTED).
+        Works whatever the status while the connection may still count there (ACTIVE, ERROR,
+        NEEDS_REAUTHENTICATION, EXPIRED): a v2 car whose tokens are gone is deleted with the
+        application's token through API V3's Connections API; a connection Smartcar no longer
+        has counts as deleted. Refused with FAILED_PRECONDITION during a rental. If Smartcar
+        cannot delete it, the vehicle is kept as it was and the call fails with Smartcar's error
+        (UNAVAILABLE or RESOURCE_EXHAUSTED, with RetryInfo when known): retry it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -221,7 +227,8 @@ class VehicleGatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchVehicles(self, request, context):
-        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR,
+        NEEDS_REAUTHENTICATION) as they are
         recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

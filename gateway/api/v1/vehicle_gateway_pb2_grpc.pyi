@@ -69,8 +69,14 @@ class VehicleGatewayStub:
     Unlock: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.UnlockRequest, _vehicle_gateway_pb2.CommandResult]
     """Unlock the doors. `request_id` is an idempotency key: a retry returns the first outcome."""
     Disconnect: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.DisconnectRequest, _vehicle_gateway_pb2.Vehicle]
-    """Revoke the connection at Smartcar and erase its tokens, keeping the vehicle and its
-    history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
+    """Delete the connection at Smartcar (so it no longer counts against the plan's vehicle
+    limit) and erase its tokens, keeping the vehicle and its history (status DISCONNECTED).
+    Works whatever the status while the connection may still count there (ACTIVE, ERROR,
+    NEEDS_REAUTHENTICATION, EXPIRED): a v2 car whose tokens are gone is deleted with the
+    application's token through API V3's Connections API; a connection Smartcar no longer
+    has counts as deleted. Refused with FAILED_PRECONDITION during a rental. If Smartcar
+    cannot delete it, the vehicle is kept as it was and the call fails with Smartcar's error
+    (UNAVAILABLE or RESOURCE_EXHAUSTED, with RetryInfo when known): retry it.
     """
     StartRental: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartRentalRequest, _vehicle_gateway_pb2.Rental]
     """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
@@ -89,7 +95,8 @@ class VehicleGatewayStub:
     ListVehicles: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]
     """Return one page of connection panels ordered by vehicle id."""
     WatchVehicles: _grpc.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]
-    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR,
+    NEEDS_REAUTHENTICATION) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
     """
     CheckCompatibility: _grpc.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.CheckCompatibilityRequest, _vehicle_gateway_pb2.CheckCompatibilityResponse]
@@ -155,8 +162,14 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     Unlock: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.UnlockRequest, _vehicle_gateway_pb2.CommandResult]  # type: ignore[assignment]
     """Unlock the doors. `request_id` is an idempotency key: a retry returns the first outcome."""
     Disconnect: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.DisconnectRequest, _vehicle_gateway_pb2.Vehicle]  # type: ignore[assignment]
-    """Revoke the connection at Smartcar and erase its tokens, keeping the vehicle and its
-    history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
+    """Delete the connection at Smartcar (so it no longer counts against the plan's vehicle
+    limit) and erase its tokens, keeping the vehicle and its history (status DISCONNECTED).
+    Works whatever the status while the connection may still count there (ACTIVE, ERROR,
+    NEEDS_REAUTHENTICATION, EXPIRED): a v2 car whose tokens are gone is deleted with the
+    application's token through API V3's Connections API; a connection Smartcar no longer
+    has counts as deleted. Refused with FAILED_PRECONDITION during a rental. If Smartcar
+    cannot delete it, the vehicle is kept as it was and the call fails with Smartcar's error
+    (UNAVAILABLE or RESOURCE_EXHAUSTED, with RetryInfo when known): retry it.
     """
     StartRental: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.StartRentalRequest, _vehicle_gateway_pb2.Rental]  # type: ignore[assignment]
     """Hold the vehicle for a rental (idempotent for the same rental id) and take its start
@@ -175,7 +188,8 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     ListVehicles: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListVehiclesRequest, _vehicle_gateway_pb2.ListVehiclesResponse]  # type: ignore[assignment]
     """Return one page of connection panels ordered by vehicle id."""
     WatchVehicles: _aio.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehiclesRequest, _vehicle_gateway_pb2.StatusChange]  # type: ignore[assignment]
-    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+    """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR,
+    NEEDS_REAUTHENTICATION) as they are
     recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
     """
     CheckCompatibility: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.CheckCompatibilityRequest, _vehicle_gateway_pb2.CheckCompatibilityResponse]  # type: ignore[assignment]
@@ -274,8 +288,14 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _vehicle_gateway_pb2.DisconnectRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_vehicle_gateway_pb2.Vehicle, _abc.Awaitable[_vehicle_gateway_pb2.Vehicle]]:
-        """Revoke the connection at Smartcar and erase its tokens, keeping the vehicle and its
-        history (status DISCONNECTED). Refused with FAILED_PRECONDITION during a rental.
+        """Delete the connection at Smartcar (so it no longer counts against the plan's vehicle
+        limit) and erase its tokens, keeping the vehicle and its history (status DISCONNECTED).
+        Works whatever the status while the connection may still count there (ACTIVE, ERROR,
+        NEEDS_REAUTHENTICATION, EXPIRED): a v2 car whose tokens are gone is deleted with the
+        application's token through API V3's Connections API; a connection Smartcar no longer
+        has counts as deleted. Refused with FAILED_PRECONDITION during a rental. If Smartcar
+        cannot delete it, the vehicle is kept as it was and the call fails with Smartcar's error
+        (UNAVAILABLE or RESOURCE_EXHAUSTED, with RetryInfo when known): retry it.
         """
 
     @_abc_1.abstractmethod
@@ -324,7 +344,8 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
         request: _vehicle_gateway_pb2.WatchVehiclesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_vehicle_gateway_pb2.StatusChange], _abc.AsyncIterator[_vehicle_gateway_pb2.StatusChange]]:
-        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR) as they are
+        """Stream connection status changes (ACTIVE, EXPIRED, DISCONNECTED, ERROR,
+        NEEDS_REAUTHENTICATION) as they are
         recorded, by any replica, oldest first. Resume after a disconnect with `after_id`.
         """
 

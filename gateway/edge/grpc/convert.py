@@ -474,6 +474,7 @@ def connect_url_message(value: ConnectUrl) -> pb.GetConnectUrlResponse:
 def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
     """Build a connection panel message (Connect, Disconnect, GetVehicle, ListVehicles)."""
     vehicle = panel.vehicle
+    action = vehicle.owner_action
     return pb.Vehicle(
         vehicle_id=vehicle.id,
         status=_STATUS_TO_PB[vehicle.status],
@@ -503,6 +504,11 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         request_reserve=panel.request_reserve,
         request_allowance_overridden=panel.request_allowance_overridden,
         request_budget_resets_at=_timestamp(panel.request_budget_resets_at),
+        status_error_code=action.error if action else "",
+        resolution_type=(action.resolution_type or "") if action else "",
+        resolution_url=(action.resolution_url or "") if action else "",
+        resolution_doc_url=(action.doc_url or "") if action else "",
+        suggested_user_message=(action.user_message or "") if action else "",
     )
 
 

@@ -7,10 +7,16 @@ its own row (a test walks the hierarchy and proves it). `status_for` builds the 
   `error.metadata` plus Smartcar's `smartcar_type`/`smartcar_code`/`smartcar_request_id`)
   and `RequestInfo` (the call's request id);
 - `BadRequest` for `InvalidArgument`, one violation per bad field;
-- `PreconditionFailure` naming the rental for `RentalActive`, and each missing condition
-  (connection status, permission) for `VehicleNotRentable`;
+- `PreconditionFailure` naming the rental for `RentalActive`, each missing condition
+  (connection status, permission) for `VehicleNotRentable`, and the connection status of a
+  car waiting for its owner for `ReauthenticationRequired`;
 - `RetryInfo` whenever a retry delay is known, and always for RESOURCE_EXHAUSTED and
   ABORTED (one second when nobody said how long);
+- `Help` linking to where the owner acts (Smartcar's resolution URL: re-authentication, a
+  virtual key) and to Smartcar's page about the error, when the error says the owner must
+  act (`OwnerAccountIssue`, `ReauthenticationRequired`, a car not rentable for it) or
+  carries a resolution URL; the same URL is in the ErrorInfo metadata `resolution_url`,
+  with `resolution_type`;
 - `LocalizedMessage` (en-US) when Smartcar suggested a message for the user.
 
 `internal_status` is the answer to a genuine bug: INTERNAL with a generic message.
@@ -50,6 +56,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.ConnectionExpired: _C.FAILED_PRECONDITION,
     errors.ConnectionDisconnected: _C.FAILED_PRECONDITION,
     errors.ConnectionFailing: _C.FAILED_PRECONDITION,
+    errors.ReauthenticationRequired: _C.FAILED_PRECONDITION,
     errors.PermissionMissing: _C.FAILED_PRECONDITION,
     errors.RentalActive: _C.FAILED_PRECONDITION,
     errors.RentalConflict: _C.FAILED_PRECONDITION,
@@ -104,12 +111,12 @@ def status_for(error: errors.GatewayError, *, request_id: str) -> grpc.Status:
         retry_after_s = DEFAULT_RETRY_DELAY_S
     if retry_after_s is not None:
         details.append(error_details_pb2.RetryInfo(retry_delay=_duration(retry_after_s)))
-    if error.upstream is not None and error.upstream.suggested_user_message:
-        details.append(
-            error_details_pb2.LocalizedMessage(
-                locale="en-US", message=error.upstream.suggested_user_message
-            )
-        )
+    help_links = _help_links(error)
+    if help_links:
+        details.append(error_details_pb2.Help(links=help_links))
+    user_message = _user_message(error)
+    if user_message:
+        details.append(error_details_pb2.LocalizedMessage(locale="en-US", message=user_message))
     return _status(code, error.message, details)
 
 
@@ -150,8 +157,10 @@ def _error_info(error: errors.GatewayError) -> error_details_pb2.ErrorInfo:
             ("smartcar_type", upstream.type),
             ("smartcar_code", upstream.code),
             ("smartcar_request_id", upstream.request_id),
+            ("resolution_type", upstream.resolution_type),
+            ("resolution_url", upstream.resolution_url),
         ):
-            if value:
+            if value and key not in metadata:
                 metadata[key] = value
     return error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
 
@@ -182,7 +191,56 @@ def _specific_details(error: errors.GatewayError) -> list[Message]:
             for unmet in error.unmet
         ]
         return [error_details_pb2.PreconditionFailure(violations=violations)]
+    if isinstance(error, errors.ReauthenticationRequired):
+        vehicle_id = error.metadata.get("vehicle_id", "")
+        violation = error_details_pb2.PreconditionFailure.Violation(
+            type="CONNECTION_STATUS", subject=f"vehicles/{vehicle_id}", description=error.message
+        )
+        return [error_details_pb2.PreconditionFailure(violations=[violation])]
     return []
+
+
+_OWNER_ERRORS = (errors.OwnerAccountIssue, errors.ReauthenticationRequired)
+
+
+def _help_links(error: errors.GatewayError) -> list[error_details_pb2.Help.Link]:
+    """Where the owner resolves what stands in the way, and Smartcar's page about it."""
+    upstream = error.upstream
+    resolution_url = error.metadata.get("resolution_url") or (
+        upstream.resolution_url if upstream is not None else None
+    )
+    owner_error = isinstance(error, _OWNER_ERRORS) or "smartcar_error" in error.metadata
+    if not resolution_url and not owner_error:
+        return []
+    doc_url = error.metadata.get("smartcar_doc_url") or (
+        upstream.doc_url if upstream is not None else None
+    )
+    resolution_type = error.metadata.get("resolution_type") or (
+        upstream.resolution_type if upstream is not None else None
+    )
+    links = []
+    if resolution_url:
+        what = f" ({resolution_type})" if resolution_type else ""
+        links.append(
+            error_details_pb2.Help.Link(
+                description=f"Smartcar's resolution{what}: where the owner acts",
+                url=resolution_url,
+            )
+        )
+    if doc_url:
+        links.append(
+            error_details_pb2.Help.Link(description="Smartcar's page about the error", url=doc_url)
+        )
+    return links
+
+
+def _user_message(error: errors.GatewayError) -> str | None:
+    """What Smartcar suggested telling the user, if it did."""
+    if error.upstream is not None and error.upstream.suggested_user_message:
+        return error.upstream.suggested_user_message
+    if isinstance(error, errors.ReauthenticationRequired):
+        return error.action.user_message
+    return None
 
 
 def _retry_after_s(error: errors.GatewayError) -> float | None:

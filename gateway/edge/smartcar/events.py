@@ -18,7 +18,9 @@ an event for a user other than the one a V3 car is connected by).
 - VEHICLE_STATE: `data.signals` (see `signals`) become a `StateReport`;
 - VEHICLE_ERROR: each `data.errors[]` item `{type, code, description, state}` becomes a
   `ReportedError` labelled `TYPE:CODE` (UNKNOWN without either), resolved when its
-  `state` is RESOLVED;
+  `state` is RESOLVED; a CONNECTED_SERVICES_ACCOUNT item also says what the owner must do
+  (`failures.owner_action_of`: its `resolution` {type, url}, `docURL` or `links.about`,
+  `suggestedUserMessage`);
 - any other type is `NotHandled`.
 """
 
@@ -29,10 +31,11 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from gateway.core import payload as payloads
-from gateway.core.model import WebhookEvent
+from gateway.core.model import OwnerAction, UpstreamFailure, WebhookEvent
 from gateway.core.reports import ErrorReport, NotHandled, ReportedError, VehicleReport
 from gateway.core.validation import MAX_ID_LENGTH
 from gateway.edge.smartcar import signals
+from gateway.edge.smartcar.failures import OWNER_ACCOUNT, owner_action_of
 
 VERIFY = "VERIFY"
 VEHICLE_STATE = "VEHICLE_STATE"
@@ -127,9 +130,36 @@ def error_report(errors: object) -> ErrorReport:
                 label=label,
                 description=description if isinstance(description, str) else None,
                 resolved=error.get("state") == "RESOLVED",
+                owner_action=_owner_action(error),
             )
         )
     return ErrorReport(tuple(reported))
+
+
+def _owner_action(error: Mapping[str, object]) -> OwnerAction | None:
+    """What a CONNECTED_SERVICES_ACCOUNT error item asks of the owner (None for others)."""
+    if error.get("type") != OWNER_ACCOUNT:
+        return None
+    resolution = error.get("resolution")
+    links = error.get("links")
+    if isinstance(resolution, str):
+        resolution = {"type": resolution}
+    resolution = resolution if isinstance(resolution, Mapping) else {}
+    links = links if isinstance(links, Mapping) else {}
+    failure = UpstreamFailure(
+        type=OWNER_ACCOUNT,
+        code=_text(error.get("code")),
+        resolution_type=_text(resolution.get("type")),
+        resolution_url=_text(resolution.get("url")),
+        doc_url=_text(error.get("docURL")) or _text(links.get("about")),
+        suggested_user_message=_text(error.get("suggestedUserMessage")),
+    )
+    return owner_action_of(failure)
+
+
+def _text(value: object) -> str | None:
+    """A non-empty text value, printable as every store keeps it; None otherwise."""
+    return payloads.printable(value) if isinstance(value, str) and value else None
 
 
 def _envelope_text(value: object, name: str) -> str:

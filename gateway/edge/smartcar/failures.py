@@ -26,6 +26,12 @@ Two errors come from API V3 only:
 
 A 202 whose execution Smartcar has not confirmed is no error of the client; `v3_commands`
 turns it into `CommandOutcomeUnknown`.
+
+CONNECTED_SERVICES_ACCOUNT errors (any code: the seven Smartcar documents, and any it adds)
+are `OwnerAccountIssue`, carrying what Smartcar asked of the owner (`owner_action_of`: its
+resolution type and URL, documentation page, message for the owner), which the core keeps
+on the car while it waits (NEEDS_REAUTHENTICATION). VIRTUAL_KEY_REQUIRED concerns commands
+only ("additional steps are needed … to perform this specific request"; reads still work).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from datetime import UTC, datetime
 
 from clients import smartcar as sc
 from gateway.core import errors
-from gateway.core.model import Availability, UpstreamFailure
+from gateway.core.model import Availability, OwnerAction, UpstreamFailure
 from gateway.core.ports import CodeRejected, RefreshRejected, TokenRejected
 from gateway.core.upstream import (
     SMARTCAR_APPLICATION_LIMIT,
@@ -53,8 +59,31 @@ def failure_of(error: sc.SmartcarError) -> UpstreamFailure:
             description=error.description,
             suggested_user_message=error.suggested_user_message,
             retry_after_s=error.retry_after_s,
+            resolution_type=error.resolution.type,
+            resolution_url=error.resolution.url,
+            doc_url=error.doc_url,
         )
     return UpstreamFailure(type=type(error).__name__, description=str(error))
+
+
+OWNER_ACCOUNT = "CONNECTED_SERVICES_ACCOUNT"
+"""Smartcar's error type for what only the owner can fix in their connected-services account."""
+COMMANDS_ONLY_CODES = frozenset({"VIRTUAL_KEY_REQUIRED"})
+"""CONNECTED_SERVICES_ACCOUNT codes that concern commands alone: "additional steps are needed
+on the owner's part in order to perform this specific request" (a Tesla virtual key)."""
+
+
+def owner_action_of(failure: UpstreamFailure) -> OwnerAction:
+    """Return what a CONNECTED_SERVICES_ACCOUNT failure asks of the owner."""
+    label = ":".join(part for part in (failure.type, failure.code) if part) or OWNER_ACCOUNT
+    return OwnerAction(
+        error=label,
+        resolution_type=failure.resolution_type,
+        resolution_url=failure.resolution_url,
+        doc_url=failure.doc_url,
+        user_message=failure.suggested_user_message,
+        commands_only=failure.code in COMMANDS_ONLY_CODES,
+    )
 
 
 def availability_of(error: sc.SmartcarError) -> Availability:
@@ -127,7 +156,6 @@ _BY_CLASS: tuple[tuple[type[sc.SmartcarAPIError], type[errors.GatewayError]], ..
     (sc.VehicleAsleep, errors.VehicleAsleep),
     (sc.PermissionDenied, errors.PermissionMissing),
     (sc.CompatibilityError, errors.VehicleNotCapable),
-    (sc.ConnectedServicesAccountError, errors.OwnerAccountIssue),
     (sc.UpstreamError, errors.UpstreamUnavailable),
     (sc.ServerError, errors.UpstreamUnavailable),
     (sc.ValidationError, errors.UpstreamRejected),
@@ -153,6 +181,10 @@ def _api_error(error: sc.SmartcarAPIError, failure: UpstreamFailure) -> errors.G
             metadata={"limit": "smartcar_monthly_allowance"},
             upstream=failure,
             retry_after_s=_until_next_month(),
+        )
+    if isinstance(error, sc.ConnectedServicesAccountError):
+        return errors.OwnerAccountIssue(
+            message, action=owner_action_of(failure), upstream=failure, retry_after_s=retry
         )
     if isinstance(error, sc.CommandFailed):
         return errors.VehicleStateBlocks(

@@ -16,6 +16,7 @@ from tests.integration.simulator.flows import (
     refresh,
     stats,
 )
+from tests.integration.simulator.v3_flows import connect_v3, error_of, v3_client
 
 
 async def arm(client: httpx.AsyncClient, **fault: object) -> dict[str, object]:
@@ -64,6 +65,56 @@ async def test_upstream_fault_can_name_its_code(client: httpx.AsyncClient) -> No
     body = (await odometer(client, session)).json()
     assert (body["statusCode"], body["code"]) == (502, "INVALID_DATA")
     assert body["resolution"] == {"type": "RETRY_LATER"}
+
+
+async def test_account_fault_answers_smartcars_account_error_with_its_resolution(
+    client: httpx.AsyncClient,
+) -> None:
+    """An account fault answers 400 CONNECTED_SERVICES_ACCOUNT: AUTHENTICATION_FAILED by
+    default, with REAUTHENTICATE and a re-authentication link naming the client and vehicle
+    (also in the message for the owner); VIRTUAL_KEY_REQUIRED with ACTION_REQUIRED and the
+    virtual-key page; it stays until disarmed, and nothing is billed meanwhile."""
+    session = await connect(client)
+    await arm(client, kind="account", vehicle_id=session.vehicle_id)
+    body = (await odometer(client, session)).json()
+    assert (body["statusCode"], body["type"], body["code"]) == (
+        400,
+        "CONNECTED_SERVICES_ACCOUNT",
+        "AUTHENTICATION_FAILED",
+    )
+    url = body["resolution"]["url"]
+    assert body["resolution"]["type"] == "REAUTHENTICATE"
+    assert url.startswith("https://connect.smartcar.com/oauth/reauthenticate?")
+    assert f"vehicle_id={session.vehicle_id}" in url
+    assert url in body["suggestedUserMessage"]
+    assert body["docURL"].endswith("#authentication-failed")
+    assert (await odometer(client, session)).status_code == 400
+    await client.delete("/sim/faults")
+    await arm(client, kind="account", code="VIRTUAL_KEY_REQUIRED", count=1)
+    body = (await odometer(client, session)).json()
+    assert body["resolution"] == {
+        "type": "ACTION_REQUIRED",
+        "url": "https://www.tesla.com/_ak/smartcar.com",
+    }
+    assert (await odometer(client, session)).status_code == 200
+    assert (await stats(client))["billed_this_month"] == {session.vehicle_id: 1}
+
+
+async def test_account_fault_on_v3_carries_the_resolution_in_errors() -> None:
+    """On API V3 the account fault is an `errors[]` item with the same resolution and URL."""
+    async with v3_client() as (_, client):
+        car = await connect_v3(client)
+        await arm(client, kind="account", code="AUTHENTICATION_FAILED", count=1)
+        response = await client.get(f"{car.base}/signals", headers=car.headers)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert (error["type"], error["code"]) == (
+            "CONNECTED_SERVICES_ACCOUNT",
+            "AUTHENTICATION_FAILED",
+        )
+        assert error["resolution"]["type"] == "REAUTHENTICATE"
+        assert f"vehicle_id={car.vehicle_id}" in error["resolution"]["url"]
+        assert error["links"]["about"].endswith("#authentication-failed")
 
 
 async def test_asleep_fault_has_smartcars_asleep_body(client: httpx.AsyncClient) -> None:
@@ -191,6 +242,8 @@ async def test_token_endpoint_faults(client: httpx.AsyncClient) -> None:
         ({"kind": "hang", "colour": "red"}, "colour"),
         ({"kind": "hang", "code": "INVALID_DATA"}, "code"),
         ({"kind": "upstream", "code": "GREMLINS"}, "code"),
+        ({"kind": "account", "code": "NO_RESPONSE"}, "code"),
+        ({"kind": "account", "path": "token"}, "path"),
     ],
 )
 async def test_invalid_faults_name_the_field(

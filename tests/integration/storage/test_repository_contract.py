@@ -16,6 +16,7 @@ from gateway.core.model import (
     FieldReading,
     Grant,
     LastCommand,
+    OwnerAction,
     TelemetryField,
 )
 from gateway.core.ports import Conflict
@@ -49,6 +50,37 @@ async def test_vehicle_round_trips_every_field(backend: Backend) -> None:
     assert found is not None
     assert found.status_changed_at is not None
     assert found.status_changed_at.tzinfo == UTC
+
+
+async def test_what_a_waiting_car_s_owner_must_do_round_trips(backend: Backend) -> None:
+    """A car waiting for its owner keeps Smartcar's error, resolution, links, message, the
+    commands-only flag and the probe time (in UTC); writing it without one clears them."""
+    action = OwnerAction(
+        error="CONNECTED_SERVICES_ACCOUNT:VIRTUAL_KEY_REQUIRED",
+        resolution_type="ACTION_REQUIRED",
+        resolution_url="https://www.tesla.com/_ak/smartcar.com",
+        doc_url="https://smartcar.com/docs/errors/api-errors/connected-services-account-errors",
+        user_message="Add the virtual key.",
+        commands_only=True,
+        probed_at=at(30).astimezone(BERLIN_SUMMER),
+    )
+    waiting = bare_vehicle(
+        "v1", status=ConnectionStatus.NEEDS_REAUTHENTICATION, owner_action=action
+    )
+    await seed(backend, waiting)
+    async with backend.factory() as uow:
+        found = await uow.vehicles.get("v1")
+        assert found is not None
+        assert found.owner_action is not None
+        assert found.owner_action == dataclasses.replace(action, probed_at=at(30))
+        assert found.owner_action.probed_at is not None
+        assert found.owner_action.probed_at.tzinfo == UTC
+        await uow.vehicles.update(
+            dataclasses.replace(found, status=ConnectionStatus.ACTIVE, owner_action=None)
+        )
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.vehicles.get("v1") == bare_vehicle("v1", status=ConnectionStatus.ACTIVE)
 
 
 async def test_vehicle_with_only_required_fields_round_trips(backend: Backend) -> None:

@@ -13,9 +13,10 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from clients.gateway import errors as client_errors
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import errors, validation
-from gateway.core.model import UpstreamFailure
+from gateway.core.model import OwnerAction, UpstreamFailure
 from gateway.edge.grpc import convert
 from gateway.edge.grpc import status as edge_errors
 
@@ -63,6 +64,7 @@ def decode(status: grpc.Status) -> tuple[status_pb2.Status, dict[type[Message], 
             error_details_pb2.BadRequest,
             error_details_pb2.PreconditionFailure,
             error_details_pb2.LocalizedMessage,
+            error_details_pb2.Help,
         ):
             if packed.Is(detail_type.DESCRIPTOR):
                 detail = detail_type()
@@ -82,6 +84,8 @@ def make(cls: type[errors.GatewayError]) -> errors.GatewayError:
         return errors.CommandOutcomeUnknown("no answer")
     if cls is errors.VehicleNotRentable:
         return NOT_RENTABLE
+    if cls is errors.ReauthenticationRequired:
+        return REAUTHENTICATION
     return cls(f"{cls.__name__} happened")
 
 
@@ -94,6 +98,20 @@ NOT_RENTABLE = errors.VehicleNotRentable(
         ),
     ],
     metadata={"vehicle_id": "car-1", "status": "EXPIRED"},
+)
+
+REAUTH_URL = "https://connect.smartcar.com/oauth/reauthenticate?response_type=vehicle_id"
+DOC_URL = "https://smartcar.com/docs/errors/api-errors/connected-services-account-errors"
+REAUTHENTICATION = errors.ReauthenticationRequired(
+    "vehicle car-1 needs its owner",
+    action=OwnerAction(
+        error="CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED",
+        resolution_type="REAUTHENTICATE",
+        resolution_url=REAUTH_URL,
+        doc_url=DOC_URL,
+        user_message="Please use this link to re-connect your car.",
+    ),
+    metadata={"vehicle_id": "car-1", "status": "NEEDS_REAUTHENTICATION"},
 )
 
 
@@ -331,3 +349,78 @@ def test_internal_status_is_generic() -> None:
     info = details[error_details_pb2.ErrorInfo]
     assert isinstance(info, error_details_pb2.ErrorInfo)
     assert info.reason == "INTERNAL"
+
+
+def test_a_car_waiting_for_its_owner_carries_smartcars_resolution() -> None:
+    """REAUTHENTICATION_REQUIRED names Smartcar's error and resolution in ErrorInfo, the
+    car's status in a PreconditionFailure, links the resolution and Smartcar's page in Help,
+    and passes Smartcar's message for the owner on."""
+    rich, details = decode(edge_errors.status_for(REAUTHENTICATION, request_id=RID))
+    assert rich.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.reason == "REAUTHENTICATION_REQUIRED"
+    assert info.metadata["smartcar_error"] == "CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED"
+    assert (info.metadata["resolution_type"], info.metadata["resolution_url"]) == (
+        "REAUTHENTICATE",
+        REAUTH_URL,
+    )
+    failure = details[error_details_pb2.PreconditionFailure]
+    assert isinstance(failure, error_details_pb2.PreconditionFailure)
+    assert [(v.type, v.subject) for v in failure.violations] == [
+        ("CONNECTION_STATUS", "vehicles/car-1")
+    ]
+    help_ = details[error_details_pb2.Help]
+    assert isinstance(help_, error_details_pb2.Help)
+    assert [link.url for link in help_.links] == [REAUTH_URL, DOC_URL]
+    message = details[error_details_pb2.LocalizedMessage]
+    assert isinstance(message, error_details_pb2.LocalizedMessage)
+    assert message.message == "Please use this link to re-connect your car."
+
+
+def test_an_owner_account_issue_links_smartcars_resolution_from_its_answer() -> None:
+    """A CONNECTED_SERVICES_ACCOUNT answer carries its resolution URL in ErrorInfo and Help;
+    an error that concerns no owner and names no resolution gets no Help."""
+    upstream = UpstreamFailure(
+        type="CONNECTED_SERVICES_ACCOUNT",
+        code="VIRTUAL_KEY_REQUIRED",
+        resolution_type="ACTION_REQUIRED",
+        resolution_url="https://www.tesla.com/_ak/smartcar.com",
+        doc_url=DOC_URL + "#virtual-key-required",
+    )
+    issue = errors.OwnerAccountIssue("Smartcar: virtual key", upstream=upstream)
+    _, details = decode(edge_errors.status_for(issue, request_id=RID))
+    info = details[error_details_pb2.ErrorInfo]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert info.metadata["resolution_url"] == "https://www.tesla.com/_ak/smartcar.com"
+    help_ = details[error_details_pb2.Help]
+    assert isinstance(help_, error_details_pb2.Help)
+    assert [link.url for link in help_.links] == [
+        "https://www.tesla.com/_ak/smartcar.com",
+        DOC_URL + "#virtual-key-required",
+    ]
+    blocked = errors.VehicleStateBlocks(
+        "door open",
+        upstream=UpstreamFailure(type="VEHICLE_STATE", code="DOOR_OPEN", doc_url=DOC_URL),
+    )
+    _, plain = decode(edge_errors.status_for(blocked, request_id=RID))
+    assert error_details_pb2.Help not in plain
+
+
+def test_the_client_library_reads_a_car_waiting_for_its_owner() -> None:
+    """The gateway's client library raises OwnerMustAct, with Smartcar's resolution URL, for
+    REAUTHENTICATION_REQUIRED and OWNER_ACCOUNT_ISSUE alike."""
+    issue = errors.OwnerAccountIssue(
+        "Smartcar: AUTHENTICATION_FAILED",
+        upstream=UpstreamFailure(
+            type="CONNECTED_SERVICES_ACCOUNT",
+            code="AUTHENTICATION_FAILED",
+            resolution_url=REAUTH_URL,
+        ),
+    )
+    for error in (REAUTHENTICATION, issue):
+        failure = client_errors.from_rpc_error(
+            FakeCall(edge_errors.status_for(error, request_id=RID))  # type: ignore[arg-type]
+        )
+        assert isinstance(failure, client_errors.OwnerMustAct)
+        assert failure.resolution_url == REAUTH_URL

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from gateway.core.model import Battery, Fuel, Odometer, TelemetryField, WebhookEvent
+from gateway.core.model import (
+    Battery,
+    Fuel,
+    Odometer,
+    OwnerAction,
+    TelemetryField,
+    WebhookEvent,
+)
 from gateway.core.reports import ErrorReport, NotHandled, ReportedError, StateReport
 from gateway.edge.smartcar.events import MalformedEvent, SmartcarV2Events, event_from
 from gateway.edge.smartcar.v3_events import SmartcarV3Events, smartcar_user_id
@@ -289,7 +296,8 @@ def test_an_ice_car_reports_fuel_and_its_sleep() -> None:
 
 def test_a_live_vehicle_error_is_an_error_report() -> None:
     """VEHICLE_ERROR items (`type`, `code`, `state`, `signals`, …) become ReportedErrors,
-    resolved when their state is RESOLVED."""
+    resolved when their state is RESOLVED; a CONNECTED_SERVICES_ACCOUNT item also says what
+    the owner must do (its resolution, page and message)."""
     payload = live_state()
     payload["eventType"] = "VEHICLE_ERROR"
     payload["data"]["errors"] = [
@@ -310,6 +318,12 @@ def test_a_live_vehicle_error_is_an_error_report() -> None:
             ReportedError(
                 label="CONNECTED_SERVICES_ACCOUNT:SUBSCRIPTION",
                 description="The vehicle's connected services subscription is inactive.",
+                owner_action=OwnerAction(
+                    error="CONNECTED_SERVICES_ACCOUNT:SUBSCRIPTION",
+                    resolution_type="CONTACT_SUPPORT",
+                    doc_url="https://smartcar.com/docs/errors/api-errors/connected-services-account-errors",
+                    user_message="Renew the subscription.",
+                ),
             ),
             ReportedError(label="VEHICLE_STATE:ASLEEP", resolved=True),
         )

@@ -296,8 +296,14 @@ class FakeSmartcar:
         self._answer("command")
 
     async def disconnect(self, access: SmartcarAccess, smartcar_vehicle_id: str) -> None:
-        """Remove the car from the token's grant."""
+        """Remove the car from the token's grant; on V3, the user's connection to the car
+        (one already gone is nothing to delete, as the adapter takes Smartcar's 404)."""
         await self._enter("disconnect")
+        if access.api is SmartcarApi.V3:
+            cars = self._v3_user(access, None)[1]
+            if smartcar_vehicle_id in cars:
+                cars.remove(smartcar_vehicle_id)
+            return
         self._grant(access, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
 
 

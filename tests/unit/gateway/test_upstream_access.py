@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from gateway.core.application_access import ApplicationTokenSource
 from gateway.core.budget import BudgetLedger, BudgetPolicy
 from gateway.core.errors import ConnectionDisconnected, UpstreamUnavailable
 from gateway.core.model import ConnectionStatus, SmartcarAccess, SmartcarApi, Vehicle
@@ -14,7 +15,7 @@ from gateway.core.ports import TokenRejected
 from gateway.core.ratelimit import CallKind, LocalAdmission, RateLimiter
 from gateway.core.rotation import TokenRotator
 from gateway.core.secret import Secret
-from gateway.core.upstream import ApplicationTokenSource, Upstream
+from gateway.core.upstream import Upstream
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.instants import START

@@ -316,6 +316,55 @@ async def test_a_vehicle_error_is_kept_until_smartcar_resolves_it(world: Inbox) 
     assert world.vehicle.last_error is None
 
 
+def account_error_event(event_id: str, code: str, *, state: str = "ERROR") -> dict[str, Any]:
+    """A VEHICLE_ERROR of Smartcar's CONNECTED_SERVICES_ACCOUNT `code`, with its resolution."""
+    payload = error_event(
+        event_id, SMARTCAR_ID, error_type="CONNECTED_SERVICES_ACCOUNT", code=code, state=state
+    )
+    payload["data"]["errors"][0]["resolution"] = {
+        "type": "REAUTHENTICATE",
+        "url": "https://connect.smartcar.com/oauth/reauthenticate?vehicle_id=sc-1",
+    }
+    payload["data"]["errors"][0]["docURL"] = "https://smartcar.com/docs/errors/csa"
+    return payload
+
+
+async def test_an_owner_account_error_makes_the_car_wait_until_smartcar_resolves_it(
+    world: Inbox,
+) -> None:
+    """A CONNECTED_SERVICES_ACCOUNT VEHICLE_ERROR makes the car NEEDS_REAUTHENTICATION with
+    Smartcar's resolution (the change recorded); another error's RESOLVED leaves it waiting;
+    that error's RESOLVED makes it ACTIVE again."""
+    await world.deliver(account_error_event("e1", "AUTHENTICATION_FAILED"))
+    vehicle = world.vehicle
+    assert vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION
+    assert vehicle.owner_action is not None
+    assert vehicle.owner_action.resolution_url == (
+        "https://connect.smartcar.com/oauth/reauthenticate?vehicle_id=sc-1"
+    )
+    assert vehicle.owner_action.doc_url == "https://smartcar.com/docs/errors/csa"
+    await world.deliver(account_error_event("e2", "SUBSCRIPTION", state="RESOLVED"))
+    assert world.vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION
+    await world.deliver(account_error_event("e3", "AUTHENTICATION_FAILED", state="RESOLVED"))
+    assert (world.vehicle.status, world.vehicle.owner_action) == (ConnectionStatus.ACTIVE, None)
+    moves = [(t.from_status, t.to_status) for t in world.uow.store.transitions.values()]
+    assert moves == [
+        (ConnectionStatus.ACTIVE, ConnectionStatus.NEEDS_REAUTHENTICATION),
+        (ConnectionStatus.NEEDS_REAUTHENTICATION, ConnectionStatus.ACTIVE),
+    ]
+
+
+async def test_an_owner_account_error_leaves_an_expired_car_expired(world: Inbox) -> None:
+    """An event about a connection that is no longer served changes no status."""
+    async with world.uow() as uow:
+        expired = dataclasses.replace(world.vehicle, status=ConnectionStatus.EXPIRED)
+        await uow.vehicles.update(expired)
+        await uow.commit()
+    await world.deliver(account_error_event("e1", "ACCOUNT_ISSUE"))
+    assert (world.vehicle.status, world.vehicle.owner_action) == (ConnectionStatus.EXPIRED, None)
+    assert world.vehicle.last_error is not None
+
+
 async def test_drain_applies_events_left_unapplied(world: Inbox) -> None:
     """Events stored but never applied (a crash) are applied by `drain_pending`, once."""
     for number in (1, 2):
