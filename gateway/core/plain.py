@@ -1,4 +1,5 @@
-"""Plain forms (JSON-ready dicts) of domain values: telemetry values and command errors.
+"""Plain forms (JSON-ready dicts) of domain values: telemetry values, command errors and
+the details of vehicle events.
 
 Storage keeps them in JSON columns and the shared Redis telemetry cache sends them between
 replicas, so both read back what either wrote.
@@ -11,7 +12,9 @@ its name (`CHARGING`); one this version does not know reads back as not reported
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from gateway.core.model import (
@@ -19,14 +22,25 @@ from gateway.core.model import (
     Charge,
     ChargingState,
     CommandError,
+    ConnectionStatus,
     DoorState,
     EngineOil,
+    FinalReadingState,
     Fuel,
     Location,
     LockStatus,
     Odometer,
     TelemetryValue,
     TirePressure,
+)
+from gateway.core.vehicle_events import (
+    DETAIL_TYPES,
+    Closure,
+    ClosureKind,
+    ErrorState,
+    EventDetail,
+    ReadingOrigin,
+    VehicleEventKind,
 )
 
 _TYPES: dict[str, type[TelemetryValue]] = {
@@ -40,6 +54,8 @@ _TYPES: dict[str, type[TelemetryValue]] = {
     "charge": Charge,
 }
 _TAGS: dict[type[TelemetryValue], str] = {cls: tag for tag, cls in _TYPES.items()}
+_CLOSURE_GROUPS = ("doors", "windows", "trunks", "sunroof")
+"""A lock status's parts that open (kept before windows, trunks and sunroof: doors only)."""
 
 
 def telemetry_to_json(value: TelemetryValue) -> dict[str, Any]:
@@ -55,8 +71,10 @@ def telemetry_from_json(data: Mapping[str, Any]) -> TelemetryValue:
     if cls is None:
         raise ValueError(f"unknown telemetry value type {tag!r}")
     if cls is LockStatus:
-        doors = tuple(DoorState(**door) for door in fields.pop("doors", ()))
-        return LockStatus(doors=doors, **fields)
+        doors, windows, trunks, sunroof = (
+            tuple(DoorState(**part) for part in fields.pop(group, ())) for group in _CLOSURE_GROUPS
+        )
+        return LockStatus(doors=doors, windows=windows, trunks=trunks, sunroof=sunroof, **fields)
     if cls is Charge:
         return Charge(state=_charging_state(fields.pop("state", None)), **fields)
     return cls(**fields)
@@ -78,3 +96,57 @@ def command_error_to_json(error: CommandError) -> dict[str, Any]:
 def command_error_from_json(data: Mapping[str, Any]) -> CommandError:
     """Rebuild a command's failure from its JSON form."""
     return CommandError(**data)
+
+
+def event_detail_to_json(detail: EventDetail) -> dict[str, Any]:
+    """Return the JSON form of a vehicle event's detail: its fields, times as ISO-8601
+    text, enums by value, closures as `{kind, name}` objects."""
+    return {f.name: _plain(getattr(detail, f.name)) for f in fields(detail)}
+
+
+def event_detail_from_json(kind: VehicleEventKind, data: Mapping[str, Any]) -> EventDetail:
+    """Rebuild the detail of an event of `kind` from its JSON form (what
+    `event_detail_to_json` wrote); a malformed one is a ValueError."""
+    cls = DETAIL_TYPES[kind]
+    values: dict[str, Any] = {}
+    try:
+        for f in fields(cls):
+            if f.name in data:
+                values[f.name] = _typed(str(f.type), data[f.name])
+        return cls(**values)
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"a malformed {kind} event detail: {exc}") from None
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Closure):
+        return {"kind": value.kind.value, "name": value.name}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _typed(annotation: str, value: Any) -> Any:
+    """Read one stored field back by its annotation (the detail classes use a few types)."""
+    if value is None:
+        return None
+    if "datetime" in annotation:
+        return datetime.fromisoformat(value)
+    if "tuple[Closure" in annotation:
+        return tuple(Closure(kind=ClosureKind(c["kind"]), name=c["name"]) for c in value)
+    for enum in _ENUMS:
+        if annotation.startswith(enum.__name__):
+            return enum(value)
+    return value
+
+
+_ENUMS: tuple[type[StrEnum], ...] = (
+    ReadingOrigin,
+    ErrorState,
+    ConnectionStatus,
+    FinalReadingState,
+)

@@ -288,8 +288,9 @@ def test_an_ice_car_reports_fuel_and_its_sleep() -> None:
 
 
 def test_a_live_vehicle_error_is_an_error_report() -> None:
-    """VEHICLE_ERROR items (`type`, `code`, `state`, `signals`, …) become ReportedErrors,
-    resolved when their state is RESOLVED."""
+    """VEHICLE_ERROR items (`type`, `code`, `state`, `resolution`, `signals`, …) become
+    ReportedErrors with their type, code and resolution, resolved when their state is
+    RESOLVED."""
     payload = live_state()
     payload["eventType"] = "VEHICLE_ERROR"
     payload["data"]["errors"] = [
@@ -310,8 +311,13 @@ def test_a_live_vehicle_error_is_an_error_report() -> None:
             ReportedError(
                 label="CONNECTED_SERVICES_ACCOUNT:SUBSCRIPTION",
                 description="The vehicle's connected services subscription is inactive.",
+                type="CONNECTED_SERVICES_ACCOUNT",
+                code="SUBSCRIPTION",
+                resolution_type="CONTACT_SUPPORT",
             ),
-            ReportedError(label="VEHICLE_STATE:ASLEEP", resolved=True),
+            ReportedError(
+                label="VEHICLE_STATE:ASLEEP", resolved=True, type="VEHICLE_STATE", code="ASLEEP"
+            ),
         )
     )
 
