@@ -2214,8 +2214,9 @@ class WatchVehicleEventsRequest(_message.Message):
     KINDS_FIELD_NUMBER: _builtins.int
     AFTER_ID_FIELD_NUMBER: _builtins.int
     after_id: _builtins.int
-    """Resume after this event id (0: from the oldest event kept). Unset: only events
-    recorded from now on.
+    """Resume after this event id (0: from the first event recorded). Unset: only events
+    recorded from now on. Events retention deleted cannot be resumed over: OUT_OF_RANGE
+    (EVENTS_PRUNED) with `resume_after_id`, after which the oldest events kept follow.
     """
     @_builtins.property
     def vehicle_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
