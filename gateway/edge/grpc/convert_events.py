@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import validation
-from gateway.core.errors import FieldViolation
+from gateway.core.errors import AccessDenied, FieldViolation, Refusal
 from gateway.core.model import ConnectionStatus, FinalReadingState, TelemetryField
 from gateway.core.vehicle_events import (
     BudgetWarningDetail,
@@ -97,11 +97,17 @@ def shown_kinds(
     kinds: frozenset[VehicleEventKind], readable: frozenset[TelemetryField]
 ) -> frozenset[VehicleEventKind]:
     """The kinds to stream to a caller that asked for `kinds` (empty: all) and may read
-    `readable`: those asked for that it may see; empty (every kind) when it may see all."""
-    allowed = visible_kinds(readable)
-    if not kinds:
-        return frozenset() if allowed == frozenset(VehicleEventKind) else allowed
-    return kinds & allowed
+    `readable`: those asked for that it may see, never empty (empty would mean every
+    kind); AccessDenied when it may see none of them (the guard refuses such a request
+    first, where one is wired)."""
+    shown = (kinds or frozenset(VehicleEventKind)) & visible_kinds(readable)
+    if not shown:
+        named = ", ".join(sorted(kind.value for kind in kinds))
+        raise AccessDenied(
+            f"the caller may see none of the events asked for ({named})",
+            refusal=Refusal.FIELDS_DENIED,
+        )
+    return shown
 
 
 def _kinds(

@@ -228,15 +228,17 @@ def test_a_final_reading_shows_only_the_differences_the_caller_may_read() -> Non
 
 
 def test_a_caller_sees_the_kinds_its_fields_allow() -> None:
-    """Every kind for a caller that reads everything (an empty filter stays empty); no lock
-    events for billing (no LOCK_STATUS); the kinds asked for, as far as it may see them."""
-    everything = frozenset(TelemetryField)
-    assert shown_kinds(frozenset(), everything) == frozenset()
+    """Every kind for a caller that reads everything; no lock events for billing (no
+    LOCK_STATUS); the kinds asked for, as far as it may see them, and never an empty set
+    (which would mean all): none visible is AccessDenied."""
+    assert shown_kinds(frozenset(), frozenset(TelemetryField)) == frozenset(K)
     billing = shown_kinds(frozenset(), BILLING)
     assert billing == frozenset(K) - {K.LOCK_STATE_CHANGED, K.DOORS_OPEN_AT_RENTAL_END}
     asked = frozenset({K.LOW_FUEL, K.FINAL_READING_RECORDED})
     assert shown_kinds(asked, BILLING) == asked
-    assert shown_kinds(frozenset({K.LOW_CHARGE}), frozenset({TelemetryField.FUEL})) == frozenset()
+    with pytest.raises(AccessDenied) as none:
+        shown_kinds(frozenset({K.LOW_CHARGE}), frozenset({TelemetryField.FUEL}))
+    assert "LOW_CHARGE" in none.value.message
 
 
 def test_asking_for_a_kind_that_shows_a_field_not_readable_is_denied() -> None:
