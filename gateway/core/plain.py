@@ -5,7 +5,10 @@ Storage keeps them in JSON columns and the shared Redis telemetry cache sends th
 replicas, so both read back what either wrote.
 
 A telemetry value is stored as its dataclass fields plus a `type` tag naming the class,
-so a row can be read back without knowing which field it belongs to. A charge's state is
+so a row can be read back without knowing which field it belongs to. A lock status leaves
+out the closure groups it has none of (windows, trunks, sunroof), so what a car reporting
+doors only writes reads back in versions before those groups; a key this version does not
+know is left out when read (a newer replica's), rather than failing the row. A charge's state is
 its name (`CHARGING`); one this version does not know reads back as not reported (None).
 """
 
@@ -55,29 +58,36 @@ _TYPES: dict[str, type[TelemetryValue]] = {
 }
 _TAGS: dict[type[TelemetryValue], str] = {cls: tag for tag, cls in _TYPES.items()}
 _CLOSURE_GROUPS = ("doors", "windows", "trunks", "sunroof")
-"""A lock status's parts that open (kept before windows, trunks and sunroof: doors only)."""
+"""A lock status's parts that open."""
+_LATER_GROUPS = frozenset(_CLOSURE_GROUPS) - {"doors"}
+"""The closure groups stored only when the car reported some (see the module docstring)."""
 
 
 def telemetry_to_json(value: TelemetryValue) -> dict[str, Any]:
     """Return the JSON form of a telemetry value: its fields and a `type` tag."""
-    return {"type": _TAGS[type(value)], **asdict(value)}
+    plain = asdict(value)
+    if isinstance(value, LockStatus):
+        plain = {k: v for k, v in plain.items() if k not in _LATER_GROUPS or v}
+    return {"type": _TAGS[type(value)], **plain}
 
 
 def telemetry_from_json(data: Mapping[str, Any]) -> TelemetryValue:
     """Rebuild a telemetry value from its JSON form; an unknown `type` is a ValueError."""
-    fields = dict(data)
-    tag = fields.pop("type", None)
+    tag = data.get("type")
     cls = _TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise ValueError(f"unknown telemetry value type {tag!r}")
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
     if cls is LockStatus:
         doors, windows, trunks, sunroof = (
-            tuple(DoorState(**part) for part in fields.pop(group, ())) for group in _CLOSURE_GROUPS
+            tuple(DoorState(door=p["door"], status=p["status"]) for p in values.pop(group, ()))
+            for group in _CLOSURE_GROUPS
         )
-        return LockStatus(doors=doors, windows=windows, trunks=trunks, sunroof=sunroof, **fields)
+        return LockStatus(doors=doors, windows=windows, trunks=trunks, sunroof=sunroof, **values)
     if cls is Charge:
-        return Charge(state=_charging_state(fields.pop("state", None)), **fields)
-    return cls(**fields)
+        return Charge(state=_charging_state(values.pop("state", None)), **values)
+    return cls(**values)
 
 
 def _charging_state(name: object) -> ChargingState | None:
