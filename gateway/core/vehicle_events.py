@@ -29,6 +29,7 @@ final readings, else the rental holding the car when the event was written, if a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -241,19 +242,8 @@ async def record(uow: UnitOfWork, event: VehicleEvent) -> None:
     if event.rental_id is None:
         active = await uow.rentals.active(event.vehicle_id)
         if active is not None:
-            event = _with_rental(event, active.rental_id)
+            event = dataclasses.replace(event, rental_id=active.rental_id)
     await uow.events.add(event)
-
-
-def _with_rental(event: VehicleEvent, rental_id: str) -> VehicleEvent:
-    return VehicleEvent(
-        vehicle_id=event.vehicle_id,
-        kind=event.kind,
-        at=event.at,
-        description=event.description,
-        detail=event.detail,
-        rental_id=rental_id,
-    )
 
 
 # --- the events, each with its words ----------------------------------------------------------
