@@ -170,7 +170,8 @@ async def running_gateway(
                 read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
             ),
         )
-        uow_factory = storage.uow
+        # Committed vehicle events are counted by kind (the metric of events written).
+        uow_factory = storage.uow.observed(lambda kind: metrics.vehicle_event(kind=kind.value))
         application_tokens, v3 = api_v3(settings, upstream, http, uow_factory, clock, metrics)
         admission, shared_telemetry = await _shared(stack, settings)
         gateway = build_gateway(
@@ -324,6 +325,7 @@ async def _start_webhooks(
         clock=clock,
         decoder=SmartcarV3Events() if settings.smartcar_api == "v3" else SmartcarV2Events(),
         metrics=gateway.metrics,
+        levels=settings.policies.low_levels,
     )
     with configured_by("VG_WEBHOOK_LISTEN", f"listen on {settings.webhook_listen}"):
         receiver = await stack.enter_async_context(
@@ -351,11 +353,12 @@ async def _start_background(
     uow: UnitOfWorkFactory,
     clock: Clock,
 ) -> None:
-    """Start the leased background jobs (token renewal, telemetry scheduler, audit
-    retention, and at the scheduler's interval the reconciler of unknown command outcomes
-    and the chase of rentals' final readings); cancel on exit."""
+    """Start the leased background jobs (token renewal, telemetry scheduler, audit and
+    vehicle event retention, and at the scheduler's interval the reconciler of unknown
+    command outcomes and the chase of rentals' final readings); cancel on exit."""
     holder = replica_id()
     keeps_forever = settings.policies.audit.retention is None
+    keeps_events = settings.policies.event_retention.retention is None
     jobs = (
         ("token-renewal", gateway.renewal.run_once, settings.renewal_interval_s),
         ("telemetry-scheduler", gateway.scheduler.tick, settings.scheduler_interval_s),
@@ -363,6 +366,11 @@ async def _start_background(
             "audit-retention",
             gateway.audit_retention.run_once,
             0 if keeps_forever else settings.audit_retention_interval_s,
+        ),
+        (
+            "event-retention",
+            gateway.event_retention.run_once,
+            0 if keeps_events else settings.event_retention_interval_s,
         ),
         ("command-reconciler", gateway.reconciler.run_once, settings.scheduler_interval_s),
         ("rental-final-readings", gateway.final_readings.run_once, settings.scheduler_interval_s),

@@ -37,9 +37,11 @@ from gateway.core.assembly import Policies
 from gateway.core.audit import AuditRetentionPolicy
 from gateway.core.budget import BudgetPolicy
 from gateway.core.connections import ConnectPolicy
+from gateway.core.event_retention import EventRetentionPolicy
 from gateway.core.model import SmartcarApi, TelemetryField
 from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
 from gateway.core.ratelimit import BucketSpec, RateLimits
+from gateway.core.reading_events import LowLevelPolicy
 from gateway.core.rental_readings import RentalReadingPolicy
 from gateway.core.rotation import RotationPolicy
 from gateway.core.scheduler import PollPlan, SchedulerPolicy
@@ -120,8 +122,17 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_TLS_KEY": "PEM private key of VG_TLS_CERT",
     "VG_TLS_CLIENT_CA": "unset: no client certificates — PEM CA bundle; set: every caller "
     "must present a certificate it signed (mTLS)",
-    "VG_WATCH_STREAMS_PER_CALLER": "20 — open WatchVehicles streams one caller may hold "
-    "(one more: RESOURCE_EXHAUSTED)",
+    "VG_WATCH_STREAMS_PER_CALLER": "20 — open WatchVehicles streams one caller may hold, "
+    "and as many WatchVehicleEvents streams (one more: RESOURCE_EXHAUSTED)",
+    "VG_WATCH_POLL_INTERVAL_S": "0.5 — how often a replica with open WatchVehicles or "
+    "WatchVehicleEvents streams looks for new rows once caught up",
+    "VG_LOW_FUEL_PERCENT": "15 — a stored fuel level below this makes a LOW_FUEL event (once "
+    "per crossing; again after it rose 5 points above)",
+    "VG_LOW_CHARGE_PERCENT": "20 — the same for a traction battery (LOW_CHARGE)",
+    "VG_EVENT_RETENTION_DAYS": "7 — vehicle events older than this are deleted (0: kept "
+    "forever); a stream resuming before them is OUT_OF_RANGE",
+    "VG_EVENT_RETENTION_INTERVAL_S": "3600 — how often one replica (holding a lease) deletes "
+    "expired vehicle events, in batches (0: never)",
     "VG_AUDIT_RETENTION_DAYS": "400 — audit entries older than this are deleted (0: kept forever)",
     "VG_AUDIT_RETENTION_INTERVAL_S": "3600 — how often one replica (holding a lease) deletes "
     "expired audit entries, in batches (0: never)",
@@ -187,6 +198,7 @@ class Settings:
     renewal_interval_s: float = 3600.0
     scheduler_interval_s: float = 60.0
     audit_retention_interval_s: float = 3600.0
+    event_retention_interval_s: float = 3600.0
     webhook_listen: str | None = None
     smartcar_webhook_id: str | None = None
     metrics_listen: str | None = None
@@ -247,10 +259,18 @@ class Settings:
             watch=WatchPolicy(
                 streams_per_caller=int(
                     read.number("VG_WATCH_STREAMS_PER_CALLER", 20, integer=True, positive=True)
-                )
+                ),
+                poll_interval_s=read.number("VG_WATCH_POLL_INTERVAL_S", 0.5, positive=True),
             ),
             audit=AuditRetentionPolicy(retention=read.retention("VG_AUDIT_RETENTION_DAYS", 400)),
             rentals=_rental_readings(read),
+            low_levels=LowLevelPolicy(
+                low_fuel_percent=read.percent("VG_LOW_FUEL_PERCENT", 15.0),
+                low_charge_percent=read.percent("VG_LOW_CHARGE_PERCENT", 20.0),
+            ),
+            event_retention=EventRetentionPolicy(
+                retention=read.retention("VG_EVENT_RETENTION_DAYS", 7)
+            ),
         )
         _check_secrets_and_urls(env)
         smartcar = _smartcar(env)
@@ -279,6 +299,7 @@ class Settings:
             renewal_interval_s=read.number("VG_RENEWAL_INTERVAL_S", 3600.0),
             scheduler_interval_s=read.number("VG_SCHEDULER_INTERVAL_S", 60.0),
             audit_retention_interval_s=read.number("VG_AUDIT_RETENTION_INTERVAL_S", 3600.0),
+            event_retention_interval_s=read.number("VG_EVENT_RETENTION_INTERVAL_S", 3600.0),
             webhook_listen=read.address("VG_WEBHOOK_LISTEN"),
             smartcar_webhook_id=_webhook_id(env.get("VG_SMARTCAR_WEBHOOK_ID")),
             metrics_listen=read.address("VG_METRICS_LISTEN"),
@@ -430,6 +451,13 @@ class _Reader:
             raise SettingsError(
                 f"{name} must be a {'positive' if positive else 'non-negative'} number"
             )
+        return value
+
+    def percent(self, name: str, default: float) -> float:
+        """Read a percent, 0 to 100."""
+        value = self.number(name, default)
+        if value > 100:
+            raise SettingsError(f"{name} must be a percent from 0 to 100, got {value:g}")
         return value
 
     def retention(self, name: str, default_days: int) -> timedelta | None:

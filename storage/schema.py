@@ -20,6 +20,10 @@ the two.
     scheduler_leases    named leases: which replica runs a background job, and until when
     webhook_events      Smartcar webhook deliveries, deduplicated by event id
     audit_log           every action on a car: caller, method, vehicle, request, outcome
+    vehicle_events      what happened to each car, written with the change it reports (the
+                        outbox WatchVehicleEvents streams); pruned after the retention
+    vehicle_event_latches  the low fuel and charge events reported and not yet re-armed
+    vehicle_event_horizon  how far retention has pruned vehicle_events (one row)
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -363,4 +368,40 @@ audit_log = Table(
     Column("reason", String(64)),
     Index(None, "vehicle_id", "id"),
     Index(None, "caller", "id"),
+)
+
+EVENT_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""Vehicle event ids: 64-bit on PostgreSQL; SQLite's INTEGER is 64-bit and its rowid."""
+
+vehicle_events = Table(
+    "vehicle_events",
+    metadata,
+    # An identity (on SQLite an AUTOINCREMENT rowid: never handed out twice, even once
+    # retention has emptied the table): streams resume after it.
+    Column("id", EVENT_ID, Identity(), primary_key=True),
+    # No foreign key: like the audit trail, the history is kept as it was written.
+    Column("vehicle_id", String(ID), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("rental_id", String(ID)),
+    Column("description", Text, nullable=False),
+    Column("detail", _json(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+vehicle_event_latches = Table(
+    "vehicle_event_latches",
+    metadata,
+    Column("vehicle_id", String(ID), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("latched_at", UTCDateTime(), nullable=False),
+)
+
+vehicle_event_horizon = Table(
+    "vehicle_event_horizon",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # Every event with an id up to this one was deleted by retention.
+    Column("pruned_through", EVENT_ID, nullable=False),
+    Column("pruned_at", UTCDateTime(), nullable=False),
 )

@@ -1,4 +1,4 @@
-"""The SQL unit of work: one database transaction over all twelve repositories.
+"""The SQL unit of work: one database transaction over all thirteen repositories.
 
 A unit of work checks out one connection when entered; its first statement begins the
 transaction (on SQLite with BEGIN IMMEDIATE, see storage.database), `commit()` makes its
@@ -7,10 +7,15 @@ can go on; its next statement begins a new transaction.
 
 Hold a unit of work only around database work, never across a Smartcar call, and never
 open one inside another: on SQLite the inner one would wait for the outer one's lock.
+
+A factory may be given an observer of vehicle events (`on_event`, the metric of events
+written): it hears the kind of every event a unit of work added once that unit's commit
+succeeded, never one rolled back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -27,9 +32,11 @@ from gateway.core.ports import (
     RentalRepository,
     TelemetryRepository,
     TransitionRepository,
+    VehicleEventRepository,
     VehicleRepository,
     WebhookEventRepository,
 )
+from gateway.core.vehicle_events import VehicleEventKind
 from storage.crypto import TokenCipher
 from storage.database import READ_ONLY_OPTION
 from storage.repositories import (
@@ -43,9 +50,13 @@ from storage.repositories import (
     SqlRentalRepository,
     SqlTelemetryRepository,
     SqlTransitionRepository,
+    SqlVehicleEventRepository,
     SqlVehicleRepository,
     SqlWebhookEventRepository,
 )
+
+EventObserver = Callable[[VehicleEventKind], None]
+"""Hears the kind of each vehicle event committed (it must be cheap and never raise)."""
 
 
 class SqlUnitOfWork:
@@ -63,15 +74,23 @@ class SqlUnitOfWork:
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
     audit: AuditRepository
+    events: VehicleEventRepository
 
     def __init__(
-        self, engine: AsyncEngine, cipher: TokenCipher, *, read_only: bool = False
+        self,
+        engine: AsyncEngine,
+        cipher: TokenCipher,
+        *,
+        read_only: bool = False,
+        on_event: EventObserver | None = None,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_only = read_only
+        self._on_event = on_event
         self._connection: AsyncConnection | None = None
         self._entered = False
+        self._events: SqlVehicleEventRepository | None = None
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -93,6 +112,7 @@ class SqlUnitOfWork:
         self.leases = SqlLeaseRepository(connection)
         self.webhook_events = SqlWebhookEventRepository(connection)
         self.audit = SqlAuditRepository(connection)
+        self.events = self._events = SqlVehicleEventRepository(connection)
         return self
 
     async def __aexit__(
@@ -113,6 +133,11 @@ class SqlUnitOfWork:
         if self._read_only:
             raise RuntimeError("a reader unit of work cannot commit: open a writing one")
         await self._require_connection().commit()
+        if self._events is not None and self._events.written:
+            written, self._events.written = self._events.written, []
+            if self._on_event is not None:
+                for kind in written:
+                    self._on_event(kind)
 
     def _require_connection(self) -> AsyncConnection:
         """Return the open connection, or fail when the unit of work is not entered."""
@@ -124,13 +149,21 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Units of work on one engine (a `gateway.core.ports.UnitOfWorkFactory`)."""
 
-    def __init__(self, engine: AsyncEngine, cipher: TokenCipher) -> None:
+    def __init__(
+        self, engine: AsyncEngine, cipher: TokenCipher, *, on_event: EventObserver | None = None
+    ) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._on_event = on_event
 
     def __call__(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that may write."""
-        return SqlUnitOfWork(self._engine, self._cipher)
+        return SqlUnitOfWork(self._engine, self._cipher, on_event=self._on_event)
+
+    def observed(self, on_event: EventObserver) -> SqlUnitOfWorkFactory:
+        """Return units of work on the same engine whose committed vehicle events
+        `on_event` hears."""
+        return SqlUnitOfWorkFactory(self._engine, self._cipher, on_event=on_event)
 
     def reader(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that only reads."""

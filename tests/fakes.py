@@ -9,7 +9,9 @@ task raises instead of deadlocking.
 
 The fakes keep the adapter's rules: Conflict on duplicate keys (and on a second active
 rental of a car), compare-and-swap on grant and application token versions, single-use
-OAuth states, increasing transition ids, leases taken only when free, expired or already
+OAuth states, increasing transition and event ids (an event id never handed out twice, as
+SQLite's AUTOINCREMENT), retention pruning a prefix of the events and moving the horizon,
+latches set once, leases taken only when free, expired or already
 the taker's, webhook events stored once (a repeat is False, not an error), payloads as
 JSON hands them back, times handed back in UTC (naive ones refused), LookupError when
 updating what does not exist, and `ForeignKeyViolation` where the database would refuse a
@@ -68,9 +70,11 @@ from gateway.core.ports import (
     RentalRepository,
     TelemetryRepository,
     TransitionRepository,
+    VehicleEventRepository,
     VehicleRepository,
     WebhookEventRepository,
 )
+from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 
 T = TypeVar("T")
 
@@ -111,6 +115,10 @@ class FakeStore:
     leases: dict[str, FakeLease] = field(default_factory=dict)
     webhook_events: dict[str, WebhookEvent] = field(default_factory=dict)
     audit: dict[int, AuditEntry] = field(default_factory=dict)
+    events: dict[int, VehicleEvent] = field(default_factory=dict)
+    events_pruned_through: int = 0
+    """Every event id up to this one was deleted by retention."""
+    event_latches: dict[tuple[str, VehicleEventKind], datetime] = field(default_factory=dict)
     vehicle_changed_at: dict[str, datetime] = field(default_factory=dict)
     """When each vehicle's row last changed (the `updated_at` of a real database)."""
 
@@ -137,6 +145,9 @@ class FakeStore:
         self.leases = dict(other.leases)
         self.webhook_events = dict(other.webhook_events)
         self.audit = dict(other.audit)
+        self.events = dict(other.events)
+        self.events_pruned_through = other.events_pruned_through
+        self.event_latches = dict(other.event_latches)
         self.vehicle_changed_at = dict(other.vehicle_changed_at)
 
     def require_vehicle(self, vehicle_id: str) -> None:
@@ -791,6 +802,57 @@ class FakeAuditRepository:
         return len(expired)
 
 
+class FakeVehicleEventRepository:
+    """VehicleEventRepository over a FakeStore; ids count up from 1 and are never reused."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+
+    async def add(self, event: VehicleEvent) -> VehicleEvent:
+        """Append an event (any id it carries is ignored); return it with its new id."""
+        store = self._store
+        new_id = max(max(store.events, default=0), store.events_pruned_through) + 1
+        added = stored(dataclasses.replace(event, id=new_id))
+        store.events[new_id] = added
+        return added
+
+    async def after(self, after_id: int, *, limit: int) -> list[VehicleEvent]:
+        """Return events with an id above `after_id`, oldest first."""
+        oldest_first = sorted(self._store.events.items())
+        return [e for key, e in oldest_first if key > after_id][: max(limit, 0)]
+
+    async def latest_id(self) -> int:
+        """Return the highest event id recorded (0 when there is none)."""
+        return max(max(self._store.events, default=0), self._store.events_pruned_through)
+
+    async def pruned_through(self) -> int:
+        """Return the highest id retention deleted (0: none)."""
+        return self._store.events_pruned_through
+
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete the oldest events up to the first written at or after `before`."""
+        deleted = 0
+        for key in sorted(self._store.events)[: max(limit, 0)]:
+            if self._store.events[key].at >= before:
+                break
+            del self._store.events[key]
+            self._store.events_pruned_through = max(self._store.events_pruned_through, key)
+            deleted += 1
+        return deleted
+
+    async def latch(self, vehicle_id: str, kind: VehicleEventKind, *, at: datetime) -> bool:
+        """Set the latch; False when it was set already."""
+        key = (vehicle_id, kind)
+        if key in self._store.event_latches:
+            return False
+        self._store.event_latches[key] = stored(at)
+        return True
+
+    async def unlatch(self, vehicle_id: str, kind: VehicleEventKind) -> None:
+        """Clear the latch (none set is fine)."""
+        self._store.event_latches.pop((vehicle_id, kind), None)
+
+
 class FakeUnitOfWork:
     """A UnitOfWork over a copy of its factory's store, written back on commit."""
 
@@ -806,6 +868,7 @@ class FakeUnitOfWork:
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
     audit: AuditRepository
+    events: VehicleEventRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory, *, read_only: bool = False) -> None:
         self._read_only = read_only
@@ -830,6 +893,7 @@ class FakeUnitOfWork:
         self.leases = FakeLeaseRepository(self._working)
         self.webhook_events = FakeWebhookEventRepository(self._working)
         self.audit = FakeAuditRepository(self._working)
+        self.events = FakeVehicleEventRepository(self._working)
 
     async def __aenter__(self) -> Self:
         if self._entered:

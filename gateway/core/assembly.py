@@ -17,6 +17,8 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
 from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService, ConnectPolicy
+from gateway.core.event_feed import EventFeed
+from gateway.core.event_retention import EventRetention, EventRetentionPolicy
 from gateway.core.facade import Gateway
 from gateway.core.final_readings import FinalReadings
 from gateway.core.health import HealthPolicy
@@ -31,6 +33,7 @@ from gateway.core.ports import (
     WebhookSubscriptions,
 )
 from gateway.core.ratelimit import Admission, LocalAdmission, RateLimiter, RateLimits
+from gateway.core.reading_events import LowLevelPolicy
 from gateway.core.reconcile import CommandReconciler, ReconcilePolicy
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.rental_queries import RentalQueries
@@ -62,6 +65,8 @@ class Policies:
     audit: AuditRetentionPolicy = field(default_factory=AuditRetentionPolicy)
     reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
     rentals: RentalReadingPolicy = field(default_factory=RentalReadingPolicy)
+    low_levels: LowLevelPolicy = field(default_factory=LowLevelPolicy)
+    event_retention: EventRetentionPolicy = field(default_factory=EventRetentionPolicy)
 
 
 def build_gateway(
@@ -126,6 +131,7 @@ def build_gateway(
         clock=clock,
         policy=policies.telemetry,
         metrics=metrics,
+        levels=policies.low_levels,
     )
     reconciler = CommandReconciler(
         uow=uow,
@@ -168,7 +174,8 @@ def build_gateway(
             uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
         ),
         allowances=RequestAllowances(uow=uow, clock=clock, budget=policies.budget),
-        feed=StatusFeed(uow=uow, clock=clock, policy=policies.watch),
+        feed=StatusFeed(uow=uow, clock=clock, policy=policies.watch, metrics=metrics),
+        event_feed=EventFeed(uow=uow, clock=clock, policy=policies.watch, metrics=metrics),
         metrics=metrics,
         cache=cache,
         rotator=rotator,
@@ -189,6 +196,7 @@ def build_gateway(
         ),
         audit=AuditTrail(uow=uow, clock=clock),
         audit_retention=AuditRetention(uow=uow, clock=clock, policy=policies.audit),
+        event_retention=EventRetention(uow=uow, clock=clock, policy=policies.event_retention),
         compatibility=CompatibilityService(
             api=compatibility,
             limiter=limiter,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from gateway.core.model import AuditEntry, AuditQuery
-from gateway.core.ports import Clock, UnitOfWorkFactory
+from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from gateway.core.retention import prune_in_batches
 
 AUDITED_METHODS = frozenset(
     {
@@ -114,14 +115,13 @@ class AuditRetention:
         if policy.retention is None:
             return 0
         cutoff = self._clock.now() - policy.retention
-        deleted = 0
-        for _ in range(policy.max_batches):
-            async with self._uow() as uow:
-                pruned = await uow.audit.prune(before=cutoff, limit=policy.batch_size)
-                await uow.commit()
-            deleted += pruned
-            if pruned < policy.batch_size:
-                break
+
+        async def prune(uow: UnitOfWork, limit: int) -> int:
+            return await uow.audit.prune(before=cutoff, limit=limit)
+
+        deleted = await prune_in_batches(
+            self._uow, prune, batch_size=policy.batch_size, max_batches=policy.max_batches
+        )
         if deleted:
             _log.info(
                 "audit retention deleted %d entries recorded before %s",

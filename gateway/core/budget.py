@@ -26,8 +26,9 @@ so replicas sharing the database never take a car past it between them.
 
 The first charge that brings a car's month to `warning_percent` (80 %) of its allowance is
 reported once per car and month, across replicas (storage marks the month warned
-atomically): one metric, one log line (`event: budget_warning`), and the `BudgetWarning`
-that `charge` returns, for an event stream to publish.
+atomically): one metric, one log line (`event: budget_warning`), a BUDGET_WARNING vehicle
+event written with the mark (WatchVehicleEvents), and the `BudgetWarning` that `charge`
+returns.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from gateway.core.errors import RateLimited, RequestAllowanceExhausted, RequestB
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Vehicle
 from gateway.core.ports import UnitOfWorkFactory
+from gateway.core.vehicle_events import BudgetWarningDetail, budget_warning, record
 
 _log = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ class BudgetPolicy:
     spent everything they may. 20 requests carry one rental through on v2, where a
     reading is a batch billed per path: an unlock and a lock (2), up to three reads
     settling each if their answers are lost (6), and a start and an end reading of
-    odometer, fuel, battery and location (8). At the default 500, 10 % (50) keeps two
-    to three such rentals' worth for the end of a month.
+    odometer, fuel, battery and location, the end's with the lock status too (9). At the
+    default 500, 10 % (50) keeps two to three such rentals' worth for the end of a month.
     """
 
     monthly_allowance: int = 500
@@ -190,6 +192,14 @@ class BudgetLedger:
             first = False
             if charged.accepted and charged.billed >= limits.warning_at and not charged.warned:
                 first = await uow.budget.mark_warned(vehicle.id, month, at=at)
+            if first:
+                detail = BudgetWarningDetail(
+                    month=month,
+                    requests_this_month=charged.billed,
+                    monthly_allowance=limits.allowance,
+                    warning_percent=self.policy.warning_percent,
+                )
+                await record(uow, budget_warning(vehicle.id, detail, at=at))
             await uow.commit()
         if not charged.accepted:
             raise self._refusal(vehicle.id, limits, tier, used=charged.billed, at=at)

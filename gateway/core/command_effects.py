@@ -1,8 +1,8 @@
 """What a command does to the car, as its telemetry shows it.
 
     command            field         a confirmed command leaves    a later reading proves
-    LOCK / UNLOCK      LOCK_STATUS   locked / unlocked (the doors  locked / unlocked: done;
-                                     as last reported)             the opposite: not done
+    LOCK / UNLOCK      LOCK_STATUS   locked / unlocked (doors and  locked / unlocked: done;
+                                     the rest as last reported)    the opposite: not done
     START_CHARGE       CHARGE        CHARGING, plugged in          CHARGING: done;
                                                                    NOT_CHARGING: not done
     STOP_CHARGE        CHARGE        NOT_CHARGING                  NOT_CHARGING: done;
@@ -46,8 +46,10 @@ def after(command: Command, previous: TelemetryValue | None) -> TelemetryValue:
     keeping what the command does not change from `previous` (the last value known)."""
     action = command.action
     if isinstance(action, LockAction):
-        doors = previous.doors if isinstance(previous, LockStatus) else ()
-        return LockStatus(is_locked=action is LockAction.LOCK, doors=doors)
+        locked = action is LockAction.LOCK
+        if isinstance(previous, LockStatus):
+            return dataclasses.replace(previous, is_locked=locked)
+        return LockStatus(is_locked=locked)
     charge = previous if isinstance(previous, Charge) else _UNKNOWN_CHARGE
     match action:
         case ChargeAction.START_CHARGE:

@@ -63,9 +63,11 @@ from gateway.core.model import (
 from gateway.core.permissions import command_permission, ensure_permission, withdraw_permissions
 from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
 from gateway.core.ratelimit import CallKind
+from gateway.core.reading_events import store_readings
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
 from gateway.core.status import ensure_connected
 from gateway.core.upstream import Upstream
+from gateway.core.vehicle_events import ReadingOrigin
 from gateway.core.vehicles import require_vehicle
 
 DEFINITIVE_FAILURES: tuple[type[GatewayError], ...] = (
@@ -241,7 +243,8 @@ class CommandService:
 
     async def _succeeded(self, vehicle_id: str, record: CommandRecord) -> CommandRecord:
         """In one transaction: the command's outcome, the vehicle's last command and the
-        state the command changed (`command_effects.after`)."""
+        state the command changed (`command_effects.after`), with the LOCK_STATE_CHANGED
+        event when it changed the stored lock state."""
         at = self._clock.now()
         done = dataclasses.replace(record, state=CommandState.SUCCEEDED, completed_at=at)
         field = effect_field(done.command)
@@ -258,7 +261,14 @@ class CommandService:
             await uow.commands.update(done)
             current = await require_vehicle(uow, vehicle_id, for_update=True)
             await uow.vehicles.update(dataclasses.replace(current, last_command=last))
-            await uow.telemetry.store(vehicle_id, [reading])
+            await store_readings(
+                uow,
+                vehicle_id,
+                [reading],
+                origin=ReadingOrigin.COMMAND,
+                at=at,
+                request_id=done.request_id,
+            )
             await uow.commit()
         await self._cache.put(vehicle_id, [reading])
         return done

@@ -39,6 +39,7 @@ details; a test proves every concrete class below is in it. Every error carries 
     │   └── KeyUnavailable              this replica lacks the key stored tokens are under
     ├── CommandInProgress               the same request id is still being executed
     ├── WatchFellBehind                 a stream's caller read too slowly: resume after an id
+    ├── EventsPruned                    a resume before the events retention kept
     ├── Unauthenticated                 the caller proved no identity the policy knows
     └── AccessDenied                    the caller may not call this (or read these fields)
 """
@@ -351,7 +352,8 @@ class RequestBudgetReserved(RateLimited):
 
 
 class TooManyStreams(RateLimited):
-    """The caller already holds as many WatchVehicles streams as it may (`max_streams`)."""
+    """The caller already holds as many WatchVehicles (or WatchVehicleEvents) streams as it
+    may (`max_streams`)."""
 
     reason = "TOO_MANY_STREAMS"
 
@@ -407,6 +409,14 @@ class WatchFellBehind(GatewayError):
     reading; it was ended so the others go on. Resume after `resume_after_id`."""
 
     reason = "WATCH_FELL_BEHIND"
+
+
+class EventsPruned(GatewayError):
+    """A WatchVehicleEvents stream was to resume after an id whose successors retention has
+    already deleted: it could not go on without missing events. Metadata: `pruned_through_id`
+    (every event up to it is gone) and `resume_after_id` (the oldest events kept follow it)."""
+
+    reason = "EVENTS_PRUNED"
 
 
 class Refusal(StrEnum):

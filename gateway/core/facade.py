@@ -4,7 +4,8 @@ implements the inbound port `gateway.core.inbound.GatewayAPI`.
 Each use case hands over to the service that owns it. `gateway.core.assembly.build_gateway`
 makes those services from the policies and puts this facade over them. Besides them the
 facade holds the parts the composition root hands to other adapters: the background jobs
-(`renewal`, `scheduler`, `reconciler`, `final_readings`, `audit_retention`), the audit
+(`renewal`, `scheduler`, `reconciler`, `final_readings`, `audit_retention`,
+`event_retention`), the audit
 trail the gRPC call frame writes, and the telemetry cache and metrics the webhook receiver
 shares.
 """
@@ -22,6 +23,8 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.commands import CommandService
 from gateway.core.compatibility import CompatibilityService
 from gateway.core.connections import ConnectionService
+from gateway.core.event_feed import EventFeed
+from gateway.core.event_retention import EventRetention
 from gateway.core.final_readings import FinalReadings
 from gateway.core.metrics import Metrics
 from gateway.core.model import (
@@ -47,6 +50,7 @@ from gateway.core.rentals import RentalService
 from gateway.core.rotation import TokenRotator
 from gateway.core.scheduler import TelemetryScheduler
 from gateway.core.telemetry import TelemetryService
+from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import StatusFeed
 
@@ -65,6 +69,7 @@ class Gateway:
     vehicles: VehicleQueries
     allowances: RequestAllowances
     feed: StatusFeed
+    event_feed: EventFeed
     metrics: Metrics
     cache: TelemetryCache
     rotator: TokenRotator
@@ -75,6 +80,7 @@ class Gateway:
     scheduler: TelemetryScheduler
     audit: AuditTrail
     audit_retention: AuditRetention
+    event_retention: EventRetention
     compatibility: CompatibilityService
 
     async def get_connect_url(self, vehicle_id: str, *, vin: str | None = None) -> ConnectUrl:
@@ -172,6 +178,21 @@ class Gateway:
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
         return self.feed.changes(vehicle_ids=vehicle_ids, after_id=after_id, caller=caller)
+
+    def watch_vehicle_events(
+        self,
+        *,
+        vehicle_ids: frozenset[str],
+        kinds: frozenset[VehicleEventKind],
+        after_id: int | None,
+        caller: str,
+    ) -> AsyncIterator[VehicleEvent]:
+        """Stream vehicle events after `after_id` (None: from now on), optionally filtered
+        by vehicle and kind; at most `WatchPolicy.streams_per_caller` open streams per
+        `caller`; EventsPruned for an `after_id` before what retention kept."""
+        return self.event_feed.events(
+            vehicle_ids=vehicle_ids, kinds=kinds, after_id=after_id, caller=caller
+        )
 
     async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:
         """Ask Smartcar whether the car can be connected, per permission the fleet asks for."""

@@ -27,6 +27,7 @@ from gateway.core.model import (
     VehiclePage,
     VehiclePanel,
 )
+from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 
 
 class GatewayAPI(Protocol):
@@ -113,6 +114,19 @@ class GatewayAPI(Protocol):
     ) -> AsyncIterator[StatusTransition]:
         """Stream status changes after `after_id` (None: from now on), optionally filtered;
         at most `WatchPolicy.streams_per_caller` open streams per `caller`."""
+        ...
+
+    def watch_vehicle_events(
+        self,
+        *,
+        vehicle_ids: frozenset[str],
+        kinds: frozenset[VehicleEventKind],
+        after_id: int | None,
+        caller: str,
+    ) -> AsyncIterator[VehicleEvent]:
+        """Stream vehicle events after `after_id` (None: from now on), optionally filtered
+        by vehicle and kind; at most `WatchPolicy.streams_per_caller` open streams per
+        `caller`; EventsPruned for an `after_id` before what retention kept."""
         ...
 
     async def check_compatibility(self, vin: str, *, country: str) -> CompatibilityReport:

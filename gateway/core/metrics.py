@@ -2,7 +2,9 @@
 implements `Metrics`; until one is wired, `NoMetrics` discards everything.
 
 Status changes need no hook: every one is a recorded transition, which the metrics adapter
-(like any watcher) reads from `gateway.core.watch.StatusFeed`."""
+(like any watcher) reads from `gateway.core.watch.StatusFeed`. Vehicle events written are
+counted by storage once their transaction commits (`vehicle_event`): an event exists only
+if the change it reports committed, and so does its count."""
 
 from __future__ import annotations
 
@@ -55,6 +57,14 @@ class Metrics(Protocol):
         """A webhook event carried a value of `field` the gateway refused (out of range,
         wrong type, unknown unit); the event's other fields still applied."""
 
+    def vehicle_event(self, *, kind: str) -> None:
+        """A vehicle event of `kind` (`gateway.core.vehicle_events.VehicleEventKind`) was
+        committed."""
+
+    def watch_streams(self, *, rpc: str, open: int) -> None:
+        """`open` streams of `rpc` (WatchVehicles, WatchVehicleEvents) are open on this
+        replica now."""
+
 
 class NoMetrics:
     """Discards every observation."""
@@ -95,6 +105,12 @@ class NoMetrics:
     def webhook_value_rejected(self, *, field: str) -> None:
         """Discard."""
 
+    def vehicle_event(self, *, kind: str) -> None:
+        """Discard."""
+
+    def watch_streams(self, *, rpc: str, open: int) -> None:
+        """Discard."""
+
 
 NO_METRICS: Metrics = NoMetrics()
 
@@ -115,6 +131,8 @@ class RecordingMetrics:
         self.application_grants: list[str] = []
         self.webhook_events: list[str] = []
         self.webhook_rejections: list[str] = []
+        self.vehicle_events: list[str] = []
+        self.open_streams: dict[str, int] = {}
 
     def scheduler_tick(self, *, polls: int, paths: int, lag_s: float) -> None:
         """Record a tick."""
@@ -163,3 +181,11 @@ class RecordingMetrics:
     def webhook_value_rejected(self, *, field: str) -> None:
         """Record a rejected webhook value's field."""
         self.webhook_rejections.append(field)
+
+    def vehicle_event(self, *, kind: str) -> None:
+        """Record a committed vehicle event's kind."""
+        self.vehicle_events.append(kind)
+
+    def watch_streams(self, *, rpc: str, open: int) -> None:
+        """Record how many streams of `rpc` are open."""
+        self.open_streams[rpc] = open

@@ -158,18 +158,29 @@ class Battery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DoorState:
-    """One door (`front_left`, `back_right`, …) and its status (`OPEN`, `CLOSED`, `UNKNOWN`)."""
+    """One door (`front_left`, `back_right`, …), or another part that opens (a window, a
+    trunk, the sunroof), and its status (`OPEN`, `CLOSED`, `UNKNOWN`)."""
 
     door: str
     status: str
 
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the car reports it open."""
+        return self.status == "OPEN"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockStatus:
-    """Whether the car is locked, and each door's state."""
+    """Whether the car is locked, each door's state, and, where the car reports them, its
+    windows', trunks' (`rear`, `front`) and sunroof's (Smartcar v2.0's security endpoint
+    reports all four; API V3 and webhooks are read for the doors only)."""
 
     is_locked: bool
     doors: tuple[DoorState, ...] = ()
+    windows: tuple[DoorState, ...] = ()
+    trunks: tuple[DoorState, ...] = ()
+    sunroof: tuple[DoorState, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

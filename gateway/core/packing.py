@@ -90,8 +90,9 @@ def _pack_value(value: TelemetryValue | None) -> tuple[Any, ...] | None:
     if value is None:
         return None
     if isinstance(value, LockStatus):
-        doors = tuple((door.door, door.status) for door in value.doors)
-        return (_VALUE_INDEX[LockStatus], value.is_locked, doors)
+        groups = (value.doors, value.windows, value.trunks, value.sunroof)
+        closures = tuple(tuple((part.door, part.status) for part in group) for group in groups)
+        return (_VALUE_INDEX[LockStatus], value.is_locked, *closures)
     if isinstance(value, Charge):
         state = None if value.state is None else value.state.value
         charge = (value.is_plugged_in, state, value.limit_percent, value.minutes_to_complete)
@@ -104,8 +105,13 @@ def _unpack_value(packed: tuple[Any, ...] | None) -> TelemetryValue | None:
         return None
     cls = _VALUE_TYPES[packed[0]]
     if cls is LockStatus:
-        doors = tuple(DoorState(door=door, status=status) for door, status in packed[2])
-        return LockStatus(is_locked=packed[1], doors=doors)
+        doors, windows, trunks, sunroof = (
+            tuple(DoorState(door=name, status=status) for name, status in group)
+            for group in packed[2:]
+        )
+        return LockStatus(
+            is_locked=packed[1], doors=doors, windows=windows, trunks=trunks, sunroof=sunroof
+        )
     if cls is Charge:
         plugged_in, state, limit, minutes = packed[1:]
         return Charge(

@@ -46,6 +46,7 @@ from gateway.core.model import (
 )
 from gateway.core.reports import VehicleReport
 from gateway.core.secret import Secret
+from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 
 
 class Clock(Protocol):
@@ -561,6 +562,44 @@ class WebhookEventRepository(Protocol):
         ...
 
 
+class VehicleEventRepository(Protocol):
+    """Vehicle events, the outbox WatchVehicleEvents streams (ids increase with every one
+    added); the latches that make a low fuel or charge event once per crossing; and how far
+    retention has pruned."""
+
+    async def add(self, event: VehicleEvent) -> VehicleEvent:
+        """Append an event (any id it carries is ignored); return it with its id."""
+        ...
+
+    async def after(self, after_id: int, *, limit: int) -> list[VehicleEvent]:
+        """Return events with an id above `after_id`, oldest first (for streams)."""
+        ...
+
+    async def latest_id(self) -> int:
+        """Return the highest event id recorded (0 when there is none)."""
+        ...
+
+    async def pruned_through(self) -> int:
+        """Return the highest id retention has deleted (0: nothing yet): events up to it
+        are gone, so a stream cannot resume before it."""
+        ...
+
+    async def prune(self, *, before: datetime, limit: int) -> int:
+        """Delete, among the `limit` oldest events (by id), those written before `before`,
+        and move `pruned_through` up to the highest id deleted, atomically; return how many
+        were deleted."""
+        ...
+
+    async def latch(self, vehicle_id: str, kind: VehicleEventKind, *, at: datetime) -> bool:
+        """Set the vehicle's latch of `kind` (a low level reported); True only for the one
+        call that set it, across processes (False: it was set already)."""
+        ...
+
+    async def unlatch(self, vehicle_id: str, kind: VehicleEventKind) -> None:
+        """Clear the vehicle's latch of `kind` (the level rose again); none set is fine."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over all repositories; leaving without `commit()` rolls back."""
 
@@ -576,6 +615,7 @@ class UnitOfWork(Protocol):
     leases: LeaseRepository
     webhook_events: WebhookEventRepository
     audit: AuditRepository
+    events: VehicleEventRepository
 
     async def __aenter__(self) -> Self: ...
 

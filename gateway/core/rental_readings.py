@@ -1,7 +1,8 @@
 """The rules of readings bound to rentals: which fields, which value wins, when the end
 reading is final, and when to ask again. Pure: every rule takes its times as arguments.
 
-A rental takes a reading of `RENTAL_FIELDS` at its start and at its end. Each field keeps
+A rental takes a reading of `RENTAL_FIELDS` at its start and at its end (`END_FIELDS`: the
+lock status too, for the doors left open). Each field keeps
 its value, when the car recorded it, when the gateway fetched it, where it came from
 (`ReadingSource`) and when the rental took it.
 
@@ -43,6 +44,12 @@ RENTAL_FIELDS: tuple[TelemetryField, ...] = (
 )
 """What a rental reads at its start and end: distance, fuel and charge for billing, and
 where the car was left."""
+
+END_FIELDS: tuple[TelemetryField, ...] = (*RENTAL_FIELDS, TelemetryField.LOCK_STATUS)
+"""What EndRental reads: the rental's fields and the lock status with the doors (and,
+where the car reports them, windows, trunks and sunroof), so the rental service hears of
+a car returned open (DOORS_OPEN_AT_RENTAL_END). The lock status is kept with the end
+reading but never waited for: the final reading is about `RENTAL_FIELDS`."""
 
 _NOT_WAITED_FOR = frozenset({Availability.NOT_CAPABLE, Availability.PERMISSION_MISSING})
 

@@ -8,6 +8,11 @@ work with the vehicle's row locked first, so two writers of one car take turns.
   it, and anything recorded later may include the new renter's trips.
 - `record_end` stores the end readings better than those held (`merge_end`) and, once every
   field the car can report is final, marks the final reading RECORDED.
+
+Vehicle events are written with the change they report: DOORS_OPEN_AT_RENTAL_END when
+the end reading's first lock status shows a door, window, trunk or sunroof open,
+FINAL_READING_RECORDED when the final reading is recorded, FINAL_READING_GIVEN_UP when it
+is given up.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from gateway.core.model import (
     TelemetryField,
 )
 from gateway.core.ports import UnitOfWork
-from gateway.core.rental_readings import merge_end, merge_start, missing_fields
+from gateway.core.reading_events import open_at_end
+from gateway.core.rental_readings import has_value, merge_end, merge_start, missing_fields
+from gateway.core.vehicle_events import doors_open_at_end, final_reading
+from gateway.core.vehicle_events import record as record_event
 
 RECORDED, GIVEN_UP = "recorded", "given_up"
 """How a final reading was settled (`Metrics.rental_final_reading` outcomes)."""
@@ -72,19 +80,45 @@ async def record_end(
     better = merge_end(record.end, taken, ended_at)
     if better:
         await uow.rentals.store_readings(record.rental.rental_id, RentalPhase.END, better.values())
+        await _doors_open(uow, record, better, now=now)
     end = {**record.end, **better}
     final = record.final
+    recorded = False
     if final is not None and final.state is FinalReadingState.PENDING:
         if not missing_fields(end, ended_at):
             final = dataclasses.replace(
                 final, state=FinalReadingState.RECORDED, next_attempt_at=None, settled_at=now
             )
+            recorded = True
             metrics.rental_final_reading(outcome=RECORDED, after_s=(now - ended_at).total_seconds())
         elif attempted_at is not None:
             final = dataclasses.replace(final, last_attempt_at=attempted_at)
         if final != record.final:
             await uow.rentals.save_final(record.rental.rental_id, final)
-    return dataclasses.replace(record, end=end, final=final)
+    updated = dataclasses.replace(record, end=end, final=final)
+    if recorded:
+        await record_event(uow, final_reading(updated, at=now))
+    return updated
+
+
+async def _doors_open(
+    uow: UnitOfWork,
+    record: RentalRecord,
+    better: Mapping[TelemetryField, SourcedReading],
+    *,
+    now: datetime,
+) -> None:
+    """Write DOORS_OPEN_AT_RENTAL_END when the end reading gets its first lock status and it
+    shows something open."""
+    lock = better.get(TelemetryField.LOCK_STATUS)
+    held = record.end.get(TelemetryField.LOCK_STATUS)
+    if lock is None or not has_value(lock) or has_value(held):
+        return
+    shown = open_at_end(lock.reading)
+    if shown is not None:
+        rental = record.rental
+        event = doors_open_at_end(rental.vehicle_id, rental.rental_id, shown, at=now)
+        await record_event(uow, event)
 
 
 async def settle_superseded(
@@ -128,7 +162,9 @@ async def give_up(
     await uow.rentals.save_final(record.rental.rental_id, final)
     ended_at = record.rental.ended_at or now
     metrics.rental_final_reading(outcome=GIVEN_UP, after_s=(now - ended_at).total_seconds())
-    return dataclasses.replace(record, final=final)
+    given_up = dataclasses.replace(record, final=final)
+    await record_event(uow, final_reading(given_up, at=now))
+    return given_up
 
 
 def pending_final(*, ended_at: datetime, retry_at: datetime) -> FinalReading:

@@ -8,7 +8,8 @@ refuses Disconnect while a rental holds the car: `ConnectionService.disconnect` 
 the transaction that would disconnect the car, under the vehicle's row lock.
 
 Readings (rules in `gateway.core.rental_readings`). The hold (or its end) is committed
-first; then the reading of `RENTAL_FIELDS`, no older than `RentalReadingPolicy.max_age`, is
+first; then the reading of `RENTAL_FIELDS` (at the end `END_FIELDS`: the lock status and
+doors too), no older than `RentalReadingPolicy.max_age`, is
 taken through the telemetry use case (`gateway.core.rental_reader`) in a task of its own,
 outside any transaction and outside the caller's context (its deadline does not cut a
 reading that outlives the call), and stored by `gateway.core.rental_records`. The call waits
@@ -40,7 +41,7 @@ from gateway.core.model import ConnectionStatus, Rental, RentalRecord, Vehicle
 from gateway.core.permissions import COMMAND_PERMISSION
 from gateway.core.ports import Clock, Conflict, UnitOfWork, UnitOfWorkFactory
 from gateway.core.rental_reader import RentalReader
-from gateway.core.rental_readings import RENTAL_FIELDS, RentalReadingPolicy
+from gateway.core.rental_readings import END_FIELDS, RENTAL_FIELDS, RentalReadingPolicy
 from gateway.core.rental_records import pending_final, record_end, record_start
 from gateway.core.vehicles import require_vehicle
 
@@ -191,11 +192,10 @@ class RentalService:
         return updated
 
     async def _take_end(self, record: RentalRecord) -> RentalRecord:
-        """Read the car and store the end reading (RECORDED when already final)."""
+        """Read the car and store the end reading (RECORDED when already final), with the
+        lock status for the doors left open."""
         rental = record.rental
-        taken = await self._reader.take(
-            rental.vehicle_id, RENTAL_FIELDS, max_age=self._policy.max_age
-        )
+        taken = await self._reader.take(rental.vehicle_id, END_FIELDS, max_age=self._policy.max_age)
         async with self._uow() as uow:
             current = await _locked(uow, record)
             now = self._clock.now()

@@ -41,7 +41,9 @@ class StateReport:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportedError:
     """One error an event reports: `label` names it (`TYPE:CODE`, Smartcar's type and code),
-    `description` says it in words; `resolved` when the event says it is over."""
+    `description` says it in words; `resolved` when the event says it is over. `type` and
+    `code` are Smartcar's, and `resolution_type` and `resolution_url` what it says resolves
+    the error (e.g. REAUTHENTICATE and the re-authentication URL), each when given."""
 
     label: str
     description: str | None = None
@@ -50,6 +52,10 @@ class ReportedError:
     """What the owner must do, when the error is one only they can resolve (Smartcar's
     CONNECTED_SERVICES_ACCOUNT errors): the car then waits for them
     (`gateway.core.reauthentication`)."""
+    type: str | None = None
+    code: str | None = None
+    resolution_type: str | None = None
+    resolution_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

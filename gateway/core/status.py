@@ -14,6 +14,7 @@ from gateway.core.errors import (
 )
 from gateway.core.model import ConnectionStatus, OwnerAction, StatusTransition, Vehicle
 from gateway.core.ports import UnitOfWork
+from gateway.core.vehicle_events import StatusChange, record, status_changed
 
 
 def ensure_connected(vehicle: Vehicle) -> None:
@@ -65,21 +66,28 @@ def with_status(
 
 
 async def save(uow: UnitOfWork, before: Vehicle, after: Vehicle) -> None:
-    """Write `after`; if its status differs from `before`'s, append the transition too.
+    """Write `after`; if its status differs from `before`'s, append the transition and its
+    CONNECTION_STATUS_CHANGED event too.
 
-    Every status change goes through here, so the history (and WatchVehicles) misses none.
+    Every status change goes through here, so the history (and WatchVehicles, and
+    WatchVehicleEvents) misses none.
     """
     await uow.vehicles.update(after)
     if after.status is not before.status:
+        at = after.status_changed_at or after.created_at or _epoch()
         await uow.transitions.add(
             StatusTransition(
                 vehicle_id=after.id,
                 from_status=before.status,
                 to_status=after.status,
                 reason=after.status_reason,
-                at=after.status_changed_at or after.created_at or _epoch(),
+                at=at,
             )
         )
+        change = StatusChange(
+            from_status=before.status, to_status=after.status, reason=after.status_reason
+        )
+        await record(uow, status_changed(after.id, change, at=at))
 
 
 def _epoch() -> datetime:

@@ -65,6 +65,7 @@ from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
 from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
+from gateway.core.reading_events import LowLevelPolicy, origin_of, store_readings
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.status import awaiting_owner
@@ -142,8 +143,12 @@ class TelemetryService:
         clock: Clock,
         policy: TelemetryPolicy = TelemetryPolicy(),
         metrics: Metrics = NO_METRICS,
+        levels: LowLevelPolicy = LowLevelPolicy(),
     ) -> None:
+        """`levels`: when a stored fuel or charge level makes a LOW_FUEL or LOW_CHARGE
+        event (`gateway.core.reading_events`)."""
         self._metrics = metrics
+        self._levels = levels
         self._uow = uow
         self._smartcar = smartcar
         self._upstream = upstream
@@ -363,7 +368,7 @@ class TelemetryService:
             await self._note_asleep(vehicle.id)
         durable = [r for r in fresh.values() if _durable(r)]
         if durable:
-            await self._store(vehicle.id, durable, fetched_at, awake=not asleep)
+            await self._store(vehicle.id, durable, fetched_at, awake=not asleep, purpose=purpose)
         return fresh
 
     def _reading(
@@ -415,14 +420,23 @@ class TelemetryService:
             await uow.commit()
 
     async def _store(
-        self, vehicle_id: str, readings: list[FieldReading], at: datetime, *, awake: bool
+        self,
+        vehicle_id: str,
+        readings: list[FieldReading],
+        at: datetime,
+        *,
+        awake: bool,
+        purpose: ReadPurpose,
     ) -> None:
-        """Keep the readings; a car that answered is awake, so its sleep mark goes."""
+        """Keep the readings, with the events their changes make (`reading_events`); a car
+        that answered is awake, so its sleep mark goes."""
         async with self._uow() as uow:
             # The vehicle row first, then its readings: the order every writer keeps, so
             # two writers of one car (two replicas, a poll and a command) cannot deadlock.
             await uow.vehicles.note_telemetry(vehicle_id, at=at, awake=awake)
-            await uow.telemetry.store(vehicle_id, readings)
+            await store_readings(
+                uow, vehicle_id, readings, origin=origin_of(purpose), at=at, levels=self._levels
+            )
             await uow.commit()
         await self._cache.put(vehicle_id, readings)
 

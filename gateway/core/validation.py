@@ -4,8 +4,8 @@ The gRPC edge parses protobuf into plain values and runs these before calling a 
 every violation becomes INVALID_ARGUMENT with a BadRequest naming the field.
 
 Hostile requests cost little: every repeated field has a cap (`MAX_TELEMETRY_FIELDS`,
-`MAX_WATCH_VEHICLE_IDS`), checked with `count` before any loop over its values, and every
-string a maximum length, checked before any pattern. `ensure` reports at most
+`MAX_WATCH_VEHICLE_IDS`, `MAX_EVENT_KINDS`), checked with `count` before any loop over its
+values, and every string a maximum length, checked before any pattern. `ensure` reports at most
 `MAX_NAMED_VIOLATIONS` fields by name and counts the rest, so the status details stay far
 below the 8 KiB of metadata a default gRPC client accepts.
 """
@@ -19,6 +19,7 @@ from datetime import timedelta
 from gateway.core.countries import is_country
 from gateway.core.errors import FieldViolation, InvalidArgument
 from gateway.core.model import MAX_CHARGE_LIMIT_PERCENT, MIN_CHARGE_LIMIT_PERCENT, TelemetryField
+from gateway.core.vehicle_events import VehicleEventKind
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 MAX_ID_LENGTH = 128
@@ -32,7 +33,10 @@ VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 MAX_TELEMETRY_FIELDS = len(TelemetryField)
 """GetTelemetry `fields`: at most one entry per known field (8)."""
 MAX_WATCH_VEHICLE_IDS = 1000
-"""WatchVehicles `vehicle_ids`: watch more than this many vehicles by watching them all."""
+"""WatchVehicles and WatchVehicleEvents `vehicle_ids`: watch more than this many vehicles
+by watching them all."""
+MAX_EVENT_KINDS = len(VehicleEventKind)
+"""WatchVehicleEvents `kinds`: at most one entry per kind (9)."""
 MAX_PAGE_TOKEN_LENGTH = 512
 """ListVehicles `page_token`: the tokens the gateway issues are well under this."""
 PAGE_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]+")

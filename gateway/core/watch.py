@@ -1,29 +1,36 @@
-"""The status feed behind WatchVehicles: connection changes as the database records them.
+"""The feeds behind WatchVehicles and WatchVehicleEvents: rows of one table, as the database
+records them, streamed to every open stream after a cursor.
+
+`Feed` is the machinery, over a `FeedSource` (a table read in id order): `StatusFeed`
+streams the status transitions (WatchVehicles), `gateway.core.event_feed.EventFeed` the
+vehicle events (WatchVehicleEvents). Both keep the same guarantees:
 
 The database is the arbiter, so a watcher on one replica sees changes made by any other:
-the feed reads the transitions table after a cursor, in short transactions, and waits
+the feed reads its table after a cursor, in short transactions, and waits
 `poll_interval_s` when it has caught up.
 
-One poller per process, not one per stream: while at least one stream is open, a single
-task reads the table and hands every new transition to each open stream (fan-out); with
+One poller per feed and process, not one per stream: while at least one stream is open, a
+single task reads the table and hands every new row to each open stream (fan-out); with
 no stream open, it does not run and the feed costs nothing. A stream keeps its own filter
 and cursor: one resuming after an id behind the poller first reads the history up to the
-poller's cursor on its own, then joins the fan-out at exactly that id (no change missed,
+poller's cursor on its own, then joins the fan-out at exactly that id (no row missed,
 none twice).
 
-Each stream buffers at most `queue_size` changes. A stream whose caller reads more slowly
-than changes arrive never blocks the others: when its buffer is full it is dropped from the
+Each stream buffers at most `queue_size` rows. A stream whose caller reads more slowly
+than rows arrive never blocks the others: when its buffer is full it is dropped from the
 fan-out, hands over what it buffered, and then ends with `WatchFellBehind` naming the last
 id it delivered, from which the caller resumes (`after_id`). A caller may hold at most
-`streams_per_caller` open streams; one more is refused with `TooManyStreams`.
+`streams_per_caller` open streams of each feed; one more is refused with `TooManyStreams`.
 
 Ids are handed out when a row is inserted, but rows become visible when their transaction
 commits: on PostgreSQL, id 11 may be seen while id 10 is still being committed. A cursor
 that moved on to 11 would skip 10 for good. So the feed stops in front of a hole in the
 ids and looks again; it steps over the hole once the row after it is older than
 `gap_grace_s`, or the feed has waited that long (an id that was rolled back never fills;
-holes in old history are stepped over at once). Transitions are delivered in id order, and
-a watcher resuming after the last id it saw misses nothing committed within the grace.
+holes in old history are stepped over at once). Rows are delivered in id order, and a
+watcher resuming after the last id it saw misses nothing committed within the grace. A
+row's `at` is when its writer recorded it, by the writer's clock: what the grace is judged
+by.
 """
 
 from __future__ import annotations
@@ -33,10 +40,13 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from gateway.core.errors import TooManyStreams, WatchFellBehind
+from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import StatusTransition
-from gateway.core.ports import Clock, UnitOfWorkFactory
+from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,13 +58,51 @@ class WatchPolicy:
     gap_grace_s: float = 5.0
     """How long a hole in the ids is waited for before the feed steps over it."""
     queue_size: int = 1000
-    """Changes one stream may have waiting for its caller before it is ended (fell behind)."""
+    """Rows one stream may have waiting for its caller before it is ended (fell behind)."""
     streams_per_caller: int = 20
-    """Open WatchVehicles streams one caller may hold at once."""
+    """Open streams of one feed (WatchVehicles, WatchVehicleEvents) one caller may hold."""
 
 
-class _Cursor:
-    """A position in the transitions table that stops in front of a recent hole in the ids."""
+class FeedRow(Protocol):
+    """What a feed needs of a row: its increasing id (set once stored) and when its writer
+    recorded it."""
+
+    @property
+    def id(self) -> int | None:
+        """The row's id, increasing in insertion order."""
+        ...
+
+    @property
+    def at(self) -> datetime:
+        """When the writer recorded the row, by its clock."""
+        ...
+
+
+R = TypeVar("R", bound=FeedRow)
+R_co = TypeVar("R_co", bound=FeedRow, covariant=True)
+
+
+class FeedSource(Protocol[R_co]):
+    """The table a feed streams: read in id order, in the feed's short transactions."""
+
+    @property
+    def rpc(self) -> str:
+        """The RPC that streams it, for messages (`WatchVehicles`) and metrics."""
+        ...
+
+    async def latest_id(self, uow: UnitOfWork) -> int:
+        """Return the highest id recorded (0 when there is none)."""
+        ...
+
+    async def after(self, uow: UnitOfWork, after_id: int, *, limit: int) -> Sequence[R_co]:
+        """Return up to `limit` rows with an id above `after_id`, oldest first; raise a
+        GatewayError when rows after `after_id` are no longer kept (a stream cannot resume
+        there without missing some)."""
+        ...
+
+
+class _Cursor(Generic[R]):
+    """A position in a table that stops in front of a recent hole in the ids."""
 
     def __init__(
         self, position: int, *, clock: Clock, monotonic: Callable[[], float], grace_s: float
@@ -65,80 +113,82 @@ class _Cursor:
         self._grace_s = grace_s
         self._hole_seen_at: float | None = None
 
-    def advance(self, page: Sequence[StatusTransition]) -> tuple[list[StatusTransition], bool]:
-        """Step over the page's transitions in order; return those passed, and whether it
-        stopped at a hole that may still fill."""
-        passed: list[StatusTransition] = []
-        for transition in page:
-            next_id = transition.id if transition.id is not None else self.position + 1
-            if next_id > self.position + 1 and self._recent(transition):
+    def advance(self, page: Sequence[R]) -> tuple[list[R], bool]:
+        """Step over the page's rows in order; return those passed, and whether it stopped
+        at a hole that may still fill."""
+        passed: list[R] = []
+        for row in page:
+            next_id = row.id if row.id is not None else self.position + 1
+            if next_id > self.position + 1 and self._recent(row):
                 now = self._monotonic()
                 self._hole_seen_at = now if self._hole_seen_at is None else self._hole_seen_at
                 if now - self._hole_seen_at < self._grace_s:
                     return passed, True  # the missing id may still be committing
             self._hole_seen_at = None
             self.position = next_id
-            passed.append(transition)
+            passed.append(row)
         return passed, False
 
-    def _recent(self, transition: StatusTransition) -> bool:
-        age = self._clock.now() - transition.at
+    def _recent(self, row: R) -> bool:
+        age = self._clock.now() - row.at
         return age.total_seconds() < self._grace_s
 
 
 @dataclass(eq=False, kw_only=True)
-class _Stream:
-    """One open WatchVehicles stream: its filter, its buffer, and how it ends."""
+class _Stream(Generic[R]):
+    """One open stream: its filter, its buffer, and how it ends."""
 
     caller: str
-    vehicle_ids: frozenset[str]
+    accepts: Callable[[R], bool]
     skip_through: int = 0
-    """Changes up to this id were (or will be) delivered by the stream's own catch-up."""
-    buffer: deque[StatusTransition] = field(default_factory=deque)
+    """Rows up to this id were (or will be) delivered by the stream's own catch-up."""
+    buffer: deque[R] = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     fell_behind: bool = False
     failure: BaseException | None = None
 
-    def wants(self, transition: StatusTransition) -> bool:
-        """Tell whether this stream delivers `transition`."""
-        return (transition.id or 0) > self.skip_through and (
-            not self.vehicle_ids or transition.vehicle_id in self.vehicle_ids
-        )
+    def wants(self, row: R) -> bool:
+        """Tell whether this stream delivers `row`."""
+        return (row.id or 0) > self.skip_through and self.accepts(row)
 
 
 @dataclass(eq=False)
-class _Run:
+class _Run(Generic[R]):
     """One run of the poller: its task, its cursor (None until read), and its state."""
 
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    cursor: _Cursor | None = None
+    cursor: _Cursor[R] | None = None
     task: asyncio.Task[None] | None = None
     sleeping: bool = False
 
 
-class StatusFeed:
-    """Streams status transitions after a cursor to every open stream, from one poller."""
+class Feed(Generic[R]):
+    """Streams the rows of `source` after a cursor to every open stream, from one poller."""
 
     def __init__(
         self,
         *,
+        source: FeedSource[R],
         uow: UnitOfWorkFactory,
         clock: Clock,
         policy: WatchPolicy = WatchPolicy(),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
+        self._source = source
         self._uow = uow
         self._clock = clock
         self._policy = policy
         self._sleep = sleep
         self._monotonic = monotonic
-        self._streams: set[_Stream] = set()
+        self._metrics = metrics
+        self._streams: set[_Stream[R]] = set()
         """Streams the poller serves (in catch-up or live); it runs while there is one."""
-        self._live: set[_Stream] = set()
-        """Streams that receive the poller's changes."""
+        self._live: set[_Stream[R]] = set()
+        """Streams that receive the poller's rows."""
         self._callers: Counter[str] = Counter()
-        self._run: _Run | None = None
+        self._run: _Run[R] | None = None
 
     @property
     def polling(self) -> bool:
@@ -147,32 +197,34 @@ class StatusFeed:
 
     @property
     def following(self) -> int:
-        """Return how many streams receive the poller's changes (a testing hook)."""
+        """Return how many streams receive the poller's rows (a testing hook)."""
         return len(self._live)
 
-    async def changes(
-        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str = "anonymous"
-    ) -> AsyncIterator[StatusTransition]:
-        """Yield transitions after `after_id` (None: from now on), for the given vehicles
-        (all when empty), until the caller stops; raise TooManyStreams over the cap."""
+    async def stream(
+        self, *, accepts: Callable[[R], bool], after_id: int | None, caller: str
+    ) -> AsyncIterator[R]:
+        """Yield the rows `accepts` after `after_id` (None: from now on), until the caller
+        stops; raise TooManyStreams over the cap."""
+        rpc = self._source.rpc
         limit = self._policy.streams_per_caller
         if self._callers[caller] >= limit:
             raise TooManyStreams(
-                f"caller {caller!r} already holds {limit} WatchVehicles streams, the most "
+                f"caller {caller!r} already holds {limit} {rpc} streams, the most "
                 "allowed (VG_WATCH_STREAMS_PER_CALLER); close one first",
                 metadata={"limit": "watch_streams_per_caller", "max_streams": str(limit)},
             )
         self._callers[caller] += 1
-        stream = _Stream(caller=caller, vehicle_ids=vehicle_ids)
+        self._metrics.watch_streams(rpc=rpc, open=self._open())
+        stream = _Stream(caller=caller, accepts=accepts)
         try:
             run = await self._attach(stream)
             position = after_id if after_id is not None else self._position(run)
-            async for transition in self._catch_up(stream, run, position):
-                position = transition.id or position
-                yield transition
-            async for transition in self._follow(stream):
-                position = transition.id or position
-                yield transition
+            async for row in self._catch_up(stream, run, position):
+                position = row.id or position
+                yield row
+            async for row in self._follow(stream):
+                position = row.id or position
+                yield row
             raise WatchFellBehind(
                 f"the stream fell more than {self._policy.queue_size} changes behind; "
                 f"resume with after_id={position}",
@@ -181,24 +233,29 @@ class StatusFeed:
         finally:
             self._detach(stream)
 
-    async def _attach(self, stream: _Stream) -> _Run:
+    def _open(self) -> int:
+        """How many streams of this feed are open."""
+        return sum(self._callers.values())
+
+    async def _attach(self, stream: _Stream[R]) -> _Run[R]:
         """Count the stream in (starting the poller if it is the first) and wait until the
         poller knows its cursor."""
         self._streams.add(stream)
         run = self._run
         if run is None:
             run = self._run = _Run()
-            run.task = asyncio.create_task(self._poll(run), name="watch-poller")
+            run.task = asyncio.create_task(self._poll(run), name=f"{self._source.rpc}-poller")
         await run.ready.wait()
         self._raise_failure(stream)
         return run
 
-    def _detach(self, stream: _Stream) -> None:
+    def _detach(self, stream: _Stream[R]) -> None:
         """Count the stream out; the last one out stops a sleeping poller at once (a reading
         one stops after its read)."""
         self._callers[stream.caller] -= 1
         if self._callers[stream.caller] <= 0:
             del self._callers[stream.caller]
+        self._metrics.watch_streams(rpc=self._source.rpc, open=self._open())
         self._streams.discard(stream)
         self._live.discard(stream)
         run = self._run
@@ -207,9 +264,7 @@ class StatusFeed:
             if run.sleeping and run.task is not None:
                 run.task.cancel()
 
-    async def _catch_up(
-        self, stream: _Stream, run: _Run, position: int
-    ) -> AsyncIterator[StatusTransition]:
+    async def _catch_up(self, stream: _Stream[R], run: _Run[R], position: int) -> AsyncIterator[R]:
         """Read the history after `position` up to the poller's cursor, then go live."""
         cursor = self._new_cursor(position)
         while True:
@@ -219,20 +274,20 @@ class StatusFeed:
                 self._live.add(stream)
                 return
             async with self._uow.reader() as uow:
-                page = await uow.transitions.after(cursor.position, limit=self._policy.page_size)
+                page = await self._source.after(uow, cursor.position, limit=self._policy.page_size)
             target = self._position(run)
-            within = [t for t in page if (t.id or 0) <= target]
+            within = [row for row in page if (row.id or 0) <= target]
             if not within:  # the rest up to the poller's cursor are holes it stepped over
                 cursor.position = max(cursor.position, target)
                 continue
             passed, stopped = cursor.advance(within)
-            for transition in passed:
-                if stream.wants(transition):
-                    yield transition
+            for row in passed:
+                if stream.wants(row):
+                    yield row
             if stopped:
                 await self._sleep(self._policy.poll_interval_s)
 
-    async def _follow(self, stream: _Stream) -> AsyncIterator[StatusTransition]:
+    async def _follow(self, stream: _Stream[R]) -> AsyncIterator[R]:
         """Yield what the poller hands this stream; return when it fell behind."""
         while True:
             stream.wakeup.clear()
@@ -243,25 +298,25 @@ class StatusFeed:
                 return
             await stream.wakeup.wait()
 
-    async def _poll(self, run: _Run) -> None:
-        """The poller: read after the cursor, hand each change to the live streams, sleep
+    async def _poll(self, run: _Run[R]) -> None:
+        """The poller: read after the cursor, hand each row to the live streams, sleep
         when caught up; stop when no stream is left. A failed read ends every stream
         with that failure (the edge maps it, e.g. a database briefly unavailable)."""
         try:
             async with self._uow.reader() as uow:
-                latest = await uow.transitions.latest_id()
+                latest = await self._source.latest_id(uow)
             run.cursor = cursor = self._new_cursor(latest)
             run.ready.set()
             while self._run is run:
                 async with self._uow.reader() as uow:
-                    page = await uow.transitions.after(
-                        cursor.position, limit=self._policy.page_size
+                    page = await self._source.after(
+                        uow, cursor.position, limit=self._policy.page_size
                     )
                 if self._run is not run:
                     return  # the last stream left during the read (a new run may have begun)
                 passed, stopped = cursor.advance(page)
-                for transition in passed:
-                    self._publish(transition)
+                for row in passed:
+                    self._publish(row)
                 if (stopped or len(page) < self._policy.page_size) and self._run is run:
                     run.sleeping = True
                     await self._sleep(self._policy.poll_interval_s)
@@ -269,19 +324,19 @@ class StatusFeed:
         except Exception as exc:  # noqa: BLE001 - handed to every stream, which raises it
             self._fail_all(run, exc)
 
-    def _publish(self, transition: StatusTransition) -> None:
-        """Hand one change to every live stream that wants it; drop a stream that is full."""
+    def _publish(self, row: R) -> None:
+        """Hand one row to every live stream that wants it; drop a stream that is full."""
         for stream in list(self._live):
-            if not stream.wants(transition):
+            if not stream.wants(row):
                 continue
             if len(stream.buffer) >= self._policy.queue_size:
                 stream.fell_behind = True
                 self._live.discard(stream)
             else:
-                stream.buffer.append(transition)
+                stream.buffer.append(row)
             stream.wakeup.set()
 
-    def _fail_all(self, run: _Run, exc: BaseException) -> None:
+    def _fail_all(self, run: _Run[R], exc: BaseException) -> None:
         """End every stream of this run with `exc` (a run already left has none)."""
         run.ready.set()
         if self._run is not run:
@@ -293,12 +348,12 @@ class StatusFeed:
         self._streams.clear()
         self._live.clear()
 
-    def _position(self, run: _Run) -> int:
+    def _position(self, run: _Run[R]) -> int:
         """Return the poller's cursor (the poller has read it: `ready` was awaited)."""
         assert run.cursor is not None
         return run.cursor.position
 
-    def _new_cursor(self, position: int) -> _Cursor:
+    def _new_cursor(self, position: int) -> _Cursor[R]:
         return _Cursor(
             position,
             clock=self._clock,
@@ -307,6 +362,68 @@ class StatusFeed:
         )
 
     @staticmethod
-    def _raise_failure(stream: _Stream) -> None:
+    def _raise_failure(stream: _Stream[R]) -> None:
         if stream.failure is not None:
             raise stream.failure
+
+
+class _Transitions:
+    """The status transitions table, as the WatchVehicles feed reads it."""
+
+    rpc = "WatchVehicles"
+
+    async def latest_id(self, uow: UnitOfWork) -> int:
+        """Return the highest transition id recorded."""
+        return await uow.transitions.latest_id()
+
+    async def after(
+        self, uow: UnitOfWork, after_id: int, *, limit: int
+    ) -> Sequence[StatusTransition]:
+        """Return transitions after `after_id`, oldest first (the history is kept whole)."""
+        return await uow.transitions.after(after_id, limit=limit)
+
+
+class StatusFeed(Feed[StatusTransition]):
+    """Streams status transitions after a cursor to every open stream, from one poller."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        policy: WatchPolicy = WatchPolicy(),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics = NO_METRICS,
+    ) -> None:
+        super().__init__(
+            source=_Transitions(),
+            uow=uow,
+            clock=clock,
+            policy=policy,
+            sleep=sleep,
+            monotonic=monotonic,
+            metrics=metrics,
+        )
+
+    def changes(
+        self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str = "anonymous"
+    ) -> AsyncIterator[StatusTransition]:
+        """Yield transitions after `after_id` (None: from now on), for the given vehicles
+        (all when empty), until the caller stops; raise TooManyStreams over the cap."""
+        return self.stream(accepts=for_vehicles(vehicle_ids), after_id=after_id, caller=caller)
+
+
+class _OfVehicle(Protocol):
+    @property
+    def vehicle_id(self) -> str: ...
+
+
+V = TypeVar("V", bound=_OfVehicle)
+
+
+def for_vehicles(vehicle_ids: frozenset[str]) -> Callable[[V], bool]:
+    """Return a filter passing rows of the given vehicles (every row when empty)."""
+    if not vehicle_ids:
+        return lambda row: True
+    return lambda row: row.vehicle_id in vehicle_ids

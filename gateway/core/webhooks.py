@@ -17,11 +17,14 @@ the body kept for audit), and the `WebhookDecoder` port tells what the stored bo
 
 - a `StateReport`: its readings are written to storage and the telemetry cache, except
   over a reading the car recorded later (a late, older event never replaces newer data),
-  and offered to the car's ended rentals still waiting for a final reading
-  (`gateway.core.final_readings.complete_from_webhook`, source WEBHOOK);
+  with the vehicle events their changes make (`gateway.core.reading_events`: a lock state
+  changed, a fuel or charge level gone low), and offered to the car's ended rentals still
+  waiting for a final reading (`gateway.core.final_readings.complete_from_webhook`, source
+  WEBHOOK);
   `last_telemetry_at` moves to the event's arrival, and `asleep_until` is cleared (the car
   reported, so it is awake) unless the report says the car is asleep.
-- an `ErrorReport`: an active error becomes the vehicle's `last_error`
+- an `ErrorReport`: each error is a VEHICLE_ERROR vehicle event (active or resolved, with
+  Smartcar's resolution); an active error becomes the vehicle's `last_error`
   (`LABEL: description`, or the label alone); a resolved one clears `last_error` if it is
   that error. An error only the owner can resolve (`ReportedError.owner_action`: Smartcar's
   CONNECTED_SERVICES_ACCOUNT errors) makes an ACTIVE or ERROR car wait for them
@@ -62,14 +65,23 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, SmartcarApi, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
 from gateway.core.reauthentication import resolves, resumed, waiting
+from gateway.core.reading_events import LowLevelPolicy, store_readings
 from gateway.core.reports import (
     ErrorReport,
     NotHandled,
     Rejection,
+    ReportedError,
     StateReport,
     VehicleReport,
 )
 from gateway.core.status import save
+from gateway.core.vehicle_events import (
+    ErrorState,
+    ReadingOrigin,
+    VehicleErrorReport,
+    record,
+    vehicle_error,
+)
 
 APPLIED, SKIPPED, FAILED = "applied", "skipped", "failed"
 """How a stored event was settled (`Metrics.webhook_event` outcomes)."""
@@ -102,7 +114,11 @@ class WebhookInbox:
         decoder: WebhookDecoder,
         metrics: Metrics = NO_METRICS,
         drain_batch: int = 100,
+        levels: LowLevelPolicy = LowLevelPolicy(),
     ) -> None:
+        """`levels`: when a stored fuel or charge level makes a LOW_FUEL or LOW_CHARGE
+        event."""
+        self._levels = levels
         self._uow = uow
         self._cache = cache
         self._clock = clock
@@ -177,7 +193,13 @@ class WebhookInbox:
                 applied = _Applied(SKIPPED, stranger)
             else:
                 report = self._decoder.decode(event)
-                applied = await _apply_report(uow, vehicle, event, report, self._metrics)
+                applied = await _apply_report(
+                    uow,
+                    vehicle,
+                    event,
+                    report,
+                    _Context(self._clock.now(), self._levels, self._metrics),
+                )
             note = None if applied.note is None else _bounded(applied.note)
             await uow.webhook_events.mark_applied(event.event_id, at=self._clock.now(), error=note)
             await uow.commit()
@@ -242,33 +264,54 @@ def _another_owner(vehicle: Vehicle, owner: str | None) -> str | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What applying one event needs besides the event: when it is applied (the time its
+    vehicle events are written at) and the low-level thresholds."""
+
+    now: datetime
+    levels: LowLevelPolicy
+    metrics: Metrics = NO_METRICS
+
+
 async def _apply_report(
-    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: VehicleReport, metrics: Metrics
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: VehicleReport, ctx: _Context
 ) -> _Applied:
     """Apply what the event reports to its (locked) vehicle."""
     match report:
         case StateReport():
-            return await _apply_state(uow, vehicle, event, report, metrics)
+            return await _apply_state(uow, vehicle, event, report, ctx)
         case ErrorReport():
-            await _apply_errors(uow, vehicle, report, at=event.received_at)
+            await _apply_errors(uow, vehicle, report, at=event.received_at, now=ctx.now)
             return _Applied(APPLIED, None)
         case NotHandled(reason=reason):
             return _Applied(SKIPPED, reason)
 
 
 async def _apply_state(
-    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: StateReport, metrics: Metrics
+    uow: UnitOfWork, vehicle: Vehicle, event: WebhookEvent, report: StateReport, ctx: _Context
 ) -> _Applied:
-    """Store the valid readings newer than the stored ones, and offer them to the car's
-    rentals waiting for a final reading; the car is awake unless it says it is asleep."""
+    """Store the valid readings newer than the stored ones (with the events they make),
+    and offer them to the car's rentals waiting for a final reading; the car is awake
+    unless it says it is asleep."""
     stored = await uow.telemetry.latest(vehicle.id)
     newer = tuple(
         reading for reading in report.readings if not _older(reading, stored.get(reading.field))
     )
     updated = vehicle
     if newer:
-        await uow.telemetry.store(vehicle.id, newer)
-        await complete_from_webhook(uow, vehicle.id, newer, at=event.received_at, metrics=metrics)
+        await store_readings(
+            uow,
+            vehicle.id,
+            newer,
+            origin=ReadingOrigin.WEBHOOK,
+            at=ctx.now,
+            levels=ctx.levels,
+            previous=stored,
+        )
+        await complete_from_webhook(
+            uow, vehicle.id, newer, at=event.received_at, metrics=ctx.metrics
+        )
         updated = dataclasses.replace(
             updated, last_telemetry_at=_latest(vehicle.last_telemetry_at, event.received_at)
         )
@@ -283,14 +326,16 @@ async def _apply_state(
 
 
 async def _apply_errors(
-    uow: UnitOfWork, vehicle: Vehicle, report: ErrorReport, *, at: datetime
+    uow: UnitOfWork, vehicle: Vehicle, report: ErrorReport, *, at: datetime, now: datetime
 ) -> None:
-    """Keep the newest active error on the vehicle; forget one the report says is resolved.
-    An error only the owner can resolve makes the car wait for them; that error resolved
-    ends the wait."""
+    """Write a VEHICLE_ERROR event per error (at `now`); keep the newest active error on the
+    vehicle, forget one the report says is resolved. An error only the owner can resolve
+    makes the car wait for them; that error resolved ends the wait (both changes at `at`,
+    when the event arrived)."""
     updated = vehicle
     for error in report.errors:
         last_error = updated.last_error
+        await record(uow, vehicle_error(vehicle.id, _error_report(error), at=now))
         if error.resolved:
             if last_error is not None and (last_error + ":").startswith(error.label + ":"):
                 updated = dataclasses.replace(updated, last_error=None)
@@ -305,6 +350,18 @@ async def _apply_errors(
             updated = waiting(updated, error.owner_action, now=at) or updated
     if updated != vehicle:
         await save(uow, vehicle, updated)
+
+
+def _error_report(error: ReportedError) -> VehicleErrorReport:
+    """The detail of the VEHICLE_ERROR event one reported error makes."""
+    return VehicleErrorReport(
+        type=error.type,
+        code=error.code,
+        description=error.description,
+        state=ErrorState.RESOLVED if error.resolved else ErrorState.ACTIVE,
+        resolution_type=error.resolution_type,
+        resolution_url=error.resolution_url,
+    )
 
 
 def _older(reading: FieldReading, current: FieldReading | None) -> bool:

@@ -15,6 +15,7 @@ from storage.repositories.rentals import SqlRentalRepository
 from storage.repositories.states import SqlOAuthStateRepository
 from storage.repositories.telemetry import SqlTelemetryRepository
 from storage.repositories.transitions import SqlTransitionRepository
+from storage.repositories.vehicle_events import SqlVehicleEventRepository
 from storage.repositories.vehicles import SqlVehicleRepository
 from storage.repositories.webhook_events import SqlWebhookEventRepository
 
@@ -29,6 +30,7 @@ __all__ = [
     "SqlRentalRepository",
     "SqlTelemetryRepository",
     "SqlTransitionRepository",
+    "SqlVehicleEventRepository",
     "SqlVehicleRepository",
     "SqlWebhookEventRepository",
 ]

@@ -119,13 +119,14 @@ async def rig() -> AsyncIterator[Rig]:
 
 def with_core_door_names(value: object) -> object:
     """Return a v2 value with its doors named as the core names them (the v2 adapter
-    passes on the client's `frontLeft`; V3 and the webhook decoder say `front_left`)."""
+    passes on the client's `frontLeft`; V3 and the webhook decoder say `front_left`), and
+    only its doors: v2.0's windows, trunks and sunroof have no V3 reading yet."""
     if not isinstance(value, LockStatus):
         return value
     names = {"frontLeft": "front_left", "frontRight": "front_right"}
     names |= {"backLeft": "back_left", "backRight": "back_right"}
     doors = tuple(dataclasses.replace(d, door=names.get(d.door, d.door)) for d in value.doors)
-    return dataclasses.replace(value, doors=doors)
+    return LockStatus(is_locked=value.is_locked, doors=doors)
 
 
 def answered_at(signals: VehicleSignals) -> datetime:

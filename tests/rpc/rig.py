@@ -94,6 +94,7 @@ def gateway_settings(tmp_path: Path, **environment: str) -> Settings:
         "VG_SCHEDULER_INTERVAL_S": "0",
         "VG_RENEWAL_INTERVAL_S": "0",
         "VG_AUDIT_RETENTION_INTERVAL_S": "0",
+        "VG_EVENT_RETENTION_INTERVAL_S": "0",
         **environment,
     }
     return Settings.from_env(env)

@@ -28,14 +28,15 @@ POLICY = f"""
 methods = ["GetConnectUrl", "Connect", "GetVehicle", "ListVehicles", "GetTelemetry",
            "Lock", "Unlock", "StartCharge", "StopCharge", "SetChargeLimit",
            "StartRental", "EndRental", "GetRental", "ListRentals", "Disconnect",
-           "WatchVehicles", "CheckCompatibility", "grpc.health.v1.Health/*"]
+           "WatchVehicles", "WatchVehicleEvents", "CheckCompatibility",
+           "grpc.health.v1.Health/*"]
 
 [roles.operator]
 methods = ["CheckCompatibility", "GetConnectUrl", "GetVehicle", "ListVehicles",
-           "SetRequestAllowance"]
+           "SetRequestAllowance", "WatchVehicleEvents"]
 
 [roles.billing]
-methods = ["GetTelemetry", "GetRental", "ListRentals"]
+methods = ["GetTelemetry", "GetRental", "ListRentals", "WatchVehicleEvents"]
 telemetry_fields = ["ODOMETER"]
 
 [roles.debug]

@@ -82,6 +82,13 @@ async def test_mtls_callers_get_their_roles_and_nothing_more(tmp_path: Path) -> 
                 as_billing.SetChargeLimit(limit),
             ):
                 assert await code_of(denied_call) is grpc.StatusCode.PERMISSION_DENIED
+            # Lock events show LOCK_STATUS, which billing may not read: refused by name.
+            locks = pb.WatchVehicleEventsRequest(kinds=[pb.VEHICLE_EVENT_LOCK_STATE_CHANGED])
+            stream = as_billing.WatchVehicleEvents(locks, timeout=10)
+            with pytest.raises(grpc.aio.AioRpcError) as hidden:
+                await stream.read()
+            assert hidden.value.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert error_info_of(hidden.value).metadata["fields"] == "LOCK_STATUS"
 
 
 async def test_mtls_refuses_unknown_and_missing_certificates(tmp_path: Path) -> None:

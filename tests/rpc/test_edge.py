@@ -52,8 +52,9 @@ from gateway.core.model import (
     VehiclePanel,
 )
 from gateway.core.model import UpstreamFailure as Upstream
+from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 from gateway.edge import context
-from gateway.edge.grpc import convert
+from gateway.edge.grpc import convert, convert_events
 from gateway.edge.grpc.server import (
     SERVICE_NAME,
     GracefulShutdown,
@@ -227,6 +228,26 @@ class FakeGateway:
             caller=caller,
         )
         yield change
+        await asyncio.Event().wait()
+
+    async def watch_vehicle_events(
+        self,
+        *,
+        vehicle_ids: frozenset[str],
+        kinds: frozenset[VehicleEventKind],
+        after_id: int | None,
+        caller: str,
+    ) -> AsyncIterator[VehicleEvent]:
+        """Stream one canned vehicle event, then stay open until cancelled."""
+        event = await self._answer(
+            "watch_vehicle_events",
+            samples.vehicle_event(),
+            vehicle_ids=vehicle_ids,
+            kinds=kinds,
+            after_id=after_id,
+            caller=caller,
+        )
+        yield event
         await asyncio.Event().wait()
 
     async def list_vehicles(
@@ -476,6 +497,22 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
             {"vehicle_ids": frozenset({"car-1"}), "after_id": 7, "caller": "anonymous"},
         ),
         convert.status_change_message(samples.status_change()),
+    ),
+    (
+        "WatchVehicleEvents",
+        pb.WatchVehicleEventsRequest(
+            vehicle_ids=["car-1"], kinds=[pb.VEHICLE_EVENT_DOORS_OPEN_AT_RENTAL_END], after_id=11
+        ),
+        (
+            "watch_vehicle_events",
+            {
+                "vehicle_ids": frozenset({"car-1"}),
+                "kinds": frozenset({VehicleEventKind.DOORS_OPEN_AT_RENTAL_END}),
+                "after_id": 11,
+                "caller": "anonymous",
+            },
+        ),
+        convert_events.vehicle_event_message(samples.vehicle_event()),
     ),
     (
         "ListVehicles",

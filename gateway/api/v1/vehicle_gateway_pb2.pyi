@@ -412,6 +412,182 @@ PERMISSION_CAPABILITY_UNKNOWN: PermissionCapability.ValueType  # 3
 """Smartcar said nothing about it (it checks capabilities for US cars only)."""
 Global___PermissionCapability: _TypeAlias = PermissionCapability  # noqa: Y015
 
+class _VehicleEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VehicleEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VehicleEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VEHICLE_EVENT_KIND_UNSPECIFIED: _VehicleEventKind.ValueType  # 0
+    """Not set; rejected in requests."""
+    VEHICLE_EVENT_LOCK_STATE_CHANGED: _VehicleEventKind.ValueType  # 1
+    """The car's stored lock state changed (locked to unlocked, or back): `lock_state`. Not
+    written for every reading, nor for the first lock state known.
+    """
+    VEHICLE_EVENT_DOORS_OPEN_AT_RENTAL_END: _VehicleEventKind.ValueType  # 2
+    """A rental's end reading shows a door, window, trunk or sunroof open: `open_at_end`.
+    Not written when the end reading has no lock status (the owner did not grant
+    read_security, or the car could not report it).
+    """
+    VEHICLE_EVENT_VEHICLE_ERROR: _VehicleEventKind.ValueType  # 3
+    """Smartcar reported an error of the car or its owner's account, or that one is resolved
+    (a VEHICLE_ERROR webhook event): `vehicle_error`.
+    """
+    VEHICLE_EVENT_LOW_FUEL: _VehicleEventKind.ValueType  # 4
+    """The stored fuel level went below VG_LOW_FUEL_PERCENT: `low_level`. Once per crossing;
+    again only after the level was back 5 points above the threshold.
+    """
+    VEHICLE_EVENT_LOW_CHARGE: _VehicleEventKind.ValueType  # 5
+    """The stored traction battery charge went below VG_LOW_CHARGE_PERCENT: `low_level`, as
+    for LOW_FUEL.
+    """
+    VEHICLE_EVENT_CONNECTION_STATUS_CHANGED: _VehicleEventKind.ValueType  # 6
+    """The connection status changed (as WatchVehicles streams it): `status_change`."""
+    VEHICLE_EVENT_BUDGET_WARNING: _VehicleEventKind.ValueType  # 7
+    """The car's month reached 80 % of its request allowance (once per car and month):
+    `budget_warning`.
+    """
+    VEHICLE_EVENT_FINAL_READING_RECORDED: _VehicleEventKind.ValueType  # 8
+    """A rental's final reading was recorded (every field the car can report holds a value
+    recorded after the rental's end): `final_reading`.
+    """
+    VEHICLE_EVENT_FINAL_READING_GIVEN_UP: _VehicleEventKind.ValueType  # 9
+    """The gateway stopped trying for a rental's final reading: `final_reading` says why."""
+
+class VehicleEventKind(_VehicleEventKind, metaclass=_VehicleEventKindEnumTypeWrapper):
+    """What a vehicle event reports. Values carry the VEHICLE_EVENT_ prefix (proto enum values
+    share one namespace: FINAL_READING_RECORDED is a FinalReadingState already).
+    """
+
+VEHICLE_EVENT_KIND_UNSPECIFIED: VehicleEventKind.ValueType  # 0
+"""Not set; rejected in requests."""
+VEHICLE_EVENT_LOCK_STATE_CHANGED: VehicleEventKind.ValueType  # 1
+"""The car's stored lock state changed (locked to unlocked, or back): `lock_state`. Not
+written for every reading, nor for the first lock state known.
+"""
+VEHICLE_EVENT_DOORS_OPEN_AT_RENTAL_END: VehicleEventKind.ValueType  # 2
+"""A rental's end reading shows a door, window, trunk or sunroof open: `open_at_end`.
+Not written when the end reading has no lock status (the owner did not grant
+read_security, or the car could not report it).
+"""
+VEHICLE_EVENT_VEHICLE_ERROR: VehicleEventKind.ValueType  # 3
+"""Smartcar reported an error of the car or its owner's account, or that one is resolved
+(a VEHICLE_ERROR webhook event): `vehicle_error`.
+"""
+VEHICLE_EVENT_LOW_FUEL: VehicleEventKind.ValueType  # 4
+"""The stored fuel level went below VG_LOW_FUEL_PERCENT: `low_level`. Once per crossing;
+again only after the level was back 5 points above the threshold.
+"""
+VEHICLE_EVENT_LOW_CHARGE: VehicleEventKind.ValueType  # 5
+"""The stored traction battery charge went below VG_LOW_CHARGE_PERCENT: `low_level`, as
+for LOW_FUEL.
+"""
+VEHICLE_EVENT_CONNECTION_STATUS_CHANGED: VehicleEventKind.ValueType  # 6
+"""The connection status changed (as WatchVehicles streams it): `status_change`."""
+VEHICLE_EVENT_BUDGET_WARNING: VehicleEventKind.ValueType  # 7
+"""The car's month reached 80 % of its request allowance (once per car and month):
+`budget_warning`.
+"""
+VEHICLE_EVENT_FINAL_READING_RECORDED: VehicleEventKind.ValueType  # 8
+"""A rental's final reading was recorded (every field the car can report holds a value
+recorded after the rental's end): `final_reading`.
+"""
+VEHICLE_EVENT_FINAL_READING_GIVEN_UP: VehicleEventKind.ValueType  # 9
+"""The gateway stopped trying for a rental's final reading: `final_reading` says why."""
+Global___VehicleEventKind: _TypeAlias = VehicleEventKind  # noqa: Y015
+
+class _ReadingOrigin:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReadingOriginEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReadingOrigin.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    READING_ORIGIN_UNSPECIFIED: _ReadingOrigin.ValueType  # 0
+    """Not set."""
+    READING_ORIGIN_COMMAND: _ReadingOrigin.ValueType  # 1
+    """A Lock or Unlock Smartcar confirmed: the state the car was told to take."""
+    READING_ORIGIN_POLL: _ReadingOrigin.ValueType  # 2
+    """A background read: the scheduler's poll, or a read settling a command's outcome."""
+    READING_ORIGIN_READ: _ReadingOrigin.ValueType  # 3
+    """A caller's GetTelemetry that asked Smartcar."""
+    READING_ORIGIN_RENTAL_READING: _ReadingOrigin.ValueType  # 4
+    """A rental's start or end reading that asked Smartcar."""
+    READING_ORIGIN_WEBHOOK: _ReadingOrigin.ValueType  # 5
+    """A VEHICLE_STATE event Smartcar's webhook pushed."""
+
+class ReadingOrigin(_ReadingOrigin, metaclass=_ReadingOriginEnumTypeWrapper):
+    """Where the reading behind an event came from."""
+
+READING_ORIGIN_UNSPECIFIED: ReadingOrigin.ValueType  # 0
+"""Not set."""
+READING_ORIGIN_COMMAND: ReadingOrigin.ValueType  # 1
+"""A Lock or Unlock Smartcar confirmed: the state the car was told to take."""
+READING_ORIGIN_POLL: ReadingOrigin.ValueType  # 2
+"""A background read: the scheduler's poll, or a read settling a command's outcome."""
+READING_ORIGIN_READ: ReadingOrigin.ValueType  # 3
+"""A caller's GetTelemetry that asked Smartcar."""
+READING_ORIGIN_RENTAL_READING: ReadingOrigin.ValueType  # 4
+"""A rental's start or end reading that asked Smartcar."""
+READING_ORIGIN_WEBHOOK: ReadingOrigin.ValueType  # 5
+"""A VEHICLE_STATE event Smartcar's webhook pushed."""
+Global___ReadingOrigin: _TypeAlias = ReadingOrigin  # noqa: Y015
+
+class _ClosureKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ClosureKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClosureKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CLOSURE_KIND_UNSPECIFIED: _ClosureKind.ValueType  # 0
+    """Not set."""
+    CLOSURE_DOOR: _ClosureKind.ValueType  # 1
+    """A door."""
+    CLOSURE_WINDOW: _ClosureKind.ValueType  # 2
+    """A window."""
+    CLOSURE_TRUNK: _ClosureKind.ValueType  # 3
+    """The rear trunk or the front one (`name` rear or front)."""
+    CLOSURE_SUNROOF: _ClosureKind.ValueType  # 4
+    """The sunroof."""
+
+class ClosureKind(_ClosureKind, metaclass=_ClosureKindEnumTypeWrapper):
+    """A part of the car that opens."""
+
+CLOSURE_KIND_UNSPECIFIED: ClosureKind.ValueType  # 0
+"""Not set."""
+CLOSURE_DOOR: ClosureKind.ValueType  # 1
+"""A door."""
+CLOSURE_WINDOW: ClosureKind.ValueType  # 2
+"""A window."""
+CLOSURE_TRUNK: ClosureKind.ValueType  # 3
+"""The rear trunk or the front one (`name` rear or front)."""
+CLOSURE_SUNROOF: ClosureKind.ValueType  # 4
+"""The sunroof."""
+Global___ClosureKind: _TypeAlias = ClosureKind  # noqa: Y015
+
+class _VehicleErrorState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VehicleErrorStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VehicleErrorState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VEHICLE_ERROR_STATE_UNSPECIFIED: _VehicleErrorState.ValueType  # 0
+    """Not set."""
+    VEHICLE_ERROR_ACTIVE: _VehicleErrorState.ValueType  # 1
+    """The error holds (Smartcar's state ERROR)."""
+    VEHICLE_ERROR_RESOLVED: _VehicleErrorState.ValueType  # 2
+    """Smartcar says it is resolved."""
+
+class VehicleErrorState(_VehicleErrorState, metaclass=_VehicleErrorStateEnumTypeWrapper):
+    """Whether a reported vehicle error still holds."""
+
+VEHICLE_ERROR_STATE_UNSPECIFIED: VehicleErrorState.ValueType  # 0
+"""Not set."""
+VEHICLE_ERROR_ACTIVE: VehicleErrorState.ValueType  # 1
+"""The error holds (Smartcar's state ERROR)."""
+VEHICLE_ERROR_RESOLVED: VehicleErrorState.ValueType  # 2
+"""Smartcar says it is resolved."""
+Global___VehicleErrorState: _TypeAlias = VehicleErrorState  # noqa: Y015
+
 @_typing.final
 class GetConnectUrlRequest(_message.Message):
     """Asks for a Smartcar Connect URL for one fleet vehicle."""
@@ -2081,3 +2257,432 @@ class Telemetry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Telemetry: _TypeAlias = Telemetry  # noqa: Y015
+
+@_typing.final
+class WatchVehicleEventsRequest(_message.Message):
+    """Which vehicle events to stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VEHICLE_IDS_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
+    after_id: _builtins.int
+    """Resume after this event id (0: from the first event recorded). Unset: only events
+    recorded from now on. Events retention deleted cannot be resumed over: OUT_OF_RANGE
+    (EVENTS_PRUNED) with `resume_after_id`, after which the oldest events kept follow.
+    """
+    @_builtins.property
+    def vehicle_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these vehicles, at most 1,000 ids; empty: every vehicle."""
+
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[Global___VehicleEventKind.ValueType]:
+        """Only these kinds, each at most once; empty: every kind."""
+
+    def __init__(
+        self,
+        *,
+        vehicle_ids: _abc.Iterable[_builtins.str] | None = ...,
+        kinds: _abc.Iterable[Global___VehicleEventKind.ValueType] | None = ...,
+        after_id: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_after_id", b"_after_id", "after_id", b"after_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_id", b"_after_id", "after_id", b"after_id", "kinds", b"kinds", "vehicle_ids", b"vehicle_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__after_id: _TypeAlias = _typing.Literal["after_id"]  # noqa: Y015
+    _WhichOneofArgType__after_id: _TypeAlias = _typing.Literal["_after_id", b"_after_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__after_id) -> _WhichOneofReturnType__after_id | None: ...
+
+Global___WatchVehicleEventsRequest: _TypeAlias = WatchVehicleEventsRequest  # noqa: Y015
+
+@_typing.final
+class VehicleEvent(_message.Message):
+    """One event about one vehicle."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    VEHICLE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    RENTAL_ID_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LOCK_STATE_FIELD_NUMBER: _builtins.int
+    OPEN_AT_END_FIELD_NUMBER: _builtins.int
+    VEHICLE_ERROR_FIELD_NUMBER: _builtins.int
+    LOW_LEVEL_FIELD_NUMBER: _builtins.int
+    STATUS_CHANGE_FIELD_NUMBER: _builtins.int
+    BUDGET_WARNING_FIELD_NUMBER: _builtins.int
+    FINAL_READING_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Increasing id of the event; pass the last one seen as `after_id` to resume."""
+    vehicle_id: _builtins.str
+    """The fleet vehicle id."""
+    kind: Global___VehicleEventKind.ValueType
+    """What the event reports; the member of `detail` set matches it."""
+    rental_id: _builtins.str
+    """The rental the event concerns: the one that ended for DOORS_OPEN_AT_RENTAL_END and the
+    final readings, else the rental holding the car when the event was recorded; empty
+    when none.
+    """
+    description: _builtins.str
+    """What happened, in words (English), e.g. "vehicle car-1 locked by command lock-1"."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """When the gateway recorded the event (when the car recorded what it reports, if
+        known, is in the detail).
+        """
+
+    @_builtins.property
+    def lock_state(self) -> Global___LockStateChange:
+        """Set for LOCK_STATE_CHANGED."""
+
+    @_builtins.property
+    def open_at_end(self) -> Global___OpenAtRentalEnd:
+        """Set for DOORS_OPEN_AT_RENTAL_END."""
+
+    @_builtins.property
+    def vehicle_error(self) -> Global___VehicleErrorReport:
+        """Set for VEHICLE_ERROR."""
+
+    @_builtins.property
+    def low_level(self) -> Global___LowLevel:
+        """Set for LOW_FUEL and LOW_CHARGE."""
+
+    @_builtins.property
+    def status_change(self) -> Global___ConnectionStatusChange:
+        """Set for CONNECTION_STATUS_CHANGED."""
+
+    @_builtins.property
+    def budget_warning(self) -> Global___BudgetWarning:
+        """Set for BUDGET_WARNING."""
+
+    @_builtins.property
+    def final_reading(self) -> Global___RentalFinalReading:
+        """Set for FINAL_READING_RECORDED and FINAL_READING_GIVEN_UP."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        vehicle_id: _builtins.str = ...,
+        kind: Global___VehicleEventKind.ValueType = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        rental_id: _builtins.str = ...,
+        description: _builtins.str = ...,
+        lock_state: Global___LockStateChange | None = ...,
+        open_at_end: Global___OpenAtRentalEnd | None = ...,
+        vehicle_error: Global___VehicleErrorReport | None = ...,
+        low_level: Global___LowLevel | None = ...,
+        status_change: Global___ConnectionStatusChange | None = ...,
+        budget_warning: Global___BudgetWarning | None = ...,
+        final_reading: Global___RentalFinalReading | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "budget_warning", b"budget_warning", "detail", b"detail", "final_reading", b"final_reading", "lock_state", b"lock_state", "low_level", b"low_level", "open_at_end", b"open_at_end", "status_change", b"status_change", "vehicle_error", b"vehicle_error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "budget_warning", b"budget_warning", "description", b"description", "detail", b"detail", "final_reading", b"final_reading", "id", b"id", "kind", b"kind", "lock_state", b"lock_state", "low_level", b"low_level", "open_at_end", b"open_at_end", "rental_id", b"rental_id", "status_change", b"status_change", "vehicle_error", b"vehicle_error", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_detail: _TypeAlias = _typing.Literal["lock_state", "open_at_end", "vehicle_error", "low_level", "status_change", "budget_warning", "final_reading"]  # noqa: Y015
+    _WhichOneofArgType_detail: _TypeAlias = _typing.Literal["detail", b"detail"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_detail) -> _WhichOneofReturnType_detail | None: ...
+
+Global___VehicleEvent: _TypeAlias = VehicleEvent  # noqa: Y015
+
+@_typing.final
+class LockStateChange(_message.Message):
+    """The car's stored lock state changed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOCKED_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    locked: _builtins.bool
+    """True when the car is now locked."""
+    origin: Global___ReadingOrigin.ValueType
+    """Where the reading that changed it came from."""
+    request_id: _builtins.str
+    """The command's request id, when a command changed it; empty otherwise."""
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the car recorded that state; unset when unknown."""
+
+    def __init__(
+        self,
+        *,
+        locked: _builtins.bool = ...,
+        origin: Global___ReadingOrigin.ValueType = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked", b"locked", "origin", b"origin", "recorded_at", b"recorded_at", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockStateChange: _TypeAlias = LockStateChange  # noqa: Y015
+
+@_typing.final
+class Closure(_message.Message):
+    """One part of the car that opens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    kind: Global___ClosureKind.ValueType
+    """Which kind of part."""
+    name: _builtins.str
+    """Which one, as the car names it: front_left, frontLeft (Smartcar v2.0 names), rear, …"""
+    def __init__(
+        self,
+        *,
+        kind: Global___ClosureKind.ValueType = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Closure: _TypeAlias = Closure  # noqa: Y015
+
+@_typing.final
+class OpenAtRentalEnd(_message.Message):
+    """What a rental's end reading showed open."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_FIELD_NUMBER: _builtins.int
+    LOCKED_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    locked: _builtins.bool
+    """True when the end reading showed the car locked."""
+    @_builtins.property
+    def open(self) -> _containers.RepeatedCompositeFieldContainer[Global___Closure]:
+        """Every part reported open (never empty)."""
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the car recorded it; unset when unknown."""
+
+    def __init__(
+        self,
+        *,
+        open: _abc.Iterable[Global___Closure] | None = ...,
+        locked: _builtins.bool = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked", b"locked", "open", b"open", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenAtRentalEnd: _TypeAlias = OpenAtRentalEnd  # noqa: Y015
+
+@_typing.final
+class VehicleErrorReport(_message.Message):
+    """One error Smartcar reported for the car, as it reported it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_TYPE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_URL_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Smartcar's error type, e.g. CONNECTED_SERVICES_ACCOUNT, VEHICLE_STATE; may be empty."""
+    code: _builtins.str
+    """Smartcar's error code, e.g. AUTHENTICATION_FAILED; may be empty."""
+    description: _builtins.str
+    """Smartcar's description; may be empty."""
+    state: Global___VehicleErrorState.ValueType
+    """Whether the error holds or is resolved."""
+    resolution_type: _builtins.str
+    """What resolves it, as Smartcar says: REAUTHENTICATE, RETRY_LATER, CONTACT_SUPPORT, …;
+    empty when Smartcar gave none.
+    """
+    resolution_url: _builtins.str
+    """Where to send the owner to resolve it (e.g. Smartcar's re-authentication link); empty
+    when Smartcar gave none.
+    """
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        code: _builtins.str = ...,
+        description: _builtins.str = ...,
+        state: Global___VehicleErrorState.ValueType = ...,
+        resolution_type: _builtins.str = ...,
+        resolution_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "resolution_type", b"resolution_type", "resolution_url", b"resolution_url", "state", b"state", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VehicleErrorReport: _TypeAlias = VehicleErrorReport  # noqa: Y015
+
+@_typing.final
+class LowLevel(_message.Message):
+    """A stored fuel or charge level went below its threshold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERCENT_FIELD_NUMBER: _builtins.int
+    THRESHOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    percent: _builtins.float
+    """The level, percent 0-100."""
+    threshold_percent: _builtins.float
+    """The threshold it went below, percent."""
+    origin: Global___ReadingOrigin.ValueType
+    """Where the reading came from."""
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp:
+        """When the car recorded it; unset when unknown."""
+
+    def __init__(
+        self,
+        *,
+        percent: _builtins.float = ...,
+        threshold_percent: _builtins.float = ...,
+        origin: Global___ReadingOrigin.ValueType = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["origin", b"origin", "percent", b"percent", "recorded_at", b"recorded_at", "threshold_percent", b"threshold_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LowLevel: _TypeAlias = LowLevel  # noqa: Y015
+
+@_typing.final
+class ConnectionStatusChange(_message.Message):
+    """A change of the connection status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STATUS_FIELD_NUMBER: _builtins.int
+    TO_STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    from_status: Global___ConnectionStatus.ValueType
+    """The status before."""
+    to_status: Global___ConnectionStatus.ValueType
+    """The status after."""
+    reason: _builtins.str
+    """Why it changed; may be empty."""
+    def __init__(
+        self,
+        *,
+        from_status: Global___ConnectionStatus.ValueType = ...,
+        to_status: Global___ConnectionStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_status", b"from_status", "reason", b"reason", "to_status", b"to_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectionStatusChange: _TypeAlias = ConnectionStatusChange  # noqa: Y015
+
+@_typing.final
+class BudgetWarning(_message.Message):
+    """A car's month reached the warning share of its allowance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    REQUESTS_THIS_MONTH_FIELD_NUMBER: _builtins.int
+    MONTHLY_ALLOWANCE_FIELD_NUMBER: _builtins.int
+    WARNING_PERCENT_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """The billing month, YYYY-MM (UTC)."""
+    requests_this_month: _builtins.int
+    """Billed requests counted this month."""
+    monthly_allowance: _builtins.int
+    """The car's monthly request allowance."""
+    warning_percent: _builtins.int
+    """The share of the allowance at which cars are reported, percent (80)."""
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        requests_this_month: _builtins.int = ...,
+        monthly_allowance: _builtins.int = ...,
+        warning_percent: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["month", b"month", "monthly_allowance", b"monthly_allowance", "requests_this_month", b"requests_this_month", "warning_percent", b"warning_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetWarning: _TypeAlias = BudgetWarning  # noqa: Y015
+
+@_typing.final
+class RentalFinalReading(_message.Message):
+    """An ended rental's final reading was settled."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    DISTANCE_KM_FIELD_NUMBER: _builtins.int
+    FUEL_PERCENT_CHANGE_FIELD_NUMBER: _builtins.int
+    BATTERY_PERCENT_CHANGE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    state: Global___FinalReadingState.ValueType
+    """FINAL_READING_RECORDED or FINAL_READING_GIVEN_UP."""
+    distance_km: _builtins.float
+    """Kilometres driven, as GetRental shows it; absent when unknown."""
+    fuel_percent_change: _builtins.float
+    """Fuel at the end less at the start, percentage points; absent when unknown."""
+    battery_percent_change: _builtins.float
+    """Charge at the end less at the start, percentage points; absent when unknown."""
+    reason: _builtins.str
+    """Why the gateway stopped trying (GIVEN_UP); empty otherwise."""
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp:
+        """When the rental ended."""
+
+    def __init__(
+        self,
+        *,
+        state: Global___FinalReadingState.ValueType = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+        distance_km: _builtins.float | None = ...,
+        fuel_percent_change: _builtins.float | None = ...,
+        battery_percent_change: _builtins.float | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change", "_distance_km", b"_distance_km", "_fuel_percent_change", b"_fuel_percent_change", "battery_percent_change", b"battery_percent_change", "distance_km", b"distance_km", "ended_at", b"ended_at", "fuel_percent_change", b"fuel_percent_change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change", "_distance_km", b"_distance_km", "_fuel_percent_change", b"_fuel_percent_change", "battery_percent_change", b"battery_percent_change", "distance_km", b"distance_km", "ended_at", b"ended_at", "fuel_percent_change", b"fuel_percent_change", "reason", b"reason", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__battery_percent_change: _TypeAlias = _typing.Literal["battery_percent_change"]  # noqa: Y015
+    _WhichOneofArgType__battery_percent_change: _TypeAlias = _typing.Literal["_battery_percent_change", b"_battery_percent_change"]  # noqa: Y015
+    _WhichOneofReturnType__distance_km: _TypeAlias = _typing.Literal["distance_km"]  # noqa: Y015
+    _WhichOneofArgType__distance_km: _TypeAlias = _typing.Literal["_distance_km", b"_distance_km"]  # noqa: Y015
+    _WhichOneofReturnType__fuel_percent_change: _TypeAlias = _typing.Literal["fuel_percent_change"]  # noqa: Y015
+    _WhichOneofArgType__fuel_percent_change: _TypeAlias = _typing.Literal["_fuel_percent_change", b"_fuel_percent_change"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__battery_percent_change) -> _WhichOneofReturnType__battery_percent_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__distance_km) -> _WhichOneofReturnType__distance_km | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fuel_percent_change) -> _WhichOneofReturnType__fuel_percent_change | None: ...
+
+Global___RentalFinalReading: _TypeAlias = RentalFinalReading  # noqa: Y015

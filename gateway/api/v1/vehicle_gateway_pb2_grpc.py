@@ -127,6 +127,11 @@ class VehicleGatewayStub:
                 request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.SerializeToString,
                 response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.FromString,
                 _registered_method=True)
+        self.WatchVehicleEvents = channel.unary_stream(
+                '/vehiclegateway.v1.VehicleGateway/WatchVehicleEvents',
+                request_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehicleEventsRequest.SerializeToString,
+                response_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.VehicleEvent.FromString,
+                _registered_method=True)
 
 
 class VehicleGatewayServicer:
@@ -296,6 +301,23 @@ class VehicleGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchVehicleEvents(self, request, context):
+        """Stream what happens to the fleet's cars, as it is recorded, by any replica, oldest
+        first: lock state changes (from commands, polls, reads, rental readings and webhooks),
+        doors or trunk left open at a rental's end, Smartcar's VEHICLE_ERROR events with their
+        resolution, low fuel or charge, connection status changes, budget warnings, and rentals'
+        final readings. Filter by vehicle and kind; resume after a disconnect with `after_id`
+        (no event missed, none twice). Each event is written with the change it reports, so
+        it exists exactly when the change does. Events are kept for VG_EVENT_RETENTION_DAYS
+        (7): resuming before the oldest kept is OUT_OF_RANGE (ErrorInfo reason EVENTS_PRUNED,
+        metadata `resume_after_id`). A stream whose caller stops reading ends with ABORTED
+        (WATCH_FELL_BEHIND, `resume_after_id`); a caller holds at most
+        VG_WATCH_STREAMS_PER_CALLER of these streams on each replica (RESOURCE_EXHAUSTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VehicleGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -388,6 +410,11 @@ def add_VehicleGatewayServicer_to_server(servicer, server):
                     servicer.ListRentals,
                     request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.FromString,
                     response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.SerializeToString,
+            ),
+            'WatchVehicleEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchVehicleEvents,
+                    request_deserializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehicleEventsRequest.FromString,
+                    response_serializer=gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.VehicleEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -879,6 +906,33 @@ class VehicleGateway:
             '/vehiclegateway.v1.VehicleGateway/ListRentals',
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsRequest.SerializeToString,
             gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.ListRentalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchVehicleEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vehiclegateway.v1.VehicleGateway/WatchVehicleEvents',
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.WatchVehicleEventsRequest.SerializeToString,
+            gateway_dot_api_dot_v1_dot_vehicle__gateway__pb2.VehicleEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -131,6 +131,19 @@ class VehicleGatewayStub:
     """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
     only those that ended within a period.
     """
+    WatchVehicleEvents: _grpc.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehicleEventsRequest, _vehicle_gateway_pb2.VehicleEvent]
+    """Stream what happens to the fleet's cars, as it is recorded, by any replica, oldest
+    first: lock state changes (from commands, polls, reads, rental readings and webhooks),
+    doors or trunk left open at a rental's end, Smartcar's VEHICLE_ERROR events with their
+    resolution, low fuel or charge, connection status changes, budget warnings, and rentals'
+    final readings. Filter by vehicle and kind; resume after a disconnect with `after_id`
+    (no event missed, none twice). Each event is written with the change it reports, so
+    it exists exactly when the change does. Events are kept for VG_EVENT_RETENTION_DAYS
+    (7): resuming before the oldest kept is OUT_OF_RANGE (ErrorInfo reason EVENTS_PRUNED,
+    metadata `resume_after_id`). A stream whose caller stops reading ends with ABORTED
+    (WATCH_FELL_BEHIND, `resume_after_id`); a caller holds at most
+    VG_WATCH_STREAMS_PER_CALLER of these streams on each replica (RESOURCE_EXHAUSTED).
+    """
 
 @_typing.type_check_only
 class VehicleGatewayAsyncStub(VehicleGatewayStub):
@@ -223,6 +236,19 @@ class VehicleGatewayAsyncStub(VehicleGatewayStub):
     ListRentals: _aio.UnaryUnaryMultiCallable[_vehicle_gateway_pb2.ListRentalsRequest, _vehicle_gateway_pb2.ListRentalsResponse]  # type: ignore[assignment]
     """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
     only those that ended within a period.
+    """
+    WatchVehicleEvents: _aio.UnaryStreamMultiCallable[_vehicle_gateway_pb2.WatchVehicleEventsRequest, _vehicle_gateway_pb2.VehicleEvent]  # type: ignore[assignment]
+    """Stream what happens to the fleet's cars, as it is recorded, by any replica, oldest
+    first: lock state changes (from commands, polls, reads, rental readings and webhooks),
+    doors or trunk left open at a rental's end, Smartcar's VEHICLE_ERROR events with their
+    resolution, low fuel or charge, connection status changes, budget warnings, and rentals'
+    final readings. Filter by vehicle and kind; resume after a disconnect with `after_id`
+    (no event missed, none twice). Each event is written with the change it reports, so
+    it exists exactly when the change does. Events are kept for VG_EVENT_RETENTION_DAYS
+    (7): resuming before the oldest kept is OUT_OF_RANGE (ErrorInfo reason EVENTS_PRUNED,
+    metadata `resume_after_id`). A stream whose caller stops reading ends with ABORTED
+    (WATCH_FELL_BEHIND, `resume_after_id`); a caller holds at most
+    VG_WATCH_STREAMS_PER_CALLER of these streams on each replica (RESOURCE_EXHAUSTED).
     """
 
 class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
@@ -421,6 +447,25 @@ class VehicleGatewayServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_vehicle_gateway_pb2.ListRentalsResponse, _abc.Awaitable[_vehicle_gateway_pb2.ListRentalsResponse]]:
         """Return one page of rentals, oldest start first: optionally one vehicle's, optionally
         only those that ended within a period.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchVehicleEvents(
+        self,
+        request: _vehicle_gateway_pb2.WatchVehicleEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_vehicle_gateway_pb2.VehicleEvent], _abc.AsyncIterator[_vehicle_gateway_pb2.VehicleEvent]]:
+        """Stream what happens to the fleet's cars, as it is recorded, by any replica, oldest
+        first: lock state changes (from commands, polls, reads, rental readings and webhooks),
+        doors or trunk left open at a rental's end, Smartcar's VEHICLE_ERROR events with their
+        resolution, low fuel or charge, connection status changes, budget warnings, and rentals'
+        final readings. Filter by vehicle and kind; resume after a disconnect with `after_id`
+        (no event missed, none twice). Each event is written with the change it reports, so
+        it exists exactly when the change does. Events are kept for VG_EVENT_RETENTION_DAYS
+        (7): resuming before the oldest kept is OUT_OF_RANGE (ErrorInfo reason EVENTS_PRUNED,
+        metadata `resume_after_id`). A stream whose caller stops reading ends with ABORTED
+        (WATCH_FELL_BEHIND, `resume_after_id`); a caller holds at most
+        VG_WATCH_STREAMS_PER_CALLER of these streams on each replica (RESOURCE_EXHAUSTED).
         """
 
 def add_VehicleGatewayServicer_to_server(servicer: VehicleGatewayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

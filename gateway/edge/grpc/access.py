@@ -11,8 +11,10 @@ request is looked at by anything else:
 2. otherwise `authorization: Bearer <token>` metadata names it, accepted only over TLS or
    from a loopback peer (a token sent in clear over a network is as good as published);
 3. no identity the policy knows → Unauthenticated; a method (or, for GetTelemetry, a
-   field) the caller's roles do not allow → AccessDenied. The rental RPCs answer readings
-   too: those of fields the caller's roles may not read are left out (`visible_fields`).
+   field; for WatchVehicleEvents, a kind of event revealing a field) the caller's roles do
+   not allow → AccessDenied. The rental RPCs answer readings too: those of fields the
+   caller's roles may not read are left out (`visible_fields`), and so are the events
+   that would reveal them (a lock state, a fuel or charge level) from WatchVehicleEvents.
 
 Without a policy the gateway runs in development mode: every caller is `anonymous` and may
 do anything. `gateway.app` allows that only on a loopback address and says so loudly.
@@ -44,13 +46,16 @@ from gateway.core.access import (
 )
 from gateway.core.errors import AccessDenied, Refusal, Unauthenticated
 from gateway.core.model import TelemetryField
+from gateway.core.vehicle_events import KIND_FIELDS, VehicleEventKind
 from gateway.edge.grpc.convert import TELEMETRY_FIELDS
+from gateway.edge.grpc.convert_events import requested_kinds
 
 AUTHORIZATION_KEY = "authorization"
 ANONYMOUS = Caller(name="anonymous", roles=(Role(methods=frozenset({"*"})),))
 """The caller of every call in development mode (no policy)."""
 
 _GET_TELEMETRY = f"/{GATEWAY_SERVICE}/GetTelemetry"
+_WATCH_EVENTS = f"/{GATEWAY_SERVICE}/WatchVehicleEvents"
 _PEM_CERTIFICATE_KEY = "x509_pem_cert"
 _LOOPBACK_PEERS = ("ipv4:127.", "ipv6:[::1]", "unix:")
 
@@ -87,6 +92,8 @@ class AccessGuard:
             )
         if method == _GET_TELEMETRY and isinstance(request, pb.GetTelemetryRequest):
             self._check_fields(who, method, request)
+        if method == _WATCH_EVENTS and isinstance(request, pb.WatchVehicleEventsRequest):
+            self._check_event_kinds(who, method, request)
         return who
 
     def _identify(self, policy: AccessPolicy, call: Context) -> Caller:
@@ -137,6 +144,25 @@ class AccessGuard:
                 f"caller {who.name!r} may not read {', '.join(refused)}",
                 refusal=Refusal.FIELDS_DENIED,
                 metadata={"caller": who.name, "fields": ",".join(refused)},
+            )
+
+    @staticmethod
+    def _check_event_kinds(who: Caller, method: str, request: pb.WatchVehicleEventsRequest) -> None:
+        """Refuse event kinds asked for by name that reveal a field the caller may not read
+        (asking for every kind streams those it may see)."""
+        readable = who.readable_fields(method)
+        refused = sorted(
+            kind.value
+            for kind in requested_kinds(request)
+            if kind in KIND_FIELDS and KIND_FIELDS[kind] not in readable
+        )
+        if refused:
+            fields = sorted({KIND_FIELDS[VehicleEventKind(k)].name for k in refused})
+            raise AccessDenied(
+                f"caller {who.name!r} may not see {', '.join(refused)} events: they show "
+                f"{', '.join(fields)}, which it may not read",
+                refusal=Refusal.FIELDS_DENIED,
+                metadata={"caller": who.name, "fields": ",".join(fields)},
             )
 
 

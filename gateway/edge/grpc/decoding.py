@@ -7,8 +7,8 @@ The interceptor therefore hands grpc `lenient(deserializer)` for every method, w
 raises on the caller's bytes:
 
 - more than `MAX_REQUEST_BYTES` → `Malformed` without parsing them (no valid request of
-  this service comes near: the largest, WatchVehicles with every id at its maximum length,
-  is about half of it);
+  this service comes near: the largest, WatchVehicles or WatchVehicleEvents with every id
+  at its maximum length, is about half of it);
 - bytes protobuf cannot parse as the method's request (corrupt wire format, a string that
   is not UTF-8, nesting past protobuf's depth limit) → `Malformed`.
 

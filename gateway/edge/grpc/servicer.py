@@ -13,7 +13,7 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
 from gateway.core.model import ChargeAction, LockAction
-from gateway.edge.grpc import access, convert
+from gateway.edge.grpc import access, convert, convert_events
 from gateway.edge.grpc.answers import TelemetryAnswers
 from gateway.edge.grpc.interceptors import Context
 
@@ -158,6 +158,21 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
             args.vehicle_id, monthly_allowance=args.monthly_allowance
         )
         return convert.vehicle_message(panel)
+
+    async def WatchVehicleEvents(
+        self, request: pb.WatchVehicleEventsRequest, context: Context
+    ) -> AsyncIterator[pb.VehicleEvent]:
+        """Stream vehicle events until the caller hangs up (those it may see)."""
+        query = convert_events.event_watch_query(request)
+        visible = access.visible_fields("WatchVehicleEvents")
+        events = self._api.watch_vehicle_events(
+            vehicle_ids=query.vehicle_ids,
+            kinds=convert_events.shown_kinds(query.kinds, visible),
+            after_id=query.after_id,
+            caller=access.caller.get() or access.ANONYMOUS.name,
+        )
+        async for event in events:
+            yield convert_events.vehicle_event_message(event, visible=visible)
 
     async def _command(self, args: convert.CommandArgs) -> pb.CommandResult:
         """Run a command."""

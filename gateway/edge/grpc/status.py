@@ -81,6 +81,7 @@ STATUS_CODES: Mapping[type[errors.GatewayError], grpc.StatusCode] = {
     errors.KeyUnavailable: _C.UNAVAILABLE,
     errors.CommandInProgress: _C.ABORTED,
     errors.WatchFellBehind: _C.ABORTED,
+    errors.EventsPruned: _C.OUT_OF_RANGE,
     errors.Unauthenticated: _C.UNAUTHENTICATED,
     errors.AccessDenied: _C.PERMISSION_DENIED,
 }

@@ -139,6 +139,15 @@ class PrometheusMetrics:
         self._webhook_rejections = counter(
             "webhook_rejected_values", "Webhook values refused, by telemetry field", ("field",)
         )
+        self._vehicle_events = counter(
+            "vehicle_events", "Vehicle events committed (WatchVehicleEvents), by kind", ("kind",)
+        )
+        self._watch_streams = Gauge(
+            "vehicle_gateway_watch_streams",
+            "Open WatchVehicles and WatchVehicleEvents streams on this replica, by RPC",
+            ("rpc",),
+            registry=registry,
+        )
         for status in ConnectionStatus:
             self._vehicles.labels(status=status.value)
 
@@ -199,6 +208,14 @@ class PrometheusMetrics:
     def webhook_value_rejected(self, *, field: str) -> None:
         """Count a refused webhook value by its field."""
         self._webhook_rejections.labels(field=field).inc()
+
+    def vehicle_event(self, *, kind: str) -> None:
+        """Count a committed vehicle event by its kind."""
+        self._vehicle_events.labels(kind=kind).inc()
+
+    def watch_streams(self, *, rpc: str, open: int) -> None:
+        """Set how many streams of `rpc` are open."""
+        self._watch_streams.labels(rpc=rpc).set(open)
 
     # --- the edge's observations ---
 

@@ -16,9 +16,14 @@ an event for a user other than the one a V3 car is connected by).
 
 - VERIFY is answered by the receiver and never stored;
 - VEHICLE_STATE: `data.signals` (see `signals`) become a `StateReport`;
-- VEHICLE_ERROR: each `data.errors[]` item `{type, code, description, state}` becomes a
-  `ReportedError` labelled `TYPE:CODE` (UNKNOWN without either), resolved when its
-  `state` is RESOLVED; a CONNECTED_SERVICES_ACCOUNT item also says what the owner must do
+- VEHICLE_ERROR: each `data.errors[]` item `{type, code, description, state, resolution}`
+  becomes a `ReportedError` labelled `TYPE:CODE` (UNKNOWN without either), resolved when
+  its `state` is RESOLVED, with Smartcar's `resolution.type` and `resolution.url` when
+  given (the event reference documents `resolution: {type}`; the API's error pages add a
+  `url` to some, e.g. AUTHENTICATION_FAILED's re-authentication link, and one SDK defect
+  shows `resolution` sent as a bare string: that is read as the type). Text that is not a
+  string is left out, and each text is cut to `MAX_ERROR_TEXT` characters; a
+  CONNECTED_SERVICES_ACCOUNT item also says what the owner must do
   (`failures.owner_action_of`: its `resolution` {type, url}, `docURL` or `links.about`,
   `suggestedUserMessage`);
 - any other type is `NotHandled`.
@@ -36,6 +41,9 @@ from gateway.core.reports import ErrorReport, NotHandled, ReportedError, Vehicle
 from gateway.core.validation import MAX_ID_LENGTH
 from gateway.edge.smartcar import signals
 from gateway.edge.smartcar.failures import OWNER_ACCOUNT, owner_action_of
+
+MAX_ERROR_TEXT = 2048
+"""The longest type, code, description or resolution kept of a reported error."""
 
 VERIFY = "VERIFY"
 VEHICLE_STATE = "VEHICLE_STATE"
@@ -124,13 +132,19 @@ def error_report(errors: object) -> ErrorReport:
         if not isinstance(error, Mapping):
             continue
         label = ":".join(str(error[k]) for k in ("type", "code") if error.get(k)) or "UNKNOWN"
-        description = error.get("description")
+        resolution = error.get("resolution")
+        if not isinstance(resolution, Mapping):
+            resolution = {"type": resolution}
         reported.append(
             ReportedError(
                 label=label,
-                description=description if isinstance(description, str) else None,
+                description=_text(error.get("description")),
                 resolved=error.get("state") == "RESOLVED",
                 owner_action=_owner_action(error),
+                type=_text(error.get("type")),
+                code=_text(error.get("code")),
+                resolution_type=_text(resolution.get("type")),
+                resolution_url=_text(resolution.get("url")),
             )
         )
     return ErrorReport(tuple(reported))
@@ -158,8 +172,11 @@ def _owner_action(error: Mapping[str, object]) -> OwnerAction | None:
 
 
 def _text(value: object) -> str | None:
-    """A non-empty text value, printable as every store keeps it; None otherwise."""
-    return payloads.printable(value) if isinstance(value, str) and value else None
+    """A non-empty text value, printable as every store keeps it and cut to MAX_ERROR_TEXT
+    characters; None otherwise."""
+    if not isinstance(value, str) or not value:
+        return None
+    return payloads.printable(value)[:MAX_ERROR_TEXT]
 
 
 def _envelope_text(value: object, name: str) -> str:

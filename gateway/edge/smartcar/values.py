@@ -5,7 +5,9 @@ same reading types (`Location`, `Odometer`, `Fuel`, `Battery`, `LockStatus`,
 `TirePressure`, `EngineOil`), already normalised to percent 0-100, km, litres and kPa, so
 one conversion serves the v2 adapter (`adapter`) and the V3 translation (`v3_readings`).
 Door names are passed on as the client gives them (`frontLeft`, …); the V3 translation
-renames them as the core's model names them (`front_left`, …).
+renames them as the core's model names them (`front_left`, …). v2.0's security endpoint
+also reports windows, the trunks (its `storage`: `rear`, `front`) and the sunroof, passed
+on the same way (the charging port is not: it is no way into the car).
 
 Charging comes in two shapes. v2 answers it in two paths: `/charge` (`ChargeStatus`:
 plugged in, state) and `/charge/limit` (`ChargeLimit`), which the v2 adapter reads in one
@@ -72,8 +74,13 @@ def telemetry_value(value: object) -> model.TelemetryValue | None:
         case sc.Battery():
             return model.Battery(percent_remaining=value.percent_remaining, range_km=value.range_km)
         case sc.LockStatus():
-            doors = tuple(model.DoorState(door=d.type, status=d.status) for d in value.doors)
-            return model.LockStatus(is_locked=value.is_locked, doors=doors)
+            return model.LockStatus(
+                is_locked=value.is_locked,
+                doors=_closures(value.doors),
+                windows=_closures(value.windows),
+                trunks=_closures(value.storage),
+                sunroof=_closures(value.sunroof),
+            )
         case sc.TirePressure():
             return model.TirePressure(
                 front_left_kpa=value.front_left_kpa,
@@ -90,6 +97,11 @@ def telemetry_value(value: object) -> model.TelemetryValue | None:
         case ChargeState():
             return _v3_charge(value)
     return None
+
+
+def _closures(parts: tuple[sc.Closure, ...]) -> tuple[model.DoorState, ...]:
+    """Return the client's closures (doors, windows, …) as the core's states."""
+    return tuple(model.DoorState(door=part.type, status=part.status) for part in parts)
 
 
 def charging_state(name: str | None) -> model.ChargingState | None:

@@ -11,7 +11,7 @@ Going back, the older code knows no NEEDS_REAUTHENTICATION: such cars become ERR
 again, ACTIVE at the next answer), and their recorded transitions name ERROR instead.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-12
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

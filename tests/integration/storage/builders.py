@@ -141,6 +141,8 @@ VALUES: dict[TelemetryField, TelemetryValue] = {
             DoorState(door="front_left", status="OPEN"),
             DoorState(door="back_right", status="CLOSED"),
         ),
+        windows=(DoorState(door="frontLeft", status="OPEN"),),
+        trunks=(DoorState(door="rear", status="CLOSED"), DoorState(door="front", status="OPEN")),
     ),
     TelemetryField.TIRE_PRESSURE: TirePressure(
         front_left_kpa=230.0, front_right_kpa=231.5, back_left_kpa=None, back_right_kpa=229.0

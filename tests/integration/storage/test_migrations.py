@@ -24,12 +24,14 @@ LIFECYCLE_TABLES = {"status_transitions", "request_budget", "scheduler_leases", 
 AUDIT_TABLES = {"audit_log"}
 APPLICATION_TOKEN_TABLES = {"smartcar_application_tokens"}
 RENTAL_READING_TABLES = {"rental_readings", "rental_final_readings"}
+EVENT_TABLES = {"vehicle_events", "vehicle_event_latches", "vehicle_event_horizon"}
 TABLES = (
     FIRST_TABLES
     | LIFECYCLE_TABLES
     | AUDIT_TABLES
     | APPLICATION_TOKEN_TABLES
     | RENTAL_READING_TABLES
+    | EVENT_TABLES
 )
 LIFECYCLE_COLUMNS = {"asleep_until", "failure_count", "last_error"}
 
@@ -134,13 +136,15 @@ async def test_downgrade_to_the_lifecycle_revision_removes_the_audit_log(
 async def test_downgrade_to_command_outcomes_removes_the_application_tokens(
     migrated_engine: AsyncEngine,
 ) -> None:
-    """Going back to 0006 drops smartcar_application_tokens and nothing else; upgrading
-    restores it."""
+    """Going back to 0006 drops smartcar_application_tokens and what came after it (the
+    rental readings, the vehicle events) and nothing else; upgrading restores them."""
     async with migrated_engine.begin() as connection:
         await connection.run_sync(_downgrade, "0006")
     async with migrated_engine.connect() as connection:
         tables, _, _ = await connection.run_sync(_layout)
-    assert tables & TABLES == TABLES - APPLICATION_TOKEN_TABLES - RENTAL_READING_TABLES
+    assert tables & TABLES == (
+        TABLES - APPLICATION_TOKEN_TABLES - RENTAL_READING_TABLES - EVENT_TABLES
+    )
     await migrate(migrated_engine)
     async with migrated_engine.connect() as connection:
         assert await connection.run_sync(_diff) == []
@@ -176,7 +180,7 @@ async def test_downgrade_below_rental_readings_keeps_the_rentals(tmp_path: Path)
                 lambda c: {str(i["name"]) for i in inspect(c).get_indexes("rentals")}
             )
             rentals = (await connection.execute(text("SELECT rental_id FROM rentals"))).all()
-        assert tables & TABLES == TABLES - RENTAL_READING_TABLES
+        assert tables & TABLES == TABLES - RENTAL_READING_TABLES - EVENT_TABLES
         assert indexes == {"uq_rentals_active_vehicle"}
         assert [row[0] for row in rentals] == ["r1"]
         await migrate(engine)

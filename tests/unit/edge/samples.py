@@ -48,6 +48,13 @@ from gateway.core.model import (
     VehiclePage,
     VehiclePanel,
 )
+from gateway.core.vehicle_events import (
+    Closure,
+    ClosureKind,
+    OpenAtEnd,
+    VehicleEvent,
+    VehicleEventKind,
+)
 
 NOW = datetime(2026, 11, 22, 9, 30, 15, 250000, tzinfo=UTC)
 VEHICLE_ID = "car-1"
@@ -376,7 +383,41 @@ def status_change() -> StatusTransition:
     )
 
 
+def vehicle_event() -> VehicleEvent:
+    """A recorded event: rental-7 of car-1 ended with the front left door and the trunk
+    open, the car unlocked."""
+    return VehicleEvent(
+        id=12,
+        vehicle_id="car-1",
+        kind=VehicleEventKind.DOORS_OPEN_AT_RENTAL_END,
+        at=NOW,
+        description="rental rental-7 ended with vehicle car-1 open: door front_left, trunk rear",
+        detail=OpenAtEnd(
+            open=(
+                Closure(kind=ClosureKind.DOOR, name="front_left"),
+                Closure(kind=ClosureKind.TRUNK, name="rear"),
+            ),
+            locked=False,
+            recorded_at=NOW - timedelta(seconds=20),
+        ),
+        rental_id="rental-7",
+    )
+
+
 BAD_REQUESTS: list[tuple[str, Message, tuple[str, ...]]] = [
+    (
+        "WatchVehicleEvents",
+        pb.WatchVehicleEventsRequest(vehicle_ids=["ok", "bad id"], kinds=[0, 42], after_id=-3),
+        ("vehicle_ids[1]", "kinds[0]", "kinds[1]", "after_id"),
+    ),
+    (
+        "WatchVehicleEvents",
+        pb.WatchVehicleEventsRequest(
+            vehicle_ids=[f"car-{n}" for n in range(1001)],
+            kinds=[pb.VEHICLE_EVENT_LOW_FUEL] * 10,
+        ),
+        ("vehicle_ids", "kinds"),
+    ),
     ("WatchVehicles", pb.WatchVehiclesRequest(vehicle_ids=["ok", "bad id"]), ("vehicle_ids[1]",)),
     ("WatchVehicles", pb.WatchVehiclesRequest(after_id=-1), ("after_id",)),
     ("GetConnectUrl", pb.GetConnectUrlRequest(), ("vehicle_id",)),

@@ -31,12 +31,14 @@ FIXED_REQUEST_FIELDS = {
     "SetChargeLimit": {"vehicle_id", "request_id"},
     "GetRental": {"rental_id"},
     "ListRentals": set(),
+    "WatchVehicleEvents": set(),
 }
 
 
 def test_service_and_rpc_names_are_the_fixed_ones() -> None:
     """vehiclegateway.v1.VehicleGateway has the ten RPCs of the design, WatchVehicles,
-    CheckCompatibility, SetRequestAllowance, the charge commands, GetRental and ListRentals."""
+    CheckCompatibility, SetRequestAllowance, the charge commands, GetRental, ListRentals and
+    WatchVehicleEvents."""
     service = pb.DESCRIPTOR.services_by_name["VehicleGateway"]
     assert service.full_name == "vehiclegateway.v1.VehicleGateway"
     assert {m.name for m in service.methods} == set(FIXED_REQUEST_FIELDS)

@@ -33,7 +33,7 @@ from gateway.core.model import (
     RentalPage,
     TelemetryField,
 )
-from gateway.edge.grpc import convert
+from gateway.edge.grpc import convert, convert_events
 from tests.unit.edge import samples
 
 CONVERTERS: dict[str, Callable[[Any], object]] = {
@@ -55,6 +55,7 @@ CONVERTERS: dict[str, Callable[[Any], object]] = {
     "SetRequestAllowance": convert.allowance_args,
     "GetRental": convert.rental_id,
     "ListRentals": convert.rental_list_query,
+    "WatchVehicleEvents": convert_events.event_watch_query,
 }
 RPC_NAMES = {m.name for m in pb.DESCRIPTOR.services_by_name["VehicleGateway"].methods}
 

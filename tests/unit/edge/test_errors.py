@@ -124,6 +124,7 @@ EXPECTED_FAMILY_CODES = {
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     errors.CommandInProgress: grpc.StatusCode.ABORTED,
     errors.WatchFellBehind: grpc.StatusCode.ABORTED,
+    errors.EventsPruned: grpc.StatusCode.OUT_OF_RANGE,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.AccessDenied: grpc.StatusCode.PERMISSION_DENIED,
 }

@@ -119,18 +119,41 @@ def test_a_vehicle_state_event_is_a_state_report() -> None:
 
 def test_a_vehicle_error_event_is_an_error_report() -> None:
     """VEHICLE_ERROR reports each error object in order: labelled TYPE:CODE (UNKNOWN with
-    neither), its description if it is text, resolved when its state is RESOLVED."""
+    neither), its type, code and description if they are text, resolved when its state is
+    RESOLVED, with Smartcar's resolution (an object with a type and a url, or a bare type)."""
     payload = error_event("e1", "sc-1", error_type="VEHICLE_STATE", code="UNREACHABLE")
+    reauthenticate = "https://connect.smartcar.com/oauth/reauthenticate?vehicle_id=sc-1"
     payload["data"]["errors"] += [
         "not an object",
-        {"type": "COMPATIBILITY", "state": "RESOLVED", "description": 7},
-        {"description": "no type, no code"},
+        {"type": "COMPATIBILITY", "state": "RESOLVED", "description": 7, "resolution": 3},
+        {"description": "no type, no code", "resolution": "CONTACT_SUPPORT"},
+        {
+            "type": "CONNECTED_SERVICES_ACCOUNT",
+            "code": "AUTHENTICATION_FAILED",
+            "state": "ERROR",
+            "resolution": {"type": "REAUTHENTICATE", "url": reauthenticate},
+        },
     ]
     assert decode(payload) == ErrorReport(
         (
-            ReportedError(label="VEHICLE_STATE:UNREACHABLE", description="unreachable (test)"),
-            ReportedError(label="COMPATIBILITY", resolved=True),
-            ReportedError(label="UNKNOWN", description="no type, no code"),
+            ReportedError(
+                label="VEHICLE_STATE:UNREACHABLE",
+                description="unreachable (test)",
+                type="VEHICLE_STATE",
+                code="UNREACHABLE",
+                resolution_type="RETRY_LATER",
+            ),
+            ReportedError(label="COMPATIBILITY", resolved=True, type="COMPATIBILITY"),
+            ReportedError(
+                label="UNKNOWN", description="no type, no code", resolution_type="CONTACT_SUPPORT"
+            ),
+            ReportedError(
+                label="CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED",
+                type="CONNECTED_SERVICES_ACCOUNT",
+                code="AUTHENTICATION_FAILED",
+                resolution_type="REAUTHENTICATE",
+                resolution_url=reauthenticate,
+            ),
         )
     )
 

@@ -295,9 +295,10 @@ def test_an_ice_car_reports_fuel_and_its_sleep() -> None:
 
 
 def test_a_live_vehicle_error_is_an_error_report() -> None:
-    """VEHICLE_ERROR items (`type`, `code`, `state`, `signals`, …) become ReportedErrors,
-    resolved when their state is RESOLVED; a CONNECTED_SERVICES_ACCOUNT item also says what
-    the owner must do (its resolution, page and message)."""
+    """VEHICLE_ERROR items (`type`, `code`, `state`, `resolution`, `signals`, …) become
+    ReportedErrors with their type, code and resolution, resolved when their state is
+    RESOLVED; a CONNECTED_SERVICES_ACCOUNT item also says what the owner must do (its
+    resolution, page and message)."""
     payload = live_state()
     payload["eventType"] = "VEHICLE_ERROR"
     payload["data"]["errors"] = [
@@ -324,8 +325,13 @@ def test_a_live_vehicle_error_is_an_error_report() -> None:
                     doc_url="https://smartcar.com/docs/errors/api-errors/connected-services-account-errors",
                     user_message="Renew the subscription.",
                 ),
+                type="CONNECTED_SERVICES_ACCOUNT",
+                code="SUBSCRIPTION",
+                resolution_type="CONTACT_SUPPORT",
             ),
-            ReportedError(label="VEHICLE_STATE:ASLEEP", resolved=True),
+            ReportedError(
+                label="VEHICLE_STATE:ASLEEP", resolved=True, type="VEHICLE_STATE", code="ASLEEP"
+            ),
         )
     )
 

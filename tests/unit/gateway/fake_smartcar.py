@@ -26,6 +26,7 @@ from gateway.core.model import (
     ChargeAction,
     ChargingState,
     Command,
+    DoorState,
     FieldResult,
     Fuel,
     LockAction,
@@ -57,6 +58,12 @@ class FakeCar:
     plugged_in: bool = True
     charging: bool = False
     charge_limit_percent: float = 80.0
+    fuel_percent: float = 50.0
+    """An ICE car's tank, percent."""
+    battery_percent: float = 80.0
+    """An EV's traction battery, percent."""
+    open_doors: tuple[str, ...] = ()
+    """The doors the car reports open (`front_left`, …); the others are closed."""
 
     def charge(self) -> Charge:
         """Return the car's charge as Smartcar reports it."""
@@ -248,11 +255,11 @@ class FakeSmartcar:
             )
         values = {
             TelemetryField.ODOMETER: Odometer(distance_km=car.odometer_km),
-            TelemetryField.LOCK_STATUS: LockStatus(is_locked=car.locked),
+            TelemetryField.LOCK_STATUS: LockStatus(is_locked=car.locked, doors=_doors(car)),
             TelemetryField.FUEL: None
             if car.electric
-            else Fuel(percent_remaining=50.0, amount_remaining_l=20.0, range_km=300.0),
-            TelemetryField.BATTERY: Battery(percent_remaining=80.0, range_km=400.0)
+            else Fuel(percent_remaining=car.fuel_percent, amount_remaining_l=20.0, range_km=300.0),
+            TelemetryField.BATTERY: Battery(percent_remaining=car.battery_percent, range_km=400.0)
             if car.electric
             else None,
             TelemetryField.CHARGE: car.charge() if car.electric else None,
@@ -305,6 +312,15 @@ class FakeSmartcar:
                 cars.remove(smartcar_vehicle_id)
             return
         self._grant(access, smartcar_vehicle_id)[1].remove(smartcar_vehicle_id)
+
+
+def _doors(car: FakeCar) -> tuple[DoorState, ...]:
+    """The car's doors as it reports them: those named open, the others closed."""
+    sides = ("front_left", "front_right", "back_left", "back_right")
+    return tuple(
+        DoorState(door=side, status="OPEN" if side in car.open_doors else "CLOSED")
+        for side in sides
+    )
 
 
 def _refuse_if(refused: bool, code: str) -> None:

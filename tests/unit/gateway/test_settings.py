@@ -76,6 +76,33 @@ def test_audit_retention_defaults_to_400_days_and_0_keeps_forever() -> None:
     assert Settings.from_env({"VG_AUDIT_RETENTION_DAYS": "0"}).policies.audit.retention is None
 
 
+def test_vehicle_events_are_configuration() -> None:
+    """Events are kept 7 days (0: forever) and pruned hourly; fuel is low below 15 %,
+    charge below 20 %, unless set; streams look for new rows every 0.5 s."""
+    default = Settings.from_env({})
+    assert default.policies.event_retention.retention == timedelta(days=7)
+    assert default.event_retention_interval_s == 3600
+    assert (
+        default.policies.low_levels.low_fuel_percent,
+        default.policies.low_levels.low_charge_percent,
+    ) == (15, 20)
+    assert default.policies.watch.poll_interval_s == 0.5
+    tuned = Settings.from_env(
+        {
+            "VG_EVENT_RETENTION_DAYS": "0",
+            "VG_LOW_FUEL_PERCENT": "10",
+            "VG_LOW_CHARGE_PERCENT": "12.5",
+            "VG_WATCH_POLL_INTERVAL_S": "0.1",
+        }
+    )
+    assert tuned.policies.event_retention.retention is None
+    assert (
+        tuned.policies.low_levels.low_fuel_percent,
+        tuned.policies.low_levels.low_charge_percent,
+    ) == (10, 12.5)
+    assert tuned.policies.watch.poll_interval_s == 0.1
+
+
 def test_the_request_budget_is_configuration() -> None:
     """VG_MONTHLY_REQUEST_ALLOWANCE sets the fleet's allowance (500 unset); the reserve is
     10 % of each car's allowance, at least 20, unless VG_REQUEST_RESERVE says otherwise."""
@@ -299,6 +326,11 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_WATCH_STREAMS_PER_CALLER": ["0", "2.5"],
     "VG_AUDIT_RETENTION_DAYS": ["30.5", "-1", "99999"],
     "VG_AUDIT_RETENTION_INTERVAL_S": ["-1", "hourly"],
+    "VG_WATCH_POLL_INTERVAL_S": ["0", "-0.5", "often"],
+    "VG_LOW_FUEL_PERCENT": ["-1", "101", "low"],
+    "VG_LOW_CHARGE_PERCENT": ["100.5", "nan"],
+    "VG_EVENT_RETENTION_DAYS": ["7.5", "-1", "99999"],
+    "VG_EVENT_RETENTION_INTERVAL_S": ["-1", "daily"],
     "VG_HEALTH_LISTEN": ["abc", "127.0.0.1:65536"],  # not loopback: refused at start-up
 }
 """Bad values of every setting `Settings.from_env` can judge alone."""

@@ -37,6 +37,12 @@ from gateway.core.model import (
 from gateway.core.ports import WebhookDecoder
 from gateway.core.rental_records import pending_final
 from gateway.core.reports import Rejection, StateReport, VehicleReport
+from gateway.core.vehicle_events import (
+    ErrorState,
+    ReadingOrigin,
+    VehicleErrorReport,
+    VehicleEventKind,
+)
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.clock import ManualClock
 from gateway.edge.smartcar.events import SmartcarV2Events, event_from
@@ -363,6 +369,69 @@ async def test_an_owner_account_error_leaves_an_expired_car_expired(world: Inbox
     await world.deliver(account_error_event("e1", "ACCOUNT_ISSUE"))
     assert (world.vehicle.status, world.vehicle.owner_action) == (ConnectionStatus.EXPIRED, None)
     assert world.vehicle.last_error is not None
+
+
+async def test_each_vehicle_error_is_an_event_with_smartcars_resolution(world: Inbox) -> None:
+    """Every error of a VEHICLE_ERROR, active or resolved, is a VEHICLE_ERROR vehicle event
+    with Smartcar's type, code, description and resolution, written when it is applied; a
+    redelivery writes none again."""
+    payload = error_event("e1", SMARTCAR_ID, error_type="CONNECTED_SERVICES_ACCOUNT", code="X")
+    url = "https://connect.smartcar.com/oauth/reauthenticate?vehicle_id=sc-1"
+    payload["data"]["errors"][0] |= {
+        "code": "AUTHENTICATION_FAILED",
+        "resolution": {"type": "REAUTHENTICATE", "url": url},
+    }
+    await world.deliver(payload)
+    await world.deliver(payload)
+    world.clock.advance(60)
+    await world.deliver(
+        error_event(
+            "e2", SMARTCAR_ID, error_type="VEHICLE_STATE", code="UNREACHABLE", state="RESOLVED"
+        )
+    )
+    written = [e for _, e in sorted(world.uow.store.events.items())]
+    active, resolved = [e for e in written if e.kind is VehicleEventKind.VEHICLE_ERROR]
+    assert active.kind is VehicleEventKind.VEHICLE_ERROR
+    assert active.detail == VehicleErrorReport(
+        type="CONNECTED_SERVICES_ACCOUNT",
+        code="AUTHENTICATION_FAILED",
+        description="x (test)",
+        state=ErrorState.ACTIVE,
+        resolution_type="REAUTHENTICATE",
+        resolution_url=url,
+    )
+    assert active.description == (
+        "vehicle car-1: CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED: x (test)"
+    )
+    assert (resolved.at, resolved.vehicle_id) == (world.clock.now(), VEHICLE_ID)
+    assert isinstance(resolved.detail, VehicleErrorReport)
+    assert resolved.detail.state is ErrorState.RESOLVED
+
+
+async def test_webhook_readings_make_lock_and_low_fuel_events(world: Inbox) -> None:
+    """A webhook's lock state that differs from the stored one, and a fuel level crossing
+    below 15 %, are events of origin WEBHOOK; the same report again makes none."""
+    at = world.clock.now() - timedelta(minutes=2)
+    locked = [signal("closure-islocked", {"value": True}, at=at)]
+    await world.deliver(state_event("evt-1", SMARTCAR_ID, locked))
+    low = [
+        signal("closure-islocked", {"value": False}, at=at + timedelta(minutes=1)),
+        signal(
+            "internalcombustionengine-fuellevel",
+            {"unit": "percent", "value": 9},
+            at=at + timedelta(minutes=1),
+        ),
+    ]
+    await world.deliver(state_event("evt-2", SMARTCAR_ID, low))
+    low_again = [signal(s["code"], s["body"], at=at + timedelta(minutes=2)) for s in low]
+    await world.deliver(state_event("evt-3", SMARTCAR_ID, low_again))
+    written = [e for _, e in sorted(world.uow.store.events.items())]
+    kinds = {(e.kind, getattr(e.detail, "origin", None)) for e in written}
+    assert len(written) == 2
+    assert kinds == {
+        (VehicleEventKind.LOCK_STATE_CHANGED, ReadingOrigin.WEBHOOK),
+        (VehicleEventKind.LOW_FUEL, ReadingOrigin.WEBHOOK),
+    }
 
 
 async def test_drain_applies_events_left_unapplied(world: Inbox) -> None:
