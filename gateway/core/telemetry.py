@@ -64,8 +64,8 @@ from gateway.core.model import (
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
-from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.reading_events import LowLevelPolicy, origin_of, store_readings
+from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.status import awaiting_owner

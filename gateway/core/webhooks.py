@@ -64,8 +64,8 @@ from gateway.core.final_readings import complete_from_webhook
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import FieldReading, SmartcarApi, Vehicle, WebhookEvent
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory, WebhookDecoder
-from gateway.core.reauthentication import resolves, resumed, waiting
 from gateway.core.reading_events import LowLevelPolicy, store_readings
+from gateway.core.reauthentication import resolves, resumed, waiting
 from gateway.core.reports import (
     ErrorReport,
     NotHandled,
