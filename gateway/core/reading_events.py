@@ -84,6 +84,7 @@ _ORIGINS = {
     ReadPurpose.RENTAL: ReadingOrigin.RENTAL_READING,
     ReadPurpose.SCHEDULED: ReadingOrigin.POLL,
     ReadPurpose.COMMAND_CHECK: ReadingOrigin.POLL,
+    ReadPurpose.OWNER_PROBE: ReadingOrigin.POLL,
 }
 
 

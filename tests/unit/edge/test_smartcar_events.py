@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.core.model import Odometer, TelemetryField, WebhookEvent
+from gateway.core.model import Odometer, OwnerAction, TelemetryField, WebhookEvent
 from gateway.core.reports import ErrorReport, NotHandled, ReportedError, StateReport
 from gateway.edge.smartcar.events import (
     MalformedEvent,
@@ -153,6 +153,11 @@ def test_a_vehicle_error_event_is_an_error_report() -> None:
                 code="AUTHENTICATION_FAILED",
                 resolution_type="REAUTHENTICATE",
                 resolution_url=reauthenticate,
+                owner_action=OwnerAction(
+                    error="CONNECTED_SERVICES_ACCOUNT:AUTHENTICATION_FAILED",
+                    resolution_type="REAUTHENTICATE",
+                    resolution_url=reauthenticate,
+                ),
             ),
         )
     )

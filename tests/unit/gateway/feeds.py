@@ -72,9 +72,13 @@ class Stream:
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    """Let the other tasks run until `condition` holds (a bounded number of loop turns)."""
-    for _ in range(10_000):
+    """Let the other tasks run until `condition` holds.
+
+    First 1,000 bare loop turns (enough for fakes); then, for feeds over a real database
+    whose answers arrive as I/O, turns that yield a millisecond each, up to about 20 s on
+    a loaded machine. A bound against hanging, not a timing: no test asserts how soon."""
+    for turn in range(21_000):
         if condition():
             return
-        await asyncio.sleep(0)
+        await asyncio.sleep(0 if turn < 1_000 else 0.001)
     raise AssertionError("the condition never held")

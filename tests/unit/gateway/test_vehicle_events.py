@@ -342,3 +342,12 @@ def battery(percent: float, *, at: datetime) -> FieldReading:
     return FieldReading(
         field=F.BATTERY, availability=Availability.AVAILABLE, value=value, recorded_at=at
     )
+
+
+def test_every_read_purpose_names_the_origin_of_its_readings() -> None:
+    """A reading stored by a read of any purpose can be told apart in the events it makes:
+    no purpose is left without an origin (a new one would fail its first store)."""
+    from gateway.core.purpose import ReadPurpose
+    from gateway.core.reading_events import origin_of
+
+    assert {purpose: origin_of(purpose) for purpose in ReadPurpose}
