@@ -70,6 +70,16 @@ async def applied(rig: Rig, *, fuel_percent: float) -> None:
             await asyncio.sleep(0.01)
 
 
+async def active_again(rig: Rig) -> None:
+    """Wait until the receiver applied the webhook that ended car-1's wait for its owner."""
+    async with asyncio.timeout(DEADLINE_S):
+        while True:  # poll with a deadline: the application runs in the background
+            panel = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
+            if panel.status == pb.ACTIVE:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def webhook(rig: Rig, hook: str, smartcar_id: str, body: dict[str, Any]) -> None:
     """Have the simulator deliver one event to the gateway's receiver."""
     await rig.sim("POST", f"/sim/webhooks/{hook}/events", {"vehicle_id": smartcar_id, **body})
@@ -77,7 +87,8 @@ async def webhook(rig: Rig, hook: str, smartcar_id: str, body: dict[str, Any]) -
 
 async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
     """Connect, Unlock, a rental ended with a door open, a VEHICLE_ERROR webhook with its
-    resolution, fuel dropping below 15 % twice, a car passing 80 % of its allowance and
+    resolution (the car waits for its owner until Smartcar says it is resolved), fuel
+    dropping below 15 % twice, a car passing 80 % of its allowance and
     Disconnect each make their event, in order, for the right rental; filters and resumes
     return exactly what they should; resuming before what retention kept is OUT_OF_RANGE."""
     settings = gateway_settings(
@@ -130,6 +141,12 @@ async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
             rig, 0, pb.VEHICLE_EVENT_VEHICLE_ERROR, pb.VEHICLE_EVENT_LOW_FUEL
         )
 
+        # The account error made the car wait for its owner; Smartcar's word that it is
+        # resolved makes it ACTIVE again.
+        resolved = {**error, "state": "RESOLVED"}
+        await webhook(rig, hook, sc_id, {"type": "VEHICLE_ERROR", "error": resolved})
+        await active_again(rig)
+
         # The month passes 80 % of a small allowance of its own at the next command.
         await rig.sim("POST", f"/sim/vehicles/{sc_id}/state", {"door_open": False})
         panel = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-1"))
@@ -140,7 +157,7 @@ async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
         )
         await rig.stub.Lock(pb.LockRequest(vehicle_id="car-1", request_id="lock-1"))
         await rig.stub.Disconnect(pb.DisconnectRequest(vehicle_id="car-1"))
-        received += await take(rig, pb.WatchVehicleEventsRequest(after_id=received[-1].id), 3)
+        received += await take(rig, pb.WatchVehicleEventsRequest(after_id=received[-1].id), 5)
 
         by_kind: dict[int, list[Any]] = {}
         for event in received:
@@ -149,7 +166,7 @@ async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
         assert ids == sorted(set(ids))
         assert [
             e.status_change.to_status for e in by_kind[pb.VEHICLE_EVENT_CONNECTION_STATUS_CHANGED]
-        ] == [pb.ACTIVE, pb.DISCONNECTED]
+        ] == [pb.ACTIVE, pb.NEEDS_REAUTHENTICATION, pb.ACTIVE, pb.DISCONNECTED]
         unlock, lock = by_kind[pb.VEHICLE_EVENT_LOCK_STATE_CHANGED]
         assert (unlock.lock_state.locked, unlock.lock_state.origin) == (
             False,
@@ -170,10 +187,14 @@ async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
         ]
         [final] = by_kind[pb.VEHICLE_EVENT_FINAL_READING_RECORDED]
         assert (final.rental_id, final.final_reading.state) == ("r-1", pb.FINAL_READING_RECORDED)
-        [account] = by_kind[pb.VEHICLE_EVENT_VEHICLE_ERROR]
+        account, over = by_kind[pb.VEHICLE_EVENT_VEHICLE_ERROR]
         assert (account.vehicle_error.code, account.vehicle_error.state) == (
             "AUTHENTICATION_FAILED",
             pb.VEHICLE_ERROR_ACTIVE,
+        )
+        assert (over.vehicle_error.code, over.vehicle_error.state) == (
+            "AUTHENTICATION_FAILED",
+            pb.VEHICLE_ERROR_RESOLVED,
         )
         assert (account.vehicle_error.resolution_type, account.vehicle_error.resolution_url) == (
             "REAUTHENTICATE",
@@ -193,7 +214,7 @@ async def test_a_rentals_life_makes_every_kind_of_event(tmp_path: Path) -> None:
         statuses = pb.WatchVehicleEventsRequest(
             vehicle_ids=["car-1"], kinds=[pb.VEHICLE_EVENT_CONNECTION_STATUS_CHANGED], after_id=0
         )
-        assert [e.id for e in await take(rig, statuses, 2)] == [
+        assert [e.id for e in await take(rig, statuses, 4)] == [
             e.id for e in by_kind[pb.VEHICLE_EVENT_CONNECTION_STATUS_CHANGED]
         ]
         metrics = rig.running.gateway.metrics
