@@ -12,13 +12,12 @@ background job runs it on one replica).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.core.model import AuditEntry, AuditQuery
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from gateway.core.retention import prune_in_batches
+from gateway.core.retention import Retention
 
 AUDITED_METHODS = frozenset(
     {
@@ -38,7 +37,6 @@ AUDITED_METHODS = frozenset(
 
 MAX_PAGE = 1000
 
-_log = logging.getLogger(__name__)
 
 
 class AuditTrail:
@@ -93,8 +91,11 @@ class AuditRetentionPolicy:
     max_batches: int = 100
 
 
-class AuditRetention:
+class AuditRetention(Retention):
     """Deletes audit entries recorded longer ago than the retention."""
+
+    what = "audit entries"
+    event = "audit_pruned"
 
     def __init__(
         self,
@@ -103,30 +104,7 @@ class AuditRetention:
         clock: Clock,
         policy: AuditRetentionPolicy = AuditRetentionPolicy(),
     ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._policy = policy
+        super().__init__(uow=uow, clock=clock, policy=policy)
 
-    async def run_once(self) -> int:
-        """Delete expired entries, oldest first, one short transaction per batch, until a
-        batch comes back short or `max_batches` ran (the next pass goes on); return how
-        many were deleted."""
-        policy = self._policy
-        if policy.retention is None:
-            return 0
-        cutoff = self._clock.now() - policy.retention
-
-        async def prune(uow: UnitOfWork, limit: int) -> int:
-            return await uow.audit.prune(before=cutoff, limit=limit)
-
-        deleted = await prune_in_batches(
-            self._uow, prune, batch_size=policy.batch_size, max_batches=policy.max_batches
-        )
-        if deleted:
-            _log.info(
-                "audit retention deleted %d entries recorded before %s",
-                deleted,
-                cutoff.isoformat(),
-                extra={"event": "audit_pruned", "count": deleted},
-            )
-        return deleted
+    async def _prune(self, uow: UnitOfWork, *, before: datetime, limit: int) -> int:
+        return await uow.audit.prune(before=before, limit=limit)

@@ -9,14 +9,12 @@ resume before it is refused (`gateway.core.event_feed`), never silently moved on
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from gateway.core.retention import prune_in_batches
+from gateway.core.retention import Retention
 
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,8 +27,11 @@ class EventRetentionPolicy:
     max_batches: int = 100
 
 
-class EventRetention:
+class EventRetention(Retention):
     """Deletes vehicle events written longer ago than the retention."""
+
+    what = "vehicle events"
+    event = "vehicle_events_pruned"
 
     def __init__(
         self,
@@ -39,28 +40,7 @@ class EventRetention:
         clock: Clock,
         policy: EventRetentionPolicy = EventRetentionPolicy(),
     ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._policy = policy
+        super().__init__(uow=uow, clock=clock, policy=policy)
 
-    async def run_once(self) -> int:
-        """Delete expired events, oldest first; return how many were deleted."""
-        policy = self._policy
-        if policy.retention is None:
-            return 0
-        cutoff = self._clock.now() - policy.retention
-
-        async def prune(uow: UnitOfWork, limit: int) -> int:
-            return await uow.events.prune(before=cutoff, limit=limit)
-
-        deleted = await prune_in_batches(
-            self._uow, prune, batch_size=policy.batch_size, max_batches=policy.max_batches
-        )
-        if deleted:
-            _log.info(
-                "event retention deleted %d vehicle events written before %s",
-                deleted,
-                cutoff.isoformat(),
-                extra={"event": "vehicle_events_pruned", "count": deleted},
-            )
-        return deleted
+    async def _prune(self, uow: UnitOfWork, *, before: datetime, limit: int) -> int:
+        return await uow.events.prune(before=before, limit=limit)
