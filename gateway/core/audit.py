@@ -38,7 +38,6 @@ AUDITED_METHODS = frozenset(
 MAX_PAGE = 1000
 
 
-
 class AuditTrail:
     """Appends entries and lists them."""
 

@@ -16,7 +16,6 @@ from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from gateway.core.retention import Retention
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventRetentionPolicy:
     """How long vehicle events are kept (None: forever), and how much one pass deletes:
