@@ -182,7 +182,8 @@ async def command(gateway: Gateway, car: Car, action: LockAction, tally: Tally) 
     except RequestAllowanceExhausted:
         tally.commands_refused["budget"] += 1
     except GatewayError as error:
-        tally.commands_refused[error.reason] += 1
+        limit = error.metadata.get("limit")
+        tally.commands_refused[f"{error.reason}:{limit}" if limit else error.reason] += 1
 
 
 async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
@@ -193,7 +194,8 @@ async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
             car.fleet_id, fields=frozenset({TelemetryField.ODOMETER}), max_age=timedelta(minutes=10)
         )
     except GatewayError as error:
-        tally.billing_reads_failed[error.reason] += 1
+        limit = error.metadata.get("limit")
+        tally.billing_reads_failed[f"{error.reason}:{limit}" if limit else error.reason] += 1
 
 
 async def hammer_round(gateway: Gateway, cars: list[Car], tally: Tally) -> None:
@@ -206,7 +208,8 @@ async def hammer_round(gateway: Gateway, cars: list[Car], tally: Tally) -> None:
                 car.fleet_id, fields=frozenset(), max_age=timedelta(0)
             )
         except GatewayError as error:
-            tally.hammer_reads[f"refused_{error.reason}"] += 1
+            limit = error.metadata.get("limit")
+            tally.hammer_reads[f"refused_{error.reason}:{limit}" if limit else "refused"] += 1
             continue
         if answer.fetched:
             tally.hammer_reads["live"] += 1

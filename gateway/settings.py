@@ -22,6 +22,7 @@ secrets (keys, database and Redis URLs) are never echoed in those lines.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -84,6 +85,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_REQUEST_RESERVE": "10% — the part of each car's allowance kept for commands and rental "
     "readings, which interactive reads and polls never spend: a percentage (0-50 %, at least "
     "20 requests) or a number of requests (at most half the allowance)",
+    "VG_REQUEST_PACING": "on — interactive reads and polls may spend each car's allowance "
+    "(less the reserve) only day by day: by the end of day d of a month of D days, d/D of "
+    "it; off: all of it from the first day",
     "VG_VEHICLE_READS": "4/15 — per-vehicle read bucket: capacity/seconds per token",
     "VG_VEHICLE_COMMANDS": "4/15 — per-vehicle command bucket: capacity/seconds per token",
     "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
@@ -249,7 +253,10 @@ class Settings:
                     read.number("VG_CACHE_VEHICLES", 100_000, integer=True, positive=True)
                 ),
             ),
-            budget=read.budget(),
+            budget=dataclasses.replace(
+                read.budget(),
+                paced=(read.choice("VG_REQUEST_PACING", ("on", "off")) or "on") == "on",
+            ),
             scheduler=SchedulerPolicy(
                 plan=read.plan(),
                 concurrency=int(

@@ -19,6 +19,17 @@ bills only the requests that succeed), and splits each car's allowance in two:
   count is an upper bound, so past it Smartcar, not the gateway, says whether the car is
   over its plan.
 
+`OPEN` is also paced (`BudgetPolicy.paced`, on by default): by the end of day d of a month
+of D days, it may have brought the month to `(allowance - reserve) * d / D` at most. A
+caller reading one car as fast as it may would otherwise spend the whole open part in the
+first days (a fresh read every minute spends 450 requests in two and a half days), and
+every rental reading and command check after that would cut into the reserve until
+commands ran past Smartcar's limit before the month was out (measured: 11 commands
+refused by Smartcar's 430 in a month, docs/benchmarks.md run 7). Paced, what the open part
+has not yet released stays available to the reserve tier as well, a read past today's
+share is answered from what the gateway holds (REQUEST_BUDGET_RESERVED, retry tomorrow),
+and the scheduler's own daily share (`gateway.core.scheduler.daily_share`) fits inside.
+
 The allowance is the car's own (`Vehicle.request_allowance`, set by SetRequestAllowance) or
 the fleet's (`BudgetPolicy.monthly_allowance`, VG_MONTHLY_REQUEST_ALLOWANCE); the reserve
 follows from it (`BudgetPolicy.reserve_for`). A charge is one atomic statement against a cap,
@@ -35,7 +46,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from gateway.core.errors import RateLimited, RequestAllowanceExhausted, RequestBudgetReserved
@@ -108,6 +119,8 @@ class BudgetPolicy:
     reserve_floor: int = 20
     fixed_reserve: int | None = None
     warning_percent: int = 80
+    paced: bool = True
+    """Release the open part day by day (see the module docstring)."""
 
     def allowance_of(self, vehicle: Vehicle) -> int:
         """The car's monthly allowance: its own when set, else the fleet's."""
@@ -120,6 +133,16 @@ class BudgetPolicy:
         else:
             wanted = max(_percent_of(allowance, self.reserve_percent), self.reserve_floor)
         return min(wanted, allowance // 2)
+
+    def open_cap(self, limits: BudgetLimits, at: datetime) -> int:
+        """The most the month may count after an OPEN request at `at`: the open part, or,
+        paced, the share of it released by the end of `at`'s day (UTC)."""
+        open_part = limits.allowance - limits.reserve
+        if not self.paced:
+            return open_part
+        utc = at.astimezone(UTC)
+        days = (next_month_start(utc) - datetime(utc.year, utc.month, 1, tzinfo=UTC)).days
+        return -(-open_part * utc.day // days)
 
     def limits(self, vehicle: Vehicle) -> BudgetLimits:
         """The car's figures: allowance, reserve, and the count at which it warns."""
@@ -141,6 +164,18 @@ class BudgetWarning:
     requests_this_month: int
     monthly_allowance: int
     at: datetime
+
+
+def _paced_only(limits: BudgetLimits, tier: BudgetTier, cap: int, wanted: int) -> bool:
+    """True when only the day's pace refused an OPEN request: the month would reach
+    `wanted` requests, past today's `cap` but within the open part."""
+    return tier is BudgetTier.OPEN and cap < wanted <= limits.allowance - limits.reserve
+
+
+def _next_day_start(at: datetime) -> datetime:
+    """Return 00:00 UTC of the day after `at`'s."""
+    utc = at.astimezone(UTC)
+    return datetime(utc.year, utc.month, utc.day, tzinfo=UTC) + timedelta(days=1)
 
 
 def month_of(at: datetime) -> str:
@@ -172,12 +207,13 @@ class BudgetLedger:
         refuses takes nothing else first (a rate-limit token, a fetch claim). `charge`
         still decides, atomically."""
         limits = self.policy.limits(vehicle)
-        cap = limits.cap(tier)
+        cap = self._cap(limits, tier, at)
         if cap is None:
             return
         used = await self.used(vehicle.id, at=at)
         if used + requests > cap:
-            raise self._refusal(vehicle.id, limits, tier, used=used, at=at)
+            paced = _paced_only(limits, tier, cap, used + requests)
+            raise self._refusal(vehicle.id, limits, tier, used=used, at=at, paced=paced)
 
     async def charge(
         self, vehicle: Vehicle, requests: int, *, tier: BudgetTier, at: datetime
@@ -187,8 +223,9 @@ class BudgetLedger:
         warning when this charge is the one that brought the month to its warning share."""
         limits = self.policy.limits(vehicle)
         month = month_of(at)
+        cap = self._cap(limits, tier, at)
         async with self._uow() as uow:
-            charged = await uow.budget.charge(vehicle.id, month, requests, limit=limits.cap(tier))
+            charged = await uow.budget.charge(vehicle.id, month, requests, limit=cap)
             first = False
             if charged.accepted and charged.billed >= limits.warning_at and not charged.warned:
                 first = await uow.budget.mark_warned(vehicle.id, month, at=at)
@@ -202,7 +239,8 @@ class BudgetLedger:
                 await record(uow, budget_warning(vehicle.id, detail, at=at))
             await uow.commit()
         if not charged.accepted:
-            raise self._refusal(vehicle.id, limits, tier, used=charged.billed, at=at)
+            paced = cap is not None and _paced_only(limits, tier, cap, charged.billed + requests)
+            raise self._refusal(vehicle.id, limits, tier, used=charged.billed, at=at, paced=paced)
         self._metrics.budget_spent(
             requests=requests, month_total=charged.billed, allowance=limits.allowance
         )
@@ -230,15 +268,29 @@ class BudgetLedger:
         )
         return warning
 
+    def _cap(self, limits: BudgetLimits, tier: BudgetTier, at: datetime) -> int | None:
+        """The cap of `tier` at `at` (the open part paced day by day)."""
+        if tier is BudgetTier.OPEN:
+            return self.policy.open_cap(limits, at)
+        return limits.cap(tier)
+
     async def used(self, vehicle_id: str, *, at: datetime) -> int:
         """Return how many billed requests the vehicle used in the month of `at`."""
         async with self._uow.reader() as uow:
             return await uow.budget.used(vehicle_id, month_of(at))
 
     def _refusal(
-        self, vehicle_id: str, limits: BudgetLimits, tier: BudgetTier, *, used: int, at: datetime
+        self,
+        vehicle_id: str,
+        limits: BudgetLimits,
+        tier: BudgetTier,
+        *,
+        used: int,
+        at: datetime,
+        paced: bool = False,
     ) -> RateLimited:
-        """The error refusing a request of `tier` at `used` requests this month."""
+        """The error refusing a request of `tier` at `used` requests this month (`paced`:
+        only today's share stood in its way)."""
         resets_at = next_month_start(at)
         metadata = {
             "vehicle_id": vehicle_id,
@@ -250,6 +302,16 @@ class BudgetLedger:
         }
         retry_after_s = (resets_at - at).total_seconds()
         if tier is BudgetTier.OPEN:
+            if paced:
+                tomorrow = _next_day_start(at)
+                return RequestBudgetReserved(
+                    f"vehicle {vehicle_id} used {used} of its {limits.allowance} billed "
+                    f"requests this month, today's share of what reads may spend (the last "
+                    f"{limits.reserve} are kept for commands and rental readings): reads are "
+                    f"answered from what the gateway holds until {tomorrow:%Y-%m-%d} (UTC)",
+                    metadata={"limit": BUDGET_LIMIT, **metadata},
+                    retry_after_s=(tomorrow - at).total_seconds(),
+                )
             return RequestBudgetReserved(
                 f"vehicle {vehicle_id} used {used} of its {limits.allowance} billed requests "
                 f"this month; the last {limits.reserve} are kept for commands and rental "

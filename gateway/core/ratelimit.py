@@ -61,9 +61,11 @@ class TokenBucket:
 class CallKind(StrEnum):
     """What an upstream call is for; reads and commands have separate per-vehicle buckets.
 
-    POLL is a scheduler read: it shares the read bucket but is the lowest priority for the
-    app-wide bucket, admitted only while the bucket keeps `poll_reserve` tokens for commands
-    and interactive reads.
+    In the app-wide bucket commands come first: a READ (a caller's or a rental's) is
+    admitted only while the bucket keeps `read_reserve` of its capacity for commands, so a
+    caller reading many cars fresh cannot leave Lock without a token; POLL, a scheduler
+    read, sharing the read bucket, is the lowest priority, admitted only while the bucket
+    keeps `poll_reserve` for commands and reads.
     """
 
     READ = "read"
@@ -79,6 +81,17 @@ class RateLimits:
     vehicle_commands: BucketSpec = BucketSpec(capacity=4, refill_per_s=1 / 15)
     application: BucketSpec = BucketSpec(capacity=120, refill_per_s=2 / 60)
     poll_reserve: float = 0.25
+    read_reserve: float = 0.1
+    """The share of the app-wide bucket reads leave to commands."""
+
+    def app_keep(self, kind: CallKind) -> float:
+        """The app-wide tokens a call of `kind` must leave in the bucket (never so many that
+        a full bucket could not admit it)."""
+        share = {CallKind.POLL: self.poll_reserve, CallKind.READ: self.read_reserve}.get(kind)
+        if share is None:
+            return 0.0
+        capacity = self.application.capacity
+        return min(share * capacity, capacity - 1)
     """The share of the app-wide bucket polls may never take (kept for commands and reads)."""
 
 
@@ -107,8 +120,7 @@ class RateLimiter:
         if vehicle_wait > 0:
             bucket = "reads" if kind is CallKind.POLL else f"{kind}s"
             raise refused(f"vehicle_{bucket}", vehicle_wait, vehicle_id)
-        keep = self._limits.poll_reserve * self._limits.application.capacity
-        app_wait = app.wait_s(now_s, keep=keep if kind is CallKind.POLL else 0.0)
+        app_wait = app.wait_s(now_s, keep=self._limits.app_keep(kind))
         if app_wait > 0:
             raise refused("application", app_wait, vehicle_id)
         vehicle.take(now_s)

@@ -43,8 +43,11 @@ BETWEEN_READS_S = 60
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     """A gateway whose cars have 15 billed requests a month, against a simulator whose plan
-    says the same."""
-    settings = gateway_settings(tmp_path, VG_MONTHLY_REQUEST_ALLOWANCE=str(ALLOWANCE))
+    says the same. The open part is released at once (no daily pacing): these tests are
+    about the reserve's edge; pacing is tested in tests/unit/gateway/test_budget.py."""
+    settings = gateway_settings(
+        tmp_path, VG_MONTHLY_REQUEST_ALLOWANCE=str(ALLOWANCE), VG_REQUEST_PACING="off"
+    )
     async with (
         simulator(monthly_request_limit=ALLOWANCE) as url,
         gateway_against(settings, url, ManualClock(START)) as running,

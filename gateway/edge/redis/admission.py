@@ -113,7 +113,7 @@ class RedisAdmission:
         limits = self._limits
         command = kind is CallKind.COMMAND
         spec = limits.vehicle_commands if command else limits.vehicle_reads
-        keep = limits.poll_reserve * limits.application.capacity if kind is CallKind.POLL else 0
+        keep = limits.app_keep(kind)
         p = self._prefix
         keys = [
             f"{p}cooldown:app",

@@ -30,7 +30,8 @@ from tests.instants import START
 from tests.unit.gateway.fake_smartcar import FakeCar, FakeSmartcar
 from tests.unit.gateway.test_use_cases import GENEROUS, World
 
-BUDGET = BudgetPolicy(monthly_allowance=30, fixed_reserve=10)
+BUDGET = BudgetPolicy(monthly_allowance=30, fixed_reserve=10, paced=False)
+"""The reserve's rules alone: the open part released at once (pacing has its own tests)."""
 """30 a month, the last 10 kept: interactive reads stop at 20."""
 CONNECTED = ConnectionStatus.ACTIVE
 ODOMETER = frozenset({TelemetryField.ODOMETER})
@@ -38,13 +39,13 @@ LOCATION = frozenset({TelemetryField.LOCATION})
 CONNECT_COST = 3
 
 
-def world_with(metrics: RecordingMetrics | None = None) -> World:
-    """A gateway over fakes on the small budget above, with one ICE car."""
+def world_with(metrics: RecordingMetrics | None = None, budget: BudgetPolicy = BUDGET) -> World:
+    """A gateway over fakes on the small budget above (or `budget`), with one ICE car."""
     clock = ManualClock(START)
     smartcar = FakeSmartcar(clock=clock)
     smartcar.add_car("sc-1", FakeCar(vin="1HGCM82633A004352", locked=False))
     uow = FakeUnitOfWorkFactory()
-    policies = Policies(rate_limits=GENEROUS, budget=BUDGET)
+    policies = Policies(rate_limits=GENEROUS, budget=budget)
     if metrics is None:
         gateway = build_gateway(uow=uow, smartcar=smartcar, clock=clock, policies=policies)
     else:
@@ -437,3 +438,46 @@ async def test_a_command_crossing_80_percent_raises_the_metric() -> None:
     with pytest.raises(errors.RequestBudgetReserved):  # 24 > 20, and nothing held
         await fresh_read(world)
     assert metrics.budget_refusals == ["interactive"]
+
+
+def test_paced_the_open_part_is_released_day_by_day() -> None:
+    """Paced, OPEN may bring the month to ceil(open part x day / days in month): of 450,
+    15 on 1 May, 218 on 15 May, 450 on 31 May; 16 on 1 February 2028 (29 days)."""
+    policy = BudgetPolicy()
+    limits = policy.limits(Vehicle(id="car-1", status=ConnectionStatus.ACTIVE))
+    may = [policy.open_cap(limits, datetime(2026, 5, day, 23, tzinfo=UTC)) for day in (1, 15, 31)]
+    assert may == [15, 218, 450]
+    assert policy.open_cap(limits, datetime(2028, 2, 1, tzinfo=UTC)) == 16
+    assert policy.open_cap(limits, datetime(2028, 2, 29, 23, 59, tzinfo=UTC)) == 450
+    unpaced = BudgetPolicy(paced=False)
+    assert unpaced.open_cap(limits, datetime(2026, 5, 1, tzinfo=UTC)) == 450
+
+
+async def test_a_read_past_todays_share_is_refused_until_tomorrow_and_commands_go_on() -> None:
+    """Paced, a caller reading fresh all day gets today's share, then the last values
+    (REQUEST_BUDGET_RESERVED, retry at 00:00 UTC tomorrow); the reserve tier and commands
+    are not held to the pace; the next day releases the next share."""
+    paced = BudgetPolicy(monthly_allowance=30, fixed_reserve=10)
+    world = world_with(budget=paced)
+    await world.connect("car-1", "sc-1")
+    for _ in range(40):
+        await fresh_read(world)
+    today = paced.open_cap(paced.limits(await car(world)), world.clock.now())
+    assert CONNECT_COST < today < 20
+    assert used(world) == today
+    with pytest.raises(errors.RequestBudgetReserved) as refused:
+        await world.gateway.get_telemetry(
+            "car-1", fields=frozenset({TelemetryField.LOCATION}), max_age=timedelta(0)
+        )
+    now = world.clock.now()
+    tomorrow = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    assert refused.value.retry_after_s == (tomorrow - now).total_seconds()
+    assert "today's share" in refused.value.message
+    result = await world.gateway.command("car-1", action=LockAction.LOCK, request_id="l-1")
+    assert result.state is CommandState.SUCCEEDED
+    # 20 open requests over 31 days: the share grows by one every day or two, and the
+    # Lock counted one; by the 13th (9) there is room again.
+    world.clock.advance((refused.value.retry_after_s or 0) + 2 * 86_400)
+    assert paced.open_cap(paced.limits(await car(world)), world.clock.now()) > used(world)
+    answer = await fresh_read(world)
+    assert answer.readings[TelemetryField.ODOMETER].availability is Availability.AVAILABLE

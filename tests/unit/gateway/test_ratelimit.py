@@ -118,6 +118,29 @@ def test_polls_leave_the_app_bucket_reserve_to_commands_and_reads() -> None:
     limiter.admit("car-4", CallKind.COMMAND, now_s=0.0)
 
 
+def test_reads_leave_their_share_of_the_app_bucket_to_commands() -> None:
+    """With a read reserve of a tenth of 10 tokens, reads stop at 1 left, polls at 5 (their
+    own larger reserve), and a command still takes the last token."""
+    limits = RateLimits(
+        vehicle_reads=BucketSpec(capacity=100, refill_per_s=1.0),
+        vehicle_commands=BucketSpec(capacity=100, refill_per_s=1.0),
+        application=BucketSpec(capacity=10, refill_per_s=0.001),
+        poll_reserve=0.5,
+        read_reserve=0.1,
+    )
+    limiter = RateLimiter(limits)
+    for n in range(5):
+        limiter.admit(f"car-{n}", CallKind.POLL, now_s=0.0)
+    with pytest.raises(RateLimited):
+        limiter.admit("car-5", CallKind.POLL, now_s=0.0)
+    for n in range(5, 9):
+        limiter.admit(f"car-{n}", CallKind.READ, now_s=0.0)
+    with pytest.raises(RateLimited) as refused:
+        limiter.admit("car-9", CallKind.READ, now_s=0.0)
+    assert refused.value.metadata["limit"] == "application"
+    limiter.admit("car-9", CallKind.COMMAND, now_s=0.0)
+
+
 def test_polls_share_the_vehicle_read_bucket() -> None:
     """A poll and a read of one car draw on the same per-vehicle bucket."""
     limiter = RateLimiter(TIGHT)

@@ -117,6 +117,8 @@ def test_the_request_budget_is_configuration() -> None:
     fixed = Settings.from_env({"VG_REQUEST_RESERVE": "40"}).policies.budget
     assert (fixed.reserve_for(500), fixed.reserve_for(1000), fixed.reserve_for(60)) == (40, 40, 30)
     assert Settings.from_env({"VG_REQUEST_RESERVE": "0"}).policies.budget.reserve_for(500) == 0
+    assert default.paced
+    assert not Settings.from_env({"VG_REQUEST_PACING": "off"}).policies.budget.paced
 
 
 def test_a_reserve_beyond_half_the_allowance_is_refused_naming_both() -> None:
@@ -318,6 +320,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_TLS_CLIENT_CA": ["ca.pem"],  # without TLS
     "VG_LOG_LEVEL": ["LOUD"],
     "VG_ACCESS_LOG": ["none", "ALL"],
+    "VG_REQUEST_PACING": ["yes", "ON"],
     "SMARTCAR_API_ORIGIN": ["api.smartcar.com", "ftp://api"],
     "SMARTCAR_AUTH_ORIGIN": ["/oauth/token"],
     "SMARTCAR_IAM_ORIGIN": ["iam.smartcar.com", "https://iam.test/?client_secret=x"],
