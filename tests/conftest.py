@@ -1,6 +1,11 @@
 """Session-wide fixtures: a throwaway PostgreSQL cluster for the tiers that run against
 both SQLite and PostgreSQL, and a throwaway Redis for the shared rate limits.
 
+One cluster serves the whole session, all xdist workers included: the process that runs
+the session makes a private folder for it (`VG_TEST_SESSION_DIR`, inherited by the
+workers), the first worker to need PostgreSQL starts the cluster there, and the session's
+process stops it and removes the folder when the session ends, failed or not.
+
 `VG_TEST_POSTGRES_URL` points the tests at an existing server instead (a database there
 is created per test). Without either, PostgreSQL tests are skipped locally and fail in CI
 (`CI` set), where `make test` has installed PostgreSQL.
@@ -8,32 +13,45 @@ is created per test). Without either, PostgreSQL tests are skipped locally and f
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import io
 import logging
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.edge.logs import JsonFormatter
-from tests.services import PostgresCluster, RedisServer, postgres_bin, redis_binary
+from tests.services import (
+    PostgresCluster,
+    RedisServer,
+    postgres_bin,
+    redis_binary,
+    run_apart,
+    shared_postgres,
+    stop_shared_postgres,
+)
+
+SESSION_DIR = "VG_TEST_SESSION_DIR"
+"""The folder of the session's shared services, made by the process that runs the session."""
+_OWN_SESSION_DIR = pytest.StashKey[Path]()
 
 
 class Postgres:
     """Where scratch databases come from."""
 
-    def __init__(self, cluster: PostgresCluster | None, url: str | None) -> None:
+    def __init__(
+        self, cluster: PostgresCluster | None, url: str | None, *, template: str | None = None
+    ) -> None:
         self._cluster = cluster
         self._url = url
-        self._template = _migrated_template(cluster) if cluster is not None else None
+        if cluster is not None and template is None:
+            template = _migrated_template(cluster)
+        self._template = template
 
     def new_database(self) -> str:
         """Create a fresh database; return its SQLAlchemy URL.
@@ -62,7 +80,7 @@ def _migrated_template(cluster: PostgresCluster) -> str:
         finally:
             await engine.dispose()  # a template must have no connection open
 
-    _run_apart(upgrade)
+    run_apart(upgrade)
     return name
 
 
@@ -85,28 +103,46 @@ def _create_on(url: str, name: str) -> str:
         finally:
             await connection.close()
 
-    _run_apart(create)
+    run_apart(create)
     return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-def _run_apart(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a coroutine to its end on a loop in a thread of its own: the test that first asks
-    for PostgreSQL (from an async fixture) may be running its own loop in this thread."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(lambda: asyncio.run(work())).result()
 
 
 def _memory_backed_tmp() -> str | None:
     """The memory-backed shared folder when this machine has one: a few hundred throwaway
     databases (a copy of the template each, ~8 MB) are written and removed at memory
-    speed. mkdtemp makes the cluster's own private folder inside it."""
+    speed. mkdtemp makes the session's own private folder inside it."""
     shm = Path("/dev/shm")  # noqa: S108 - only the parent of a mkdtemp folder
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In the process that runs the session (not in its xdist workers, which inherit the
+    variable): make the private folder the session's shared services live in."""
+    if os.environ.get(SESSION_DIR):
+        return
+    # Not under pytest's tmp dirs: they are per worker and private to this user, and the
+    # server runs as `postgres` when the tests run as root.
+    directory = Path(tempfile.mkdtemp(prefix="vg-session-", dir=_memory_backed_tmp()))
+    os.environ[SESSION_DIR] = str(directory)
+    config.stash[_OWN_SESSION_DIR] = directory
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After every worker has finished: stop what the session started, remove its folder."""
+    directory = config.stash.get(_OWN_SESSION_DIR, None)
+    if directory is None:
+        return
+    try:
+        stop_shared_postgres(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        del os.environ[SESSION_DIR]
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """A PostgreSQL server for the session: the configured one, or a throwaway cluster."""
+    """A PostgreSQL server for the session: the configured one, or the session's throwaway
+    cluster (shared by its workers; each test database is a copy of one migrated once)."""
     configured = os.environ.get("VG_TEST_POSTGRES_URL")
     if configured:
         yield Postgres(None, configured)
@@ -115,14 +151,8 @@ def postgres() -> Iterator[Postgres]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not installed: `make test` installs it")
         pytest.skip("PostgreSQL is not installed here (make test installs it)")
-    # Not under pytest's tmp dirs: they are private to this user, and the server runs as
-    # `postgres` when the tests run as root.
-    directory = Path(tempfile.mkdtemp(prefix="vg-postgres-", dir=_memory_backed_tmp()))
-    try:
-        with PostgresCluster.start(directory) as cluster:
-            yield Postgres(cluster, None)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    cluster, template = shared_postgres(Path(os.environ[SESSION_DIR]), _migrated_template)
+    yield Postgres(cluster, None, template=template)
 
 
 @pytest.fixture(scope="session")
