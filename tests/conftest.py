@@ -6,6 +6,12 @@ the session makes a private folder for it (`VG_TEST_SESSION_DIR`, inherited by t
 workers), the first worker to need PostgreSQL starts the cluster there, and the session's
 process stops it and removes the folder when the session ends, failed or not.
 
+The session's processes (and the ones they start) trust one throwaway certificate and no
+public authority (`SSL_CERT_FILE`): the tests reach nothing but loopback, and each HTTP
+client a gateway or a test makes loads the trust store, which for the machine's ~140
+authorities costs ~50 ms of CPU, about 500 times a run. A test that reached a public
+HTTPS server by mistake fails instead of depending on the network.
+
 `VG_TEST_POSTGRES_URL` points the tests at an existing server instead (a database there
 is created per test). Without either, PostgreSQL tests are skipped locally and fail in CI
 (`CI` set), where `make test` has installed PostgreSQL.
@@ -26,6 +32,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gateway.edge.logs import JsonFormatter
+from tests.pki import CertificateAuthority
 from tests.services import (
     PostgresCluster,
     RedisServer,
@@ -39,6 +46,7 @@ from tests.services import (
 SESSION_DIR = "VG_TEST_SESSION_DIR"
 """The folder of the session's shared services, made by the process that runs the session."""
 _OWN_SESSION_DIR = pytest.StashKey[Path]()
+_TRUST_BEFORE = pytest.StashKey[str | None]()
 
 
 class Postgres:
@@ -116,8 +124,9 @@ def _memory_backed_tmp() -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In the process that runs the session (not in its xdist workers, which inherit the
-    variable): make the private folder the session's shared services live in."""
+    """In the process that runs the session (not in its xdist workers, which inherit its
+    variables): make the private folder the session's shared services live in, and the
+    trust store of one throwaway certificate."""
     if os.environ.get(SESSION_DIR):
         return
     # Not under pytest's tmp dirs: they are per worker and private to this user, and the
@@ -125,6 +134,10 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = Path(tempfile.mkdtemp(prefix="vg-session-", dir=_memory_backed_tmp()))
     os.environ[SESSION_DIR] = str(directory)
     config.stash[_OWN_SESSION_DIR] = directory
+    trust = directory / "trust.pem"
+    trust.write_bytes(CertificateAuthority("vehicle-gateway test session").certificate)
+    config.stash[_TRUST_BEFORE] = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(trust)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -137,6 +150,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     finally:
         shutil.rmtree(directory, ignore_errors=True)
         del os.environ[SESSION_DIR]
+        trust_before = config.stash[_TRUST_BEFORE]
+        if trust_before is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = trust_before
 
 
 @pytest.fixture(scope="session")
