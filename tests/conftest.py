@@ -174,6 +174,37 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest revision once per worker, which each SQLite
+    test of the rpc tier and each storage test's `engine` copies (as each PostgreSQL test
+    copies a migrated template database): a gateway starting on it finds nothing to
+    migrate. Migrating from nothing is the storage migration tests' subject, and
+    `vehicle-gateway serve` starts from nothing in the walkthrough and container tests."""
+    from storage.database import create_engine, migrate
+
+    path = tmp_path_factory.mktemp("migrated") / "gateway.db"
+
+    async def upgrade() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    run_apart(upgrade)
+    return path
+
+
+def copy_of(template: Path, database: Path) -> Path:
+    """Copy a SQLite `template` to `database`, in an owner-only folder as the gateway makes
+    its own (0700, the file 0600); return `database`."""
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(template, database)
+    database.chmod(0o600)
+    return database
+
+
+@pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A throwaway redis-server for the session (skipped locally when not installed)."""
     if redis_binary() is None:
