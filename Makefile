@@ -11,6 +11,8 @@ PIP    := $(BIN)/python -m pip
 # processes, so four keep two cores busy (pytest took 3 min 08 s on 4, with work stealing,
 # in a warm working tree; 6 workers were no faster).
 TEST_WORKERS ?= 4
+# Written once the bytecode of the whole suite is (see below).
+COLLECTED := tests/__pycache__/.collected
 
 .PHONY: run simulator test static lint typecheck archcheck services pytest timetravel soak lock \
 	bench-simulator clean clean-services
@@ -18,14 +20,15 @@ TEST_WORKERS ?= 4
 # Exact versions from the lock files (hashes checked). The first install line is the
 # Dockerfile's, verbatim (tests/unit/test_dockerfile.py keeps them equal), and so is the
 # wheel build of the project after it: every test run proves the image's install works.
-# The dev set (same versions, plus the tools) and an editable install go over it.
+# The dev set (same versions, plus the tools) and an editable install go over it, built with
+# the locked setuptools the dev set brings (no second build environment to fetch and fill).
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(BIN)/python -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
 	$(BIN)/python -m pip install --no-cache-dir --no-deps .
 	$(PIP) install --quiet --require-hashes -r requirements/dev.txt
-	$(PIP) install --quiet --no-deps -e .
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -53,20 +56,29 @@ services:
 # runs); each would compile the project and rewrite the tests' asserts again if the machine
 # sets PYTHONDONTWRITEBYTECODE, so it is cleared for them: the bytecode lands in the
 # project's own __pycache__ directories (ignored by git).
-pytest timetravel: export PYTHONDONTWRITEBYTECODE :=
+pytest timetravel $(COLLECTED): export PYTHONDONTWRITEBYTECODE :=
+
+# One collection writes that bytecode before the workers and the instants start: started
+# together on a fresh clone, each of those seven processes would compile the project and
+# rewrite every test module itself (about 9 s of CPU each). It runs beside the static
+# checks, and again only when a source changed. Nothing relies on it: Python and pytest
+# check each cached file against its source, and a collection error is left for pytest
+# itself to report.
+$(COLLECTED): $(STAMP) $(shell find gateway storage clients tests -name '*.py')
+	$(BIN)/pytest --collect-only -q -p no:cacheprovider > /dev/null 2>&1 && touch $@ || true
 
 # Work stealing: a worker that runs out of tests takes queued ones from a busy worker, so
 # the long multi-process tests do not leave the other workers idle at the end.
-pytest: $(STAMP) services
+pytest: $(STAMP) services $(COLLECTED)
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 # The unit tier at instants where date bugs live (libfaketime moves the process's clock).
-timetravel: $(STAMP) services
+timetravel: $(STAMP) services $(COLLECTED)
 	bash scripts/timetravel.sh
 
-# The static checks and the unit tier at fixed instants run beside pytest, whose workers
-# leave about a third of two cores idle while they wait on sockets and child processes;
-# each target's output is kept together.
+# The static checks run beside the collection that writes the bytecode, then beside pytest
+# and the unit tier at fixed instants (pytest's workers leave part of two cores idle while
+# they wait on sockets and child processes); each target's output is kept together.
 test: $(STAMP) services
 	$(MAKE) --no-print-directory --jobs=3 --output-sync=target static pytest timetravel
 

@@ -6,20 +6,29 @@ by the test session (no Docker here; `make test` installs the Debian packages if
 
 The cluster runs as the `postgres` system user when the tests run as root (PostgreSQL
 refuses to run as root), trusts loopback connections, and keeps its data in `tmp_dir`.
+
+The worker processes of one session share a cluster (`shared_postgres`): the first to need
+it starts it under a file lock in the session's folder, the others attach to it, and the
+process that made the folder stops it (`stop_shared_postgres`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import fcntl
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 # Where scripts/ensure_services.sh unpacks what the machine lacks (Debian packages, never
 # installed system-wide): its programs need its libraries on the loader's path.
@@ -94,6 +103,15 @@ class PostgresCluster:
     @contextlib.contextmanager
     def start(cls, directory: Path) -> Iterator[PostgresCluster]:
         """Create, start and (at the end) stop and remove a cluster under `directory`."""
+        cluster = cls.create(directory)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+
+    @classmethod
+    def create(cls, directory: Path) -> PostgresCluster:
+        """Create and start a cluster under `directory`; the caller stops it (`stop`)."""
         binaries = postgres_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL is not installed (make test installs it)")
@@ -105,6 +123,11 @@ class PostgresCluster:
         cluster._run(
             "initdb", "-D", str(cluster.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        # Durability is worth nothing in a throwaway cluster; neither is autovacuum, whose
+        # workers would visit each of the hundreds of short-lived test databases in turn.
+        # Shared memory segments are files in the data folder (not /dev/shm, where an
+        # immediate stop would leave them behind). One cluster serves every worker of a
+        # session, each running gateways with connection pools.
         cluster._run(
             "pg_ctl",
             "-D",
@@ -115,13 +138,28 @@ class PostgresCluster:
             "-o",
             f"-c listen_addresses=127.0.0.1 -p {cluster.port} -k {directory} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=300",
+            "-c autovacuum=off -c dynamic_shared_memory_type=mmap -c max_connections=1200",
             "start",
         )
-        try:
-            yield cluster
-        finally:
-            cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "immediate", "-w", "stop")
+        return cluster
+
+    def stop(self) -> None:
+        """Stop the server at once (its data is thrown away)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def to_json(self) -> dict[str, Any]:
+        """What another process of the session needs to use (and stop) this cluster."""
+        return {**asdict(self), "bin": str(self.bin), "data": str(self.data)}
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> PostgresCluster:
+        """The cluster `to_json` described."""
+        return cls(
+            bin=Path(fields["bin"]),
+            data=Path(fields["data"]),
+            port=int(fields["port"]),
+            as_user=fields["as_user"],
+        )
 
     def url(self, database: str) -> str:
         """The SQLAlchemy URL of a database of this cluster."""
@@ -130,25 +168,24 @@ class PostgresCluster:
     def create_database(self, name: str, *, template: str | None = None) -> str:
         """Create a database (dropping an older one of that name), a copy of `template` when
         given; return its URL."""
-        copy = f' TEMPLATE "{template}"' if template else ""
-        self._run(
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-c",
-            f'DROP DATABASE IF EXISTS "{name}"',
-            "-c",
-            f'CREATE DATABASE "{name}"{copy}',
-        )
+        import asyncpg  # type: ignore[import-untyped]
+
+        async def create() -> None:
+            connection = await asyncpg.connect(
+                host="127.0.0.1", port=self.port, user="postgres", database="postgres"
+            )
+            try:
+                copy = f' TEMPLATE "{template}"' if template else ""
+                # PostgreSQL 15 copies a template through the WAL by default; copying its
+                # files (as older versions do) costs the server a third less per database.
+                if template and connection.get_server_version().major >= 15:
+                    copy += " STRATEGY FILE_COPY"
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                await connection.execute(f'CREATE DATABASE "{name}"{copy}')
+            finally:
+                await connection.close()
+
+        run_apart(create)
         return self.url(name)
 
     def _run(self, program: str, *args: str) -> None:
@@ -165,6 +202,55 @@ class PostgresCluster:
         )
         if done.returncode != 0:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr.strip()}")
+
+
+def run_apart(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to its end on a loop in a thread of its own: the test that first asks
+    for PostgreSQL (from an async fixture) may be running its own loop in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(lambda: asyncio.run(work())).result()
+
+
+SHARED_CLUSTER = "postgres.json"
+"""In a session's folder: how to reach the cluster its first worker started."""
+
+
+def shared_postgres(
+    session: Path, prepare: Callable[[PostgresCluster], str]
+) -> tuple[PostgresCluster, str]:
+    """The session's cluster and what `prepare` returned for it (the name of its migrated
+    template database). The first process to ask starts and prepares it, holding a lock in
+    `session` (the folder the session made for its services); the others wait for the lock
+    and attach. Whatever happens, `stop_shared_postgres` stops it."""
+    # The server's user must reach its folder inside the session's (private) one.
+    session.chmod(0o711)
+    with (session / "postgres.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        described = session / SHARED_CLUSTER
+        if described.exists():
+            shared = json.loads(described.read_text())
+            return PostgresCluster.from_json(shared["cluster"]), str(shared["template"])
+        directory = session / "postgres"
+        try:
+            cluster = PostgresCluster.create(directory)
+            template = prepare(cluster)
+        except BaseException:
+            stop_shared_postgres(session)
+            shutil.rmtree(directory, ignore_errors=True)  # the next to ask starts afresh
+            raise
+        scratch = described.with_suffix(".tmp")
+        scratch.write_text(json.dumps({"cluster": cluster.to_json(), "template": template}))
+        scratch.replace(described)
+        return cluster, template
+
+
+def stop_shared_postgres(session: Path) -> None:
+    """Stop the cluster a process started in `session`, if one is running there."""
+    data = session / "postgres" / "data"
+    binaries = postgres_bin()
+    if (data / "postmaster.pid").exists() and binaries is not None:
+        as_user = _unprivileged_user() if os.geteuid() == 0 else None
+        PostgresCluster(bin=binaries, data=data, port=0, as_user=as_user).stop()
 
 
 @dataclass

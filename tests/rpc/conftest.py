@@ -9,14 +9,11 @@ SQLite."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
 
-from storage.database import create_engine, migrate
-from tests.conftest import Postgres
+from tests.conftest import Postgres, copy_of
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,26 +42,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite database migrated to the newest revision once per worker, which each SQLite
-    test copies where its gateway looks (as each PostgreSQL test copies a migrated template
-    database): a gateway starting on it finds nothing to migrate. Migrating from nothing is
-    the storage migration tests' subject, and `vehicle-gateway serve` starts from nothing in
-    the walkthrough and container tests."""
-    path = tmp_path_factory.mktemp("migrated") / "gateway.db"
-
-    async def upgrade() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        try:
-            await migrate(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(upgrade())
-    return path
-
-
 @pytest.fixture(params=["sqlite", "postgres"], autouse=True)
 def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point the test's gateways at SQLite (a migrated copy under the test's `var`
@@ -73,11 +50,7 @@ def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("VG_DATABASE_URL", raising=False)
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("migrated_sqlite")
-        var = request.getfixturevalue("tmp_path") / "var"
-        var.mkdir(mode=0o700)
-        copy = var / "gateway.db"
-        shutil.copyfile(template, copy)
-        copy.chmod(0o600)
+        copy_of(template, request.getfixturevalue("tmp_path") / "var" / "gateway.db")
         return "sqlite"
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("inspects the SQLite file itself")
