@@ -81,6 +81,7 @@ class RateLimits:
     vehicle_commands: BucketSpec = BucketSpec(capacity=4, refill_per_s=1 / 15)
     application: BucketSpec = BucketSpec(capacity=120, refill_per_s=2 / 60)
     poll_reserve: float = 0.25
+    """The share of the app-wide bucket polls may never take (kept for commands and reads)."""
     read_reserve: float = 0.1
     """The share of the app-wide bucket reads leave to commands."""
 
@@ -92,7 +93,6 @@ class RateLimits:
             return 0.0
         capacity = self.application.capacity
         return min(share * capacity, capacity - 1)
-    """The share of the app-wide bucket polls may never take (kept for commands and reads)."""
 
 
 class RateLimiter:
