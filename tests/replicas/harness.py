@@ -146,7 +146,14 @@ class Fleet:
         process = await asyncio.create_subprocess_exec(
             CLI, "serve", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )
-        started = await _started(process, "gateway_started")
+        try:
+            started = await _started(process, "gateway_started")
+        except BaseException:
+            # Not a replica of the fleet yet, so nothing else would ever stop it.
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{started['port']}")
         replica = Replica(
             name=name,
