@@ -16,15 +16,12 @@ refused, so no pruned event is ever passed over in silence.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from gateway.core.errors import EventsPruned
-from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from gateway.core.ports import UnitOfWork
 from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
-from gateway.core.watch import Feed, WatchPolicy, for_vehicles
+from gateway.core.watch import Feed, FeedSource, for_vehicles
 
 
 class _Events:
@@ -54,25 +51,8 @@ class _Events:
 class EventFeed(Feed[VehicleEvent]):
     """Streams vehicle events after a cursor to every open stream, from one poller."""
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        policy: WatchPolicy = WatchPolicy(),
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        metrics: Metrics = NO_METRICS,
-    ) -> None:
-        super().__init__(
-            source=_Events(),
-            uow=uow,
-            clock=clock,
-            policy=policy,
-            sleep=sleep,
-            monotonic=monotonic,
-            metrics=metrics,
-        )
+    def _default_source(self) -> FeedSource[VehicleEvent]:
+        return _Events()
 
     def events(
         self,

@@ -163,12 +163,14 @@ class _Run(Generic[R]):
 
 
 class Feed(Generic[R]):
-    """Streams the rows of `source` after a cursor to every open stream, from one poller."""
+    """Streams the rows of its source after a cursor to every open stream, from one poller.
+
+    A feed reads the source its subclass names (`_source`), or the one given."""
 
     def __init__(
         self,
         *,
-        source: FeedSource[R],
+        source: FeedSource[R] | None = None,
         uow: UnitOfWorkFactory,
         clock: Clock,
         policy: WatchPolicy = WatchPolicy(),
@@ -176,7 +178,7 @@ class Feed(Generic[R]):
         monotonic: Callable[[], float] = time.monotonic,
         metrics: Metrics = NO_METRICS,
     ) -> None:
-        self._source = source
+        self._source = source if source is not None else self._default_source()
         self._uow = uow
         self._clock = clock
         self._policy = policy
@@ -189,6 +191,10 @@ class Feed(Generic[R]):
         """Streams that receive the poller's rows."""
         self._callers: Counter[str] = Counter()
         self._run: _Run[R] | None = None
+
+    def _default_source(self) -> FeedSource[R]:
+        """The source a subclass reads when none is given."""
+        raise TypeError(f"{type(self).__name__} needs a source")
 
     @property
     def polling(self) -> bool:
@@ -386,25 +392,8 @@ class _Transitions:
 class StatusFeed(Feed[StatusTransition]):
     """Streams status transitions after a cursor to every open stream, from one poller."""
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        policy: WatchPolicy = WatchPolicy(),
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-        metrics: Metrics = NO_METRICS,
-    ) -> None:
-        super().__init__(
-            source=_Transitions(),
-            uow=uow,
-            clock=clock,
-            policy=policy,
-            sleep=sleep,
-            monotonic=monotonic,
-            metrics=metrics,
-        )
+    def _default_source(self) -> FeedSource[StatusTransition]:
+        return _Transitions()
 
     def changes(
         self, *, vehicle_ids: frozenset[str], after_id: int | None, caller: str = "anonymous"
