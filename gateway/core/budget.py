@@ -302,23 +302,16 @@ class BudgetLedger:
         }
         retry_after_s = (resets_at - at).total_seconds()
         if tier is BudgetTier.OPEN:
+            until, why = resets_at, ""
             if paced:
-                tomorrow = _next_day_start(at)
-                return RequestBudgetReserved(
-                    f"vehicle {vehicle_id} used {used} of its {limits.allowance} billed "
-                    f"requests this month, today's share of what reads may spend (the last "
-                    f"{limits.reserve} are kept for commands and rental readings): reads are "
-                    f"answered from what the gateway holds until {tomorrow:%Y-%m-%d} (UTC)",
-                    metadata={"limit": BUDGET_LIMIT, **metadata},
-                    retry_after_s=(tomorrow - at).total_seconds(),
-                )
+                until, why = _next_day_start(at), ", today's share of what reads may spend"
             return RequestBudgetReserved(
                 f"vehicle {vehicle_id} used {used} of its {limits.allowance} billed requests "
-                f"this month; the last {limits.reserve} are kept for commands and rental "
+                f"this month{why}; the last {limits.reserve} are kept for commands and rental "
                 f"readings, so reads are answered from what the gateway holds until "
-                f"{resets_at:%Y-%m-%d} (UTC)",
+                f"{until:%Y-%m-%d} (UTC)",
                 metadata={"limit": BUDGET_LIMIT, **metadata},
-                retry_after_s=retry_after_s,
+                retry_after_s=(until - at).total_seconds(),
             )
         return RequestAllowanceExhausted(
             f"vehicle {vehicle_id} used {used} of its {limits.allowance} billed requests this "
