@@ -467,7 +467,7 @@ def _timedelta(path: str, duration: Duration) -> tuple[timedelta | None, FieldVi
 def connect_url_message(value: ConnectUrl) -> pb.GetConnectUrlResponse:
     """Build the GetConnectUrl response."""
     return pb.GetConnectUrlResponse(
-        url=value.url, state=value.state, expires_at=_timestamp(value.expires_at)
+        url=value.url, state=value.state, expires_at=timestamp(value.expires_at)
     )
 
 
@@ -479,7 +479,7 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         vehicle_id=vehicle.id,
         status=_STATUS_TO_PB[vehicle.status],
         status_reason=vehicle.status_reason or "",
-        status_changed_at=_timestamp(vehicle.status_changed_at),
+        status_changed_at=timestamp(vehicle.status_changed_at),
         smartcar_vehicle_id=vehicle.smartcar_vehicle_id or "",
         make=vehicle.make or "",
         model=vehicle.model or "",
@@ -488,11 +488,11 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         granted_permissions=sorted(vehicle.permissions),
         missing_permissions=sorted(panel.missing_permissions),
         last_command=_last_command_message(vehicle.last_command),
-        last_telemetry_at=_timestamp(vehicle.last_telemetry_at),
+        last_telemetry_at=timestamp(vehicle.last_telemetry_at),
         active_rental=rental_message(panel.active_rental) if panel.active_rental else None,
         requests_this_month=panel.requests_this_month,
         monthly_request_allowance=panel.monthly_request_allowance,
-        asleep_until=_timestamp(vehicle.asleep_until),
+        asleep_until=timestamp(vehicle.asleep_until),
         failure_count=vehicle.failure_count,
         last_error=vehicle.last_error or "",
         smartcar_api=(
@@ -503,7 +503,7 @@ def vehicle_message(panel: VehiclePanel) -> pb.Vehicle:
         smartcar_user_id=vehicle.smartcar_user_id or "",
         request_reserve=panel.request_reserve,
         request_allowance_overridden=panel.request_allowance_overridden,
-        request_budget_resets_at=_timestamp(panel.request_budget_resets_at),
+        request_budget_resets_at=timestamp(panel.request_budget_resets_at),
         status_error_code=action.error if action else "",
         resolution_type=(action.resolution_type or "") if action else "",
         resolution_url=(action.resolution_url or "") if action else "",
@@ -535,7 +535,7 @@ def compatibility_message(report: CompatibilityReport) -> pb.CheckCompatibilityR
             for p in report.permissions
         ],
         unsupported_required_permissions=list(report.unsupported_required),
-        checked_at=_timestamp(report.checked_at),
+        checked_at=timestamp(report.checked_at),
     )
 
 
@@ -547,7 +547,7 @@ def status_change_message(change: StatusTransition) -> pb.StatusChange:
         from_status=_STATUS_TO_PB[change.from_status],
         to_status=_STATUS_TO_PB[change.to_status],
         reason=change.reason or "",
-        at=_timestamp(change.at),
+        at=timestamp(change.at),
     )
 
 
@@ -564,8 +564,8 @@ def rental_message(rental: Rental) -> pb.Rental:
     return pb.Rental(
         rental_id=rental.rental_id,
         vehicle_id=rental.vehicle_id,
-        started_at=_timestamp(rental.started_at),
-        ended_at=_timestamp(rental.ended_at),
+        started_at=timestamp(rental.started_at),
+        ended_at=timestamp(rental.ended_at),
     )
 
 
@@ -624,7 +624,7 @@ def _sourced_message(sourced: SourcedReading) -> pb.RentalFieldReading:
     message = pb.RentalFieldReading(
         reading=field_reading_message(sourced.reading),
         source=_SOURCE_TO_PB[sourced.source],
-        taken_at=_timestamp(sourced.taken_at),
+        taken_at=timestamp(sourced.taken_at),
     )
     recorded_at = sourced.reading.recorded_at
     if recorded_at is not None:
@@ -642,7 +642,7 @@ def command_result_message(result: CommandResult) -> pb.CommandResult:
         action=lock,
         charge_action=charge,
         state=_COMMAND_STATE_TO_PB[result.state],
-        completed_at=_timestamp(result.completed_at),
+        completed_at=timestamp(result.completed_at),
         replayed=result.replayed,
     )
 
@@ -673,8 +673,8 @@ def field_reading_message(reading: FieldReading) -> pb.FieldReading:
     message = pb.FieldReading(
         field=_FIELD_TO_PB[reading.field],
         availability=_AVAILABILITY_TO_PB[reading.availability],
-        recorded_at=_timestamp(reading.recorded_at),
-        fetched_at=_timestamp(reading.fetched_at),
+        recorded_at=timestamp(reading.recorded_at),
+        fetched_at=timestamp(reading.fetched_at),
         reason=reading.reason or "",
     )
     if reading.value is not None:
@@ -752,11 +752,11 @@ def _last_command_message(command: LastCommand | None) -> pb.LastCommand | None:
         action=lock,
         charge_action=charge,
         request_id=command.request_id,
-        at=_timestamp(command.at),
+        at=timestamp(command.at),
     )
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
+def timestamp(value: datetime | None) -> Timestamp | None:
     """Convert an aware datetime to a Timestamp (None stays unset)."""
     if value is None:
         return None

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core import validation
@@ -39,6 +36,7 @@ from gateway.core.vehicle_events import (
     VehicleEventKind,
     visible_kinds,
 )
+from gateway.edge.grpc.convert import timestamp
 
 EVENT_KINDS: dict[pb.VehicleEventKind.ValueType, VehicleEventKind] = {
     pb.VehicleEventKind.Value(f"VEHICLE_EVENT_{kind.name}"): kind for kind in VehicleEventKind
@@ -136,7 +134,7 @@ def vehicle_event_message(
         id=event.id or 0,
         vehicle_id=event.vehicle_id,
         kind=_KIND_TO_PB[event.kind],
-        at=_timestamp(event.at),
+        at=timestamp(event.at),
         rental_id=event.rental_id or "",
         description=event.description,
     )
@@ -147,7 +145,7 @@ def vehicle_event_message(
                 pb.LockStateChange(
                     locked=detail.locked,
                     origin=_ORIGIN_TO_PB[detail.origin],
-                    recorded_at=_timestamp(detail.recorded_at),
+                    recorded_at=timestamp(detail.recorded_at),
                     request_id=detail.request_id or "",
                 )
             )
@@ -161,7 +159,7 @@ def vehicle_event_message(
                     percent=detail.percent,
                     threshold_percent=detail.threshold_percent,
                     origin=_ORIGIN_TO_PB[detail.origin],
-                    recorded_at=_timestamp(detail.recorded_at),
+                    recorded_at=timestamp(detail.recorded_at),
                 )
             )
         case StatusChange():
@@ -190,7 +188,7 @@ def _open_message(detail: OpenAtEnd) -> pb.OpenAtRentalEnd:
     return pb.OpenAtRentalEnd(
         open=[pb.Closure(kind=_CLOSURE_TO_PB[c.kind], name=c.name) for c in detail.open],
         locked=detail.locked,
-        recorded_at=_timestamp(detail.recorded_at),
+        recorded_at=timestamp(detail.recorded_at),
     )
 
 
@@ -210,7 +208,7 @@ def _final_message(
 ) -> pb.RentalFinalReading:
     message = pb.RentalFinalReading(
         state=_FINAL_TO_PB[detail.state],
-        ended_at=_timestamp(detail.ended_at),
+        ended_at=timestamp(detail.ended_at),
         reason=detail.reason or "",
     )
     for field, name, value in (
@@ -221,12 +219,3 @@ def _final_message(
         if value is not None and field in visible:
             setattr(message, name, value)
     return message
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    """Convert an aware datetime to a Timestamp (None stays unset)."""
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
