@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage import sqlite_driver
 from storage.permissions import DIRECTORY_MODE, secure_file
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/gateway.db"
@@ -53,7 +54,16 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     database = _database_file(parsed)
     if database is not None:
         _create_parent_directory(database)
-    engine = create_async_engine(parsed)
+    turn = sqlite_driver.WriteTurn(timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    target = parsed.database or ":memory:"
+    creator = functools.partial(
+        sqlite_driver.connect,
+        target,
+        turn=turn,
+        busy_ms=SQLITE_BUSY_TIMEOUT_MS,
+        uri=target.startswith("file:"),
+    )
+    engine = create_async_engine(parsed, async_creator=creator)
     configure = functools.partial(_configure_sqlite_connection, database=database)
     event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
@@ -122,19 +132,17 @@ def _create_parent_directory(database: Path) -> None:
 def _configure_sqlite_connection(
     dbapi_connection: Any, _record: Any, *, database: Path | None
 ) -> None:
-    """Set up each new SQLite connection: owner-only files, our own BEGIN, WAL, foreign
-    keys, busy timeout."""
+    """Set up each new SQLite connection: owner-only files, WAL, foreign keys (it is opened
+    in autocommit mode, for our own BEGIN, with a busy timeout of 0: storage.sqlite_driver
+    waits for locks off the event loop)."""
     if database is not None:
         # Opening made the file; before WAL, so SQLite gives -wal and -shm this mode too.
         for path in (database, *(Path(f"{database}{end}") for end in ("-wal", "-shm"))):
             secure_file(path)
-    # The driver must not emit BEGIN itself: `_begin_immediate` does, for every transaction.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
 

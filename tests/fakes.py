@@ -46,6 +46,7 @@ from gateway.core.model import (
     FinalReading,
     FinalReadingState,
     Grant,
+    LastCommand,
     OAuthState,
     Rental,
     RentalPhase,
@@ -224,6 +225,14 @@ class FakeVehicleRepository:
         for vehicle in self._store.vehicles.values():
             counts[vehicle.status] = counts.get(vehicle.status, 0) + 1
         return counts
+
+    async def note_command(self, vehicle_id: str, last: LastCommand) -> bool:
+        """Record the vehicle's last command; False if there is no such vehicle."""
+        current = self._store.vehicles.get(vehicle_id)
+        if current is None:
+            return False
+        self._write(dataclasses.replace(current, last_command=last))
+        return True
 
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""

@@ -101,17 +101,19 @@ class PostgresCluster:
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, directory: Path) -> Iterator[PostgresCluster]:
+    def start(cls, directory: Path, *, durable: bool = False) -> Iterator[PostgresCluster]:
         """Create, start and (at the end) stop and remove a cluster under `directory`."""
-        cluster = cls.create(directory)
+        cluster = cls.create(directory, durable=durable)
         try:
             yield cluster
         finally:
             cluster.stop()
 
     @classmethod
-    def create(cls, directory: Path) -> PostgresCluster:
-        """Create and start a cluster under `directory`; the caller stops it (`stop`)."""
+    def create(cls, directory: Path, *, durable: bool = False) -> PostgresCluster:
+        """Create and start a cluster under `directory`; the caller stops it (`stop`).
+        `durable` keeps PostgreSQL's own durability settings (each commit flushed to
+        disk), for benchmarks that measure what a durable commit costs."""
         binaries = postgres_bin()
         if binaries is None:
             raise RuntimeError("PostgreSQL is not installed (make test installs it)")
@@ -128,6 +130,7 @@ class PostgresCluster:
         # Shared memory segments are files in the data folder (not /dev/shm, where an
         # immediate stop would leave them behind). One cluster serves every worker of a
         # session, each running gateways with connection pools.
+        speed = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         cluster._run(
             "pg_ctl",
             "-D",
@@ -136,8 +139,7 @@ class PostgresCluster:
             str(directory / "postgres.log"),
             "-w",
             "-o",
-            f"-c listen_addresses=127.0.0.1 -p {cluster.port} -k {directory} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            f"-c listen_addresses=127.0.0.1 -p {cluster.port} -k {directory} {speed}"
             "-c autovacuum=off -c dynamic_shared_memory_type=mmap -c max_connections=1200",
             "start",
         )

@@ -45,6 +45,7 @@ returns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -52,8 +53,11 @@ from enum import StrEnum
 from gateway.core.errors import RateLimited, RequestAllowanceExhausted, RequestBudgetReserved
 from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import Vehicle
-from gateway.core.ports import UnitOfWorkFactory
+from gateway.core.ports import UnitOfWork, UnitOfWorkFactory
 from gateway.core.vehicle_events import BudgetWarningDetail, budget_warning, record
+
+ChargeWrite = Callable[[UnitOfWork], Awaitable[None]]
+"""A write made in the same transaction as an accepted charge (`BudgetLedger.charge`)."""
 
 _log = logging.getLogger(__name__)
 
@@ -216,11 +220,20 @@ class BudgetLedger:
             raise self._refusal(vehicle.id, limits, tier, used=used, at=at, paced=paced)
 
     async def charge(
-        self, vehicle: Vehicle, requests: int, *, tier: BudgetTier, at: datetime
+        self,
+        vehicle: Vehicle,
+        requests: int,
+        *,
+        tier: BudgetTier,
+        at: datetime,
+        with_charge: ChargeWrite | None = None,
     ) -> BudgetWarning | None:
         """Count `requests` billed requests about to be sent for the car, unless they would
         take its month past the cap of `tier` (then raise, counting nothing). Return the
-        warning when this charge is the one that brought the month to its warning share."""
+        warning when this charge is the one that brought the month to its warning share.
+        `with_charge` writes what must be durable together with an accepted charge (a
+        command's claim of its request id) in the charge's own transaction; what it
+        raises rolls the charge back and propagates."""
         limits = self.policy.limits(vehicle)
         month = month_of(at)
         cap = self._cap(limits, tier, at)
@@ -237,6 +250,8 @@ class BudgetLedger:
                     warning_percent=self.policy.warning_percent,
                 )
                 await record(uow, budget_warning(vehicle.id, detail, at=at))
+            if charged.accepted and with_charge is not None:
+                await with_charge(uow)
             await uow.commit()
         if not charged.accepted:
             paced = cap is not None and _paced_only(limits, tier, cap, charged.billed + requests)

@@ -37,6 +37,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from gateway.core import errors
+from gateway.core.audit import written_with
 from gateway.core.cache import TelemetryCache
 from gateway.core.command_effects import after, effect_field
 from gateway.core.errors import (
@@ -44,6 +45,7 @@ from gateway.core.errors import (
     CommandOutcomeUnknown,
     GatewayError,
     InvalidArgument,
+    VehicleNotFound,
 )
 from gateway.core.locks import KeyedLocks
 from gateway.core.model import (
@@ -61,7 +63,14 @@ from gateway.core.model import (
     Vehicle,
 )
 from gateway.core.permissions import command_permission, ensure_permission, withdraw_permissions
-from gateway.core.ports import Clock, Conflict, SmartcarAPI, TokenRejected, UnitOfWorkFactory
+from gateway.core.ports import (
+    Clock,
+    Conflict,
+    SmartcarAPI,
+    TokenRejected,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from gateway.core.ratelimit import CallKind
 from gateway.core.reading_events import store_readings
 from gateway.core.reconcile import PENDING_TIMEOUT, CommandReconciler
@@ -142,6 +151,13 @@ class CommandService:
             return await self._run_once(vehicle_id, command, request_id)
 
     async def _run_once(self, vehicle_id: str, command: Command, request_id: str) -> CommandResult:
+        async with self._uow.reader() as uow:  # plain reads: the claim is written with the charge
+            existing = await uow.commands.get(request_id)
+            vehicle = await require_vehicle(uow, vehicle_id)
+        if existing is not None:
+            return await self._replay(existing, vehicle_id, command)
+        ensure_connected(vehicle)
+        ensure_permission(vehicle, command_permission(command.action))
         record = CommandRecord(
             request_id=request_id,
             vehicle_id=vehicle_id,
@@ -150,30 +166,19 @@ class CommandService:
             state=CommandState.PENDING,
             created_at=self._clock.now(),
         )
-        claimed = False
-        try:  # one transaction: the request id is free, the car may be commanded, claim it
-            async with self._uow() as uow:
-                existing = await uow.commands.get(request_id)
-                vehicle = await require_vehicle(uow, vehicle_id)
-                if existing is None:
-                    ensure_connected(vehicle)
-                    ensure_permission(vehicle, command_permission(command.action))
-                    await uow.commands.add(record)
-                    await uow.commit()
-                    claimed = True
-        except Conflict:
-            return await self._replay_stored(request_id, vehicle_id, command)
-        except asyncio.CancelledError:
-            if claimed:  # claimed, never sent: free the request id again
-                await self._durably(self._forget(record))
-            raise
-        if existing is not None:
-            return await self._replay(existing, vehicle_id, command)
         return await self._execute(vehicle, record)
 
     async def _execute(self, vehicle: Vehicle, record: CommandRecord) -> CommandResult:
-        """Send the command and record how it ended, even if the caller cancels meanwhile."""
+        """Claim the request id with the budget charge (the first durability point), send
+        the command, and record how it ended (the second), even if the caller cancels
+        meanwhile."""
         stage = _Stage.NOT_SENT
+        claimed = False
+
+        async def claim(uow: UnitOfWork) -> None:
+            nonlocal claimed
+            await uow.commands.add(record)  # Conflict: another worker has the request id
+            claimed = True
 
         async def send(access: SmartcarAccess, smartcar_id: str) -> None:
             nonlocal stage
@@ -187,10 +192,13 @@ class CommandService:
             stage = _Stage.CONFIRMED
 
         try:
-            await self._upstream.call(vehicle, CallKind.COMMAND, send)
+            await self._upstream.call(vehicle, CallKind.COMMAND, send, with_charge=claim)
+        except Conflict:
+            return await self._replay_stored(record.request_id, vehicle.id, record.command)
         except BaseException as failure:
             if stage is not _Stage.CONFIRMED:
-                await self._durably(self._record_failure(vehicle, record, failure, stage))
+                if claimed:
+                    await self._durably(self._record_failure(vehicle, record, failure, stage))
                 if stage is _Stage.SENDING and not isinstance(
                     failure, GatewayError | asyncio.CancelledError
                 ):
@@ -242,9 +250,10 @@ class CommandService:
             await uow.commit()
 
     async def _succeeded(self, vehicle_id: str, record: CommandRecord) -> CommandRecord:
-        """In one transaction: the command's outcome, the vehicle's last command and the
-        state the command changed (`command_effects.after`), with the LOCK_STATE_CHANGED
-        event when it changed the stored lock state."""
+        """In one transaction (the second durability point): the command's outcome, the
+        vehicle's last command, the state the command changed (`command_effects.after`)
+        with the LOCK_STATE_CHANGED event when it changed the stored lock state, and the
+        call's audit entry (`audit.written_with`)."""
         at = self._clock.now()
         done = dataclasses.replace(record, state=CommandState.SUCCEEDED, completed_at=at)
         field = effect_field(done.command)
@@ -259,8 +268,10 @@ class CommandService:
         last = LastCommand(action=done.action, request_id=done.request_id, at=at)
         async with self._uow() as uow:
             await uow.commands.update(done)
-            current = await require_vehicle(uow, vehicle_id, for_update=True)
-            await uow.vehicles.update(dataclasses.replace(current, last_command=last))
+            if not await uow.vehicles.note_command(vehicle_id, last):
+                raise VehicleNotFound(
+                    f"no vehicle with id {vehicle_id}", metadata={"vehicle_id": vehicle_id}
+                )
             await store_readings(
                 uow,
                 vehicle_id,
@@ -269,7 +280,10 @@ class CommandService:
                 at=at,
                 request_id=done.request_id,
             )
+            audited = await written_with(uow, at=at)
             await uow.commit()
+        if audited is not None:
+            audited.written = True
         await self._cache.put(vehicle_id, [reading])
         return done
 

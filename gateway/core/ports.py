@@ -28,6 +28,7 @@ from gateway.core.model import (
     FieldReading,
     FinalReading,
     Grant,
+    LastCommand,
     OAuthState,
     Rental,
     RentalPhase,
@@ -239,6 +240,11 @@ class VehicleRepository(Protocol):
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
         """Return how many vehicles are in each connection status (absent: none)."""
+        ...
+
+    async def note_command(self, vehicle_id: str, last: LastCommand) -> bool:
+        """Record the vehicle's last command (locking its row until the unit of work ends);
+        False if there is no such vehicle. One statement, without reading the row."""
         ...
 
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:

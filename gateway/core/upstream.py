@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gateway.core.application_access import APPLICATION_REFUSED, ApplicationTokenSource
-from gateway.core.budget import BudgetLedger, BudgetTier
+from gateway.core.budget import BudgetLedger, BudgetTier, ChargeWrite
 from gateway.core.errors import (
     AuthorizationMismatch,
     ConnectionDisconnected,
@@ -97,6 +97,7 @@ class Upstream:
         billed: int = 1,
         tier: BudgetTier = BudgetTier.UNCAPPED,
         awaiting_owner: bool = False,
+        with_charge: ChargeWrite | None = None,
     ) -> T:
         """Run `call` for `vehicle`, or raise the domain error that explains why not.
 
@@ -104,9 +105,14 @@ class Upstream:
         `tier` how far into the car's monthly allowance they may go (commands: no cap).
         `awaiting_owner` sends it to a car that waits for its owner (NEEDS_REAUTHENTICATION)
         too: a probe of whether the owner acted (answered, the wait ends), or Disconnect.
+        `with_charge` is written in the first attempt's charge transaction, so it is
+        durable exactly when that attempt may be sent (a command's claim of its request id:
+        one durability point before sending, `BudgetLedger.charge`).
         """
         _ensure_callable(vehicle, awaiting_owner=awaiting_owner)
-        attempt = _Attempt(billed=billed, tier=tier, awaiting_owner=awaiting_owner)
+        attempt = _Attempt(
+            billed=billed, tier=tier, awaiting_owner=awaiting_owner, with_charge=with_charge
+        )
         credentials = self._credentials(vehicle)
         await self._ledger.check(vehicle, billed, tier=tier, at=self._clock.now())
         try:
@@ -173,7 +179,14 @@ class Upstream:
         nothing), note rate limits, keep the connection's health, and note what Smartcar
         said of the owner (an account to act on, access revoked, a probe answered)."""
         assert vehicle.smartcar_vehicle_id is not None
-        await self._ledger.charge(vehicle, attempt.billed, tier=attempt.tier, at=self._clock.now())
+        first_write, attempt.with_charge = attempt.with_charge, None
+        await self._ledger.charge(
+            vehicle,
+            attempt.billed,
+            tier=attempt.tier,
+            at=self._clock.now(),
+            with_charge=first_write,
+        )
         try:
             result = await call(access, vehicle.smartcar_vehicle_id)
         except RateLimited as limited:
@@ -247,14 +260,16 @@ class Upstream:
             await uow.commit()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Attempt:
     """What one call's attempts share: what each costs, how far into the budget it may go,
-    and whether a car waiting for its owner may be sent it."""
+    whether a car waiting for its owner may be sent it, and what the first attempt's charge
+    must write with it (taken by that charge)."""
 
     billed: int
     tier: BudgetTier
     awaiting_owner: bool
+    with_charge: ChargeWrite | None
 
 
 def _ensure_callable(vehicle: Vehicle, *, awaiting_owner: bool) -> None:

@@ -24,14 +24,19 @@ _SQLITE_UNIQUE = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMA
 
 
 async def execute_or_conflict(
-    connection: AsyncConnection, statement: Executable, *, conflict: str
+    connection: AsyncConnection,
+    statement: Executable,
+    parameters: dict[str, Any] | None = None,
+    *,
+    conflict: str,
 ) -> CursorResult[Any]:
-    """Execute a write; a unique-key violation raises `Conflict(conflict)` instead."""
+    """Execute a write (with `parameters`, for a statement built once); a unique-key
+    violation raises `Conflict(conflict)` instead."""
     try:
         if connection.dialect.name == "sqlite":
-            return await connection.execute(statement)
+            return await connection.execute(statement, parameters)
         async with connection.begin_nested():
-            return await connection.execute(statement)
+            return await connection.execute(statement, parameters)
     except IntegrityError as exc:
         if not is_unique_violation(exc):
             raise

@@ -13,6 +13,8 @@ from gateway.core.model import AuditEntry, AuditQuery
 from storage.schema import audit_log
 
 _audit = audit_log.c
+_ADD = insert(audit_log).returning(audit_log)
+"""Built once, run with the entry's columns as parameters."""
 
 
 class SqlAuditRepository:
@@ -23,21 +25,17 @@ class SqlAuditRepository:
 
     async def add(self, entry: AuditEntry) -> AuditEntry:
         """Append an entry (any id it carries is ignored); return it with its id."""
-        statement = (
-            insert(audit_log)
-            .values(
-                at=entry.at,
-                caller=entry.caller,
-                method=entry.method,
-                vehicle_id=entry.vehicle_id,
-                request_id=entry.request_id,
-                outcome=entry.outcome,
-                duration_ms=entry.duration_ms,
-                reason=entry.reason,
-            )
-            .returning(audit_log)
-        )
-        return _to_entry((await self._connection.execute(statement)).one())
+        values = {
+            "at": entry.at,
+            "caller": entry.caller,
+            "method": entry.method,
+            "vehicle_id": entry.vehicle_id,
+            "request_id": entry.request_id,
+            "outcome": entry.outcome,
+            "duration_ms": entry.duration_ms,
+            "reason": entry.reason,
+        }
+        return _to_entry((await self._connection.execute(_ADD, values)).one())
 
     async def find(self, query: AuditQuery) -> list[AuditEntry]:
         """Return the entries matching `query`, newest first."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from gateway.core.model import BudgetCharge
-from storage.repositories._dialects import conflict_insert
+from storage.repositories._dialects import dialect_insert
 from storage.schema import request_budget
 
 _budget = request_budget.c
@@ -34,16 +36,11 @@ class SqlBudgetRepository:
         charges see each other's totals), so what it returns is what was counted."""
         if limit is not None and requests > limit:  # a first insert would pass it alone
             return await self._refused(vehicle_id, month)
-        statement = conflict_insert(self._connection, request_budget).values(
-            vehicle_id=vehicle_id, month=month, billed=requests
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[_budget.vehicle_id, _budget.month],
-            set_={"billed": _budget.billed + statement.excluded.billed},
-            where=None if limit is None else _budget.billed + statement.excluded.billed <= limit,
-        )
-        returning = statement.returning(_budget.billed, _budget.warned_at)
-        row = (await self._connection.execute(returning)).one_or_none()
+        statement = _charge(self._connection.dialect.name, capped=limit is not None)
+        values = {"vehicle_id": vehicle_id, "month": month, "billed": requests}
+        if limit is not None:
+            values["cap"] = limit
+        row = (await self._connection.execute(statement, values)).one_or_none()
         if row is None:
             return await self._refused(vehicle_id, month)
         return BudgetCharge(accepted=True, billed=row.billed, warned=row.warned_at is not None)
@@ -90,3 +87,16 @@ class SqlBudgetRepository:
         if row is None:
             return BudgetCharge(accepted=False, billed=0, warned=False)
         return BudgetCharge(accepted=False, billed=row.billed, warned=row.warned_at is not None)
+
+
+@functools.cache
+def _charge(dialect: str, *, capped: bool) -> Insert:
+    """The charge upsert in `dialect`, built once: its update applies only while the total
+    stays within the `cap` parameter (when `capped`)."""
+    statement = dialect_insert(dialect, request_budget)
+    added = _budget.billed + statement.excluded.billed
+    return statement.on_conflict_do_update(
+        index_elements=[_budget.vehicle_id, _budget.month],
+        set_={"billed": added},
+        where=added <= bindparam("cap") if capped else None,
+    ).returning(_budget.billed, _budget.warned_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import CommandRecord, CommandState, command_action
@@ -22,32 +22,28 @@ class SqlCommandRepository:
 
     async def get(self, request_id: str) -> CommandRecord | None:
         """Return the command recorded under this request id."""
-        query = select(commands).where(commands.c.request_id == request_id)
-        row = (await self._connection.execute(query)).one_or_none()
+        found = await self._connection.execute(_GET, {"request_id": request_id})
+        row = found.one_or_none()
         return None if row is None else _to_record(row)
 
     async def add(self, record: CommandRecord) -> None:
         """Insert a command; Conflict if the request id exists."""
-        statement = insert(commands).values(
-            request_id=record.request_id,
-            vehicle_id=record.vehicle_id,
-            action=record.action.value,
-            charge_limit_percent=record.charge_limit_percent,
-            created_at=record.created_at,
+        values = {
+            "request_id": record.request_id,
+            "vehicle_id": record.vehicle_id,
+            "action": record.action.value,
+            "charge_limit_percent": record.charge_limit_percent,
+            "created_at": record.created_at,
             **_outcome(record),
-        )
+        }
         await execute_or_conflict(
-            self._connection, statement, conflict=f"request {record.request_id!r} exists"
+            self._connection, _ADD, values, conflict=f"request {record.request_id!r} exists"
         )
 
     async def update(self, record: CommandRecord) -> None:
         """Write the command's state, completion time and error; LookupError if unknown."""
-        statement = (
-            update(commands)
-            .where(commands.c.request_id == record.request_id)
-            .values(**_outcome(record))
-        )
-        result = await self._connection.execute(statement)
+        values = {"key": record.request_id, **_outcome(record)}
+        result = await self._connection.execute(_UPDATE, values)
         if result.rowcount == 0:
             raise LookupError(f"no command {record.request_id!r} to update")
 
@@ -96,6 +92,12 @@ class SqlCommandRepository:
         )
         found: datetime | None = (await self._connection.execute(query)).scalar_one_or_none()
         return found
+
+
+_GET = select(commands).where(commands.c.request_id == bindparam("request_id"))
+_ADD = insert(commands)
+_UPDATE = update(commands).where(commands.c.request_id == bindparam("key"))
+"""Built once, run with parameters (the SET columns are the parameters but `key`)."""
 
 
 def _outcome(record: CommandRecord) -> dict[str, Any]:

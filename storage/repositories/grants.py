@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
@@ -24,6 +24,7 @@ from storage.repositories._sealed import unseal
 from storage.schema import smartcar_grants
 
 _grants = smartcar_grants.c
+_GET = select(smartcar_grants).where(_grants.id == bindparam("grant_id"))
 
 
 def tokens_context(grant_id: str) -> bytes:
@@ -50,8 +51,7 @@ class SqlGrantRepository:
     async def get(self, grant_id: str) -> Grant | None:
         """Return the grant with its tokens decrypted: KeyUnavailable when they are under a
         key this replica lacks, TokenDecryptionError when they do not decrypt otherwise."""
-        query = select(smartcar_grants).where(_grants.id == grant_id)
-        row = (await self._connection.execute(query)).one_or_none()
+        row = (await self._connection.execute(_GET, {"grant_id": grant_id})).one_or_none()
         return None if row is None else self._to_grant(row)
 
     async def by_user(self, smartcar_user_id: str) -> list[Grant]:

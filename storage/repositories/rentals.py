@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import (
@@ -33,6 +33,7 @@ from storage.repositories._readings import READING_COLUMNS, reading_columns, rea
 from storage.schema import rental_final_readings, rental_readings, rentals
 
 _active = rentals.c.ended_at.is_(None)
+_ACTIVE = select(rentals).where(rentals.c.vehicle_id == bindparam("vehicle_id"), _active)
 _finals = rental_final_readings
 _PENDING = FinalReadingState.PENDING.value
 _FINAL_COLUMNS = ("state", "attempts", "last_attempt_at", "next_attempt_at", "settled_at", "reason")
@@ -52,7 +53,9 @@ class SqlRentalRepository:
 
     async def active(self, vehicle_id: str) -> Rental | None:
         """Return the vehicle's active rental, if any."""
-        return (await self.active_for([vehicle_id])).get(vehicle_id)
+        found = await self._connection.execute(_ACTIVE, {"vehicle_id": vehicle_id})
+        row = found.one_or_none()
+        return None if row is None else _to_rental(row)
 
     async def active_for(self, vehicle_ids: Sequence[str]) -> dict[str, Rental]:
         """Return the active rentals of these vehicles, by vehicle id."""

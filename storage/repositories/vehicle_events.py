@@ -25,6 +25,8 @@ from storage.schema import vehicle_event_horizon, vehicle_event_latches, vehicle
 _events = vehicle_events.c
 _latches = vehicle_event_latches.c
 _horizon = vehicle_event_horizon.c
+_ADD = insert(vehicle_events).returning(vehicle_events)
+"""Built once, run with the event's columns as parameters."""
 HORIZON = "vehicle_events"
 """The horizon row's name."""
 
@@ -39,19 +41,15 @@ class SqlVehicleEventRepository:
 
     async def add(self, event: VehicleEvent) -> VehicleEvent:
         """Append an event (any id it carries is ignored); return it with its new id."""
-        statement = (
-            insert(vehicle_events)
-            .values(
-                vehicle_id=event.vehicle_id,
-                kind=event.kind.value,
-                at=event.at,
-                rental_id=event.rental_id,
-                description=event.description,
-                detail=event_detail_to_json(event.detail),
-            )
-            .returning(vehicle_events)
-        )
-        added = _to_event((await self._connection.execute(statement)).one())
+        values = {
+            "vehicle_id": event.vehicle_id,
+            "kind": event.kind.value,
+            "at": event.at,
+            "rental_id": event.rental_id,
+            "description": event.description,
+            "detail": event_detail_to_json(event.detail),
+        }
+        added = _to_event((await self._connection.execute(_ADD, values)).one())
         self.written.append(added.kind)
         return added
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, func, insert, select, update
+from sqlalchemy import Row, RowMapping, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import (
@@ -28,10 +28,11 @@ class SqlVehicleRepository:
 
     async def get(self, vehicle_id: str, *, for_update: bool = False) -> Vehicle | None:
         """Return the vehicle; `for_update` locks its row until the unit of work ends."""
-        query = select(vehicles).where(vehicles.c.id == vehicle_id)
-        if for_update:
-            query = query.with_for_update()
-        return await self._one(query)
+        found = await self._connection.execute(
+            _GET_FOR_UPDATE if for_update else _GET, {"vehicle_id": vehicle_id}
+        )
+        row = found.one_or_none()
+        return None if row is None else _to_vehicle(row)
 
     async def by_smartcar_id(self, smartcar_vehicle_id: str) -> Vehicle | None:
         """Return the fleet vehicle linked to a Smartcar vehicle id, if any."""
@@ -78,6 +79,16 @@ class SqlVehicleRepository:
         rows = await self._connection.execute(query)
         return {ConnectionStatus(status): count for status, count in rows}
 
+    async def note_command(self, vehicle_id: str, last: LastCommand) -> bool:
+        """Record the vehicle's last command; False if there is no such vehicle."""
+        values = {
+            "key": vehicle_id,
+            "last_command_action": last.action.value,
+            "last_command_request_id": last.request_id,
+            "last_command_at": last.at,
+        }
+        return bool((await self._connection.execute(_NOTE, values)).rowcount)
+
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
         # Not a change of the vehicle for `changed_since`: its updated_at stays.
@@ -112,6 +123,12 @@ class SqlVehicleRepository:
         """Return the vehicle the query finds, if any."""
         row = (await self._connection.execute(query)).one_or_none()
         return None if row is None else _to_vehicle(row)
+
+
+_GET = select(vehicles).where(vehicles.c.id == bindparam("vehicle_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_NOTE = update(vehicles).where(vehicles.c.id == bindparam("key"))
+"""Built once, run with parameters (the SET columns are the parameters but `key`)."""
 
 
 def _columns(vehicle: Vehicle) -> dict[str, Any]:

@@ -46,7 +46,7 @@ import grpc
 import grpc.aio
 
 from gateway.core import validation
-from gateway.core.audit import AUDITED_METHODS, AuditTrail
+from gateway.core.audit import AUDITED_METHODS, AuditTrail, CallAudit, serving
 from gateway.core.errors import AccessDenied, GatewayError, KeyUnavailable, Unauthenticated
 from gateway.edge import context
 from gateway.edge.grpc import decoding
@@ -282,10 +282,12 @@ async def call_frame(
             observed = True
             _observe(hooks, method, outcome, started, quiet=not admitted)
 
+    pending: CallAudit | None = None
+
     async def audited(outcome: grpc.StatusCode, reason: str | None) -> None:
         """Audit, measure and log how the call ended, before the caller can see it."""
-        if audit is not None and admitted:
-            await _record(audit, method, request, rid, outcome, reason, started)
+        if audit is not None and pending is not None:
+            await _record(audit, pending, method, outcome, reason)
         observe(outcome)
 
     try:
@@ -298,7 +300,12 @@ async def call_frame(
             raise
         admitted = True
         decoding.ensure_decoded(request)
-        yield
+        if audit is None:
+            yield
+        else:
+            pending = _call_audit(method, request, rid, started)
+            with serving(pending):
+                yield
     except GatewayError as exc:
         mapped = errors.status_for(exc, request_id=rid)
         status = mapped.code
@@ -359,27 +366,30 @@ def _observe(
     )
 
 
+def _call_audit(method: str, request: Any, rid: str, started: float) -> CallAudit:
+    """The audit entry of an admitted call, to be written when it ends (or by its use case,
+    `gateway.core.audit.written_with`)."""
+    return CallAudit(
+        caller=caller.get() or "unauthenticated",
+        method=_short_name(method),
+        # As sent, cut to the column's width: a refused request may carry anything.
+        vehicle_id=str(getattr(request, "vehicle_id", ""))[:AUDIT_ID_LENGTH],
+        request_id=rid,
+        elapsed_ms=lambda: (time.perf_counter() - started) * 1000,
+    )
+
+
 async def _record(
     audit: AuditTrail,
+    pending: CallAudit,
     method: str,
-    request: Any,
-    rid: str,
     outcome: grpc.StatusCode,
     reason: str | None,
-    started: float,
 ) -> None:
-    """Store the audit entry of a call; a failure to store is logged, never the caller's."""
+    """Store the audit entry of a call (unless its use case did); a failure to store is
+    logged, never the caller's."""
     try:
-        await audit.record(
-            caller=caller.get() or "unauthenticated",
-            method=_short_name(method),
-            # As sent, cut to the column's width: a refused request may carry anything.
-            vehicle_id=str(getattr(request, "vehicle_id", ""))[:AUDIT_ID_LENGTH],
-            request_id=rid,
-            outcome=outcome.name,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            reason=reason,
-        )
+        await audit.record_call(pending, outcome=outcome.name, reason=reason)
     except Exception:  # noqa: BLE001 - the action happened; losing its entry must be loud
         _log.exception("could not store the audit entry of %s", method)
 
