@@ -170,7 +170,9 @@ async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Na
         endpoints = V3Endpoints(vehicle_origin=url, iam_origin=url, management_origin=url)
         iam = SmartcarIAM(
             http=http,
-            credentials=ApplicationCredentials(CLIENT_ID, (Secret(CLIENT_SECRET),)),
+            credentials=ApplicationCredentials(
+                client_id=CLIENT_ID, client_secrets=(Secret(CLIENT_SECRET),)
+            ),
             endpoints=endpoints,
         )
         token = (await iam.request_token()).token.access_token
@@ -182,9 +184,11 @@ async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Na
             request_id = f"bench-{uuid.uuid4()}"
             began = time.perf_counter()
             if n % 2:
-                await stub.Lock(pb.LockRequest(vehicle_id=car.id, request_id=request_id))
+                await stub.Lock(pb.LockRequest(vehicle_id=car.vehicle_id, request_id=request_id))
             else:
-                await stub.Unlock(pb.UnlockRequest(vehicle_id=car.id, request_id=request_id))
+                await stub.Unlock(
+                    pb.UnlockRequest(vehicle_id=car.vehicle_id, request_id=request_id)
+                )
             through.append(time.perf_counter() - began)
             send = direct_client.lock if n % 2 else direct_client.unlock
             began = time.perf_counter()

@@ -46,17 +46,21 @@ DEADLINE_S = 5.0
 
 
 class StallingInbox(WebhookInbox):
-    """The real inbox, whose next `stalls` receives hang (as a stuck database would)."""
+    """The real inbox, whose next `stalls` receives outlast the receiver's ack timeout (as a
+    stuck database would): they raise the TimeoutError the receiver's own timeout raises.
+    The receiver keeps its production timeout, so a store that is merely slow on a busy
+    machine is never taken for a stall; that the timeout itself fires is
+    tests/integration/test_webhook_receiver.py's subject."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stalls = 0
 
     async def receive(self, event: WebhookEvent) -> bool:
-        """Store the event, or hang until the receiver gives up when a stall is due."""
+        """Store the event, or time out when a stall is due."""
         if self.stalls:
             self.stalls -= 1
-            await asyncio.Event().wait()
+            raise TimeoutError
         return await super().receive(event)
 
 
@@ -142,7 +146,7 @@ async def rig(storage: UnitOfWorkFactory) -> AsyncIterator[Rig]:
     async with (
         serve_simulator(config) as simulator,
         sim_client(simulator.base_url) as sim,
-        serve_webhooks(inbox, management_token=token, clock=clock, ack_timeout_s=0.2) as receiver,
+        serve_webhooks(inbox, management_token=token, clock=clock) as receiver,
     ):
         vehicles = (await sim.get("/sim/vehicles")).json()["vehicles"]
         smartcar_id = next(v["id"] for v in vehicles if v["powertrain"] == "ICE")
