@@ -15,6 +15,8 @@ from storage.schema import audit_log
 _audit = audit_log.c
 _ADD = insert(audit_log).returning(audit_log)
 """Built once, run with the entry's columns as parameters."""
+_COLUMNS = tuple(column.name for column in audit_log.columns if column.name != "id")
+"""The columns an entry is written to, each named as the entry's field."""
 
 
 class SqlAuditRepository:
@@ -25,16 +27,7 @@ class SqlAuditRepository:
 
     async def add(self, entry: AuditEntry) -> AuditEntry:
         """Append an entry (any id it carries is ignored); return it with its id."""
-        values = {
-            "at": entry.at,
-            "caller": entry.caller,
-            "method": entry.method,
-            "vehicle_id": entry.vehicle_id,
-            "request_id": entry.request_id,
-            "outcome": entry.outcome,
-            "duration_ms": entry.duration_ms,
-            "reason": entry.reason,
-        }
+        values = {name: getattr(entry, name) for name in _COLUMNS}
         return _to_entry((await self._connection.execute(_ADD, values)).one())
 
     async def find(self, query: AuditQuery) -> list[AuditEntry]:
