@@ -93,7 +93,9 @@ def serving(call: CallAudit) -> Iterator[CallAudit]:
 async def written_with(uow: UnitOfWork, *, at: datetime) -> CallAudit | None:
     """Add the entry of the audited call being served, as succeeded, to `uow` (which the
     caller then commits; it marks the entry `written` once the commit succeeded). None when
-    no audited call is being served, or its entry is written already."""
+    no audited call is being served, or its entry is written already. Only the use case
+    the call itself runs may write it, in that use case's last transaction (a command's
+    outcome): one it merely calls on its way would record the call as succeeded early."""
     call = _serving.get()
     if call is None or call.written:
         return None
