@@ -11,6 +11,7 @@ import pytest
 from clients import smartcar as sc
 from gateway.core import errors
 from gateway.core.assembly import Policies, build_gateway
+from gateway.core.audit import CallAudit, serving
 from gateway.core.health import ConnectionHealth
 from gateway.core.model import (
     Availability,
@@ -402,3 +403,40 @@ def test_what_a_lock_reading_proves(
     reading = lock_reading(locked=locked, after_s=after_s)
     found = verdict(SENT_LOCK, reading, next_sent_at=next_sent, policy=ReconcilePolicy())
     assert found is expected
+
+
+def served_call(request_id: str) -> CallAudit:
+    """The audit entry of a Lock call the edge is serving."""
+    return CallAudit(
+        caller="rental-service",
+        method="Lock",
+        vehicle_id="car-1",
+        request_id=request_id,
+        elapsed_ms=lambda: 12.5,
+    )
+
+
+async def test_a_succeeded_command_writes_its_call_audit_entry_with_its_outcome(
+    world: World,
+) -> None:
+    """The entry of the call is stored, as succeeded, by the command's outcome transaction,
+    and marked written so the edge stores no second one."""
+    call = served_call("call-1")
+    with serving(call):
+        await world.gateway.command("car-1", action=LOCK, request_id="r-1")
+    assert call.written
+    entries = list(world.uow.store.audit.values())
+    assert [(e.method, e.request_id, e.outcome, e.duration_ms) for e in entries] == [
+        ("Lock", "call-1", "OK", 12.5)
+    ]
+    assert state_of(world, "r-1") is CommandState.SUCCEEDED
+
+
+async def test_a_failed_command_leaves_its_audit_entry_to_the_edge(world: World) -> None:
+    """A command that did not succeed writes no entry: the edge records how the call ended."""
+    world.smartcar.fail("command", errors.CommandOutcomeUnknown("timed out after sending"))
+    call = served_call("call-2")
+    with serving(call), pytest.raises(errors.CommandOutcomeUnknown):
+        await world.gateway.command("car-1", action=LOCK, request_id="r-2")
+    assert not call.written
+    assert world.uow.store.audit == {}
