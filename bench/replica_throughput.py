@@ -26,7 +26,10 @@ through both):
     call: PostgreSQL reads alone, no writes and no upstream.
 
 Reported per workload: successful calls/s, p50/p99 latency, errors by status code, the
-ratio two/one; CPU seconds per process of the stack (from /proc; PostgreSQL counts the
+ratio two/one; the gateway's CPU per successful call (the serving replicas' CPU seconds,
+from /proc, over the calls answered: replica A alone, then A and B together) and its
+ratio two/one, what coordinating replicas costs (target: at most 1.1), printed beside the
+throughput ratio; CPU seconds per process of the stack (from /proc; PostgreSQL counts the
 postmaster and its backends, closed ones included), the CPU of every other process on the
 machine (from /proc/stat: if it is not near 0, other work disturbed the run), how busy the
 machine was; the PostgreSQL sessions opened while measuring (connections the replicas
@@ -81,6 +84,8 @@ NOW = duration_pb2.Duration(seconds=0)
 DATABASE = "bench_replicas"
 SESSIONS_QUERY = "SELECT sessions FROM pg_stat_database WHERE datname = 'bench_replicas'"
 MACHINE = "machine"
+TARGET_CPU_RATIO = 1.1
+"""Gateway CPU per call with two replicas over that with one (issue 15, part 5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +189,23 @@ class Result:
     sessions: int
     """PostgreSQL sessions opened during the measurement (connections made)."""
 
+    serving: tuple[str, ...] = ()
+    """The replicas the calls went through."""
+
     @property
     def ok(self) -> int:
         """Calls answered without an error."""
         return len(self.latencies)
+
+    @property
+    def gateway_cpu_s(self) -> float:
+        """CPU seconds the serving replicas used while measuring."""
+        return sum(self.cpu[name] for name in self.serving)
+
+    @property
+    def cpu_per_call_ms(self) -> float:
+        """The serving replicas' CPU milliseconds per successful call."""
+        return self.gateway_cpu_s / self.ok * 1000 if self.ok else 0.0
 
     @property
     def rate(self) -> float:
@@ -339,17 +357,46 @@ async def measure(
         cpu={name: cpu_after[name] - cpu_before[name] for name in cpu_before},
         upstream_batches=batches,
         sessions=sessions,
+        serving=tuple(r.name for r in used),
     )
 
 
-def report(workload: Workload, one: Result, two: Result, args: argparse.Namespace) -> float:
-    """Print one workload's table; return the ratio two/one."""
+@dataclass(frozen=True, slots=True)
+class Ratios:
+    """Two replicas over one: throughput, and the gateway's CPU per call."""
+
+    throughput: float
+    cpu_per_call: float
+
+    def verdict(self) -> str:
+        """The CPU ratio against its target."""
+        met = "met" if self.cpu_per_call <= TARGET_CPU_RATIO else "MISSED"
+        return f"{self.cpu_per_call:.2f} (target <= {TARGET_CPU_RATIO}: {met})"
+
+
+def cpu_per_call(one: Result, two: Result) -> tuple[str, str]:
+    """The table row of the gateway's CPU per call, one replica and two."""
+    parts = " + ".join(f"{name} {two.cpu[name]:.1f}" for name in two.serving)
+    return (
+        "gateway CPU per call",
+        f"1 replica {one.cpu_per_call_ms:.2f} ms (A {one.gateway_cpu_s:.1f} CPU-s / "
+        f"{one.ok:,} calls), 2 replicas {two.cpu_per_call_ms:.2f} ms ({parts} CPU-s / "
+        f"{two.ok:,} calls)",
+    )
+
+
+def report(workload: Workload, one: Result, two: Result, args: argparse.Namespace) -> Ratios:
+    """Print one workload's table; return the ratios two/one."""
     cpus = os.cpu_count() or 1
     ratio = two.rate / one.rate if one.rate else 0.0
+    cpu_ratio = two.cpu_per_call_ms / one.cpu_per_call_ms if one.cpu_per_call_ms else 0.0
+    ratios = Ratios(throughput=ratio, cpu_per_call=cpu_ratio)
     rows = [
         ("1 replica (A, CPU 0)", one.summary()),
         ("2 replicas (A CPU 0, B CPU 1)", two.summary()),
         ("ratio two/one", f"{ratio:.2f} (on {cpus} CPUs: near 1 is the machine's limit)"),
+        cpu_per_call(one, two),
+        ("CPU per call, two/one", ratios.verdict()),
         ("CPU-s, 1 replica", one.cpu_summary(cpus)),
         ("CPU-s, 2 replicas", two.cpu_summary(cpus)),
         (
@@ -372,7 +419,7 @@ def report(workload: Workload, one: Result, two: Result, args: argparse.Namespac
         f"{args.cars} cars",
         rows,
     )
-    return ratio
+    return ratios
 
 
 async def prepare(stack: Stack, cars: Sequence[str]) -> list[tuple[str, str]]:
@@ -460,8 +507,10 @@ async def run_all(args: argparse.Namespace, cluster: PostgresCluster, var: Path)
                 ratios.append(
                     (
                         workload.title.split(":")[0],
-                        f"{ratio:.2f} ({one.rate:,.0f} → {two.rate:,.0f} calls/s; "
-                        f"{time.perf_counter() - began_workload:.1f} s with warm-ups)",
+                        f"CPU per call {ratio.verdict()}, {one.cpu_per_call_ms:.2f} → "
+                        f"{two.cpu_per_call_ms:.2f} ms; throughput {ratio.throughput:.2f} "
+                        f"({one.rate:,.0f} → {two.rate:,.0f} calls/s); "
+                        f"{time.perf_counter() - began_workload:.1f} s with warm-ups",
                     )
                 )
     cpus = os.cpu_count() or 1
