@@ -162,7 +162,12 @@ async def main() -> None:
             opened_s = time.monotonic() - opening
             idle_cpu = await cpu_percent(process.pid, args.window_s)
             busy_calls = await get_vehicle_latencies(stubs[0], args.calls)
+            cpu_before = _stack.cpu_seconds(process.pid), time.process_time()
+            delivering = time.monotonic()
             latencies = await deliveries(stubs[0], watchers, args.changes, args.streams)
+            delivering = time.monotonic() - delivering
+            gateway_cpu = _stack.cpu_seconds(process.pid) - cpu_before[0]
+            client_cpu = time.process_time() - cpu_before[1]
             rss = _stack.rss_mb(process.pid)
             await watchers.close()
         finally:
@@ -196,6 +201,13 @@ async def main() -> None:
                 "target",
                 f"p99 <= {ms(TARGET_DELIVERY_P99_S)}: "
                 + ("met" if p(latencies, 99) <= TARGET_DELIVERY_P99_S else "MISSED"),
+            ),
+            (
+                "CPU while delivering",
+                f"gateway {gateway_cpu * 1000 / max(args.changes, 1):.0f} ms, client "
+                f"{client_cpu * 1000 / max(args.changes, 1):.0f} ms per change "
+                f"({delivering:.1f} s for {args.changes} changes, with the Disconnect/Connect "
+                "calls and the client's 50 ms checks)",
             ),
             ("stream errors", str(watchers.errors)),
             ("gateway RSS", f"{rss:.0f} MiB"),
