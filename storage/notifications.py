@@ -13,7 +13,9 @@ and calls `on_change[table]()` for each notification (the feeds' `Wakeup.ring`).
 makes the feeds read sooner: their polls go on, so a notification missed while the
 connection was down costs latency, never a row. When the connection ends it is made again
 after `retry_s`, and once listening again every callback is called (what was committed in
-between is not known). A table it does not know is ignored.
+between is not known). A table it does not know is ignored. LISTEN needs a session of its
+own: through a proxy that pools by transaction (PgBouncer's transaction mode) nothing is
+heard, and the feeds are back to their polls.
 
 SQLite has no notifications: `listens_on(engine)` is false there, and the process that
 commits wakes its own watchers (`storage.uow`'s commit observers), which on SQLite is the
