@@ -44,8 +44,14 @@ replica and the rest of the stack. So a ratio two/one near 1 is what 2 CPUs allo
 property of the gateway: read it with the "% busy" of the CPU rows, and rerun on a bigger
 machine to measure scaling.
 
+With `--control`, each workload is also measured through replica A alone at half the
+calls in flight: the load each of two replicas carries. A replica's CPU per call depends
+on its load (a busier event loop handles more calls per wakeup), so this tells what
+coordination costs from what serving half the calls costs.
+
     .venv/bin/python -m bench.replica_throughput [--requests 20000] [--concurrency 32]
                                                  [--cars 50] [--workloads cached,upstream,vehicle]
+                                                 [--control]
 """
 
 from __future__ import annotations
@@ -249,6 +255,12 @@ def parse() -> argparse.Namespace:
         "--read-latency-s", type=float, default=0.02, help="the simulator's read latency"
     )
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also measure one replica at half the calls in flight (the load each of two "
+        "replicas carries), to tell coordination from load-dependent CPU per call",
+    )
+    parser.add_argument(
         "--workloads",
         default=",".join(WORKLOADS),
         help=f"comma-separated, of {', '.join(WORKLOADS)} (default: all)",
@@ -325,15 +337,23 @@ def spread(
 
 
 async def measure(
-    stack: Stack, replicas: int, cars: Sequence[str], workload: Workload, args: argparse.Namespace
+    stack: Stack,
+    replicas: int,
+    cars: Sequence[str],
+    workload: Workload,
+    args: argparse.Namespace,
+    *,
+    concurrency: int | None = None,
 ) -> Result:
-    """Warm up, then make `--requests` calls through the first `replicas` replicas."""
+    """Warm up, then make `--requests` calls through the first `replicas` replicas
+    (`concurrency` in flight, `--concurrency` unless given)."""
     used = stack.replicas[:replicas]
+    in_flight = concurrency or args.concurrency
     warm: Counter[str] = Counter()
     await _stack.drive(
         spread(used, cars, workload, warm),
         requests=min(2_000, max(100, args.requests // 10)),
-        concurrency=args.concurrency,
+        concurrency=in_flight,
     )
     errors: Counter[str] = Counter()
     sessions_before = stack.sessions()
@@ -342,7 +362,7 @@ async def measure(
     latencies, seconds, _ = await _stack.drive(
         spread(used, cars, workload, errors),
         requests=args.requests,
-        concurrency=args.concurrency,
+        concurrency=in_flight,
     )
     cpu_after = stack.cpu_seconds()
     batches = await stack.upstream_batches() - batches_before
@@ -385,8 +405,15 @@ def cpu_per_call(one: Result, two: Result) -> tuple[str, str]:
     )
 
 
-def report(workload: Workload, one: Result, two: Result, args: argparse.Namespace) -> Ratios:
-    """Print one workload's table; return the ratios two/one."""
+def report(
+    workload: Workload,
+    one: Result,
+    two: Result,
+    args: argparse.Namespace,
+    half: Result | None = None,
+) -> Ratios:
+    """Print one workload's table (with the control `half` when measured); return the
+    ratios two/one."""
     cpus = os.cpu_count() or 1
     ratio = two.rate / one.rate if one.rate else 0.0
     cpu_ratio = two.cpu_per_call_ms / one.cpu_per_call_ms if one.cpu_per_call_ms else 0.0
@@ -397,6 +424,18 @@ def report(workload: Workload, one: Result, two: Result, args: argparse.Namespac
         ("ratio two/one", f"{ratio:.2f} (on {cpus} CPUs: near 1 is the machine's limit)"),
         cpu_per_call(one, two),
         ("CPU per call, two/one", ratios.verdict()),
+        *(
+            [
+                (
+                    f"control: 1 replica, {args.concurrency // 2} in flight",
+                    f"{half.summary()}; CPU per call {half.cpu_per_call_ms:.2f} ms "
+                    f"(x{half.cpu_per_call_ms / one.cpu_per_call_ms:.2f} of "
+                    f"{args.concurrency} in flight)",
+                )
+            ]
+            if half is not None and one.cpu_per_call_ms
+            else []
+        ),
         ("CPU-s, 1 replica", one.cpu_summary(cpus)),
         ("CPU-s, 2 replicas", two.cpu_summary(cpus)),
         (
@@ -503,7 +542,14 @@ async def run_all(args: argparse.Namespace, cluster: PostgresCluster, var: Path)
                 began_workload = time.perf_counter()
                 one = await measure(stack, 1, cars, workload, args)
                 two = await measure(stack, 2, cars, workload, args)
-                ratio = report(workload, one, two, args)
+                half = (
+                    await measure(
+                        stack, 1, cars, workload, args, concurrency=max(1, args.concurrency // 2)
+                    )
+                    if args.control
+                    else None
+                )
+                ratio = report(workload, one, two, args, half)
                 ratios.append(
                     (
                         workload.title.split(":")[0],
