@@ -175,9 +175,11 @@ class Stack:
         return int(done.stdout.strip() or 0)
 
     async def upstream_batches(self) -> int:
-        """How many batch requests the simulator has answered so far."""
+        """How many read round trips (v2 batches, V3 signals) the simulator has answered."""
         stats = (await self.http.get(self.simulator_url + "/sim/stats")).json()
-        return int(stats["requests"]["by_endpoint"].get("batch", 0))
+        by_endpoint = stats["requests"]["by_endpoint"]
+        # One read round trip: a v2 batch, or V3's signals of a car (the default API).
+        return int(by_endpoint.get("batch", 0)) + int(by_endpoint.get("v3/signals", 0))
 
 
 @dataclass(slots=True)
@@ -447,7 +449,7 @@ def report(
     if workload.key == "upstream":
         rows.append(
             (
-                "upstream batches per call",
+                "upstream reads per call (batch or V3 signals)",
                 f"1 replica {one.upstream_batches / one.calls:.2f}, "
                 f"2 replicas {two.upstream_batches / two.calls:.2f} "
                 "(below 1: coalesced within a replica)",
