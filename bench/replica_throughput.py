@@ -26,7 +26,10 @@ through both):
     call: PostgreSQL reads alone, no writes and no upstream.
 
 Reported per workload: successful calls/s, p50/p99 latency, errors by status code, the
-ratio two/one; CPU seconds per process of the stack (from /proc; PostgreSQL counts the
+ratio two/one; the gateway's CPU per successful call (the serving replicas' CPU seconds,
+from /proc, over the calls answered: replica A alone, then A and B together) and its
+ratio two/one, what coordinating replicas costs (target: at most 1.1), printed beside the
+throughput ratio; CPU seconds per process of the stack (from /proc; PostgreSQL counts the
 postmaster and its backends, closed ones included), the CPU of every other process on the
 machine (from /proc/stat: if it is not near 0, other work disturbed the run), how busy the
 machine was; the PostgreSQL sessions opened while measuring (connections the replicas
@@ -41,8 +44,14 @@ replica and the rest of the stack. So a ratio two/one near 1 is what 2 CPUs allo
 property of the gateway: read it with the "% busy" of the CPU rows, and rerun on a bigger
 machine to measure scaling.
 
+With `--control`, each workload is also measured through replica A alone at half the
+calls in flight: the load each of two replicas carries. A replica's CPU per call depends
+on its load (a busier event loop handles more calls per wakeup), so this tells what
+coordination costs from what serving half the calls costs.
+
     .venv/bin/python -m bench.replica_throughput [--requests 20000] [--concurrency 32]
                                                  [--cars 50] [--workloads cached,upstream,vehicle]
+                                                 [--control]
 """
 
 from __future__ import annotations
@@ -81,6 +90,8 @@ NOW = duration_pb2.Duration(seconds=0)
 DATABASE = "bench_replicas"
 SESSIONS_QUERY = "SELECT sessions FROM pg_stat_database WHERE datname = 'bench_replicas'"
 MACHINE = "machine"
+TARGET_CPU_RATIO = 1.1
+"""Gateway CPU per call with two replicas over that with one (issue 15, part 5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +175,11 @@ class Stack:
         return int(done.stdout.strip() or 0)
 
     async def upstream_batches(self) -> int:
-        """How many batch requests the simulator has answered so far."""
+        """How many read round trips (v2 batches, V3 signals) the simulator has answered."""
         stats = (await self.http.get(self.simulator_url + "/sim/stats")).json()
-        return int(stats["requests"]["by_endpoint"].get("batch", 0))
+        by_endpoint = stats["requests"]["by_endpoint"]
+        # One read round trip: a v2 batch, or V3's signals of a car (the default API).
+        return int(by_endpoint.get("batch", 0)) + int(by_endpoint.get("v3/signals", 0))
 
 
 @dataclass(slots=True)
@@ -184,10 +197,23 @@ class Result:
     sessions: int
     """PostgreSQL sessions opened during the measurement (connections made)."""
 
+    serving: tuple[str, ...] = ()
+    """The replicas the calls went through."""
+
     @property
     def ok(self) -> int:
         """Calls answered without an error."""
         return len(self.latencies)
+
+    @property
+    def gateway_cpu_s(self) -> float:
+        """CPU seconds the serving replicas used while measuring."""
+        return sum(self.cpu[name] for name in self.serving)
+
+    @property
+    def cpu_per_call_ms(self) -> float:
+        """The serving replicas' CPU milliseconds per successful call."""
+        return self.gateway_cpu_s / self.ok * 1000 if self.ok else 0.0
 
     @property
     def rate(self) -> float:
@@ -229,6 +255,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--cars", type=int, default=50, help="cars connected and read")
     parser.add_argument(
         "--read-latency-s", type=float, default=0.02, help="the simulator's read latency"
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also measure one replica at half the calls in flight (the load each of two "
+        "replicas carries), to tell coordination from load-dependent CPU per call",
     )
     parser.add_argument(
         "--workloads",
@@ -307,15 +339,23 @@ def spread(
 
 
 async def measure(
-    stack: Stack, replicas: int, cars: Sequence[str], workload: Workload, args: argparse.Namespace
+    stack: Stack,
+    replicas: int,
+    cars: Sequence[str],
+    workload: Workload,
+    args: argparse.Namespace,
+    *,
+    concurrency: int | None = None,
 ) -> Result:
-    """Warm up, then make `--requests` calls through the first `replicas` replicas."""
+    """Warm up, then make `--requests` calls through the first `replicas` replicas
+    (`concurrency` in flight, `--concurrency` unless given)."""
     used = stack.replicas[:replicas]
+    in_flight = concurrency or args.concurrency
     warm: Counter[str] = Counter()
     await _stack.drive(
         spread(used, cars, workload, warm),
         requests=min(2_000, max(100, args.requests // 10)),
-        concurrency=args.concurrency,
+        concurrency=in_flight,
     )
     errors: Counter[str] = Counter()
     sessions_before = stack.sessions()
@@ -324,7 +364,7 @@ async def measure(
     latencies, seconds, _ = await _stack.drive(
         spread(used, cars, workload, errors),
         requests=args.requests,
-        concurrency=args.concurrency,
+        concurrency=in_flight,
     )
     cpu_after = stack.cpu_seconds()
     batches = await stack.upstream_batches() - batches_before
@@ -339,17 +379,65 @@ async def measure(
         cpu={name: cpu_after[name] - cpu_before[name] for name in cpu_before},
         upstream_batches=batches,
         sessions=sessions,
+        serving=tuple(r.name for r in used),
     )
 
 
-def report(workload: Workload, one: Result, two: Result, args: argparse.Namespace) -> float:
-    """Print one workload's table; return the ratio two/one."""
+@dataclass(frozen=True, slots=True)
+class Ratios:
+    """Two replicas over one: throughput, and the gateway's CPU per call."""
+
+    throughput: float
+    cpu_per_call: float
+
+    def verdict(self) -> str:
+        """The CPU ratio against its target."""
+        met = "met" if self.cpu_per_call <= TARGET_CPU_RATIO else "MISSED"
+        return f"{self.cpu_per_call:.2f} (target <= {TARGET_CPU_RATIO}: {met})"
+
+
+def cpu_per_call(one: Result, two: Result) -> tuple[str, str]:
+    """The table row of the gateway's CPU per call, one replica and two."""
+    parts = " + ".join(f"{name} {two.cpu[name]:.1f}" for name in two.serving)
+    return (
+        "gateway CPU per call",
+        f"1 replica {one.cpu_per_call_ms:.2f} ms (A {one.gateway_cpu_s:.1f} CPU-s / "
+        f"{one.ok:,} calls), 2 replicas {two.cpu_per_call_ms:.2f} ms ({parts} CPU-s / "
+        f"{two.ok:,} calls)",
+    )
+
+
+def report(
+    workload: Workload,
+    one: Result,
+    two: Result,
+    args: argparse.Namespace,
+    half: Result | None = None,
+) -> Ratios:
+    """Print one workload's table (with the control `half` when measured); return the
+    ratios two/one."""
     cpus = os.cpu_count() or 1
     ratio = two.rate / one.rate if one.rate else 0.0
+    cpu_ratio = two.cpu_per_call_ms / one.cpu_per_call_ms if one.cpu_per_call_ms else 0.0
+    ratios = Ratios(throughput=ratio, cpu_per_call=cpu_ratio)
     rows = [
         ("1 replica (A, CPU 0)", one.summary()),
         ("2 replicas (A CPU 0, B CPU 1)", two.summary()),
         ("ratio two/one", f"{ratio:.2f} (on {cpus} CPUs: near 1 is the machine's limit)"),
+        cpu_per_call(one, two),
+        ("CPU per call, two/one", ratios.verdict()),
+        *(
+            [
+                (
+                    f"control: 1 replica, {args.concurrency // 2} in flight",
+                    f"{half.summary()}; CPU per call {half.cpu_per_call_ms:.2f} ms "
+                    f"(x{half.cpu_per_call_ms / one.cpu_per_call_ms:.2f} of "
+                    f"{args.concurrency} in flight)",
+                )
+            ]
+            if half is not None and one.cpu_per_call_ms
+            else []
+        ),
         ("CPU-s, 1 replica", one.cpu_summary(cpus)),
         ("CPU-s, 2 replicas", two.cpu_summary(cpus)),
         (
@@ -361,7 +449,7 @@ def report(workload: Workload, one: Result, two: Result, args: argparse.Namespac
     if workload.key == "upstream":
         rows.append(
             (
-                "upstream batches per call",
+                "upstream reads per call (batch or V3 signals)",
                 f"1 replica {one.upstream_batches / one.calls:.2f}, "
                 f"2 replicas {two.upstream_batches / two.calls:.2f} "
                 "(below 1: coalesced within a replica)",
@@ -372,7 +460,7 @@ def report(workload: Workload, one: Result, two: Result, args: argparse.Namespac
         f"{args.cars} cars",
         rows,
     )
-    return ratio
+    return ratios
 
 
 async def prepare(stack: Stack, cars: Sequence[str]) -> list[tuple[str, str]]:
@@ -456,12 +544,21 @@ async def run_all(args: argparse.Namespace, cluster: PostgresCluster, var: Path)
                 began_workload = time.perf_counter()
                 one = await measure(stack, 1, cars, workload, args)
                 two = await measure(stack, 2, cars, workload, args)
-                ratio = report(workload, one, two, args)
+                half = (
+                    await measure(
+                        stack, 1, cars, workload, args, concurrency=max(1, args.concurrency // 2)
+                    )
+                    if args.control
+                    else None
+                )
+                ratio = report(workload, one, two, args, half)
                 ratios.append(
                     (
                         workload.title.split(":")[0],
-                        f"{ratio:.2f} ({one.rate:,.0f} → {two.rate:,.0f} calls/s; "
-                        f"{time.perf_counter() - began_workload:.1f} s with warm-ups)",
+                        f"CPU per call {ratio.verdict()}, {one.cpu_per_call_ms:.2f} → "
+                        f"{two.cpu_per_call_ms:.2f} ms; throughput {ratio.throughput:.2f} "
+                        f"({one.rate:,.0f} → {two.rate:,.0f} calls/s); "
+                        f"{time.perf_counter() - began_workload:.1f} s with warm-ups",
                     )
                 )
     cpus = os.cpu_count() or 1

@@ -10,7 +10,9 @@ it serves API V3 too, so the three V3 origins point at it, and it accepts every
 configured client secret);
 the metered HTTP client for Smartcar; storage, opened with `gateway.wiring.open_storage`
 (migrated to head, with the token keyring; it refuses to start without a key stored tokens
-are under); the Smartcar adapter; Redis for rate limits and the telemetry cache shared
+are under); the Smartcar adapter; the watchers' wakeups, rung by this process's commits
+of status transitions and vehicle events and, on PostgreSQL, by every replica's through
+LISTEN/NOTIFY (`storage.notifications`); Redis for rate limits and the telemetry cache shared
 between replicas (with VG_REDIS_URL); the core, built by
 `gateway.core.assembly.build_gateway` (with Smartcar's Compatibility API, asked with the
 application's client id and secret); the leased background jobs; the webhook receiver;
@@ -55,6 +57,8 @@ from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
+from gateway.core.vehicle_events import VehicleEventKind
+from gateway.core.watch import FeedWakeups
 from gateway.core.webhooks import WebhookInbox
 from gateway.edge.background import JobSchedule, LeasedJob, replica_id
 from gateway.edge.clock import SystemClock
@@ -89,6 +93,7 @@ from gateway.settings import Settings, SettingsError
 from gateway.wiring import configured_by, open_storage, serving_keyring
 from storage.crypto import Keyring
 from storage.keys import key_usage
+from storage.notifications import EVENTS, TRANSITIONS, FeedNotifications, listens_on
 from storage.permissions import secure_tree
 from storage.transient import is_transient
 
@@ -170,8 +175,16 @@ async def running_gateway(
                 read_s=settings.read_timeout_s, command_s=settings.command_timeout_s
             ),
         )
-        # Committed vehicle events are counted by kind (the metric of events written).
-        uow_factory = storage.uow.observed(lambda kind: metrics.vehicle_event(kind=kind.value))
+        # Committed vehicle events are counted by kind (the metric of events written); they
+        # and committed status transitions wake this replica's watchers at once.
+        wakeups = FeedWakeups()
+
+        def event_committed(kind: VehicleEventKind) -> None:
+            metrics.vehicle_event(kind=kind.value)
+            wakeups.events.ring()
+
+        uow_factory = storage.uow.observed(event_committed, on_transition=wakeups.transitions.ring)
+        await _listen_for_feeds(stack, storage.engine, wakeups)
         application_tokens, v3 = api_v3(settings, upstream, http, uow_factory, clock, metrics)
         admission, shared_telemetry = await _shared(stack, settings)
         gateway = build_gateway(
@@ -186,6 +199,7 @@ async def running_gateway(
             shared_telemetry=shared_telemetry,
             # Every replica shares the keyring, so each accepts the others' page tokens.
             page_tokens=PageTokens(storage.keyring.derive(PAGE_TOKEN_PURPOSE)),
+            wakeups=wakeups,
             compatibility=SmartcarCompatibilityV2(
                 client=sc.SmartcarCompatibility(
                     http=http,
@@ -235,6 +249,22 @@ async def running_gateway(
             metrics_port=metrics_port,
             health_port=health_port,
         )
+
+
+async def _listen_for_feeds(
+    stack: AsyncExitStack, engine: AsyncEngine, wakeups: FeedWakeups
+) -> None:
+    """On PostgreSQL, wake the watchers when any replica commits a status transition or
+    vehicle event (LISTEN/NOTIFY); on SQLite, this process is the only writer and its own
+    commits wake them."""
+    if not listens_on(engine):
+        return
+    await stack.enter_async_context(
+        FeedNotifications(
+            engine,
+            on_change={TRANSITIONS: wakeups.transitions.ring, EVENTS: wakeups.events.ring},
+        )
+    )
 
 
 async def _shared(

@@ -10,7 +10,8 @@ open one inside another: on SQLite the inner one would wait for the outer one's 
 
 A factory may be given an observer of vehicle events (`on_event`, the metric of events
 written): it hears the kind of every event a unit of work added once that unit's commit
-succeeded, never one rolled back.
+succeeded, never one rolled back. An observer of status transitions (`on_transition`)
+hears, once per such commit, that a unit of work committed some (the watchers' wakeup).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ from storage.repositories import (
 EventObserver = Callable[[VehicleEventKind], None]
 """Hears the kind of each vehicle event committed (it must be cheap and never raise)."""
 
+TransitionObserver = Callable[[], None]
+"""Hears that a commit stored status transitions (it must be cheap and never raise)."""
+
 
 class SqlUnitOfWork:
     """One transaction on `engine`; tokens are encrypted with `cipher`. Use once."""
@@ -83,14 +87,17 @@ class SqlUnitOfWork:
         *,
         read_only: bool = False,
         on_event: EventObserver | None = None,
+        on_transition: TransitionObserver | None = None,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_only = read_only
         self._on_event = on_event
+        self._on_transition = on_transition
         self._connection: AsyncConnection | None = None
         self._entered = False
         self._events: SqlVehicleEventRepository | None = None
+        self._transitions: SqlTransitionRepository | None = None
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -107,7 +114,7 @@ class SqlUnitOfWork:
         self.rentals = SqlRentalRepository(connection)
         self.commands = SqlCommandRepository(connection)
         self.states = SqlOAuthStateRepository(connection)
-        self.transitions = SqlTransitionRepository(connection)
+        self.transitions = self._transitions = SqlTransitionRepository(connection)
         self.budget = SqlBudgetRepository(connection)
         self.leases = SqlLeaseRepository(connection)
         self.webhook_events = SqlWebhookEventRepository(connection)
@@ -138,6 +145,10 @@ class SqlUnitOfWork:
             if self._on_event is not None:
                 for kind in written:
                     self._on_event(kind)
+        if self._transitions is not None and self._transitions.written:
+            self._transitions.written = 0
+            if self._on_transition is not None:
+                self._on_transition()
 
     def _require_connection(self) -> AsyncConnection:
         """Return the open connection, or fail when the unit of work is not entered."""
@@ -150,20 +161,35 @@ class SqlUnitOfWorkFactory:
     """Units of work on one engine (a `gateway.core.ports.UnitOfWorkFactory`)."""
 
     def __init__(
-        self, engine: AsyncEngine, cipher: TokenCipher, *, on_event: EventObserver | None = None
+        self,
+        engine: AsyncEngine,
+        cipher: TokenCipher,
+        *,
+        on_event: EventObserver | None = None,
+        on_transition: TransitionObserver | None = None,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._on_event = on_event
+        self._on_transition = on_transition
 
     def __call__(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that may write."""
-        return SqlUnitOfWork(self._engine, self._cipher, on_event=self._on_event)
+        return SqlUnitOfWork(
+            self._engine,
+            self._cipher,
+            on_event=self._on_event,
+            on_transition=self._on_transition,
+        )
 
-    def observed(self, on_event: EventObserver) -> SqlUnitOfWorkFactory:
+    def observed(
+        self, on_event: EventObserver, *, on_transition: TransitionObserver | None = None
+    ) -> SqlUnitOfWorkFactory:
         """Return units of work on the same engine whose committed vehicle events
-        `on_event` hears."""
-        return SqlUnitOfWorkFactory(self._engine, self._cipher, on_event=on_event)
+        `on_event` hears, and whose commits of status transitions `on_transition` hears."""
+        return SqlUnitOfWorkFactory(
+            self._engine, self._cipher, on_event=on_event, on_transition=on_transition
+        )
 
     def reader(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that only reads."""

@@ -46,7 +46,7 @@ from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryPolicy, TelemetryService
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import VehicleQueries
-from gateway.core.watch import StatusFeed, WatchPolicy
+from gateway.core.watch import FeedWakeups, StatusFeed, WatchPolicy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +82,7 @@ def build_gateway(
     application_tokens: ApplicationTokenSource | None = None,
     subscriptions: WebhookSubscriptions | None = None,
     compatibility: CompatibilityAPI | None = None,
+    wakeups: FeedWakeups | None = None,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -93,8 +94,11 @@ def build_gateway(
     `application_tokens` is the application's Smartcar API V3 token (default: none, so
     V3 connections cannot be served); `subscriptions` subscribes each new V3 connection
     to the application's webhook (default: none); `compatibility` is Smartcar's
-    Compatibility API (default: none, so CheckCompatibility answers UNAVAILABLE).
+    Compatibility API (default: none, so CheckCompatibility answers UNAVAILABLE);
+    `wakeups` are rung when a status transition or vehicle event is committed, so the
+    feeds read at once instead of at their next poll (default: never rung).
     """
+    wakeups = wakeups or FeedWakeups()
     # Which connections Smartcar still lists tells revocation from expiry (`revocation`).
     listing = (
         None
@@ -174,8 +178,16 @@ def build_gateway(
             uow=uow, clock=clock, budget=policies.budget, page_tokens=page_tokens
         ),
         allowances=RequestAllowances(uow=uow, clock=clock, budget=policies.budget),
-        feed=StatusFeed(uow=uow, clock=clock, policy=policies.watch, metrics=metrics),
-        event_feed=EventFeed(uow=uow, clock=clock, policy=policies.watch, metrics=metrics),
+        feed=StatusFeed(
+            uow=uow,
+            clock=clock,
+            policy=policies.watch,
+            metrics=metrics,
+            wakeup=wakeups.transitions,
+        ),
+        event_feed=EventFeed(
+            uow=uow, clock=clock, policy=policies.watch, metrics=metrics, wakeup=wakeups.events
+        ),
         metrics=metrics,
         cache=cache,
         rotator=rotator,

@@ -7,7 +7,11 @@ vehicle events (WatchVehicleEvents). Both keep the same guarantees:
 
 The database is the arbiter, so a watcher on one replica sees changes made by any other:
 the feed reads its table after a cursor, in short transactions, and waits
-`poll_interval_s` when it has caught up.
+`poll_interval_s` when it has caught up, or less: its `Wakeup` rings when a row was
+committed (by this process's units of work, or by another replica as the database tells
+it: `storage.notifications`), and the poller reads at once. A wakeup only makes the next
+read come sooner; what is delivered, and in which order, is decided by the reads alone, so
+a lost or doubled ring costs latency (up to one poll interval) or one read, never a row.
 
 One poller per feed and process, not one per stream: while at least one stream is open, a
 single task reads the table and hands every new row to each open stream (fan-out); with
@@ -61,6 +65,47 @@ class WatchPolicy:
     """Rows one stream may have waiting for its caller before it is ended (fell behind)."""
     streams_per_caller: int = 20
     """Open streams of one feed (WatchVehicles, WatchVehicleEvents) one caller may hold."""
+
+
+class Wakeup:
+    """One feed's wake-up call: `ring()` when its table gained a committed row, and the
+    poller, if it waits between polls, reads at once.
+
+    Ringing is cheap and never blocks or raises (commit observers and database
+    notifications call it). A ring while the poller reads makes it read once more, so
+    none is lost; a ring with no stream open costs nothing. One wakeup serves one feed:
+    its poller clears it before each read."""
+
+    __slots__ = ("_rung",)
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        """Tell the poller its table has a new committed row."""
+        self._rung.set()
+
+    @property
+    def rung(self) -> bool:
+        """Tell whether it rang since the poller last began a read."""
+        return self._rung.is_set()
+
+    def clear(self) -> None:
+        """Forget earlier rings: the poller is about to read (and sees what they announced)."""
+        self._rung.clear()
+
+    async def wait(self) -> None:
+        """Return once it rings."""
+        await self._rung.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWakeups:
+    """The wakeups of both feeds (WatchVehicles, WatchVehicleEvents), made before the
+    units of work whose commits ring them."""
+
+    transitions: Wakeup = field(default_factory=Wakeup)
+    events: Wakeup = field(default_factory=Wakeup)
 
 
 class FeedRow(Protocol):
@@ -165,7 +210,8 @@ class _Run(Generic[R]):
 class Feed(Generic[R]):
     """Streams the rows of its source after a cursor to every open stream, from one poller.
 
-    A feed reads the source its subclass names (`_source`), or the one given."""
+    A feed reads the source its subclass names (`_source`), or the one given; `wakeup`
+    (one of its own by default) cuts the poller's wait short when rung."""
 
     def __init__(
         self,
@@ -177,8 +223,10 @@ class Feed(Generic[R]):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         metrics: Metrics = NO_METRICS,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._source = source if source is not None else self._default_source()
+        self._wakeup = wakeup if wakeup is not None else Wakeup()
         self._uow = uow
         self._clock = clock
         self._policy = policy
@@ -195,6 +243,10 @@ class Feed(Generic[R]):
     def _default_source(self) -> FeedSource[R]:
         """The source a subclass reads when none is given."""
         raise TypeError(f"{type(self).__name__} needs a source")
+
+    def wake(self) -> None:
+        """Make the poller read now instead of at its next poll (a row was committed)."""
+        self._wakeup.ring()
 
     @property
     def polling(self) -> bool:
@@ -305,15 +357,17 @@ class Feed(Generic[R]):
             await stream.wakeup.wait()
 
     async def _poll(self, run: _Run[R]) -> None:
-        """The poller: read after the cursor, hand each row to the live streams, sleep
+        """The poller: read after the cursor, hand each row to the live streams, pause
         when caught up; stop when no stream is left. A failed read ends every stream
         with that failure (the edge maps it, e.g. a database briefly unavailable)."""
         try:
+            self._wakeup.clear()
             async with self._uow.reader() as uow:
                 latest = await self._source.latest_id(uow)
             run.cursor = cursor = self._new_cursor(latest)
             run.ready.set()
             while self._run is run:
+                self._wakeup.clear()  # a ring from here on is for a row this read may miss
                 async with self._uow.reader() as uow:
                     page = await self._source.after(
                         uow, cursor.position, limit=self._policy.page_size
@@ -325,10 +379,23 @@ class Feed(Generic[R]):
                     self._publish(row)
                 if (stopped or len(page) < self._policy.page_size) and self._run is run:
                     run.sleeping = True
-                    await self._sleep(self._policy.poll_interval_s)
+                    await self._pause()
                     run.sleeping = False
         except Exception as exc:  # noqa: BLE001 - handed to every stream, which raises it
             self._fail_all(run, exc)
+
+    async def _pause(self) -> None:
+        """Wait `poll_interval_s`, or until the wakeup rings (at once if it rang during
+        the read)."""
+        if self._wakeup.rung:
+            return
+        napping = asyncio.ensure_future(self._sleep(self._policy.poll_interval_s))
+        ringing = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await asyncio.wait((napping, ringing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            napping.cancel()
+            ringing.cancel()
 
     def _publish(self, row: R) -> None:
         """Hand one row to every live stream that wants it; drop a stream that is full."""

@@ -1,6 +1,8 @@
 """The history of connection status changes, in the `status_transitions` table.
 
 Ids come from the database and increase, so a watcher can resume after the last id it saw.
+How many transitions were added is kept in `written` until the unit of work commits, so
+this process's watchers hear of them at once (see `storage.uow`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class SqlTransitionRepository:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        self.written = 0
+        """Transitions added since the last commit (storage.uow tells its observer)."""
 
     async def add(self, transition: StatusTransition) -> StatusTransition:
         """Append a transition (any id it carries is ignored); return it with its new id."""
@@ -35,7 +39,9 @@ class SqlTransitionRepository:
             )
             .returning(status_transitions)
         )
-        return _to_transition((await self._connection.execute(statement)).one())
+        added = _to_transition((await self._connection.execute(statement)).one())
+        self.written += 1
+        return added
 
     async def for_vehicle(self, vehicle_id: str, *, limit: int) -> list[StatusTransition]:
         """Return a vehicle's most recent transitions, newest first."""

@@ -2,18 +2,20 @@
 each stream with its own filter and cursor, a bounded buffer per stream, a cap per caller.
 
 The poller's sleep is injected (`Naps`): it naps until the test calls `tick`, so no test
-waits for real time."""
+waits for real time, and a test that never ticks proves a change came through the wakeup."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.core.errors import TooManyStreams, WatchFellBehind
 from gateway.core.model import ConnectionStatus, StatusTransition
-from gateway.core.watch import StatusFeed, WatchPolicy
+from gateway.core.ports import UnitOfWork
+from gateway.core.watch import StatusFeed, Wakeup, WatchPolicy
 from gateway.edge.clock import ManualClock
 from tests.fakes import FakeUnitOfWork, FakeUnitOfWorkFactory
 from tests.unit.gateway.feeds import Naps, Stream, until
@@ -30,8 +32,13 @@ class Rig:
         self.clock = ManualClock(START)
         self.uow = uow or FakeUnitOfWorkFactory()
         self.naps = Naps()
+        self.wakeup = Wakeup()
         self.feed = StatusFeed(
-            uow=self.uow, clock=self.clock, policy=policy or WatchPolicy(), sleep=self.naps.sleep
+            uow=self.uow,
+            clock=self.clock,
+            policy=policy or WatchPolicy(),
+            sleep=self.naps.sleep,
+            wakeup=self.wakeup,
         )
 
     def record(self, vehicle_id: str, to: ConnectionStatus = ConnectionStatus.ACTIVE) -> int:
@@ -233,3 +240,82 @@ async def test_a_failed_read_ends_every_stream_and_the_next_stream_starts_afresh
     await naps.tick()
     await until(lambda: again.received == [change])
     await again.close()
+
+
+async def test_a_ring_delivers_a_change_without_waiting_for_the_poll() -> None:
+    """A change committed and rung reaches every stream while the poller's nap has not
+    ended (no tick): the wakeup, not the poll interval, delivers it."""
+    rig = Rig()
+    streams = [await rig.open("car-1"), await rig.open()]
+    await rig.naps.asleep.wait()
+    change = rig.record("car-1")
+    rig.wakeup.ring()
+    await until(lambda: all(s.received == [change] for s in streams))
+    later = rig.record("car-1")
+    rig.feed.wake()
+    await until(lambda: all(s.received == [change, later] for s in streams))
+    for stream in streams:
+        await stream.close()
+
+
+async def test_a_ring_during_a_read_makes_the_poller_read_again() -> None:
+    """A row committed (and rung) while the poller reads, too late for that read, is read
+    at once by the next read, not at the next poll."""
+    rig = Rig()
+    source = CommitsDuringRead(rig)
+    rig.feed = StatusFeed(
+        source=source, uow=rig.uow, clock=rig.clock, sleep=rig.naps.sleep, wakeup=rig.wakeup
+    )
+    stream = await rig.open("car-1")
+    await rig.naps.asleep.wait()
+    source.pending = 1
+    first = rig.record("car-1")
+    rig.wakeup.ring()
+    await until(lambda: len(stream.received) == 2)
+    assert stream.received == [first, first + 1]
+    await stream.close()
+
+
+async def test_a_ring_with_no_stream_open_reads_nothing() -> None:
+    """Rings while no stream is open start no poller and open no unit of work; the next
+    stream starts from what is committed then."""
+    rig = Rig()
+    opened = rig.uow.opened
+    for _ in range(10):
+        rig.record("car-1")
+        rig.feed.wake()
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert not rig.feed.polling
+    assert rig.uow.opened == opened
+    stream = await rig.open("car-1")
+    change = rig.record("car-1")
+    rig.feed.wake()
+    await until(lambda: stream.received == [change])
+    await stream.close()
+
+
+class CommitsDuringRead:
+    """The transitions table, where `pending` more rows are committed and rung right after
+    a read of the poller took its snapshot (a writer's commit racing the read)."""
+
+    rpc = "WatchVehicles"
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.pending = 0
+
+    async def latest_id(self, uow: UnitOfWork) -> int:
+        """Return the highest transition id recorded."""
+        return await uow.transitions.latest_id()
+
+    async def after(
+        self, uow: UnitOfWork, after_id: int, *, limit: int
+    ) -> Sequence[StatusTransition]:
+        """Read, then commit and ring a row the read did not see."""
+        page = await uow.transitions.after(after_id, limit=limit)
+        if page and self.pending:
+            self.pending -= 1
+            self.rig.record("car-1")
+            self.rig.wakeup.ring()
+        return page
