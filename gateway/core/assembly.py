@@ -132,6 +132,7 @@ def build_gateway(
         policy=policies.telemetry,
         metrics=metrics,
         levels=policies.low_levels,
+        ledger=ledger,
     )
     reconciler = CommandReconciler(
         uow=uow,

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
 from gateway.core.errors import (
     GatewayError,
@@ -64,6 +65,7 @@ from gateway.core.model import (
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
+from gateway.core.read_spacing import ReadSpacing, SpacedReads
 from gateway.core.reading_events import LowLevelPolicy, origin_of, store_readings
 from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.sleep import asleep_until
@@ -104,6 +106,9 @@ class TelemetryPolicy:
     cache_vehicles: int = 100_000
     """How many vehicles' readings the in-memory cache holds (least recently used dropped
     past it, loaded from storage again on their next use)."""
+    spacing: ReadSpacing = dataclasses.field(default_factory=ReadSpacing)
+    """How interactive reads' share of a car's budget is released through the month
+    (`gateway.core.read_spacing`; applies when the budget is paced)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,9 +149,14 @@ class TelemetryService:
         policy: TelemetryPolicy = TelemetryPolicy(),
         metrics: Metrics = NO_METRICS,
         levels: LowLevelPolicy = LowLevelPolicy(),
+        ledger: BudgetLedger | None = None,
     ) -> None:
         """`levels`: when a stored fuel or charge level makes a LOW_FUEL or LOW_CHARGE
-        event (`gateway.core.reading_events`)."""
+        event (`gateway.core.reading_events`); `ledger`: the budget interactive reads are
+        spaced against (`gateway.core.read_spacing`; without it they are not spaced)."""
+        self._spaced = (
+            None if ledger is None else SpacedReads(ledger=ledger, spacing=policy.spacing)
+        )
         self._metrics = metrics
         self._levels = levels
         self._uow = uow
@@ -179,19 +189,39 @@ class TelemetryService:
             oldest_ok=arrival - (self._policy.default_max_age if max_age is None else max_age),
             arrival=arrival,
         )
-        answer = await self._from_cache(vehicle_id, read)
+        answer = await self._from_cache(vehicle_id, read, purpose)
         if answer is None:
             answer = await self._fetch_under_claim(vehicle_id, read, purpose)
         return answer
 
-    async def _from_cache(self, vehicle_id: str, read: _Read) -> Telemetry | None:
-        """Answer from the readings held when none wanted is stale (no lock, no database
-        round trip while the vehicle's copy is current); None when Smartcar must be asked."""
+    async def _from_cache(
+        self, vehicle_id: str, read: _Read, purpose: ReadPurpose
+    ) -> Telemetry | None:
+        """Answer from the readings held when none wanted is stale, or when an interactive
+        read of the car was refused for its budget a moment ago and some stale field is held
+        (no lock, no database round trip while the vehicle's copy is current); None when
+        Smartcar must be asked."""
         granted, held = await self._held(vehicle_id)
-        if self._stale(granted, read, held):
+        stale = self._stale(granted, read, held)
+        if not stale:
+            self._metrics.telemetry_read(cached=True, coalesced=False)
+            return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+        refused = self._remembered_refusal(vehicle_id, read, purpose)
+        if refused is None or not any(held.get(f) for f in stale):
             return None
         self._metrics.telemetry_read(cached=True, coalesced=False)
-        return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+        self._metrics.budget_refused(purpose=purpose.value)
+        readings = {**held, **_marked(stale, held, refused.reason)}
+        return self._answer(vehicle_id, granted, read.wanted, readings, from_cache=True)
+
+    def _remembered_refusal(
+        self, vehicle_id: str, read: _Read, purpose: ReadPurpose
+    ) -> RequestBudgetReserved | None:
+        """The budget refusal of an interactive read of the car still remembered (None for
+        other purposes, or without spacing)."""
+        if self._spaced is None or purpose is not ReadPurpose.INTERACTIVE:
+            return None
+        return self._spaced.remembered(vehicle_id, read.arrival)
 
     async def _fetch_under_claim(
         self, vehicle_id: str, read: _Read, purpose: ReadPurpose
@@ -251,12 +281,15 @@ class TelemetryService:
         them is held)."""
         self._metrics.telemetry_read(cached=False, coalesced=False)
         try:
+            await self._check_spacing(vehicle, stale, read, purpose)
             readings.update(await self._fetch(vehicle, stale, readings, purpose))
         except VehicleAsleep as asleep:
             await self._note_asleep(vehicle.id)
             return self._from_last(vehicle, read, stale, readings, asleep, ASLEEP_REASON)
         except (RequestBudgetReserved, RequestAllowanceExhausted) as refused:
             self._metrics.budget_refused(purpose=purpose.value)
+            if isinstance(refused, RequestBudgetReserved):
+                self._remember_refusal(vehicle.id, refused, read, purpose)
             return self._from_last(vehicle, read, stale, readings, refused, refused.reason)
         except (OwnerAccountIssue, ReauthenticationRequired) as refused:
             return self._from_last(
@@ -268,6 +301,24 @@ class TelemetryService:
         return self._answer(
             vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False, fetched=stale
         )
+
+    def _remember_refusal(
+        self, vehicle_id: str, refused: RequestBudgetReserved, read: _Read, purpose: ReadPurpose
+    ) -> None:
+        """Remember an interactive read's budget refusal (`SpacedReads.remember`)."""
+        if self._spaced is not None and purpose is ReadPurpose.INTERACTIVE:
+            self._spaced.remember(vehicle_id, refused, read.arrival)
+
+    async def _check_spacing(
+        self, vehicle: Vehicle, stale: frozenset[TelemetryField], read: _Read, purpose: ReadPurpose
+    ) -> None:
+        """Raise spacing's refusal of an interactive read that may not ask Smartcar yet."""
+        if self._spaced is None or purpose is not ReadPurpose.INTERACTIVE:
+            return
+        cost = self._smartcar.read_cost(vehicle.api, stale)
+        refused = await self._spaced.refusal(vehicle, cost, read.arrival)
+        if refused is not None:
+            raise refused
 
     def _from_last(
         self,
