@@ -54,7 +54,7 @@ class ReadSpacing:
     enabled: bool = True
     burst: int = 4
     """Requests above the even release a car may spend at once."""
-    recheck: timedelta = timedelta(minutes=15)
+    recheck: timedelta = timedelta(hours=1)
     """The longest a refusal is remembered before storage is asked again."""
 
     def __post_init__(self) -> None:
