@@ -26,7 +26,8 @@ interactive read was refused (by spacing or by the budget), at most `ReadSpacing
 until then a stale read of that car is answered from what is held without a database round
 trip. The memo can only withhold a request, never allow one (storage stays the arbiter, so
 replicas need not share it); an allowance raised meanwhile (SetRequestAllowance) reaches
-reads at most `recheck` later.
+reads at most `recheck` later, and on v2, where a read costs one request per path, a
+smaller read than the one refused waits for the release too.
 """
 
 from __future__ import annotations
