@@ -10,7 +10,8 @@ whose earlier days spent theirs. The callers:
   during the day): StartRental (a reading) and Unlock, Lock and EndRental (a reading);
 - billing: the odometer (`max_age` 10 min) at each rental's end;
 - an operations dashboard: every minute, ListVehicles (all pages) and a GetTelemetry of
-  every field of every car with `max_age` 5 min.
+  every field of every car with `max_age` 5 min, asking for what is held when a rate limit
+  refuses (`held_when_rate_limited`: it shows what is known, it does not act on it).
 
 The gateway's scheduler, final-readings job and application-token renewal run every
 `--tick-min` simulated minutes, as the service runs them. Everything is in simulated time
@@ -114,7 +115,7 @@ async def dashboard_round(
         seen.reads += 1
         try:
             answer = await gateway.get_telemetry(
-                car.fleet_id, fields=frozenset(), max_age=DASHBOARD_MAX_AGE
+                car.fleet_id, fields=frozenset(), max_age=DASHBOARD_MAX_AGE, held_when_limited=True
             )
         except GatewayError as error:
             seen.outcomes[f"refused_{_fleet.refusal(error)}"] += 1

@@ -42,6 +42,7 @@ from gateway.core.cache import TelemetryCache
 from gateway.core.errors import (
     GatewayError,
     OwnerAccountIssue,
+    RateLimited,
     ReauthenticationRequired,
     RequestAllowanceExhausted,
     RequestBudgetReserved,
@@ -133,6 +134,9 @@ class _Read:
     wanted: frozenset[TelemetryField]
     oldest_ok: datetime
     arrival: datetime
+    held_when_limited: bool = False
+    """Answer a rate limit's refusal from what is held (GetTelemetry's
+    `held_when_rate_limited`)."""
 
 
 class TelemetryService:
@@ -177,17 +181,21 @@ class TelemetryService:
         fields: frozenset[TelemetryField],
         max_age: timedelta | None,
         purpose: ReadPurpose = ReadPurpose.INTERACTIVE,
+        held_when_limited: bool = False,
     ) -> Telemetry:
         """Return `fields` (all when empty) of the vehicle, none older than `max_age`.
 
         `purpose` sets what the read may spend of the car's budget and its priority at the
-        rate limits (see `ReadPurpose`).
+        rate limits (see `ReadPurpose`). `held_when_limited`: a rate limit's refusal
+        (`RateLimited`) is answered from what is held, the stale fields marked RATE_LIMITED,
+        instead of raised (raised still when none of them is held).
         """
         arrival = self._clock.now()
         read = _Read(
             wanted=fields or ALL_FIELDS,
             oldest_ok=arrival - (self._policy.default_max_age if max_age is None else max_age),
             arrival=arrival,
+            held_when_limited=held_when_limited,
         )
         answer = await self._from_cache(vehicle_id, read, purpose)
         if answer is None:
@@ -291,6 +299,10 @@ class TelemetryService:
             if isinstance(refused, RequestBudgetReserved):
                 self._remember_refusal(vehicle.id, refused, read, purpose)
             return self._from_last(vehicle, read, stale, readings, refused, refused.reason)
+        except RateLimited as limited:
+            if not read.held_when_limited:
+                raise
+            return self._from_last(vehicle, read, stale, readings, limited, limited.reason)
         except (OwnerAccountIssue, ReauthenticationRequired) as refused:
             return self._from_last(
                 vehicle, read, stale, readings, refused, REAUTHENTICATION_REQUIRED
