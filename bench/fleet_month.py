@@ -15,7 +15,7 @@ share of the cars with `max_age=0`, `--hammer-reads` times per tick (one simulat
 apart), all month. The month then shows whether the budget protects commands and rental
 readings from it: commands refused for budget, cars over their allowance, final readings.
 
-    .venv/bin/python bench/fleet_month.py --vehicles 1000 --days 30
+    .venv/bin/python -m bench.fleet_month --vehicles 1000 --days 30
 
 Not a test: it prints a table (and JSON with --json) and exits 0.
 """
@@ -23,35 +23,21 @@ Not a test: it prints a table (and JSON with --json) and exits 0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import statistics
 import sys
-import tempfile
 import time
-import urllib.parse
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
-from clients.simulator import BucketLimit, SimulatorConfig, serve_simulator
-from gateway.app import running_gateway
+from bench import _fleet
+from bench._stack import percentile
 from gateway.core.errors import GatewayError, RequestAllowanceExhausted
 from gateway.core.facade import Gateway
 from gateway.core.model import ConnectionStatus, FinalReadingState, LockAction, TelemetryField
-from gateway.core.ratelimit import BucketSpec, RateLimits
-from gateway.edge.clock import ManualClock
-from gateway.settings import Settings
-
-CLIENT_ID, CLIENT_SECRET = "fleet-month", "fleet-month-secret"
-START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-"""Where both clocks start, whatever today's date: with the 35 idle days the measured
-month is May 2026 (31 days), so 30 simulated days stay inside one billing month."""
 
 
 @dataclass
@@ -91,53 +77,29 @@ class Tally:
 def parse() -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--vehicles", type=int, default=1000)
+    _fleet.add_stack_arguments(parser)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--tick-min", type=int, default=30)
     parser.add_argument("--pre-age-days", type=int, default=35)
     parser.add_argument("--renters", type=float, default=0.3, help="share of cars rented")
     parser.add_argument("--sleepy", type=float, default=0.15, help="share asleep most nights")
     parser.add_argument(
-        "--app-bucket",
-        default="120/30",
-        help="app-wide Smartcar bucket 'capacity/seconds per token' (Smartcar default 120/30)",
-    )
-    parser.add_argument(
         "--hammer-share", type=float, default=0.0, help="share of cars a caller reads fresh"
     )
     parser.add_argument("--hammer-reads", type=int, default=3, help="its reads per car per tick")
-    parser.add_argument("--poll-concurrency", type=int, default=4, help="polls in flight")
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument(
-        "--api", choices=("v3", "v2"), default="v3", help="Smartcar API of the connections"
-    )
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    # The database lives on tmpfs when there is one: this measures policy, not disk fsyncs.
-    shm = Path("/dev/shm")  # noqa: S108 - a private temporary directory is made inside it
-    args.db_dir = shm if shm.is_dir() else None
-    return args
+    return parser.parse_args()
 
 
-async def connect_fleet(
-    gateway: Gateway, http: httpx.AsyncClient, args: argparse.Namespace
-) -> list[Car]:
-    """Connect every car through GetConnectUrl → simulated Connect → Connect."""
+async def connect_fleet(stack: _fleet.FleetStack, args: argparse.Namespace) -> list[Car]:
+    """Connect every car, and give each its role (rented, sleepy, idle; hammered)."""
     rng = random.Random(args.seed)
     cars = []
-    for n in range(args.vehicles):
-        fleet_id = f"car-{n:05d}"
-        issued = await gateway.get_connect_url(fleet_id)
-        redirect = await http.get(issued.url)
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(redirect.headers["location"]).query)
-        panel = await gateway.connect(
-            fleet_id, code=query["code"][0], state=issued.state, user_id=query["user_id"][0]
-        )
+    for fleet_id, smartcar_id in await _fleet.connect_cars(stack, args.vehicles):
         roll = rng.random()
         cars.append(
             Car(
                 fleet_id=fleet_id,
-                smartcar_id=panel.vehicle.smartcar_vehicle_id or "",
+                smartcar_id=smartcar_id,
                 renter=roll < args.renters,
                 sleepy=args.renters <= roll < args.renters + args.sleepy,
             )
@@ -182,8 +144,7 @@ async def command(gateway: Gateway, car: Car, action: LockAction, tally: Tally) 
     except RequestAllowanceExhausted:
         tally.commands_refused["budget"] += 1
     except GatewayError as error:
-        limit = error.metadata.get("limit")
-        tally.commands_refused[f"{error.reason}:{limit}" if limit else error.reason] += 1
+        tally.commands_refused[_fleet.refusal(error)] += 1
 
 
 async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
@@ -194,8 +155,7 @@ async def billing_read(gateway: Gateway, car: Car, tally: Tally) -> None:
             car.fleet_id, fields=frozenset({TelemetryField.ODOMETER}), max_age=timedelta(minutes=10)
         )
     except GatewayError as error:
-        limit = error.metadata.get("limit")
-        tally.billing_reads_failed[f"{error.reason}:{limit}" if limit else error.reason] += 1
+        tally.billing_reads_failed[_fleet.refusal(error)] += 1
 
 
 async def hammer_round(gateway: Gateway, cars: list[Car], tally: Tally) -> None:
@@ -238,82 +198,21 @@ async def sample_freshness(gateway: Gateway, cars: list[Car], now: datetime, tal
                 tally.ages[(role, name.value)].append((now - reading.fetched_at).total_seconds())
 
 
-def month_start_after(moment: datetime) -> datetime:
-    """Return 00:00 UTC on the first day of the month after `moment`."""
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    return datetime(year, month, 1, tzinfo=UTC)
-
-
 async def simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Run the month and return the report."""
-    capacity, period = args.app_bucket.split("/")
-    app = BucketSpec(capacity=int(capacity), refill_per_s=1 / float(period))
-    sim_config = SimulatorConfig(
-        start_at_s=START.timestamp(),
-        seed=args.seed,
-        vehicles=args.vehicles,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        read_latency_s=0.0,
-        command_latency_s=0.0,
-        app_rate_limit=BucketLimit(capacity=app.capacity, refill_per_s=app.refill_per_s),
-    )
-    with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
-        async with serve_simulator(sim_config) as sim:
-            world = sim.world
-            clock = ManualClock(world.clock.now())
-            settings = Settings.from_env(
-                {
-                    "VG_VAR_DIR": str(Path(tmp) / "var"),
-                    "VG_LISTEN": "127.0.0.1:0",
-                    "VG_SCHEDULER_INTERVAL_S": "0",
-                    "VG_RENEWAL_INTERVAL_S": "0",
-                    "VG_SCHEDULER_CONCURRENCY": str(args.poll_concurrency),
-                    "SMARTCAR_API_ORIGIN": sim.base_url,
-                    "SMARTCAR_AUTH_ORIGIN": sim.base_url + "/oauth/token",
-                    "SMARTCAR_CONNECT_ORIGIN": sim.base_url,
-                    "SMARTCAR_VEHICLE_API_V3_ORIGIN": sim.base_url,
-                    "SMARTCAR_IAM_ORIGIN": sim.base_url,
-                    "SMARTCAR_MANAGEMENT_API_V3_ORIGIN": sim.base_url,
-                    "SMARTCAR_CLIENT_ID": CLIENT_ID,
-                    "SMARTCAR_CLIENT_SECRET": CLIENT_SECRET,
-                    "SMARTCAR_REDIRECT_URI": "https://fleet.invalid/callback",
-                    "VG_SMARTCAR_MODE": "simulated",
-                    "VG_SMARTCAR_API": args.api,
-                }
-            )
-            policies = replace(settings.policies, rate_limits=RateLimits(application=app))
-            settings = replace(settings, policies=policies)
-            async with (
-                running_gateway(settings, clock=clock) as running,
-                httpx.AsyncClient(timeout=30) as http,
-            ):
-                return await run_month(args, running.gateway, world, clock, http)
+    async with _fleet.fleet_stack(args) as stack:
+        return await run_month(args, stack)
 
 
-def advance(world: Any, clock: ManualClock, seconds: float) -> None:
-    """Move both clocks."""
-    clock.advance(seconds)
-    world.clock.advance(seconds)
-
-
-async def run_month(
-    args: argparse.Namespace,
-    gateway: Gateway,
-    world: Any,
-    clock: ManualClock,
-    http: httpx.AsyncClient,
-) -> dict[str, Any]:
+async def run_month(args: argparse.Namespace, stack: _fleet.FleetStack) -> dict[str, Any]:
     """Connect, pre-age, then step through the measured days."""
+    gateway, world, clock = stack.gateway, stack.world, stack.clock
     started = time.perf_counter()
-    # While connecting, the app bucket must not be the bottleneck of the set-up itself.
-    configured = world.config.app_rate_limit
-    world.reconfigure({"app_rate_limit": None})
-    cars = await connect_fleet(gateway, http, args)
+    cars = await connect_fleet(stack, args)
     connect_s = time.perf_counter() - started
-    world.reconfigure({"app_rate_limit": configured.to_json() if configured else None})
-    target = month_start_after(clock.now() + timedelta(days=args.pre_age_days))
-    advance(world, clock, (target - clock.now()).total_seconds())
+    _fleet.advance_to(
+        stack, _fleet.month_start_after(clock.now() + timedelta(days=args.pre_age_days))
+    )
     errors_before = Counter(world.stats_json().get("errors", {}))
     rng = random.Random(args.seed + 1)
     tally = Tally()
@@ -321,9 +220,9 @@ async def run_month(
     loop_started = time.perf_counter()
     hammer_rounds = args.hammer_reads if any(c.hammered for c in cars) else 0
     for tick in range(args.days * 24 * 60 // args.tick_min):
-        advance(world, clock, step_s - 60 * hammer_rounds)
+        _fleet.advance(stack, step_s - 60 * hammer_rounds)
         for _ in range(hammer_rounds):
-            advance(world, clock, 60)
+            _fleet.advance(stack, 60)
             await hammer_round(gateway, cars, tally)
         now = clock.now()
         set_sleep(world, cars, now)
@@ -353,15 +252,6 @@ async def run_month(
             print(f"day {tick * args.tick_min // 1440 + 1}: {elapsed:.0f} s", file=sys.stderr)
     loop_s = time.perf_counter() - loop_started
     return await summarise(args, gateway, world, cars, tally, errors_before, connect_s, loop_s)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Return the q-th percentile (0-100) of `values` (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def summarise(
@@ -488,12 +378,7 @@ def _why_given_up(reason: str) -> str:
 def main() -> int:
     """Run and print."""
     args = parse()
-    try:  # the event loop the service itself runs on (gateway.cli.serve)
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is optional
-        report = asyncio.run(simulate(args))
-    else:
-        report = uvloop.run(simulate(args))
+    report = _fleet.run_report(simulate(args))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -42,6 +42,7 @@ from gateway.core.event_retention import EventRetentionPolicy
 from gateway.core.model import SmartcarApi, TelemetryField
 from gateway.core.permissions import DEFAULT_REQUIRED_AT_CONNECT, REQUESTED_PERMISSIONS
 from gateway.core.ratelimit import BucketSpec, RateLimits
+from gateway.core.read_spacing import ReadSpacing
 from gateway.core.reading_events import LowLevelPolicy
 from gateway.core.rental_readings import RentalReadingPolicy
 from gateway.core.rotation import RotationPolicy
@@ -88,6 +89,10 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_REQUEST_PACING": "on — interactive reads and polls may spend each car's allowance "
     "(less the reserve) only day by day: by the end of day d of a month of D days, d/D of "
     "it; off: all of it from the first day",
+    "VG_READ_SPACING": "on — with pacing on, interactive reads get each car's share released "
+    "evenly through the month (a fresh read about every 1.6 h at 500 a month, after a burst "
+    "of 4) instead of a day at a time; between releases they are answered from what the "
+    "gateway holds, marked REQUEST_BUDGET_RESERVED; off: the day's share all at once",
     "VG_VEHICLE_READS": "4/15 — per-vehicle read bucket: capacity/seconds per token",
     "VG_VEHICLE_COMMANDS": "4/15 — per-vehicle command bucket: capacity/seconds per token",
     "VG_APP_REQUESTS": "120/30 — app-wide Smartcar bucket (Smartcar's default: 120, 2/min)",
@@ -251,6 +256,9 @@ class Settings:
                 default_max_age=timedelta(seconds=read.number("VG_DEFAULT_MAX_AGE_S", 300.0)),
                 cache_vehicles=int(
                     read.number("VG_CACHE_VEHICLES", 100_000, integer=True, positive=True)
+                ),
+                spacing=ReadSpacing(
+                    enabled=(read.choice("VG_READ_SPACING", ("on", "off")) or "on") == "on"
                 ),
             ),
             budget=dataclasses.replace(

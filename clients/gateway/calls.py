@@ -81,10 +81,19 @@ def list_vehicles(
 
 
 def get_telemetry(
-    vehicle_id: str, *, fields: Iterable[int] = (), max_age_s: float | None = None
+    vehicle_id: str,
+    *,
+    fields: Iterable[int] = (),
+    max_age_s: float | None = None,
+    held_when_rate_limited: bool = False,
 ) -> Call[pb.Telemetry]:
-    """Telemetry fields (all when none are named), none older than `max_age_s`."""
-    request = pb.GetTelemetryRequest(vehicle_id=vehicle_id, fields=list(fields))  # type: ignore[arg-type]
+    """Telemetry fields (all when none are named), none older than `max_age_s`;
+    `held_when_rate_limited`: a rate limit's refusal comes back as the values held, marked."""
+    request = pb.GetTelemetryRequest(
+        vehicle_id=vehicle_id,
+        fields=list(fields),  # type: ignore[arg-type]
+        held_when_rate_limited=held_when_rate_limited,
+    )
     if max_age_s is not None:
         seconds = int(max_age_s)
         nanos = round((max_age_s - seconds) * 1e9)

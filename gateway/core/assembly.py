@@ -136,6 +136,7 @@ def build_gateway(
         policy=policies.telemetry,
         metrics=metrics,
         levels=policies.low_levels,
+        ledger=ledger,
     )
     reconciler = CommandReconciler(
         uow=uow,

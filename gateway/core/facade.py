@@ -104,10 +104,18 @@ class Gateway:
         )
 
     async def get_telemetry(
-        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+        self,
+        vehicle_id: str,
+        *,
+        fields: frozenset[TelemetryField],
+        max_age: timedelta | None,
+        held_when_limited: bool = False,
     ) -> Telemetry:
-        """Serve `fields` (all when empty) no older than `max_age` (None: the default)."""
-        return await self.telemetry.get(vehicle_id, fields=fields, max_age=max_age)
+        """Serve `fields` (all when empty) no older than `max_age` (None: the default);
+        `held_when_limited`: a rate limit's refusal is answered from what is held."""
+        return await self.telemetry.get(
+            vehicle_id, fields=fields, max_age=max_age, held_when_limited=held_when_limited
+        )
 
     async def command(
         self,

@@ -52,9 +52,15 @@ class GatewayAPI(Protocol):
         ...
 
     async def get_telemetry(
-        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+        self,
+        vehicle_id: str,
+        *,
+        fields: frozenset[TelemetryField],
+        max_age: timedelta | None,
+        held_when_limited: bool = False,
     ) -> Telemetry:
-        """Serve `fields` (all when empty) no older than `max_age` (None: the default)."""
+        """Serve `fields` (all when empty) no older than `max_age` (None: the default);
+        `held_when_limited`: a rate limit's refusal is answered from what is held."""
         ...
 
     async def command(

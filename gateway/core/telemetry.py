@@ -37,10 +37,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
 from gateway.core.errors import (
     GatewayError,
     OwnerAccountIssue,
+    RateLimited,
     ReauthenticationRequired,
     RequestAllowanceExhausted,
     RequestBudgetReserved,
@@ -64,6 +66,7 @@ from gateway.core.model import (
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
+from gateway.core.read_spacing import ReadSpacing, SpacedReads
 from gateway.core.reading_events import LowLevelPolicy, origin_of, store_readings
 from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.sleep import asleep_until
@@ -104,6 +107,9 @@ class TelemetryPolicy:
     cache_vehicles: int = 100_000
     """How many vehicles' readings the in-memory cache holds (least recently used dropped
     past it, loaded from storage again on their next use)."""
+    spacing: ReadSpacing = dataclasses.field(default_factory=ReadSpacing)
+    """How interactive reads' share of a car's budget is released through the month
+    (`gateway.core.read_spacing`; applies when the budget is paced)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +134,9 @@ class _Read:
     wanted: frozenset[TelemetryField]
     oldest_ok: datetime
     arrival: datetime
+    held_when_limited: bool = False
+    """Answer a rate limit's refusal from what is held (GetTelemetry's
+    `held_when_rate_limited`)."""
 
 
 class TelemetryService:
@@ -144,9 +153,14 @@ class TelemetryService:
         policy: TelemetryPolicy = TelemetryPolicy(),
         metrics: Metrics = NO_METRICS,
         levels: LowLevelPolicy = LowLevelPolicy(),
+        ledger: BudgetLedger | None = None,
     ) -> None:
         """`levels`: when a stored fuel or charge level makes a LOW_FUEL or LOW_CHARGE
-        event (`gateway.core.reading_events`)."""
+        event (`gateway.core.reading_events`); `ledger`: the budget interactive reads are
+        spaced against (`gateway.core.read_spacing`; without it they are not spaced)."""
+        self._spaced = (
+            None if ledger is None else SpacedReads(ledger=ledger, spacing=policy.spacing)
+        )
         self._metrics = metrics
         self._levels = levels
         self._uow = uow
@@ -167,31 +181,55 @@ class TelemetryService:
         fields: frozenset[TelemetryField],
         max_age: timedelta | None,
         purpose: ReadPurpose = ReadPurpose.INTERACTIVE,
+        held_when_limited: bool = False,
     ) -> Telemetry:
         """Return `fields` (all when empty) of the vehicle, none older than `max_age`.
 
         `purpose` sets what the read may spend of the car's budget and its priority at the
-        rate limits (see `ReadPurpose`).
+        rate limits (see `ReadPurpose`). `held_when_limited`: a rate limit's refusal
+        (`RateLimited`) is answered from what is held, the stale fields marked RATE_LIMITED,
+        instead of raised (raised still when none of them is held).
         """
         arrival = self._clock.now()
         read = _Read(
             wanted=fields or ALL_FIELDS,
             oldest_ok=arrival - (self._policy.default_max_age if max_age is None else max_age),
             arrival=arrival,
+            held_when_limited=held_when_limited,
         )
-        answer = await self._from_cache(vehicle_id, read)
+        answer = await self._from_cache(vehicle_id, read, purpose)
         if answer is None:
             answer = await self._fetch_under_claim(vehicle_id, read, purpose)
         return answer
 
-    async def _from_cache(self, vehicle_id: str, read: _Read) -> Telemetry | None:
-        """Answer from the readings held when none wanted is stale (no lock, no database
-        round trip while the vehicle's copy is current); None when Smartcar must be asked."""
+    async def _from_cache(
+        self, vehicle_id: str, read: _Read, purpose: ReadPurpose
+    ) -> Telemetry | None:
+        """Answer from the readings held when none wanted is stale, or when an interactive
+        read of the car was refused for its budget a moment ago and some stale field is held
+        (no lock, no database round trip while the vehicle's copy is current); None when
+        Smartcar must be asked."""
         granted, held = await self._held(vehicle_id)
-        if self._stale(granted, read, held):
+        stale = self._stale(granted, read, held)
+        if not stale:
+            self._metrics.telemetry_read(cached=True, coalesced=False)
+            return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+        refused = self._remembered_refusal(vehicle_id, read, purpose)
+        if refused is None or not any(held.get(f) for f in stale):
             return None
         self._metrics.telemetry_read(cached=True, coalesced=False)
-        return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+        self._metrics.budget_refused(purpose=purpose.value)
+        readings = {**held, **_marked(stale, held, refused.reason)}
+        return self._answer(vehicle_id, granted, read.wanted, readings, from_cache=True)
+
+    def _remembered_refusal(
+        self, vehicle_id: str, read: _Read, purpose: ReadPurpose
+    ) -> RequestBudgetReserved | None:
+        """The budget refusal of an interactive read of the car still remembered (None for
+        other purposes, or without spacing)."""
+        if self._spaced is None or purpose is not ReadPurpose.INTERACTIVE:
+            return None
+        return self._spaced.remembered(vehicle_id, read.arrival)
 
     async def _fetch_under_claim(
         self, vehicle_id: str, read: _Read, purpose: ReadPurpose
@@ -251,13 +289,20 @@ class TelemetryService:
         them is held)."""
         self._metrics.telemetry_read(cached=False, coalesced=False)
         try:
+            await self._check_spacing(vehicle, stale, read, purpose)
             readings.update(await self._fetch(vehicle, stale, readings, purpose))
         except VehicleAsleep as asleep:
             await self._note_asleep(vehicle.id)
             return self._from_last(vehicle, read, stale, readings, asleep, ASLEEP_REASON)
         except (RequestBudgetReserved, RequestAllowanceExhausted) as refused:
             self._metrics.budget_refused(purpose=purpose.value)
+            if isinstance(refused, RequestBudgetReserved):
+                self._remember_refusal(vehicle.id, refused, read, purpose)
             return self._from_last(vehicle, read, stale, readings, refused, refused.reason)
+        except RateLimited as limited:
+            if not read.held_when_limited:
+                raise
+            return self._from_last(vehicle, read, stale, readings, limited, limited.reason)
         except (OwnerAccountIssue, ReauthenticationRequired) as refused:
             return self._from_last(
                 vehicle, read, stale, readings, refused, REAUTHENTICATION_REQUIRED
@@ -268,6 +313,24 @@ class TelemetryService:
         return self._answer(
             vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=False, fetched=stale
         )
+
+    def _remember_refusal(
+        self, vehicle_id: str, refused: RequestBudgetReserved, read: _Read, purpose: ReadPurpose
+    ) -> None:
+        """Remember an interactive read's budget refusal (`SpacedReads.remember`)."""
+        if self._spaced is not None and purpose is ReadPurpose.INTERACTIVE:
+            self._spaced.remember(vehicle_id, refused, read.arrival)
+
+    async def _check_spacing(
+        self, vehicle: Vehicle, stale: frozenset[TelemetryField], read: _Read, purpose: ReadPurpose
+    ) -> None:
+        """Raise spacing's refusal of an interactive read that may not ask Smartcar yet."""
+        if self._spaced is None or purpose is not ReadPurpose.INTERACTIVE:
+            return
+        cost = self._smartcar.read_cost(vehicle.api, stale)
+        refused = await self._spaced.refusal(vehicle, cost, read.arrival)
+        if refused is not None:
+            raise refused
 
     def _from_last(
         self,

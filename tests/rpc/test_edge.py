@@ -137,7 +137,12 @@ class FakeGateway:
         )
 
     async def get_telemetry(
-        self, vehicle_id: str, *, fields: frozenset[TelemetryField], max_age: timedelta | None
+        self,
+        vehicle_id: str,
+        *,
+        fields: frozenset[TelemetryField],
+        max_age: timedelta | None,
+        held_when_limited: bool = False,
     ) -> Telemetry:
         """Answer every telemetry field."""
         return await self._answer(
@@ -146,6 +151,7 @@ class FakeGateway:
             vehicle_id=vehicle_id,
             fields=fields,
             max_age=max_age,
+            held_when_limited=held_when_limited,
         )
 
     async def command(
@@ -398,7 +404,10 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
     (
         "GetTelemetry",
         pb.GetTelemetryRequest(
-            vehicle_id="car-1", fields=[pb.ODOMETER], max_age=Duration(seconds=60)
+            vehicle_id="car-1",
+            fields=[pb.ODOMETER],
+            max_age=Duration(seconds=60),
+            held_when_rate_limited=True,
         ),
         (
             "get_telemetry",
@@ -406,6 +415,7 @@ ROUND_TRIPS: list[tuple[str, Message, tuple[str, dict[str, Any]], Message]] = [
                 "vehicle_id": "car-1",
                 "fields": frozenset({TelemetryField.ODOMETER}),
                 "max_age": timedelta(seconds=60),
+                "held_when_limited": True,
             },
         ),
         convert.telemetry_message(samples.telemetry()),

@@ -704,8 +704,16 @@ class GetTelemetryRequest(_message.Message):
     VEHICLE_ID_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     MAX_AGE_FIELD_NUMBER: _builtins.int
+    HELD_WHEN_RATE_LIMITED_FIELD_NUMBER: _builtins.int
     vehicle_id: _builtins.str
     """The fleet vehicle to read."""
+    held_when_rate_limited: _builtins.bool
+    """When a rate limit keeps the gateway from asking Smartcar now (the app-wide or the car's
+    bucket, or Smartcar's cooldown after a 429), answer the values held instead of
+    RESOURCE_EXHAUSTED: each stale field UNAVAILABLE with the reason RATE_LIMITED and the
+    recorded_at and fetched_at it really has. With none of them held the error comes back.
+    For callers that show what is known (a dashboard) rather than act on a fresh value.
+    """
     @_builtins.property
     def fields(self) -> _containers.RepeatedScalarFieldContainer[Global___TelemetryField.ValueType]:
         """The fields wanted, at most one entry per TelemetryField; empty means all of them."""
@@ -722,10 +730,11 @@ class GetTelemetryRequest(_message.Message):
         vehicle_id: _builtins.str = ...,
         fields: _abc.Iterable[Global___TelemetryField.ValueType] | None = ...,
         max_age: _duration_pb2.Duration | None = ...,
+        held_when_rate_limited: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "max_age", b"max_age", "vehicle_id", b"vehicle_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "held_when_rate_limited", b"held_when_rate_limited", "max_age", b"max_age", "vehicle_id", b"vehicle_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

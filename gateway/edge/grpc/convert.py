@@ -128,6 +128,7 @@ class TelemetryQuery:
     vehicle_id: str
     fields: frozenset[TelemetryField]
     max_age: timedelta | None
+    held_when_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,7 +273,12 @@ def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
     validation.ensure(
         [validation.identifier("vehicle_id", request.vehicle_id), *field_violations, age_violation]
     )
-    return TelemetryQuery(vehicle_id=request.vehicle_id, fields=fields, max_age=max_age)
+    return TelemetryQuery(
+        vehicle_id=request.vehicle_id,
+        fields=fields,
+        max_age=max_age,
+        held_when_limited=request.held_when_rate_limited,
+    )
 
 
 def command_args(

@@ -49,7 +49,10 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         """Read telemetry within the requested max age."""
         query = convert.telemetry_query(request)
         telemetry = await self._api.get_telemetry(
-            query.vehicle_id, fields=query.fields, max_age=query.max_age
+            query.vehicle_id,
+            fields=query.fields,
+            max_age=query.max_age,
+            held_when_limited=query.held_when_limited,
         )
         return self._telemetry_answers.message(telemetry)
 

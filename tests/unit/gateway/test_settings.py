@@ -119,6 +119,9 @@ def test_the_request_budget_is_configuration() -> None:
     assert Settings.from_env({"VG_REQUEST_RESERVE": "0"}).policies.budget.reserve_for(500) == 0
     assert default.paced
     assert not Settings.from_env({"VG_REQUEST_PACING": "off"}).policies.budget.paced
+    assert Settings.from_env({}).policies.telemetry.spacing.enabled
+    spaced = Settings.from_env({"VG_READ_SPACING": "off"}).policies.telemetry.spacing
+    assert not spaced.enabled
 
 
 def test_a_reserve_beyond_half_the_allowance_is_refused_naming_both() -> None:
@@ -321,6 +324,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_LOG_LEVEL": ["LOUD"],
     "VG_ACCESS_LOG": ["none", "ALL"],
     "VG_REQUEST_PACING": ["yes", "ON"],
+    "VG_READ_SPACING": ["even", "OFF"],
     "SMARTCAR_API_ORIGIN": ["api.smartcar.com", "ftp://api"],
     "SMARTCAR_AUTH_ORIGIN": ["/oauth/token"],
     "SMARTCAR_IAM_ORIGIN": ["iam.smartcar.com", "https://iam.test/?client_secret=x"],
