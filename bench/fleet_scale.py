@@ -16,9 +16,12 @@ here and handed to the gateway through VG_TOKEN_KEYS; access tokens valid for a 
 Nothing measured here uses a token (every read is answered from the gateway's cache or its
 database); the grants are there so that the tables have the size and shape of a real fleet.
 
-Then `vehicle-gateway serve` starts on that database (embedded simulator, scheduler and
-token renewal off, WARNING logs, the cache at VG_CACHE_VEHICLES = `--cache`), pinned to
-CPU 0, and this client, pinned to CPU 1:
+Then one `vehicle-gateway serve` per fleet starts on its database (embedded simulator,
+scheduler and token renewal off, WARNING logs, the cache at VG_CACHE_VEHICLES = `--cache`),
+all pinned to CPU 0, and this client, pinned to CPU 1, measures them side by side: the
+measured pages and cached reads are made in `--rounds` rounds, each taking the fleets in
+turn, so that load from outside (the machine is shared) falls on every fleet alike
+instead of on whichever was measured when it came.
 
 1. walks ListVehicles with page tokens, one page at a time, `--pages` pages at the
    default page size (50) and as many at the largest (500), from the first vehicle
@@ -26,7 +29,7 @@ CPU 0, and this client, pinned to CPU 1:
 2. picks the working set: `--working-set` vehicles (default: as many as the cache holds,
    the whole fleet when it is smaller) drawn at random from the fleet with a fixed seed —
    the cars in use, which a bounded cache is for. It reads each of them once (loading it
-   into the cache), then 2,000 more at random among them;
+   into the cache), then 2,000 more at random among them (one fleet after another);
 3. makes `--reads` GetTelemetry calls (`--concurrency` in flight, max_age 1 h) on vehicles
    drawn uniformly from the working set: every answer must come from the cache, which the
    table checks three ways (`from_cache` of each answer, AVAILABLE readings, the embedded
@@ -35,7 +38,7 @@ CPU 0, and this client, pinned to CPU 1:
    `--miss-concurrency`): each misses the cache and is loaded from the database (fresh
    readings, so nothing goes upstream), evicting the least recently used car; skipped when
    the working set is the whole fleet;
-5. reads the gateway's RSS after the cached reads and after the misses.
+5. reads each gateway's RSS after the cached reads and after the misses.
 
 Targets: cached GetTelemetry p99 on the largest fleet at most 1.2x the smallest fleet's,
 the p99 of a read that misses the cache at most 20 ms, ListVehicles pages on the largest
@@ -45,7 +48,7 @@ runs on CPU 0 beside the gateway, so the server side has one core on either back
     .venv/bin/python -m bench.fleet_scale [--backends sqlite,postgresql]
         [--fleets 100,100000] [--cache N] [--working-set N] [--reads 20000]
         [--concurrency 32] [--misses 5000] [--miss-concurrency 1,8] [--pages 200]
-        [--cars-per-owner 10] [--data-dir DIR]
+        [--rounds 5] [--cars-per-owner 10] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,6 +148,13 @@ def parse() -> argparse.Namespace:
         "--miss-concurrency", default="1,8", help="comma-separated: one miss phase each"
     )
     parser.add_argument("--pages", type=int, default=200, help="ListVehicles pages per size")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="the measured pages and cached reads are made in this many rounds, each "
+        "taking the fleets in turn",
+    )
     parser.add_argument("--cars-per-owner", type=int, default=10, help="vehicles per grant")
     parser.add_argument(
         "--data-dir",
@@ -163,6 +174,7 @@ def parse() -> argparse.Namespace:
     except ValueError:
         parser.error("--fleets and --miss-concurrency take comma-separated whole numbers")
     numbers = [args.cache, args.reads, args.concurrency, args.pages, args.cars_per_owner]
+    numbers.append(args.rounds)
     if not args.fleets or min(args.fleets + args.miss_concurrency + numbers) < 1:
         parser.error("fleet sizes, counts and concurrencies must be positive")
     if args.fleets[-1] > 9_999_999:
@@ -262,14 +274,14 @@ class Seeder:
         return [
             {
                 "vehicle_id": vehicle_id(number),
-                "field": field.value,
+                "field": kind.value,
                 "availability": "AVAILABLE",
                 "value": telemetry_to_json(value),
                 "recorded_at": self.now - timedelta(minutes=1),
                 "fetched_at": self.now,
                 "reason": None,
             }
-            for field, value in values.items()
+            for kind, value in values.items()
         ]
 
     def chunk(self, numbers: range) -> list[tuple[Table, list[dict[str, Any]]]]:
@@ -417,85 +429,81 @@ def drop_database(cluster: PostgresCluster, name: str) -> None:
 # --- measurements ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One ListVehicles walk: page latencies, distinct vehicles seen, errors, disorder."""
+class Walker:
+    """Walks ListVehicles with page tokens, one page at a time, across several calls of
+    `pages`: from the start again after the last page; checks that ids only grow within
+    one pass."""
 
-    latencies: list[float]
-    listed: int
-    errors: int
-    out_of_order: int
+    def __init__(self, stub: pb_grpc.VehicleGatewayAsyncStub, *, page_size: int) -> None:
+        self._stub = stub
+        self.page_size = page_size
+        self.latencies: list[float] = []
+        self.seen: set[str] = set()
+        self.errors = 0
+        self.out_of_order = 0
+        self._token = ""
+        self._last = ""
+
+    async def pages(self, count: int) -> None:
+        """Request the next `count` pages."""
+        for _ in range(count):
+            request = pb.ListVehiclesRequest(page_size=self.page_size, page_token=self._token)
+            began = time.perf_counter()
+            try:
+                answer = await self._stub.ListVehicles(request)
+            except grpc.aio.AioRpcError:
+                self.errors += 1
+                self._token, self._last = "", ""
+                continue
+            self.latencies.append(time.perf_counter() - began)
+            for vehicle in answer.vehicles:
+                self.out_of_order += vehicle.vehicle_id <= self._last
+                self._last = vehicle.vehicle_id
+                self.seen.add(vehicle.vehicle_id)
+            self._token = answer.next_page_token
+            if not self._token:  # the last page: start over
+                self._last = ""
 
 
-async def walk(stub: pb_grpc.VehicleGatewayAsyncStub, *, page_size: int, pages: int) -> Listing:
-    """Request `pages` pages one after another, following page tokens (from the start again
-    after the last page); check that ids only grow within one pass."""
-    latencies: list[float] = []
-    seen: set[str] = set()
-    errors = out_of_order = 0
-    token, last = "", ""
-    for _ in range(pages):
-        request = pb.ListVehiclesRequest(page_size=page_size, page_token=token)
-        began = time.perf_counter()
-        try:
-            answer = await stub.ListVehicles(request)
-        except grpc.aio.AioRpcError:
-            errors += 1
-            token, last = "", ""
-            continue
-        latencies.append(time.perf_counter() - began)
-        for vehicle in answer.vehicles:
-            out_of_order += vehicle.vehicle_id <= last
-            last = vehicle.vehicle_id
-            seen.add(vehicle.vehicle_id)
-        token = answer.next_page_token
-        if not token:  # the last page: start over
-            last = ""
-    return Listing(latencies=latencies, listed=len(seen), errors=errors, out_of_order=out_of_order)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reads:
-    """GetTelemetry calls: latencies, seconds, and everything that was not cached."""
+    """GetTelemetry calls of one kind on one fleet (possibly over several rounds):
+    latencies, seconds, and everything that was not cached."""
 
-    latencies: list[float]
-    seconds: float
-    errors: int
-    vehicles: frozenset[str]
-    """The vehicles read."""
-    not_from_cache: int
-    not_available: int
     concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    """The calls that failed, by status code."""
+    vehicles: set[str] = field(default_factory=set)
+    """The vehicles read."""
+    not_from_cache: int = 0
+    not_available: int = 0
 
+    async def read(self, stub: pb_grpc.VehicleGatewayAsyncStub, targets: Sequence[str]) -> None:
+        """Make one GetTelemetry call per entry of `targets`, `concurrency` in flight."""
+        pending = iter(targets)
 
-async def read(
-    stub: pb_grpc.VehicleGatewayAsyncStub, targets: Sequence[str], *, concurrency: int
-) -> Reads:
-    """Make one GetTelemetry call per entry of `targets`, `concurrency` in flight."""
-    pending = iter(targets)
-    not_from_cache = not_available = 0
+        async def call() -> None:
+            request = pb.GetTelemetryRequest(
+                vehicle_id=next(pending), fields=REQUESTED_FIELDS, max_age=MAX_AGE
+            )
+            try:
+                answer = await stub.GetTelemetry(request)
+            except grpc.aio.AioRpcError as error:
+                self.failures[error.code().name] += 1
+                raise
+            self.not_from_cache += not answer.from_cache
+            self.not_available += sum(r.availability != pb.AVAILABLE for r in answer.readings)
 
-    async def call() -> None:
-        nonlocal not_from_cache, not_available
-        request = pb.GetTelemetryRequest(
-            vehicle_id=next(pending), fields=REQUESTED_FIELDS, max_age=MAX_AGE
+        latencies, seconds, errors = await _stack.drive(
+            call, requests=len(targets), concurrency=self.concurrency
         )
-        answer = await stub.GetTelemetry(request)
-        not_from_cache += not answer.from_cache
-        not_available += sum(r.availability != pb.AVAILABLE for r in answer.readings)
-
-    latencies, seconds, errors = await _stack.drive(
-        call, requests=len(targets), concurrency=concurrency
-    )
-    return Reads(
-        latencies=latencies,
-        seconds=seconds,
-        errors=errors,
-        vehicles=frozenset(targets),
-        not_from_cache=not_from_cache,
-        not_available=not_available,
-        concurrency=concurrency,
-    )
+        self.latencies += latencies
+        self.seconds += seconds
+        self.errors += errors
+        self.vehicles.update(targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,27 +552,29 @@ async def upstream_requests(simulator_port: int) -> int:
     return int(answer.raise_for_status().json()["requests"]["total"])
 
 
-@dataclass(frozen=True, slots=True)
-class FleetResult:
-    """Everything measured on one fleet size."""
+@dataclass(slots=True)
+class Fleet:
+    """One seeded fleet, its gateway, and everything measured on it."""
 
     vehicles: int
-    working_set: int
+    plan: Plan
+    gateway: _stack.Process
+    stub: pb_grpc.VehicleGatewayAsyncStub
+    simulator_port: int
     seed_s: float
     start_s: float
-    list_s: float
-    reads_s: float
-    listings: dict[int, Listing]
+    walkers: dict[int, Walker]
     warmup: Reads
     reads: Reads
     misses: list[Reads]
-    upstream: int
     rss_start_mb: float
-    rss_cached_mb: float
-    rss_mb: float
-    gateway_cpu_s: float
+    working_set: int
+    rss_cached_mb: float = 0.0
+    rss_mb: float = 0.0
+    upstream: int = 0
+    gateway_cpu_s: float = 0.0
     """The gateway's CPU seconds during the measured cached reads."""
-    database_cpu_s: float
+    database_cpu_s: float = 0.0
     """The database server's CPU seconds during the measured cached reads (0 for SQLite)."""
 
     def all_reads(self) -> list[Reads]:
@@ -572,8 +582,12 @@ class FleetResult:
         return [self.warmup, self.reads, *self.misses]
 
 
-async def measure_fleet(dbs: Databases, vehicles: int, args: argparse.Namespace) -> FleetResult:
-    """Seed a fleet of `vehicles`, start a gateway on it, list, read, and measure."""
+@contextlib.asynccontextmanager
+async def running_fleet(
+    dbs: Databases, vehicles: int, args: argparse.Namespace
+) -> AsyncIterator[Fleet]:
+    """Seed a fleet of `vehicles` and start a gateway on it; stop it and drop its database
+    at the end."""
     key_entry = generate_key_entry(KEY_ID)
     cipher = TokenCipher(Keyring.from_config(key_entry))
     name = f"fleet_{vehicles}"
@@ -582,84 +596,78 @@ async def measure_fleet(dbs: Databases, vehicles: int, args: argparse.Namespace)
         began = time.perf_counter()
         await seed(url, vehicles, cipher, cars_per_owner=args.cars_per_owner)
         seed_s = time.perf_counter() - began
-        return await measure_gateway(
-            url, key_entry, dbs, vehicles, args, Plan.draw(vehicles, args), seed_s
-        )
+        simulator_port = _stack.free_port()
+        with tempfile.TemporaryDirectory(prefix="vg-fleet-var-") as var:
+            began = time.perf_counter()
+            gateway, port = await _stack.gateway(
+                {
+                    "VG_VAR_DIR": var,
+                    "VG_DATABASE_URL": url,
+                    "VG_TOKEN_KEYS": key_entry,
+                    "VG_SCHEDULER_INTERVAL_S": "0",
+                    "VG_RENEWAL_INTERVAL_S": "0",
+                    "VG_LOG_LEVEL": "WARNING",
+                    "VG_SIMULATOR_PORT": str(simulator_port),
+                    "VG_CACHE_VEHICLES": str(args.cache),
+                }
+            )
+            start_s = time.perf_counter() - began
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    stub = pb_grpc.VehicleGatewayStub(channel)
+                    yield Fleet(
+                        vehicles=vehicles,
+                        plan=Plan.draw(vehicles, args),
+                        gateway=gateway,
+                        stub=stub,
+                        simulator_port=simulator_port,
+                        seed_s=seed_s,
+                        start_s=start_s,
+                        walkers={
+                            size: Walker(stub, page_size=size)
+                            for size in (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+                        },
+                        warmup=Reads(concurrency=args.concurrency),
+                        reads=Reads(concurrency=args.concurrency),
+                        misses=[Reads(concurrency=c) for c in args.miss_concurrency],
+                        rss_start_mb=_stack.rss_mb(gateway.pid),
+                        working_set=min(vehicles, args.working_set),
+                    )
+            finally:
+                gateway.stop()
     finally:
         dbs.drop(name)
 
 
-async def measure_gateway(
-    url: str,
-    key_entry: str,
-    dbs: Databases,
-    vehicles: int,
-    args: argparse.Namespace,
-    plan: Plan,
-    seed_s: float,
-) -> FleetResult:
-    """Start a gateway on the seeded database at `url` and run every phase against it."""
-    simulator_port = _stack.free_port()
-    with tempfile.TemporaryDirectory(prefix="vg-fleet-var-") as var:
-        began = time.perf_counter()
-        gateway, port = await _stack.gateway(
-            {
-                "VG_VAR_DIR": var,
-                "VG_DATABASE_URL": url,
-                "VG_TOKEN_KEYS": key_entry,
-                "VG_SCHEDULER_INTERVAL_S": "0",
-                "VG_RENEWAL_INTERVAL_S": "0",
-                "VG_LOG_LEVEL": "WARNING",
-                "VG_SIMULATOR_PORT": str(simulator_port),
-                "VG_CACHE_VEHICLES": str(args.cache),
-            }
-        )
-        start_s = time.perf_counter() - began
-        try:
-            rss_start_mb = _stack.rss_mb(gateway.pid)
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = pb_grpc.VehicleGatewayStub(channel)
-                began = time.perf_counter()
-                listings = {
-                    size: await walk(stub, page_size=size, pages=args.pages)
-                    for size in (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-                }
-                list_s = time.perf_counter() - began
-                began = time.perf_counter()
-                warmup = await read(stub, plan.warmup, concurrency=args.concurrency)
-                cpu_before = (_stack.cpu_seconds(gateway.pid), dbs.cpu_seconds())
-                reads = await read(stub, plan.cached, concurrency=args.concurrency)
-                gateway_cpu_s = _stack.cpu_seconds(gateway.pid) - cpu_before[0]
-                database_cpu_s = dbs.cpu_seconds() - cpu_before[1]
-                reads_s = time.perf_counter() - began
-                rss_cached_mb = _stack.rss_mb(gateway.pid)
-                misses = [
-                    await read(stub, targets, concurrency=concurrency)
-                    for targets, concurrency in zip(plan.misses, args.miss_concurrency, strict=True)
-                    if targets
-                ]
-            upstream = await upstream_requests(simulator_port)
-            rss_mb = _stack.rss_mb(gateway.pid)
-        finally:
-            gateway.stop()
-    return FleetResult(
-        vehicles=vehicles,
-        working_set=min(vehicles, args.working_set),
-        seed_s=seed_s,
-        start_s=start_s,
-        list_s=list_s,
-        reads_s=reads_s,
-        listings=listings,
-        reads=reads,
-        warmup=warmup,
-        misses=misses,
-        upstream=upstream,
-        rss_start_mb=rss_start_mb,
-        rss_cached_mb=rss_cached_mb,
-        rss_mb=rss_mb,
-        gateway_cpu_s=gateway_cpu_s,
-        database_cpu_s=database_cpu_s,
-    )
+def slices(count: int, rounds: int) -> list[range]:
+    """`count` split into `rounds` consecutive ranges (some perhaps empty)."""
+    bounds = [count * i // rounds for i in range(rounds + 1)]
+    return [range(bounds[i], bounds[i + 1]) for i in range(rounds)]
+
+
+async def measure(fleets: list[Fleet], dbs: Databases, args: argparse.Namespace) -> None:
+    """Run every phase on every fleet; the measured listing and cached reads in rounds
+    that take each fleet in turn, so that load on the machine from outside falls on the
+    fleets alike."""
+    for pages in slices(args.pages, args.rounds):
+        for fleet in fleets:
+            for walker in fleet.walkers.values():
+                await walker.pages(len(pages))
+    for fleet in fleets:
+        await fleet.warmup.read(fleet.stub, fleet.plan.warmup)
+    for part in slices(args.reads, args.rounds):
+        for fleet in fleets:
+            cpu_before = (_stack.cpu_seconds(fleet.gateway.pid), dbs.cpu_seconds())
+            await fleet.reads.read(fleet.stub, fleet.plan.cached[part.start : part.stop])
+            fleet.gateway_cpu_s += _stack.cpu_seconds(fleet.gateway.pid) - cpu_before[0]
+            fleet.database_cpu_s += dbs.cpu_seconds() - cpu_before[1]
+    for fleet in fleets:
+        fleet.rss_cached_mb = _stack.rss_mb(fleet.gateway.pid)
+        for phase, targets in zip(fleet.misses, fleet.plan.misses, strict=True):
+            if targets:
+                await phase.read(fleet.stub, targets)
+        fleet.upstream = await upstream_requests(fleet.simulator_port)
+        fleet.rss_mb = _stack.rss_mb(fleet.gateway.pid)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -680,10 +688,10 @@ def p99_ratio(large: list[float], small: list[float]) -> float:
     return _stack.percentile(large, 99) / max(_stack.percentile(small, 99), 1e-9)
 
 
-def report(backend: str, results: list[FleetResult], args: argparse.Namespace) -> None:
+def report(backend: str, results: list[Fleet], args: argparse.Namespace) -> None:
     """Print the table of one backend: each row gives every fleet, smallest first."""
 
-    def each(value: Callable[[FleetResult], str]) -> str:
+    def each(value: Callable[[Fleet], str]) -> str:
         return " | ".join(f"{r.vehicles:,}: {value(r)}" for r in results)
 
     smallest, largest = results[0], results[-1]
@@ -696,18 +704,18 @@ def report(backend: str, results: list[FleetResult], args: argparse.Namespace) -
         rows += [
             (
                 f"ListVehicles page_size={size}",
-                each(lambda r, s=size: latency(r.listings[s].latencies)),
+                each(lambda r, s=size: latency(r.walkers[s].latencies)),
             ),
             (
                 f"  p99 ratio {largest.vehicles:,}/{before.vehicles:,}",
-                f"{p99_ratio(*(r.listings[size].latencies for r in (largest, before))):.2f}",
+                f"{p99_ratio(*(r.walkers[size].latencies for r in (largest, before))):.2f}",
             ),
             (
                 "  vehicles listed, errors, disorder",
                 each(
                     lambda r, s=size: (
-                        f"{r.listings[s].listed:,}, {r.listings[s].errors}, "
-                        f"{r.listings[s].out_of_order}"
+                        f"{len(r.walkers[s].seen):,}, {r.walkers[s].errors}, "
+                        f"{r.walkers[s].out_of_order}"
                     )
                 ),
             ),
@@ -740,8 +748,8 @@ def report(backend: str, results: list[FleetResult], args: argparse.Namespace) -
     ]
     for index, concurrency in enumerate(args.miss_concurrency):
 
-        def missed(r: FleetResult, i: int = index) -> str:
-            if i >= len(r.misses):
+        def missed(r: Fleet, i: int = index) -> str:
+            if not r.plan.misses[i]:
                 return "— (no car outside the working set)"
             phase = r.misses[i]
             return f"{latency(phase.latencies)}, {len(phase.vehicles):,} cars"
@@ -755,10 +763,11 @@ def report(backend: str, results: list[FleetResult], args: argparse.Namespace) -
         )
     rows += [
         (
-            "errors, not AVAILABLE (every read phase)",
+            "errors (by code), not AVAILABLE (every read phase)",
             each(
                 lambda r: (
-                    f"{sum(p.errors for p in r.all_reads())}, "
+                    f"{sum(p.errors for p in r.all_reads())} "
+                    f"{dict(sum((p.failures for p in r.all_reads()), Counter()))}, "
                     f"{sum(p.not_available for p in r.all_reads())}"
                 )
             ),
@@ -770,10 +779,7 @@ def report(backend: str, results: list[FleetResult], args: argparse.Namespace) -
             "gateway RSS after the misses",
             each(lambda r: f"{r.rss_mb:.0f} MiB") + f" (target ≤ {TARGET_RSS_MB:.0f})",
         ),
-        (
-            "phase time: list, cached reads with warm-up",
-            each(lambda r: f"{r.list_s:.1f} s, {r.reads_s:.1f} s"),
-        ),
+        ("warm-up (loads the working set)", each(lambda r: f"{r.warmup.seconds:.1f} s")),
     ]
     _stack.table(
         f"{backend}: {', '.join(f'{r.vehicles:,}' for r in results)} connected vehicles, "
@@ -789,8 +795,13 @@ async def main() -> None:
     _stack.pin(1)
     for backend in args.backends:
         with databases(backend, args.data_dir) as dbs:
-            results = [await measure_fleet(dbs, n, args) for n in args.fleets]
-        report(backend, results, args)
+            async with contextlib.AsyncExitStack() as stack:
+                fleets = [
+                    await stack.enter_async_context(running_fleet(dbs, n, args))
+                    for n in args.fleets
+                ]
+                await measure(fleets, dbs, args)
+        report(backend, fleets, args)
 
 
 if __name__ == "__main__":
