@@ -105,8 +105,9 @@ class TelemetryPolicy:
     """With shared telemetry: how long one replica's claim to fetch a vehicle holds (and
     how long the others wait for its answer) before another may ask Smartcar itself."""
     cache_vehicles: int = 100_000
-    """How many vehicles' readings the in-memory cache holds (least recently used dropped
-    past it, loaded from storage again on their next use)."""
+    """How many vehicles' readings the in-memory cache holds, and how many vehicles' grants
+    cached reads keep a copy of (least recently used dropped past it, loaded from storage
+    again on their next use)."""
     spacing: ReadSpacing = dataclasses.field(default_factory=ReadSpacing)
     """How interactive reads' share of a car's budget is released through the month
     (`gateway.core.read_spacing`; applies when the budget is paced)."""
@@ -171,7 +172,10 @@ class TelemetryService:
         self._policy = policy
         self._locks = KeyedLocks()
         self._vehicles = VehicleSnapshots(
-            uow=uow, clock=clock, sync_interval=policy.vehicle_sync_interval
+            uow=uow,
+            clock=clock,
+            sync_interval=policy.vehicle_sync_interval,
+            size=policy.cache_vehicles,
         )
 
     async def get(
