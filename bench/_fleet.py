@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Coroutine
@@ -178,3 +180,11 @@ def run_report(report: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - uvloop is optional
         return asyncio.run(report)
     return uvloop.run(report)
+
+
+def printed_as_json(report: dict[str, Any], *, as_json: bool) -> bool:
+    """Print the report as indented JSON when `as_json`; tell whether it was printed."""
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    return as_json

@@ -23,7 +23,6 @@ Not a test: it prints a table (and JSON with --json) and exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -379,9 +378,7 @@ def main() -> int:
     """Run and print."""
     args = parse()
     report = _fleet.run_report(simulate(args))
-    if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
+    if _fleet.printed_as_json(report, as_json=args.json):
         return 0
     width = 34
     for key in (

@@ -110,9 +110,7 @@ class Upstream:
         one durability point before sending, `BudgetLedger.charge`).
         """
         _ensure_callable(vehicle, awaiting_owner=awaiting_owner)
-        attempt = _Attempt(
-            billed=billed, tier=tier, awaiting_owner=awaiting_owner, with_charge=with_charge
-        )
+        attempt = _Attempt(billed=billed, tier=tier, awaiting_owner=awaiting_owner)
         credentials = self._credentials(vehicle)
         await self._ledger.check(vehicle, billed, tier=tier, at=self._clock.now())
         try:
@@ -126,7 +124,7 @@ class Upstream:
             vehicle, credentials = await self._moved(vehicle, gone, attempt)
             access = await credentials.current()
         try:
-            result = await self._tracked(vehicle, call, access, attempt)
+            result = await self._tracked(vehicle, call, access, attempt, with_charge=with_charge)
         except TokenRejected:
             try:
                 access = await credentials.rejected(access)
@@ -173,19 +171,25 @@ class Upstream:
         return _OwnerCredentials(self._rotator, vehicle.grant_id, self.revoked)
 
     async def _tracked(
-        self, vehicle: Vehicle, call: UpstreamCall[T], access: SmartcarAccess, attempt: _Attempt
+        self,
+        vehicle: Vehicle,
+        call: UpstreamCall[T],
+        access: SmartcarAccess,
+        attempt: _Attempt,
+        *,
+        with_charge: ChargeWrite | None = None,
     ) -> T:
         """One attempt: count it against the budget before it is sent (a refusal sends
-        nothing), note rate limits, keep the connection's health, and note what Smartcar
-        said of the owner (an account to act on, access revoked, a probe answered)."""
+        nothing; `with_charge` is written with the count), note rate limits, keep the
+        connection's health, and note what Smartcar said of the owner (an account to act
+        on, access revoked, a probe answered)."""
         assert vehicle.smartcar_vehicle_id is not None
-        first_write, attempt.with_charge = attempt.with_charge, None
         await self._ledger.charge(
             vehicle,
             attempt.billed,
             tier=attempt.tier,
             at=self._clock.now(),
-            with_charge=first_write,
+            with_charge=with_charge,
         )
         try:
             result = await call(access, vehicle.smartcar_vehicle_id)
@@ -260,16 +264,14 @@ class Upstream:
             await uow.commit()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Attempt:
     """What one call's attempts share: what each costs, how far into the budget it may go,
-    whether a car waiting for its owner may be sent it, and what the first attempt's charge
-    must write with it (taken by that charge)."""
+    and whether a car waiting for its owner may be sent it."""
 
     billed: int
     tier: BudgetTier
     awaiting_owner: bool
-    with_charge: ChargeWrite | None
 
 
 def _ensure_callable(vehicle: Vehicle, *, awaiting_owner: bool) -> None:
