@@ -13,11 +13,14 @@ query or JSON fields, and every extra whose key names a secret.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import re
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -113,10 +116,177 @@ QUIET_LOGGERS = ("alembic.runtime.plugins",)
 each plugin it loads); their warnings still show."""
 
 
+class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stream handler `configure_logging` installs: JSON lines, and a queue of lines
+    already formatted (the access log's, `AccessLog`) written together once per turn of
+    the event loop, one write for many calls instead of one each.
+
+    A record logged the usual way writes the queued lines first, so lines leave in the
+    order they were made; `flush` (also run by `logging.shutdown` at exit) writes them too.
+    Lines queued in the turn a process is killed in are lost with it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._queued: list[str] = []
+        self._queue_lock = threading.RLock()
+
+    def queue(self, line: str) -> None:
+        """Write `line` (JSON and a newline) at the end of this turn of the running event
+        loop, or now when no loop runs in this thread."""
+        with self._queue_lock:
+            self._queued.append(line)
+            if len(self._queued) > 1:
+                return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:
+            self.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the queued lines, then `record`."""
+        if self._queued:
+            self.flush()
+        super().emit(record)
+
+    def flush(self) -> None:
+        """Write the queued lines and flush the stream."""
+        with self._queue_lock:
+            if self._queued:
+                text = "".join(self._queued)
+                self._queued.clear()
+                try:
+                    self.stream.write(text)
+                except Exception:  # noqa: BLE001 - as logging does: a log write never raises
+                    self.handleError(logging.makeLogRecord({"msg": "access log lines"}))
+        super().flush()
+
+
+class AccessLog:
+    """The per-call log line of the gRPC edge, made cheaply.
+
+    Through the handler `configure_logging` installs (the service's own set-up) the line is
+    built from pieces encoded once per method and status and queued on that handler
+    (`JsonLinesHandler.queue`): the same JSON `JsonFormatter` writes for the record
+    `_log.log(level, "rpc %s %s", method, status, extra=…)` would, key for key, without a
+    `LogRecord` or `json.dumps` per call. Under any other set-up (tests capturing logs, an
+    embedding application's handlers, a filter on the way) it logs that record the usual
+    way, so what those handlers see does not change."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        chain = []
+        node: logging.Logger | None = logger
+        while node is not None and node is not logging.root:
+            chain.append(node)
+            node = node.parent if node.propagate else None
+        self._chain = tuple(chain)
+        self._pieces: dict[tuple[str, str, int], tuple[str, str]] = {}
+        self._callers: dict[str | None, str] = {}
+        self._second = -1
+        self._second_text = ""
+
+    def write(
+        self,
+        *,
+        level: int,
+        method: str,
+        status: str,
+        caller: str | None,
+        elapsed_s: float,
+        request_id: str | None,
+    ) -> None:
+        """Log one call's line: method, status, caller, duration, request id."""
+        logger = self._logger
+        if not logger.isEnabledFor(level):
+            return
+        handler = _fast_handler(level)
+        if handler is None or any(node.handlers or node.filters for node in self._chain):
+            logger.log(
+                level,
+                "rpc %s %s",
+                method,
+                status,
+                extra={
+                    "rpc_method": method,
+                    "status": status,
+                    "caller": caller,
+                    "duration_ms": round(elapsed_s * 1000, 3),
+                },
+            )
+            return
+        head, tail = self._pieces.get((method, status, level)) or self._encode(
+            method, status, level
+        )
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).isoformat()[:19]
+        handler.queue(
+            f'{{"ts": "{self._second_text}.{int((now - second) * 1000):03d}+00:00", {head}'
+            f'"request_id": {_json_id(request_id)}, {tail}"caller": {self._caller(caller)}, '
+            f'"duration_ms": {round(elapsed_s * 1000, 3)!r}}}\n'
+        )
+
+    def _encode(self, method: str, status: str, level: int) -> tuple[str, str]:
+        """The line's fixed pieces for a method, status and level (kept: a bounded set)."""
+        pieces = (
+            f'"level": {json.dumps(logging.getLevelName(level))}, '
+            f'"logger": {json.dumps(self._logger.name, ensure_ascii=False)}, '
+            f'"message": {json.dumps(redact(f"rpc {method} {status}"), ensure_ascii=False)}, ',
+            f'"rpc_method": {json.dumps(redact(method), ensure_ascii=False)}, '
+            f'"status": {json.dumps(redact(status), ensure_ascii=False)}, ',
+        )
+        if len(self._pieces) < _MAX_KEPT:
+            self._pieces[(method, status, level)] = pieces
+        return pieces
+
+    def _caller(self, caller: str | None) -> str:
+        """The caller's name as JSON (kept per name: callers are the policy's few)."""
+        text = self._callers.get(caller)
+        if text is None:
+            text = json.dumps(caller if caller is None else redact(caller), ensure_ascii=False)
+            if len(self._callers) < _MAX_KEPT:
+                self._callers[caller] = text
+        return text
+
+
+_MAX_KEPT = 4096
+"""Encoded pieces and caller names kept at most (each set is small in practice)."""
+
+
+def _json_id(request_id: str | None) -> str:
+    """A request id as JSON: ids are letters, digits and `._:-` (checked at the edge), so
+    quoting is all the encoding they need; anything else goes through json."""
+    if request_id is None:
+        return "null"
+    if _PLAIN_ID.fullmatch(request_id):
+        return f'"{request_id}"'
+    return json.dumps(redact(request_id), ensure_ascii=False)
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+_installed: list[JsonLinesHandler] = []
+"""The handler `configure_logging` installed last (empty before)."""
+
+
+def _fast_handler(level: int) -> JsonLinesHandler | None:
+    """The installed JSON handler when it is root's only one and takes `level` unfiltered."""
+    handlers = logging.root.handlers
+    if len(handlers) != 1 or not _installed or handlers[0] is not _installed[0]:
+        return None
+    handler = _installed[0]
+    if handler.filters or level < handler.level or logging.root.filters:
+        return None
+    return handler
+
+
 def configure_logging(*, level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
     """Send every log record to `stream` (stderr) as JSON lines; replaces root handlers."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = JsonLinesHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter())
+    _installed[:] = [handler]
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

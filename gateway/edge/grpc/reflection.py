@@ -16,7 +16,7 @@ from typing import Any, cast
 import grpc.aio
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from gateway.api.descriptor_set import FILE_DESCRIPTOR_SET
 
@@ -79,11 +79,12 @@ class CommentedPool:
 
 
 def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
-    """Serve reflection for `service_names` (plus reflection itself) with comments."""
+    """Serve reflection for `service_names` (plus reflection itself) with comments, on a
+    grpc.aio server (or a `FramedServer`'s registrar for one)."""
     pool = CommentedPool(descriptor_pool.Default(), documented_files())
-    reflection.enable_server_reflection(
+    servicer = reflection.aio.ReflectionServicer(
         (*service_names, reflection.SERVICE_NAME),
-        server,
         # Duck-typed: grpcio-reflection only looks files and symbols up in its pool.
         pool=cast(descriptor_pool.DescriptorPool, pool),
     )
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]

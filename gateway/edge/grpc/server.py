@@ -27,7 +27,7 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
 from gateway.edge.grpc.decoding import MAX_RECEIVE_MESSAGE_BYTES
-from gateway.edge.grpc.interceptors import EdgeHooks, EdgeInterceptor
+from gateway.edge.grpc.interceptors import EdgeHooks, EdgeInterceptor, FramedServer
 from gateway.edge.grpc.reflection import enable_reflection
 from gateway.edge.grpc.servicer import VehicleGatewayServicer
 
@@ -58,7 +58,6 @@ async def create_server(
     port TLS (or mTLS). The server is not started.
     """
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor(hooks)],
         options=[
             # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would
             # bind silently and share its traffic. Fail instead.
@@ -68,13 +67,15 @@ async def create_server(
             ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE_BYTES),
         ],
     )
-    pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), server)
+    # Every service is registered framed (`FramedServer`): no interceptor runs per call.
+    framed = FramedServer(server, EdgeInterceptor(hooks)).registrar()
+    pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), framed)
     if health_servicer is None:
         health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, framed)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
+    enable_reflection(framed, (SERVICE_NAME, health.SERVICE_NAME))
     if credentials is None:
         port = server.add_insecure_port(listen)
     else:
@@ -96,10 +97,10 @@ async def create_health_server(
     It is for probes on the same host (a container's HEALTHCHECK), which then need neither
     the callers' credentials nor TLS; the composition root allows it on loopback only.
     """
-    server = grpc.aio.server(
-        interceptors=[EdgeInterceptor(hooks)], options=[("grpc.so_reuseport", 0)]
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(
+        health_servicer, FramedServer(server, EdgeInterceptor(hooks)).registrar()
     )
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"could not bind the health server to {listen}")

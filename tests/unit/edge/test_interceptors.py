@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from gateway.core.errors import KeyUnavailable, UpstreamUnavailable, VehicleNotFound
 from gateway.edge import context
 from gateway.edge.grpc import decoding
-from gateway.edge.grpc.interceptors import REQUEST_ID_KEY, EdgeHooks, serve_call
+from gateway.edge.grpc.interceptors import REQUEST_ID_KEY, EdgeHooks, new_request_id, serve_call
 from storage.transient import is_transient
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
@@ -319,3 +319,13 @@ async def test_the_hooks_classifier_decides_what_is_transient() -> None:
         await serve_call(down, object(), call, method=METHOD, hooks=hooks)  # type: ignore[arg-type]
     assert call.aborted is not None
     assert call.aborted[0] is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_new_request_id_is_a_random_uuid() -> None:
+    made = {new_request_id() for _ in range(1_000)}
+    assert len(made) == 1_000
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
