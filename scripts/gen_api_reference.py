@@ -68,13 +68,13 @@ _ACCESS = (
 )
 
 
-def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
-    """Compile every .proto under protos/ into a descriptor set with its comments."""
-    protos = sorted(p.relative_to(PROTOS).as_posix() for p in PROTOS.rglob("*.proto"))
+def descriptor_set(root: Path = PROTOS) -> descriptor_pb2.FileDescriptorSet:
+    """Compile every .proto under `root` (protos/) into a descriptor set with its comments."""
+    protos = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.proto"))
     well_known = resources.files("grpc_tools").joinpath("_proto")
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch, "set.binpb")
-        args = [f"-I{PROTOS}", f"-I{well_known}", f"--descriptor_set_out={out}"]
+        args = [f"-I{root}", f"-I{well_known}", f"--descriptor_set_out={out}"]
         if protoc.main(["grpc_tools.protoc", *args, "--include_source_info", *protos]) != 0:
             raise SystemExit("protoc failed")
         return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())

@@ -330,6 +330,69 @@ def test_the_api_reference_covers_every_rpc_message_and_enum(fresh_reference: st
     assert expected - headings == set()
 
 
+SAMPLE = """syntax = "proto3";
+package sample.v1;
+
+// Says hello.
+service SampleService {
+  // Streams greetings both ways.
+  rpc Chat(stream ChatRequest) returns (stream ChatResponse) {
+    option deprecated = true;
+  }
+}
+
+// What a caller says.
+message ChatRequest {
+  reserved 4, 6 to 8;
+  reserved "old";
+  // Who speaks.
+  string name = 1 [deprecated = true];
+  // Counts by key.
+  map<string, int32> counts = 2;
+  // A part | with a pipe and <angle> brackets.
+  Inner inner = 3;
+  // Nested.
+  message Inner {
+    // Its mood.
+    Mood mood = 1;
+  }
+  // How it feels.
+  enum Mood {
+    reserved 5;
+    // Not set.
+    MOOD_UNSPECIFIED = 0;
+    // Fine.
+    MOOD_FINE = 1 [deprecated = true];
+  }
+}
+
+// What comes back.
+message ChatResponse {}
+"""
+
+
+def test_the_reference_shows_streams_deprecation_reserved_maps_and_nesting(
+    tmp_path: Path,
+) -> None:
+    """The generator renders what the contract does not use yet but may: streaming requests,
+    deprecated RPCs, fields and values, reserved numbers and names, maps, nested types."""
+    (tmp_path / "sample.proto").write_text(SAMPLE)
+    generator = _generator()
+    page: str = generator.render(generator.descriptor_set(tmp_path))
+    assert "- request: a stream of [`ChatRequest`](#message-chatrequest)" in page
+    assert "- response: a stream of [`ChatResponse`](#message-chatresponse)" in page
+    rpc = page.split("#### rpc Chat", 1)[1]
+    assert rpc.split("####", 1)[0].count("**Deprecated.**") == 1
+    assert "| 1 | `name` | `name` | `string` |  | **Deprecated.** Who speaks. |" in page
+    assert "| 2 | `counts` | `counts` | map&lt;`string`, `int32`&gt; |  | Counts by key. |" in page
+    assert "A part \\| with a pipe and &lt;angle&gt; brackets." in page
+    assert "Reserved (never to be reused): 4, 6-8, `old`." in page
+    assert "#### message ChatRequest.Inner" in page
+    assert "[`ChatRequest.Mood`](#enum-chatrequestmood)" in page
+    assert "| 1 | `MOOD_FINE` | **Deprecated.** Fine. |" in page
+    assert "Reserved (never to be reused): 5." in page
+
+
 def test_the_readme_links_the_reference_and_the_versioning_policy() -> None:
     """The README points callers to the reference and the versioning policy."""
     readme = (ROOT / "README.md").read_text()
