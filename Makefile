@@ -15,7 +15,7 @@ TEST_WORKERS ?= 4
 COLLECTED := tests/__pycache__/.collected
 
 .PHONY: run simulator test static lint typecheck archcheck services pytest timetravel soak lock \
-	bench-simulator clean clean-services
+	bench-simulator api-release clean clean-services
 
 # Exact versions from the lock files (hashes checked). The first install line is the
 # Dockerfile's, verbatim (tests/unit/test_dockerfile.py keeps them equal), and so is the
@@ -105,6 +105,14 @@ lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
 		--no-emit-index-url --no-emit-find-links --extra dev -c requirements/runtime.txt \
 		-o - pyproject.toml >> requirements/dev.txt
+
+# Record the API as released (docs/api-versioning.md): the image `buf breaking` compares
+# protos/ against, in the commit that is deployed. Pretty-printed, so that its diff in that
+# commit shows what the release changed.
+api-release: $(STAMP)
+	$(BIN)/buf build --exclude-source-info -o -#format=json \
+		| $(BIN)/python -m json.tool --indent 1 > protos/released/vehiclegateway-v1.json.tmp
+	mv protos/released/vehiclegateway-v1.json.tmp protos/released/vehiclegateway-v1.json
 
 bench-simulator: $(STAMP)
 	$(BIN)/python bench/simulator_throughput.py
