@@ -33,9 +33,10 @@ that meets Smartcar's CONNECTED_SERVICES_ACCOUNT error is answered the same way.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from gateway.core.budget import BudgetLedger
 from gateway.core.cache import TelemetryCache
@@ -171,6 +172,7 @@ class TelemetryService:
         self._clock = clock
         self._policy = policy
         self._locks = KeyedLocks()
+        self._answers = _FreshAnswers(policy.capability_ttl)
         self._vehicles = VehicleSnapshots(
             uow=uow,
             clock=clock,
@@ -214,10 +216,16 @@ class TelemetryService:
         (no lock, no database round trip while the vehicle's copy is current); None when
         Smartcar must be asked."""
         granted, held = await self._held(vehicle_id)
+        kept = self._answers.fresh(vehicle_id, read, granted, held)
+        if kept is not None:
+            self._metrics.telemetry_read(cached=True, coalesced=False)
+            return kept
         stale = self._stale(granted, read, held)
         if not stale:
             self._metrics.telemetry_read(cached=True, coalesced=False)
-            return self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+            answer = self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+            self._answers.keep(read.wanted, granted, held, answer)
+            return answer
         refused = self._remembered_refusal(vehicle_id, read, purpose)
         if refused is None or not any(held.get(f) for f in stale):
             return None
@@ -643,3 +651,85 @@ def _reason(result: FieldResult | None) -> str:
         return result.availability.value
     parts = [p for p in (failure.type, failure.code) if p]
     return ":".join(parts) or "upstream error"
+
+
+_ANSWERS_KEPT = 1024
+"""Cached answers `_FreshAnswers` keeps at most (as many as the cache keeps unpacked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptAnswer:
+    """A cached answer, what it was built from, and until when it holds: while the
+    owner's grants and the held readings are the very objects it was built from, it is
+    fresh for a read whose oldest acceptable fetch is at or before `fresh_since` (the
+    oldest fetch among its granted fields), up to `capable_until` (when the oldest
+    NOT_CAPABLE verdict among them must be asked again)."""
+
+    granted: frozenset[str]
+    held: Mapping[TelemetryField, FieldReading]
+    fresh_since: datetime
+    capable_until: datetime | None
+    answer: Telemetry
+
+
+class _FreshAnswers:
+    """The last answer served from the cache per vehicle and field set, so the next
+    read of the same readings checks one time instead of every field, and builds nothing.
+
+    Readings are immutable and the cache replaces a vehicle's mapping when one changes
+    (`TelemetryCache`), as `VehicleSnapshots` replaces its grants: an answer is kept with
+    the two objects it was built from and handed out only while both are still the ones
+    held. At most `_ANSWERS_KEPT` are kept, the least recently used dropped first."""
+
+    def __init__(self, capability_ttl: timedelta) -> None:
+        self._capability_ttl = capability_ttl
+        self._kept: OrderedDict[tuple[str, frozenset[TelemetryField]], _KeptAnswer] = OrderedDict()
+
+    def fresh(
+        self,
+        vehicle_id: str,
+        read: _Read,
+        granted: frozenset[str],
+        held: Mapping[TelemetryField, FieldReading],
+    ) -> Telemetry | None:
+        """The kept answer for this read, when it was built from `granted` and `held`
+        and is fresh enough for it; else None."""
+        key = (vehicle_id, read.wanted)
+        kept = self._kept.get(key)
+        if kept is None or kept.granted is not granted or kept.held is not held:
+            return None
+        if read.oldest_ok > kept.fresh_since or (
+            kept.capable_until is not None and read.arrival > kept.capable_until
+        ):
+            return None
+        self._kept.move_to_end(key)
+        return kept.answer
+
+    def keep(
+        self,
+        wanted: frozenset[TelemetryField],
+        granted: frozenset[str],
+        held: Mapping[TelemetryField, FieldReading],
+        answer: Telemetry,
+    ) -> None:
+        """Keep `answer`, just served fresh from `held` for `wanted`."""
+        fresh_since = datetime.max.replace(tzinfo=UTC)
+        capable_until: datetime | None = None
+        for field in wanted:
+            if FIELD_PERMISSIONS[field] not in granted:
+                continue
+            reading = held.get(field)
+            if reading is None or reading.fetched_at is None:
+                return  # cannot be fresh: not served from the cache, so never kept
+            if reading.availability is Availability.NOT_CAPABLE:
+                until = reading.fetched_at + self._capability_ttl
+                capable_until = until if capable_until is None else min(capable_until, until)
+            elif reading.availability is Availability.AVAILABLE:
+                fresh_since = min(fresh_since, reading.fetched_at)
+            else:
+                return  # never fresh, as above
+        key = (answer.vehicle_id, wanted)
+        self._kept[key] = _KeptAnswer(granted, held, fresh_since, capable_until, answer)
+        self._kept.move_to_end(key)
+        if len(self._kept) > _ANSWERS_KEPT:
+            self._kept.popitem(last=False)

@@ -28,11 +28,26 @@ class TelemetryAnswers:
     def __init__(self, size: int = 10_000) -> None:
         self._size = max(1, size)
         self._kept: dict[_Key, tuple[tuple[FieldReading, ...], pb.Telemetry]] = {}
+        self._last: dict[str, tuple[Telemetry, pb.Telemetry]] = {}
+        """Per vehicle, the last answer object handed in and its message: the core hands a
+        cached read the very answer object it served before while nothing changed
+        (`gateway.core.telemetry`), which is then found without looking at its readings."""
         self.built = 0
         """Answers built (not found kept) since start."""
 
     def message(self, telemetry: Telemetry) -> pb.Telemetry:
         """Return the answer for `telemetry`, built only when its readings changed."""
+        last = self._last.get(telemetry.vehicle_id)
+        if last is not None and last[0] is telemetry:
+            return last[1]
+        message = self._message(telemetry)
+        self._last.pop(telemetry.vehicle_id, None)
+        self._last[telemetry.vehicle_id] = (telemetry, message)
+        if len(self._last) > self._size:
+            del self._last[next(iter(self._last))]
+        return message
+
+    def _message(self, telemetry: Telemetry) -> pb.Telemetry:
         readings = tuple(telemetry.readings.values())
         key = (telemetry.vehicle_id, telemetry.from_cache, tuple(telemetry.readings))
         kept = self._kept.get(key)

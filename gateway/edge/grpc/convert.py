@@ -255,7 +255,37 @@ def compatibility_query(request: pb.CheckCompatibilityRequest) -> CompatibilityQ
 
 
 def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
-    """Validate a GetTelemetry request: known fields, and a max_age within bounds."""
+    """Validate a GetTelemetry request: known fields, and a max_age within bounds.
+
+    The queries of requests already validated are kept (readers repeat the same few
+    requests, a dashboard every minute): a request equal in every field to one kept gets
+    the same query without being checked again. Only valid requests are kept."""
+    has_max_age = request.HasField("max_age")
+    key = (
+        request.vehicle_id,
+        tuple(request.fields),
+        request.max_age.seconds if has_max_age else None,
+        request.max_age.nanos if has_max_age else None,
+        request.held_when_rate_limited,
+    )
+    query = _QUERIES.get(key)
+    if query is None:
+        query = _checked_telemetry_query(request)
+        if len(_QUERIES) >= _QUERIES_KEPT:
+            del _QUERIES[next(iter(_QUERIES))]
+        _QUERIES[key] = query
+    return query
+
+
+_QUERIES: dict[tuple[str, tuple[int, ...], int | None, int | None, bool], TelemetryQuery] = {}
+"""Queries of valid GetTelemetry requests, by every field of the request."""
+
+_QUERIES_KEPT = 10_000
+"""Kept at most; past it the oldest kept is dropped."""
+
+
+def _checked_telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
+    """Validate a GetTelemetry request (see `telemetry_query`)."""
     too_many = validation.count(
         "fields", len(request.fields), limit=validation.MAX_TELEMETRY_FIELDS
     )

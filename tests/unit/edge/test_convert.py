@@ -673,3 +673,33 @@ def test_charge_reading() -> None:
     assert not message.charge.HasField("minutes_to_complete")
     unknown = convert.field_reading_message(samples.charge_reading(state=None))
     assert unknown.charge.state == pb.CHARGING_STATE_UNSPECIFIED
+
+
+def test_equal_telemetry_requests_share_one_checked_query() -> None:
+    """A request equal to one already validated gets the same query, unchecked again; an
+    invalid one is refused every time, never kept."""
+    first = pb.GetTelemetryRequest(vehicle_id="car-q", fields=[pb.ODOMETER])
+    first.max_age.FromSeconds(60)
+    again = pb.GetTelemetryRequest()
+    again.CopyFrom(first)
+    assert convert.telemetry_query(again) is convert.telemetry_query(first)
+    other = pb.GetTelemetryRequest()
+    other.CopyFrom(first)
+    other.max_age.FromSeconds(61)
+    assert convert.telemetry_query(other).max_age == timedelta(seconds=61)
+    bad = pb.GetTelemetryRequest(vehicle_id="car q")
+    for _ in range(2):
+        with pytest.raises(InvalidArgument):
+            convert.telemetry_query(bad)
+
+
+def test_the_kept_queries_are_keyed_by_every_request_field() -> None:
+    """The key of a kept query names every GetTelemetryRequest field: a field added to the
+    request must be added to the key (`convert.telemetry_query`), or two requests differing
+    only in it would share a query."""
+    assert {f.name for f in pb.GetTelemetryRequest.DESCRIPTOR.fields} == {
+        "vehicle_id",
+        "fields",
+        "max_age",
+        "held_when_rate_limited",
+    }
