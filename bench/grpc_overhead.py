@@ -11,7 +11,13 @@ other work on the machine weighs on both alike. Reported: server CPU seconds per
 calls (from /proc), the ratio gateway/echo (target ≤ 1.3), the throughput ratio
 gateway/echo (target ≥ 0.8), p50/p99 latency of each.
 
+With `--tracing` the gateway traces every call (OTEL_TRACES_EXPORTER=otlp, every trace
+sampled) and exports to an OTLP sink in the load client's process that answers each
+export and keeps nothing: the gateway's side of tracing, recording and exporting, is
+measured; a collector's is not.
+
     .venv/bin/python -m bench.grpc_overhead [--requests 20000] [--concurrency 32] [--rounds 3]
+                                            [--tracing]
 """
 
 from __future__ import annotations
@@ -40,7 +46,29 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--log-level", default="INFO", help="the gateway's VG_LOG_LEVEL")
     parser.add_argument("--access-log", default="all", help="the gateway's VG_ACCESS_LOG")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each, in turns")
+    parser.add_argument(
+        "--tracing", action="store_true", help="trace every call, exported to an OTLP sink"
+    )
     return parser.parse_args()
+
+
+async def otlp_sink() -> tuple[grpc.aio.Server, int]:
+    """Start an OTLP/gRPC trace sink on loopback that accepts every export and keeps
+    nothing; return it and its port."""
+    from opentelemetry.proto.collector.trace.v1 import (
+        trace_service_pb2,
+        trace_service_pb2_grpc,
+    )
+
+    class Sink(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+        async def Export(self, request: Any, context: Any) -> Any:
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Sink(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
 
 
 async def measure(
@@ -74,6 +102,15 @@ async def main() -> None:
     request = pb.GetTelemetryRequest(
         vehicle_id="car-1", max_age=duration_pb2.Duration(seconds=3600)
     )
+    tracing: dict[str, str] = {}
+    sink = None
+    if args.tracing:
+        sink, sink_port = await otlp_sink()
+        tracing = {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        }
     with tempfile.TemporaryDirectory() as var:
         gateway, port = await _stack.gateway(
             {
@@ -82,6 +119,7 @@ async def main() -> None:
                 "VG_ACCESS_LOG": args.access_log,
                 "VG_SCHEDULER_INTERVAL_S": "0",
                 "VG_SIMULATOR_COMMAND_LATENCY_S": "0",
+                **tracing,
             }
         )
         try:
@@ -111,6 +149,8 @@ async def main() -> None:
                 echo.stop()
         finally:
             gateway.stop()
+            if sink is not None:
+                await sink.stop(0)
     report(args, rounds)
 
 
@@ -127,6 +167,7 @@ def report(args: Any, rounds: list[tuple[dict[str, float], dict[str, float]]]) -
     _stack.table(
         f"cached GetTelemetry: {args.requests:,} calls, {args.concurrency} in flight, "
         f"gateway logs at {args.log_level}, access log {args.access_log}, "
+        f"tracing {'on (OTLP sink)' if args.tracing else 'off'}, "
         f"median of {len(rounds)} rounds",
         [
             (

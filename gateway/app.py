@@ -18,7 +18,10 @@ between replicas (with VG_REDIS_URL); the core, built by
 application's client id and secret); the leased background jobs; the webhook receiver;
 the gRPC server, whose call frame gets the access guard, the audit trail, metrics, the
 refusal log, the replica's health and storage's classifier of transient database failures
-(`storage.transient`); and the metrics and health ports. Leaving the block closes them in
+(`storage.transient`); and the metrics and health ports. With tracing on (OTEL_*
+variables, `gateway.edge.tracing`, imported only then) the Smartcar client's transport,
+the units of work, the core and the gRPC server (an interceptor before the call frame)
+record spans; with it off none of them is touched. Leaving the block closes them in
 reverse. The command line (`gateway.cli`) opens storage through the same `gateway.wiring`,
 without migrating. Tests use the same function with a ManualClock and listen on port 0.
 """
@@ -57,6 +60,7 @@ from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
+from gateway.core.tracing import NO_TRACING, Tracing
 from gateway.core.vehicle_events import VehicleEventKind
 from gateway.core.watch import FeedWakeups
 from gateway.core.webhooks import WebhookInbox
@@ -98,8 +102,11 @@ from storage.permissions import secure_tree
 from storage.transient import is_transient
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     from gateway.edge.redis.admission import RedisAdmission
     from gateway.edge.redis.telemetry import RedisTelemetry
+    from gateway.edge.tracing import OpenTelemetryTracing
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/smartcar/callback"
 """Where the embedded simulator sends owners back; nothing needs to listen there, the
@@ -124,6 +131,8 @@ class RunningGateway:
     webhook_port: int | None = None
     metrics_port: int | None = None
     health_port: int | None = None
+    tracing: Tracing = NO_TRACING
+    """Where the core's spans go (`NO_TRACING` when tracing is off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,21 +150,32 @@ class _Upstream:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, *, clock: Clock | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[RunningGateway]:
-    """Start everything the settings describe; stop it all when the block ends."""
+    """Start everything the settings describe; stop it all when the block ends.
+
+    `span_exporter` is a testing hook: with tracing on, every span goes to it at once
+    instead of to the exporters OTEL_TRACES_EXPORTER names."""
     clock = clock or SystemClock()
     access, credentials = _security(settings)  # first: a bad policy fails before anything runs
     _secure_var_dir(settings)
     async with AsyncExitStack() as stack:
+        tracing = _tracing(stack, settings, span_exporter)
         upstream = await _upstream(settings, stack, clock)
         metrics = PrometheusMetrics()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        transport: httpx.AsyncBaseTransport = MeteredTransport(
+            httpx.AsyncHTTPTransport(limits=limits), metrics
+        )
+        if tracing is not None:
+            from gateway.edge.tracing import TracedTransport
+
+            transport = TracedTransport(transport, tracing)
         http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                timeout=settings.read_timeout_s,
-                transport=MeteredTransport(httpx.AsyncHTTPTransport(limits=limits), metrics),
-            )
+            httpx.AsyncClient(timeout=settings.read_timeout_s, transport=transport)
         )
         storage = await stack.enter_async_context(
             open_storage(settings, migrate=True, keys=serving_keyring)
@@ -184,8 +204,13 @@ async def running_gateway(
             wakeups.events.ring()
 
         uow_factory = storage.uow.observed(event_committed, on_transition=wakeups.transitions.ring)
+        if tracing is not None:
+            uow_factory = uow_factory.traced(tracing)
+        core_tracing: Tracing = NO_TRACING if tracing is None else tracing
         await _listen_for_feeds(stack, storage.engine, wakeups)
-        application_tokens, v3 = api_v3(settings, upstream, http, uow_factory, clock, metrics)
+        application_tokens, v3 = api_v3(
+            settings, upstream, http, uow_factory, clock, metrics, tracing=core_tracing
+        )
         admission, shared_telemetry = await _shared(stack, settings)
         gateway = build_gateway(
             uow=uow_factory,
@@ -200,6 +225,7 @@ async def running_gateway(
             # Every replica shares the keyring, so each accepts the others' page tokens.
             page_tokens=PageTokens(storage.keyring.derive(PAGE_TOKEN_PURPOSE)),
             wakeups=wakeups,
+            tracing=core_tracing,
             compatibility=SmartcarCompatibilityV2(
                 client=sc.SmartcarCompatibility(
                     http=http,
@@ -234,6 +260,7 @@ async def running_gateway(
                     access_log=settings.access_log,
                 ),
                 credentials=credentials,
+                outer=() if tracing is None else (tracing.server_interceptor(),),
             )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)
         health_port = await _start_health(stack, settings, health, metrics)
@@ -248,7 +275,28 @@ async def running_gateway(
             webhook_port=webhook_port,
             metrics_port=metrics_port,
             health_port=health_port,
+            tracing=core_tracing,
         )
+
+
+def _tracing(
+    stack: AsyncExitStack, settings: Settings, span_exporter: SpanExporter | None
+) -> OpenTelemetryTracing | None:
+    """Start tracing when the OTEL_* variables turn it on (flushed and stopped last, when
+    the block ends); None when they do not, and then OpenTelemetry is not even imported."""
+    if not settings.tracing.enabled:
+        if settings.tracing.otlp_endpoint is not None:
+            _log.warning(
+                "an OTLP endpoint is set but OTEL_TRACES_EXPORTER is not: tracing is off "
+                "(set OTEL_TRACES_EXPORTER=otlp to turn it on)",
+                extra={"event": "tracing_off"},
+            )
+        return None
+    from gateway.edge.tracing import open_tracing
+
+    tracing = open_tracing(settings.tracing, span_exporter=span_exporter)
+    stack.push_async_callback(tracing.aclose)
+    return tracing
 
 
 async def _listen_for_feeds(
@@ -433,6 +481,8 @@ def api_v3(
     uow: UnitOfWorkFactory,
     clock: Clock,
     metrics: Metrics = NO_METRICS,
+    *,
+    tracing: Tracing = NO_TRACING,
 ) -> tuple[ApplicationTokens, SmartcarV3]:
     """Return the application token (granted through Smartcar's IAM, kept in storage) and
     the API V3 adapter, for the server and the `migrate-v3` command alike."""
@@ -449,6 +499,7 @@ def api_v3(
         uow=uow,
         clock=clock,
         metrics=metrics,
+        tracing=tracing,
     )
     v3 = SmartcarV3(
         vehicles=SmartcarVehiclesV3(http=http, endpoints=upstream.v3_endpoints, clock=clock.now),

@@ -9,6 +9,12 @@ SMARTCAR_VEHICLE_API_V3_ORIGIN (the SDK's name), SMARTCAR_IAM_ORIGIN and
 SMARTCAR_MANAGEMENT_API_V3_ORIGIN, Smartcar's production servers when unset. The gateway's
 own knobs are VG_*; each is listed in `ENV_VARIABLES` with its default.
 
+Tracing (OpenTelemetry, docs/tracing.md) takes the standard OTEL_* variables, and is OFF
+unless OTEL_TRACES_EXPORTER names an exporter (`otlp`, `console`); OTEL_SDK_DISABLED=true
+turns it off whatever else is set. That differs from the OpenTelemetry SDK's own default
+(`otlp`, on): a gateway that nobody pointed at a collector exports nothing and pays
+nothing. The other OTEL_* variables in `ENV_VARIABLES` are read only when it is on.
+
 Client secrets rotate without a restart: Smartcar lets an application hold up to three at
 once, so SMARTCAR_CLIENT_SECRET may be joined by VG_SMARTCAR_CLIENT_SECRETS (more secrets,
 comma-separated, or VG_SMARTCAR_CLIENT_SECRETS_FILE: a file of them, by commas or lines).
@@ -29,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -148,11 +154,58 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_LOG_LEVEL": "INFO",
     "VG_ACCESS_LOG": "all — the per-call log line (INFO): all calls, errors (calls not ending "
     "OK) or off; metrics and the audit are kept either way",
+    "OTEL_TRACES_EXPORTER": "none: tracing off — otlp and/or console (comma-separated) turn "
+    "tracing on (docs/tracing.md)",
+    "OTEL_SDK_DISABLED": "false — true turns tracing off whatever else is set",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317 — the collector's OTLP/gRPC "
+    "endpoint (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT wins when set; headers, certificate, "
+    "compression and timeout: the exporter's own OTEL_EXPORTER_OTLP_* variables)",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc — the only OTLP protocol shipped (also "
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)",
+    "OTEL_SERVICE_NAME": "vehicle-gateway — the service.name of every span",
+    "OTEL_RESOURCE_ATTRIBUTES": "unset — more resource attributes, key=value,… (values "
+    "percent-encoded)",
+    "OTEL_TRACES_SAMPLER": "parentbased_always_on — always_on, always_off, traceidratio, or "
+    "parentbased_ of each: a caller's sampling decision is followed",
+    "OTEL_TRACES_SAMPLER_ARG": "1.0 — the ratio of the traceidratio samplers, 0 to 1",
+    "OTEL_PROPAGATORS": "tracecontext,baggage — how a caller's trace context is read from the "
+    "gRPC metadata (none: not at all; nothing is ever propagated to Smartcar)",
 }
 
 
 class SettingsError(ValueError):
     """A setting has an invalid value; the message names the variable."""
+
+
+TRACES_EXPORTERS = ("otlp", "console")
+TRACES_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+PROPAGATORS = ("tracecontext", "baggage", "none")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TracingSettings:
+    """What the OTEL_* variables chose; `exporters` empty: tracing is off."""
+
+    exporters: tuple[str, ...] = ()
+    otlp_endpoint: str | None = None
+    """OTLP's endpoint when set (None: the exporter's default, or none at all)."""
+    service_name: str = "vehicle-gateway"
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    sampler: str = "parentbased_always_on"
+    sampler_arg: float = 1.0
+    propagators: tuple[str, ...] = ("tracecontext", "baggage")
+
+    @property
+    def enabled(self) -> bool:
+        """Tell whether tracing is on (an exporter is named, and the SDK not disabled)."""
+        return bool(self.exporters)
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -220,6 +273,8 @@ class Settings:
     tls_client_ca: Path | None = None
     log_level: str = "INFO"
     access_log: str = "all"
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    """OpenTelemetry tracing (off unless OTEL_TRACES_EXPORTER names an exporter)."""
     """Which calls get their log line: `all`, `errors` (not OK) or `off`."""
 
     @property
@@ -327,7 +382,85 @@ class Settings:
             tls_client_ca=read.path("VG_TLS_CLIENT_CA"),
             log_level=read.choice("VG_LOG_LEVEL", LOG_LEVELS, upper=True) or "INFO",
             access_log=read.choice("VG_ACCESS_LOG", ACCESS_LOG_MODES) or "all",
+            tracing=_tracing(env, read),
         )
+
+
+def _tracing(env: Mapping[str, str], read: _Reader) -> TracingSettings:
+    """Read the OTEL_* variables: off unless OTEL_TRACES_EXPORTER names an exporter and
+    OTEL_SDK_DISABLED is not true; each value checked either way."""
+    sdk_disabled = (env.get("OTEL_SDK_DISABLED") or "false").strip().lower()
+    if sdk_disabled not in ("true", "false"):
+        raise SettingsError(f"OTEL_SDK_DISABLED must be true or false, got {sdk_disabled!r}")
+    disabled = sdk_disabled == "true"
+    exporters = _names(
+        "OTEL_TRACES_EXPORTER",
+        env.get("OTEL_TRACES_EXPORTER") or "none",
+        (*TRACES_EXPORTERS, "none"),
+    )
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        read.choice(name, ("grpc",))
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if endpoint:
+        _check_endpoint(endpoint)
+    propagators = _names(
+        "OTEL_PROPAGATORS", env.get("OTEL_PROPAGATORS") or "tracecontext,baggage", PROPAGATORS
+    )
+    sampler_arg = read.number("OTEL_TRACES_SAMPLER_ARG", 1.0)
+    if sampler_arg > 1:
+        raise SettingsError(
+            f"OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1, got {sampler_arg:g}"
+        )
+    return TracingSettings(
+        exporters=() if disabled else tuple(e for e in exporters if e != "none"),
+        otlp_endpoint=endpoint or None,
+        service_name=env.get("OTEL_SERVICE_NAME") or "vehicle-gateway",
+        resource_attributes=_resource_attributes(env.get("OTEL_RESOURCE_ATTRIBUTES") or ""),
+        sampler=read.choice("OTEL_TRACES_SAMPLER", TRACES_SAMPLERS) or "parentbased_always_on",
+        sampler_arg=sampler_arg,
+        propagators=tuple(p for p in propagators if p != "none"),
+    )
+
+
+def _names(variable: str, raw: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Read a comma-separated list of names among `allowed`; `none` stands alone."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names or ("none" in names and len(names) > 1):
+        raise SettingsError(
+            f"{variable} must be 'none' or a comma-separated list of "
+            f"{', '.join(a for a in allowed if a != 'none')}, got {raw!r}"
+        )
+    return names
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """Refuse an OTLP endpoint that is not an http(s) URL with a host (never echoed: it
+    may carry credentials)."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) must be an "
+            "http:// or https:// URL with a host"
+        )
+
+
+def _resource_attributes(raw: str) -> dict[str, str]:
+    """Read OTEL_RESOURCE_ATTRIBUTES: key=value pairs, comma-separated, values
+    percent-encoded (the OpenTelemetry specification's format)."""
+    attributes = {}
+    for pair in raw.split(","):
+        if not pair.strip():
+            continue
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise SettingsError(
+                "OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas"
+            )
+        attributes[key.strip()] = unquote(value.strip())
+    return attributes
 
 
 def _rental_readings(read: _Reader) -> RentalReadingPolicy:

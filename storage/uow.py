@@ -12,11 +12,17 @@ A factory may be given an observer of vehicle events (`on_event`, the metric of 
 written): it hears the kind of every event a unit of work added once that unit's commit
 succeeded, never one rolled back. An observer of status transitions (`on_transition`)
 hears, once per such commit, that a unit of work committed some (the watchers' wakeup).
+
+A factory may be given tracing (`traced`, when tracing is on): each unit of work is then
+one span (`storage.unit_of_work`) from its entry to its exit, with its kind (`reader` or
+`writer`), the database system and how many commits it made; never one per statement,
+and never a parameter or a statement's text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Self
 
@@ -37,6 +43,7 @@ from gateway.core.ports import (
     VehicleRepository,
     WebhookEventRepository,
 )
+from gateway.core.tracing import UNIT_OF_WORK, Span, Tracing
 from gateway.core.vehicle_events import VehicleEventKind
 from storage.crypto import TokenCipher
 from storage.database import READ_ONLY_OPTION
@@ -88,12 +95,16 @@ class SqlUnitOfWork:
         read_only: bool = False,
         on_event: EventObserver | None = None,
         on_transition: TransitionObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_only = read_only
         self._on_event = on_event
         self._on_transition = on_transition
+        self._tracing = tracing
+        self._traced: tuple[AbstractContextManager[Span], Span] | None = None
+        self._commits = 0
         self._connection: AsyncConnection | None = None
         self._entered = False
         self._events: SqlVehicleEventRepository | None = None
@@ -103,9 +114,15 @@ class SqlUnitOfWork:
         if self._entered:
             raise RuntimeError("a unit of work is entered once; make a new one")
         self._entered = True
-        connection = await self._engine.connect()
-        if self._read_only:
-            await connection.execution_options(**{READ_ONLY_OPTION: True})
+        if self._tracing is not None:
+            self._begin_span(self._tracing)
+        try:
+            connection = await self._engine.connect()
+            if self._read_only:
+                await connection.execution_options(**{READ_ONLY_OPTION: True})
+        except BaseException as failure:
+            self._end_span(type(failure), failure, failure.__traceback__)
+            raise
         self._connection = connection
         self.vehicles = SqlVehicleRepository(connection)
         self.grants = SqlGrantRepository(connection, self._cipher)
@@ -133,13 +150,40 @@ class SqlUnitOfWork:
         try:
             await connection.rollback()
         finally:
-            await connection.close()
+            try:
+                await connection.close()
+            finally:
+                self._end_span(exc_type, exc, tb)
+
+    def _begin_span(self, tracing: Tracing) -> None:
+        """Start this unit's span (current until `_end_span`)."""
+        attributes = {
+            "vg.uow.kind": "reader" if self._read_only else "writer",
+            "db.system.name": self._engine.dialect.name,
+        }
+        manager = tracing.span(UNIT_OF_WORK, attributes)
+        self._traced = (manager, manager.__enter__())
+
+    def _end_span(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End this unit's span (when traced), with how many commits it made."""
+        if self._traced is None:
+            return
+        manager, span = self._traced
+        self._traced = None
+        span.set("vg.uow.commits", self._commits)
+        manager.__exit__(exc_type, exc, tb)
 
     async def commit(self) -> None:
         """Make the unit's writes durable (a reader has none: it refuses)."""
         if self._read_only:
             raise RuntimeError("a reader unit of work cannot commit: open a writing one")
         await self._require_connection().commit()
+        self._commits += 1
         if self._events is not None and self._events.written:
             written, self._events.written = self._events.written, []
             if self._on_event is not None:
@@ -167,11 +211,13 @@ class SqlUnitOfWorkFactory:
         *,
         on_event: EventObserver | None = None,
         on_transition: TransitionObserver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._on_event = on_event
         self._on_transition = on_transition
+        self._tracing = tracing
 
     def __call__(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that may write."""
@@ -180,6 +226,7 @@ class SqlUnitOfWorkFactory:
             self._cipher,
             on_event=self._on_event,
             on_transition=self._on_transition,
+            tracing=self._tracing,
         )
 
     def observed(
@@ -188,12 +235,27 @@ class SqlUnitOfWorkFactory:
         """Return units of work on the same engine whose committed vehicle events
         `on_event` hears, and whose commits of status transitions `on_transition` hears."""
         return SqlUnitOfWorkFactory(
-            self._engine, self._cipher, on_event=on_event, on_transition=on_transition
+            self._engine,
+            self._cipher,
+            on_event=on_event,
+            on_transition=on_transition,
+            tracing=self._tracing,
+        )
+
+    def traced(self, tracing: Tracing) -> SqlUnitOfWorkFactory:
+        """Return units of work on the same engine, with the same observers, each of
+        which is one span of `tracing`."""
+        return SqlUnitOfWorkFactory(
+            self._engine,
+            self._cipher,
+            on_event=self._on_event,
+            on_transition=self._on_transition,
+            tracing=tracing,
         )
 
     def reader(self) -> SqlUnitOfWork:
         """Return a fresh unit of work that only reads."""
-        return SqlUnitOfWork(self._engine, self._cipher, read_only=True)
+        return SqlUnitOfWork(self._engine, self._cipher, read_only=True, tracing=self._tracing)
 
 
 def unit_of_work_factory(engine: AsyncEngine, cipher: TokenCipher) -> SqlUnitOfWorkFactory:

@@ -51,6 +51,7 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import ApplicationGrant, ApplicationTokenRecord
 from gateway.core.ports import ApplicationAuth, Clock, UnitOfWorkFactory
 from gateway.core.secret import Secret
+from gateway.core.tracing import APPLICATION_TOKEN_GRANT, NO_TRACING, Span, Tracing
 
 CONTENDED_RETRY_AFTER_S = 1.0
 """The RetryInfo when other workers kept the token busy for all of `wait_rounds`."""
@@ -155,10 +156,12 @@ class ApplicationTokens:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         metrics: Metrics = NO_METRICS,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`sleep` waits between reads of a record another worker claimed, and `jitter`
         returns a number in [0, 1] placing each token's renewal: both injected, so tests
-        wait for nothing and know when a token renews."""
+        wait for nothing and know when a token renews. `tracing` records each grant."""
+        self._tracing = tracing
         self._auth = auth
         self._client_id = auth.client_id
         self._uow = uow
@@ -266,13 +269,21 @@ class ApplicationTokens:
             return error
 
     async def _grant_and_store(self, claimed: ApplicationTokenRecord) -> ApplicationGrant:
-        """Ask Smartcar for a token under our claim and store it; on failure release the
-        claim, remember the failure, and raise it."""
+        """Ask Smartcar for a token under our claim and store it (one span); on failure
+        release the claim, remember the failure, and raise it."""
+        with self._tracing.span(APPLICATION_TOKEN_GRANT) as span:
+            return await self._granted_and_stored(claimed, span)
+
+    async def _granted_and_stored(
+        self, claimed: ApplicationTokenRecord, span: Span
+    ) -> ApplicationGrant:
         try:
             grant = await self._auth.grant()
         except GatewayError as error:
             refused = isinstance(error, ApplicationCredentialsRefused)
-            self._metrics.application_token_grant(result="refused" if refused else "failed")
+            result = "refused" if refused else "failed"
+            self._metrics.application_token_grant(result=result)
+            span.set("vg.token.result", result)
             self._failure = _Failure(error, self._now())
             async with self._uow() as uow:
                 await uow.application_tokens.release(
@@ -287,7 +298,9 @@ class ApplicationTokens:
                 self._client_id, expected_version=claimed.version, grant=grant
             )
             await uow.commit()
-        self._metrics.application_token_grant(result="ok" if stored is not None else "lost")
+        result = "ok" if stored is not None else "lost"
+        self._metrics.application_token_grant(result=result)
+        span.set("vg.token.result", result)
         return grant
 
     async def _await_change(self, version: int, *, claimed_until: datetime) -> None:

@@ -44,6 +44,7 @@ from gateway.core.revocation import SmartcarListing
 from gateway.core.rotation import RotationPolicy, TokenRotator
 from gateway.core.scheduler import SchedulerPolicy, TelemetryScheduler
 from gateway.core.telemetry import TelemetryPolicy, TelemetryService
+from gateway.core.tracing import NO_TRACING, Tracing
 from gateway.core.upstream import Upstream
 from gateway.core.vehicles import VehicleQueries
 from gateway.core.watch import FeedWakeups, StatusFeed, WatchPolicy
@@ -83,6 +84,7 @@ def build_gateway(
     subscriptions: WebhookSubscriptions | None = None,
     compatibility: CompatibilityAPI | None = None,
     wakeups: FeedWakeups | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -96,7 +98,9 @@ def build_gateway(
     to the application's webhook (default: none); `compatibility` is Smartcar's
     Compatibility API (default: none, so CheckCompatibility answers UNAVAILABLE);
     `wakeups` are rung when a status transition or vehicle event is committed, so the
-    feeds read at once instead of at their next poll (default: never rung).
+    feeds read at once instead of at their next poll (default: never rung); `tracing`
+    records cache hits and misses, coalesced waits, token refreshes and 401 retries
+    (default: nothing recorded).
     """
     wakeups = wakeups or FeedWakeups()
     # Which connections Smartcar still lists tells revocation from expiry (`revocation`).
@@ -112,6 +116,7 @@ def build_gateway(
         policy=policies.rotation,
         metrics=metrics,
         listing=listing,
+        tracing=tracing,
     )
     limiter = admission or LocalAdmission(RateLimiter(policies.rate_limits))
     ledger = BudgetLedger(uow=uow, policy=policies.budget, metrics=metrics)
@@ -125,6 +130,7 @@ def build_gateway(
         metrics=metrics,
         application=application_tokens,
         listing=listing,
+        tracing=tracing,
     )
     cache = TelemetryCache(uow, shared_telemetry, size=policies.telemetry.cache_vehicles)
     telemetry = TelemetryService(
@@ -137,6 +143,7 @@ def build_gateway(
         metrics=metrics,
         levels=policies.low_levels,
         ledger=ledger,
+        tracing=tracing,
     )
     reconciler = CommandReconciler(
         uow=uow,

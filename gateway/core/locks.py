@@ -25,6 +25,14 @@ class KeyedLocks:
         """How many keys have a holder or a waiter now."""
         return len(self._locks)
 
+    def busy(self, key: str) -> bool:
+        """Tell whether `key`'s lock has a holder (or waiter) now: a new holder would wait."""
+        return key in self._locks
+
+    def users(self, key: str) -> int:
+        """How many hold or wait for `key`'s lock now."""
+        return self._locks.get(key, (None, 0))[1]
+
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         """Hold `key`'s lock for the block (waiting for earlier holders first)."""

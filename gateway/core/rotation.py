@@ -43,6 +43,14 @@ from gateway.core.ports import Clock, RefreshRejected, SmartcarAPI, UnitOfWorkFa
 from gateway.core.revocation import ConnectionListing, retire_refused_pair
 from gateway.core.secret import Secret
 from gateway.core.status import set_grant_status
+from gateway.core.tracing import (
+    NO_TRACING,
+    TOKEN_REFRESH,
+    TOKEN_REFRESH_WAIT,
+    UPSTREAM_RETRY,
+    Span,
+    Tracing,
+)
 
 REFRESH_REUSE_GRACE = timedelta(seconds=60)
 """Smartcar: "a refresh token is invalidated 1 minute after use" (smartcar-wire-notes.md,
@@ -90,11 +98,13 @@ class TokenRotator:
         jitter: Callable[[], float] = random.random,
         metrics: Metrics = NO_METRICS,
         listing: ConnectionListing | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`sleep` waits (between polls and retries) and `jitter` returns a number in
         [0, 1) that spreads retries: both injected so tests wait for nothing. `listing`
         tells a revoked pair from a merely refused one (without it, every refused pair is
-        EXPIRED)."""
+        EXPIRED). `tracing` records each refresh, and each wait for another worker's."""
+        self._tracing = tracing
         self._listing = listing
         self._metrics = metrics
         self._jitter = jitter
@@ -149,17 +159,21 @@ class TokenRotator:
             )
             await uow.commit()
         if claimed is None:
-            return await self._await_other_worker(grant)
-        return await self._refresh_claimed(claimed)
+            with self._tracing.span(TOKEN_REFRESH_WAIT, {"vg.grant_id": grant.id}):
+                return await self._await_other_worker(grant)
+        with self._tracing.span(TOKEN_REFRESH, {"vg.grant_id": grant.id}) as span:
+            return await self._refresh_claimed(claimed, span)
 
-    async def _refresh_claimed(self, claimed: Grant) -> Secret:
+    async def _refresh_claimed(self, claimed: Grant, span: Span) -> Secret:
         try:
             pair = await self._refresh_within_grace(claimed)
         except RefreshRejected:
             self._metrics.token_refresh(result="rejected")
+            span.set("vg.token.result", "rejected")
             return await self._recheck_rejection(claimed)
         except GatewayError:
             self._metrics.token_refresh(result="failed")
+            span.set("vg.token.result", "failed")
             await self._release_claim(claimed)
             raise
         async with self._uow() as uow:
@@ -169,8 +183,10 @@ class TokenRotator:
             await uow.commit()
         if saved is None:  # our claim lapsed and another worker rotated: use theirs
             self._metrics.token_refresh(result="lost")
+            span.set("vg.token.result", "lost")
             return (await self._load(claimed.id)).tokens.access_token
         self._metrics.token_refresh(result="ok")
+        span.set("vg.token.result", "ok")
         return saved.tokens.access_token
 
     async def _refresh_within_grace(self, claimed: Grant) -> TokenPair:
@@ -188,6 +204,9 @@ class TokenRotator:
                 if wait_s is None:
                     raise
             self._metrics.token_refresh(result="retried")
+            self._tracing.event(
+                UPSTREAM_RETRY, {"vg.retry.reason": "answer_lost", "vg.retry.attempt": attempt + 1}
+            )
             await self._sleep(wait_s)
             attempt += 1
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +74,15 @@ from gateway.core.reauthentication import REAUTHENTICATION_REQUIRED
 from gateway.core.sleep import asleep_until
 from gateway.core.snapshots import VehicleSnapshots
 from gateway.core.status import awaiting_owner
+from gateway.core.tracing import (
+    NO_TRACING,
+    TELEMETRY_CACHE_HIT,
+    TELEMETRY_CACHE_MISS,
+    TELEMETRY_COALESCED,
+    TELEMETRY_COALESCED_WAIT,
+    Attributes,
+    Tracing,
+)
 from gateway.core.upstream import Upstream
 
 ALL_FIELDS = frozenset(TelemetryField)
@@ -156,10 +166,13 @@ class TelemetryService:
         metrics: Metrics = NO_METRICS,
         levels: LowLevelPolicy = LowLevelPolicy(),
         ledger: BudgetLedger | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`levels`: when a stored fuel or charge level makes a LOW_FUEL or LOW_CHARGE
         event (`gateway.core.reading_events`); `ledger`: the budget interactive reads are
-        spaced against (`gateway.core.read_spacing`; without it they are not spaced)."""
+        spaced against (`gateway.core.read_spacing`; without it they are not spaced);
+        `tracing`: where cache hits, misses and coalesced waits are recorded."""
+        self._tracing = tracing
         self._spaced = (
             None if ledger is None else SpacedReads(ledger=ledger, spacing=policy.spacing)
         )
@@ -205,7 +218,10 @@ class TelemetryService:
         )
         answer = await self._from_cache(vehicle_id, read, purpose)
         if answer is None:
-            answer = await self._fetch_under_claim(vehicle_id, read, purpose)
+            attributes = {"vg.vehicle_id": vehicle_id, "vg.telemetry.purpose": purpose.value}
+            with self._tracing.span(TELEMETRY_CACHE_MISS, attributes) as span:
+                answer = await self._fetch_under_claim(vehicle_id, read, purpose)
+                span.set("vg.telemetry.fetched_fields", _names(answer.fetched))
         return answer
 
     async def _from_cache(
@@ -219,10 +235,14 @@ class TelemetryService:
         kept = self._answers.fresh(vehicle_id, read, granted, held)
         if kept is not None:
             self._metrics.telemetry_read(cached=True, coalesced=False)
+            if self._tracing.enabled:
+                self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
             return kept
         stale = self._stale(granted, read, held)
         if not stale:
             self._metrics.telemetry_read(cached=True, coalesced=False)
+            if self._tracing.enabled:
+                self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
             answer = self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
             self._answers.keep(read.wanted, granted, held, answer)
             return answer
@@ -231,6 +251,9 @@ class TelemetryService:
             return None
         self._metrics.telemetry_read(cached=True, coalesced=False)
         self._metrics.budget_refused(purpose=purpose.value)
+        if self._tracing.enabled:
+            attributes = {"vg.vehicle_id": vehicle_id, "vg.telemetry.reason": refused.reason}
+            self._tracing.event(TELEMETRY_CACHE_HIT, attributes)
         readings = {**held, **_marked(stale, held, refused.reason)}
         return self._answer(vehicle_id, granted, read.wanted, readings, from_cache=True)
 
@@ -249,7 +272,7 @@ class TelemetryService:
         """Under the vehicle's lock, and the replicas' claim when telemetry is shared: look
         again (another caller, replica, poll or webhook may have the readings by now), leave
         a sleeping car alone, else ask Smartcar for what is still stale."""
-        async with self._locks.hold(vehicle_id):
+        async with self._turn(vehicle_id):
             vehicle = await self._fresh_vehicle(vehicle_id)
             readings, stale = await self._current(vehicle, read, shared_too=False)
             if not stale:  # fetched by another caller while this one waited
@@ -272,6 +295,19 @@ class TelemetryService:
             finally:
                 if claim.token is not None and self._cache.shared is not None:
                     await self._cache.shared.release(vehicle_id, claim.token)
+
+    @asynccontextmanager
+    async def _turn(self, vehicle_id: str) -> AsyncIterator[None]:
+        """Hold the vehicle's lock for the block; with tracing on, a wait behind another
+        caller's fetch of the vehicle is a span of its own."""
+        if not (self._tracing.enabled and self._locks.busy(vehicle_id)):
+            async with self._locks.hold(vehicle_id):
+                yield
+            return
+        async with AsyncExitStack() as stack:
+            with self._tracing.span(TELEMETRY_COALESCED_WAIT, {"vg.vehicle_id": vehicle_id}):
+                await stack.enter_async_context(self._locks.hold(vehicle_id))
+            yield
 
     async def _current(
         self, vehicle: Vehicle, read: _Read, *, shared_too: bool
@@ -371,6 +407,8 @@ class TelemetryService:
     ) -> Telemetry:
         """Answer from readings already held (counted as a cache hit)."""
         self._metrics.telemetry_read(cached=True, coalesced=coalesced)
+        if coalesced:
+            self._tracing.event(TELEMETRY_COALESCED, {"vg.vehicle_id": vehicle.id})
         return self._answer(vehicle.id, vehicle.permissions, read.wanted, readings, from_cache=True)
 
     async def _claim(self, vehicle_id: str) -> FetchClaim:
@@ -381,7 +419,9 @@ class TelemetryService:
         ttl_s = self._policy.fetch_claim_ttl.total_seconds()
         token = await shared.claim(vehicle_id, ttl_s=ttl_s)
         if token is None:
-            await shared.wait(vehicle_id, timeout_s=ttl_s)
+            attributes: Attributes = {"vg.vehicle_id": vehicle_id, "vg.wait.other_replica": True}
+            with self._tracing.span(TELEMETRY_COALESCED_WAIT, attributes):
+                await shared.wait(vehicle_id, timeout_s=ttl_s)
             return FetchClaim(waited=True)
         return FetchClaim(token=token)
 
@@ -568,6 +608,11 @@ def _waits_for_owner(vehicle: Vehicle, purpose: ReadPurpose) -> bool:
         vehicle.status is ConnectionStatus.NEEDS_REAUTHENTICATION
         and purpose is not ReadPurpose.OWNER_PROBE
     )
+
+
+def _names(fields: Iterable[TelemetryField]) -> str:
+    """The fields' names, sorted and comma-separated (a span attribute)."""
+    return ",".join(sorted(f.value for f in fields))
 
 
 def _is_asleep(failure: UpstreamFailure | None) -> bool:

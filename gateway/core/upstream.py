@@ -44,6 +44,7 @@ from gateway.core.reauthentication import OwnerActions
 from gateway.core.revocation import ACCESS_REVOKED, ConnectionListing, disconnect_revoked, revoked
 from gateway.core.rotation import TokenRotator
 from gateway.core.status import ensure_connected, set_grant_status
+from gateway.core.tracing import NO_TRACING, UPSTREAM_RETRY, Tracing
 
 T = TypeVar("T")
 UpstreamCall = Callable[[SmartcarAccess, str], Awaitable[T]]
@@ -74,9 +75,12 @@ class Upstream:
         metrics: Metrics = NO_METRICS,
         application: ApplicationTokenSource | None = None,
         listing: ConnectionListing | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         """`listing` tells a car whose owner revoked access from one Smartcar refused for
-        another reason (without it, a 403 leaves the status as it is)."""
+        another reason (without it, a 403 leaves the status as it is); `tracing` hears of
+        the retry after a 401."""
+        self._tracing = tracing
         self._metrics = metrics
         self._uow = uow
         self._rotator = rotator
@@ -126,6 +130,9 @@ class Upstream:
         try:
             result = await self._tracked(vehicle, call, access, attempt, with_charge=with_charge)
         except TokenRejected:
+            self._tracing.event(
+                UPSTREAM_RETRY, {"vg.vehicle_id": vehicle.id, "vg.retry.reason": "token_rejected"}
+            )
             try:
                 access = await credentials.rejected(access)
             except ConnectionDisconnected as gone:

@@ -48,6 +48,7 @@ async def create_server(
     health_servicer: HealthServicer | None = None,
     hooks: EdgeHooks | None = None,
     credentials: grpc.ServerCredentials | None = None,
+    outer: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Build the server (gateway, health, reflection) bound to `listen`; return it and its port.
 
@@ -55,9 +56,13 @@ async def create_server(
     health statuses (needed by `GracefulShutdown`); both the overall status "" and the
     service's own are set SERVING. `hooks` admit callers (default: development mode,
     everyone allowed), audit actions on cars and measure calls; `credentials` make the
-    port TLS (or mTLS). The server is not started.
+    port TLS (or mTLS). `outer` interceptors run around the call frame (tracing's,
+    when on: the frame then runs inside the call's span). The server is not started.
     """
     server = grpc.aio.server(
+        # The call frame is put on each handler as it is registered (`FramedServer`
+        # below): grpc runs an interceptor per call only for `outer` ones.
+        interceptors=list(outer) or None,
         options=[
             # grpc turns SO_REUSEPORT on by default: a second gateway on a busy port would
             # bind silently and share its traffic. Fail instead.

@@ -339,12 +339,21 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_EVENT_RETENTION_DAYS": ["7.5", "-1", "99999"],
     "VG_EVENT_RETENTION_INTERVAL_S": ["-1", "daily"],
     "VG_HEALTH_LISTEN": ["abc", "127.0.0.1:65536"],  # not loopback: refused at start-up
+    "OTEL_TRACES_EXPORTER": ["jaeger", "otlp,none", ","],
+    "OTEL_SDK_DISABLED": ["yes", "1"],
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ["collector:4317", "ftp://collector"],
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ["http/protobuf"],
+    "OTEL_RESOURCE_ATTRIBUTES": ["deployment.environment", "=prod"],
+    "OTEL_TRACES_SAMPLER": ["ratio", "ALWAYS_ON"],
+    "OTEL_TRACES_SAMPLER_ARG": ["1.5", "half"],
+    "OTEL_PROPAGATORS": ["b3", "none,tracecontext"],
 }
 """Bad values of every setting `Settings.from_env` can judge alone."""
 
 CHECKED_WHEN_USED = {
     "VG_VAR_DIR": "any path is well-formed; one that cannot be made fails at start-up",
     "VG_ACCESS_POLICY": "a file: read and parsed at start-up, errors named there",
+    "OTEL_SERVICE_NAME": "any name is well-formed",
 }
 """Settings whose faults only show when they are used (tests/integration/test_cli.py)."""
 
@@ -384,3 +393,50 @@ def test_a_bad_listen_flag_is_named(value: str) -> None:
 
     with pytest.raises(SettingsError, match="--listen"):
         listen_address("--listen", value)
+
+
+def test_tracing_is_off_unless_an_exporter_is_named() -> None:
+    """With no OTEL_* variable, or only an endpoint, tracing is off (unlike the SDK's own
+    default); OTEL_TRACES_EXPORTER=otlp turns it on, and OTEL_SDK_DISABLED=true wins."""
+    assert not Settings.from_env({}).tracing.enabled
+    endpoint_only = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    assert not Settings.from_env(endpoint_only).tracing.enabled
+    assert not Settings.from_env({"OTEL_TRACES_EXPORTER": "none"}).tracing.enabled
+    on = Settings.from_env({"OTEL_TRACES_EXPORTER": "otlp,console", **endpoint_only}).tracing
+    assert (on.enabled, on.exporters, on.otlp_endpoint) == (
+        True,
+        ("otlp", "console"),
+        "http://collector:4317",
+    )
+    disabled = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "TRUE"}
+    assert not Settings.from_env(disabled).tracing.enabled
+
+
+def test_tracing_reads_the_standard_variables() -> None:
+    """Service name, resource attributes (percent-decoded), sampler and its ratio,
+    propagators, and the traces endpoint over the general one."""
+    tracing = Settings.from_env(
+        {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4317",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://traces:4317",
+            "OTEL_SERVICE_NAME": "gateway-eu",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=fleet%20ops",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.25",
+            "OTEL_PROPAGATORS": "tracecontext",
+        }
+    ).tracing
+    assert tracing.otlp_endpoint == "https://traces:4317"
+    assert tracing.service_name == "gateway-eu"
+    assert tracing.resource_attributes == {"deployment.environment": "prod", "team": "fleet ops"}
+    assert (tracing.sampler, tracing.sampler_arg) == ("parentbased_traceidratio", 0.25)
+    assert tracing.propagators == ("tracecontext",)
+
+
+def test_every_sampler_the_settings_accept_is_known_to_the_tracer() -> None:
+    """Each OTEL_TRACES_SAMPLER value the settings accept makes a sampler."""
+    from gateway.edge.tracing import sampler
+    from gateway.settings import TRACES_SAMPLERS
+
+    assert all(sampler(name, 0.5) is not None for name in TRACES_SAMPLERS)
