@@ -34,8 +34,8 @@ echo "promtool, version 2.42.0+ds"
 """
 
 
-def run_script(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
-    """Run a copy of the script in a scratch project with fake apt tools on PATH."""
+def scratch_project(tmp_path: Path) -> Path:
+    """A scratch project holding a copy of the script, fake apt tools and a fake package."""
     project = tmp_path / "project"
     (project / "scripts").mkdir(parents=True)
     shutil.copy(SCRIPT, project / "scripts" / "ensure_promtool.sh")
@@ -49,17 +49,23 @@ def run_script(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[s
     for name in ("promtool", "prometheus"):
         (package / "usr" / "bin" / name).write_text(FAKE_PROMTOOL)
         (package / "usr" / "bin" / name).chmod(0o755)
+    return project
+
+
+def run_script(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the scratch project's script with the fakes first on PATH; return its outcome
+    and the apt and dpkg calls it made."""
     calls = tmp_path / "calls"
-    calls.touch()
+    calls.write_text("")
     bash = shutil.which("bash")
     assert bash is not None
     done = subprocess.run(
-        [bash, str(project / "scripts" / "ensure_promtool.sh")],
+        [bash, str(tmp_path / "project" / "scripts" / "ensure_promtool.sh")],
         env={
             **os.environ,
-            "PATH": f"{fakes}:/usr/bin:/bin",
+            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
             "CALLS": str(calls),
-            "PACKAGE": str(package),
+            "PACKAGE": str(tmp_path / "package"),
             "VG_SERVICES_IGNORE_SYSTEM": "1",
         },
         capture_output=True,
@@ -67,15 +73,15 @@ def run_script(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[s
         timeout=60,
         check=False,
     )
-    return done, calls.read_text().splitlines(), project
+    return done, calls.read_text().splitlines()
 
 
 def test_promtool_alone_is_unpacked_into_the_project(tmp_path: Path) -> None:
     """apt updates and downloads `prometheus` with its lists and cache under .services/;
     only usr/bin/promtool is unpacked, under .services/root."""
-    done, calls, project = run_script(tmp_path)
+    services = scratch_project(tmp_path) / ".services"
+    done, calls = run_script(tmp_path)
     assert done.returncode == 0, done.stderr
-    services = project / ".services"
     apt_calls = [call for call in calls if call.startswith("apt-get ")]
     assert [call.split()[-2:] for call in apt_calls] == [
         ["update", "-qq"],
@@ -91,31 +97,9 @@ def test_promtool_alone_is_unpacked_into_the_project(tmp_path: Path) -> None:
 
 def test_a_second_run_finds_promtool_and_calls_nothing(tmp_path: Path) -> None:
     """Once unpacked, promtool is found in .services/: no apt call at all."""
-    first, _, _ = run_script(tmp_path)
+    scratch_project(tmp_path)
+    first, _ = run_script(tmp_path)
     assert first.returncode == 0, first.stderr
-    again, calls, _ = run_script_again(tmp_path)
+    again, calls = run_script(tmp_path)
     assert again.returncode == 0, again.stderr
     assert calls == []
-
-
-def run_script_again(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
-    """Run the scratch project's script once more, recording calls afresh."""
-    calls = tmp_path / "calls"
-    calls.write_text("")
-    project = tmp_path / "project"
-    bash = shutil.which("bash")
-    assert bash is not None
-    done = subprocess.run(
-        [bash, str(project / "scripts" / "ensure_promtool.sh")],
-        env={
-            **os.environ,
-            "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
-            "CALLS": str(calls),
-            "VG_SERVICES_IGNORE_SYSTEM": "1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done, calls.read_text().splitlines(), project
