@@ -47,10 +47,12 @@ typecheck: $(STAMP)
 archcheck: $(STAMP)
 	$(BIN)/lint-imports
 
-# PostgreSQL, Redis and libfaketime, unpacked into .services/ when the machine lacks them
-# (nothing outside the project is written; see the script).
+# PostgreSQL, Redis, libfaketime and promtool (the alert rules' tests), unpacked into
+# .services/ when the machine lacks them (nothing outside the project is written; see the
+# scripts).
 services:
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_promtool.sh
 
 # The suite starts many Python processes (xdist workers, the instants below, replicas, CLI
 # runs); each would compile the project and rewrite the tests' asserts again if the machine

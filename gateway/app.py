@@ -55,7 +55,6 @@ from gateway.core.application_tokens import ApplicationTokens
 from gateway.core.assembly import build_gateway
 from gateway.core.facade import Gateway
 from gateway.core.metrics import NO_METRICS, Metrics
-from gateway.core.model import ConnectionStatus
 from gateway.core.paging import KEY_PURPOSE as PAGE_TOKEN_PURPOSE
 from gateway.core.paging import PageTokens
 from gateway.core.ports import Clock, UnitOfWorkFactory
@@ -64,7 +63,7 @@ from gateway.core.tracing import NO_TRACING, Tracing
 from gateway.core.vehicle_events import VehicleEventKind
 from gateway.core.watch import FeedWakeups
 from gateway.core.webhooks import WebhookInbox
-from gateway.edge.background import JobSchedule, LeasedJob, replica_id
+from gateway.edge.background import JobSchedule, LeasedJob, LeaseObserver, replica_id
 from gateway.edge.clock import SystemClock
 from gateway.edge.grpc.access import (
     AccessConfigError,
@@ -242,7 +241,7 @@ async def running_gateway(
         # Rental readings still in flight at shutdown are cancelled before storage closes
         # (their final readings are pending in the database: the background job goes on).
         stack.push_async_callback(gateway.rentals.aclose)
-        await _start_background(stack, settings, gateway, uow_factory, clock)
+        await _start_background(stack, settings, gateway, uow_factory, clock, leases=metrics)
         webhook_port = await _start_webhooks(stack, settings, gateway, uow_factory, clock, upstream)
         health = HealthServicer()
         with configured_by("VG_LISTEN (--listen)", f"listen on {settings.listen}"):
@@ -262,7 +261,7 @@ async def running_gateway(
                 credentials=credentials,
                 outer=() if tracing is None else (tracing.server_interceptor(),),
             )
-        metrics_port = await _start_metrics(stack, settings, metrics, uow_factory)
+        metrics_port = await _start_metrics(stack, settings, metrics, uow_factory, clock)
         health_port = await _start_health(stack, settings, health, metrics)
         await server.start()
         stack.push_async_callback(server.stop, 0)
@@ -342,19 +341,31 @@ async def _start_metrics(
     settings: Settings,
     metrics: PrometheusMetrics,
     uow: UnitOfWorkFactory,
+    clock: Clock,
 ) -> int | None:
-    """Serve Prometheus metrics when VG_METRICS_LISTEN is set; return the bound port."""
+    """Serve Prometheus metrics when VG_METRICS_LISTEN is set; return the bound port. Each
+    scrape counts vehicles per connection status and dates the oldest unsettled webhook
+    event in storage (two reads, each over an index, at scrape time: nothing per call)."""
     if settings.metrics_listen is None:
         return None
 
-    async def status_counts() -> dict[ConnectionStatus, int]:
-        async with uow() as unit:
-            return await unit.vehicles.count_by_status()
+    async def vehicles_per_status(into: PrometheusMetrics) -> None:
+        async with uow.reader() as unit:
+            into.vehicles(await unit.vehicles.count_by_status())
+
+    async def webhook_backlog(into: PrometheusMetrics) -> None:
+        async with uow.reader() as unit:
+            oldest = await unit.webhook_events.pending(limit=1)
+        received_at = oldest[0].received_at if oldest else None
+        into.webhook_backlog(oldest_received_at=received_at, now=clock.now())
 
     host, _, port = settings.metrics_listen.rpartition(":")
     with configured_by("VG_METRICS_LISTEN", f"listen on {settings.metrics_listen}"):
         runner, bound = await serve_metrics(
-            metrics, status_counts, host=host or "127.0.0.1", port=int(port or 0)
+            metrics,
+            (vehicles_per_status, webhook_backlog),
+            host=host or "127.0.0.1",
+            port=int(port or 0),
         )
     stack.push_async_callback(runner.cleanup)
     _log.info("metrics serving", extra={"event": "metrics_started", "metrics_port": bound})
@@ -430,6 +441,8 @@ async def _start_background(
     gateway: Gateway,
     uow: UnitOfWorkFactory,
     clock: Clock,
+    *,
+    leases: LeaseObserver,
 ) -> None:
     """Start the leased background jobs (token renewal, telemetry scheduler, audit and
     vehicle event retention, and at the scheduler's interval the reconciler of unknown
@@ -463,6 +476,7 @@ async def _start_background(
             uow=uow,
             clock=clock,
             schedule=JobSchedule(interval_s=interval_s, lease_ttl_s=3 * interval_s),
+            observer=leases,
         )
         task = asyncio.create_task(job.run_forever(), name=name)
         stack.push_async_callback(_cancel, task)

@@ -83,6 +83,15 @@ def redis_binary() -> Path | None:
     return unpacked if unpacked.exists() else None
 
 
+def promtool_binary() -> Path | None:
+    """Return the promtool installed or unpacked (scripts/ensure_promtool.sh), if any."""
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    unpacked = UNPACKED / "usr" / "bin" / "promtool"
+    return unpacked if unpacked.exists() else None
+
+
 def free_port() -> int:
     """Return a TCP port free on 127.0.0.1 right now."""
     with socket.socket() as probe:

@@ -5,9 +5,14 @@ request id on every call, typed exceptions, retries only where they are safe.
         result = await gateway.call(calls.unlock("car-1"))
 
 Each call's attempts share one `x-request-id` and one overall deadline (the call's
-default, or `timeout_s`). A safe call (see `clients.gateway.calls`) is repeated after
-UNAVAILABLE, waiting the server's RetryInfo delay or an exponential backoff, while the
-deadline allows; anything else raises at once.
+default, or `timeout_s`): each attempt is sent with what is left of it. A safe call (see
+`clients.gateway.calls`) is repeated after UNAVAILABLE, waiting the server's RetryInfo
+delay or an exponential backoff (both capped at `max_backoff_s`), at most `attempts` times
+in all and only while the wait ends before the deadline; anything else raises at once.
+
+The sync client takes a channel the caller made instead of an address (its own options or
+interceptors; in tests, grpc_testing's channel answering as the gateway), and the sleep
+and monotonic clock its retries use (a test's fake clock: no real waits).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -82,9 +88,15 @@ def retry_delay_s(
 
 
 class _Base:
-    def __init__(self, credentials: CallerCredentials | None, policy: ClientPolicy | None) -> None:
+    def __init__(
+        self,
+        credentials: CallerCredentials | None,
+        policy: ClientPolicy | None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._credentials = credentials or CallerCredentials(tls=False)
         self._policy = policy or ClientPolicy()
+        self._monotonic = monotonic
 
     def _budget_s(self, call: Call[Any], timeout_s: float | None) -> float:
         if timeout_s is not None:
@@ -101,7 +113,7 @@ class _Base:
         """Return how long to wait before the next attempt, or raise the typed error."""
         error = from_rpc_error(failure, request_id=rid)
         delay = retry_delay_s(
-            self._policy, call, error, attempt=attempt, left_s=deadline - time.monotonic()
+            self._policy, call, error, attempt=attempt, left_s=deadline - self._monotonic()
         )
         if delay is None:
             raise error from None
@@ -154,12 +166,12 @@ class AsyncGatewayClient(_Base):
     ) -> R:
         """Make `call`, repeating it when safe; raise the typed error otherwise."""
         rid = request_id or str(uuid.uuid4())
-        deadline = time.monotonic() + self._budget_s(call, timeout_s)
+        deadline = self._monotonic() + self._budget_s(call, timeout_s)
         method = self._channel.unary_unary(_SERVICE + call.method, **_codec(call))
         for attempt in itertools.count(1):
             try:
                 answer: R = await method(
-                    call.request, timeout=deadline - time.monotonic(), metadata=self._metadata(rid)
+                    call.request, timeout=deadline - self._monotonic(), metadata=self._metadata(rid)
                 )
                 return answer
             except grpc.aio.AioRpcError as failure:
@@ -173,18 +185,26 @@ class GatewayClient(_Base):
 
     def __init__(
         self,
-        target: str,
+        target: str | grpc.Channel,
         *,
         credentials: CallerCredentials | None = None,
         policy: ClientPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(credentials, policy)
+        """`target`: the gateway's address, or a channel the caller made and closes itself
+        (used as it is: `credentials` then only add the bearer token). `sleep` waits
+        between attempts and `monotonic` times the deadline."""
+        super().__init__(credentials, policy, monotonic)
+        self._sleep = sleep
         creds = self._credentials
-        self._channel = (
-            grpc.secure_channel(target, creds.channel_credentials())
-            if creds.tls
-            else grpc.insecure_channel(target)
-        )
+        self._owns_channel = isinstance(target, str)
+        if not isinstance(target, str):
+            self._channel = target
+        elif creds.tls:
+            self._channel = grpc.secure_channel(target, creds.channel_credentials())
+        else:
+            self._channel = grpc.insecure_channel(target)
 
     def __enter__(self) -> Self:
         return self
@@ -198,23 +218,24 @@ class GatewayClient(_Base):
         self.close()
 
     def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
+        """Close the channel, if the client made it."""
+        if self._owns_channel:
+            self._channel.close()
 
     def call(
         self, call: Call[R], *, timeout_s: float | None = None, request_id: str | None = None
     ) -> R:
         """Make `call`, repeating it when safe; raise the typed error otherwise."""
         rid = request_id or str(uuid.uuid4())
-        deadline = time.monotonic() + self._budget_s(call, timeout_s)
+        deadline = self._monotonic() + self._budget_s(call, timeout_s)
         method = self._channel.unary_unary(_SERVICE + call.method, **_codec(call))
         for attempt in itertools.count(1):
             try:
                 answer: R = method(
-                    call.request, timeout=deadline - time.monotonic(), metadata=self._metadata(rid)
+                    call.request, timeout=deadline - self._monotonic(), metadata=self._metadata(rid)
                 )
                 return answer
             except grpc.RpcError as failure:
                 delay = self._retry_or_raise(call, failure, rid, attempt, deadline)
-            time.sleep(delay)
+            self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -44,6 +44,7 @@ returns.
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -187,6 +188,17 @@ def month_of(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
+def projected_month_total(used: int, at: datetime) -> int:
+    """The month's total if the car goes on spending at its pace so far: `used` over the
+    days of the month begun (today counts whole, as pacing releases a day at a time), times
+    the days of the month, rounded up. A car spending its paced open share every day
+    projects no more than that share; only what it spends beyond (rental readings, command
+    checks, commands) projects it past the allowance."""
+    utc = at.astimezone(UTC)
+    days = calendar.monthrange(utc.year, utc.month)[1]
+    return -(-used * days // utc.day)
+
+
 def next_month_start(at: datetime) -> datetime:
     """Return when the month after `at`'s begins: the first, 00:00 UTC."""
     utc = at.astimezone(UTC)
@@ -257,7 +269,10 @@ class BudgetLedger:
             paced = cap is not None and _paced_only(limits, tier, cap, charged.billed + requests)
             raise self._refusal(vehicle.id, limits, tier, used=charged.billed, at=at, paced=paced)
         self._metrics.budget_spent(
-            requests=requests, month_total=charged.billed, allowance=limits.allowance
+            requests=requests,
+            month_total=charged.billed,
+            allowance=limits.allowance,
+            projected_total=projected_month_total(charged.billed, at),
         )
         if not first:
             return None

@@ -21,8 +21,11 @@ class Metrics(Protocol):
         """An ended rental's final reading was settled, `after_s` after the rental ended:
         recorded (every field recorded after the end) or given_up."""
 
-    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
-        """Billed requests were spent for one vehicle; its month total and allowance."""
+    def budget_spent(
+        self, *, requests: int, month_total: int, allowance: int, projected_total: int
+    ) -> None:
+        """Billed requests were spent for one vehicle; its month total, allowance, and the
+        month total its pace so far projects (`gateway.core.budget.projected_month_total`)."""
 
     def budget_warning(self) -> None:
         """A car's month reached the warning share of its allowance (once per car and month)."""
@@ -75,7 +78,9 @@ class NoMetrics:
     def rental_final_reading(self, *, outcome: str, after_s: float) -> None:
         """Discard."""
 
-    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
+    def budget_spent(
+        self, *, requests: int, month_total: int, allowance: int, projected_total: int
+    ) -> None:
         """Discard."""
 
     def budget_warning(self) -> None:
@@ -122,6 +127,7 @@ class RecordingMetrics:
         self.ticks: list[tuple[int, int, float]] = []
         self.final_readings: list[tuple[str, float]] = []
         self.spends: list[tuple[int, int, int]] = []
+        self.projections: list[int] = []
         self.budget_warnings = 0
         self.budget_refusals: list[str] = []
         self.renewals: list[tuple[int, int]] = []
@@ -142,9 +148,12 @@ class RecordingMetrics:
         """Record a settled final reading."""
         self.final_readings.append((outcome, after_s))
 
-    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
-        """Record a spend."""
+    def budget_spent(
+        self, *, requests: int, month_total: int, allowance: int, projected_total: int
+    ) -> None:
+        """Record a spend (requests, month total, allowance) and its projected month."""
         self.spends.append((requests, month_total, allowance))
+        self.projections.append(projected_total)
 
     def budget_warning(self) -> None:
         """Count a budget warning."""

@@ -1,6 +1,9 @@
 """Background jobs that exactly one replica runs: each tick takes (or renews) a lease in the
 database, and only the holder does the work. A replica that dies stops renewing; its lease
-expires and another replica takes over at its next tick."""
+expires and another replica takes over at its next tick.
+
+Each job tells a `LeaseObserver` (the metrics) whether this replica holds its lease after
+every attempt to take it, so operators see a job no replica runs (`vehicle_gateway_lease_held`)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from gateway.core.ports import Clock, UnitOfWorkFactory
 
@@ -21,6 +25,18 @@ _log = logging.getLogger(__name__)
 def replica_id() -> str:
     """Return an id for this process, unique across replicas and restarts."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class LeaseObserver(Protocol):
+    """Told whether this replica holds a lease; must be cheap and never raise."""
+
+    def lease_held(self, *, lease: str, held: bool) -> None:
+        """This replica holds (or does not hold) the lease `lease` now."""
+
+
+class _Unobserved:
+    def lease_held(self, *, lease: str, held: bool) -> None:
+        """Discard."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +59,9 @@ class LeasedJob:
         uow: UnitOfWorkFactory,
         clock: Clock,
         schedule: JobSchedule,
+        observer: LeaseObserver | None = None,
     ) -> None:
+        self._observer = observer or _Unobserved()
         self._name = name
         self._holder = holder
         self._work = work
@@ -52,12 +70,17 @@ class LeasedJob:
         self._schedule = schedule
 
     async def tick(self) -> bool:
-        """Take or renew the lease; run the work if held. Return whether it ran."""
+        """Take or renew the lease; run the work if held. Return whether it ran. A failure
+        to take it counts as not holding it (the work does not run)."""
         now = self._clock.now()
         until = now + timedelta(seconds=self._schedule.lease_ttl_s)
-        async with self._uow() as uow:
-            held = await uow.leases.acquire(self._name, self._holder, until=until, now=now)
-            await uow.commit()
+        held = False
+        try:
+            async with self._uow() as uow:
+                held = await uow.leases.acquire(self._name, self._holder, until=until, now=now)
+                await uow.commit()
+        finally:
+            self._observer.lease_held(lease=self._name, held=held)
         if held:
             await self._work()
         return held
@@ -75,6 +98,7 @@ class LeasedJob:
             await self._release()
 
     async def _release(self) -> None:
+        self._observer.lease_held(lease=self._name, held=False)
         try:
             async with self._uow() as uow:
                 await uow.leases.release(self._name, self._holder)

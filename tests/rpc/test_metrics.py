@@ -4,6 +4,8 @@ prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -12,7 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.model import WebhookEvent
 from gateway.edge.clock import ManualClock
+from storage.crypto import TokenCipher, load_keyring
+from storage.database import create_engine, migrate
+from storage.uow import unit_of_work_factory
 from tests.instants import START
 from tests.rpc.rig import Rig, fresh_odometer, gateway_against, gateway_settings, simulator
 
@@ -103,3 +109,47 @@ async def test_metrics_are_off_unless_asked_for(tmp_path: Path, listen: str | No
         gateway_against(gateway_settings(tmp_path), url, ManualClock(START)) as rig,
     ):
         assert rig.running.metrics_port is listen
+
+
+async def test_a_scrape_reports_the_lease_held_the_webhook_backlog_and_the_projected_budget(
+    tmp_path: Path,
+) -> None:
+    """With the scheduler on, the replica reports holding its lease; an event an earlier run
+    left pending 10 minutes ago makes the webhook backlog 600 s; a read's spend is observed
+    in the projected-budget histogram."""
+    settings = gateway_settings(tmp_path, VG_METRICS_LISTEN="127.0.0.1:0")
+    settings = replace(settings, scheduler_interval_s=3600.0)
+    engine = create_engine(settings.resolved_database_url)
+    await migrate(engine)
+    uow = unit_of_work_factory(engine, TokenCipher(load_keyring(None, var_dir=settings.var_dir)))
+    left = WebhookEvent(
+        event_id="evt-left",
+        event_type="VEHICLE_STATE",
+        smartcar_vehicle_id="sc-unknown",
+        received_at=START - timedelta(minutes=10),
+        payload={"eventId": "evt-left", "eventType": "VEHICLE_STATE"},
+    )
+    try:
+        async with uow() as unit:
+            assert await unit.webhook_events.add(left)
+            await unit.commit()
+    finally:
+        await engine.dispose()
+    async with (
+        simulator() as url,
+        gateway_against(settings, url, ManualClock(START)) as rig,
+    ):
+        await rig.connect("car-1")
+        await rig.stub.GetTelemetry(fresh_odometer("car-1"))
+        scheduler = ("vehicle_gateway_lease_held", (("lease", "telemetry-scheduler"),))
+        deadline = asyncio.get_running_loop().time() + 10
+        samples = await scrape(rig)
+        while samples.get(scheduler) != 1.0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # the job's first tick runs as the gateway starts
+            samples = await scrape(rig)
+
+    assert samples[scheduler] == 1.0
+    assert samples[("vehicle_gateway_webhook_backlog_seconds", ())] == 600.0
+    assert samples[("vehicle_gateway_budget_projected_ratio_count", ())] >= 1
+    within = samples[("vehicle_gateway_budget_projected_ratio_bucket", (("le", "1.0"),))]
+    assert within == samples[("vehicle_gateway_budget_projected_ratio_count", ())]

@@ -20,6 +20,9 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
     vehicle_gateway_billed_requests_total                       what Smartcar bills
     vehicle_gateway_budget_used_ratio                           month usage / allowance at
                                                                 each spend (histogram)
+    vehicle_gateway_budget_projected_ratio                      the month total a car's pace
+                                                                projects / allowance, at each
+                                                                spend (histogram)
     vehicle_gateway_budget_warnings_total                       cars whose month reached 80 %
                                                                 of their allowance (once each)
     vehicle_gateway_budget_refusals_total{purpose}              reads the budget refused:
@@ -29,6 +32,13 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
                                                                 applied / skipped / failed
     vehicle_gateway_webhook_rejected_values_total{field}        webhook values refused (out of
                                                                 range, wrong type, unit)
+    vehicle_gateway_webhook_backlog_seconds                     age of the oldest stored event
+                                                                not yet settled (at each scrape)
+    vehicle_gateway_lease_held{lease}                           1 while this replica holds the
+                                                                background job's lease, else 0
+
+Per-car state is never a label: the budget's projection is a histogram over spends (a fixed
+set of buckets however many cars), and what is counted at a scrape is counted in storage.
 
 Endpoint labels are path templates (`/v2.0/vehicles/{id}/batch`): ids never become labels.
 """
@@ -38,7 +48,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 
 import httpx
 from aiohttp import web
@@ -55,7 +66,11 @@ _FINAL_READING_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 1
 _ID_AFTER = frozenset({"vehicles", "users", "connections", "webhooks"})
 _UUID = re.compile(r"^[0-9a-fA-F-]{16,}$")
 
-StatusCounts = Callable[[], Awaitable[Mapping[ConnectionStatus, int]]]
+_PROJECTION_BUCKETS = (0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0)
+"""Projected month total over the allowance: 1.0 is the allowance itself."""
+
+ScrapeHook = Callable[["PrometheusMetrics"], Awaitable[None]]
+"""Work done at each scrape before the exposition: sets gauges counted elsewhere (storage)."""
 
 
 class PrometheusMetrics:
@@ -125,6 +140,12 @@ class PrometheusMetrics:
             registry=registry,
             buckets=(0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0),
         )
+        self._budget_projected = Histogram(
+            "vehicle_gateway_budget_projected_ratio",
+            "The month total a vehicle's pace so far projects, over its allowance, at each spend",
+            registry=registry,
+            buckets=_PROJECTION_BUCKETS,
+        )
         self._budget_warnings = counter(
             "budget_warnings",
             "Cars whose month reached the warning share of their allowance, once per month",
@@ -148,6 +169,17 @@ class PrometheusMetrics:
             ("rpc",),
             registry=registry,
         )
+        self._webhook_backlog = Gauge(
+            "vehicle_gateway_webhook_backlog_seconds",
+            "Age of the oldest stored webhook event neither applied nor failed (0: none)",
+            registry=registry,
+        )
+        self._leases = Gauge(
+            "vehicle_gateway_lease_held",
+            "1 while this replica holds the lease of a background job, by lease name",
+            ("lease",),
+            registry=registry,
+        )
         for status in ConnectionStatus:
             self._vehicles.labels(status=status.value)
 
@@ -164,11 +196,15 @@ class PrometheusMetrics:
         """Observe how long after its end a rental's final reading was settled."""
         self._final_readings.labels(outcome=outcome).observe(max(0.0, after_s))
 
-    def budget_spent(self, *, requests: int, month_total: int, allowance: int) -> None:
-        """Count billed requests; observe the vehicle's share of its allowance."""
+    def budget_spent(
+        self, *, requests: int, month_total: int, allowance: int, projected_total: int
+    ) -> None:
+        """Count billed requests; observe the vehicle's share of its allowance, used and
+        projected (histograms: no vehicle id becomes a label)."""
         self._billed.inc(requests)
         if allowance > 0:
             self._budget.observe(month_total / allowance)
+            self._budget_projected.observe(projected_total / allowance)
 
     def budget_warning(self) -> None:
         """Count a car passing the warning share of its allowance."""
@@ -249,6 +285,15 @@ class PrometheusMetrics:
         for status in ConnectionStatus:
             self._vehicles.labels(status=status.value).set(counts.get(status, 0))
 
+    def webhook_backlog(self, *, oldest_received_at: datetime | None, now: datetime) -> None:
+        """Set the backlog gauge: how long the oldest unsettled webhook event has waited."""
+        age = 0.0 if oldest_received_at is None else (now - oldest_received_at).total_seconds()
+        self._webhook_backlog.set(max(0.0, age))
+
+    def lease_held(self, *, lease: str, held: bool) -> None:
+        """Set whether this replica holds the named background job's lease."""
+        self._leases.labels(lease=lease).set(1 if held else 0)
+
     def exposition(self) -> bytes:
         """Return the registry in Prometheus' text format."""
         return bytes(generate_latest(self.registry))
@@ -296,15 +341,19 @@ class MeteredTransport(httpx.AsyncBaseTransport):
 
 
 async def serve_metrics(
-    metrics: PrometheusMetrics, status_counts: StatusCounts, *, host: str, port: int
+    metrics: PrometheusMetrics, hooks: Sequence[ScrapeHook], *, host: str, port: int
 ) -> tuple[web.AppRunner, int]:
-    """Serve `GET /metrics` on host:port (0 picks); return the runner and the bound port."""
+    """Serve `GET /metrics` on host:port (0 picks); return the runner and the bound port.
+    Each scrape runs `hooks` first, each on its own: one failing (the database down) is
+    logged and leaves its gauges as they were, the others and the scrape still answer."""
 
     async def scrape(_: web.Request) -> web.Response:
-        try:
-            metrics.vehicles(await status_counts())
-        except Exception:  # noqa: BLE001 - a scrape still answers when the database does not
-            _log.exception("could not count vehicles per status for /metrics")
+        for hook in hooks:
+            try:
+                await hook(metrics)
+            except Exception:  # noqa: BLE001 - a scrape still answers when the database does not
+                name = getattr(hook, "__name__", "?")
+                _log.exception("a /metrics scrape hook failed", extra={"hook": name})
         return web.Response(
             body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

@@ -1,12 +1,15 @@
-"""The Prometheus adapter implements every hook of the core's Metrics port, and counts the
-application token grants by result."""
+"""The Prometheus adapter implements every hook of the core's Metrics port, counts the
+application token grants by result, and keeps the gauges operators alert on: the webhook
+backlog, the leases held, the budget's projection."""
 
 from __future__ import annotations
 
 import inspect
+from datetime import timedelta
 
 from gateway.core.metrics import Metrics
 from gateway.edge.http.metrics import PrometheusMetrics
+from tests.instants import START
 
 
 def test_every_core_hook_has_its_prometheus_implementation() -> None:
@@ -45,3 +48,38 @@ def test_final_readings_are_observed_by_outcome_and_delay() -> None:
     assert f'{name}_bucket{{le="1800.0",outcome="recorded"}} 1.0' in text
     assert f'{name}_count{{outcome="given_up"}} 1.0' in text
     assert f'{name}_sum{{outcome="given_up"}} 86400.0' in text
+
+
+def test_the_webhook_backlog_is_the_oldest_pending_events_age_and_never_negative() -> None:
+    """An event waiting 90 s sets 90; none pending sets 0; an event stamped ahead of the
+    clock (another replica's clock runs fast) sets 0, not a negative age."""
+    metrics = PrometheusMetrics()
+    gauge = "vehicle_gateway_webhook_backlog_seconds"
+    metrics.webhook_backlog(oldest_received_at=START - timedelta(seconds=90), now=START)
+    assert f"{gauge} 90.0" in metrics.exposition().decode()
+    metrics.webhook_backlog(oldest_received_at=None, now=START)
+    assert f"{gauge} 0.0" in metrics.exposition().decode()
+    metrics.webhook_backlog(oldest_received_at=START + timedelta(seconds=5), now=START)
+    assert f"{gauge} 0.0" in metrics.exposition().decode()
+
+
+def test_a_lease_is_one_while_held_and_zero_once_lost() -> None:
+    """The lease gauge follows the last observation of each lease, by name."""
+    metrics = PrometheusMetrics()
+    metrics.lease_held(lease="telemetry-scheduler", held=True)
+    metrics.lease_held(lease="token-renewal", held=True)
+    metrics.lease_held(lease="token-renewal", held=False)
+    text = metrics.exposition().decode()
+    assert 'vehicle_gateway_lease_held{lease="telemetry-scheduler"} 1.0' in text
+    assert 'vehicle_gateway_lease_held{lease="token-renewal"} 0.0' in text
+
+
+def test_a_spend_projected_past_the_allowance_lands_above_the_1_bucket() -> None:
+    """Projected 620 of 500 (1.24) counts above le=1.0 and within le=1.25; 400 within 1.0."""
+    metrics = PrometheusMetrics()
+    metrics.budget_spent(requests=1, month_total=200, allowance=500, projected_total=620)
+    metrics.budget_spent(requests=1, month_total=100, allowance=500, projected_total=400)
+    text = metrics.exposition().decode()
+    assert 'vehicle_gateway_budget_projected_ratio_bucket{le="1.0"} 1.0' in text
+    assert 'vehicle_gateway_budget_projected_ratio_bucket{le="1.25"} 2.0' in text
+    assert "vehicle_gateway_budget_projected_ratio_count 2.0" in text

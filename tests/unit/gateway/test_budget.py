@@ -11,7 +11,13 @@ import pytest
 
 from gateway.core import errors
 from gateway.core.assembly import Policies, build_gateway
-from gateway.core.budget import BudgetPolicy, BudgetTier, month_of, next_month_start
+from gateway.core.budget import (
+    BudgetPolicy,
+    BudgetTier,
+    month_of,
+    next_month_start,
+    projected_month_total,
+)
 from gateway.core.metrics import RecordingMetrics
 from gateway.core.model import (
     Availability,
@@ -150,6 +156,38 @@ def test_months_are_calendar_months_in_utc(at: datetime, month: str, resets_at: 
     """The billing month and its end, at the last instant of a year, a leap day, and an
     instant given in another time zone."""
     assert (month_of(at), next_month_start(at)) == (month, resets_at)
+
+
+@pytest.mark.parametrize(
+    ("used", "at", "projected"),
+    [
+        (100, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), 310),  # 100 over 10 days of 31
+        (100, datetime(2026, 3, 10, 0, 0, tzinfo=UTC), 310),  # today counts whole at 00:00
+        (15, datetime(2026, 2, 1, 0, 5, tzinfo=UTC), 420),  # day 1 of a 28-day February
+        (1, datetime(2026, 4, 30, 23, 59, tzinfo=UTC), 1),  # the last day: what is used
+        (7, datetime(2026, 3, 3, 0, 0, tzinfo=UTC), 73),  # 7 * 31 / 3 = 72.3, rounded up
+        (0, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), 0),
+        # 23:30 on the 9th in UTC-2 is the 10th in UTC: billing months are UTC's
+        (100, datetime(2026, 3, 9, 23, 30, tzinfo=timezone(timedelta(hours=-2))), 310),
+    ],
+)
+def test_a_months_projection_is_its_pace_per_day_begun_times_its_days(
+    used: int, at: datetime, projected: int
+) -> None:
+    """The projected month total is the usage over the UTC days begun, times the month's days."""
+    assert projected_month_total(used, at) == projected
+
+
+async def test_a_spend_reports_the_month_its_pace_projects() -> None:
+    """On 10 March a charge bringing the month to 10 reports 31 projected (10 / 10 * 31)."""
+    metrics = RecordingMetrics()
+    world = world_with(metrics)
+    await world.connect("car-1", "sc-1")
+    await spend(world, 9 - CONNECT_COST)
+    vehicle = await car(world)
+    await world.gateway.ledger.charge(vehicle, 1, tier=BudgetTier.UNCAPPED, at=START)
+    assert metrics.spends[-1] == (1, 10, 30)
+    assert metrics.projections[-1] == 31
 
 
 def test_polls_never_take_more_than_the_budget_leaves_them() -> None:

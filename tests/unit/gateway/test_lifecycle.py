@@ -18,7 +18,7 @@ from gateway.core.model import (
     TelemetryField,
 )
 from gateway.core.model import UpstreamFailure as Failure
-from gateway.core.ports import RefreshRejected
+from gateway.core.ports import RefreshRejected, UnitOfWork, UnitOfWorkFactory
 from gateway.core.renewal import RenewalPolicy, TokenRenewal
 from gateway.core.watch import StatusFeed, WatchPolicy
 from gateway.edge.background import JobSchedule, LeasedJob
@@ -180,6 +180,61 @@ async def test_only_the_lease_holder_runs_a_background_job(world: World) -> None
     assert await second.tick()
     assert not await first.tick()
     assert runs == ["replica-a", "replica-b"]
+
+
+class Unreachable:
+    """A database that cannot be reached: no unit of work opens."""
+
+    def __call__(self) -> UnitOfWork:
+        """Fail as a connection attempt that times out."""
+        raise TimeoutError("database down")
+
+    def reader(self) -> UnitOfWork:
+        """Fail as a connection attempt that times out."""
+        raise TimeoutError("database down")
+
+
+class Leases:
+    """Records what a job tells its lease observer."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+
+    def lease_held(self, *, lease: str, held: bool) -> None:
+        """Record one observation."""
+        self.seen.append((lease, held))
+
+
+async def test_each_tick_tells_whether_this_replica_holds_the_lease(world: World) -> None:
+    """The holder reports held, the other replica not held; a failure to take the lease
+    reports not held and runs nothing."""
+    leases = Leases()
+    runs: list[str] = []
+
+    def job(name: str, uow: UnitOfWorkFactory) -> LeasedJob:
+        async def work() -> None:
+            runs.append(name)
+
+        return LeasedJob(
+            name="telemetry-scheduler",
+            holder=name,
+            work=work,
+            uow=uow,
+            clock=world.clock,
+            schedule=JobSchedule(interval_s=60, lease_ttl_s=180),
+            observer=leases,
+        )
+
+    assert await job("replica-a", world.uow).tick()
+    assert not await job("replica-b", world.uow).tick()
+    with pytest.raises(TimeoutError):
+        await job("replica-c", Unreachable()).tick()
+    assert leases.seen == [
+        ("telemetry-scheduler", True),
+        ("telemetry-scheduler", False),
+        ("telemetry-scheduler", False),
+    ]
+    assert runs == ["replica-a"]
 
 
 async def test_the_sleep_backoff_grows_with_how_long_the_car_has_been_silent(
