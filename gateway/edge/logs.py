@@ -128,15 +128,17 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._queued: list[str] = []
+        self._flush_due = False
+        """A flush is asked for and has not begun."""
         self._queue_lock = threading.RLock()
 
     def queue(self, line: str) -> None:
         """Write `line` (JSON and a newline) at the end of this turn of the running event
         loop, or now when no loop runs in this thread."""
-        with self._queue_lock:
-            self._queued.append(line)
-            if len(self._queued) > 1:
-                return
+        self._queued.append(line)  # atomic: no lock on the way of every call
+        if self._flush_due:
+            return
+        self._flush_due = True
         try:
             asyncio.get_running_loop().call_soon(self.flush)
         except RuntimeError:
@@ -151,9 +153,14 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         """Write the queued lines and flush the stream."""
         with self._queue_lock:
-            if self._queued:
-                text = "".join(self._queued)
-                self._queued.clear()
+            # Cleared before the lines are counted: a line queued after the count finds it
+            # cleared and asks for a flush of its own.
+            self._flush_due = False
+            queued = self._queued
+            if queued:
+                count = len(queued)
+                text = "".join(queued[:count])
+                del queued[:count]
                 try:
                     self.stream.write(text)
                 except Exception:  # noqa: BLE001 - as logging does: a log write never raises

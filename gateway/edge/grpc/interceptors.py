@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -366,6 +367,7 @@ class _Frame:
         "_hooks",
         "_method",
         "_observed",
+        "_quiet",
         "_request",
         "_started",
         "admitted",
@@ -386,7 +388,9 @@ class _Frame:
         self._started = time.perf_counter()
         self._observed = False
         self.admitted = False
-        self._audit = hooks.audit if _short_name(method) in AUDITED_METHODS else None
+        kind = _kind(method)
+        self._audit = hooks.audit if kind.audited else None
+        self._quiet = kind.quiet
         self.pending: CallAudit | None = None
         """The audit entry to write when the call ends (audited methods, once admitted)."""
 
@@ -461,15 +465,30 @@ class _Frame:
         ):
             return
         _access.write(
-            level=logging.DEBUG
-            if not self.admitted or method.startswith(_QUIET_PREFIX)
-            else logging.INFO,
+            level=logging.DEBUG if not self.admitted or self._quiet else logging.INFO,
             method=method,
             status=status.name,
             caller=caller.get(),
             elapsed_s=elapsed_s,
             request_id=self.rid,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _MethodKind:
+    """What the frame needs to know of a method: whether calls are audited (actions on
+    cars) and whether their log line is DEBUG (health checks)."""
+
+    audited: bool
+    quiet: bool
+
+
+@functools.lru_cache(maxsize=_MAX_FRAMED)
+def _kind(method: str) -> _MethodKind:
+    """The kind of `method` (worked out once per method)."""
+    return _MethodKind(
+        audited=_short_name(method) in AUDITED_METHODS, quiet=method.startswith(_QUIET_PREFIX)
+    )
 
 
 _access = AccessLog(_log)
