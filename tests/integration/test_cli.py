@@ -267,9 +267,7 @@ def test_migrate_schema_names_a_database_it_cannot_use(
     assert main(["migrate-schema"]) == 2
     assert capsys.readouterr().err.startswith("invalid configuration: VG_DATABASE_URL_FILE:")
     monkeypatch.delenv("VG_DATABASE_URL_FILE")
-    monkeypatch.setenv(
-        "VG_DATABASE_URL", "postgresql+asyncpg://gw:hunter2@127.0.0.1:1/gateway"
-    )
+    monkeypatch.setenv("VG_DATABASE_URL", "postgresql+asyncpg://gw:hunter2@127.0.0.1:1/gateway")
     assert main(["migrate-schema"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("invalid configuration: VG_DATABASE_URL: cannot open the database")

@@ -137,7 +137,6 @@ async def test_the_health_port_must_be_loopback(tmp_path: Path) -> None:
             pass
 
 
-
 def test_an_exposed_health_port_may_take_any_address(tmp_path: Path) -> None:
     """With VG_HEALTH_EXPOSE=on the start-up check lets the health port bind a non-loopback
     address (Kubernetes' grpc probes come to the pod's IP); what it serves is the same

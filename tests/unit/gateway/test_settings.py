@@ -203,9 +203,7 @@ def test_keys_and_urls_may_come_from_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["VG_TOKEN_KEYS", "VG_DATABASE_URL", "VG_REDIS_URL"])
-def test_a_key_or_url_file_fails_as_the_smartcar_secret_files_do(
-    tmp_path: Path, name: str
-) -> None:
+def test_a_key_or_url_file_fails_as_the_smartcar_secret_files_do(tmp_path: Path, name: str) -> None:
     """Both the value and its file, an unreadable file, an empty one: one SettingsError
     naming the variable (and the path), never the content; a bad value from a file is
     judged as the variable itself is, without echoing it."""
