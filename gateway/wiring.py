@@ -86,9 +86,12 @@ async def migrate_database(settings: Settings) -> str:
     location is a SettingsError naming the variable that chose it."""
     engine = await _create_and_migrate(settings)
     try:
-        return await schema_revision(engine)
+        revision = await schema_revision(engine)
     finally:
         await engine.dispose()
+    if revision is None:  # pragma: no cover - a migrated database always has a revision
+        raise SettingsError("the database has no schema revision after migrating")
+    return revision
 
 
 async def _create_and_migrate(settings: Settings) -> AsyncEngine:
