@@ -68,6 +68,7 @@ def _as_here(service: dict[str, Any], dev: Path) -> dict[str, str]:
 
 
 def test_the_stack_has_its_services() -> None:
+    """PostgreSQL, Redis, the simulator, the two one-shot steps, two replicas, Prometheus."""
     assert set(SERVICES) == {
         "postgres",
         "redis",
@@ -179,6 +180,7 @@ def test_the_image_runs_hardened(name: str) -> None:
 
 
 def test_prometheus_scrapes_both_replicas_and_loads_the_rules() -> None:
+    """Both replicas' metrics ports are targets; deploy/monitoring's *.yml are the rule files."""
     prometheus = SERVICES["prometheus"]
     mounts = {
         target: source

@@ -106,6 +106,7 @@ def test_the_overlay_pins_the_image_by_digest_and_sets_the_namespace() -> None:
 
 
 def test_two_replicas_that_roll_without_losing_one() -> None:
+    """Two replicas at least; a rollout adds before it removes; PDB and Service select them."""
     strategy = DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]
     assert DEPLOYMENT["spec"]["replicas"] >= 2
     assert strategy["maxUnavailable"] == 0
