@@ -13,9 +13,13 @@ PIP    := $(BIN)/python -m pip
 TEST_WORKERS ?= 4
 # Written once the bytecode of the whole suite is (see below).
 COLLECTED := tests/__pycache__/.collected
+# checkov, the deployment manifests' security scanner, in a tool environment of its own: it
+# pins an older `packaging` than the project's, so it cannot share .venv (not in the image).
+CHECKOV_ENV   := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_ENV)/.installed
 
 .PHONY: run simulator test static lint typecheck archcheck services pytest timetravel soak lock \
-	bench-simulator api-release clean clean-services
+	bench-simulator api-release clean clean-services checkov
 
 # Exact versions from the lock files (hashes checked). The first install line is the
 # Dockerfile's, verbatim (tests/unit/test_dockerfile.py keeps them equal), and so is the
@@ -30,6 +34,16 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/dev.txt
 	$(PIP) install --quiet --require-hashes -r requirements/dev.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Exact versions from requirements/checkov.txt (hashes checked), made afresh when it changes.
+$(CHECKOV_STAMP): requirements/checkov.txt
+	rm -rf $(CHECKOV_ENV)
+	$(PYTHON) -m venv $(CHECKOV_ENV)
+	$(CHECKOV_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_ENV)/bin/python -m pip install --quiet --require-hashes -r requirements/checkov.txt
+	touch $@
+
+checkov: $(CHECKOV_STAMP)
 
 run: $(STAMP)
 	$(BIN)/vehicle-gateway serve
@@ -71,7 +85,7 @@ $(COLLECTED): $(STAMP) $(shell find gateway storage clients tests -name '*.py')
 
 # Work stealing: a worker that runs out of tests takes queued ones from a busy worker, so
 # the long multi-process tests do not leave the other workers idle at the end.
-pytest: $(STAMP) services $(COLLECTED)
+pytest: $(STAMP) services $(COLLECTED) $(CHECKOV_STAMP)
 	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
 
 # The unit tier at instants where date bugs live (libfaketime moves the process's clock).
@@ -107,6 +121,9 @@ lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
 		--no-emit-index-url --no-emit-find-links --extra dev -c requirements/runtime.txt \
 		-o - pyproject.toml >> requirements/dev.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --upgrade -o requirements/checkov.txt \
+		requirements/checkov.in
 
 # Record the API as released (docs/api-versioning.md): the image `buf breaking` compares
 # protos/ against, in the commit that is deployed. Pretty-printed, so that its diff in that
@@ -120,7 +137,7 @@ bench-simulator: $(STAMP)
 	$(BIN)/python bench/simulator_throughput.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .mypy_cache .pytest_cache .ruff_cache
 
 clean-services:
 	rm -rf .services

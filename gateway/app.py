@@ -695,10 +695,15 @@ def _security(settings: Settings) -> tuple[AccessGuard, grpc.ServerCredentials |
     Without an access policy the gateway runs in development mode, which is allowed only
     on a loopback address, and says so loudly.
     """
-    if settings.health_listen is not None and not is_loopback(settings.health_listen):
+    if (
+        settings.health_listen is not None
+        and not settings.health_expose
+        and not is_loopback(settings.health_listen)
+    ):
         raise SettingsError(
             f"VG_HEALTH_LISTEN must be a loopback address, got {settings.health_listen}: it "
-            "answers health checks without asking who calls"
+            "answers health checks without asking who calls (VG_HEALTH_EXPOSE=on allows "
+            "another address, for probes over the network)"
         )
     credentials = None
     try:

@@ -66,6 +66,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_DATABASE_URL": "sqlite+aiosqlite:///<VG_VAR_DIR>/gateway.db",
     "VG_TOKEN_KEYS": "unset: a development key under VG_VAR_DIR; else 'id:base64key,…' "
     "(first one encrypts)",
+    "VG_TOKEN_KEYS_FILE": "unset — the same from a file (a mounted secret), trimmed",
+    "VG_DATABASE_URL_FILE": "unset — VG_DATABASE_URL from a file (the URL carries a password)",
+    "VG_REDIS_URL_FILE": "unset — VG_REDIS_URL from a file (the URL may carry a password)",
     "VG_SMARTCAR_MODE": "simulated with the embedded simulator, else live",
     "VG_SMARTCAR_API": "v3 — Smartcar API for connections: v3 (one application token and "
     "sc-user-id) or v2 (deprecated: a token pair per owner)",
@@ -131,6 +134,9 @@ ENV_VARIABLES: Mapping[str, str] = {
     "VG_HEALTH_LISTEN": "unset: off — loopback HOST:PORT of a plaintext port serving only "
     "grpc.health.v1.Health, for probes on the same host (the container image sets "
     "127.0.0.1:50052; port 0: pick, logged)",
+    "VG_HEALTH_EXPOSE": "off — on: VG_HEALTH_LISTEN may bind any address, for probes that "
+    "come over the network (Kubernetes' grpc probes reach the pod's IP); it still answers "
+    "only grpc.health.v1.Health, and only the serving statuses",
     "VG_ACCESS_POLICY": "unset: development mode (loopback only, every caller allowed) — "
     "path of the TOML access policy (callers, roles)",
     "VG_TLS_CERT": "unset: plaintext — PEM certificate chain of the gRPC port",
@@ -240,7 +246,8 @@ class Settings:
 
     listen: str = "127.0.0.1:50051"
     var_dir: Path = Path("var")
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)
+    """The database URL as given (it may carry a password: never printed)."""
     token_keys: str | None = field(default=None, repr=False)
     smartcar: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The SMARTCAR_* variables as given (client secret included: never printed)."""
@@ -265,6 +272,8 @@ class Settings:
     smartcar_webhook_id: str | None = None
     metrics_listen: str | None = None
     health_listen: str | None = None
+    health_expose: bool = False
+    """True: the health port may bind a non-loopback address (VG_HEALTH_EXPOSE=on)."""
     redis_url: str | None = field(default=None, repr=False)
     redis_failure: str = "open"
     access_policy: Path | None = None
@@ -290,6 +299,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate the settings from an environment mapping."""
+        env = _with_secret_files(env)
         read = _Reader(env)
         api = read.choice("VG_SMARTCAR_API", SMARTCAR_APIS) or "v3"
         policies = Policies(
@@ -374,6 +384,7 @@ class Settings:
             smartcar_webhook_id=_webhook_id(env.get("VG_SMARTCAR_WEBHOOK_ID")),
             metrics_listen=read.address("VG_METRICS_LISTEN"),
             health_listen=read.address("VG_HEALTH_LISTEN"),
+            health_expose=read.choice("VG_HEALTH_EXPOSE", ("on", "off")) == "on",
             redis_url=env.get("VG_REDIS_URL") or None,
             redis_failure=read.choice("VG_REDIS_FAILURE", ("open", "closed")) or "open",
             access_policy=read.path("VG_ACCESS_POLICY"),
@@ -508,18 +519,28 @@ def _check_secrets_and_urls(env: Mapping[str, str]) -> None:
                 raise SettingsError(f"{name} must not carry a query or fragment, got {value!r}")
 
 
-SECRET_FILES = ("SMARTCAR_CLIENT_SECRET", "SMARTCAR_MANAGEMENT_TOKEN")
-"""Secrets that may come from a file instead (`<NAME>_FILE`, e.g. a mounted secret)."""
+SECRET_FILES = (
+    "SMARTCAR_CLIENT_SECRET",
+    "SMARTCAR_MANAGEMENT_TOKEN",
+    "VG_TOKEN_KEYS",
+    "VG_DATABASE_URL",
+    "VG_REDIS_URL",
+)
+"""Secrets that may come from a file instead (`<NAME>_FILE`, e.g. a mounted Kubernetes
+Secret): the value is the file's content, trimmed. The database and Redis URLs are here
+because they carry passwords. (VG_SMARTCAR_CLIENT_SECRETS_FILE and VG_ACCESS_POLICY, a
+path, are files already.)"""
 
 
-def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
-    """Return the SMARTCAR_* variables, with secrets given as `<NAME>_FILE` read in."""
-    file_variables = {f"{name}_FILE" for name in SECRET_FILES}
-    smartcar = {
-        k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v and k not in file_variables
-    }
+def _with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
+    """Return `env` with each secret given as `<NAME>_FILE` read into `<NAME>` (and the
+    `_FILE` variable dropped); setting both, or a file that is unreadable or empty, is a
+    SettingsError naming the variable and the path, never the content."""
+    if not any(env.get(f"{name}_FILE") for name in SECRET_FILES):
+        return env
+    resolved = dict(env)
     for name in SECRET_FILES:
-        path = env.get(f"{name}_FILE")
+        path = resolved.pop(f"{name}_FILE", None)
         if not path:
             continue
         if env.get(name):
@@ -530,8 +551,16 @@ def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
             raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
         if not value:
             raise SettingsError(f"{name}_FILE: {path} is empty")
-        smartcar[name] = value
-    return smartcar
+        resolved[name] = value
+    return resolved
+
+
+def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
+    """Return the SMARTCAR_* variables (secrets given as `<NAME>_FILE` already read in)."""
+    file_variables = {f"{name}_FILE" for name in SECRET_FILES}
+    return {
+        k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v and k not in file_variables
+    }
 
 
 def _webhook_id(value: str | None) -> str | None:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.settings import Settings, SettingsError
 from storage.crypto import KeyConfigError, Keyring, TokenCipher, load_keyring
-from storage.database import create_engine, open_existing
+from storage.database import create_engine, open_existing, schema_revision
 from storage.database import migrate as migrate_to_head
 from storage.uow import SqlUnitOfWorkFactory, unit_of_work_factory
 
@@ -78,6 +78,20 @@ def serving_keyring(settings: Settings) -> Keyring:
             return load_keyring(settings.token_keys, var_dir=settings.var_dir)
     except KeyConfigError as error:
         raise SettingsError(f"{variable}: {error}") from None
+
+
+async def migrate_database(settings: Settings) -> str:
+    """Create the database where the settings put it, upgrade it to the newest schema and
+    close it; return the revision it is at (the `migrate-schema` command). An unusable
+    location is a SettingsError naming the variable that chose it."""
+    engine = await _create_and_migrate(settings)
+    try:
+        revision = await schema_revision(engine)
+    finally:
+        await engine.dispose()
+    if revision is None:  # pragma: no cover - a migrated database always has a revision
+        raise SettingsError("the database has no schema revision after migrating")
+    return revision
 
 
 async def _create_and_migrate(settings: Settings) -> AsyncEngine:

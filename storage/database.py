@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -156,10 +156,32 @@ def _begin_immediate(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+MIGRATION_LOCK = 0x76675F6D6967
+"""The PostgreSQL advisory lock key a migration holds ("vg_mig"): replicas starting at
+once, or the `migrate-schema` command beside them, upgrade one after the other."""
+
+
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade the database behind `engine` to `revision` (the newest by default)."""
+    """Upgrade the database behind `engine` to `revision` (the newest by default).
+
+    On PostgreSQL the transaction first takes a transaction-level advisory lock, so that
+    concurrent migrations (two replicas starting on an empty database) run one after the
+    other: the second finds the schema at `revision` and does nothing. SQLite's
+    `BEGIN IMMEDIATE` serialises them already.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+            )
         await connection.run_sync(_upgrade, revision)
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """Return the Alembic revision the database behind `engine` is at (None: never
+    migrated); writes nothing."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_revision)
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

@@ -5,9 +5,10 @@
     audit       gateway.cli.audit        list the audit trail, reading the database only
     keys        gateway.cli.keys         token encryption keys: generate, status, rotate
     migrate-v3  gateway.cli.migrate      move v2 connections to Smartcar API V3
+    migrate-schema gateway.cli.schema    upgrade the database to the newest schema, then exit
 
 The commands that reach the database open it as the server does, through
-`gateway.wiring.open_storage`; only `serve` migrates it.
+`gateway.wiring.open_storage`; only `serve` and `migrate-schema` migrate it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.cli.audit import register as register_audit
     from gateway.cli.keys import register as register_keys
     from gateway.cli.migrate import register as register_migrate
+    from gateway.cli.schema import register as register_schema
     from gateway.cli.serve import register as register_serve
 
     register_serve(sub)
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_audit(sub)
     register_keys(sub)
     register_migrate(sub)
+    register_schema(sub)
     return parser
 
 

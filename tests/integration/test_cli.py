@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from gateway.app import running_gateway
@@ -21,7 +22,7 @@ from gateway.cli import main
 from gateway.edge.clock import ManualClock
 from gateway.settings import Settings, SettingsError
 from storage.crypto import Keyring, TokenCipher
-from storage.database import create_engine, migrate
+from storage.database import alembic_config, create_engine, migrate
 from storage.uow import unit_of_work_factory
 from tests.integration.storage.builders import grant
 
@@ -236,3 +237,38 @@ def test_migrate_v3_without_a_database_says_so_and_creates_nothing(
         "vehicle-gateway migrate-v3: no gateway database at var/gateway.db"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_migrate_schema_creates_and_upgrades_the_database_then_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`migrate-schema` (deploy/kubernetes/migrate's Job) brings a database at an old
+    revision to head, says so in one JSON line naming the backend, never the URL, and
+    running it again is a no-op."""
+    database = tmp_path / "var" / "gateway.db"
+    asyncio.run(store_a_pair_under(database, OLD, revision="0001"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VG_DATABASE_URL", f"sqlite+aiosqlite:///{database}")
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    for _ in range(2):
+        assert main(["migrate-schema"]) == 0
+        line = json.loads(capsys.readouterr().out)
+        assert line == {"event": "schema_migrated", "database": "sqlite", "revision": head}
+    assert asyncio.run(revision_of(database)) == head
+
+
+def test_migrate_schema_names_a_database_it_cannot_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database URL from a file it cannot read, or a database it cannot open: exit 2
+    and one line naming the variable, never the password."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VG_DATABASE_URL_FILE", str(tmp_path / "absent"))
+    assert main(["migrate-schema"]) == 2
+    assert capsys.readouterr().err.startswith("invalid configuration: VG_DATABASE_URL_FILE:")
+    monkeypatch.delenv("VG_DATABASE_URL_FILE")
+    monkeypatch.setenv("VG_DATABASE_URL", "postgresql+asyncpg://gw:hunter2@127.0.0.1:1/gateway")
+    assert main(["migrate-schema"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("invalid configuration: VG_DATABASE_URL: cannot open the database")
+    assert "hunter2" not in error

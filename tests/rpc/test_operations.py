@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
-from gateway.app import running_gateway
+from gateway.app import _security, running_gateway
 from gateway.core.audit import AuditTrail
 from gateway.core.model import AuditQuery
 from gateway.edge.clock import ManualClock
@@ -135,3 +135,19 @@ async def test_the_health_port_must_be_loopback(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="VG_HEALTH_LISTEN must be a loopback address"):
         async with running_gateway(settings, clock=ManualClock(T0)):
             pass
+
+
+def test_an_exposed_health_port_may_take_any_address(tmp_path: Path) -> None:
+    """With VG_HEALTH_EXPOSE=on the start-up check lets the health port bind a non-loopback
+    address (Kubernetes' grpc probes come to the pod's IP); what it serves is the same
+    health-only server as above. Checked without binding: the tests use loopback alone."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    settings = gateway_settings(
+        tmp_path,
+        VG_ACCESS_POLICY=str(tmp_path / "policy.toml"),
+        VG_HEALTH_LISTEN="0.0.0.0:50052",
+        VG_HEALTH_EXPOSE="on",
+    )
+    guard, credentials = _security(settings)
+    assert not guard.development
+    assert credentials is None

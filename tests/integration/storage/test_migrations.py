@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.core.model import SmartcarApi
 from storage.crypto import TokenCipher
-from storage.database import alembic_config, create_engine, migrate
+from storage.database import alembic_config, create_engine, migrate, schema_revision
 from storage.schema import metadata
 from storage.uow import unit_of_work_factory
+from tests.conftest import Postgres
 from tests.integration.storage.builders import bare_vehicle
 
 FIRST_TABLES = {"smartcar_grants", "vehicles", "telemetry", "rentals", "commands", "oauth_states"}
@@ -74,6 +76,28 @@ async def test_upgrade_on_an_empty_database_creates_the_schema(tmp_path: Path) -
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert tables == TABLES | {"alembic_version"}
     assert version == head
+
+
+async def test_concurrent_migrations_on_postgresql_run_one_after_the_other(
+    postgres: Postgres,
+) -> None:
+    """Two replicas (or the migrate-schema Job and a replica) migrating an empty PostgreSQL
+    database at once both succeed: the advisory lock makes the second wait, then find the
+    schema at head with nothing to do."""
+    url = postgres.new_database()
+    first, second = create_engine(url), create_engine(url)
+    try:
+        async with first.begin() as connection:
+            await connection.run_sync(_downgrade, "base")
+        await asyncio.gather(migrate(first), migrate(second))
+        assert await schema_revision(second) == (
+            ScriptDirectory.from_config(alembic_config()).get_current_head()
+        )
+        async with first.connect() as connection:
+            assert await connection.run_sync(_diff) == []
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def test_the_migrated_schema_matches_the_metadata(migrated_engine: AsyncEngine) -> None:

@@ -181,6 +181,56 @@ def test_secrets_may_come_from_files(tmp_path: Path) -> None:
     assert "from-file" not in repr(settings)
 
 
+def test_keys_and_urls_may_come_from_files(tmp_path: Path) -> None:
+    """VG_TOKEN_KEYS_FILE, VG_DATABASE_URL_FILE and VG_REDIS_URL_FILE read their values from
+    files (trimmed), as a mounted Kubernetes Secret gives them; the repr shows none."""
+    key = "k1:" + "A" * 43 + "="
+    (tmp_path / "keys").write_text(key + "\n")
+    (tmp_path / "db").write_text("postgresql+asyncpg://gw:pw-from-file@db/gateway\n")
+    (tmp_path / "redis").write_text("redis://:pw-from-file@cache:6379/0")
+    settings = Settings.from_env(
+        {
+            "VG_TOKEN_KEYS_FILE": str(tmp_path / "keys"),
+            "VG_DATABASE_URL_FILE": str(tmp_path / "db"),
+            "VG_REDIS_URL_FILE": str(tmp_path / "redis"),
+        }
+    )
+    assert settings.token_keys == key
+    assert settings.database_url == "postgresql+asyncpg://gw:pw-from-file@db/gateway"
+    assert settings.redis_url == "redis://:pw-from-file@cache:6379/0"
+    assert "from-file" not in repr(settings)
+    assert key not in repr(settings)
+
+
+@pytest.mark.parametrize("name", ["VG_TOKEN_KEYS", "VG_DATABASE_URL", "VG_REDIS_URL"])
+def test_a_key_or_url_file_fails_as_the_smartcar_secret_files_do(tmp_path: Path, name: str) -> None:
+    """Both the value and its file, an unreadable file, an empty one: one SettingsError
+    naming the variable (and the path), never the content; a bad value from a file is
+    judged as the variable itself is, without echoing it."""
+    secret = tmp_path / "secret"
+    secret.write_text("  \n")
+    for env, message in (
+        ({name: "x", f"{name}_FILE": str(secret)}, f"set {name} or {name}_FILE, not both"),
+        ({f"{name}_FILE": str(tmp_path / "absent")}, f"{name}_FILE: cannot read"),
+        ({f"{name}_FILE": str(secret)}, f"{name}_FILE: {secret} is empty"),
+    ):
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env(env)
+    secret.write_text("mysql://user:hunter2@db/x")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({f"{name}_FILE": str(secret)})
+    assert name in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_the_health_port_is_loopback_unless_exposed() -> None:
+    """VG_HEALTH_EXPOSE is off by default; on lets the health port bind another address
+    (checked at start-up, tests/rpc/test_operations.py)."""
+    assert Settings.from_env({}).health_expose is False
+    assert Settings.from_env({"VG_HEALTH_EXPOSE": "on"}).health_expose is True
+    assert Settings.from_env({"VG_HEALTH_EXPOSE": "off"}).health_expose is False
+
+
 def test_required_permissions_default_to_what_the_rental_flow_needs() -> None:
     """Unset, Connect marks the rental flow's permissions required (not fuel nor battery,
     which depend on the car); a list replaces them, `none` marks none."""
@@ -292,6 +342,10 @@ BAD_VALUES: dict[str, list[str]] = {
     "VG_SMARTCAR_WEBHOOK_ID": ["has space", "x" * 129, "näme"],
     "VG_SMARTCAR_CLIENT_SECRETS": ["cs-one,,cs-two", "cs-one,cs-one", "cs-1,cs-2,cs-3,cs-4"],
     "VG_SMARTCAR_CLIENT_SECRETS_FILE": ["/no/such/secrets-file"],
+    "VG_TOKEN_KEYS_FILE": ["/no/such/keys-file"],
+    "VG_DATABASE_URL_FILE": ["/no/such/url-file"],
+    "VG_REDIS_URL_FILE": ["/no/such/url-file"],
+    "VG_HEALTH_EXPOSE": ["yes", "ON!"],
     "VG_SIMULATOR_PORT": ["1.5", "70000", "-1"],
     "VG_SIMULATOR_COMMAND_LATENCY_S": ["soon", "nan"],
     "VG_READ_TIMEOUT_S": ["0", "soon"],
