@@ -19,7 +19,7 @@ CHECKOV_ENV   := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_ENV)/.installed
 
 .PHONY: run simulator test static lint typecheck archcheck services pytest timetravel soak lock \
-	bench-simulator api-release clean clean-services checkov
+	bench-simulator api-release clean clean-services checkov deploycheck
 
 # Exact versions from the lock files (hashes checked). The first install line is the
 # Dockerfile's, verbatim (tests/unit/test_dockerfile.py keeps them equal), and so is the
@@ -85,18 +85,26 @@ $(COLLECTED): $(STAMP) $(shell find gateway storage clients tests -name '*.py')
 
 # Work stealing: a worker that runs out of tests takes queued ones from a busy worker, so
 # the long multi-process tests do not leave the other workers idle at the end.
-pytest: $(STAMP) services $(COLLECTED) $(CHECKOV_STAMP)
-	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal
+pytest: $(STAMP) services $(COLLECTED)
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS) --dist worksteal \
+		--ignore=tests/deploy/test_checkov.py
+
+# checkov's scan of deploy/ (tests/deploy/test_checkov.py) runs beside pytest, not in it:
+# its tool environment takes a minute or two to build on a fresh machine, which the rest of
+# the suite need not wait for.
+deploycheck: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/pytest -p no:cacheprovider tests/deploy/test_checkov.py
 
 # The unit tier at instants where date bugs live (libfaketime moves the process's clock).
 timetravel: $(STAMP) services $(COLLECTED)
 	bash scripts/timetravel.sh
 
-# The static checks run beside the collection that writes the bytecode, then beside pytest
-# and the unit tier at fixed instants (pytest's workers leave part of two cores idle while
-# they wait on sockets and child processes); each target's output is kept together.
+# The static checks run beside the collection that writes the bytecode, then beside pytest,
+# the unit tier at fixed instants and checkov's scan (pytest's workers leave part of two
+# cores idle while they wait on sockets and child processes; checkov's environment is mostly
+# downloads); each target's output is kept together.
 test: $(STAMP) services
-	$(MAKE) --no-print-directory --jobs=3 --output-sync=target static pytest timetravel
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target static pytest timetravel deploycheck
 
 static: lint typecheck archcheck
 

@@ -2,7 +2,8 @@
 
 checkov runs once for the module (it takes seconds), from its own tool environment:
 `make test` builds .tools/checkov from requirements/checkov.txt (it pins an older
-`packaging` than the project's, so it cannot live in .venv). Missing, this fails: a
+`packaging` than the project's, so it cannot live in .venv) and runs this module as its own
+target (`make deploycheck`), beside the rest of the suite. Missing, this fails: a
 security scan that silently does not run is worse than none. `--skip-download` keeps it
 offline (no guideline links, nothing asked of any server)."""
 

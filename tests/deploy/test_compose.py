@@ -180,7 +180,8 @@ def test_the_image_runs_hardened(name: str) -> None:
 
 
 def test_prometheus_scrapes_both_replicas_and_loads_the_rules() -> None:
-    """Both replicas' metrics ports are targets; deploy/monitoring's *.yml are the rule files."""
+    """Both replicas' metrics ports are targets; the rule files are deploy/monitoring's
+    alert rules, and every file they name is one (not promtool's tests beside them)."""
     prometheus = SERVICES["prometheus"]
     mounts = {
         target: source
@@ -188,7 +189,12 @@ def test_prometheus_scrapes_both_replicas_and_loads_the_rules() -> None:
     }
     assert mounts["/etc/prometheus/rules"] == "./monitoring"
     config = yaml.safe_load((DEPLOY / mounts["/etc/prometheus/prometheus.yml"]).read_text())
-    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert config["rule_files"] == ["/etc/prometheus/rules/alerts.yml"]
+    for pattern in config["rule_files"]:
+        named = sorted((DEPLOY / "monitoring").glob(pattern.removeprefix("/etc/prometheus/rules/")))
+        assert named
+        for path in named:
+            assert set(yaml.safe_load(path.read_text())) == {"groups"}, path
     (job,) = config["scrape_configs"]
     port = SERVICES["gateway-1"]["environment"]["VG_METRICS_LISTEN"].rsplit(":", 1)[1]
     assert job["static_configs"] == [{"targets": [f"{g}:{port}" for g in GATEWAYS]}]
