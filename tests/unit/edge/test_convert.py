@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -703,3 +703,22 @@ def test_the_kept_queries_are_keyed_by_every_request_field() -> None:
         "max_age",
         "held_when_rate_limited",
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 11, 30, 3, 4, 5, 123_456, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=-7, minutes=-30))),
+        datetime(2028, 2, 29, 23, 59, 40, tzinfo=timezone(timedelta(hours=14))),
+        datetime(2026, 11, 30, 3, 4, 5, 7),  # naive: protobuf reads it as UTC
+    ],
+)
+def test_timestamps_are_protobufs_own(value: datetime) -> None:
+    """`convert.timestamp` gives the seconds and nanos `Timestamp.FromDatetime` gives."""
+    expected = Timestamp()
+    expected.FromDatetime(value)
+    assert convert.timestamp(value) == expected
