@@ -434,6 +434,8 @@ class _Frame:
             self._observe(call.code())
         elif isinstance(exc, asyncio.CancelledError):
             await self.ended(grpc.StatusCode.CANCELLED, None)
+        elif isinstance(exc, GeneratorExit):  # a stream closed before its end by grpc
+            self._observe(grpc.StatusCode.CANCELLED)
         elif not isinstance(exc, Exception):
             self._observe(grpc.StatusCode.UNKNOWN)
         elif self._hooks.transient(exc):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc
@@ -15,7 +16,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from gateway.core.errors import KeyUnavailable, UpstreamUnavailable, VehicleNotFound
 from gateway.edge import context
 from gateway.edge.grpc import decoding
-from gateway.edge.grpc.interceptors import REQUEST_ID_KEY, EdgeHooks, new_request_id, serve_call
+from gateway.edge.grpc.interceptors import (
+    REQUEST_ID_KEY,
+    EdgeHooks,
+    call_frame,
+    new_request_id,
+    serve_call,
+)
 from storage.transient import is_transient
 
 METHOD = "/vehiclegateway.v1.VehicleGateway/GetVehicle"
@@ -329,3 +336,26 @@ def test_a_new_request_id_is_a_random_uuid() -> None:
         assert str(parsed) == text
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+async def test_a_stream_closed_before_its_end_is_counted_once_as_cancelled() -> None:
+    """grpc closes a stream's generator when its caller goes: the frame counts that call
+    CANCELLED, once; a stream that ran to its end is OK."""
+    seen: list[str] = []
+
+    class Observer:
+        def rpc(self, *, method: str, code: str, seconds: float) -> None:
+            seen.append(code)
+
+    hooks = EdgeHooks(observer=Observer())
+
+    async def stream() -> AsyncGenerator[int, None]:
+        async with call_frame(FakeContext(), method=METHOD, hooks=hooks, request=object()):  # type: ignore[arg-type]
+            yield 1
+            yield 2
+
+    closed = stream()
+    assert await anext(closed) == 1
+    await closed.aclose()
+    assert [item async for item in stream()] == [1, 2]
+    assert seen == ["CANCELLED", "OK"]
