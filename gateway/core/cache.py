@@ -76,17 +76,6 @@ class TelemetryCache:
         self._packed.move_to_end(vehicle_id)
         return self._warm(vehicle_id, unpack(packed))
 
-    def version(self, vehicle_id: str) -> bytes | None:
-        """The version of the vehicle's readings held, None when none are: the packed
-        readings themselves, the same object until a reading of the vehicle changes (a
-        change packs anew). Counts as a use of the vehicle; unpacks nothing."""
-        packed = self._packed.get(vehicle_id)
-        if packed is not None:
-            self._packed.move_to_end(vehicle_id)
-            if vehicle_id in self._hot:
-                self._hot.move_to_end(vehicle_id)
-        return packed
-
     def keep(
         self, vehicle_id: str, stored: dict[TelemetryField, FieldReading]
     ) -> Mapping[TelemetryField, FieldReading]:

@@ -242,11 +242,6 @@ class Telemetry:
     """True when every field came from the cache and no upstream request was made."""
     fetched: frozenset[TelemetryField] = frozenset()
     """The fields this request asked Smartcar for (the rest came from the cache)."""
-    held_as: object | None = None
-    """For an answer served whole from the cache: the cache's version of the readings it
-    was made from (an object that stays the same, by identity, until one of the vehicle's
-    readings changes; `TelemetryCache.version`), so an answer's encoding can be kept per
-    version. None for answers with anything fetched or marked."""
 
 
 # --- tokens, vehicles, rentals, commands -----------------------------------------------------

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,6 @@ from gateway.core.model import (
     UpstreamFailure,
     Vehicle,
 )
-from gateway.core.packing import unpack
 from gateway.core.permissions import FIELD_PERMISSIONS, withdraw_permissions
 from gateway.core.ports import Clock, SmartcarAPI, UnitOfWorkFactory
 from gateway.core.purpose import ReadPurpose
@@ -186,7 +185,7 @@ class TelemetryService:
         self._clock = clock
         self._policy = policy
         self._locks = KeyedLocks()
-        self._answers = _FreshAnswers(policy.capability_ttl, policy.cache_vehicles)
+        self._answers = _FreshAnswers(policy.capability_ttl)
         self._vehicles = VehicleSnapshots(
             uow=uow,
             clock=clock,
@@ -232,37 +231,21 @@ class TelemetryService:
         read of the car was refused for its budget a moment ago and some stale field is held
         (no lock, no database round trip while the vehicle's copy is current); None when
         Smartcar must be asked."""
-        await self._vehicles.sync()
-        granted = self._vehicles.permissions(vehicle_id)
-        version = self._cache.version(vehicle_id)
-        if (
-            granted is not None
-            and version is not None
-            and self._answers.fresh(vehicle_id, read, granted, version)
-        ):
+        granted, held = await self._held(vehicle_id)
+        kept = self._answers.fresh(vehicle_id, read, granted, held)
+        if kept is not None:
             self._metrics.telemetry_read(cached=True, coalesced=False)
             if self._tracing.enabled:
                 self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
-            return Telemetry(
-                vehicle_id=vehicle_id,
-                readings=_HeldAnswer(version, granted, read.wanted),
-                from_cache=True,
-                held_as=version,
-            )
-        granted, held = await self._held(vehicle_id)
+            return kept
         stale = self._stale(granted, read, held)
         if not stale:
             self._metrics.telemetry_read(cached=True, coalesced=False)
             if self._tracing.enabled:
                 self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
-            # No await since `_held`: the version now is the one `held` came from.
-            version = self._cache.version(vehicle_id)
-            if version is not None:
-                self._answers.keep(vehicle_id, read.wanted, granted, held, version)
-            answer = {f: _answer_field(granted, f, held.get(f)) for f in sorted(read.wanted)}
-            return Telemetry(
-                vehicle_id=vehicle_id, readings=answer, from_cache=True, held_as=version
-            )
+            answer = self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
+            self._answers.keep(read.wanted, granted, held, answer)
+            return answer
         refused = self._remembered_refusal(vehicle_id, read, purpose)
         if refused is None or not any(held.get(f) for f in stale):
             return None
@@ -582,10 +565,19 @@ class TelemetryService:
         from_cache: bool,
         fetched: frozenset[TelemetryField] = frozenset(),
     ) -> Telemetry:
-        answer = {f: _answer_field(granted, f, readings.get(f)) for f in sorted(wanted)}
+        answer = {f: self._field(granted, f, readings.get(f)) for f in sorted(wanted)}
         return Telemetry(
             vehicle_id=vehicle_id, readings=answer, from_cache=from_cache, fetched=fetched
         )
+
+    def _field(
+        self, granted: frozenset[str], field: TelemetryField, reading: FieldReading | None
+    ) -> FieldReading:
+        if FIELD_PERMISSIONS[field] not in granted:
+            return _PERMISSION_MISSING[field]
+        if reading is None:
+            return _NO_READING_YET[field]
+        return reading
 
     async def _held(
         self, vehicle_id: str
@@ -643,18 +635,6 @@ _NO_READING_YET = {
     for field in TelemetryField
 }
 """The answer for a field never read: one object per field, as above."""
-
-
-def _answer_field(
-    granted: frozenset[str], field: TelemetryField, reading: FieldReading | None
-) -> FieldReading:
-    """A field's reading as an answer gives it: PERMISSION_MISSING when the owner did not
-    grant it, UNAVAILABLE when never read."""
-    if FIELD_PERMISSIONS[field] not in granted:
-        return _PERMISSION_MISSING[field]
-    if reading is None:
-        return _NO_READING_YET[field]
-    return reading
 
 
 def _marked(
@@ -718,58 +698,66 @@ def _reason(result: FieldResult | None) -> str:
     return ":".join(parts) or "upstream error"
 
 
+_ANSWERS_KEPT = 1024
+"""Cached answers `_FreshAnswers` keeps at most (as many as the cache keeps unpacked)."""
+
+
 @dataclass(frozen=True, slots=True)
-class _Freshness:
-    """How long an answer from one version of a vehicle's cached readings stays fresh:
-    while the owner's grants and the version held are the very objects it was judged on,
-    for a read whose oldest acceptable fetch is at or before `fresh_since` (the oldest
-    fetch among the granted fields wanted), up to `capable_until` (when the oldest
+class _KeptAnswer:
+    """A cached answer, what it was built from, and until when it holds: while the
+    owner's grants and the held readings are the very objects it was built from, it is
+    fresh for a read whose oldest acceptable fetch is at or before `fresh_since` (the
+    oldest fetch among its granted fields), up to `capable_until` (when the oldest
     NOT_CAPABLE verdict among them must be asked again)."""
 
     granted: frozenset[str]
-    version: bytes
+    held: Mapping[TelemetryField, FieldReading]
     fresh_since: datetime
     capable_until: datetime | None
+    answer: Telemetry
 
 
 class _FreshAnswers:
-    """Per vehicle and field set, the freshness of the last answer served whole from the
-    cache, so the next read of the same version checks one time instead of every field
-    and unpacks nothing (`_HeldAnswer` unpacks only if its readings are looked at).
+    """The last answer served from the cache per vehicle and field set, so the next
+    read of the same readings checks one time instead of every field, and builds nothing.
 
-    The cache packs a vehicle's readings anew when one changes (`TelemetryCache.version`),
-    as `VehicleSnapshots` replaces its grants: an entry holds only while both are the
-    objects it was judged on. At most `size` are kept (the cache's size: an entry is a few
-    hundred bytes), the least recently used dropped first."""
+    Readings are immutable and the cache replaces a vehicle's mapping when one changes
+    (`TelemetryCache`), as `VehicleSnapshots` replaces its grants: an answer is kept with
+    the two objects it was built from and handed out only while both are still the ones
+    held. At most `_ANSWERS_KEPT` are kept, the least recently used dropped first."""
 
-    def __init__(self, capability_ttl: timedelta, size: int) -> None:
+    def __init__(self, capability_ttl: timedelta) -> None:
         self._capability_ttl = capability_ttl
-        self._size = max(1, size)
-        self._kept: OrderedDict[tuple[str, frozenset[TelemetryField]], _Freshness] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, frozenset[TelemetryField]], _KeptAnswer] = OrderedDict()
 
-    def fresh(self, vehicle_id: str, read: _Read, granted: frozenset[str], version: bytes) -> bool:
-        """Tell whether the cache's `version` of the vehicle's readings answers this read
-        whole and fresh, as judged before (False when never judged, or on other objects)."""
+    def fresh(
+        self,
+        vehicle_id: str,
+        read: _Read,
+        granted: frozenset[str],
+        held: Mapping[TelemetryField, FieldReading],
+    ) -> Telemetry | None:
+        """The kept answer for this read, when it was built from `granted` and `held`
+        and is fresh enough for it; else None."""
         key = (vehicle_id, read.wanted)
         kept = self._kept.get(key)
-        if kept is None or kept.granted is not granted or kept.version is not version:
-            return False
+        if kept is None or kept.granted is not granted or kept.held is not held:
+            return None
         if read.oldest_ok > kept.fresh_since or (
             kept.capable_until is not None and read.arrival > kept.capable_until
         ):
-            return False
+            return None
         self._kept.move_to_end(key)
-        return True
+        return kept.answer
 
     def keep(
         self,
-        vehicle_id: str,
         wanted: frozenset[TelemetryField],
         granted: frozenset[str],
         held: Mapping[TelemetryField, FieldReading],
-        version: bytes,
+        answer: Telemetry,
     ) -> None:
-        """Judge `held` (the cache's `version`), just found fresh for `wanted`."""
+        """Keep `answer`, just served fresh from `held` for `wanted`."""
         fresh_since = datetime.max.replace(tzinfo=UTC)
         capable_until: datetime | None = None
         for field in wanted:
@@ -785,45 +773,8 @@ class _FreshAnswers:
                 fresh_since = min(fresh_since, reading.fetched_at)
             else:
                 return  # never fresh, as above
-        key = (vehicle_id, wanted)
-        self._kept[key] = _Freshness(granted, version, fresh_since, capable_until)
+        key = (answer.vehicle_id, wanted)
+        self._kept[key] = _KeptAnswer(granted, held, fresh_since, capable_until, answer)
         self._kept.move_to_end(key)
-        if len(self._kept) > self._size:
+        if len(self._kept) > _ANSWERS_KEPT:
             self._kept.popitem(last=False)
-
-
-class _HeldAnswer(Mapping[TelemetryField, FieldReading]):
-    """The readings of an answer served whole from one version of the cache, unpacked only
-    when looked at (once per answer): an answer whose encoding is kept per version
-    (`gateway.edge.grpc.answers`) is sent without its readings ever being unpacked. Its
-    keys, the fields wanted in order, need no unpacking either."""
-
-    __slots__ = ("_granted", "_readings", "_version", "_wanted")
-
-    def __init__(
-        self, version: bytes, granted: frozenset[str], wanted: frozenset[TelemetryField]
-    ) -> None:
-        self._version = version
-        self._granted = granted
-        self._wanted = wanted
-        self._readings: dict[TelemetryField, FieldReading] | None = None
-
-    def __getitem__(self, field: TelemetryField) -> FieldReading:
-        return self._unpacked()[field]
-
-    def __iter__(self) -> Iterator[TelemetryField]:
-        return iter(sorted(self._wanted))
-
-    def __len__(self) -> int:
-        return len(self._wanted)
-
-    def __contains__(self, field: object) -> bool:
-        return field in self._wanted
-
-    def _unpacked(self) -> dict[TelemetryField, FieldReading]:
-        if self._readings is None:
-            held = unpack(self._version)
-            self._readings = {
-                f: _answer_field(self._granted, f, held.get(f)) for f in sorted(self._wanted)
-            }
-        return self._readings

@@ -1,52 +1,67 @@
-"""GetTelemetry's answers, encoded once per version of a vehicle's cached readings.
+"""GetTelemetry's protobuf answers, built once per set of readings.
 
-An answer served whole from the telemetry cache names the cache's version of the readings
-it was made from (`Telemetry.held_as`: the same object, by identity, until one of the
-vehicle's readings changes; `gateway.core.cache.TelemetryCache.version`).
-`TelemetryAnswers` keeps the encoded answer (the serialized `Telemetry` message) per
-vehicle, field set and `from_cache`, with that version, and hands it out again while the
-version is the same object: a cached read then converts and serializes nothing, and its
-readings are not even unpacked (`gateway.core.telemetry`). Any other answer (something
-fetched from Smartcar, or marked) is encoded afresh and not kept.
+A cached read hands the servicer the very `FieldReading` objects the telemetry cache holds
+(they are immutable, and the cache replaces a vehicle's mapping when a reading changes), so
+the answer built for them stays right until one of them is replaced. `TelemetryAnswers`
+keeps the last answer per vehicle, field set and `from_cache`, with the readings it was
+built from, and hands it out again while every reading is the same object: a cached read
+then converts nothing (building the messages and their timestamps was a fifth of a cached
+read's CPU). A reading replaced by a newer one, or an answer from Smartcar (new objects),
+builds afresh and replaces the kept answer.
 
-The servicer returns the encoded bytes; the call frame passes bytes through the response
-serializer untouched (`gateway.edge.grpc.interceptors`). Kept answers are about 200-500
-bytes each; at most `size` are kept (the cache's size by default), the oldest kept dropped
-past it.
+Answers handed out are shared between calls and never changed: grpc only serializes them.
+At most `size` answers are kept; past it the oldest kept is dropped.
 """
 
 from __future__ import annotations
 
-from gateway.core.model import Telemetry, TelemetryField
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.model import FieldReading, Telemetry, TelemetryField
 from gateway.edge.grpc.convert import telemetry_message
 
 _Key = tuple[str, bool, tuple[TelemetryField, ...]]
 
 
 class TelemetryAnswers:
-    """The encoded GetTelemetry answer per vehicle and field set, while its version holds."""
+    """The last GetTelemetry answer per vehicle and field set, while its readings hold."""
 
-    def __init__(self, size: int = 100_000) -> None:
+    def __init__(self, size: int = 10_000) -> None:
         self._size = max(1, size)
-        self._kept: dict[_Key, tuple[object, bytes]] = {}
+        self._kept: dict[_Key, tuple[tuple[FieldReading, ...], pb.Telemetry]] = {}
+        self._last: dict[str, tuple[Telemetry, pb.Telemetry]] = {}
+        """Per vehicle, the last answer object handed in and its message: the core hands a
+        cached read the very answer object it served before while nothing changed
+        (`gateway.core.telemetry`), which is then found without looking at its readings."""
         self.built = 0
-        """Answers encoded (not found kept) since start."""
+        """Answers built (not found kept) since start."""
 
-    def encoded(self, telemetry: Telemetry) -> bytes:
-        """The serialized `Telemetry` message answering with `telemetry`, encoded only
-        when its version of the readings was not met before."""
-        version = telemetry.held_as
-        if version is None:
-            self.built += 1
-            return telemetry_message(telemetry).SerializeToString()
+    def message(self, telemetry: Telemetry) -> pb.Telemetry:
+        """Return the answer for `telemetry`, built only when its readings changed."""
+        last = self._last.get(telemetry.vehicle_id)
+        if last is not None and last[0] is telemetry:
+            return last[1]
+        message = self._message(telemetry)
+        self._last.pop(telemetry.vehicle_id, None)
+        self._last[telemetry.vehicle_id] = (telemetry, message)
+        if len(self._last) > self._size:
+            del self._last[next(iter(self._last))]
+        return message
+
+    def _message(self, telemetry: Telemetry) -> pb.Telemetry:
+        readings = tuple(telemetry.readings.values())
         key = (telemetry.vehicle_id, telemetry.from_cache, tuple(telemetry.readings))
         kept = self._kept.get(key)
-        if kept is not None and kept[0] is version:
+        if kept is not None and _same(kept[0], readings):
             return kept[1]
-        encoded = telemetry_message(telemetry).SerializeToString()
+        message = telemetry_message(telemetry)
         self.built += 1
         self._kept.pop(key, None)
-        self._kept[key] = (version, encoded)
+        self._kept[key] = (readings, message)
         if len(self._kept) > self._size:
             del self._kept[next(iter(self._kept))]
-        return encoded
+        return message
+
+
+def _same(kept: tuple[FieldReading, ...], now: tuple[FieldReading, ...]) -> bool:
+    """True when both hold the very same reading objects, in order."""
+    return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))

@@ -167,23 +167,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(
             framed,
             request_deserializer=decoding.lenient(handler.request_deserializer),
-            response_serializer=_passing_bytes(handler.response_serializer),
+            response_serializer=handler.response_serializer,
         )
-
-
-def _passing_bytes(
-    serializer: Callable[[Any], bytes] | None,
-) -> Callable[[Any], bytes] | None:
-    """`serializer`, except that an answer already serialized (bytes, as GetTelemetry's
-    kept answers are) is sent as it is."""
-    if serializer is None:
-        return None
-    serialize = serializer
-
-    def serialized(answer: Any) -> bytes:
-        return answer if answer.__class__ is bytes else serialize(answer)
-
-    return serialized
 
 
 _MAX_FRAMED = 1024

@@ -49,7 +49,6 @@ async def create_server(
     hooks: EdgeHooks | None = None,
     credentials: grpc.ServerCredentials | None = None,
     outer: Sequence[grpc.aio.ServerInterceptor] = (),
-    answers_kept: int = 100_000,
 ) -> tuple[grpc.aio.Server, int]:
     """Build the server (gateway, health, reflection) bound to `listen`; return it and its port.
 
@@ -57,8 +56,7 @@ async def create_server(
     health statuses (needed by `GracefulShutdown`); both the overall status "" and the
     service's own are set SERVING. `hooks` admit callers (default: development mode,
     everyone allowed), audit actions on cars and measure calls; `credentials` make the
-    port TLS (or mTLS); `answers_kept`: encoded GetTelemetry answers kept (the telemetry
-    cache's size). `outer` interceptors run around the call frame (tracing's,
+    port TLS (or mTLS). `outer` interceptors run around the call frame (tracing's,
     when on: the frame then runs inside the call's span). The server is not started.
     """
     server = grpc.aio.server(
@@ -76,8 +74,7 @@ async def create_server(
     )
     # Every service is registered framed (`FramedServer`): no interceptor runs per call.
     framed = FramedServer(server, EdgeInterceptor(hooks)).registrar()
-    servicer = VehicleGatewayServicer(api, answers_kept=answers_kept)
-    pb_grpc.add_VehicleGatewayServicer_to_server(servicer, framed)
+    pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), framed)
     if health_servicer is None:
         health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, framed)

@@ -21,11 +21,9 @@ from gateway.edge.grpc.interceptors import Context
 class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     """Serve `vehiclegateway.v1.VehicleGateway` on top of the gateway's use cases."""
 
-    def __init__(self, api: GatewayAPI, *, answers_kept: int = 100_000) -> None:
-        """`answers_kept`: encoded GetTelemetry answers kept (`TelemetryAnswers`), as many
-        as the telemetry cache holds vehicles."""
+    def __init__(self, api: GatewayAPI) -> None:
         self._api = api
-        self._telemetry_answers = TelemetryAnswers(answers_kept)
+        self._telemetry_answers = TelemetryAnswers()
 
     async def GetConnectUrl(
         self, request: pb.GetConnectUrlRequest, context: Context
@@ -47,12 +45,8 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
         )
         return convert.vehicle_message(panel)
 
-    async def GetTelemetry(  # type: ignore[override]
-        self, request: pb.GetTelemetryRequest, context: Context
-    ) -> bytes:
-        """Read telemetry within the requested max age. Answers with the `Telemetry`
-        message already serialized (`TelemetryAnswers`: kept per version of the cached
-        readings); the call frame sends bytes as they are."""
+    async def GetTelemetry(self, request: pb.GetTelemetryRequest, context: Context) -> pb.Telemetry:
+        """Read telemetry within the requested max age."""
         query = convert.telemetry_query(request)
         telemetry = await self._api.get_telemetry(
             query.vehicle_id,
@@ -60,7 +54,7 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
             max_age=query.max_age,
             held_when_limited=query.held_when_limited,
         )
-        return self._telemetry_answers.encoded(telemetry)
+        return self._telemetry_answers.message(telemetry)
 
     async def Lock(self, request: pb.LockRequest, context: Context) -> pb.CommandResult:
         """Lock the vehicle, idempotently per request id."""

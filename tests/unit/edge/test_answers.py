@@ -1,73 +1,69 @@
-"""TelemetryAnswers: a GetTelemetry answer is encoded once per version of the cached
-readings it was made from."""
+"""TelemetryAnswers: a GetTelemetry answer is built once per set of reading objects."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from gateway.api.v1 import vehicle_gateway_pb2 as pb
-from gateway.core.model import Telemetry
+from gateway.core.model import Availability, FieldReading
 from gateway.edge.grpc.answers import TelemetryAnswers
 from gateway.edge.grpc.convert import telemetry_message
 from tests.unit.edge.samples import telemetry
 
 
-def held(version: object, **changes: object) -> Telemetry:
-    """A sample answer served whole from the cache's `version` of the readings."""
-    return dataclasses.replace(telemetry(from_cache=True), held_as=version, **changes)  # type: ignore[arg-type]
-
-
-def test_the_same_version_gets_the_kept_encoding_equal_to_a_fresh_one() -> None:
-    """A second answer from the very same version is the kept bytes, which decode to what
-    converting the readings afresh gives."""
+def test_the_same_readings_get_the_kept_answer_and_it_equals_a_fresh_build() -> None:
+    """The second answer for the very same reading objects is the kept message, equal to
+    what converting them afresh gives."""
     answers = TelemetryAnswers()
-    version = b"packed readings"
-    first = answers.encoded(held(version))
-    again = answers.encoded(held(version))
+    read = telemetry(from_cache=True)
+    first = answers.message(read)
+    again = answers.message(dataclasses.replace(read, readings=dict(read.readings)))
     assert again is first
-    assert pb.Telemetry.FromString(again) == telemetry_message(held(version))
+    assert again == telemetry_message(read)
     assert answers.built == 1
 
 
-def test_another_version_is_encoded_afresh_even_when_equal() -> None:
-    """A new version (a reading changed; identity, not equality, decides) encodes anew."""
+def test_a_replaced_reading_builds_a_new_answer() -> None:
+    """One reading replaced by a new object (even an equal one) builds afresh, and the
+    answer carries the new value."""
     answers = TelemetryAnswers()
-    answers.encoded(held(b"version"))
-    answers.encoded(held(bytes(bytearray(b"version"))))
+    read = telemetry(from_cache=True)
+    answers.message(read)
+    field = next(iter(read.readings))
+    newer = FieldReading(field=field, availability=Availability.UNAVAILABLE, reason="asleep")
+    changed = dataclasses.replace(read, readings={**read.readings, field: newer})
+    message = answers.message(changed)
+    assert message == telemetry_message(changed)
     assert answers.built == 2
+    assert answers.message(dataclasses.replace(read, readings=dict(read.readings))) == (
+        telemetry_message(read)
+    )
 
 
-def test_answers_with_something_fetched_or_marked_are_never_kept() -> None:
-    """An answer with no version (fetched from Smartcar, or marked) is encoded each time."""
+def test_from_cache_vehicle_and_field_set_are_part_of_the_key() -> None:
+    """The same readings answered after a fetch (from_cache False), for another vehicle, or
+    as a subset are other answers."""
     answers = TelemetryAnswers()
-    fetched = telemetry(from_cache=False)
-    assert pb.Telemetry.FromString(answers.encoded(fetched)) == telemetry_message(fetched)
-    answers.encoded(fetched)
-    assert answers.built == 2
-
-
-def test_vehicle_and_field_set_are_part_of_the_key() -> None:
-    """The same version read for another vehicle or as a subset is another answer."""
-    answers = TelemetryAnswers()
-    version = b"v"
-    read = held(version)
-    answers.encoded(read)
-    other = pb.Telemetry.FromString(answers.encoded(held(version, vehicle_id="car-9")))
+    read = telemetry(from_cache=True)
+    answers.message(read)
+    fetched = answers.message(dataclasses.replace(read, from_cache=False))
+    assert not fetched.from_cache
+    other = answers.message(dataclasses.replace(read, vehicle_id="car-9"))
     assert other.vehicle_id == "car-9"
     one = next(iter(read.readings))
-    subset = answers.encoded(held(version, readings={one: read.readings[one]}))
-    assert len(pb.Telemetry.FromString(subset).readings) == 1
-    assert answers.built == 3
+    subset = answers.message(dataclasses.replace(read, readings={one: read.readings[one]}))
+    assert len(subset.readings) == 1
+    assert answers.built == 4
 
 
 def test_at_most_size_answers_are_kept() -> None:
-    """Past `size`, the oldest kept answer is dropped and encoded again when asked."""
+    """Past `size`, the oldest kept answer is dropped and built again when asked."""
     answers = TelemetryAnswers(size=2)
-    version = b"v"
-    reads = [held(version, vehicle_id=f"car-{n}") for n in range(3)]
+    reads = [
+        dataclasses.replace(telemetry(from_cache=True), vehicle_id=f"car-{n}") for n in range(3)
+    ]
     for read in reads:
-        answers.encoded(read)
-    answers.encoded(reads[2])
+        answers.message(read)
+    answers.message(reads[2])
     assert answers.built == 3
-    answers.encoded(reads[0])
+    answers.message(reads[0])
     assert answers.built == 4
