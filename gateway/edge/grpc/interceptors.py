@@ -1,4 +1,4 @@
-"""The server interceptor that frames every call: caller, request id, deadline, log, errors.
+"""The frame around every call: caller, request id, deadline, log, errors.
 
 For each call (the gateway's RPCs, health and reflection) it
 
@@ -25,9 +25,11 @@ For each call (the gateway's RPCs, health and reflection) it
 Streaming calls (WatchVehicles, health `Watch`, reflection) get the same frame around the
 whole stream.
 
-An interceptor rather than a decorator on servicer methods: it wraps every method of every
-service registered on the server, so a new RPC cannot forget it, and the servicer holds
-nothing but conversion and the use-case call.
+Put on the handlers as services are registered (`FramedServer`) rather than as a decorator
+on servicer methods: it wraps every method of every service registered on the server, so a
+new RPC cannot forget it, and the servicer holds nothing but conversion and the use-case
+call; and rather than as a grpc.aio interceptor, which grpc would run on every call to find
+the handler.
 """
 
 from __future__ import annotations
@@ -109,32 +111,16 @@ class EdgeHooks:
     """Which calls get their log line: `all`, `errors` (not OK) or `off`."""
 
 
-class EdgeInterceptor(grpc.aio.ServerInterceptor):
+class CallFraming:
     """Admit the caller, bind request id and deadline, map errors to status, audit actions
-    on cars, and log and measure every call.
-
-    Used two ways: as a grpc.aio interceptor, or (the gateway's servers, `FramedServer`)
-    to frame each method's handler once, when it is registered, which spares grpc the
-    interceptor pipeline on every call."""
+    on cars, and log and measure every call: puts each method's handler in the call frame,
+    once per handler (`FramedServer` asks as services are registered)."""
 
     def __init__(self, hooks: EdgeHooks | None = None) -> None:
         self._hooks = hooks or EdgeHooks()
         self._framed: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], Any]] = {}
-        """Per method, the handler last framed and its framed handler: servers hand out
-        the same handler object for a method on every call, so it is framed once."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        """Wrap unary-unary and unary-stream handlers; pass any other handler through."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return self.framed(handler, handler_call_details.method)
+        """Per method, the handler last framed and its framed handler: generic handlers
+        hand out the same handler object for a method on every lookup, so it is framed once."""
 
     def framed(
         self, handler: grpc.RpcMethodHandler[Any, Any], method: str
@@ -185,7 +171,7 @@ class FramedServer:
     call for it (interceptors given to the server, such as tracing's, still run, outside
     the frame)."""
 
-    def __init__(self, server: grpc.aio.Server, frame: EdgeInterceptor) -> None:
+    def __init__(self, server: grpc.aio.Server, frame: CallFraming) -> None:
         self._server = server
         self._frame = frame
 
@@ -218,7 +204,7 @@ class FramedServer:
 class _FramedGeneric(grpc.GenericRpcHandler):
     """A generic handler whose method handlers come framed."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler, frame: EdgeInterceptor) -> None:
+    def __init__(self, inner: grpc.GenericRpcHandler, frame: CallFraming) -> None:
         self._inner = inner
         self._frame = frame
 

@@ -27,7 +27,7 @@ from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
 from gateway.edge.grpc.decoding import MAX_RECEIVE_MESSAGE_BYTES
-from gateway.edge.grpc.interceptors import EdgeHooks, EdgeInterceptor, FramedServer
+from gateway.edge.grpc.interceptors import CallFraming, EdgeHooks, FramedServer
 from gateway.edge.grpc.reflection import enable_reflection
 from gateway.edge.grpc.servicer import VehicleGatewayServicer
 
@@ -73,7 +73,7 @@ async def create_server(
         ],
     )
     # Every service is registered framed (`FramedServer`): no interceptor runs per call.
-    framed = FramedServer(server, EdgeInterceptor(hooks)).registrar()
+    framed = FramedServer(server, CallFraming(hooks)).registrar()
     pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), framed)
     if health_servicer is None:
         health_servicer = HealthServicer()
@@ -104,7 +104,7 @@ async def create_health_server(
     """
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     health_pb2_grpc.add_HealthServicer_to_server(
-        health_servicer, FramedServer(server, EdgeInterceptor(hooks)).registrar()
+        health_servicer, FramedServer(server, CallFraming(hooks)).registrar()
     )
     port = server.add_insecure_port(listen)
     if port == 0:
