@@ -19,7 +19,6 @@ import json
 import logging
 import re
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -130,7 +129,6 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._queued: list[str] = []
         self._flush_due = False
         """A flush is asked for and has not begun."""
-        self._queue_lock = threading.RLock()
 
     def queue(self, line: str) -> None:
         """Write `line` (JSON and a newline) at the end of this turn of the running event
@@ -152,7 +150,10 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def flush(self) -> None:
         """Write the queued lines and flush the stream."""
-        with self._queue_lock:
+        # The handler's own lock, which `handle` holds around `emit`: queued lines and
+        # records written from other threads never interleave.
+        self.acquire()
+        try:
             # Cleared before the lines are counted: a line queued after the count finds it
             # cleared and asks for a flush of its own.
             self._flush_due = False
@@ -165,6 +166,8 @@ class JsonLinesHandler(logging.StreamHandler):  # type: ignore[type-arg]
                     self.stream.write(text)
                 except Exception:  # noqa: BLE001 - as logging does: a log write never raises
                     self.handleError(logging.makeLogRecord({"msg": "access log lines"}))
+        finally:
+            self.release()
         super().flush()
 
 
