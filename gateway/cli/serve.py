@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 from typing import Any
@@ -72,6 +73,7 @@ async def _serve(settings: Settings) -> None:
     from gateway.edge.grpc.server import serve_until_stopped
 
     async with running_gateway(settings) as running:
+        _freeze_start_up_heap()
         _log.info(
             "gateway serving",
             extra={
@@ -86,3 +88,16 @@ async def _serve(settings: Settings) -> None:
         )
         await serve_until_stopped(running.server, running.health, grace_s=settings.shutdown_grace_s)
     _log.info("gateway stopped", extra={"event": "gateway_stopped"})
+
+
+def _freeze_start_up_heap() -> None:
+    """Move what start-up made (modules, classes, the assembled gateway: some 140,000
+    objects) out of the garbage collector's view; it lives as long as the process.
+
+    A full collection runs whenever a quarter as many objects as the collector already
+    holds have outlived the young generations, and walks them all: with the start-up heap
+    in view, each took 80-140 ms and stopped every call in flight (a cached read's p99 on
+    a busy gateway is that pause). Frozen objects are still freed by reference counting;
+    only cycles among them would be kept, and start-up's live until exit anyway."""
+    gc.collect()
+    gc.freeze()

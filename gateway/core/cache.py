@@ -15,6 +15,14 @@ from gateway.core.model import FieldReading, TelemetryField
 from gateway.core.packing import pack, unpack
 from gateway.core.ports import SharedTelemetry, UnitOfWorkFactory
 
+HOT_VEHICLES = 1024
+"""Vehicles whose readings the cache also holds as objects (the most recently used).
+
+What is kept per set of reading objects (the core's fresh answers, the edge's protobuf
+answers) is kept for as many vehicles and no more: the readings of any other vehicle are
+unpacked afresh on each read, so an answer kept for them would never be found again, and
+would only give the garbage collector more to walk."""
+
 
 class TelemetryCache:
     """The latest readings per vehicle in memory, loaded from storage on first use.
@@ -39,7 +47,7 @@ class TelemetryCache:
         uow: UnitOfWorkFactory,
         shared: SharedTelemetry | None = None,
         *,
-        hot: int = 1024,
+        hot: int = HOT_VEHICLES,
         size: int = 100_000,
     ) -> None:
         self._uow = uow

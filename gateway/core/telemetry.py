@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from gateway.core.budget import BudgetLedger
-from gateway.core.cache import TelemetryCache
+from gateway.core.cache import HOT_VEHICLES, TelemetryCache
 from gateway.core.errors import (
     GatewayError,
     OwnerAccountIssue,
@@ -698,7 +698,7 @@ def _reason(result: FieldResult | None) -> str:
     return ":".join(parts) or "upstream error"
 
 
-_ANSWERS_KEPT = 1024
+_ANSWERS_KEPT = HOT_VEHICLES
 """Cached answers `_FreshAnswers` keeps at most (as many as the cache keeps unpacked)."""
 
 

@@ -10,12 +10,15 @@ read's CPU). A reading replaced by a newer one, or an answer from Smartcar (new 
 builds afresh and replaces the kept answer.
 
 Answers handed out are shared between calls and never changed: grpc only serializes them.
-At most `size` answers are kept; past it the oldest kept is dropped.
+At most `size` answers are kept, by default as many as the cache holds readings as objects
+for (`HOT_VEHICLES`): any other vehicle's readings are new objects on each read, so its
+answer would never be found again. Past `size` the oldest kept is dropped.
 """
 
 from __future__ import annotations
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.cache import HOT_VEHICLES
 from gateway.core.model import FieldReading, Telemetry, TelemetryField
 from gateway.edge.grpc.convert import telemetry_message
 
@@ -25,7 +28,7 @@ _Key = tuple[str, bool, tuple[TelemetryField, ...]]
 class TelemetryAnswers:
     """The last GetTelemetry answer per vehicle and field set, while its readings hold."""
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = HOT_VEHICLES) -> None:
         self._size = max(1, size)
         self._kept: dict[_Key, tuple[tuple[FieldReading, ...], pb.Telemetry]] = {}
         self._last: dict[str, tuple[Telemetry, pb.Telemetry]] = {}

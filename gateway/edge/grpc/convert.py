@@ -257,30 +257,36 @@ def compatibility_query(request: pb.CheckCompatibilityRequest) -> CompatibilityQ
 def telemetry_query(request: pb.GetTelemetryRequest) -> TelemetryQuery:
     """Validate a GetTelemetry request: known fields, and a max_age within bounds.
 
-    The queries of requests already validated are kept (readers repeat the same few
-    requests, a dashboard every minute): a request equal in every field to one kept gets
-    the same query without being checked again. Only valid requests are kept."""
+    What a request asks for besides its vehicle is kept once validated (readers repeat the
+    same few requests for every car, a dashboard every minute): a request asking the same
+    gets the kept fields and max_age, and only its vehicle id is checked. Only valid
+    requests are kept."""
     has_max_age = request.HasField("max_age")
     key = (
-        request.vehicle_id,
         tuple(request.fields),
         request.max_age.seconds if has_max_age else None,
         request.max_age.nanos if has_max_age else None,
         request.held_when_rate_limited,
     )
-    query = _QUERIES.get(key)
-    if query is None:
+    kept = _QUERIES.get(key)
+    if kept is None or validation.identifier("vehicle_id", request.vehicle_id) is not None:
         query = _checked_telemetry_query(request)
         if len(_QUERIES) >= _QUERIES_KEPT:
             del _QUERIES[next(iter(_QUERIES))]
         _QUERIES[key] = query
-    return query
+        return query
+    return TelemetryQuery(
+        vehicle_id=request.vehicle_id,
+        fields=kept.fields,
+        max_age=kept.max_age,
+        held_when_limited=kept.held_when_limited,
+    )
 
 
-_QUERIES: dict[tuple[str, tuple[int, ...], int | None, int | None, bool], TelemetryQuery] = {}
-"""Queries of valid GetTelemetry requests, by every field of the request."""
+_QUERIES: dict[tuple[tuple[int, ...], int | None, int | None, bool], TelemetryQuery] = {}
+"""A valid query per request, keyed by every field of the request but the vehicle id."""
 
-_QUERIES_KEPT = 10_000
+_QUERIES_KEPT = 256
 """Kept at most; past it the oldest kept is dropped."""
 
 

@@ -675,28 +675,50 @@ def test_charge_reading() -> None:
     assert unknown.charge.state == pb.CHARGING_STATE_UNSPECIFIED
 
 
-def test_equal_telemetry_requests_share_one_checked_query() -> None:
-    """A request equal to one already validated gets the same query, unchecked again; an
-    invalid one is refused every time, never kept."""
+def test_telemetry_requests_asking_the_same_share_one_checked_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request asking what one already validated asked (for any vehicle) gets its fields
+    and max_age without checking them again, and only its vehicle id checked; an invalid
+    request is refused every time, never kept."""
     first = pb.GetTelemetryRequest(vehicle_id="car-q", fields=[pb.ODOMETER])
     first.max_age.FromSeconds(60)
+    assert convert.telemetry_query(first) == convert.TelemetryQuery(
+        vehicle_id="car-q",
+        fields=frozenset({TelemetryField.ODOMETER}),
+        max_age=timedelta(seconds=60),
+    )
+    checked: list[pb.GetTelemetryRequest] = []
+    check = convert._checked_telemetry_query
+    monkeypatch.setattr(
+        convert, "_checked_telemetry_query", lambda r: checked.append(r) or check(r)
+    )
     again = pb.GetTelemetryRequest()
     again.CopyFrom(first)
-    assert convert.telemetry_query(again) is convert.telemetry_query(first)
+    again.vehicle_id = "car-r"
+    assert convert.telemetry_query(again) == convert.TelemetryQuery(
+        vehicle_id="car-r",
+        fields=frozenset({TelemetryField.ODOMETER}),
+        max_age=timedelta(seconds=60),
+    )
+    assert checked == []
     other = pb.GetTelemetryRequest()
     other.CopyFrom(first)
     other.max_age.FromSeconds(61)
     assert convert.telemetry_query(other).max_age == timedelta(seconds=61)
-    bad = pb.GetTelemetryRequest(vehicle_id="car q")
-    for _ in range(2):
-        with pytest.raises(InvalidArgument):
-            convert.telemetry_query(bad)
+    assert checked == [other]
+    for bad in (pb.GetTelemetryRequest(vehicle_id="car q"), pb.GetTelemetryRequest()):
+        bad.MergeFrom(pb.GetTelemetryRequest(fields=[pb.ODOMETER], max_age=first.max_age))
+        for _ in range(2):
+            with pytest.raises(InvalidArgument) as refused:
+                convert.telemetry_query(bad)
+            assert [v.field for v in refused.value.violations] == ["vehicle_id"]
 
 
 def test_the_kept_queries_are_keyed_by_every_request_field() -> None:
     """The key of a kept query names every GetTelemetryRequest field: a field added to the
     request must be added to the key (`convert.telemetry_query`), or two requests differing
-    only in it would share a query."""
+    only in it would share a query (the vehicle id is checked on every request instead)."""
     assert {f.name for f in pb.GetTelemetryRequest.DESCRIPTOR.fields} == {
         "vehicle_id",
         "fields",
