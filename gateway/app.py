@@ -260,6 +260,7 @@ async def running_gateway(
                 ),
                 credentials=credentials,
                 outer=() if tracing is None else (tracing.server_interceptor(),),
+                cached_vehicles=settings.policies.telemetry.cache_vehicles,
             )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory, clock)
         health_port = await _start_health(stack, settings, health, metrics)

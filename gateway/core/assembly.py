@@ -132,7 +132,12 @@ def build_gateway(
         listing=listing,
         tracing=tracing,
     )
-    cache = TelemetryCache(uow, shared_telemetry, size=policies.telemetry.cache_vehicles)
+    cache = TelemetryCache(
+        uow,
+        shared_telemetry,
+        hot=policies.telemetry.cache_hot_vehicles,
+        size=policies.telemetry.cache_vehicles,
+    )
     telemetry = TelemetryService(
         uow=uow,
         smartcar=smartcar,

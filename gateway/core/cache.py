@@ -84,6 +84,16 @@ class TelemetryCache:
         self._packed.move_to_end(vehicle_id)
         return self._warm(vehicle_id, unpack(packed))
 
+    def cold(self, vehicle_id: str) -> bytes | None:
+        """The packed readings of a vehicle held but not as objects (`gateway.core.packing`),
+        counted as a use; None when it is held as objects or not at all."""
+        if vehicle_id in self._hot:
+            return None
+        packed = self._packed.get(vehicle_id)
+        if packed is not None:
+            self._packed.move_to_end(vehicle_id)
+        return packed
+
     def keep(
         self, vehicle_id: str, stored: dict[TelemetryField, FieldReading]
     ) -> Mapping[TelemetryField, FieldReading]:

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gateway.core import packing
 from gateway.core.budget import BudgetLedger
 from gateway.core.cache import HOT_VEHICLES, TelemetryCache
 from gateway.core.errors import (
@@ -55,6 +56,7 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     Availability,
     BatchReading,
+    CachedSource,
     ConnectionStatus,
     FieldReading,
     FieldResult,
@@ -119,6 +121,10 @@ class TelemetryPolicy:
     """How many vehicles' readings the in-memory cache holds, and how many vehicles' grants
     cached reads keep a copy of (least recently used dropped past it, loaded from storage
     again on their next use)."""
+    cache_hot_vehicles: int = HOT_VEHICLES
+    """Of those, how many (the most recently loaded or changed) the cache also holds as
+    objects; the others are answered from their packed form. Not a setting: the kept
+    answers are sized for the default (see `HOT_VEHICLES`); tests make it small."""
     spacing: ReadSpacing = dataclasses.field(default_factory=ReadSpacing)
     """How interactive reads' share of a car's budget is released through the month
     (`gateway.core.read_spacing`; applies when the budget is paced)."""
@@ -230,8 +236,26 @@ class TelemetryService:
         """Answer from the readings held when none wanted is stale, or when an interactive
         read of the car was refused for its budget a moment ago and some stale field is held
         (no lock, no database round trip while the vehicle's copy is current); None when
-        Smartcar must be asked."""
-        granted, held = await self._held(vehicle_id)
+        Smartcar must be asked.
+
+        A vehicle held only packed (not among the `HOT_VEHICLES` most recently loaded or
+        changed) is judged by its packed fetch times and answered without unpacking; its
+        readings are unpacked only if the answer's are looked at."""
+        await self._vehicles.sync()
+        granted = self._vehicles.permissions(vehicle_id)
+        if granted is not None:
+            packed = self._cache.cold(vehicle_id)
+            if packed is not None and self._fresh_packed(granted, read, packed):
+                self._metrics.telemetry_read(cached=True, coalesced=False)
+                if self._tracing.enabled:
+                    self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
+                return Telemetry(
+                    vehicle_id=vehicle_id,
+                    readings=_PackedAnswer(granted, read.wanted, packed),
+                    from_cache=True,
+                    source=CachedSource(packed, granted, read.wanted),
+                )
+        granted, held = await self._held(vehicle_id, granted)
         kept = self._answers.fresh(vehicle_id, read, granted, held)
         if kept is not None:
             self._metrics.telemetry_read(cached=True, coalesced=False)
@@ -438,6 +462,30 @@ class TelemetryService:
             if FIELD_PERMISSIONS[f] in granted and not self._fresh(readings.get(f), read.oldest_ok)
         )
 
+    def _fresh_packed(self, granted: frozenset[str], read: _Read, packed: bytes) -> bool:
+        """Tell whether none of the wanted fields is stale (`_stale`), from the packed
+        readings' fetch times alone."""
+        fetched = packing.fetches(packed)
+        oldest_ok = packing.micros(read.oldest_ok)
+        capable_since: int | None = None
+        for field in read.wanted:
+            if FIELD_PERMISSIONS[field] not in granted:
+                continue
+            slot = packing.FIELD_SLOT[field]
+            kind = fetched[slot]
+            if kind == packing.AVAILABLE:
+                if fetched[slot + 1] < oldest_ok:
+                    return False
+            elif kind == packing.NOT_CAPABLE:
+                if capable_since is None:
+                    now = self._clock.now()
+                    capable_since = packing.micros(now - self._policy.capability_ttl)
+                if fetched[slot + 1] < capable_since:
+                    return False
+            else:
+                return False
+        return True
+
     def _fresh(self, reading: FieldReading | None, oldest_ok: datetime) -> bool:
         if reading is None or reading.fetched_at is None:
             return False
@@ -565,27 +613,19 @@ class TelemetryService:
         from_cache: bool,
         fetched: frozenset[TelemetryField] = frozenset(),
     ) -> Telemetry:
-        answer = {f: self._field(granted, f, readings.get(f)) for f in sorted(wanted)}
         return Telemetry(
-            vehicle_id=vehicle_id, readings=answer, from_cache=from_cache, fetched=fetched
+            vehicle_id=vehicle_id,
+            readings=_answered(granted, wanted, readings),
+            from_cache=from_cache,
+            fetched=fetched,
         )
 
-    def _field(
-        self, granted: frozenset[str], field: TelemetryField, reading: FieldReading | None
-    ) -> FieldReading:
-        if FIELD_PERMISSIONS[field] not in granted:
-            return _PERMISSION_MISSING[field]
-        if reading is None:
-            return _NO_READING_YET[field]
-        return reading
-
     async def _held(
-        self, vehicle_id: str
+        self, vehicle_id: str, granted: frozenset[str] | None
     ) -> tuple[frozenset[str], Mapping[TelemetryField, FieldReading]]:
-        """What the owner granted and the cached readings; what is not held yet is loaded
-        (NotFound for an unknown vehicle), both in one read of the database."""
-        await self._vehicles.sync()
-        granted = self._vehicles.permissions(vehicle_id)
+        """What the owner granted (`granted`, when already known) and the cached readings;
+        what is not held yet is loaded (NotFound for an unknown vehicle), both in one read
+        of the database."""
         readings = self._cache.held(vehicle_id)
         if granted is None or readings is None:
             async with self._uow.reader() as uow:
@@ -599,6 +639,55 @@ class TelemetryService:
         """The vehicle as the database has it now (kept as the copy too)."""
         async with self._uow.reader() as uow:
             return await self._vehicles.load(uow, vehicle_id)
+
+
+def _answered(
+    granted: frozenset[str],
+    wanted: frozenset[TelemetryField],
+    readings: Mapping[TelemetryField, FieldReading],
+) -> dict[TelemetryField, FieldReading]:
+    """The answer's reading of each wanted field: the one held, or why there is none."""
+    answer = {}
+    for field in sorted(wanted):
+        if FIELD_PERMISSIONS[field] not in granted:
+            answer[field] = _PERMISSION_MISSING[field]
+        else:
+            reading = readings.get(field)
+            answer[field] = _NO_READING_YET[field] if reading is None else reading
+    return answer
+
+
+class _PackedAnswer(Mapping[TelemetryField, FieldReading]):
+    """A cached answer's readings, unpacked from the cache's packed form when first looked
+    at (a caller that keeps its conversion of the answer by `Telemetry.source` never
+    does)."""
+
+    __slots__ = ("_granted", "_packed", "_readings", "_wanted")
+
+    def __init__(
+        self, granted: frozenset[str], wanted: frozenset[TelemetryField], packed: bytes
+    ) -> None:
+        self._granted = granted
+        self._wanted = wanted
+        self._packed = packed
+        self._readings: dict[TelemetryField, FieldReading] | None = None
+
+    def _unpacked(self) -> dict[TelemetryField, FieldReading]:
+        if self._readings is None:
+            self._readings = _answered(self._granted, self._wanted, packing.unpack(self._packed))
+        return self._readings
+
+    def __getitem__(self, field: TelemetryField) -> FieldReading:
+        return self._unpacked()[field]
+
+    def __iter__(self) -> Iterator[TelemetryField]:
+        return iter(self._unpacked())
+
+    def __len__(self) -> int:
+        return len(self._wanted)
+
+    def __repr__(self) -> str:
+        return repr(self._unpacked())
 
 
 def _waits_for_owner(vehicle: Vehicle, purpose: ReadPurpose) -> bool:
