@@ -72,6 +72,7 @@ from gateway.edge.grpc.access import (
     load_policy,
     server_credentials,
 )
+from gateway.edge.grpc.answers import encoded_reading
 from gateway.edge.grpc.interceptors import EdgeHooks
 from gateway.edge.grpc.refusals import RefusalLog
 from gateway.edge.grpc.server import (
@@ -225,6 +226,7 @@ async def running_gateway(
             page_tokens=PageTokens(storage.keyring.derive(PAGE_TOKEN_PURPOSE)),
             wakeups=wakeups,
             tracing=core_tracing,
+            encode_reading=encoded_reading,
             compatibility=SmartcarCompatibilityV2(
                 client=sc.SmartcarCompatibility(
                     http=http,
@@ -260,7 +262,6 @@ async def running_gateway(
                 ),
                 credentials=credentials,
                 outer=() if tracing is None else (tracing.server_interceptor(),),
-                cached_vehicles=settings.policies.telemetry.cache_vehicles,
             )
         metrics_port = await _start_metrics(stack, settings, metrics, uow_factory, clock)
         health_port = await _start_health(stack, settings, health, metrics)

@@ -27,6 +27,7 @@ from gateway.core.paging import PageTokens
 from gateway.core.ports import (
     Clock,
     CompatibilityAPI,
+    ReadingEncoder,
     SharedTelemetry,
     SmartcarAPI,
     UnitOfWorkFactory,
@@ -85,6 +86,7 @@ def build_gateway(
     compatibility: CompatibilityAPI | None = None,
     wakeups: FeedWakeups | None = None,
     tracing: Tracing = NO_TRACING,
+    encode_reading: ReadingEncoder | None = None,
 ) -> Gateway:
     """Make every core service over a unit of work, Smartcar and a clock, tuned by
     `policies`, and return the `Gateway` facade over them.
@@ -100,7 +102,9 @@ def build_gateway(
     `wakeups` are rung when a status transition or vehicle event is committed, so the
     feeds read at once instead of at their next poll (default: never rung); `tracing`
     records cache hits and misses, coalesced waits, token refreshes and 401 retries
-    (default: nothing recorded).
+    (default: nothing recorded); `encode_reading` encodes readings as the callers receive
+    them, once, when the telemetry cache takes them in, so cached reads join them instead of
+    converting (default: none, cached answers are converted on each read).
     """
     wakeups = wakeups or FeedWakeups()
     # Which connections Smartcar still lists tells revocation from expiry (`revocation`).
@@ -137,6 +141,7 @@ def build_gateway(
         shared_telemetry,
         hot=policies.telemetry.cache_hot_vehicles,
         size=policies.telemetry.cache_vehicles,
+        encode=encode_reading,
     )
     telemetry = TelemetryService(
         uow=uow,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from gateway.core.model import FieldReading, TelemetryField
 from gateway.core.packing import pack, unpack
-from gateway.core.ports import SharedTelemetry, UnitOfWorkFactory
+from gateway.core.ports import ReadingEncoder, SharedTelemetry, UnitOfWorkFactory
 
 HOT_VEHICLES = 1024
 """Vehicles whose readings the cache also holds as objects (the most recently used).
@@ -37,6 +37,9 @@ class TelemetryCache:
     (its readings stay in storage, where every reading put here already is, and the next
     use loads them again). So memory follows `size`, not the fleet.
 
+    With `encode`, each reading is also held encoded as callers receive it, so a read of
+    a vehicle held only packed is answered without unpacking (`gateway.core.telemetry`).
+
     With `shared` (Redis), readings are also exchanged with the other replicas: what one
     fetches, the others find by `refresh` instead of asking Smartcar again. Without it,
     `refresh` reads storage, which every replica shares too.
@@ -49,8 +52,11 @@ class TelemetryCache:
         *,
         hot: int = HOT_VEHICLES,
         size: int = 100_000,
+        encode: ReadingEncoder | None = None,
     ) -> None:
         self._uow = uow
+        self.encode = encode
+        """Encodes each reading held, as callers receive it (`gateway.core.packing`)."""
         self.shared = shared
         self._packed: OrderedDict[str, bytes] = OrderedDict()
         """Every held vehicle's readings, packed, least recently used first."""
@@ -126,7 +132,7 @@ class TelemetryCache:
     def _replace(
         self, vehicle_id: str, readings: dict[TelemetryField, FieldReading]
     ) -> Mapping[TelemetryField, FieldReading]:
-        self._packed[vehicle_id] = pack(readings)
+        self._packed[vehicle_id] = pack(readings, self.encode)
         self._packed.move_to_end(vehicle_id)
         while len(self._packed) > self._size:
             dropped, _ = self._packed.popitem(last=False)

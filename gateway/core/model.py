@@ -242,23 +242,9 @@ class Telemetry:
     """True when every field came from the cache and no upstream request was made."""
     fetched: frozenset[TelemetryField] = frozenset()
     """The fields this request asked Smartcar for (the rest came from the cache)."""
-    source: CachedSource | None = field(default=None, compare=False, repr=False)
-    """What a cached answer was built from, when it was answered from the cache's packed
-    readings without unpacking them (None otherwise)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CachedSource:
-    """A cached answer's makings: the vehicle's packed readings as the cache holds them, the
-    permissions its owner granted, and the fields asked for. The cache replaces a vehicle's
-    packed readings when one changes, as the vehicle snapshots replace its grants, so
-    while both are the very objects an answer was built from, that answer (for the same
-    vehicle and fields) is still the one to give: a caller converting answers may keep its
-    conversion by these objects (`gateway.edge.grpc.answers`)."""
-
-    packed: bytes
-    granted: frozenset[str]
-    wanted: frozenset[TelemetryField]
+    encoded: tuple[bytes, ...] | None = field(default=None, compare=False, repr=False)
+    """The readings as the telemetry cache's `ReadingEncoder` encoded them, in TelemetryField
+    order, when the answer came from readings held encoded (None otherwise)."""
 
 
 # --- tokens, vehicles, rentals, commands -----------------------------------------------------

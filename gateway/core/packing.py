@@ -8,8 +8,9 @@ about 0.3 KiB and unpack in about half the time pickle takes to rebuild the obje
 The round trip is exact: every reading unpacks equal to the one packed.
 
 The packed form starts with each field's freshness, read without unpacking (`fetches`):
-whether a cached read may be answered is decided from these few bytes, so a vehicle read
-again unchanged is not unpacked at all.
+whether a cached read may be answered is decided from these few bytes. Given an encoder
+(`ReadingEncoder`), it also holds each reading encoded as callers receive it (`encoded`),
+so a vehicle read unchanged is answered without being unpacked or converted at all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from gateway.core.model import (
     TelemetryValue,
     TirePressure,
 )
+from gateway.core.ports import ReadingEncoder
 
 _VALUE_TYPES: tuple[type[TelemetryValue], ...] = (
     Location,
@@ -64,21 +66,30 @@ _KIND = {
     Availability.AVAILABLE: AVAILABLE,
     Availability.NOT_CAPABLE: NOT_CAPABLE,
 }
-_HEADER = struct.Struct("<" + "Bq" * len(_FIELDS))
-"""Per field, in TelemetryField order: its kind (above) and fetch time in microseconds
-since the epoch (0 when there is none)."""
+_HEADER = struct.Struct("<" + "BqII" * len(_FIELDS))
+"""Per field, in TelemetryField order: its kind (above), fetch time in microseconds since
+the epoch (0 when there is none), and where its encoded reading is (offset and length;
+length 0 when none was encoded)."""
+_SLOT_WIDTH = 4
 
 
-def pack(readings: Mapping[TelemetryField, FieldReading]) -> bytes:
-    """The packed form of a vehicle's readings."""
+def pack(
+    readings: Mapping[TelemetryField, FieldReading], encode: ReadingEncoder | None = None
+) -> bytes:
+    """The packed form of a vehicle's readings (with each encoded by `encode`, if given)."""
     header: list[int] = []
+    chunks: list[bytes] = []
+    offset = _HEADER.size
     for field in _FIELDS:
         reading = readings.get(field)
+        chunk = b"" if reading is None or encode is None else encode(reading)
         fetched = None if reading is None else _micros(reading.fetched_at)
         if reading is None or fetched is None:
-            header += (NOT_HELD, 0)
+            header += (NOT_HELD, 0, offset, len(chunk))
         else:
-            header += (_KIND.get(reading.availability, NEVER_FRESH), fetched)
+            header += (_KIND.get(reading.availability, NEVER_FRESH), fetched, offset, len(chunk))
+        chunks.append(chunk)
+        offset += len(chunk)
     rows = tuple(
         (
             _FIELD_INDEX[r.field],
@@ -90,17 +101,35 @@ def pack(readings: Mapping[TelemetryField, FieldReading]) -> bytes:
         )
         for r in readings.values()
     )
-    return _HEADER.pack(*header) + pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    # The rows follow the encoded readings: they start where the last field's reading ends.
+    return b"".join(
+        (_HEADER.pack(*header), *chunks, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    )
 
 
 def fetches(packed: bytes) -> tuple[int, ...]:
-    """Each field's kind and fetch time, in TelemetryField order and flat: field n's kind
-    at 2n, its fetch time (microseconds since the epoch) at 2n + 1."""
+    """Each field's kind, fetch time and encoded reading's place, in TelemetryField order
+    and flat: from `FIELD_SLOT[field]`, its kind, its fetch time (microseconds since the
+    epoch), and the offset and length of its encoded reading (see `encoded`)."""
     return _HEADER.unpack_from(packed)
 
 
-FIELD_SLOT = {field: 2 * n for n, field in enumerate(_FIELDS)}
-"""Where a field's kind is in what `fetches` returns (its fetch time is next)."""
+FIELD_SLOT = {field: _SLOT_WIDTH * n for n, field in enumerate(_FIELDS)}
+"""Where a field's entries start in what `fetches` returns."""
+
+FIELD_ORDER = _FIELDS
+"""Every field, in TelemetryField order."""
+
+
+def encoded(packed: bytes, fetched: tuple[int, ...], field: TelemetryField) -> bytes | None:
+    """The field's reading as the encoder given to `pack` encoded it; None when it has no
+    reading or none was encoded. `fetched` is `fetches(packed)`."""
+    slot = FIELD_SLOT[field]
+    length = fetched[slot + 3]
+    if not length:
+        return None
+    offset = fetched[slot + 2]
+    return packed[offset : offset + length]
 
 
 def micros(moment: datetime) -> int:
@@ -111,7 +140,8 @@ def micros(moment: datetime) -> int:
 def unpack(packed: bytes) -> dict[TelemetryField, FieldReading]:
     """The readings `pack` was given (equal, field by field)."""
     readings = {}
-    rows = pickle.loads(memoryview(packed)[_HEADER.size :])  # noqa: S301
+    last = _HEADER.unpack_from(packed)[-2:]
+    rows = pickle.loads(memoryview(packed)[last[0] + last[1] :])  # noqa: S301
     # Only bytes `pack` made in this process reach here, never anything from outside.
     for field_n, availability_n, value, recorded, fetched, reason in rows:
         field = _FIELDS[field_n]

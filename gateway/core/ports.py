@@ -650,6 +650,17 @@ class UnitOfWorkFactory(Protocol):
         ...
 
 
+class ReadingEncoder(Protocol):
+    """Encodes one reading as callers receive it (the gRPC edge: a serialized `Telemetry`
+    holding just that reading, so that encoded readings concatenated are the answer
+    listing them all). The telemetry cache encodes each reading once, when it is held, so
+    a cached read answers by joining bytes instead of converting readings."""
+
+    def __call__(self, reading: FieldReading) -> bytes:
+        """The encoded reading."""
+        ...
+
+
 class SharedTelemetry(Protocol):
     """Telemetry every replica sees (the Redis adapter): the latest readings per vehicle,
     and a claim saying which replica is asking Smartcar for a vehicle right now.

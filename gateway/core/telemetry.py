@@ -56,7 +56,6 @@ from gateway.core.metrics import NO_METRICS, Metrics
 from gateway.core.model import (
     Availability,
     BatchReading,
-    CachedSource,
     ConnectionStatus,
     FieldReading,
     FieldResult,
@@ -192,6 +191,8 @@ class TelemetryService:
         self._policy = policy
         self._locks = KeyedLocks()
         self._answers = _FreshAnswers(policy.capability_ttl)
+        self._withheld: dict[TelemetryField, bytes] = {}
+        """Each field's PERMISSION_MISSING reading, encoded by the cache's encoder."""
         self._vehicles = VehicleSnapshots(
             uow=uow,
             clock=clock,
@@ -239,13 +240,15 @@ class TelemetryService:
         Smartcar must be asked.
 
         A vehicle held only packed (not among the `HOT_VEHICLES` most recently loaded or
-        changed) is judged by its packed fetch times and answered without unpacking; its
-        readings are unpacked only if the answer's are looked at."""
+        changed) is judged by its packed fetch times and answered without unpacking, with
+        its readings as held encoded (`Telemetry.encoded`); they are unpacked only if the
+        answer's readings are looked at."""
         await self._vehicles.sync()
         granted = self._vehicles.permissions(vehicle_id)
         if granted is not None:
             packed = self._cache.cold(vehicle_id)
-            if packed is not None and self._fresh_packed(granted, read, packed):
+            fetched = None if packed is None else self._fresh_packed(granted, read, packed)
+            if packed is not None and fetched is not None:
                 self._metrics.telemetry_read(cached=True, coalesced=False)
                 if self._tracing.enabled:
                     self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
@@ -253,7 +256,7 @@ class TelemetryService:
                     vehicle_id=vehicle_id,
                     readings=_PackedAnswer(granted, read.wanted, packed),
                     from_cache=True,
-                    source=CachedSource(packed, granted, read.wanted),
+                    encoded=self._encoded(granted, read.wanted, packed, fetched),
                 )
         granted, held = await self._held(vehicle_id, granted)
         kept = self._answers.fresh(vehicle_id, read, granted, held)
@@ -462,9 +465,39 @@ class TelemetryService:
             if FIELD_PERMISSIONS[f] in granted and not self._fresh(readings.get(f), read.oldest_ok)
         )
 
-    def _fresh_packed(self, granted: frozenset[str], read: _Read, packed: bytes) -> bool:
-        """Tell whether none of the wanted fields is stale (`_stale`), from the packed
-        readings' fetch times alone."""
+    def _encoded(
+        self,
+        granted: frozenset[str],
+        wanted: frozenset[TelemetryField],
+        packed: bytes,
+        fetched: tuple[int, ...],
+    ) -> tuple[bytes, ...] | None:
+        """The answer's readings as held encoded, for packed readings `_fresh_packed`
+        passed (every granted field wanted has a reading) and what it read of them; None
+        when they were not encoded."""
+        encode = self._cache.encode
+        if encode is None:
+            return None
+        answer = []
+        for field in packing.FIELD_ORDER:
+            if field not in wanted:
+                continue
+            if FIELD_PERMISSIONS[field] in granted:
+                chunk = packing.encoded(packed, fetched, field)
+                if chunk is None:
+                    return None
+            else:
+                chunk = self._withheld.get(field)
+                if chunk is None:
+                    chunk = self._withheld[field] = encode(_PERMISSION_MISSING[field])
+            answer.append(chunk)
+        return tuple(answer)
+
+    def _fresh_packed(
+        self, granted: frozenset[str], read: _Read, packed: bytes
+    ) -> tuple[int, ...] | None:
+        """When none of the wanted fields is stale (`_stale`), judged from the packed
+        readings' fetch times alone, what `packing.fetches` read of them; else None."""
         fetched = packing.fetches(packed)
         oldest_ok = packing.micros(read.oldest_ok)
         capable_since: int | None = None
@@ -475,16 +508,16 @@ class TelemetryService:
             kind = fetched[slot]
             if kind == packing.AVAILABLE:
                 if fetched[slot + 1] < oldest_ok:
-                    return False
+                    return None
             elif kind == packing.NOT_CAPABLE:
                 if capable_since is None:
                     now = self._clock.now()
                     capable_since = packing.micros(now - self._policy.capability_ttl)
                 if fetched[slot + 1] < capable_since:
-                    return False
+                    return None
             else:
-                return False
-        return True
+                return None
+        return fetched
 
     def _fresh(self, reading: FieldReading | None, oldest_ok: datetime) -> bool:
         if reading is None or reading.fetched_at is None:
@@ -659,8 +692,7 @@ def _answered(
 
 class _PackedAnswer(Mapping[TelemetryField, FieldReading]):
     """A cached answer's readings, unpacked from the cache's packed form when first looked
-    at (a caller that keeps its conversion of the answer by `Telemetry.source` never
-    does)."""
+    at (a caller answering with `Telemetry.encoded` never does)."""
 
     __slots__ = ("_granted", "_packed", "_readings", "_wanted")
 

@@ -9,13 +9,10 @@ then converts nothing (building the messages and their timestamps was a fifth of
 read's CPU). A reading replaced by a newer one, or an answer from Smartcar (new objects),
 builds afresh and replaces the kept answer.
 
-A vehicle the cache holds only packed is answered without its readings being unpacked,
-with the answer's makings (`Telemetry.source`: the packed readings, the grants and the
-fields, the very objects the cache and the core hold while nothing changed). For those the
-answer is kept serialized, keyed by the same makings, for up to `packed_size` of them (as
-many vehicles as the cache holds): a repeated read parses a few hundred bytes instead of
-unpacking and converting, and what is kept is bytes, which the garbage collector does not
-walk.
+An answer from readings the cache holds encoded (`Telemetry.encoded`, `encoded_reading`
+below as the cache's encoder) is their bytes joined and parsed: a serialized `Telemetry`
+holding one reading each, concatenated, is the `Telemetry` holding them all, and the
+vehicle id and cache flag are set on it. Nothing is kept for those.
 
 Answers handed out are shared between calls and never changed: grpc only serializes them.
 At most `size` answers are kept, by default as many as the cache holds readings as objects
@@ -27,8 +24,8 @@ from __future__ import annotations
 
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.cache import HOT_VEHICLES
-from gateway.core.model import CachedSource, FieldReading, Telemetry, TelemetryField
-from gateway.edge.grpc.convert import telemetry_message
+from gateway.core.model import FieldReading, Telemetry, TelemetryField
+from gateway.edge.grpc.convert import field_reading_message, telemetry_message
 
 _Key = tuple[str, bool, tuple[TelemetryField, ...]]
 
@@ -36,14 +33,8 @@ _Key = tuple[str, bool, tuple[TelemetryField, ...]]
 class TelemetryAnswers:
     """The last GetTelemetry answer per vehicle and field set, while its readings hold."""
 
-    def __init__(self, size: int = HOT_VEHICLES, *, packed_size: int = 100_000) -> None:
+    def __init__(self, size: int = HOT_VEHICLES) -> None:
         self._size = max(1, size)
-        self._packed_size = max(1, packed_size)
-        self._serialized: dict[
-            tuple[str, frozenset[TelemetryField]], tuple[bytes, frozenset[str], bytes]
-        ] = {}
-        """Per vehicle and field set, the packed readings and grants an answer from the
-        cache's packed readings was built from, and the answer serialized."""
         self._kept: dict[_Key, tuple[tuple[FieldReading, ...], pb.Telemetry]] = {}
         self._last: dict[str, tuple[Telemetry, pb.Telemetry]] = {}
         """Per vehicle, the last answer object handed in and its message: the core hands a
@@ -57,26 +48,16 @@ class TelemetryAnswers:
         last = self._last.get(telemetry.vehicle_id)
         if last is not None and last[0] is telemetry:
             return last[1]
-        if telemetry.source is not None:
-            return self._from_packed(telemetry, telemetry.source)
+        if telemetry.encoded is not None:
+            joined = pb.Telemetry.FromString(b"".join(telemetry.encoded))
+            joined.vehicle_id = telemetry.vehicle_id
+            joined.from_cache = telemetry.from_cache
+            return joined
         message = self._message(telemetry)
         self._last.pop(telemetry.vehicle_id, None)
         self._last[telemetry.vehicle_id] = (telemetry, message)
         if len(self._last) > self._size:
             del self._last[next(iter(self._last))]
-        return message
-
-    def _from_packed(self, telemetry: Telemetry, source: CachedSource) -> pb.Telemetry:
-        key = (telemetry.vehicle_id, source.wanted)
-        kept = self._serialized.get(key)
-        if kept is not None and kept[0] is source.packed and kept[1] is source.granted:
-            return pb.Telemetry.FromString(kept[2])
-        message = telemetry_message(telemetry)
-        self.built += 1
-        self._serialized.pop(key, None)
-        self._serialized[key] = (source.packed, source.granted, message.SerializeToString())
-        if len(self._serialized) > self._packed_size:
-            del self._serialized[next(iter(self._serialized))]
         return message
 
     def _message(self, telemetry: Telemetry) -> pb.Telemetry:
@@ -97,3 +78,9 @@ class TelemetryAnswers:
 def _same(kept: tuple[FieldReading, ...], now: tuple[FieldReading, ...]) -> bool:
     """True when both hold the very same reading objects, in order."""
     return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
+
+
+def encoded_reading(reading: FieldReading) -> bytes:
+    """A reading encoded for the telemetry cache to hold (its `ReadingEncoder`): a
+    serialized `Telemetry` holding just this reading."""
+    return pb.Telemetry(readings=[field_reading_message(reading)]).SerializeToString()

@@ -49,7 +49,6 @@ async def create_server(
     hooks: EdgeHooks | None = None,
     credentials: grpc.ServerCredentials | None = None,
     outer: Sequence[grpc.aio.ServerInterceptor] = (),
-    cached_vehicles: int = 100_000,
 ) -> tuple[grpc.aio.Server, int]:
     """Build the server (gateway, health, reflection) bound to `listen`; return it and its port.
 
@@ -58,9 +57,7 @@ async def create_server(
     service's own are set SERVING. `hooks` admit callers (default: development mode,
     everyone allowed), audit actions on cars and measure calls; `credentials` make the
     port TLS (or mTLS). `outer` interceptors run around the call frame (tracing's,
-    when on: the frame then runs inside the call's span). `cached_vehicles`: how many
-    vehicles the telemetry cache holds (GetTelemetry answers are kept for as many). The
-    server is not started.
+    when on: the frame then runs inside the call's span). The server is not started.
     """
     server = grpc.aio.server(
         # The call frame is put on each handler as it is registered (`FramedServer`
@@ -77,9 +74,7 @@ async def create_server(
     )
     # Every service is registered framed (`FramedServer`): no interceptor runs per call.
     framed = FramedServer(server, CallFraming(hooks)).registrar()
-    pb_grpc.add_VehicleGatewayServicer_to_server(
-        VehicleGatewayServicer(api, cached_vehicles=cached_vehicles), framed
-    )
+    pb_grpc.add_VehicleGatewayServicer_to_server(VehicleGatewayServicer(api), framed)
     if health_servicer is None:
         health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, framed)

@@ -21,11 +21,9 @@ from gateway.edge.grpc.interceptors import Context
 class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     """Serve `vehiclegateway.v1.VehicleGateway` on top of the gateway's use cases."""
 
-    def __init__(self, api: GatewayAPI, *, cached_vehicles: int = 100_000) -> None:
-        """`cached_vehicles`: how many vehicles the telemetry cache holds (answers are kept
-        for as many)."""
+    def __init__(self, api: GatewayAPI) -> None:
         self._api = api
-        self._telemetry_answers = TelemetryAnswers(packed_size=cached_vehicles)
+        self._telemetry_answers = TelemetryAnswers()
 
     async def GetConnectUrl(
         self, request: pb.GetConnectUrlRequest, context: Context

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from gateway.core.model import Availability, CachedSource, FieldReading, Telemetry
-from gateway.core.packing import pack
-from gateway.edge.grpc.answers import TelemetryAnswers
+from gateway.core.model import Availability, FieldReading, TelemetryField
+from gateway.edge.grpc.answers import TelemetryAnswers, encoded_reading
 from gateway.edge.grpc.convert import telemetry_message
 from tests.unit.edge.samples import telemetry
 
@@ -70,50 +69,17 @@ def test_at_most_size_answers_are_kept() -> None:
     assert answers.built == 4
 
 
-def packed_answer(read: Telemetry, packed: bytes, granted: frozenset[str]) -> Telemetry:
-    """`read` as an answer from the cache's packed readings `packed` (its makings)."""
-    return dataclasses.replace(read, source=CachedSource(packed, granted, frozenset(read.readings)))
-
-
-def test_an_answer_from_packed_readings_is_kept_serialized_by_its_makings() -> None:
-    """An answer made from the cache's packed readings is converted once: a read with the
-    very same packed readings, grants and fields parses the kept bytes (equal to a fresh
-    conversion); other packed readings (even equal bytes), other grants, another vehicle
-    or field set convert again."""
-    read = telemetry(from_cache=True)
-    packed = pack(read.readings)
-    granted = frozenset({"read_odometer"})
+def test_an_answer_of_encoded_readings_is_their_bytes_joined() -> None:
+    """An answer carrying its readings as the cache encoded them (`encoded_reading`) is
+    the message converting the readings gives, for every field set, and builds nothing."""
     answers = TelemetryAnswers()
-    assert answers.message(packed_answer(read, packed, granted)) == telemetry_message(read)
-    assert answers.message(packed_answer(read, packed, granted)) == telemetry_message(read)
-    assert answers.built == 1
-    one = next(iter(read.readings))
-    subset = dataclasses.replace(read, readings={one: read.readings[one]})
-    for other in (
-        packed_answer(read, bytes(bytearray(packed)), granted),
-        packed_answer(read, packed, frozenset(set(granted))),
-        dataclasses.replace(packed_answer(read, packed, granted), vehicle_id="car-9"),
-        packed_answer(subset, packed, granted),
-    ):
-        answers = TelemetryAnswers()
-        answers.message(packed_answer(read, packed, granted))
-        assert answers.message(other) == telemetry_message(other)
-        assert answers.built == 2
-
-
-def test_at_most_packed_size_serialized_answers_are_kept() -> None:
-    """Past `packed_size`, the oldest kept serialized answer is dropped and converted again
-    when asked."""
-    answers = TelemetryAnswers(packed_size=2)
     read = telemetry(from_cache=True)
-    packed = pack(read.readings)
-    reads = [
-        packed_answer(dataclasses.replace(read, vehicle_id=f"car-{n}"), packed, frozenset())
-        for n in range(3)
-    ]
-    for each in reads:
-        answers.message(each)
-    answers.message(reads[2])
-    assert answers.built == 3
-    answers.message(reads[0])
-    assert answers.built == 4
+    ordered = [read.readings[f] for f in TelemetryField if f in read.readings]
+    for count in (1, 2, len(ordered)):
+        subset = dataclasses.replace(read, readings={r.field: r for r in ordered[:count]})
+        encoded = tuple(encoded_reading(r) for r in ordered[:count])
+        answer = answers.message(dataclasses.replace(subset, encoded=encoded))
+        assert answer == telemetry_message(subset)
+        assert answer.vehicle_id == read.vehicle_id
+        assert answer.from_cache
+    assert answers.built == 0

@@ -7,11 +7,14 @@ import dataclasses
 import itertools
 from datetime import timedelta
 
-from gateway.core.assembly import Policies
+from gateway.api.v1 import vehicle_gateway_pb2 as pb
+from gateway.core.assembly import Policies, build_gateway
 from gateway.core.model import Availability, FieldReading, TelemetryField
 from gateway.core.packing import pack
 from gateway.core.permissions import FIELD_PERMISSIONS
 from gateway.core.telemetry import TelemetryPolicy, _Read
+from gateway.edge.grpc.answers import encoded_reading
+from gateway.edge.grpc.convert import telemetry_message
 from tests.instants import START
 from tests.unit.gateway.test_use_cases import GENEROUS, World, build
 
@@ -58,7 +61,8 @@ def test_the_packed_fetch_times_judge_freshness_as_the_readings_do() -> None:
         ):
             read = _Read(wanted=wanted, oldest_ok=START - max_age, arrival=START)
             expected = not telemetry._stale(granted, read, held)
-            assert telemetry._fresh_packed(granted, read, packed) is expected, (held, granted)
+            fresh = telemetry._fresh_packed(granted, read, packed) is not None
+            assert fresh is expected, (held, granted)
             judged += expected
     assert judged > 100  # both answers are well represented
 
@@ -72,12 +76,23 @@ async def hot_and_cold(world: World) -> None:
 
 
 def one_hot() -> World:
-    return build(Policies(rate_limits=GENEROUS, telemetry=TelemetryPolicy(cache_hot_vehicles=1)))
+    """A gateway over fakes holding one vehicle's readings as objects, each reading also
+    encoded as the gRPC edge encodes it."""
+    world = build()
+    world.gateway = build_gateway(
+        uow=world.uow,
+        smartcar=world.smartcar,
+        clock=world.clock,
+        policies=Policies(rate_limits=GENEROUS, telemetry=TelemetryPolicy(cache_hot_vehicles=1)),
+        encode_reading=encoded_reading,
+    )
+    return world
 
 
 async def test_a_vehicle_held_packed_gets_the_answer_a_vehicle_held_as_objects_gets() -> None:
     """Each car's cached answer, with only one car held as objects, equals the answer of a
-    gateway holding all three as objects, for every car and field set, and asks nobody."""
+    gateway holding all three as objects, for every car and field set, and asks nobody; the
+    readings it carries encoded are those readings, encoded."""
     cold, hot = one_hot(), build()
     await hot_and_cold(cold)
     await hot_and_cold(hot)
@@ -85,11 +100,14 @@ async def test_a_vehicle_held_packed_gets_the_answer_a_vehicle_held_as_objects_g
     for (car, _), fields in itertools.product(CARS, [frozenset(), frozenset({FUEL, ODOMETER})]):
         answer = await cold.gateway.get_telemetry(car, fields=fields, max_age=timedelta(hours=1))
         expected = await hot.gateway.get_telemetry(car, fields=fields, max_age=timedelta(hours=1))
+        assert (answer.encoded is not None) == (car != "ev-1")
+        if answer.encoded is not None:
+            joined = pb.Telemetry.FromString(b"".join(answer.encoded))
+            assert list(joined.readings) == list(telemetry_message(expected).readings)
         assert answer == expected
-        assert (answer.source is not None) == (car != "ev-1")
         assert list(answer.readings) == list(expected.readings)
     assert cold.smartcar.calls["read"] == asked
-    assert dataclasses.replace(answer, source=None) == answer  # not part of the answer
+    assert dataclasses.replace(answer, encoded=None) == answer  # not part of the answer
 
 
 async def test_a_stale_field_of_a_vehicle_held_packed_is_asked_for() -> None:
@@ -102,18 +120,18 @@ async def test_a_stale_field_of_a_vehicle_held_packed_is_asked_for() -> None:
     fresh = await world.gateway.get_telemetry(
         "car-1", fields=frozenset({ODOMETER}), max_age=timedelta(minutes=5)
     )
-    assert (fresh.from_cache, fresh.source) == (False, None)
+    assert (fresh.from_cache, fresh.encoded) == (False, None)
     assert world.smartcar.calls["read"] == asked + 1
     await world.gateway.get_telemetry("car-2", fields=frozenset(), max_age=None)  # asks too
     assert world.smartcar.calls["read"] == asked + 2
     verdict = await world.gateway.get_telemetry(
         "ev-1", fields=frozenset({FUEL}), max_age=timedelta(days=2)
     )
-    assert verdict.source is not None
+    assert verdict.encoded is not None
     assert verdict.readings[FUEL].availability is Availability.NOT_CAPABLE
     world.clock.advance(timedelta(days=1).total_seconds())
     asked_again = await world.gateway.get_telemetry(
         "ev-1", fields=frozenset({FUEL}), max_age=timedelta(days=2)
     )
-    assert (asked_again.from_cache, asked_again.source) == (False, None)
+    assert (asked_again.from_cache, asked_again.encoded) == (False, None)
     assert world.smartcar.calls["read"] == asked + 3
