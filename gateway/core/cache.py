@@ -19,9 +19,9 @@ HOT_VEHICLES = 1024
 """Vehicles whose readings the cache also holds as objects (the most recently used).
 
 What is kept per set of reading objects (the core's fresh answers, the edge's protobuf
-answers) is kept for as many vehicles and no more: the readings of any other vehicle are
-unpacked afresh on each read, so an answer kept for them would never be found again, and
-would only give the garbage collector more to walk."""
+answers) is kept for as many vehicles and no more: any other vehicle is answered from its
+packed readings, with new objects on each read, so an answer kept for it would never be
+found again, and would only give the garbage collector more to walk."""
 
 
 class TelemetryCache:
@@ -31,8 +31,8 @@ class TelemetryCache:
     0.65 KiB for five fields with their encoded form, against some 3.5 KiB as objects),
     and only the `hot` most recently used are also kept as objects, so 100,000 cached
     vehicles cost the gateway some 130 MiB in all (bench/fleet_scale: 117 MiB at start,
-    246 MiB with 100,000 held) and a read of a hot vehicle unpacks nothing. A mapping handed out is never changed
-    afterwards: a new reading replaces the vehicle's mapping.
+    246 MiB with 100,000 held) and a read of a hot vehicle unpacks nothing. A mapping
+    handed out is never changed afterwards: a new reading replaces the vehicle's mapping.
 
     Bounded: at most `size` vehicles are held; past it the least recently used is dropped
     (its readings stay in storage, where every reading put here already is, and the next
