@@ -81,7 +81,12 @@ from gateway.edge.grpc.server import (
     create_health_server,
     create_server,
 )
-from gateway.edge.http.metrics import MeteredTransport, PrometheusMetrics, serve_metrics
+from gateway.edge.http.metrics import (
+    CollectorPauses,
+    MeteredTransport,
+    PrometheusMetrics,
+    serve_metrics,
+)
 from gateway.edge.http.webhooks import serve_webhooks
 from gateway.edge.smartcar.adapter import SmartcarV2, UpstreamTimeouts
 from gateway.edge.smartcar.compatibility import SmartcarCompatibilityV2
@@ -347,9 +352,16 @@ async def _start_metrics(
 ) -> int | None:
     """Serve Prometheus metrics when VG_METRICS_LISTEN is set; return the bound port. Each
     scrape counts vehicles per connection status and dates the oldest unsettled webhook
-    event in storage (two reads, each over an index, at scrape time: nothing per call)."""
+    event in storage (two reads, each over an index, at scrape time: nothing per call), and
+    adds the garbage collections timed since the previous scrape."""
     if settings.metrics_listen is None:
         return None
+    pauses = CollectorPauses()
+    pauses.install()
+    stack.callback(pauses.remove)
+
+    async def collections(into: PrometheusMetrics) -> None:
+        into.collections(pauses)
 
     async def vehicles_per_status(into: PrometheusMetrics) -> None:
         async with uow.reader() as unit:
@@ -365,7 +377,7 @@ async def _start_metrics(
     with configured_by("VG_METRICS_LISTEN", f"listen on {settings.metrics_listen}"):
         runner, bound = await serve_metrics(
             metrics,
-            (vehicles_per_status, webhook_backlog),
+            (vehicles_per_status, webhook_backlog, collections),
             host=host or "127.0.0.1",
             port=int(port or 0),
         )

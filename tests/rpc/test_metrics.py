@@ -4,6 +4,7 @@ prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.model import WebhookEvent
 from gateway.edge.clock import ManualClock
+from gateway.edge.http.metrics import CollectorPauses
 from storage.crypto import TokenCipher, load_keyring
 from storage.database import create_engine, migrate
 from storage.uow import unit_of_work_factory
@@ -46,7 +48,8 @@ async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
 ) -> None:
     """After real traffic the scrape counts RPCs by method and code, Smartcar requests by
     endpoint template and outcome, cache hits and misses, a coalesced waiter, rate-limit
-    refusals, token refreshes, and vehicles per connection status."""
+    refusals, token refreshes, vehicles per connection status, and garbage collections
+    (timed only while the metrics are served)."""
     settings = gateway_settings(tmp_path, VG_METRICS_LISTEN="127.0.0.1:0")
     async with (
         simulator(read_latency_s=0.2) as url,
@@ -73,7 +76,9 @@ async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
             for c in codes
         )
         assert refused > 0
+        gc.collect()
         samples = await scrape(rig)
+    assert not any(isinstance(c, CollectorPauses) for c in gc.callbacks)
 
     def value(name: str, **labels: str) -> float:
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
@@ -98,6 +103,9 @@ async def test_a_scrape_reports_rpcs_upstream_cache_limits_refreshes_and_states(
     assert value("vehicle_gateway_vehicles", status="NOT_CONNECTED") == 1
     assert value("vehicle_gateway_vehicles", status="EXPIRED") == 0
     assert value("vehicle_gateway_billed_requests_total") > 0
+    assert value("vehicle_gateway_gc_collections_total", generation="2") >= 1
+    assert value("vehicle_gateway_gc_pause_seconds_total", generation="2") > 0
+    assert value("vehicle_gateway_gc_longest_pause_seconds", generation="2") > 0
     assert not any("car-1" in str(labels) for _, labels in samples)
 
 

@@ -36,6 +36,10 @@ edge's (RPCs, upstream HTTP), in a registry of their own, served on their own po
                                                                 not yet settled (at each scrape)
     vehicle_gateway_lease_held{lease}                           1 while this replica holds the
                                                                 background job's lease, else 0
+    vehicle_gateway_gc_collections_total{generation}            Python's garbage collections,
+    vehicle_gateway_gc_pause_seconds_total{generation}          the time they stopped the
+    vehicle_gateway_gc_longest_pause_seconds{generation}        process, and the longest since
+                                                                the previous scrape
 
 Per-car state is never a label: the budget's projection is a histogram over spends (a fixed
 set of buckets however many cars), and what is counted at a scrape is counted in storage.
@@ -45,6 +49,7 @@ Endpoint labels are path templates (`/v2.0/vehicles/{id}/batch`): ids never beco
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import time
@@ -167,6 +172,20 @@ class PrometheusMetrics:
             "vehicle_gateway_watch_streams",
             "Open WatchVehicles and WatchVehicleEvents streams on this replica, by RPC",
             ("rpc",),
+            registry=registry,
+        )
+        self._gc_collections = counter(
+            "gc_collections", "Python garbage collections, by generation", ("generation",)
+        )
+        self._gc_seconds = counter(
+            "gc_pause_seconds",
+            "Time Python's garbage collections stopped the process, by generation",
+            ("generation",),
+        )
+        self._gc_longest = Gauge(
+            "vehicle_gateway_gc_longest_pause_seconds",
+            "The longest garbage collection since the previous scrape, by generation",
+            ("generation",),
             registry=registry,
         )
         self._webhook_backlog = Gauge(
@@ -294,9 +313,65 @@ class PrometheusMetrics:
         """Set whether this replica holds the named background job's lease."""
         self._leases.labels(lease=lease).set(1 if held else 0)
 
+    def collections(self, pauses: CollectorPauses) -> None:
+        """Add the garbage collections `pauses` timed since the last call."""
+        for generation, (count, seconds, longest) in enumerate(pauses.drain()):
+            label = str(generation)
+            self._gc_collections.labels(generation=label).inc(count)
+            self._gc_seconds.labels(generation=label).inc(seconds)
+            self._gc_longest.labels(generation=label).set(longest)
+
     def exposition(self) -> bytes:
         """Return the registry in Prometheus' text format."""
         return bytes(generate_latest(self.registry))
+
+
+class CollectorPauses:
+    """Times Python's garbage collections while installed (`gc.callbacks`).
+
+    A full collection stops every call in flight for as long as it walks the heap: on a
+    gateway holding many objects, that pause is the cached reads' p99 (docs/benchmarks.md,
+    issue 15 part 3). The callback only adds to plain numbers, so it takes no lock and
+    allocates nothing the collector tracks while the collector runs; a scrape moves the
+    sums into the metrics (`PrometheusMetrics.collections`)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._started = 0.0
+        self._counts = [0, 0, 0]
+        self._seconds = [0.0, 0.0, 0.0]
+        self._longest = [0.0, 0.0, 0.0]
+
+    def __call__(self, phase: str, info: Mapping[str, int]) -> None:
+        """The `gc.callbacks` entry: note when a collection starts, add it when it stops."""
+        if phase == "start":
+            self._started = self._clock()
+            return
+        generation = info["generation"]
+        pause = self._clock() - self._started
+        self._counts[generation] += 1
+        self._seconds[generation] += pause
+        if pause > self._longest[generation]:
+            self._longest[generation] = pause
+
+    def install(self) -> None:
+        """Start timing collections."""
+        if self not in gc.callbacks:
+            gc.callbacks.append(self)
+
+    def remove(self) -> None:
+        """Stop timing collections."""
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+    def drain(self) -> list[tuple[int, float, float]]:
+        """Per generation: collections, seconds paused and the longest pause since the last
+        drain (which starts them over)."""
+        drained = list(zip(self._counts, self._seconds, self._longest, strict=True))
+        self._counts = [0, 0, 0]
+        self._seconds = [0.0, 0.0, 0.0]
+        self._longest = [0.0, 0.0, 0.0]
+        return drained
 
 
 def endpoint_of(url: httpx.URL) -> str:

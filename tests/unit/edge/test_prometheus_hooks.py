@@ -1,14 +1,17 @@
 """The Prometheus adapter implements every hook of the core's Metrics port, counts the
 application token grants by result, and keeps the gauges operators alert on: the webhook
-backlog, the leases held, the budget's projection."""
+backlog, the leases held, the budget's projection, the garbage collector's pauses."""
 
 from __future__ import annotations
 
+import gc
 import inspect
 from datetime import timedelta
 
+import pytest
+
 from gateway.core.metrics import Metrics
-from gateway.edge.http.metrics import PrometheusMetrics
+from gateway.edge.http.metrics import CollectorPauses, PrometheusMetrics
 from tests.instants import START
 
 
@@ -83,3 +86,38 @@ def test_a_spend_projected_past_the_allowance_lands_above_the_1_bucket() -> None
     assert 'vehicle_gateway_budget_projected_ratio_bucket{le="1.0"} 1.0' in text
     assert 'vehicle_gateway_budget_projected_ratio_bucket{le="1.25"} 2.0' in text
     assert "vehicle_gateway_budget_projected_ratio_count 2.0" in text
+
+
+def test_collections_are_counted_timed_and_their_longest_pause_kept_per_scrape() -> None:
+    """Collections timed by `CollectorPauses` (a scripted clock) add to the counters by
+    generation at each scrape; the longest pause is the longest since the previous scrape,
+    and the callback is in `gc.callbacks` only while installed."""
+    ticks = iter([0.0, 0.002, 1.0, 1.5, 2.0, 2.001, 3.0, 3.004])
+    pauses = CollectorPauses(clock=lambda: next(ticks))
+    metrics = PrometheusMetrics()
+    for generation in (0, 2, 0):
+        pauses("start", {"generation": generation})
+        pauses("stop", {"generation": generation, "collected": 0, "uncollectable": 0})
+    metrics.collections(pauses)
+
+    def value(name: str, generation: str) -> float | None:
+        return metrics.registry.get_sample_value(name, {"generation": generation})
+
+    assert value("vehicle_gateway_gc_collections_total", "0") == 2
+    assert value("vehicle_gateway_gc_collections_total", "2") == 1
+    assert value("vehicle_gateway_gc_pause_seconds_total", "0") == pytest.approx(0.003)
+    assert value("vehicle_gateway_gc_pause_seconds_total", "2") == pytest.approx(0.5)
+    assert value("vehicle_gateway_gc_longest_pause_seconds", "2") == pytest.approx(0.5)
+    pauses("start", {"generation": 0})
+    pauses("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+    metrics.collections(pauses)
+    assert value("vehicle_gateway_gc_collections_total", "0") == 3
+    assert value("vehicle_gateway_gc_longest_pause_seconds", "0") == pytest.approx(0.004)
+    assert value("vehicle_gateway_gc_longest_pause_seconds", "2") == 0
+    assert pauses not in gc.callbacks
+    pauses.install()
+    try:
+        assert pauses in gc.callbacks
+    finally:
+        pauses.remove()
+    assert pauses not in gc.callbacks
