@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import grpc
 import grpc.aio
 import httpx
 import pytest
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
 from clients.simulator import SimulatorConfig
@@ -428,3 +430,42 @@ async def test_a_connection_shows_its_smartcar_api_and_owner(rig: Rig) -> None:
     await rig.stub.GetConnectUrl(pb.GetConnectUrlRequest(vehicle_id="car-2"))
     never = await rig.stub.GetVehicle(pb.GetVehicleRequest(vehicle_id="car-2"))
     assert (never.smartcar_api, never.smartcar_user_id) == (pb.SMARTCAR_API_UNSPECIFIED, "")
+
+
+async def test_a_car_held_only_packed_is_answered_as_one_held_as_objects(
+    tmp_path: Path,
+) -> None:
+    """With one car's readings held as objects, the other car's cached answers come from its
+    packed, encoded readings (the encoder the gateway wires in), over the wire equal to what
+    the same reading answered when the car was held as objects, for every field set."""
+    settings = gateway_settings(tmp_path)
+    telemetry = dataclasses.replace(settings.policies.telemetry, cache_hot_vehicles=1)
+    settings = dataclasses.replace(
+        settings, policies=dataclasses.replace(settings.policies, telemetry=telemetry)
+    )
+    hour = duration_pb2.Duration(seconds=3600)
+    field_sets = ([], [pb.TelemetryField.ODOMETER, pb.TelemetryField.LOCATION])
+    async with simulator() as url, gateway_against(settings, url, ManualClock(START)) as rig:
+        for car in ("car-1", "car-2"):
+            await rig.connect(car)
+        await rig.stub.GetTelemetry(pb.GetTelemetryRequest(vehicle_id="car-1", max_age=hour))
+        as_objects = [
+            await rig.stub.GetTelemetry(
+                pb.GetTelemetryRequest(vehicle_id="car-1", fields=fields, max_age=hour)
+            )
+            for fields in field_sets
+        ]
+        fetched = await rig.stub.GetTelemetry(pb.GetTelemetryRequest(vehicle_id="car-2"))
+        assert not fetched.from_cache  # car-2 is now the one held as objects
+        reads = rig.running.gateway.telemetry
+        packed = [
+            await rig.stub.GetTelemetry(
+                pb.GetTelemetryRequest(vehicle_id="car-1", fields=fields, max_age=hour)
+            )
+            for fields in field_sets
+        ]
+        assert reads._cache.encode is not None
+        assert reads._cache.cold("car-1") is not None  # answered from the packed form
+    assert all(answer.from_cache for answer in as_objects)
+    assert packed == as_objects
+    assert [len(answer.readings) for answer in packed] == [len(pb.TelemetryField.keys()) - 1, 2]
