@@ -280,9 +280,19 @@ class Feed(Generic[R]):
             async for row in self._catch_up(stream, run, position):
                 position = row.id or position
                 yield row
-            async for row in self._follow(stream):
-                position = row.id or position
-                yield row
+            # Live: what the poller hands this stream, until it falls behind. Inline, not a
+            # generator of its own: a change goes out to every open stream, and each
+            # generator level between the buffer and grpc costs every stream a resumption.
+            while True:
+                stream.wakeup.clear()
+                while stream.buffer:
+                    row = stream.buffer.popleft()
+                    position = row.id or position
+                    yield row
+                self._raise_failure(stream)
+                if stream.fell_behind:
+                    break
+                await stream.wakeup.wait()
             raise WatchFellBehind(
                 f"the stream fell more than {self._policy.queue_size} changes behind; "
                 f"resume with after_id={position}",
@@ -344,17 +354,6 @@ class Feed(Generic[R]):
                     yield row
             if stopped:
                 await self._sleep(self._policy.poll_interval_s)
-
-    async def _follow(self, stream: _Stream[R]) -> AsyncIterator[R]:
-        """Yield what the poller hands this stream; return when it fell behind."""
-        while True:
-            stream.wakeup.clear()
-            while stream.buffer:
-                yield stream.buffer.popleft()
-            self._raise_failure(stream)
-            if stream.fell_behind:
-                return
-            await stream.wakeup.wait()
 
     async def _poll(self, run: _Run[R]) -> None:
         """The poller: read after the cursor, hand each row to the live streams, pause

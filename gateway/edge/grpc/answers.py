@@ -22,12 +22,17 @@ answer would never be found again. Past `size` the oldest kept is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 from gateway.api.v1 import vehicle_gateway_pb2 as pb
 from gateway.core.cache import HOT_VEHICLES
 from gateway.core.model import FieldReading, Telemetry, TelemetryField
 from gateway.edge.grpc.convert import field_reading_message, telemetry_message
 
 _Key = tuple[str, bool, tuple[TelemetryField, ...]]
+T = TypeVar("T")
+M = TypeVar("M")
 
 
 class TelemetryAnswers:
@@ -84,3 +89,22 @@ def encoded_reading(reading: FieldReading) -> bytes:
     """A reading encoded for the telemetry cache to hold (its `ReadingEncoder`): a
     serialized `Telemetry` holding just this reading."""
     return pb.Telemetry(readings=[field_reading_message(reading)]).SerializeToString()
+
+
+class LastConverted(Generic[T, M]):
+    """The message `convert` made of the last object it was given, given again for that
+    very object: a change published to every open stream is converted once, not once per
+    stream (messages are never changed after they are made; grpc only serializes them)."""
+
+    def __init__(self, convert: Callable[[T], M]) -> None:
+        self._convert = convert
+        self._last: tuple[T, M] | None = None
+
+    def message(self, item: T) -> M:
+        """`convert(item)`, made once for a run of the same object."""
+        last = self._last
+        if last is not None and last[0] is item:
+            return last[1]
+        message = self._convert(item)
+        self._last = (item, message)
+        return message

@@ -14,7 +14,7 @@ from gateway.api.v1 import vehicle_gateway_pb2_grpc as pb_grpc
 from gateway.core.inbound import GatewayAPI
 from gateway.core.model import ChargeAction, LockAction
 from gateway.edge.grpc import access, convert, convert_events
-from gateway.edge.grpc.answers import TelemetryAnswers
+from gateway.edge.grpc.answers import LastConverted, TelemetryAnswers
 from gateway.edge.grpc.interceptors import Context
 
 
@@ -24,6 +24,7 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
     def __init__(self, api: GatewayAPI) -> None:
         self._api = api
         self._telemetry_answers = TelemetryAnswers()
+        self._status_changes = LastConverted(convert.status_change_message)
 
     async def GetConnectUrl(
         self, request: pb.GetConnectUrlRequest, context: Context
@@ -142,7 +143,7 @@ class VehicleGatewayServicer(pb_grpc.VehicleGatewayServicer):
             caller=access.caller.get() or access.ANONYMOUS.name,
         )
         async for change in changes:
-            yield convert.status_change_message(change)
+            yield self._status_changes.message(change)
 
     async def CheckCompatibility(
         self, request: pb.CheckCompatibilityRequest, context: Context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from gateway.core.model import Availability, FieldReading, TelemetryField
-from gateway.edge.grpc.answers import TelemetryAnswers, encoded_reading
+from gateway.edge.grpc.answers import LastConverted, TelemetryAnswers, encoded_reading
 from gateway.edge.grpc.convert import telemetry_message
 from tests.unit.edge.samples import telemetry
 
@@ -83,3 +83,20 @@ def test_an_answer_of_encoded_readings_is_their_bytes_joined() -> None:
         assert answer.vehicle_id == read.vehicle_id
         assert answer.from_cache
     assert answers.built == 0
+
+
+def test_a_change_is_converted_once_for_every_stream_it_goes_to() -> None:
+    """`LastConverted` hands out the message made for the very object it was last given
+    (a change published to every stream), and converts anything else, even an equal one."""
+    made: list[str] = []
+
+    def convert(item: list[str]) -> str:
+        made.append(item[0])
+        return f"message of {item[0]}"
+
+    last = LastConverted(convert)
+    change = ["change-1"]
+    assert {last.message(change) for _ in range(1000)} == {"message of change-1"}
+    assert last.message(["change-1"]) == "message of change-1"
+    assert last.message(["change-2"]) == "message of change-2"
+    assert made == ["change-1", "change-1", "change-2"]
