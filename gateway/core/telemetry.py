@@ -246,30 +246,18 @@ class TelemetryService:
         await self._vehicles.sync()
         granted = self._vehicles.permissions(vehicle_id)
         if granted is not None:
-            packed = self._cache.cold(vehicle_id)
-            fetched = None if packed is None else self._fresh_packed(granted, read, packed)
-            if packed is not None and fetched is not None:
-                self._metrics.telemetry_read(cached=True, coalesced=False)
-                if self._tracing.enabled:
-                    self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
-                return Telemetry(
-                    vehicle_id=vehicle_id,
-                    readings=_PackedAnswer(granted, read.wanted, packed),
-                    from_cache=True,
-                    encoded=self._encoded(granted, read.wanted, packed, fetched),
-                )
+            packed = self._from_packed(vehicle_id, granted, read)
+            if packed is not None:
+                self._hit(vehicle_id)
+                return packed
         granted, held = await self._held(vehicle_id, granted)
         kept = self._answers.fresh(vehicle_id, read, granted, held)
         if kept is not None:
-            self._metrics.telemetry_read(cached=True, coalesced=False)
-            if self._tracing.enabled:
-                self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
+            self._hit(vehicle_id)
             return kept
         stale = self._stale(granted, read, held)
         if not stale:
-            self._metrics.telemetry_read(cached=True, coalesced=False)
-            if self._tracing.enabled:
-                self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
+            self._hit(vehicle_id)
             answer = self._answer(vehicle_id, granted, read.wanted, held, from_cache=True)
             self._answers.keep(read.wanted, granted, held, answer)
             return answer
@@ -283,6 +271,30 @@ class TelemetryService:
             self._tracing.event(TELEMETRY_CACHE_HIT, attributes)
         readings = {**held, **_marked(stale, held, refused.reason)}
         return self._answer(vehicle_id, granted, read.wanted, readings, from_cache=True)
+
+    def _hit(self, vehicle_id: str) -> None:
+        """Count a read answered from the cache as it stands."""
+        self._metrics.telemetry_read(cached=True, coalesced=False)
+        if self._tracing.enabled:
+            self._tracing.event(TELEMETRY_CACHE_HIT, {"vg.vehicle_id": vehicle_id})
+
+    def _from_packed(
+        self, vehicle_id: str, granted: frozenset[str], read: _Read
+    ) -> Telemetry | None:
+        """The answer for a vehicle held only packed when nothing wanted is stale, without
+        unpacking; None when it is held as objects, not held, or something is stale."""
+        packed = self._cache.cold(vehicle_id)
+        if packed is None:
+            return None
+        fetched = self._fresh_packed(granted, read, packed)
+        if fetched is None:
+            return None
+        return Telemetry(
+            vehicle_id=vehicle_id,
+            readings=_PackedAnswer(granted, read.wanted, packed),
+            from_cache=True,
+            encoded=self._encoded(granted, read.wanted, packed, fetched),
+        )
 
     def _remembered_refusal(
         self, vehicle_id: str, read: _Read, purpose: ReadPurpose
