@@ -556,11 +556,9 @@ def _with_secret_files(env: Mapping[str, str]) -> Mapping[str, str]:
 
 
 def _smartcar(env: Mapping[str, str]) -> dict[str, str]:
-    """Return the SMARTCAR_* variables (secrets given as `<NAME>_FILE` already read in)."""
-    file_variables = {f"{name}_FILE" for name in SECRET_FILES}
-    return {
-        k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v and k not in file_variables
-    }
+    """Return the SMARTCAR_* variables set (secrets given as `<NAME>_FILE` already read in
+    and their `_FILE` variables dropped, by `_with_secret_files`)."""
+    return {k: v for k, v in env.items() if k.startswith("SMARTCAR_") and v}
 
 
 def _webhook_id(value: str | None) -> str | None:
