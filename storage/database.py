@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import sqlite_driver
@@ -149,11 +149,22 @@ def _configure_sqlite_connection(
 
 def _begin_immediate(connection: Connection) -> None:
     """Start SQLite transactions holding the write lock, so that they never interleave;
-    a reader's (READ_ONLY_OPTION) starts deferred, reading a snapshot beside writers."""
-    if connection.get_execution_options().get(READ_ONLY_OPTION):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    a reader's (READ_ONLY_OPTION) starts deferred, reading a snapshot beside writers.
+
+    The statement goes to the driver's cursor, not through `exec_driver_sql` (whose
+    execution machinery cost more than the statement): its error is raised as
+    `exec_driver_sql` would raise it (`sqlalchemy.exc.OperationalError` for a lock)."""
+    begin = (
+        "BEGIN" if connection.get_execution_options().get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
+    )
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(begin)
+    except connection.dialect.loaded_dbapi.Error as error:
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        raise DBAPIError.instance(begin, None, error, dbapi_error) from error
+    finally:
+        cursor.close()
 
 
 MIGRATION_LOCK = 0x76675F6D6967

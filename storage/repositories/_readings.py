@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping
-
 from gateway.core.model import Availability, FieldReading, TelemetryField
 from gateway.core.plain import telemetry_from_json, telemetry_to_json
+from storage.repositories._direct import Columns
 
 READING_COLUMNS = ("availability", "value", "recorded_at", "fetched_at", "reason")
 """The columns a new reading of a field replaces (its key columns stay)."""
@@ -26,7 +25,7 @@ def reading_columns(reading: FieldReading) -> dict[str, Any]:
     }
 
 
-def reading_of(columns: RowMapping) -> FieldReading:
+def reading_of(columns: Columns) -> FieldReading:
     """Return the reading a row's columns hold."""
     value = columns["value"]
     return FieldReading(

@@ -4,16 +4,16 @@ the retention are pruned oldest first)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import AuditEntry, AuditQuery
+from storage.repositories._direct import Columns, Direct
 from storage.schema import audit_log
 
 _audit = audit_log.c
-_ADD = insert(audit_log).returning(audit_log)
+_ADD = Direct(insert(audit_log).returning(audit_log))
 """Built once, run with the entry's columns as parameters."""
 _COLUMNS = tuple(column.name for column in audit_log.columns if column.name != "id")
 """The columns an entry is written to, each named as the entry's field."""
@@ -28,7 +28,9 @@ class SqlAuditRepository:
     async def add(self, entry: AuditEntry) -> AuditEntry:
         """Append an entry (any id it carries is ignored); return it with its id."""
         values = {name: getattr(entry, name) for name in _COLUMNS}
-        return _to_entry((await self._connection.execute(_ADD, values)).one())
+        added = (await _ADD.run(self._connection, values)).one_or_none()
+        assert added is not None  # an INSERT … RETURNING returns its row
+        return _to_entry(added)
 
     async def find(self, query: AuditQuery) -> list[AuditEntry]:
         """Return the entries matching `query`, newest first."""
@@ -43,7 +45,7 @@ class SqlAuditRepository:
             statement = statement.where(_audit.at >= query.since)
         if query.before_id is not None:
             statement = statement.where(_audit.id < query.before_id)
-        return [_to_entry(row) for row in await self._connection.execute(statement)]
+        return [_to_entry(row._mapping) for row in await self._connection.execute(statement)]
 
     async def prune(self, *, before: datetime, limit: int) -> int:
         """Delete, among the `limit` oldest entries (by id), those recorded before `before`;
@@ -54,9 +56,8 @@ class SqlAuditRepository:
         return int(result.rowcount or 0)
 
 
-def _to_entry(row: Row[Any]) -> AuditEntry:
-    """Return the entry a row holds."""
-    columns = row._mapping
+def _to_entry(columns: Columns) -> AuditEntry:
+    """Return the entry a row's columns hold."""
     return AuditEntry(
         id=columns["id"],
         at=columns["at"],

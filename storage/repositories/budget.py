@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import Insert
 
 from gateway.core.model import BudgetCharge
 from storage.repositories._dialects import dialect_insert
+from storage.repositories._direct import Direct
 from storage.schema import request_budget
 
 _budget = request_budget.c
@@ -40,10 +40,12 @@ class SqlBudgetRepository:
         values = {"vehicle_id": vehicle_id, "month": month, "billed": requests}
         if limit is not None:
             values["cap"] = limit
-        row = (await self._connection.execute(statement, values)).one_or_none()
+        row = (await statement.run(self._connection, values)).one_or_none()
         if row is None:
             return await self._refused(vehicle_id, month)
-        return BudgetCharge(accepted=True, billed=row.billed, warned=row.warned_at is not None)
+        return BudgetCharge(
+            accepted=True, billed=row["billed"], warned=row["warned_at"] is not None
+        )
 
     async def mark_warned(self, vehicle_id: str, month: str, *, at: datetime) -> bool:
         """Mark the month warned; True only for the statement that changed it."""
@@ -90,13 +92,15 @@ class SqlBudgetRepository:
 
 
 @functools.cache
-def _charge(dialect: str, *, capped: bool) -> Insert:
+def _charge(dialect: str, *, capped: bool) -> Direct:
     """The charge upsert in `dialect`, built once: its update applies only while the total
     stays within the `cap` parameter (when `capped`)."""
     statement = dialect_insert(dialect, request_budget)
     added = _budget.billed + statement.excluded.billed
-    return statement.on_conflict_do_update(
-        index_elements=[_budget.vehicle_id, _budget.month],
-        set_={"billed": added},
-        where=added <= bindparam("cap") if capped else None,
-    ).returning(_budget.billed, _budget.warned_at)
+    return Direct(
+        statement.on_conflict_do_update(
+            index_elements=[_budget.vehicle_id, _budget.month],
+            set_={"billed": added},
+            where=added <= bindparam("cap") if capped else None,
+        ).returning(_budget.billed, _budget.warned_at)
+    )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import CommandRecord, CommandState, command_action
 from gateway.core.plain import command_error_from_json, command_error_to_json
-from storage.repositories._conflicts import execute_or_conflict
+from gateway.core.ports import Conflict
+from storage.repositories._dialects import dialect_insert
+from storage.repositories._direct import Columns, Direct
 from storage.schema import commands
 
 
@@ -22,8 +25,7 @@ class SqlCommandRepository:
 
     async def get(self, request_id: str) -> CommandRecord | None:
         """Return the command recorded under this request id."""
-        found = await self._connection.execute(_GET, {"request_id": request_id})
-        row = found.one_or_none()
+        row = (await _GET.run(self._connection, {"request_id": request_id})).one_or_none()
         return None if row is None else _to_record(row)
 
     async def add(self, record: CommandRecord) -> None:
@@ -36,14 +38,14 @@ class SqlCommandRepository:
             "created_at": record.created_at,
             **_outcome(record),
         }
-        await execute_or_conflict(
-            self._connection, _ADD, values, conflict=f"request {record.request_id!r} exists"
-        )
+        added = await _add(self._connection.dialect.name).run(self._connection, values)
+        if added.rowcount == 0:
+            raise Conflict(f"request {record.request_id!r} exists")
 
     async def update(self, record: CommandRecord) -> None:
         """Write the command's state, completion time and error; LookupError if unknown."""
         values = {"key": record.request_id, **_outcome(record)}
-        result = await self._connection.execute(_UPDATE, values)
+        result = await _UPDATE.run(self._connection, values)
         if result.rowcount == 0:
             raise LookupError(f"no command {record.request_id!r} to update")
 
@@ -78,7 +80,7 @@ class SqlCommandRepository:
             .order_by(created, commands.c.request_id)
             .limit(limit)
         )
-        return [_to_record(row) for row in await self._connection.execute(query)]
+        return [_to_record(row._mapping) for row in await self._connection.execute(query)]
 
     async def next_sent_at(
         self, vehicle_id: str, *, after: datetime, request_id: str
@@ -94,10 +96,16 @@ class SqlCommandRepository:
         return found
 
 
-_GET = select(commands).where(commands.c.request_id == bindparam("request_id"))
-_ADD = insert(commands)
-_UPDATE = update(commands).where(commands.c.request_id == bindparam("key"))
+_GET = Direct(select(commands).where(commands.c.request_id == bindparam("request_id")))
+_UPDATE = Direct(update(commands).where(commands.c.request_id == bindparam("key")))
 """Built once, run with parameters (the SET columns are the parameters but `key`)."""
+
+
+@functools.cache
+def _add(dialect: str) -> Direct:
+    """The claim of a request id in `dialect`, built once: an INSERT that changes no row
+    when the id exists (no failed statement, so no savepoint is needed on PostgreSQL)."""
+    return Direct(dialect_insert(dialect, commands).on_conflict_do_nothing())
 
 
 def _outcome(record: CommandRecord) -> dict[str, Any]:
@@ -109,9 +117,8 @@ def _outcome(record: CommandRecord) -> dict[str, Any]:
     }
 
 
-def _to_record(row: Row[Any]) -> CommandRecord:
-    """Return the command a row holds."""
-    columns = row._mapping
+def _to_record(columns: Columns) -> CommandRecord:
+    """Return the command a row's columns hold."""
     error = columns["error"]
     return CommandRecord(
         request_id=columns["request_id"],

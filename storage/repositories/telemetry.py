@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import Insert
 
 from gateway.core.model import FieldReading, TelemetryField
 from storage.repositories._dialects import dialect_insert
+from storage.repositories._direct import Direct
 from storage.repositories._readings import READING_COLUMNS, reading_columns, reading_of
 from storage.schema import telemetry
 
@@ -24,8 +24,8 @@ class SqlTelemetryRepository:
 
     async def latest(self, vehicle_id: str) -> dict[TelemetryField, FieldReading]:
         """Return the stored readings of a vehicle, by field."""
-        rows = await self._connection.execute(_LATEST, {"vehicle_id": vehicle_id})
-        readings = [reading_of(row._mapping) for row in rows]
+        rows = await _LATEST.run(self._connection, {"vehicle_id": vehicle_id})
+        readings = [reading_of(row) for row in rows.mappings()]
         return {reading.field: reading for reading in readings}
 
     async def store(self, vehicle_id: str, readings: Iterable[FieldReading]) -> None:
@@ -37,23 +37,25 @@ class SqlTelemetryRepository:
         rows = {reading.field: _to_row(vehicle_id, reading) for reading in readings}
         if rows:
             upsert = _upsert(self._connection.dialect.name)
-            await self._connection.execute(upsert, [rows[f] for f in sorted(rows)])
+            await upsert.run_many(self._connection, [rows[f] for f in sorted(rows)])
 
 
-_LATEST = select(telemetry).where(telemetry.c.vehicle_id == bindparam("vehicle_id"))
+_LATEST = Direct(select(telemetry).where(telemetry.c.vehicle_id == bindparam("vehicle_id")))
 
 
 @functools.cache
-def _upsert(dialect: str) -> Insert:
+def _upsert(dialect: str) -> Direct:
     """Return an INSERT … ON CONFLICT DO UPDATE of one row in `dialect`, built once.
 
     Executed with a list of rows (executemany), its compiled form is cached once; a
     multi-row VALUES would be compiled anew for every number of rows.
     """
     statement = dialect_insert(dialect, telemetry)
-    return statement.on_conflict_do_update(
-        index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
-        set_={name: statement.excluded[name] for name in READING_COLUMNS},
+    return Direct(
+        statement.on_conflict_do_update(
+            index_elements=[telemetry.c.vehicle_id, telemetry.c.field],
+            set_={name: statement.excluded[name] for name in READING_COLUMNS},
+        )
     )
 
 

@@ -12,20 +12,20 @@ of work commits, for the metric of events written (see `storage.uow`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.plain import event_detail_from_json, event_detail_to_json
 from gateway.core.vehicle_events import VehicleEvent, VehicleEventKind
 from storage.repositories._dialects import conflict_insert
+from storage.repositories._direct import Columns, Direct
 from storage.schema import vehicle_event_horizon, vehicle_event_latches, vehicle_events
 
 _events = vehicle_events.c
 _latches = vehicle_event_latches.c
 _horizon = vehicle_event_horizon.c
-_ADD = insert(vehicle_events).returning(vehicle_events)
+_ADD = Direct(insert(vehicle_events).returning(vehicle_events))
 """Built once, run with the event's columns as parameters."""
 HORIZON = "vehicle_events"
 """The horizon row's name."""
@@ -49,7 +49,9 @@ class SqlVehicleEventRepository:
             "description": event.description,
             "detail": event_detail_to_json(event.detail),
         }
-        added = _to_event((await self._connection.execute(_ADD, values)).one())
+        row = (await _ADD.run(self._connection, values)).one_or_none()
+        assert row is not None  # an INSERT … RETURNING returns its row
+        added = _to_event(row)
         self.written.append(added.kind)
         return added
 
@@ -61,7 +63,7 @@ class SqlVehicleEventRepository:
             .order_by(_events.id)
             .limit(max(limit, 0))
         )
-        return [_to_event(row) for row in await self._connection.execute(query)]
+        return [_to_event(row._mapping) for row in await self._connection.execute(query)]
 
     async def latest_id(self) -> int:
         """Return the highest event id recorded (0 when there is none)."""
@@ -118,9 +120,8 @@ class SqlVehicleEventRepository:
         )
 
 
-def _to_event(row: Row[Any]) -> VehicleEvent:
-    """Return the event a row holds."""
-    columns = row._mapping
+def _to_event(columns: Columns) -> VehicleEvent:
+    """Return the event a row's columns hold."""
     kind = VehicleEventKind(columns["kind"])
     return VehicleEvent(
         id=columns["id"],

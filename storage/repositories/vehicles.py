@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.model import (
@@ -17,6 +17,7 @@ from gateway.core.model import (
     command_action,
 )
 from storage.repositories._conflicts import execute_or_conflict
+from storage.repositories._direct import Columns, Direct
 from storage.schema import db_now, vehicles
 
 
@@ -28,10 +29,8 @@ class SqlVehicleRepository:
 
     async def get(self, vehicle_id: str, *, for_update: bool = False) -> Vehicle | None:
         """Return the vehicle; `for_update` locks its row until the unit of work ends."""
-        found = await self._connection.execute(
-            _GET_FOR_UPDATE if for_update else _GET, {"vehicle_id": vehicle_id}
-        )
-        row = found.one_or_none()
+        query = _GET_FOR_UPDATE if for_update else _GET
+        row = (await query.run(self._connection, {"vehicle_id": vehicle_id})).one_or_none()
         return None if row is None else _to_vehicle(row)
 
     async def by_smartcar_id(self, smartcar_vehicle_id: str) -> Vehicle | None:
@@ -43,7 +42,7 @@ class SqlVehicleRepository:
     async def by_grant(self, grant_id: str) -> list[Vehicle]:
         """Return every vehicle using this grant's tokens, ordered by id."""
         query = select(vehicles).where(vehicles.c.grant_id == grant_id).order_by(vehicles.c.id)
-        return [_to_vehicle(row) for row in await self._connection.execute(query)]
+        return [_to_vehicle(row._mapping) for row in await self._connection.execute(query)]
 
     async def add(self, vehicle: Vehicle) -> None:
         """Insert a new vehicle; Conflict if its id or Smartcar id is taken."""
@@ -87,7 +86,7 @@ class SqlVehicleRepository:
             "last_command_request_id": last.request_id,
             "last_command_at": last.at,
         }
-        return bool((await self._connection.execute(_NOTE, values)).rowcount)
+        return bool((await _NOTE.run(self._connection, values)).rowcount)
 
     async def note_telemetry(self, vehicle_id: str, *, at: datetime, awake: bool) -> None:
         """Record that the vehicle reported at `at`; `awake` also clears its sleep mark."""
@@ -106,7 +105,7 @@ class SqlVehicleRepository:
         if since is None:
             return now, []
         query = select(vehicles).where(vehicles.c.updated_at >= since)
-        return now, [_to_vehicle(row) for row in await self._connection.execute(query)]
+        return now, [_to_vehicle(row._mapping) for row in await self._connection.execute(query)]
 
     async def page(
         self, *, status: ConnectionStatus | None, after_id: str | None, limit: int
@@ -117,17 +116,18 @@ class SqlVehicleRepository:
             query = query.where(vehicles.c.status == status.value)
         if after_id is not None:
             query = query.where(vehicles.c.id > after_id)
-        return [_to_vehicle(row) for row in await self._connection.execute(query)]
+        return [_to_vehicle(row._mapping) for row in await self._connection.execute(query)]
 
     async def _one(self, query: Select[Any]) -> Vehicle | None:
         """Return the vehicle the query finds, if any."""
         row = (await self._connection.execute(query)).one_or_none()
-        return None if row is None else _to_vehicle(row)
+        return None if row is None else _to_vehicle(row._mapping)
 
 
-_GET = select(vehicles).where(vehicles.c.id == bindparam("vehicle_id"))
-_GET_FOR_UPDATE = _GET.with_for_update()
-_NOTE = update(vehicles).where(vehicles.c.id == bindparam("key"))
+_BY_ID = select(vehicles).where(vehicles.c.id == bindparam("vehicle_id"))
+_GET = Direct(_BY_ID)
+_GET_FOR_UPDATE = Direct(_BY_ID.with_for_update())
+_NOTE = Direct(update(vehicles).where(vehicles.c.id == bindparam("key")))
 """Built once, run with parameters (the SET columns are the parameters but `key`)."""
 
 
@@ -167,9 +167,8 @@ def _columns(vehicle: Vehicle) -> dict[str, Any]:
     }
 
 
-def _to_vehicle(row: Row[Any]) -> Vehicle:
-    """Return the vehicle a row holds."""
-    columns = row._mapping
+def _to_vehicle(columns: Columns) -> Vehicle:
+    """Return the vehicle a row's columns hold."""
     return Vehicle(
         id=columns["id"],
         status=ConnectionStatus(columns["status"]),
@@ -195,7 +194,7 @@ def _to_vehicle(row: Row[Any]) -> Vehicle:
     )
 
 
-def _owner_action(columns: RowMapping) -> OwnerAction | None:
+def _owner_action(columns: Columns) -> OwnerAction | None:
     """Return what the owner must do, as a vehicle row records it, if anything."""
     if columns["owner_error"] is None:
         return None
@@ -210,7 +209,7 @@ def _owner_action(columns: RowMapping) -> OwnerAction | None:
     )
 
 
-def _last_command(columns: RowMapping) -> LastCommand | None:
+def _last_command(columns: Columns) -> LastCommand | None:
     """Return the last command recorded in a vehicle row, if there is one."""
     if columns["last_command_action"] is None:
         return None
