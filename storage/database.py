@@ -15,6 +15,7 @@ live in this package (storage/migrations) so they ship with it.
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from storage import sqlite_driver
 from storage.permissions import DIRECTORY_MODE, secure_file
@@ -48,9 +50,10 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     """Return an AsyncEngine for `url`; for a SQLite file, create its directory first."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(
-            parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
-        )
+        engine = create_async_engine(parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        event.listen(engine.sync_engine, "checkin", _note_checkin)
+        event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+        return engine
     database = _database_file(parsed)
     if database is not None:
         _create_parent_directory(database)
@@ -145,6 +148,34 @@ def _configure_sqlite_connection(
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+PING_AFTER_IDLE_S = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged when checked out."""
+_CHECKED_IN_AT = "vehicle_gateway_checked_in_at"
+
+
+def _note_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    """Remember when a connection went back to the pool (`_ping_if_idle` reads it)."""
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+    """Ping a connection checked out after more than PING_AFTER_IDLE_S in the pool (or
+    never used), so one the server dropped meanwhile (a restart, a failover, an idle
+    timeout) is replaced before a unit of work gets it: the pool retries the checkout on
+    `DisconnectionError`. A connection back from work within that window is handed out
+    without a round trip: SQLAlchemy's `pool_pre_ping` pinged every checkout, three round
+    trips each (BEGIN, a statement, ROLLBACK), three times per command. A connection lost
+    within the window fails its unit of work's first statement as a lost connection
+    (UNAVAILABLE, retryable; `storage.transient`), and the pool discards it."""
+    checked_in = record.info.get(_CHECKED_IN_AT)
+    if checked_in is not None and time.monotonic() - checked_in < PING_AFTER_IDLE_S:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise DisconnectionError("a pooled connection did not answer its ping") from error
 
 
 def _begin_immediate(connection: Connection) -> None:

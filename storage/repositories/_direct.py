@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import RowMapping, exc
 from sqlalchemy.engine.interfaces import Dialect
@@ -98,19 +98,12 @@ class Direct:
 
     async def run(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> DirectResult:
         """Run the statement with `parameters` in the connection's transaction."""
-        dialect = connection.dialect
-        compiled = self._compile(dialect, parameters)
+        compiled = self._compile(connection.dialect, parameters)
         if compiled is None:
             result = await connection.execute(self._statement, dict(parameters))
             rows = [tuple(row) for row in result] if result.returns_rows else []
             return DirectResult(tuple(result.keys()), rows, result.rowcount)
-        if not connection.in_transaction():
-            await connection.begin()
-        values = compiled.parameters(parameters)
-        driver, adapter = _driver(connection)
-        if dialect.name == "sqlite":
-            return await _on_sqlite(driver, compiled, values, dialect)
-        return await _on_asyncpg(adapter, compiled, values, dialect)
+        return await _on_driver(connection, compiled, compiled.parameters(parameters), many=False)
 
     async def run_many(
         self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
@@ -119,22 +112,12 @@ class Direct:
         in the connection's transaction, returning nothing."""
         if not rows:
             return
-        dialect = connection.dialect
-        compiled = self._compile(dialect, rows[0])
+        compiled = self._compile(connection.dialect, rows[0])
         if compiled is None:
             await connection.execute(self._statement, [dict(row) for row in rows])
             return
-        if not connection.in_transaction():
-            await connection.begin()
         values = [compiled.parameters(row) for row in rows]
-        driver, adapter = _driver(connection)
-        try:
-            if dialect.name == "sqlite":
-                await driver.run(driver.sqlite.executemany, compiled.sql, values)
-            else:
-                await adapter.cursor()._executemany(compiled.sql, values)
-        except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(compiled, error, dialect) from error
+        await _on_driver(connection, compiled, values, many=True)
 
     def _compile(self, dialect: Dialect, parameters: Mapping[str, Any]) -> _Compiled | None:
         """The statement compiled for `dialect` and these parameter names (None: run it
@@ -180,15 +163,6 @@ def _made(compiled: SQLCompiler, dialect: Dialect) -> _Compiled | None:
     )
 
 
-def _driver(connection: AsyncConnection) -> tuple[Any, Any]:
-    """The connection's driver connection and SQLAlchemy's adapter of it."""
-    sync = connection.sync_connection
-    if sync is None:  # pragma: no cover - an open AsyncConnection has one
-        raise exc.ResourceClosedError("the connection is closed")
-    raw = sync.connection
-    return raw.driver_connection, raw.dbapi_connection
-
-
 def _rows(
     compiled: _Compiled, description: Sequence[Any] | None, fetched: Sequence[Any]
 ) -> list[tuple[Any, ...]]:
@@ -211,39 +185,71 @@ def _rows(
     ]
 
 
+async def _on_driver(
+    connection: AsyncConnection, compiled: _Compiled, values: list[Any], *, many: bool
+) -> DirectResult:
+    """Run `compiled` with `values` (a list of parameter lists when `many`) on the
+    connection's driver, beginning the connection's transaction first if it has not."""
+    if not connection.in_transaction():
+        await connection.begin()
+    sync = connection.sync_connection
+    if sync is None:  # pragma: no cover - an open AsyncConnection has one
+        raise exc.ResourceClosedError("the connection is closed")
+    raw = sync.connection
+    dialect = connection.dialect
+    try:
+        if dialect.name == "sqlite":
+            return await _on_sqlite(raw.driver_connection, compiled, values, many=many)
+        return await _on_asyncpg(raw.dbapi_connection, compiled, values, many=many)
+    except dialect.loaded_dbapi.Error as error:
+        raise await _failed(connection, raw.dbapi_connection, compiled, error) from error
+
+
 async def _on_sqlite(
-    driver: Any, compiled: _Compiled, values: list[Any], dialect: Dialect
+    driver: Any, compiled: _Compiled, values: list[Any], *, many: bool
 ) -> DirectResult:
     """Run on `storage.sqlite_driver.LoopConnection` (statements inline on the loop)."""
-    try:
-        cursor = await driver.run(driver.sqlite.execute, compiled.sql, values)
-        fetched = cursor.fetchall() if cursor.description else []
-    except dialect.loaded_dbapi.Error as error:
-        raise _wrapped(compiled, error, dialect) from error
+    sqlite = driver.sqlite
+    cursor = await driver.run(sqlite.executemany if many else sqlite.execute, compiled.sql, values)
+    fetched = cursor.fetchall() if cursor.description else []
     return DirectResult(
         compiled.keys, _rows(compiled, cursor.description, fetched), cursor.rowcount
     )
 
 
 async def _on_asyncpg(
-    adapter: Any, compiled: _Compiled, values: list[Any], dialect: Dialect
+    adapter: Any, compiled: _Compiled, values: list[Any], *, many: bool
 ) -> DirectResult:
     """Run through SQLAlchemy's asyncpg adapter: its cursor begins the driver's
     transaction, prepares (and keeps) the statement and translates the driver's errors."""
     cursor = adapter.cursor()
-    try:
-        await cursor._prepare_and_execute(compiled.sql, values)
-    except dialect.loaded_dbapi.Error as error:
-        raise _wrapped(compiled, error, dialect) from error
+    if many:
+        await cursor._executemany(compiled.sql, values)
+        return DirectResult(compiled.keys, [], -1)
+    await cursor._prepare_and_execute(compiled.sql, values)
     fetched = list(cursor._rows)
     return DirectResult(
         compiled.keys, _rows(compiled, cursor.description, fetched), cursor.rowcount
     )
 
 
-def _wrapped(compiled: _Compiled, error: Exception, dialect: Dialect) -> BaseException:
+async def _failed(
+    connection: AsyncConnection, adapter: Any, compiled: _Compiled, error: Exception
+) -> BaseException:
     """The driver's `error` as SQLAlchemy raises it (IntegrityError for a broken unique
-    key, and so on), with the statement but never its parameters' values."""
+    key, and so on), with the statement but never its parameters' values. A lost
+    connection is invalidated first, as `execute` does, so the pool discards it instead
+    of handing it out again."""
+    dialect = connection.dialect
+    lost = bool(dialect.is_disconnect(cast(Any, error), adapter, None))
+    if lost:
+        await connection.invalidate(exception=error)
     return exc.DBAPIError.instance(
-        compiled.sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        compiled.sql,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=dialect,
     )
