@@ -148,12 +148,11 @@ class SqlUnitOfWork:
         connection = self._require_connection()
         self._connection = None
         try:
-            await connection.rollback()
+            # Closing rolls back what was not committed and returns the connection to
+            # the pool, in one step (an explicit rollback first cost a second one).
+            await connection.close()
         finally:
-            try:
-                await connection.close()
-            finally:
-                self._end_span(exc_type, exc, tb)
+            self._end_span(exc_type, exc, tb)
 
     def _begin_span(self, tracing: Tracing) -> None:
         """Start this unit's span (current until `_end_span`)."""
