@@ -120,7 +120,7 @@ async def measure(args: argparse.Namespace, database: dict[str, str]) -> None:
                     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                         stub = pb_grpc.VehicleGatewayStub(channel)
                         await coalescing(stub, http, url, args)
-                        await commands(stub, url, args)
+                        await commands(stub, url, args, gateway_pid=gateway.pid)
                 finally:
                     gateway.stop()
     finally:
@@ -160,11 +160,14 @@ async def coalescing(
     )
 
 
-async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Namespace) -> None:
+async def commands(
+    stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Namespace, *, gateway_pid: int
+) -> None:
     """Lock/Unlock through the gateway against the same commands sent straight to the
     simulator with the gateway's own Smartcar client (its HTTP client and token): the
     difference is what the gateway adds. The two kinds of call alternate, so both see the
-    same machine."""
+    same machine. The gateway's CPU over the whole loop, per command through it, is
+    reported beside (the direct calls cost it nothing)."""
     cars = [await _stack.connect(stub, f"car-{n}") for n in range(1, args.cars + 1)]
     async with httpx.AsyncClient(timeout=30) as http:
         endpoints = V3Endpoints(vehicle_origin=url, iam_origin=url, management_origin=url)
@@ -179,6 +182,7 @@ async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Na
         direct_client = SmartcarVehiclesV3(http=http, endpoints=endpoints)
         through: list[float] = []
         direct: list[float] = []
+        cpu_before = _stack.cpu_seconds(gateway_pid)
         for n in range(args.commands):
             car = cars[n % len(cars)]
             request_id = f"bench-{uuid.uuid4()}"
@@ -194,6 +198,7 @@ async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Na
             began = time.perf_counter()
             await send(token, car.smartcar_vehicle_id, user_id=car.smartcar_user_id)
             direct.append(time.perf_counter() - began)
+        cpu_per_command = (_stack.cpu_seconds(gateway_pid) - cpu_before) / args.commands
 
     def ms(values: list[float], q: float) -> float:
         return _stack.percentile(values, q) * 1000
@@ -209,6 +214,7 @@ async def commands(stub: pb_grpc.VehicleGatewayStub, url: str, args: argparse.Na
             ("through the gateway p50 / p99", f"{ms(through, 50):.2f} / {ms(through, 99):.2f} ms"),
             ("added p50", f"{ms(through, 50) - ms(direct, 50):.2f} ms"),
             ("added p99", f"{ms(through, 99) - ms(direct, 99):.2f} ms (target ≤ 2 ms)"),
+            ("gateway CPU per command", f"{cpu_per_command * 1000:.2f} ms"),
         ],
     )
 

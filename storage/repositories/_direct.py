@@ -23,7 +23,7 @@ than binding and reading (Python-side column defaults), runs through `execute` u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import RowMapping, exc
@@ -72,6 +72,8 @@ class _Compiled:
     keys: tuple[str, ...]
     results: tuple[tuple[Any, Dialect], ...]
     """Each result column's type, to make its processor from the driver's type code."""
+    processors: dict[tuple[Any, ...], tuple[Processor, ...]] = field(default_factory=dict)
+    """The result columns' processors, made once per set of the driver's type codes."""
 
     def parameters(self, given: Mapping[str, Any]) -> list[Any]:
         """The driver's positional parameters for `given` (processed as SQLAlchemy does)."""
@@ -170,10 +172,13 @@ def _rows(
     if not fetched:
         return []
     assert description is not None
-    processors = [
-        type_._cached_result_processor(dialect, column[1])
-        for (type_, dialect), column in zip(compiled.results, description, strict=True)
-    ]
+    codes = tuple(column[1] for column in description)
+    processors = compiled.processors.get(codes)
+    if processors is None:
+        processors = compiled.processors[codes] = tuple(
+            type_._cached_result_processor(dialect, code)
+            for (type_, dialect), code in zip(compiled.results, codes, strict=True)
+        )
     if not any(processors):
         return [tuple(row) for row in fetched]
     return [
