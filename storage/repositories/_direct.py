@@ -3,8 +3,9 @@ execution machinery.
 
 Running a statement built once through `AsyncConnection.execute` costs about 0.2-0.45 ms
 of CPU on the gateway's machine (a greenlet switched into and out of, an execution
-context, events, a result object), against about 0.01 ms for sqlite3 to run it: for a
-command, with its nine statements, that was half of what the gateway spent. A `Direct`
+context, events, a result object), against 0.01-0.3 ms for sqlite3 to run it and for its
+rows to be read: for a command, with its nine statements, that was a third of the CPU its
+use case spent (docs/benchmarks.md, issue 15 part 2). A `Direct`
 statement is compiled once per dialect and set of parameter names, with SQLAlchemy's own
 compiler, bind processors and result processors (so values go in and come out exactly as
 `execute` would give them), and is then run on the connection's driver: sqlite3 inline
@@ -96,7 +97,7 @@ class Direct:
 
     def __init__(self, statement: Executable) -> None:
         self._statement = statement
-        self._compiled: dict[tuple[str, frozenset[str]], _Compiled | None] = {}
+        self._compiled: dict[tuple[str, str, frozenset[str]], _Compiled | None] = {}
 
     async def run(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> DirectResult:
         """Run the statement with `parameters` in the connection's transaction."""
@@ -124,7 +125,7 @@ class Direct:
     def _compile(self, dialect: Dialect, parameters: Mapping[str, Any]) -> _Compiled | None:
         """The statement compiled for `dialect` and these parameter names (None: run it
         through `execute`)."""
-        key = (dialect.name, frozenset(parameters))
+        key = (dialect.name, dialect.driver, frozenset(parameters))
         try:
             return self._compiled[key]
         except KeyError:
