@@ -140,16 +140,21 @@ async def postgres_pool(postgres: Postgres, cipher: TokenCipher) -> AsyncIterato
     await engine.dispose()
 
 
-async def _terminate_others(engine: AsyncEngine) -> int:
-    """End every other session on the engine's database (what a server restart does)."""
-    async with engine.connect() as connection:
-        ended = await connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+async def _drop_pooled_sessions(engine: AsyncEngine) -> None:
+    """End every session of `engine`'s database from another engine's connection (what a
+    server restart does to the connections in `engine`'s pool)."""
+    killer = database.create_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        async with killer.connect() as connection:
+            ended = await connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
             )
-        )
-        return int(ended.scalar_one())
+            assert ended.scalar_one() >= 1
+    finally:
+        await killer.dispose()
 
 
 async def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
@@ -158,11 +163,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
     """Past the idle window, a checkout pings: a connection the server dropped is
     replaced before the unit of work gets it."""
     monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)
-    killer = database.create_engine(postgres_pool.url.render_as_string(hide_password=False))
-    try:
-        assert await _terminate_others(killer) >= 1
-    finally:
-        await killer.dispose()
+    await _drop_pooled_sessions(postgres_pool)
     async with unit_of_work_factory(postgres_pool, cipher).reader() as uow:
         assert await uow.vehicles.get("v1") is None
 
@@ -173,11 +174,7 @@ async def test_a_connection_back_within_the_window_is_not_pinged(
     """Within the idle window no ping is sent: a connection dropped meanwhile fails its
     unit's first statement as a lost connection (retryable), and the pool replaces it."""
     monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 3600.0)
-    killer = database.create_engine(postgres_pool.url.render_as_string(hide_password=False))
-    try:
-        assert await _terminate_others(killer) >= 1
-    finally:
-        await killer.dispose()
+    await _drop_pooled_sessions(postgres_pool)
     factory = unit_of_work_factory(postgres_pool, cipher)
     with pytest.raises(DBAPIError) as lost:
         async with factory.reader() as uow:
