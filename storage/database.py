@@ -6,7 +6,9 @@ turned on, so SQLite gives -wal and -shm the same mode; a directory it creates i
 and `BEGIN IMMEDIATE` for every transaction, so a unit of
 work takes the write lock before its first read and check-then-write sequences ("no active
 rental, so disconnect") are serialised across connections and processes. On PostgreSQL the
-same code relies on row locks (`SELECT … FOR UPDATE`) and compare-and-swap updates.
+same code relies on row locks (`SELECT … FOR UPDATE`) and compare-and-swap updates. On
+both, a database error names its statement but never its parameters' values
+(`hide_parameters`): what a failed write carried stays out of logs and error texts.
 
 `migrate(engine)` upgrades the schema to the newest Alembic revision; the migration scripts
 live in this package (storage/migrations) so they ship with it.
@@ -50,7 +52,9 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
     """Return an AsyncEngine for `url`; for a SQLite file, create its directory first."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_async_engine(parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        engine = create_async_engine(
+            parsed, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True
+        )
         event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         return engine
@@ -66,7 +70,7 @@ def create_engine(url: str = DEFAULT_URL) -> AsyncEngine:
         busy_ms=SQLITE_BUSY_TIMEOUT_MS,
         uri=target.startswith("file:"),
     )
-    engine = create_async_engine(parsed, async_creator=creator)
+    engine = create_async_engine(parsed, async_creator=creator, hide_parameters=True)
     configure = functools.partial(_configure_sqlite_connection, database=database)
     event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", _begin_immediate)

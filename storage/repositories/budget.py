@@ -62,11 +62,9 @@ class SqlBudgetRepository:
 
     async def used(self, vehicle_id: str, month: str) -> int:
         """Return the billed requests of the month so far (0 if none)."""
-        query = select(_budget.billed).where(
-            _budget.vehicle_id == vehicle_id, _budget.month == month
-        )
-        billed: int | None = (await self._connection.execute(query)).scalar_one_or_none()
-        return billed or 0
+        used = await _USED.run(self._connection, {"vehicle_id": vehicle_id, "month": month})
+        row = used.one_or_none()
+        return int(row["billed"]) if row else 0
 
     async def used_by(self, vehicle_ids: Sequence[str], month: str) -> dict[str, int]:
         """Return the month's billed requests of each of `vehicle_ids` (0 if none)."""
@@ -89,6 +87,14 @@ class SqlBudgetRepository:
         if row is None:
             return BudgetCharge(accepted=False, billed=0, warned=False)
         return BudgetCharge(accepted=False, billed=row.billed, warned=row.warned_at is not None)
+
+
+_USED = Direct(
+    select(_budget.billed).where(
+        _budget.vehicle_id == bindparam("vehicle_id"), _budget.month == bindparam("month")
+    )
+)
+"""Built once, run with the vehicle and the month."""
 
 
 @functools.cache

@@ -29,11 +29,13 @@ from gateway.core.model import (
 )
 from storage.repositories._conflicts import execute_or_conflict
 from storage.repositories._dialects import conflict_insert
+from storage.repositories._direct import Columns, Direct
 from storage.repositories._readings import READING_COLUMNS, reading_columns, reading_of
 from storage.schema import rental_final_readings, rental_readings, rentals
 
 _active = rentals.c.ended_at.is_(None)
-_ACTIVE = select(rentals).where(rentals.c.vehicle_id == bindparam("vehicle_id"), _active)
+_GET = Direct(select(rentals).where(rentals.c.rental_id == bindparam("rental_id")))
+_ACTIVE = Direct(select(rentals).where(rentals.c.vehicle_id == bindparam("vehicle_id"), _active))
 _finals = rental_final_readings
 _PENDING = FinalReadingState.PENDING.value
 _FINAL_COLUMNS = ("state", "attempts", "last_attempt_at", "next_attempt_at", "settled_at", "reason")
@@ -47,14 +49,12 @@ class SqlRentalRepository:
 
     async def get(self, rental_id: str) -> Rental | None:
         """Return a rental by id."""
-        query = select(rentals).where(rentals.c.rental_id == rental_id)
-        row = (await self._connection.execute(query)).one_or_none()
+        row = (await _GET.run(self._connection, {"rental_id": rental_id})).one_or_none()
         return None if row is None else _to_rental(row)
 
     async def active(self, vehicle_id: str) -> Rental | None:
         """Return the vehicle's active rental, if any."""
-        found = await self._connection.execute(_ACTIVE, {"vehicle_id": vehicle_id})
-        row = found.one_or_none()
+        row = (await _ACTIVE.run(self._connection, {"vehicle_id": vehicle_id})).one_or_none()
         return None if row is None else _to_rental(row)
 
     async def active_for(self, vehicle_ids: Sequence[str]) -> dict[str, Rental]:
@@ -62,7 +62,7 @@ class SqlRentalRepository:
         if not vehicle_ids:
             return {}
         query = select(rentals).where(rentals.c.vehicle_id.in_(vehicle_ids), _active)
-        found = [_to_rental(row) for row in await self._connection.execute(query)]
+        found = [_to_rental(row._mapping) for row in await self._connection.execute(query)]
         return {rental.vehicle_id: rental for rental in found}
 
     async def add(self, rental: Rental) -> None:
@@ -203,7 +203,7 @@ class SqlRentalRepository:
 
     async def _records(self, query: Select[Any]) -> list[RentalRecord]:
         """Return the rentals a query selects (from `rentals`), with readings and chases."""
-        found = [_to_rental(row) for row in await self._connection.execute(query)]
+        found = [_to_rental(row._mapping) for row in await self._connection.execute(query)]
         if not found:
             return []
         ids = [rental.rental_id for rental in found]
@@ -236,9 +236,8 @@ class SqlRentalRepository:
         ]
 
 
-def _to_rental(row: Row[Any]) -> Rental:
-    """Return the rental a row holds."""
-    columns = row._mapping
+def _to_rental(columns: Columns) -> Rental:
+    """Return the rental a row's columns hold."""
     return Rental(
         rental_id=columns["rental_id"],
         vehicle_id=columns["vehicle_id"],

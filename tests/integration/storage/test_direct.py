@@ -182,3 +182,25 @@ async def test_a_connection_back_within_the_window_is_not_pinged(
     assert is_transient(lost.value)
     async with factory.reader() as uow:
         assert await uow.vehicles.get("v1") is None
+
+
+async def test_an_error_through_execute_names_no_parameter_value(
+    migrated_engine: AsyncEngine, cipher: TokenCipher
+) -> None:
+    """The engine hides parameters too: a statement run through `execute` that fails
+    names its statement, not the values it carried."""
+    factory = unit_of_work_factory(migrated_engine, cipher)
+    async with factory() as uow:
+        connection = uow._require_connection()
+        with pytest.raises(IntegrityError) as raised:
+            await connection.execute(
+                insert(commands).values(
+                    request_id="r1",
+                    vehicle_id="no-such-car-either",
+                    action="LOCK",
+                    state="PENDING",
+                    created_at=T0,
+                )
+            )
+    assert "INSERT INTO commands" in str(raised.value)
+    assert "no-such-car-either" not in str(raised.value)
