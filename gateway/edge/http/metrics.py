@@ -87,6 +87,9 @@ class PrometheusMetrics:
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(f"vehicle_gateway_{name}", doc, labels, registry=registry)
 
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"vehicle_gateway_{name}", doc, labels, registry=registry)
+
         def histogram(name: str, doc: str, labels: tuple[str, ...] = ()) -> Histogram:
             return Histogram(
                 f"vehicle_gateway_{name}", doc, labels, registry=registry, buckets=_LATENCY_BUCKETS
@@ -117,19 +120,12 @@ class PrometheusMetrics:
         self._application_grants = counter(
             "application_token_grants", "Application token grants by result", ("result",)
         )
-        self._vehicles = Gauge(
-            "vehicle_gateway_vehicles",
-            "Vehicles per connection status",
-            ("status",),
-            registry=registry,
-        )
+        self._vehicles = gauge("vehicles", "Vehicles per connection status", ("status",))
         self._ticks = counter("scheduler_ticks", "Scheduler ticks")
         self._polls = counter("scheduler_polls", "Batches the scheduler sent")
         self._paths = counter("scheduler_paths", "Batch paths the scheduler asked for")
-        self._lag = Gauge(
-            "vehicle_gateway_scheduler_lag_seconds",
-            "How overdue the most overdue field was at the last tick",
-            registry=registry,
+        self._lag = gauge(
+            "scheduler_lag_seconds", "How overdue the most overdue field was at the last tick"
         )
         self._final_readings = Histogram(
             "vehicle_gateway_rental_final_reading_seconds",
@@ -168,11 +164,10 @@ class PrometheusMetrics:
         self._vehicle_events = counter(
             "vehicle_events", "Vehicle events committed (WatchVehicleEvents), by kind", ("kind",)
         )
-        self._watch_streams = Gauge(
-            "vehicle_gateway_watch_streams",
+        self._watch_streams = gauge(
+            "watch_streams",
             "Open WatchVehicles and WatchVehicleEvents streams on this replica, by RPC",
             ("rpc",),
-            registry=registry,
         )
         self._gc_collections = counter(
             "gc_collections", "Python garbage collections, by generation", ("generation",)
@@ -182,22 +177,19 @@ class PrometheusMetrics:
             "Time Python's garbage collections stopped the process, by generation",
             ("generation",),
         )
-        self._gc_longest = Gauge(
-            "vehicle_gateway_gc_longest_pause_seconds",
+        self._gc_longest = gauge(
+            "gc_longest_pause_seconds",
             "The longest garbage collection since the previous scrape, by generation",
             ("generation",),
-            registry=registry,
         )
-        self._webhook_backlog = Gauge(
-            "vehicle_gateway_webhook_backlog_seconds",
+        self._webhook_backlog = gauge(
+            "webhook_backlog_seconds",
             "Age of the oldest stored webhook event neither applied nor failed (0: none)",
-            registry=registry,
         )
-        self._leases = Gauge(
-            "vehicle_gateway_lease_held",
+        self._leases = gauge(
+            "lease_held",
             "1 while this replica holds the lease of a background job, by lease name",
             ("lease",),
-            registry=registry,
         )
         for status in ConnectionStatus:
             self._vehicles.labels(status=status.value)
